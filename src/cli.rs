@@ -1,0 +1,147 @@
+//! The command line, parsed purely into plain data. `commands` turns it into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::ui::ColorChoice;
+
+/// shipit: one binary from source to production.
+#[derive(Debug, Parser)]
+#[command(name = "shipit", version, about, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The pipeline file.
+    #[arg(long, global = true, value_name = "FILE", default_value = "shipit.toml", env = "SHIPIT_PIPELINE")]
+    pub pipeline: PathBuf,
+    /// More output (-vv for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output: only failures.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// Machine-readable JSON lines on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Show what would be done; change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+impl GlobalArgs {
+    /// `-v` count minus `-q` count.
+    pub fn verbosity(&self) -> i8 {
+        (self.verbose.min(3) as i8) - (self.quiet.min(3) as i8)
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline's stages: lint, test, build, package, checksum, sign.
+    Build(BuildArgs),
+    /// Publish dist/manifest.json: GitHub Release, container images, Homebrew tap.
+    Release(VersionArgs),
+    /// Deploy a released version to an environment.
+    Deploy(DeployArgs),
+    /// Return an environment to its previous version.
+    Rollback(DeployArgs),
+    /// Print the stages in order, their commands and the artifacts they produce.
+    Plan(VersionArgs),
+    /// Validate the pipeline file and report every problem.
+    Check,
+    /// Write a commented starter shipit.toml for the Cargo project here.
+    Init(InitArgs),
+    /// Generate a signing key pair.
+    Keygen,
+    /// Verify the checksums and signatures of a release folder.
+    Verify(VerifyArgs),
+    /// Print the pipeline file's JSON Schema, for editors.
+    Schema,
+    /// Print shipit's version.
+    Version,
+}
+
+/// How the version is chosen.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct VersionArgs {
+    /// Build a snapshot: version X.Y.Z-snapshot.<commit>, no release tag needed.
+    #[arg(long)]
+    pub snapshot: bool,
+    /// A nightly build (also implied by a scheduled GitHub Actions run).
+    #[arg(long)]
+    pub nightly: bool,
+}
+
+/// `shipit build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Version selection.
+    #[command(flatten)]
+    pub version: VersionArgs,
+    /// Stages to run at once [default: number of CPUs].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Keep running independent stages after one fails.
+    #[arg(long)]
+    pub keep_going: bool,
+}
+
+/// `shipit deploy` and `shipit rollback`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The environment, a `[deploy.<name>]` section.
+    #[arg(long, value_name = "NAME")]
+    pub env: String,
+}
+
+/// `shipit init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The Cargo manifest of the project.
+    #[arg(long, value_name = "FILE", default_value = "Cargo.toml")]
+    pub manifest: PathBuf,
+}
+
+/// `shipit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A release folder or a single file.
+    pub path: PathBuf,
+    /// Public key for a single file.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn globals_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["shipit", "build", "--pipeline", "p.toml", "-j", "3", "--json", "-vv"]).unwrap();
+        assert_eq!(cli.global.pipeline, PathBuf::from("p.toml"));
+        assert_eq!(cli.global.verbosity(), 2);
+        assert!(matches!(cli.command, Command::Build(BuildArgs { jobs: Some(3), .. })));
+        assert!(Cli::try_parse_from(["shipit", "build", "-j", "0"]).is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! `shipit build`: load, plan, execute, write the manifest.
+
+use std::io::Write;
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Session;
+use crate::cli::BuildArgs;
+use crate::error::Error;
+use crate::executor::{self, ExecOptions};
+use crate::exit::ExitCode;
+use crate::facts::{Facts, FactsOptions};
+use crate::manifest::{self, Manifest};
+use crate::ui::{self, Event, Level};
+use crate::{config, plan};
+
+/// Runs the pipeline.
+pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
+    let global = &session.cli.global;
+    let loaded = config::load(&global.pipeline)?;
+    let facts = Facts::gather(
+        &loaded,
+        FactsOptions {
+            snapshot: args.version.snapshot,
+            nightly: args.version.nightly,
+        },
+    )?;
+    let plan = plan::build(&loaded, &facts)?;
+    let reporter = ui::reporter(session.ui, session.printer.clone());
+    let options = ExecOptions {
+        jobs: args
+            .jobs
+            .map(usize::from)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        keep_going: args.keep_going,
+        dry_run: global.dry_run,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    let masker = session.printer.masker_arc();
+    let report = runtime.block_on(async {
+        let interrupt = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(interrupt.clone()));
+        reporter.report(&Event::RunStarted {
+            project: &plan.project,
+            version: &plan.version,
+            stages: plan.stages.len(),
+            dry_run: options.dry_run,
+        });
+        executor::execute(&plan, &options, reporter.clone(), masker, interrupt).await
+    });
+    let report = report.map_err(|e| Error::Failed(e.to_string()))?;
+    reporter.report(&Event::RunFinished(&report));
+    // Killed children are already reaped; do not wait on the signal task.
+    runtime.shutdown_background();
+
+    if report.interrupted {
+        return Err(Error::Interrupted);
+    }
+    if !report.succeeded() {
+        return Err(Error::Failed(String::new()));
+    }
+    if options.dry_run {
+        return Ok(ExitCode::Success);
+    }
+    let manifest = Manifest {
+        schema: manifest::SCHEMA,
+        project: plan.project.clone(),
+        version: plan.version.clone(),
+        tag: plan.tag.clone(),
+        commit: plan.commit.clone(),
+        date: plan.date.clone(),
+        artifacts: report.artifacts(),
+    };
+    let path = manifest.write(&plan.dist).map_err(|e| Error::Failed(e.to_string()))?;
+    reporter.report(&Event::Message {
+        level: Level::Info,
+        text: &format!("wrote {} ({} artifacts)", path.display(), manifest.artifacts.len()),
+    });
+    write_github_output(&manifest.version, &path).map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))?;
+    Ok(ExitCode::Success)
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    token.cancel();
+}
+
+/// Appends `version` and `manifest` to `$GITHUB_OUTPUT`, when it is set.
+fn write_github_output(version: &str, manifest: &Path) -> std::io::Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
+        return Ok(());
+    };
+    let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(file, "version={version}")?;
+    writeln!(file, "manifest={}", manifest.display())
+}

@@ -1,0 +1,103 @@
+//! `shipit init`: a commented starter pipeline for the Cargo project in this folder.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::Session;
+use crate::cli::InitArgs;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::targets::ALIASES;
+
+const TEMPLATE: &str = include_str!("../../templates/shipit.toml.j2");
+
+/// Writes `shipit.toml` (or the `--pipeline` path); never overwrites.
+pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
+    let out = &session.cli.global.pipeline;
+    if out.exists() {
+        return Err(Error::Usage(format!(
+            "{} already exists; shipit init does not overwrite it (remove it first, or pass --pipeline <new file>)",
+            out.display()
+        )));
+    }
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(&args.manifest)
+        .no_deps()
+        .exec()
+        .map_err(|e| Error::Usage(format!("cannot read {}: {}", args.manifest.display(), e.to_string().lines().next().unwrap_or(""))))?;
+    let package = metadata
+        .root_package()
+        .ok_or_else(|| Error::Usage(format!("{} is a virtual workspace; point --manifest at a package", args.manifest.display())))?;
+    let binaries: Vec<String> = package.targets.iter().filter(|t| t.is_bin()).map(|t| t.name.clone()).collect();
+    let manifest_dir = args.manifest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let repo = github_repo(manifest_dir);
+    let out_dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let cargo_rel = pathdiff(&args.manifest, out_dir);
+
+    let targets: Vec<&str> = ALIASES.iter().map(|(alias, _)| *alias).filter(|a| *a != "linux-x64" && *a != "linux-arm64").collect();
+    let text = minijinja::Environment::new()
+        .render_str(
+            TEMPLATE,
+            minijinja::context! {
+                name => package.name.to_string(),
+                version => package.version.to_string(),
+                cargo => cargo_rel,
+                binaries => binaries,
+                targets => targets,
+                repo => repo,
+            },
+        )
+        .map_err(|e| Error::Internal(format!("init template: {e}")))?;
+    std::fs::write(out, text).map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
+    session.printer.err(&format!(
+        "wrote {} for {} {}; next: `shipit check --pipeline {0}`, then `shipit plan --pipeline {0}`",
+        out.display(),
+        package.name,
+        package.version
+    ));
+    Ok(ExitCode::Success)
+}
+
+/// `owner/name` of the `origin` remote when it is on GitHub.
+fn github_repo(dir: &Path) -> Option<String> {
+    let out = Command::new("git").arg("-C").arg(dir).args(["remote", "get-url", "origin"]).output().ok()?;
+    parse_github_remote(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Parses `https://github.com/o/r(.git)`, `git@github.com:o/r.git` and `ssh://git@github.com/o/r`.
+pub fn parse_github_remote(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("http://github.com/"))
+        .or_else(|| url.strip_prefix("git@github.com:"))
+        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+    let rest = rest.trim_end_matches('/').trim_end_matches(".git");
+    let mut parts = rest.split('/');
+    let (owner, name) = (parts.next()?, parts.next()?);
+    (parts.next().is_none() && !owner.is_empty() && !name.is_empty()).then(|| format!("{owner}/{name}"))
+}
+
+/// `path` relative to `base` when both are relative and simple; else `path` as given.
+fn pathdiff(path: &Path, base: &Path) -> String {
+    if base == Path::new(".") {
+        return path.display().to_string();
+    }
+    let depth = base.components().count();
+    let mut rel = "../".repeat(depth);
+    rel.push_str(&path.display().to_string());
+    rel
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_github_remotes() {
+        assert_eq!(parse_github_remote("https://github.com/acme/demo.git").as_deref(), Some("acme/demo"));
+        assert_eq!(parse_github_remote("git@github.com:acme/demo.git").as_deref(), Some("acme/demo"));
+        assert_eq!(parse_github_remote("ssh://git@github.com/acme/demo").as_deref(), Some("acme/demo"));
+        assert_eq!(parse_github_remote("https://gitlab.com/acme/demo"), None);
+        assert_eq!(parse_github_remote("https://github.com/acme"), None);
+    }
+}

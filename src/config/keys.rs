@@ -1,0 +1,81 @@
+//! Unknown keys, found by walking the document alongside the JSON Schema.
+
+use serde_json::Value;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::schema::{object_schema, pipeline_schema, resolve};
+use super::{Problem, did_you_mean};
+
+/// Adds a problem for every key the schema does not allow, anywhere in the document.
+pub(super) fn check_unknown(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) {
+    let schema = pipeline_schema();
+    walk_table(root.get_ref(), schema, schema, &mut Vec::new(), problems);
+}
+
+fn walk_value(value: &Spanned<DeValue<'_>>, schema: &Value, root: &Value, path: &mut Vec<String>, problems: &mut Vec<Problem>) {
+    match value.get_ref() {
+        DeValue::Table(table) => {
+            if let Some(object) = object_schema(schema, root) {
+                walk_table(table, object, root, path, problems);
+            }
+        }
+        DeValue::Array(items) => {
+            let items_schema = resolve(schema, root).get("items");
+            if let Some(items_schema) = items_schema {
+                for item in items {
+                    walk_value(item, items_schema, root, path, problems);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn walk_table(table: &DeTable<'_>, object: &Value, root: &Value, path: &mut Vec<String>, problems: &mut Vec<Problem>) {
+    let props = object.get("properties").and_then(Value::as_object);
+    let additional = object.get("additionalProperties");
+    for (key, value) in table {
+        let name = key.get_ref().as_ref();
+        path.push(name.to_string());
+        if let Some(prop) = props.and_then(|p| p.get(name)) {
+            walk_value(value, prop, root, path, problems);
+        } else {
+            match additional {
+                Some(Value::Bool(false)) => {
+                    path.pop();
+                    problems.push(unknown_key(name, key.span(), props, path));
+                    continue;
+                }
+                Some(schema @ Value::Object(_)) => walk_value(value, schema, root, path, problems),
+                _ => {}
+            }
+        }
+        path.pop();
+    }
+}
+
+fn unknown_key(name: &str, span: std::ops::Range<usize>, props: Option<&serde_json::Map<String, Value>>, path: &[String]) -> Problem {
+    let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+    let help = match did_you_mean(name, known.iter().copied()) {
+        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+        None if known.is_empty() => "remove this key".to_string(),
+        None => format!(
+            "expected one of {}",
+            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    Problem::new(format!("unknown key `{name}` {}", describe(path)), Some(span))
+        .label("unknown key")
+        .help(help)
+}
+
+/// Where a table is, in words: "at the top level", "in stage `test`", "in `project`".
+pub(super) fn describe(path: &[String]) -> String {
+    match path {
+        [] => "at the top level".to_string(),
+        [stages, name] if stages == "stages" => format!("in stage `{name}`"),
+        [stages, name, rest @ ..] if stages == "stages" => format!("in `{}` of stage `{name}`", rest.join(".")),
+        _ => format!("in `{}`", path.join(".")),
+    }
+}

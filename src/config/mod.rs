@@ -1,0 +1,307 @@
+//! Reading pipeline files: TOML with spans -> [`PipelineFile`], with every problem located.
+//!
+//! Loading collects every problem it can find instead of stopping at the first one: syntax
+//! errors first (nothing else is meaningful without a parse), then wrong types section by
+//! section, unknown keys anywhere, and finally the semantic checks of [`validate`].
+
+mod diagnostic;
+mod keys;
+pub mod schema;
+mod types;
+pub mod validate;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+pub use diagnostic::{ConfigError, Problem, ProblemDiagnostic, did_you_mean, line_col};
+pub use types::*;
+
+/// One step of a path into the TOML document: a key or an array index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg<'a> {
+    /// A table key.
+    Key(&'a str),
+    /// An array position.
+    Index(usize),
+}
+
+impl<'a> From<&'a str> for Seg<'a> {
+    fn from(key: &'a str) -> Self {
+        Seg::Key(key)
+    }
+}
+
+impl From<usize> for Seg<'_> {
+    fn from(index: usize) -> Self {
+        Seg::Index(index)
+    }
+}
+
+/// Builds a `&[Seg]` path from keys and indices: `path!["stages", name, "run", 0]`.
+#[macro_export]
+macro_rules! path {
+    ($($seg:expr),* $(,)?) => { &[$($crate::config::Seg::from($seg)),*][..] };
+}
+
+/// A pipeline file read from disk, parsed and type-checked, with its source kept for spans.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Path of the pipeline file as given.
+    pub path: PathBuf,
+    /// Folder the file's relative paths are resolved against.
+    pub base_dir: PathBuf,
+    /// The file's text.
+    pub text: String,
+    /// The typed contents.
+    pub file: PipelineFile,
+}
+
+/// Reads, parses and validates a pipeline file, reporting every problem at once.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let text = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(text).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let problem = Problem::new("the pipeline file is not valid UTF-8", Some(offset..offset + 1))
+            .label("invalid byte")
+            .help("save the file as UTF-8");
+        LoadError::Config(ConfigError::new(display_name(path), lossy, vec![problem]))
+    })?;
+    let loaded = parse(path, text)?;
+    let problems = validate::validate(&loaded);
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(LoadError::Config(loaded.error(problems)))
+    }
+}
+
+/// Parses and type-checks pipeline text, without the semantic checks of [`validate`].
+pub fn parse(path: &Path, text: String) -> Result<Loaded, LoadError> {
+    let name = display_name(path);
+    let (root, errors) = DeTable::parse_recoverable(&text);
+    if !errors.is_empty() {
+        let problems = errors
+            .iter()
+            .map(|e| Problem::new(e.message().trim_end(), e.span()).label("here"))
+            .collect();
+        return Err(LoadError::Config(ConfigError::new(name, text, problems)));
+    }
+    let mut problems = Vec::new();
+    keys::check_unknown(&root, &mut problems);
+    let file = typed(&root, &mut problems);
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
+        return Err(LoadError::Config(ConfigError::new(name, text, problems)));
+    }
+    let base_dir = path
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        base_dir,
+        text,
+        file,
+    })
+}
+
+/// Why a pipeline file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read at all.
+    #[error("cannot read pipeline file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file has problems; each is located.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// How a path is shown in diagnostics: as given, without a leading `./`.
+fn display_name(path: &Path) -> String {
+    let shown = path.display().to_string();
+    shown.strip_prefix("./").map(str::to_owned).unwrap_or(shown)
+}
+
+impl Loaded {
+    /// The parsed document with spans. Re-parsed on demand: the file is small and known valid.
+    pub fn doc(&self) -> Spanned<DeTable<'_>> {
+        DeTable::parse(&self.text).unwrap_or_else(|_| Spanned::new(0..0, DeTable::new()))
+    }
+
+    /// Bundles problems with this file's text for rendering.
+    pub fn error(&self, mut problems: Vec<Problem>) -> ConfigError {
+        problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
+        ConfigError::new(display_name(&self.path), self.text.clone(), problems)
+    }
+
+    /// Span of the value at `path`, e.g. `path!["stages", "lint", "timeout"]`.
+    pub fn span(&self, path: &[Seg<'_>]) -> Option<Range<usize>> {
+        value_at(&self.doc(), path).map(|v| v.span())
+    }
+
+    /// Span of the key that ends `path` (for unknown or misplaced keys), else of its value.
+    pub fn key_span(&self, path: &[Seg<'_>]) -> Option<Range<usize>> {
+        let doc = self.doc();
+        let (last, parent) = path.split_last()?;
+        let Seg::Key(name) = last else {
+            return value_at(&doc, path).map(|v| v.span());
+        };
+        let table = match parent {
+            [] => Some(doc.get_ref()),
+            _ => value_at(&doc, parent).and_then(|v| v.get_ref().as_table()),
+        }?;
+        table
+            .iter()
+            .find(|(k, _)| k.get_ref() == name)
+            .map(|(k, _)| k.span())
+    }
+
+    /// Span of the text inside a string value at `path` when it is written without escapes,
+    /// so that positions inside the string (template errors) map onto the file exactly.
+    pub fn string_span(&self, path: &[Seg<'_>], value: &str) -> Option<Range<usize>> {
+        let span = self.span(path)?;
+        let raw = self.text.get(span.clone())?;
+        for quote in [r#"""""#, "'''", "\"", "'"] {
+            if let Some(inner) = raw.strip_prefix(quote).and_then(|r| r.strip_suffix(quote)) {
+                if inner == value {
+                    let start = span.start + quote.len();
+                    return Some(start..start + inner.len());
+                }
+            }
+        }
+        None
+    }
+
+    /// Deserializes the value at `path` into `T`; a located problem on failure.
+    pub fn deserialize_at<T: DeserializeOwned>(&self, path: &[Seg<'_>]) -> Result<Option<T>, Problem> {
+        let doc = self.doc();
+        match value_at(&doc, path) {
+            None => Ok(None),
+            Some(value) => deserialize(value.clone()).map(Some),
+        }
+    }
+
+    /// The keys of the table at `path`, in file order.
+    pub fn keys(&self, path: &[Seg<'_>]) -> Vec<String> {
+        let doc = self.doc();
+        let table = match path {
+            [] => Some(doc.get_ref()),
+            _ => value_at(&doc, path).and_then(|v| v.get_ref().as_table()),
+        };
+        table
+            .map(|t| t.keys().map(|k| k.get_ref().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A path written in this file, resolved against the file's folder.
+    pub fn resolve(&self, rel: &str) -> PathBuf {
+        self.base_dir.join(rel)
+    }
+}
+
+/// Finds the value at `path` below the root table.
+fn value_at<'d, 'i>(root: &'d Spanned<DeTable<'i>>, path: &[Seg<'_>]) -> Option<&'d Spanned<DeValue<'i>>> {
+    let (first, rest) = path.split_first()?;
+    let Seg::Key(first) = first else { return None };
+    let mut current = find_key(root.get_ref(), first)?;
+    for seg in rest {
+        current = match (seg, current.get_ref()) {
+            (Seg::Key(key), DeValue::Table(table)) => find_key(table, key)?,
+            (Seg::Index(i), DeValue::Array(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+fn find_key<'d, 'i>(table: &'d DeTable<'i>, key: &str) -> Option<&'d Spanned<DeValue<'i>>> {
+    table.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
+}
+
+/// Deserializes one spanned value; serde errors keep the location of the bad value.
+fn deserialize<T: DeserializeOwned>(value: Spanned<DeValue<'_>>) -> Result<T, Problem> {
+    let span = value.span();
+    T::deserialize(value.into_deserializer()).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        Problem::new(message, e.span().or(Some(span))).label("wrong type")
+    })
+}
+
+/// Builds the typed [`PipelineFile`] section by section, so a bad section does not hide
+/// problems in the others.
+fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> PipelineFile {
+    let mut file = PipelineFile::default();
+    let top = root.get_ref();
+    let get = |key: &str| find_key(top, key).cloned();
+
+    match get("version") {
+        Some(v) => match deserialize::<u32>(v) {
+            Ok(version) => file.version = version,
+            Err(p) => problems.push(p.help("the only pipeline format is `version = 1`")),
+        },
+        None => problems.push(
+            Problem::new("missing `version`", Some(0..0))
+                .label("expected `version = 1` at the top of the file")
+                .help("add `version = 1` as the first line"),
+        ),
+    }
+    if let Some(v) = get("project") {
+        collect(deserialize(v), problems, |p| file.project = p);
+    }
+    if let Some(v) = get("env") {
+        collect(deserialize(v), problems, |e| file.env = e);
+    }
+    if let Some(v) = get("release") {
+        collect(deserialize(v), problems, |r| file.release = r);
+    }
+    if let Some(v) = get("deploy") {
+        collect(deserialize(v), problems, |d| file.deploy = d);
+    }
+    let Some(stages) = get("stages") else {
+        return file;
+    };
+    let DeValue::Table(table) = stages.get_ref() else {
+        problems.push(
+            Problem::new("`stages` must be a table of stages", Some(stages.span()))
+                .label("expected a table")
+                .help("write each stage as `[stages.<name>]`"),
+        );
+        return file;
+    };
+    for (name, value) in table {
+        let name = name.get_ref();
+        if !value.get_ref().is_table() {
+            problems.push(
+                Problem::new(format!("stage `{name}` must be a table"), Some(value.span()))
+                    .label("expected a table")
+                    .help(format!("write it as `[stages.{name}]` followed by its keys")),
+            );
+            continue;
+        }
+        collect(deserialize::<StageConfig>(value.clone()), problems, |stage| {
+            file.stages.insert(name.to_string(), stage);
+        });
+    }
+    file
+}
+
+fn collect<T>(result: Result<T, Problem>, problems: &mut Vec<Problem>, store: impl FnOnce(T)) {
+    match result {
+        Ok(value) => store(value),
+        Err(problem) => problems.push(problem),
+    }
+}

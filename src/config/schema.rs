@@ -1,0 +1,111 @@
+//! The pipeline file's JSON Schema: what `shipit schema` prints for editors, and what
+//! `shipit check` uses to find unknown keys. One source for both, so they never disagree.
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value, json};
+
+use super::PipelineFile;
+use crate::stages;
+
+/// The JSON Schema (draft 2020-12) of a pipeline file, built-in stage options included.
+pub fn pipeline_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(build)
+}
+
+fn build() -> Value {
+    let mut root = schemars::schema_for!(PipelineFile).to_value();
+    root["$id"] = json!("https://shipit.dev/schema/pipeline-v1.json");
+    root["properties"]["version"]["const"] = json!(1);
+
+    let kinds: Vec<&str> = stages::builtins().iter().map(|k| k.name()).collect();
+    let mut extra_props = Map::new();
+    let mut extra_defs = Map::new();
+    for kind in stages::builtins() {
+        let mut options = kind.options_schema().to_value();
+        if let Some(Value::Object(defs)) = options.get_mut("$defs").map(Value::take) {
+            extra_defs.extend(defs);
+        }
+        if let Some(Value::Object(props)) = options.get_mut("properties").map(Value::take) {
+            for (key, mut prop) in props {
+                let note = format!("(`uses = \"{}\"`)", kind.name());
+                let text = match prop.get("description").and_then(Value::as_str) {
+                    Some(d) => format!("{d} {note}"),
+                    None => note,
+                };
+                prop["description"] = json!(text);
+                extra_props.insert(key, prop);
+            }
+        }
+    }
+
+    let stage = &mut root["$defs"]["StageConfig"];
+    if let Some(Value::Object(props)) = stage.get_mut("properties") {
+        props.extend(extra_props);
+        props.insert(
+            "uses".into(),
+            json!({
+                "description": "A built-in stage kind.",
+                "type": "string",
+                "enum": kinds,
+            }),
+        );
+    }
+    if let Some(Value::Object(defs)) = root.get_mut("$defs") {
+        for (name, def) in extra_defs {
+            defs.entry(name).or_insert(def);
+        }
+    }
+    root
+}
+
+/// Names of the properties a schema object allows, after following `$ref` and `anyOf`.
+pub fn property_names<'s>(schema: &'s Value, root: &'s Value) -> Vec<&'s str> {
+    object_schema(schema, root)
+        .and_then(|o| o.get("properties"))
+        .and_then(Value::as_object)
+        .map(|props| props.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Follows a local `$ref` (`#/$defs/Name`).
+pub fn resolve<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => reference
+            .strip_prefix("#/$defs/")
+            .and_then(|name| root.get("$defs")?.get(name))
+            .unwrap_or(schema),
+        None => schema,
+    }
+}
+
+/// The schema describing a table, if `schema` (or one of its `anyOf` branches) is one.
+pub fn object_schema<'s>(schema: &'s Value, root: &'s Value) -> Option<&'s Value> {
+    let schema = resolve(schema, root);
+    if schema.get("properties").is_some() || schema.get("additionalProperties").is_some() {
+        return Some(schema);
+    }
+    ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|k| schema.get(*k)?.as_array())
+        .flatten()
+        .find_map(|branch| object_schema(branch, root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_schema_lists_common_and_builtin_options() {
+        let root = pipeline_schema();
+        let stage = &root["$defs"]["StageConfig"];
+        let names = property_names(stage, root);
+        for key in ["run", "uses", "needs", "timeout", "retries", "when", "targets", "profile"] {
+            assert!(names.contains(&key), "{key} missing from {names:?}");
+        }
+        assert_eq!(stage["additionalProperties"], json!(false));
+        assert_eq!(root["properties"]["version"]["const"], json!(1));
+    }
+}

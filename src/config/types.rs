@@ -1,0 +1,151 @@
+//! The pipeline file as written: plain data, faithful to the TOML, nothing resolved yet.
+//!
+//! Durations, templates, targets and stage references stay strings here; `config::validate`
+//! checks them and `plan` turns them into typed values.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A shipit pipeline file (`shipit.toml`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields, title = "shipit pipeline")]
+pub struct PipelineFile {
+    /// Version of the pipeline file format. Must be `1`.
+    pub version: u32,
+    /// The project being built.
+    #[serde(default)]
+    pub project: ProjectConfig,
+    /// Environment variables for every stage (values are templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The stages of the build, keyed by name. `needs` orders them into a graph.
+    #[serde(default)]
+    pub stages: IndexMap<String, StageConfig>,
+    /// Where `shipit release` publishes.
+    #[serde(default)]
+    pub release: ReleaseConfig,
+    /// Environments `shipit deploy --env <name>` can deploy to.
+    #[serde(default)]
+    pub deploy: BTreeMap<String, serde_json::Value>,
+}
+
+/// `[project]`: what is built and where the output goes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Project name. Default: the Cargo package name.
+    pub name: Option<String>,
+    /// Path to the Cargo manifest, relative to the pipeline file. Default: `Cargo.toml`.
+    pub cargo: Option<String>,
+    /// Output folder, relative to the pipeline file. Default: `dist`.
+    pub dist: Option<String>,
+}
+
+/// `[stages.<name>]`: one node of the build graph.
+///
+/// A stage either runs shell commands (`run`) or is a built-in kind (`uses`); the options of
+/// built-in kinds live in the same table and are read by the kind itself.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct StageConfig {
+    /// What this stage is for, shown by `shipit plan`.
+    pub description: Option<String>,
+    /// Shell commands, run in order with `sh -c`; each is a template.
+    pub run: Option<Commands>,
+    /// A built-in stage kind, such as `cargo`.
+    pub uses: Option<String>,
+    /// Stages that must succeed before this one starts.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Longest time one attempt may take, e.g. `90s`, `10m`, `1h30m`. The whole process group is killed after it.
+    pub timeout: Option<String>,
+    /// How many times to retry a failed attempt.
+    #[serde(default)]
+    pub retries: u32,
+    /// Delay before the first retry, doubled for each further one. Default: `1s`.
+    pub backoff: Option<String>,
+    /// Environment variables for this stage (values are templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working folder, relative to the pipeline file. Default: the Cargo project's folder.
+    pub dir: Option<String>,
+    /// Run this stage only when every condition given holds.
+    pub when: Option<WhenConfig>,
+}
+
+/// `when = { ... }`: conditions under which a stage runs. All given conditions must hold.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct WhenConfig {
+    /// Branch name globs, e.g. `"main"` or `["main", "release/*"]`.
+    pub branch: Option<Patterns>,
+    /// Tag globs, e.g. `"v*"`. Holds only on a tag build.
+    pub tag: Option<Patterns>,
+    /// Names of environment variables that must be set and non-empty.
+    pub env: Option<Patterns>,
+    /// `true`: only in nightly builds; `false`: never in nightly builds.
+    pub nightly: Option<bool>,
+}
+
+/// `[release]`: publishers. Each one is configured by its own section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// GitHub Releases.
+    pub github: Option<serde_json::Value>,
+    /// OCI / Docker images.
+    pub docker: Option<serde_json::Value>,
+    /// Homebrew tap formula.
+    pub homebrew: Option<serde_json::Value>,
+}
+
+/// One string or a list of strings; `run = "make"` means `run = ["make"]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct StringList(#[schemars(with = "OneOrMany")] pub Vec<String>);
+
+/// Shell commands of a `run` stage.
+pub type Commands = StringList;
+/// Glob patterns or names.
+pub type Patterns = StringList;
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = StringList;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StringList, E> {
+                Ok(StringList(vec![v.to_owned()]))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(StringList(items))
+            }
+        }
+
+        deserializer.deserialize_any(ListVisitor)
+    }
+}

@@ -1,0 +1,567 @@
+//! Runs a [`Plan`]: stages in dependency order with bounded parallelism, each command in its
+//! own process group, timeouts and cancellation that kill the whole group, retries with
+//! exponential backoff, and a log file per stage.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::manifest::{Artifact, hash_file};
+use crate::plan::{Plan, PlannedStage, StepCommand};
+use crate::secrets::Masker;
+use crate::ui::{Event, Reporter};
+
+/// Lines of output kept for the failure report.
+pub const TAIL_LINES: usize = 20;
+/// How long a process group gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait for output after a command exits (a stray background child may hold the pipe).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// Longest wait between two retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Stages running at once.
+    pub jobs: usize,
+    /// Keep running independent stages after a failure.
+    pub keep_going: bool,
+    /// Show what would run; run nothing, write nothing.
+    pub dry_run: bool,
+}
+
+/// How a stage ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StageStatus {
+    /// Every command succeeded and its artifacts were collected.
+    Succeeded,
+    /// A command failed on its last attempt.
+    Failed {
+        /// What failed.
+        reason: String,
+    },
+    /// The last attempt ran out of time; its process group was killed.
+    TimedOut {
+        /// The limit, in milliseconds.
+        after_ms: u64,
+    },
+    /// Its `when` conditions did not hold.
+    Skipped {
+        /// Which condition.
+        reason: String,
+    },
+    /// A stage it needs did not succeed.
+    Blocked {
+        /// That stage.
+        by: String,
+    },
+    /// Stopped (or never started) because of another failure or an interrupt.
+    Cancelled,
+    /// Dry run: would have run.
+    Planned,
+}
+
+impl StageStatus {
+    /// Whether stages that need this one may run.
+    pub fn lets_dependents_run(&self) -> bool {
+        matches!(self, StageStatus::Succeeded | StageStatus::Skipped { .. } | StageStatus::Planned)
+    }
+
+    /// Whether this counts as a failure of the run.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, StageStatus::Failed { .. } | StageStatus::TimedOut { .. })
+    }
+
+    /// One word for tables and logs.
+    pub fn word(&self) -> &'static str {
+        match self {
+            StageStatus::Succeeded => "succeeded",
+            StageStatus::Failed { .. } => "failed",
+            StageStatus::TimedOut { .. } => "timed out",
+            StageStatus::Skipped { .. } => "skipped",
+            StageStatus::Blocked { .. } => "blocked",
+            StageStatus::Cancelled => "cancelled",
+            StageStatus::Planned => "planned",
+        }
+    }
+}
+
+/// The result of one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Stage name.
+    pub stage: String,
+    /// How it ended.
+    #[serde(flatten)]
+    pub status: StageStatus,
+    /// Wall time over all attempts.
+    #[serde(rename = "elapsed_ms", serialize_with = "ms")]
+    pub elapsed: Duration,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Its log file (absent in dry runs and for stages that never started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// The last lines of output, for failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<String>,
+    /// Artifacts it produced.
+    #[serde(skip)]
+    pub artifacts: Vec<Artifact>,
+}
+
+fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// The result of a whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Per stage, in plan order.
+    pub stages: Vec<StageReport>,
+    /// Wall time.
+    #[serde(rename = "elapsed_ms", serialize_with = "ms")]
+    pub elapsed: Duration,
+    /// Stopped by Ctrl-C or SIGTERM.
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Every stage succeeded, was skipped, or (dry run) was planned.
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted && self.stages.iter().all(|s| s.status.lets_dependents_run())
+    }
+
+    /// All artifacts, ordered by path.
+    pub fn artifacts(&self) -> Vec<Artifact> {
+        let mut all: Vec<Artifact> = self.stages.iter().flat_map(|s| s.artifacts.clone()).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create {}: {source}", path.display())]
+pub struct ExecError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+/// Shared by every stage of a run.
+struct RunContext {
+    dist: PathBuf,
+    logs: PathBuf,
+    reporter: Arc<dyn Reporter>,
+    masker: Arc<Masker>,
+}
+
+/// Runs the plan. `interrupt` is cancelled on Ctrl-C; every running process group is then stopped.
+pub async fn execute(
+    plan: &Plan,
+    options: &ExecOptions,
+    reporter: Arc<dyn Reporter>,
+    masker: Arc<Masker>,
+    interrupt: CancellationToken,
+) -> Result<RunReport, ExecError> {
+    let started = Instant::now();
+    let logs = plan.dist.join("logs");
+    if !options.dry_run {
+        std::fs::create_dir_all(&logs).map_err(|source| ExecError { path: logs.clone(), source })?;
+    }
+    let context = Arc::new(RunContext {
+        dist: plan.dist.clone(),
+        logs,
+        reporter: reporter.clone(),
+        masker,
+    });
+    // Cancelled on an interrupt, or on the first failure unless --keep-going.
+    let stop = interrupt.child_token();
+    let mut reports: BTreeMap<String, StageReport> = BTreeMap::new();
+    let mut running: JoinSet<StageReport> = JoinSet::new();
+    let mut started_names: Vec<String> = Vec::new();
+    let jobs = options.jobs.max(1);
+
+    loop {
+        // Settle everything decidable without running (skips, blocks, dry runs), then start
+        // what is ready, up to the job limit.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for stage in &plan.stages {
+                if reports.contains_key(&stage.name) || started_names.contains(&stage.name) {
+                    continue;
+                }
+                let mut waiting = false;
+                let mut blocker = None;
+                for need in &stage.needs {
+                    match reports.get(need) {
+                        None => waiting = true,
+                        Some(r) if !r.status.lets_dependents_run() => blocker = Some(need.clone()),
+                        Some(_) => {}
+                    }
+                }
+                let decided = if let Some(by) = blocker {
+                    Some(StageStatus::Blocked { by })
+                } else if waiting {
+                    None
+                } else if stop.is_cancelled() {
+                    Some(StageStatus::Cancelled)
+                } else if let Some(reason) = &stage.skip {
+                    Some(StageStatus::Skipped { reason: reason.clone() })
+                } else if options.dry_run {
+                    for step in &stage.steps {
+                        reporter.report(&Event::StepStarted { stage: &stage.name, step });
+                    }
+                    Some(StageStatus::Planned)
+                } else if running.len() < jobs {
+                    started_names.push(stage.name.clone());
+                    running.spawn(run_stage(stage.clone(), context.clone(), stop.child_token()));
+                    None
+                } else {
+                    None
+                };
+                if let Some(status) = decided {
+                    let report = StageReport {
+                        stage: stage.name.clone(),
+                        status,
+                        elapsed: Duration::ZERO,
+                        attempts: 0,
+                        log: None,
+                        tail: Vec::new(),
+                        artifacts: Vec::new(),
+                    };
+                    reporter.report(&Event::StageFinished(&report));
+                    reports.insert(stage.name.clone(), report);
+                    changed = true;
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = running.join_next() => {
+                let report = joined.unwrap_or_else(|e| StageReport {
+                    stage: String::from("?"),
+                    status: StageStatus::Failed { reason: format!("internal error: {e}") },
+                    elapsed: Duration::ZERO, attempts: 0, log: None, tail: Vec::new(), artifacts: Vec::new(),
+                });
+                if report.status.is_failure() && !options.keep_going {
+                    stop.cancel();
+                }
+                reporter.report(&Event::StageFinished(&report));
+                reports.insert(report.stage.clone(), report);
+            }
+            _ = stop.cancelled(), if !stop.is_cancelled() => {}
+        }
+    }
+
+    let stages = plan
+        .stages
+        .iter()
+        .filter_map(|s| reports.remove(&s.name))
+        .collect();
+    Ok(RunReport {
+        stages,
+        elapsed: started.elapsed(),
+        interrupted: interrupt.is_cancelled(),
+    })
+}
+
+/// Runs one stage with its retries, then collects its artifacts.
+async fn run_stage(stage: PlannedStage, context: Arc<RunContext>, cancel: CancellationToken) -> StageReport {
+    let started = Instant::now();
+    let log_path = context.logs.join(format!("{}.log", stage.name));
+    let mut report = StageReport {
+        stage: stage.name.clone(),
+        status: StageStatus::Succeeded,
+        elapsed: Duration::ZERO,
+        attempts: 0,
+        log: Some(log_path.clone()),
+        tail: Vec::new(),
+        artifacts: Vec::new(),
+    };
+    let log = match Log::create(&log_path, context.masker.clone()) {
+        Ok(log) => Arc::new(log),
+        Err(e) => {
+            report.status = StageStatus::Failed { reason: format!("cannot create {}: {e}", log_path.display()) };
+            return report;
+        }
+    };
+    let attempts = stage.retries + 1;
+    for attempt in 1..=attempts {
+        report.attempts = attempt;
+        context.reporter.report(&Event::StageStarted { stage: &stage.name, attempt, attempts });
+        log.line(&format!("# shipit: stage `{}`, attempt {attempt} of {attempts}", stage.name));
+        let failure = match run_attempt(&stage, &context, &log, &cancel).await {
+            Ok(()) => match collect_artifacts(&stage, &context.dist) {
+                Ok(artifacts) => {
+                    report.artifacts = artifacts;
+                    report.status = StageStatus::Succeeded;
+                    break;
+                }
+                Err(reason) => Failure::Failed(reason),
+            },
+            Err(failure) => failure,
+        };
+        log.line(&format!("# shipit: {}", failure.describe()));
+        report.status = match failure {
+            Failure::Cancelled => {
+                report.status = StageStatus::Cancelled;
+                break;
+            }
+            Failure::TimedOut(after) => StageStatus::TimedOut { after_ms: after.as_millis() as u64 },
+            Failure::Failed(reason) => StageStatus::Failed { reason },
+        };
+        if attempt < attempts {
+            let delay = backoff(stage.backoff, attempt);
+            let reason = match &report.status {
+                StageStatus::TimedOut { .. } => "timed out".to_string(),
+                StageStatus::Failed { reason } => reason.clone(),
+                other => other.word().to_string(),
+            };
+            context.reporter.report(&Event::Retrying { stage: &stage.name, attempt: attempt + 1, delay, reason: &reason });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.cancelled() => {
+                    report.status = StageStatus::Cancelled;
+                    break;
+                }
+            }
+        }
+    }
+    if report.status.is_failure() {
+        report.tail = log.tail();
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+/// Delay before attempt `attempt + 1`: `base`, doubled per earlier retry, capped.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_BACKOFF)
+}
+
+#[derive(Debug)]
+enum Failure {
+    Failed(String),
+    TimedOut(Duration),
+    Cancelled,
+}
+
+impl Failure {
+    fn describe(&self) -> String {
+        match self {
+            Failure::Failed(reason) => reason.clone(),
+            Failure::TimedOut(after) => format!("timed out after {}; process group killed", humantime::format_duration(*after)),
+            Failure::Cancelled => "cancelled; process group killed".to_string(),
+        }
+    }
+}
+
+/// Runs every step of a stage once, within the stage's timeout.
+async fn run_attempt(stage: &PlannedStage, context: &RunContext, log: &Arc<Log>, cancel: &CancellationToken) -> Result<(), Failure> {
+    let deadline = stage.timeout.map(|t| tokio::time::Instant::now() + t);
+    for step in &stage.steps {
+        context.reporter.report(&Event::StepStarted { stage: &stage.name, step });
+        log.line(&format!("$ {}", step.command));
+        let mut command = match &step.command {
+            StepCommand::Shell(script) => {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(script);
+                c
+            }
+            StepCommand::Exec(argv) => {
+                let Some((program, args)) = argv.split_first() else { continue };
+                let mut c = Command::new(program);
+                c.args(args);
+                c
+            }
+        };
+        command
+            .current_dir(&stage.dir)
+            .envs(&stage.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .map_err(|e| Failure::Failed(format!("cannot start `{}` in {}: {e}", step.command, stage.dir.display())))?;
+        let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+        let mut readers = JoinSet::new();
+        if let Some(out) = child.stdout.take() {
+            readers.spawn(pump(out, log.clone(), context.reporter.clone(), stage.name.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.spawn(pump(err, log.clone(), context.reporter.clone(), stage.name.clone()));
+        }
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            status = child.wait() => Ok(status),
+            _ = sleep => Err(Failure::TimedOut(stage.timeout.unwrap_or_default())),
+            _ = cancel.cancelled() => Err(Failure::Cancelled),
+        };
+        let status = match outcome {
+            Ok(status) => status,
+            Err(failure) => {
+                if let Some(pgid) = pgid {
+                    kill_group(pgid, &mut child).await;
+                }
+                drain(readers).await;
+                return Err(failure);
+            }
+        };
+        drain(readers).await;
+        let status = status.map_err(|e| Failure::Failed(format!("waiting for `{}`: {e}", step.command)))?;
+        if !status.success() {
+            return Err(Failure::Failed(format!("`{}` {}", step.command, describe_status(status))));
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM to the whole group, a grace period, then SIGKILL to whatever is left.
+async fn kill_group(pgid: Pid, child: &mut tokio::process::Child) {
+    let _ = killpg(pgid, Signal::SIGTERM);
+    let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+    let _ = killpg(pgid, Signal::SIGKILL);
+    let _ = child.wait().await;
+}
+
+async fn drain(mut readers: JoinSet<()>) {
+    let all = async { while readers.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_GRACE, all).await.is_err() {
+        readers.abort_all();
+    }
+}
+
+/// Copies a stream into the stage log line by line (lossy UTF-8, secrets masked).
+async fn pump(stream: impl AsyncRead + Unpin, log: Arc<Log>, reporter: Arc<dyn Reporter>, stage: String) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&buf);
+                let text = text.trim_end_matches(['\n', '\r']);
+                let masked = log.line(text);
+                reporter.report(&Event::Output { stage: &stage, line: &masked });
+            }
+        }
+    }
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => match Signal::try_from(signal) {
+            Ok(s) => format!("was killed by {s}"),
+            Err(_) => format!("was killed by signal {signal}"),
+        },
+        _ => "failed".to_string(),
+    }
+}
+
+/// Copies built files into the dist folder and records their size and hash.
+fn collect_artifacts(stage: &PlannedStage, dist: &Path) -> Result<Vec<Artifact>, String> {
+    let mut artifacts = Vec::with_capacity(stage.artifacts.len());
+    for planned in &stage.artifacts {
+        let dest = dist.join(&planned.path);
+        if let Some(source) = &planned.source {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            }
+            std::fs::copy(source, &dest).map_err(|e| format!("expected artifact {} was not produced: {e}", source.display()))?;
+        }
+        let (size, sha256) = hash_file(&dest).map_err(|e| format!("cannot read artifact {}: {e}", dest.display()))?;
+        artifacts.push(Artifact {
+            name: planned.name.clone(),
+            path: planned.path.clone(),
+            kind: planned.kind,
+            target: planned.target.as_ref().map(|t| t.name.clone()),
+            os: planned.target.as_ref().map(|t| t.os.clone()),
+            arch: planned.target.as_ref().map(|t| t.arch.clone()),
+            size,
+            sha256,
+        });
+    }
+    Ok(artifacts)
+}
+
+/// A stage's log file plus the last lines, for failure reports. Every line is masked first.
+struct Log {
+    file: Mutex<std::io::BufWriter<std::fs::File>>,
+    tail: Mutex<VecDeque<String>>,
+    masker: Arc<Masker>,
+}
+
+impl Log {
+    fn create(path: &Path, masker: Arc<Masker>) -> std::io::Result<Log> {
+        let file = std::fs::File::create(path)?;
+        Ok(Log {
+            file: Mutex::new(std::io::BufWriter::new(file)),
+            tail: Mutex::new(VecDeque::with_capacity(TAIL_LINES)),
+            masker,
+        })
+    }
+
+    /// Appends a line; returns it masked.
+    fn line(&self, text: &str) -> String {
+        let masked = self.masker.mask(text).into_owned();
+        if let Ok(mut file) = self.file.lock() {
+            let _ = writeln!(file, "{masked}");
+            let _ = file.flush();
+        }
+        if !masked.starts_with("# shipit:") {
+            if let Ok(mut tail) = self.tail.lock() {
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(masked.clone());
+            }
+        }
+        masked
+    }
+
+    fn tail(&self) -> Vec<String> {
+        self.tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let base = Duration::from_millis(100);
+        assert_eq!(backoff(base, 1), Duration::from_millis(100));
+        assert_eq!(backoff(base, 2), Duration::from_millis(200));
+        assert_eq!(backoff(base, 4), Duration::from_millis(800));
+        assert_eq!(backoff(base, 40), MAX_BACKOFF);
+    }
+}

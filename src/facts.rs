@@ -1,0 +1,258 @@
+//! Facts about the project being built: name and version from cargo metadata, commit and tag
+//! from git, the date, the host. Gathered once per run; templates and the plan read them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::Loaded;
+
+/// What `shipit` knows about the project at the start of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    /// Project name.
+    pub project: String,
+    /// The version being built (`X.Y.Z`, or `X.Y.Z-snapshot.<short_commit>`).
+    pub version: String,
+    /// The release tag, `v<version>`.
+    pub tag: String,
+    /// Full commit hash, or `unknown` outside a git repository.
+    pub commit: String,
+    /// Abbreviated commit hash.
+    pub short_commit: String,
+    /// Current branch, if on one.
+    pub branch: Option<String>,
+    /// The build date, `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// The build time, RFC 3339 (UTC). `SOURCE_DATE_EPOCH` fixes it for reproducible builds.
+    pub timestamp: String,
+    /// HEAD carries the release tag.
+    pub tag_build: bool,
+    /// A nightly build.
+    pub nightly: bool,
+    /// A snapshot build (`--snapshot`).
+    pub snapshot: bool,
+    /// The host's Rust target triple.
+    pub host: String,
+    /// Cargo facts.
+    pub cargo: CargoFacts,
+    /// The environment, for `env.NAME` in templates and `when.env`.
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// What cargo metadata says about the project.
+#[derive(Debug, Clone, Serialize)]
+pub struct CargoFacts {
+    /// The Cargo manifest.
+    pub manifest: PathBuf,
+    /// The folder holding the manifest.
+    pub root: PathBuf,
+    /// Cargo's target directory (honours `CARGO_TARGET_DIR`).
+    pub target_dir: PathBuf,
+    /// Binaries of the root package.
+    pub binaries: Vec<String>,
+}
+
+/// How the run was asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FactsOptions {
+    /// `--snapshot`: version `X.Y.Z-snapshot.<short_commit>`, no tag required.
+    pub snapshot: bool,
+    /// `--nightly`, or a scheduled GitHub Actions run.
+    pub nightly: bool,
+}
+
+/// Why facts could not be gathered.
+#[derive(Debug, thiserror::Error)]
+pub enum FactsError {
+    /// cargo metadata failed.
+    #[error("cannot read Cargo metadata from {}: {message}", manifest.display())]
+    Cargo {
+        /// The manifest.
+        manifest: PathBuf,
+        /// cargo's explanation.
+        message: String,
+    },
+    /// HEAD is tagged with a version different from Cargo's.
+    #[error("tag `{tag}` at HEAD does not match version {version} in {}", manifest.display())]
+    TagMismatch {
+        /// The tag found.
+        tag: String,
+        /// Cargo's version.
+        version: String,
+        /// The manifest.
+        manifest: PathBuf,
+    },
+}
+
+impl Facts {
+    /// Gathers the facts for a loaded pipeline.
+    pub fn gather(loaded: &Loaded, options: FactsOptions) -> Result<Facts, FactsError> {
+        let manifest = loaded.resolve(loaded.file.project.cargo.as_deref().unwrap_or("Cargo.toml"));
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .manifest_path(&manifest)
+            .no_deps()
+            .exec()
+            .map_err(|e| FactsError::Cargo {
+                manifest: manifest.clone(),
+                message: first_line(&e.to_string()),
+            })?;
+        let package = metadata
+            .root_package()
+            .or_else(|| metadata.workspace_packages().into_iter().next())
+            .ok_or_else(|| FactsError::Cargo {
+                manifest: manifest.clone(),
+                message: "the workspace has no packages".to_string(),
+            })?;
+        let root = manifest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let binaries = package
+            .targets
+            .iter()
+            .filter(|t| t.is_bin())
+            .map(|t| t.name.clone())
+            .collect();
+        let cargo_version = package.version.to_string();
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+
+        let git = Git::new(&root);
+        let commit = git.run(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+        let short_commit = if commit == "unknown" {
+            commit.clone()
+        } else {
+            commit.chars().take(7).collect()
+        };
+        let head_tag = head_release_tag(&git, &env);
+        let mut tag_build = false;
+        if let Some(tag) = head_tag.filter(|_| !options.snapshot) {
+            let tagged = tag.trim_start_matches('v');
+            if tagged != cargo_version {
+                return Err(FactsError::TagMismatch {
+                    tag,
+                    version: cargo_version,
+                    manifest,
+                });
+            }
+            tag_build = true;
+        }
+        let version = if options.snapshot {
+            format!("{cargo_version}-snapshot.{short_commit}")
+        } else {
+            cargo_version
+        };
+        let branch = env
+            .get("GITHUB_HEAD_REF")
+            .filter(|b| !b.is_empty())
+            .cloned()
+            .or_else(|| git.run(&["symbolic-ref", "--short", "-q", "HEAD"]))
+            .or_else(|| match env.get("GITHUB_REF_TYPE").map(String::as_str) {
+                Some("branch") => env.get("GITHUB_REF_NAME").cloned(),
+                _ => None,
+            });
+        let nightly = options.nightly || env.get("GITHUB_EVENT_NAME").is_some_and(|e| e == "schedule");
+        let time = build_time(&env);
+
+        Ok(Facts {
+            project: loaded.file.project.name.clone().unwrap_or_else(|| package.name.to_string()),
+            tag: format!("v{version}"),
+            version,
+            commit,
+            short_commit,
+            branch,
+            date: humantime::format_rfc3339_seconds(time).to_string()[..10].to_string(),
+            timestamp: humantime::format_rfc3339_seconds(time).to_string(),
+            tag_build,
+            nightly,
+            snapshot: options.snapshot,
+            host: host_triple(),
+            cargo: CargoFacts {
+                manifest: manifest.clone(),
+                root,
+                target_dir: metadata.target_directory.clone().into_std_path_buf(),
+                binaries,
+            },
+            env,
+        })
+    }
+
+    /// Template variables shared by every template of the run.
+    pub fn template_vars(&self) -> minijinja::Value {
+        minijinja::context! {
+            project => self.project,
+            version => self.version,
+            tag => self.tag,
+            commit => self.commit,
+            short_commit => self.short_commit,
+            date => self.date,
+            branch => self.branch.clone().unwrap_or_default(),
+            nightly => self.nightly,
+            snapshot => self.snapshot,
+            env => self.env,
+        }
+    }
+}
+
+/// The `v*` tag on HEAD, from git or from GitHub Actions' ref on tag pushes.
+fn head_release_tag(git: &Git, env: &BTreeMap<String, String>) -> Option<String> {
+    if env.get("GITHUB_REF_TYPE").is_some_and(|t| t == "tag") {
+        if let Some(name) = env.get("GITHUB_REF_NAME").filter(|n| n.starts_with('v')) {
+            return Some(name.clone());
+        }
+    }
+    git.run(&["tag", "--points-at", "HEAD", "--list", "v[0-9]*"])
+        .and_then(|tags| tags.lines().next().map(str::to_owned))
+}
+
+/// SOURCE_DATE_EPOCH when set (reproducible builds), else now.
+fn build_time(env: &BTreeMap<String, String>) -> SystemTime {
+    env.get("SOURCE_DATE_EPOCH")
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+        .unwrap_or_else(SystemTime::now)
+}
+
+/// The host triple reported by `rustc -vV`, falling back to the one shipit was built for.
+pub fn host_triple() -> String {
+    Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        })
+        .unwrap_or_else(|| env!("SHIPIT_BUILD_TARGET").to_string())
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(text)
+        .to_string()
+}
+
+/// Runs git in a folder; `None` when git fails (not a repository, no commits).
+struct Git<'a> {
+    dir: &'a Path,
+}
+
+impl<'a> Git<'a> {
+    fn new(dir: &'a Path) -> Self {
+        Git { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Option<String> {
+        let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { self.dir };
+        let out = Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    }
+}

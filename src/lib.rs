@@ -1,0 +1,23 @@
+//! shipit: one binary that takes a Rust project from source to production.
+//!
+//! Data flows one way: pipeline file ([`config`]) -> validated [`plan`] -> [`executor`] ->
+//! [`manifest`] -> publishers and deployers. Each arrow is a plain data type.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dag;
+pub mod error;
+pub mod executor;
+pub mod exit;
+pub mod facts;
+pub mod manifest;
+pub mod plan;
+pub mod secrets;
+pub mod stages;
+pub mod targets;
+pub mod template;
+pub mod ui;
+
+pub use error::Error;
+pub use exit::ExitCode;

@@ -1,0 +1,371 @@
+//! The plan: every stage in order, with its rendered commands and the artifacts it will
+//! produce, decided before anything runs. A plain value: printed by `shipit plan`, run by the
+//! executor, compared in tests.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::config::validate::{parse_duration, template_problem};
+use crate::config::{ConfigError, Loaded, Problem, Seg, StageConfig};
+use crate::facts::Facts;
+use crate::manifest::ArtifactKind;
+use crate::stages::{self, StageRef};
+use crate::targets::Target;
+use crate::{dag, path, template};
+
+/// Default delay before the first retry.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Everything a run will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Project name.
+    pub project: String,
+    /// Version being built.
+    pub version: String,
+    /// Release tag.
+    pub tag: String,
+    /// Commit being built.
+    pub commit: String,
+    /// Build time, RFC 3339.
+    pub date: String,
+    /// Where artifacts, logs and the manifest go.
+    pub dist: PathBuf,
+    /// Stages in the order they may start: each after everything it needs.
+    pub stages: Vec<PlannedStage>,
+}
+
+/// One stage, ready to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStage {
+    /// Stage name.
+    pub name: String,
+    /// What it is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `run`, or the built-in kind.
+    pub kind: String,
+    /// Stages that must succeed first.
+    pub needs: Vec<String>,
+    /// Why it will be skipped, when its `when` conditions do not hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+    /// Working folder.
+    pub dir: PathBuf,
+    /// Extra environment for its commands.
+    pub env: BTreeMap<String, String>,
+    /// Longest time one attempt may take.
+    #[serde(with = "millis_opt")]
+    pub timeout: Option<Duration>,
+    /// Retries after a failed attempt.
+    pub retries: u32,
+    /// Delay before the first retry; doubled each time.
+    #[serde(with = "millis")]
+    pub backoff: Duration,
+    /// Commands in order.
+    pub steps: Vec<Step>,
+    /// Files it produces.
+    pub artifacts: Vec<PlannedArtifact>,
+}
+
+/// One command of a stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Shown next to the stage name while running, e.g. the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// What to run.
+    #[serde(flatten)]
+    pub command: StepCommand,
+}
+
+/// How a step's command is run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepCommand {
+    /// A script for `sh -c`.
+    Shell(String),
+    /// A program and its arguments, without a shell.
+    Exec(Vec<String>),
+}
+
+impl Step {
+    /// A shell command.
+    pub fn shell(script: impl Into<String>) -> Step {
+        Step {
+            label: None,
+            command: StepCommand::Shell(script.into()),
+        }
+    }
+
+    /// A program with arguments.
+    pub fn exec(argv: Vec<String>) -> Step {
+        Step {
+            label: None,
+            command: StepCommand::Exec(argv),
+        }
+    }
+
+    /// Sets the label.
+    pub fn label(mut self, label: impl Into<String>) -> Step {
+        self.label = Some(label.into());
+        self
+    }
+}
+
+impl fmt::Display for StepCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepCommand::Shell(script) => f.write_str(script),
+            StepCommand::Exec(argv) => f.write_str(&shell_words::join(argv)),
+        }
+    }
+}
+
+/// A file a stage will produce.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedArtifact {
+    /// File name.
+    pub name: String,
+    /// What it is.
+    pub kind: ArtifactKind,
+    /// Path inside the dist folder (`/`-separated).
+    pub path: String,
+    /// Where the stage's commands leave it; copied into the dist folder afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+    /// The target it was built for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// Builds the plan for a validated pipeline file and this run's facts.
+pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
+    let file = &loaded.file;
+    let mut problems = Vec::new();
+    let vars = facts.template_vars();
+    let dist = match &file.project.dist {
+        Some(dist) => loaded.resolve(dist),
+        None => facts.cargo.root.join("dist"),
+    };
+
+    let mut global_env = BTreeMap::new();
+    for (name, value) in &file.env {
+        if let Some(v) = render(loaded, path!["env", name.as_str()], value, &vars, &mut problems) {
+            global_env.insert(name.clone(), v);
+        }
+    }
+
+    let graph: IndexMap<&str, Vec<&str>> = file
+        .stages
+        .iter()
+        .map(|(name, stage)| (name.as_str(), stage.needs.iter().map(String::as_str).collect()))
+        .collect();
+    let order = dag::order(&graph).map_err(|cycle| {
+        loaded.error(vec![Problem::new(format!("dependency cycle: {}", cycle.join(" -> ")), None)])
+    })?;
+
+    let mut planned = Vec::with_capacity(order.len());
+    for name in order {
+        let stage = &file.stages[name];
+        match plan_stage(loaded, facts, &vars, &global_env, &dist, name, stage) {
+            Ok(stage) => planned.push(stage),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(loaded.error(problems));
+    }
+    Ok(Plan {
+        project: facts.project.clone(),
+        version: facts.version.clone(),
+        tag: facts.tag.clone(),
+        commit: facts.commit.clone(),
+        date: facts.timestamp.clone(),
+        dist,
+        stages: planned,
+    })
+}
+
+fn plan_stage(
+    loaded: &Loaded,
+    facts: &Facts,
+    vars: &minijinja::Value,
+    global_env: &BTreeMap<String, String>,
+    dist: &std::path::Path,
+    name: &str,
+    stage: &StageConfig,
+) -> Result<PlannedStage, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut env = global_env.clone();
+    for (var, value) in &stage.env {
+        if let Some(v) = render(loaded, path!["stages", name, "env", var.as_str()], value, vars, &mut problems) {
+            env.insert(var.clone(), v);
+        }
+    }
+    let dir = match &stage.dir {
+        Some(dir) => render(loaded, path!["stages", name, "dir"], dir, vars, &mut problems)
+            .map(|d| loaded.resolve(&d))
+            .unwrap_or_default(),
+        None => facts.cargo.root.clone(),
+    };
+    let duration = |text: &Option<String>| text.as_deref().and_then(|t| parse_duration(t).ok());
+
+    let (kind, steps, artifacts) = match (&stage.run, &stage.uses) {
+        (Some(run), _) => {
+            let steps = run
+                .0
+                .iter()
+                .enumerate()
+                .filter_map(|(i, cmd)| render(loaded, path!["stages", name, "run", i], cmd, vars, &mut problems))
+                .map(Step::shell)
+                .collect();
+            ("run".to_string(), steps, Vec::new())
+        }
+        (None, Some(uses)) => {
+            let builtin = stages::find(uses).ok_or_else(|| vec![Problem::new(format!("unknown stage kind `{uses}`"), None)])?;
+            let stage_ref = StageRef { name, config: stage, loaded };
+            match builtin.expand(&stage_ref, facts, dist) {
+                Ok(expansion) => (uses.clone(), expansion.steps, expansion.artifacts),
+                Err(mut p) => {
+                    problems.append(&mut p);
+                    (uses.clone(), Vec::new(), Vec::new())
+                }
+            }
+        }
+        (None, None) => (String::new(), Vec::new(), Vec::new()),
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(PlannedStage {
+        name: name.to_string(),
+        description: stage.description.clone(),
+        kind,
+        needs: stage.needs.clone(),
+        skip: stage.when.as_ref().and_then(|w| skip_reason(w, facts)),
+        dir,
+        env,
+        timeout: duration(&stage.timeout),
+        retries: stage.retries,
+        backoff: duration(&stage.backoff).unwrap_or(DEFAULT_BACKOFF),
+        steps,
+        artifacts,
+    })
+}
+
+/// Renders a template from the file; a located problem when rendering fails.
+fn render(loaded: &Loaded, at: &[Seg<'_>], text: &str, vars: &minijinja::Value, problems: &mut Vec<Problem>) -> Option<String> {
+    match template::render(text, vars) {
+        Ok(out) => Some(out),
+        Err(e) => {
+            let at: Vec<Seg> = if loaded.span(at).is_some() { at.to_vec() } else { at[..at.len() - 1].to_vec() };
+            problems.push(template_problem(loaded, &at, text, e));
+            None
+        }
+    }
+}
+
+/// Why a stage's `when` conditions do not hold, or `None` when they all do.
+pub fn skip_reason(when: &crate::config::WhenConfig, facts: &Facts) -> Option<String> {
+    let matches = |patterns: &crate::config::StringList, value: &str| {
+        patterns.0.iter().any(|p| globset::Glob::new(p).is_ok_and(|g| g.compile_matcher().is_match(value)))
+    };
+    if let Some(branches) = &when.branch {
+        match &facts.branch {
+            Some(branch) if matches(branches, branch) => {}
+            Some(branch) => return Some(format!("branch `{branch}` does not match `when.branch`")),
+            None => return Some("not on a branch".to_string()),
+        }
+    }
+    if let Some(tags) = &when.tag {
+        if !facts.tag_build {
+            return Some("not a tag build".to_string());
+        }
+        if !matches(tags, &facts.tag) {
+            return Some(format!("tag `{}` does not match `when.tag`", facts.tag));
+        }
+    }
+    if let Some(vars) = &when.env {
+        if let Some(missing) = vars.0.iter().find(|v| facts.env.get(*v).is_none_or(|x| x.is_empty())) {
+            return Some(format!("`{missing}` is not set"));
+        }
+    }
+    match when.nightly {
+        Some(true) if !facts.nightly => Some("not a nightly build".to_string()),
+        Some(false) if facts.nightly => Some("a nightly build".to_string()),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short: String = self.commit.chars().take(7).collect();
+        writeln!(
+            f,
+            "Plan for {} {} ({}, commit {short}): {} stages, output in {}",
+            self.project,
+            self.version,
+            self.tag,
+            self.stages.len(),
+            self.dist.display()
+        )?;
+        for (i, stage) in self.stages.iter().enumerate() {
+            let mut notes = Vec::new();
+            if stage.kind != "run" {
+                notes.push(format!("uses {}", stage.kind));
+            }
+            if !stage.needs.is_empty() {
+                notes.push(format!("needs {}", stage.needs.join(", ")));
+            }
+            if let Some(t) = stage.timeout {
+                notes.push(format!("timeout {}", humantime::format_duration(t)));
+            }
+            if stage.retries > 0 {
+                notes.push(format!("retries {}", stage.retries));
+            }
+            if let Some(reason) = &stage.skip {
+                notes.push(format!("skipped: {reason}"));
+            }
+            let notes = if notes.is_empty() { String::new() } else { format!("  ({})", notes.join("; ")) };
+            writeln!(f, "{:>3}. {}{notes}", i + 1, stage.name)?;
+            if let Some(d) = &stage.description {
+                writeln!(f, "       {d}")?;
+            }
+            for step in &stage.steps {
+                match &step.label {
+                    Some(label) => writeln!(f, "       $ {}    [{label}]", step.command)?,
+                    None => writeln!(f, "       $ {}", step.command)?,
+                }
+            }
+            for artifact in &stage.artifacts {
+                writeln!(f, "       -> {}/{}  ({})", self.dist.display(), artifact.path, artifact.kind)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+mod millis_opt {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Secret masking: every line shipit prints or logs passes through [`Masker::mask`].
+
+use std::borrow::Cow;
+
+use regex::Regex;
+
+/// Environment variable name endings whose values are treated as secrets.
+const SECRET_SUFFIXES: &[&str] = &["_TOKEN", "_KEY", "_SECRET", "_PASSWORD"];
+/// Shorter values are not masked: masking `1` or `yes` everywhere would garble output.
+const MIN_SECRET_LEN: usize = 4;
+/// What a secret is replaced with.
+pub const MASK: &str = "***";
+
+/// Replaces known secret values and token-shaped strings with `***`.
+#[derive(Debug, Clone)]
+pub struct Masker {
+    values: Vec<String>,
+    shapes: Regex,
+}
+
+impl Masker {
+    /// A masker for the secrets in the current process environment.
+    pub fn from_env() -> Masker {
+        Masker::new(std::env::vars())
+    }
+
+    /// A masker for the secrets among `vars` (name, value pairs).
+    pub fn new(vars: impl IntoIterator<Item = (String, String)>) -> Masker {
+        let mut values: Vec<String> = vars
+            .into_iter()
+            .filter(|(name, _)| is_secret_name(name))
+            .map(|(_, value)| value)
+            .filter(|value| value.len() >= MIN_SECRET_LEN)
+            .collect();
+        // Longest first, so a secret that contains another is masked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        let shapes = Regex::new(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")
+            .expect("token pattern is valid");
+        Masker { values, shapes }
+    }
+
+    /// Adds a value that must never be shown (a value read from a key file, say).
+    pub fn add(&mut self, secret: impl Into<String>) {
+        let secret = secret.into();
+        if secret.len() >= MIN_SECRET_LEN && !self.values.contains(&secret) {
+            self.values.push(secret);
+            self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        for value in &self.values {
+            if out.contains(value.as_str()) {
+                out = Cow::Owned(out.replace(value.as_str(), MASK));
+            }
+        }
+        if self.shapes.is_match(&out) {
+            out = Cow::Owned(self.shapes.replace_all(&out, MASK).into_owned());
+        }
+        out
+    }
+}
+
+/// Whether an environment variable of this name holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_SUFFIXES.iter().any(|s| upper.ends_with(s)) || SECRET_SUFFIXES.iter().any(|s| upper == s[1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn masks_values_of_secret_variables() {
+        let m = Masker::new(vars(&[
+            ("GITHUB_TOKEN", "s3cr3t-value"),
+            ("REGISTRY_PASSWORD", "hunter22"),
+            ("SIGNING_KEY", "abcd"),
+            ("AWS_SECRET", "zzzzzz"),
+            ("PATH", "/usr/bin"),
+            ("SHORT_TOKEN", "ab"),
+        ]));
+        assert_eq!(m.mask("token=s3cr3t-value pw=hunter22 k=abcd z=zzzzzz"), "token=*** pw=*** k=*** z=***");
+        assert_eq!(m.mask("/usr/bin ab"), "/usr/bin ab");
+    }
+
+    #[test]
+    fn masks_token_shapes_without_env() {
+        let m = Masker::new(vars(&[]));
+        let classic = format!("ghp_{}", "a1B2".repeat(9));
+        let server = format!("ghs_{}", "Z9".repeat(18));
+        let fine = format!("github_pat_{}", "11AB_cd".repeat(10));
+        let line = format!("auth {classic} and {server} and {fine}.");
+        assert_eq!(m.mask(&line), "auth *** and *** and ***.");
+    }
+
+    #[test]
+    fn longer_secrets_win_over_their_substrings() {
+        let mut m = Masker::new(vars(&[("A_TOKEN", "abcd")]));
+        m.add("abcdefgh");
+        assert_eq!(m.mask("abcdefgh abcd"), "*** ***");
+    }
+}

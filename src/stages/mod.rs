@@ -1,0 +1,86 @@
+//! Built-in stage kinds (`uses = "..."`). Each kind is one file implementing [`Builtin`]:
+//! it declares its options, checks them, and expands a stage into steps and artifacts.
+
+mod cargo;
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::config::{Loaded, Problem, StageConfig};
+use crate::facts::Facts;
+use crate::path;
+use crate::plan::{PlannedArtifact, Step};
+
+/// A stage of the pipeline file, with access to its own table for reading options.
+pub struct StageRef<'a> {
+    /// The stage's name.
+    pub name: &'a str,
+    /// Its common settings.
+    pub config: &'a StageConfig,
+    /// The file it comes from.
+    pub loaded: &'a Loaded,
+}
+
+impl StageRef<'_> {
+    /// Reads this kind's options from the stage table; type errors come back located.
+    pub fn options<T: DeserializeOwned + Default>(&self) -> Result<T, Problem> {
+        Ok(self.loaded.deserialize_at(path!["stages", self.name])?.unwrap_or_default())
+    }
+
+    /// Span of the option `key`'s value, or of the stage header when it is absent.
+    pub fn span(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        self.loaded
+            .span(path!["stages", self.name, key])
+            .or_else(|| self.loaded.key_span(path!["stages", self.name]))
+    }
+
+    /// Span of item `index` of the list option `key`.
+    pub fn item_span(&self, key: &str, index: usize) -> Option<std::ops::Range<usize>> {
+        self.loaded
+            .span(path!["stages", self.name, key, index])
+            .or_else(|| self.span(key))
+    }
+}
+
+/// What a built-in stage turns into: commands to run and the artifacts they leave.
+#[derive(Debug, Clone, Default)]
+pub struct Expansion {
+    /// Commands, run in order.
+    pub steps: Vec<Step>,
+    /// Files the stage produces, copied into the dist folder and recorded in the manifest.
+    pub artifacts: Vec<PlannedArtifact>,
+}
+
+/// A built-in stage kind.
+pub trait Builtin: Send + Sync {
+    /// The name used in `uses = "<name>"`.
+    fn name(&self) -> &'static str;
+    /// One line about what it does.
+    fn about(&self) -> &'static str;
+    /// JSON Schema of the options it reads from its stage table.
+    fn options_schema(&self) -> schemars::Schema;
+    /// Names of its options.
+    fn option_names(&self) -> Vec<String> {
+        self.options_schema()
+            .as_object()
+            .and_then(|o| o.get("properties"))
+            .and_then(|p| p.as_object())
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+    /// Checks the options without project facts (for `shipit check`).
+    fn check(&self, stage: &StageRef<'_>) -> Vec<Problem>;
+    /// Expands the stage for this run.
+    fn expand(&self, stage: &StageRef<'_>, facts: &Facts, dist: &Path) -> Result<Expansion, Vec<Problem>>;
+}
+
+/// Every built-in kind.
+pub fn builtins() -> &'static [&'static dyn Builtin] {
+    &[&cargo::Cargo]
+}
+
+/// The built-in kind called `name`.
+pub fn find(name: &str) -> Option<&'static dyn Builtin> {
+    builtins().iter().copied().find(|k| k.name() == name)
+}

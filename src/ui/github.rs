@@ -1,0 +1,104 @@
+//! GitHub Actions: a collapsible group per stage holding its log, `::error::` annotations on
+//! failures, and a summary table in `$GITHUB_STEP_SUMMARY`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use super::{Event, Printer, Reporter, outcome_text, short_duration};
+
+/// Adds GitHub Actions workflow commands around another reporter.
+pub struct GithubActions {
+    inner: Arc<dyn Reporter>,
+    printer: Printer,
+}
+
+impl GithubActions {
+    /// Escapes text for a workflow command's message.
+    pub fn escape_message(text: &str) -> String {
+        escape(text)
+    }
+
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Reporter>, printer: Printer) -> Self {
+        GithubActions { inner, printer }
+    }
+}
+
+/// Escapes a workflow command's message (`%`, CR, LF).
+pub fn escape(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property (also `:` and `,`).
+fn escape_property(text: &str) -> String {
+    escape(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+impl Reporter for GithubActions {
+    fn report(&self, event: &Event<'_>) {
+        self.inner.report(event);
+        match event {
+            // Groups are written when a stage ends, so parallel stages never interleave.
+            Event::StageFinished(report) => {
+                if let Some(log) = report.log.as_ref().filter(|l| l.is_file()) {
+                    self.printer.out(&format!("::group::{} ({})", report.stage, report.status.word()));
+                    if let Ok(text) = std::fs::read_to_string(log) {
+                        self.printer.out(&text);
+                    }
+                    self.printer.out("::endgroup::");
+                }
+                if report.status.is_failure() {
+                    let mut message = outcome_text(report);
+                    if !report.tail.is_empty() {
+                        message.push('\n');
+                        message.push_str(&report.tail.join("\n"));
+                    }
+                    self.printer.out(&format!(
+                        "::error title={}::{}",
+                        escape_property(&format!("shipit: stage {} failed", report.stage)),
+                        escape(&message)
+                    ));
+                }
+            }
+            Event::RunFinished(run) => {
+                let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else { return };
+                let mut table = String::from("### shipit\n\n| stage | result | time |\n|---|---|---|\n");
+                for stage in &run.stages {
+                    let icon = match &stage.status {
+                        s if s.is_failure() => "❌",
+                        crate::executor::StageStatus::Succeeded => "✅",
+                        _ => "⏭️",
+                    };
+                    table.push_str(&format!(
+                        "| {} | {icon} {} | {} |\n",
+                        stage.stage,
+                        outcome_text(stage).replace('|', "\\|"),
+                        short_duration(stage.elapsed)
+                    ));
+                }
+                let masked = self.printer.masker().mask(&table).into_owned();
+                if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                    let _ = writeln!(file, "{masked}");
+                }
+            }
+            Event::Message { level: super::Level::Error, text } => {
+                self.printer.out(&format!("::error::{}", escape(text)));
+            }
+            Event::Message { level: super::Level::Warn, text } => {
+                self.printer.out(&format!("::warning::{}", escape(text)));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_workflow_commands() {
+        assert_eq!(escape("50% done\nnext"), "50%25 done%0Anext");
+        assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+    }
+}

@@ -1,0 +1,258 @@
+//! Everything shipit shows to people and machines goes through here.
+//!
+//! Work code emits [`Event`]s to a [`Reporter`]; the reporter chosen at start-up decides how
+//! they look: progress bars on a terminal, timestamped lines otherwise, JSON lines with
+//! `--json`, plus GitHub Actions groups and annotations under `GITHUB_ACTIONS=true`.
+//! Every string passes through the [`Masker`] on its way out.
+
+mod github;
+mod json;
+mod plain;
+mod progress;
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::executor::{RunReport, StageReport};
+use crate::plan::Step;
+use crate::secrets::Masker;
+
+pub use github::GithubActions;
+
+/// Something that happened during a run.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A run begins.
+    RunStarted {
+        /// What is being built.
+        project: &'a str,
+        /// Its version.
+        version: &'a str,
+        /// Stages in the plan.
+        stages: usize,
+        /// Nothing will be executed.
+        dry_run: bool,
+    },
+    /// A stage attempt begins.
+    StageStarted {
+        /// Stage.
+        stage: &'a str,
+        /// 1-based attempt.
+        attempt: u32,
+        /// Attempts allowed.
+        attempts: u32,
+    },
+    /// A command of a stage begins (or, in a dry run, would begin).
+    StepStarted {
+        /// Stage.
+        stage: &'a str,
+        /// The command.
+        step: &'a Step,
+    },
+    /// One line of a command's output (already masked).
+    Output {
+        /// Stage.
+        stage: &'a str,
+        /// The line.
+        line: &'a str,
+    },
+    /// An attempt failed and another follows after `delay`.
+    Retrying {
+        /// Stage.
+        stage: &'a str,
+        /// The attempt about to start.
+        attempt: u32,
+        /// Wait before it.
+        delay: Duration,
+        /// Why the previous attempt failed.
+        reason: &'a str,
+    },
+    /// A stage ended, was skipped or blocked.
+    StageFinished(&'a StageReport),
+    /// The run ended.
+    RunFinished(&'a RunReport),
+    /// A note for the user.
+    Message {
+        /// How important.
+        level: Level,
+        /// What to say.
+        text: &'a str,
+    },
+}
+
+/// Importance of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Details, shown with `-v`.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something to look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Receives events and shows them.
+pub trait Reporter: Send + Sync {
+    /// Shows one event.
+    fn report(&self, event: &Event<'_>);
+}
+
+/// Output settings from the command line and environment.
+#[derive(Debug, Clone, Copy)]
+pub struct UiOptions {
+    /// `--json`: JSON lines on stdout.
+    pub json: bool,
+    /// `-v` count minus `-q` count.
+    pub verbosity: i8,
+    /// Colour on stderr.
+    pub color: bool,
+    /// Running under GitHub Actions.
+    pub github: bool,
+    /// stderr is a terminal: draw progress bars.
+    pub interactive: bool,
+}
+
+impl UiOptions {
+    /// Settings for this process: `--color`, `--json`, `-v/-q`, `GITHUB_ACTIONS`, terminal detection.
+    pub fn detect(json: bool, verbosity: i8, color: ColorChoice) -> UiOptions {
+        let tty = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        UiOptions {
+            json,
+            verbosity,
+            color: match color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => tty && !no_color,
+            },
+            github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            interactive: tty && !json,
+        }
+    }
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and `NO_COLOR` is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The one place that writes to stdout and stderr. Masks secrets on the way.
+#[derive(Clone)]
+pub struct Printer {
+    masker: Arc<Masker>,
+    bars: Option<indicatif::MultiProgress>,
+    /// Colour allowed on stderr.
+    pub color: bool,
+}
+
+impl Printer {
+    /// A printer masking with `masker`.
+    pub fn new(masker: Arc<Masker>, color: bool) -> Printer {
+        Printer { masker, bars: None, color }
+    }
+
+    /// A line on stderr (above any progress bars).
+    pub fn err(&self, text: &str) {
+        let masked = self.masker.mask(text);
+        match &self.bars {
+            Some(bars) if !bars.is_hidden() => {
+                let _ = bars.println(masked.as_ref());
+            }
+            _ => {
+                let _ = writeln!(std::io::stderr().lock(), "{masked}");
+            }
+        }
+    }
+
+    /// Text on stdout (the command's result: a plan, a schema, JSON events).
+    pub fn out(&self, text: &str) {
+        let masked = self.masker.mask(text);
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(masked.as_bytes());
+        if !masked.ends_with('\n') {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    /// The masker, for text that is written elsewhere (files).
+    pub fn masker(&self) -> &Masker {
+        &self.masker
+    }
+
+    /// A shared handle on the masker, for work running on other threads.
+    pub fn masker_arc(&self) -> Arc<Masker> {
+        self.masker.clone()
+    }
+
+    fn paint(&self, style: console::Style, text: &str) -> String {
+        if self.color { style.force_styling(true).apply_to(text).to_string() } else { text.to_string() }
+    }
+}
+
+/// Builds the reporter for these settings.
+pub fn reporter(options: UiOptions, printer: Printer) -> Arc<dyn Reporter> {
+    let inner: Arc<dyn Reporter> = if options.json {
+        Arc::new(json::JsonReporter::new(printer.clone()))
+    } else if options.interactive && options.verbosity >= 0 && !options.github {
+        Arc::new(progress::ProgressReporter::new(printer.clone(), options.verbosity))
+    } else {
+        Arc::new(plain::PlainReporter::new(printer.clone(), options.verbosity))
+    };
+    if options.github && !options.json {
+        Arc::new(GithubActions::new(inner, printer))
+    } else {
+        inner
+    }
+}
+
+/// `1.2s`, `3m 4s`: short, human.
+pub fn short_duration(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    }
+}
+
+/// The failure details shown for a stage: reason, last lines of output, log path.
+pub fn failure_lines(report: &StageReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !report.tail.is_empty() {
+        lines.push(format!("  last {} lines of output:", report.tail.len()));
+        lines.extend(report.tail.iter().map(|l| format!("  | {l}")));
+    }
+    if let Some(log) = &report.log {
+        lines.push(format!("  full log: {}", log.display()));
+    }
+    lines
+}
+
+/// What a finished stage's headline says after its name.
+pub fn outcome_text(report: &StageReport) -> String {
+    use crate::executor::StageStatus::*;
+    let took = short_duration(report.elapsed);
+    let tries = if report.attempts > 1 { format!(", {} attempts", report.attempts) } else { String::new() };
+    match &report.status {
+        Succeeded => format!("done in {took}{tries}"),
+        Failed { reason } => format!("failed after {took}{tries}: {reason}"),
+        TimedOut { after_ms } => format!(
+            "timed out after {}{tries}; its processes were killed",
+            humantime::format_duration(Duration::from_millis(*after_ms))
+        ),
+        Skipped { reason } => format!("skipped: {reason}"),
+        Blocked { by } => format!("not run: `{by}` did not succeed"),
+        Cancelled => "cancelled".to_string(),
+        Planned => "would run".to_string(),
+    }
+}

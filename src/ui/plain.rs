@@ -1,0 +1,80 @@
+//! Timestamped lines, for logs and pipes.
+
+use std::time::SystemTime;
+
+use super::{Event, Printer, Reporter, failure_lines, outcome_text, short_duration};
+use crate::executor::StageStatus;
+
+/// One line per event, each with a UTC time.
+pub struct PlainReporter {
+    printer: Printer,
+    verbosity: i8,
+}
+
+impl PlainReporter {
+    /// A reporter printing through `printer`.
+    pub fn new(printer: Printer, verbosity: i8) -> Self {
+        PlainReporter { printer, verbosity }
+    }
+
+    fn line(&self, text: &str) {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let time = now.get(11..19).unwrap_or(&now);
+        self.printer.err(&format!("[{time}] {text}"));
+    }
+}
+
+impl Reporter for PlainReporter {
+    fn report(&self, event: &Event<'_>) {
+        let quiet = self.verbosity < 0;
+        match event {
+            Event::RunStarted { project, version, stages, dry_run } if !quiet => {
+                let mode = if *dry_run { " (dry run: nothing is executed)" } else { "" };
+                self.line(&format!("{project} {version}: {stages} stages{mode}"));
+            }
+            Event::StageStarted { stage, attempt, attempts } if !quiet => match attempt {
+                1 => self.line(&format!("{stage}: started")),
+                _ => self.line(&format!("{stage}: attempt {attempt} of {attempts}")),
+            },
+            Event::StepStarted { stage, step } if self.verbosity > 0 => {
+                self.line(&format!("{stage}: $ {}", step.command));
+            }
+            Event::Output { stage, line } if self.verbosity > 0 => self.line(&format!("{stage}| {line}")),
+            Event::Retrying { stage, attempt, delay, reason } => {
+                self.line(&format!("{stage}: {reason}; attempt {attempt} in {}", short_duration(*delay)));
+            }
+            Event::StageFinished(report) => {
+                let failed = report.status.is_failure();
+                if quiet && !failed {
+                    return;
+                }
+                self.line(&format!("{}: {}", report.stage, outcome_text(report)));
+                if failed {
+                    for line in failure_lines(report) {
+                        self.printer.err(&line);
+                    }
+                }
+            }
+            Event::RunFinished(run) if !quiet || !run.succeeded() => {
+                let bad = run.stages.iter().filter(|s| !matches!(s.status, StageStatus::Succeeded | StageStatus::Skipped { .. } | StageStatus::Planned)).count();
+                let verdict = if run.interrupted {
+                    "interrupted".to_string()
+                } else if run.succeeded() {
+                    "finished".to_string()
+                } else {
+                    format!("failed ({bad} of {} stages did not succeed)", run.stages.len())
+                };
+                self.line(&format!("{verdict} in {}", short_duration(run.elapsed)));
+            }
+            Event::Message { level, text } if *level >= super::Level::Warn || (!quiet && (*level >= super::Level::Info || self.verbosity > 0)) => {
+                let prefix = match level {
+                    super::Level::Error => "error: ",
+                    super::Level::Warn => "warning: ",
+                    _ => "",
+                };
+                self.line(&format!("{prefix}{text}"));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Progress bars on a terminal: one spinner line per running stage, with elapsed time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Event, Printer, Reporter, failure_lines, outcome_text};
+
+/// Spinners for running stages; finished stages become plain lines above them.
+pub struct ProgressReporter {
+    printer: Printer,
+    bars: MultiProgress,
+    running: Mutex<HashMap<String, ProgressBar>>,
+    verbosity: i8,
+}
+
+impl ProgressReporter {
+    /// A reporter drawing on stderr.
+    pub fn new(mut printer: Printer, verbosity: i8) -> Self {
+        let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        printer.bars = Some(bars.clone());
+        ProgressReporter { printer, bars, running: Mutex::new(HashMap::new()), verbosity }
+    }
+
+    fn style() -> ProgressStyle {
+        ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:>4}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+}
+
+impl Reporter for ProgressReporter {
+    fn report(&self, event: &Event<'_>) {
+        let Ok(mut running) = self.running.lock() else { return };
+        match event {
+            Event::StageStarted { stage, attempt, attempts } => {
+                let bar = running.entry(stage.to_string()).or_insert_with(|| {
+                    let bar = self.bars.add(ProgressBar::new_spinner());
+                    bar.set_style(Self::style());
+                    bar.set_prefix(stage.to_string());
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    bar
+                });
+                if *attempt > 1 {
+                    bar.set_message(format!("attempt {attempt} of {attempts}"));
+                }
+            }
+            Event::StepStarted { stage, step } => match running.get(*stage) {
+                Some(bar) => bar.set_message(self.printer.masker().mask(&step.command.to_string()).into_owned()),
+                None => self.printer.err(&format!("  {stage}: $ {}", step.command)),
+            },
+            Event::Output { stage, line } if self.verbosity > 0 => self.printer.err(&format!("{stage}| {line}")),
+            Event::Retrying { stage, reason, .. } => {
+                if let Some(bar) = running.get(*stage) {
+                    bar.set_message(format!("retrying: {reason}"));
+                }
+            }
+            Event::StageFinished(report) => {
+                if let Some(bar) = running.remove(&report.stage) {
+                    bar.finish_and_clear();
+                    self.bars.remove(&bar);
+                }
+                let mark = match &report.status {
+                    s if s.is_failure() => self.printer.paint(console::Style::new().red().bold(), "✗"),
+                    crate::executor::StageStatus::Succeeded => self.printer.paint(console::Style::new().green(), "✓"),
+                    _ => self.printer.paint(console::Style::new().dim(), "-"),
+                };
+                self.printer.err(&format!("{mark} {} {}", report.stage, outcome_text(report)));
+                if report.status.is_failure() {
+                    for line in failure_lines(report) {
+                        self.printer.err(&line);
+                    }
+                }
+            }
+            Event::RunFinished(run) => {
+                let text = if run.interrupted {
+                    "interrupted".to_string()
+                } else if run.succeeded() {
+                    format!("finished in {}", super::short_duration(run.elapsed))
+                } else {
+                    "failed".to_string()
+                };
+                self.printer.err(&text);
+            }
+            Event::RunStarted { project, version, stages, dry_run } => {
+                let mode = if *dry_run { " (dry run: nothing is executed)" } else { "" };
+                self.printer.err(&format!("{project} {version}: {stages} stages{mode}"));
+            }
+            Event::Message { level, text } => {
+                if *level >= super::Level::Info || self.verbosity > 0 {
+                    self.printer.err(text);
+                }
+            }
+            _ => {}
+        }
+    }
+}
