@@ -93,6 +93,8 @@ impl Facts {
     /// Gathers the facts for a loaded pipeline.
     pub fn gather(loaded: &Loaded, options: FactsOptions) -> Result<Facts, FactsError> {
         let manifest = loaded.resolve(loaded.file.project.cargo.as_deref().unwrap_or("Cargo.toml"));
+        // Stage commands run in their own folders, so every path handed to them is absolute.
+        let manifest = std::path::absolute(&manifest).map(|p| crate::config::normalize(&p)).unwrap_or(manifest);
         let metadata = cargo_metadata::MetadataCommand::new()
             .manifest_path(&manifest)
             .no_deps()

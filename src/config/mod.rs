@@ -209,7 +209,7 @@ impl Loaded {
 
     /// A path written in this file, resolved against the file's folder.
     pub fn resolve(&self, rel: &str) -> PathBuf {
-        self.base_dir.join(rel)
+        normalize(&self.base_dir.join(rel))
     }
 }
 
@@ -303,5 +303,35 @@ fn collect<T>(result: Result<T, Problem>, problems: &mut Vec<Problem>, store: im
     match result {
         Ok(value) => store(value),
         Err(problem) => problems.push(problem),
+    }
+}
+
+/// Removes `.` and resolves `..` lexically, so `pipelines/../dist` reads as `dist`.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_lexically() {
+        assert_eq!(normalize(Path::new("pipelines/../dist")), PathBuf::from("dist"));
+        assert_eq!(normalize(Path::new("./a/./b/../c")), PathBuf::from("a/c"));
+        assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+        assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
+        assert_eq!(normalize(Path::new("/a/../../b")), PathBuf::from("/b"));
     }
 }

@@ -1,0 +1,99 @@
+//! demo: a single-binary HTTP service, std only.
+//!
+//! Listens on `$PORT` (default 8080). `GET /` and `GET /version` answer with the version,
+//! `GET /healthz` with 200. `DEMO_FAIL_RATE` (0.0 to 1.0) makes that share of `/` requests
+//! answer 500, so deploy tests can exercise automatic rollback.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("demo {VERSION}");
+        return;
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("demo {VERSION}: a tiny HTTP service\n\nUSAGE: demo [--version]\n\nENV: PORT (default 8080), BIND (default 0.0.0.0), DEMO_FAIL_RATE (0.0-1.0)");
+        return;
+    }
+    let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "0.0.0.0".into());
+    let fail_rate: f64 = std::env::var("DEMO_FAIL_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let listener = match TcpListener::bind(format!("{bind}:{port}")) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("demo: cannot listen on {bind}:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("demo {VERSION} listening on {bind}:{port}");
+    let counter = AtomicU64::new(0);
+    for stream in listener.incoming().flatten() {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let _ = handle(stream, fail_rate, n);
+    }
+}
+
+fn handle(mut stream: TcpStream, fail_rate: f64, n: u64) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/");
+    let (status, body) = respond(path, fail_rate, n);
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        _ => "Internal Server Error",
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Status and body for a request path. `n` counts requests, spreading failures evenly.
+fn respond(path: &str, fail_rate: f64, n: u64) -> (u16, String) {
+    match path {
+        "/healthz" => (200, "ok\n".into()),
+        "/version" => (200, format!("{VERSION}\n")),
+        "/" => {
+            // Deterministic: request n fails when the running share of failures is below the rate.
+            let failing = fail_rate > 0.0
+                && ((n + 1) as f64 * fail_rate).floor() > (n as f64 * fail_rate).floor();
+            if failing {
+                (500, "injected failure\n".into())
+            } else {
+                (200, format!("demo {VERSION}\n"))
+            }
+        }
+        _ => (404, "not found\n".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(respond("/healthz", 0.0, 0).0, 200);
+        assert_eq!(respond("/version", 0.0, 0).1, format!("{VERSION}\n"));
+        assert_eq!(respond("/nope", 0.0, 0).0, 404);
+    }
+
+    #[test]
+    fn fail_rate_is_exact_over_many_requests() {
+        let failures = (0..1000).filter(|n| respond("/", 0.1, *n).0 == 500).count();
+        assert_eq!(failures, 100);
+        assert!((0..100).all(|n| respond("/", 0.0, n).0 == 200));
+    }
+}
