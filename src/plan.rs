@@ -164,7 +164,7 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
     let graph: IndexMap<&str, Vec<&str>> = file
         .stages
         .iter()
-        .map(|(name, stage)| (name.as_str(), stage.needs.iter().map(String::as_str).collect()))
+        .map(|(name, stage)| (name.as_str(), stage.needs.0.iter().map(String::as_str).collect()))
         .collect();
     let order = dag::order(&graph).map_err(|cycle| {
         loaded.error(vec![Problem::new(format!("dependency cycle: {}", cycle.join(" -> ")), None)])
@@ -247,7 +247,7 @@ fn plan_stage(
         name: name.to_string(),
         description: stage.description.clone(),
         kind,
-        needs: stage.needs.clone(),
+        needs: stage.needs.0.clone(),
         skip: stage.when.as_ref().and_then(|w| skip_reason(w, facts)),
         dir,
         env,

@@ -58,60 +58,58 @@ pub struct Loaded {
     pub text: String,
     /// The typed contents.
     pub file: PipelineFile,
+    /// Stages that exist in the file but did not type-check (already reported).
+    broken_stages: Vec<String>,
 }
 
 /// Reads, parses and validates a pipeline file, reporting every problem at once.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let text = std::fs::read(path).map_err(|source| LoadError::Read {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let text = String::from_utf8(text).map_err(|e| {
+    let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
         let problem = Problem::new("the pipeline file is not valid UTF-8", Some(offset..offset + 1))
             .label("invalid byte")
             .help("save the file as UTF-8");
-        LoadError::Config(ConfigError::new(display_name(path), lossy, vec![problem]))
+        ConfigError::new(display_name(path), lossy, vec![problem])
     })?;
-    let loaded = parse(path, text)?;
-    let problems = validate::validate(&loaded);
-    if problems.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(LoadError::Config(loaded.error(problems)))
-    }
+    Ok(load_str(path, text)?)
 }
 
-/// Parses and type-checks pipeline text, without the semantic checks of [`validate`].
-pub fn parse(path: &Path, text: String) -> Result<Loaded, LoadError> {
+/// Parses, type-checks and validates pipeline text that claims to come from `path`.
+pub fn load_str(path: &Path, text: String) -> Result<Loaded, ConfigError> {
     let name = display_name(path);
     let (root, errors) = DeTable::parse_recoverable(&text);
     if !errors.is_empty() {
-        let problems = errors
+        // Nothing else is meaningful without a parse.
+        let mut problems: Vec<Problem> = errors
             .iter()
             .map(|e| Problem::new(e.message().trim_end(), e.span()).label("here"))
             .collect();
-        return Err(LoadError::Config(ConfigError::new(name, text, problems)));
+        problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
+        return Err(ConfigError::new(name, text, problems));
     }
     let mut problems = Vec::new();
     keys::check_unknown(&root, &mut problems);
-    let file = typed(&root, &mut problems);
-    if !problems.is_empty() {
-        problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
-        return Err(LoadError::Config(ConfigError::new(name, text, problems)));
-    }
+    let (file, broken_stages) = typed(&root, &mut problems);
+    drop(root);
     let base_dir = path
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    Ok(Loaded {
+    let loaded = Loaded {
         path: path.to_path_buf(),
         base_dir,
         text,
         file,
-    })
+        broken_stages,
+    };
+    problems.extend(validate::validate(&loaded));
+    if problems.is_empty() { Ok(loaded) } else { Err(loaded.error(problems)) }
 }
 
 /// Why a pipeline file could not be loaded.
@@ -137,6 +135,11 @@ fn display_name(path: &Path) -> String {
 }
 
 impl Loaded {
+    /// Whether a stage of this name is written in the file, even if it did not type-check.
+    pub fn has_stage(&self, name: &str) -> bool {
+        self.file.stages.contains_key(name) || self.broken_stages.iter().any(|s| s == name)
+    }
+
     /// The parsed document with spans. Re-parsed on demand: the file is small and known valid.
     pub fn doc(&self) -> Spanned<DeTable<'_>> {
         DeTable::parse(&self.text).unwrap_or_else(|_| Spanned::new(0..0, DeTable::new()))
@@ -243,8 +246,9 @@ fn deserialize<T: DeserializeOwned>(value: Spanned<DeValue<'_>>) -> Result<T, Pr
 
 /// Builds the typed [`PipelineFile`] section by section, so a bad section does not hide
 /// problems in the others.
-fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> PipelineFile {
+fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> (PipelineFile, Vec<String>) {
     let mut file = PipelineFile::default();
+    let mut broken = Vec::new();
     let top = root.get_ref();
     let get = |key: &str| find_key(top, key).cloned();
 
@@ -260,7 +264,10 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> PipelineFi
         ),
     }
     if let Some(v) = get("project") {
-        collect(deserialize(v), problems, |p| file.project = p);
+        match deserialize_table(&v, "`project`") {
+            Ok(project) => file.project = project,
+            Err(mut p) => problems.append(&mut p),
+        }
     }
     if let Some(v) = get("env") {
         collect(deserialize(v), problems, |e| file.env = e);
@@ -272,7 +279,7 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> PipelineFi
         collect(deserialize(v), problems, |d| file.deploy = d);
     }
     let Some(stages) = get("stages") else {
-        return file;
+        return (file, broken);
     };
     let DeValue::Table(table) = stages.get_ref() else {
         problems.push(
@@ -280,7 +287,7 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> PipelineFi
                 .label("expected a table")
                 .help("write each stage as `[stages.<name>]`"),
         );
-        return file;
+        return (file, broken);
     };
     for (name, value) in table {
         let name = name.get_ref();
@@ -290,13 +297,45 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> PipelineFi
                     .label("expected a table")
                     .help(format!("write it as `[stages.{name}]` followed by its keys")),
             );
+            broken.push(name.to_string());
             continue;
         }
-        collect(deserialize::<StageConfig>(value.clone()), problems, |stage| {
-            file.stages.insert(name.to_string(), stage);
-        });
+        match deserialize_table::<StageConfig>(value, &format!("stage `{name}`")) {
+            Ok(stage) => {
+                file.stages.insert(name.to_string(), stage);
+            }
+            Err(mut p) => {
+                problems.append(&mut p);
+                broken.push(name.to_string());
+            }
+        }
     }
-    file
+    (file, broken)
+}
+
+/// Deserializes a table; on failure, retries key by key so that every bad key is reported,
+/// not just the first one serde meets. Fits types whose fields all have defaults.
+fn deserialize_table<T: DeserializeOwned>(value: &Spanned<DeValue<'_>>, what: &str) -> Result<T, Vec<Problem>> {
+    let first = match deserialize::<T>(value.clone()) {
+        Ok(v) => return Ok(v),
+        Err(problem) => problem,
+    };
+    let DeValue::Table(table) = value.get_ref() else {
+        return Err(vec![first]);
+    };
+    let mut problems = Vec::new();
+    for (key, item) in table {
+        let mut single = DeTable::new();
+        single.insert(key.clone(), item.clone());
+        if let Err(mut problem) = deserialize::<T>(Spanned::new(value.span(), DeValue::Table(single))) {
+            problem.message = format!("wrong type for `{}` in {what}: {}", key.get_ref(), problem.message);
+            problems.push(problem);
+        }
+    }
+    if problems.is_empty() {
+        problems.push(first);
+    }
+    Err(problems)
 }
 
 fn collect<T>(result: Result<T, Problem>, problems: &mut Vec<Problem>, store: impl FnOnce(T)) {

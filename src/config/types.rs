@@ -61,7 +61,7 @@ pub struct StageConfig {
     pub uses: Option<String>,
     /// Stages that must succeed before this one starts.
     #[serde(default)]
-    pub needs: Vec<String>,
+    pub needs: StringList,
     /// Longest time one attempt may take, e.g. `90s`, `10m`, `1h30m`. The whole process group is killed after it.
     pub timeout: Option<String>,
     /// How many times to retry a failed attempt.

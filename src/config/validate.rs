@@ -99,15 +99,17 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
     }
     check_option_owners(loaded, name, stage.uses.as_deref(), problems);
 
-    for (i, need) in stage.needs.iter().enumerate() {
-        let span = loaded.span(path!["stages", name, "needs", i]);
+    for (i, need) in stage.needs.0.iter().enumerate() {
+        let span = loaded
+            .span(path!["stages", name, "needs", i])
+            .or_else(|| loaded.span(path!["stages", name, "needs"]));
         if need == name {
             problems.push(
                 Problem::new(format!("stage `{name}` needs itself"), span)
                     .label("self-reference")
                     .help("remove it from `needs`"),
             );
-        } else if !loaded.file.stages.contains_key(need) {
+        } else if !loaded.has_stage(need) {
             let others = loaded.file.stages.keys().map(String::as_str).filter(|s| *s != name);
             let help = match did_you_mean(need, others) {
                 Some(s) => format!("did you mean `{s}`?"),
@@ -198,14 +200,17 @@ fn check_cycles(loaded: &Loaded, problems: &mut Vec<Problem>) {
         .file
         .stages
         .iter()
-        .map(|(name, stage)| (name.as_str(), stage.needs.iter().map(String::as_str).filter(|n| *n != name).collect()))
+        .map(|(name, stage)| (name.as_str(), stage.needs.0.iter().map(String::as_str).filter(|n| *n != name).collect()))
         .collect();
     let Some(cycle) = dag::find_cycle(&graph) else { return };
     let (first, second) = (cycle[0], cycle[1]);
-    let index = loaded.file.stages[first].needs.iter().position(|n| n == second).unwrap_or(0);
+    let index = loaded.file.stages[first].needs.0.iter().position(|n| n == second).unwrap_or(0);
     let chain = cycle.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" -> ");
     problems.push(
-        Problem::new(format!("dependency cycle: {chain}"), loaded.span(path!["stages", first, "needs", index]))
+        Problem::new(
+            format!("dependency cycle: {chain}"),
+            loaded.span(path!["stages", first, "needs", index]).or_else(|| loaded.span(path!["stages", first, "needs"])),
+        )
             .label("closes the cycle")
             .help("each arrow is a `needs` entry; remove one to break the cycle"),
     );
