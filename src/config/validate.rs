@@ -22,7 +22,9 @@ pub fn validate(loaded: &Loaded) -> Vec<Problem> {
         );
     }
     let cargo = file.project.cargo.as_deref().unwrap_or("Cargo.toml");
-    if !loaded.resolve(cargo).is_file() {
+    // A `[project]` that did not type-check was reported already; its default would mislead.
+    let project_broken = file.project.cargo.is_none() && loaded.span(path!["project", "cargo"]).is_some();
+    if !project_broken && !loaded.resolve(cargo).is_file() {
         let span = loaded.span(path!["project", "cargo"]).or(Some(0..0));
         problems.push(
             Problem::new(format!("Cargo manifest `{cargo}` not found"), span)
@@ -97,7 +99,9 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
         Some((_, Some(builtin))) => problems.extend(builtin.check(&stage_ref)),
         None => {}
     }
-    check_option_owners(loaded, name, stage.uses.as_deref(), problems);
+    if !matches!(kind, Some((_, None))) {
+        check_option_owners(loaded, name, stage.uses.as_deref(), problems);
+    }
 
     for (i, need) in stage.needs.0.iter().enumerate() {
         let span = loaded
@@ -115,7 +119,14 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!(
                     "stages in this file: {}",
-                    loaded.file.stages.keys().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                    loaded
+                        .file
+                        .stages
+                        .keys()
+                        .filter(|s| *s != name)
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             problems.push(

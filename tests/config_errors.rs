@@ -1,0 +1,87 @@
+//! Pipeline file diagnostics, rendered exactly as users see them (snapshots), and the promise
+//! that no input makes `shipit check` panic.
+
+use std::path::Path;
+
+use shipit::commands::render_config_error;
+use shipit::config;
+
+fn rendered(fixture: &str) -> String {
+    let path = Path::new("tests/fixtures/config").join(fixture);
+    match config::load(&path) {
+        Ok(_) => panic!("{fixture} should not load"),
+        Err(config::LoadError::Config(e)) => render_config_error(&e, false),
+        Err(e) => panic!("{fixture}: {e}"),
+    }
+}
+
+#[test]
+fn unknown_key_cycle_and_bad_duration_are_all_reported() {
+    let out = rendered("unknown-key-cycle-duration.toml");
+    assert!(out.contains("unknown-key-cycle-duration.toml:8:1]"), "{out}");
+    assert!(out.contains("unknown-key-cycle-duration.toml:11:10]"), "{out}");
+    assert!(out.contains("unknown-key-cycle-duration.toml:13:11]"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn wrong_types_templates_references_and_kinds() {
+    insta::assert_snapshot!(rendered("types-and-templates.toml"));
+}
+
+#[test]
+fn syntax_errors() {
+    insta::assert_snapshot!(rendered("syntax.toml"));
+}
+
+#[test]
+fn version_manifest_self_need_misplaced_option_and_section_typo() {
+    insta::assert_snapshot!(rendered("misc.toml"));
+}
+
+#[test]
+fn the_bundled_pipelines_are_valid() {
+    for file in ["pipelines/demo.toml", "pipelines/production.toml"] {
+        if let Err(e) = config::load(Path::new(file)) {
+            panic!("{file}: {e:?}");
+        }
+    }
+}
+
+/// Mutated copies of real pipeline files: every one must load or fail with problems, never panic.
+#[test]
+fn mangled_input_never_panics() {
+    let seeds: Vec<Vec<u8>> = ["pipelines/demo.toml", "tests/fixtures/config/types-and-templates.toml"]
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b"[]{}=\"'.,#\n\\ {}%-_azAZ09\xff\xc3";
+    for round in 0..3000 {
+        let mut bytes = seeds[round % seeds.len()].clone();
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() as usize) % bytes.len().max(1);
+            match next() % 3 {
+                0 => bytes[at] = alphabet[(next() as usize) % alphabet.len()],
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+            }
+        }
+        if let Ok(text) = String::from_utf8(bytes) {
+            let result = std::panic::catch_unwind(|| {
+                if let Err(e) = config::load_str(Path::new("pipelines/fuzz.toml"), text.clone()) {
+                    let _ = render_config_error(&e, false);
+                }
+            });
+            assert!(result.is_ok(), "panic on input:\n{text}");
+        }
+    }
+}
