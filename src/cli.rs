@@ -8,7 +8,13 @@ use crate::ui::ColorChoice;
 
 /// shipit: one binary from source to production.
 #[derive(Debug, Parser)]
-#[command(name = "shipit", version, about, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "shipit",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]
@@ -22,7 +28,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The pipeline file.
-    #[arg(long, global = true, value_name = "FILE", default_value = "shipit.toml", env = "SHIPIT_PIPELINE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "shipit.toml",
+        env = "SHIPIT_PIPELINE"
+    )]
     pub pipeline: PathBuf,
     /// More output (-vv for even more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -138,10 +150,23 @@ mod tests {
 
     #[test]
     fn globals_work_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["shipit", "build", "--pipeline", "p.toml", "-j", "3", "--json", "-vv"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "shipit",
+            "build",
+            "--pipeline",
+            "p.toml",
+            "-j",
+            "3",
+            "--json",
+            "-vv",
+        ])
+        .unwrap();
         assert_eq!(cli.global.pipeline, PathBuf::from("p.toml"));
         assert_eq!(cli.global.verbosity(), 2);
-        assert!(matches!(cli.command, Command::Build(BuildArgs { jobs: Some(3), .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Build(BuildArgs { jobs: Some(3), .. })
+        ));
         assert!(Cli::try_parse_from(["shipit", "build", "-j", "0"]).is_err());
     }
 }

@@ -16,7 +16,10 @@ pub fn order<'a>(needs: &IndexMap<&'a str, Vec<&'a str>>) -> Result<Vec<&'a str>
         let next = needs
             .iter()
             .find(|(node, deps)| {
-                !done.contains(node) && deps.iter().all(|d| done.contains(d) || !needs.contains_key(d))
+                !done.contains(node)
+                    && deps
+                        .iter()
+                        .all(|d| done.contains(d) || !needs.contains_key(d))
             })
             .map(|(node, _)| *node);
         match next {
@@ -35,7 +38,12 @@ pub fn find_cycle<'a>(needs: &IndexMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a
         Active,
         Done,
     }
-    fn visit<'a>(node: &'a str, needs: &IndexMap<&'a str, Vec<&'a str>>, marks: &mut IndexMap<&'a str, Mark>, stack: &mut Vec<&'a str>) -> Option<Vec<&'a str>> {
+    fn visit<'a>(
+        node: &'a str,
+        needs: &IndexMap<&'a str, Vec<&'a str>>,
+        marks: &mut IndexMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
         marks.insert(node, Mark::Active);
         stack.push(node);
         for dep in needs.get(node).into_iter().flatten() {
@@ -80,8 +88,17 @@ mod tests {
 
     #[test]
     fn orders_dependencies_first_keeping_file_order() {
-        let g = graph(&[("package", &["build"]), ("lint", &[]), ("build", &["test"]), ("test", &["lint"]), ("docs", &[])]);
-        assert_eq!(order(&g).unwrap(), ["lint", "test", "build", "package", "docs"]);
+        let g = graph(&[
+            ("package", &["build"]),
+            ("lint", &[]),
+            ("build", &["test"]),
+            ("test", &["lint"]),
+            ("docs", &[]),
+        ]);
+        assert_eq!(
+            order(&g).unwrap(),
+            ["lint", "test", "build", "package", "docs"]
+        );
     }
 
     #[test]

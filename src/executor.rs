@@ -77,12 +77,18 @@ pub enum StageStatus {
 impl StageStatus {
     /// Whether stages that need this one may run.
     pub fn lets_dependents_run(&self) -> bool {
-        matches!(self, StageStatus::Succeeded | StageStatus::Skipped { .. } | StageStatus::Planned)
+        matches!(
+            self,
+            StageStatus::Succeeded | StageStatus::Skipped { .. } | StageStatus::Planned
+        )
     }
 
     /// Whether this counts as a failure of the run.
     pub fn is_failure(&self) -> bool {
-        matches!(self, StageStatus::Failed { .. } | StageStatus::TimedOut { .. })
+        matches!(
+            self,
+            StageStatus::Failed { .. } | StageStatus::TimedOut { .. }
+        )
     }
 
     /// One word for tables and logs.
@@ -147,7 +153,11 @@ impl RunReport {
 
     /// All artifacts, ordered by path.
     pub fn artifacts(&self) -> Vec<Artifact> {
-        let mut all: Vec<Artifact> = self.stages.iter().flat_map(|s| s.artifacts.clone()).collect();
+        let mut all: Vec<Artifact> = self
+            .stages
+            .iter()
+            .flat_map(|s| s.artifacts.clone())
+            .collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
         all
     }
@@ -180,7 +190,10 @@ pub async fn execute(
     let started = Instant::now();
     let logs = plan.dist.join("logs");
     if !options.dry_run {
-        std::fs::create_dir_all(&logs).map_err(|source| ExecError { path: logs.clone(), source })?;
+        std::fs::create_dir_all(&logs).map_err(|source| ExecError {
+            path: logs.clone(),
+            source,
+        })?;
     }
     let context = Arc::new(RunContext {
         dist: plan.dist.clone(),
@@ -221,15 +234,24 @@ pub async fn execute(
                 } else if stop.is_cancelled() {
                     Some(StageStatus::Cancelled)
                 } else if let Some(reason) = &stage.skip {
-                    Some(StageStatus::Skipped { reason: reason.clone() })
+                    Some(StageStatus::Skipped {
+                        reason: reason.clone(),
+                    })
                 } else if options.dry_run {
                     for step in &stage.steps {
-                        reporter.report(&Event::StepStarted { stage: &stage.name, step });
+                        reporter.report(&Event::StepStarted {
+                            stage: &stage.name,
+                            step,
+                        });
                     }
                     Some(StageStatus::Planned)
                 } else if running.len() < jobs {
                     started_names.push(stage.name.clone());
-                    running.spawn(run_stage(stage.clone(), context.clone(), stop.child_token()));
+                    running.spawn(run_stage(
+                        stage.clone(),
+                        context.clone(),
+                        stop.child_token(),
+                    ));
                     None
                 } else {
                     None
@@ -283,7 +305,11 @@ pub async fn execute(
 }
 
 /// Runs one stage with its retries, then collects its artifacts.
-async fn run_stage(stage: PlannedStage, context: Arc<RunContext>, cancel: CancellationToken) -> StageReport {
+async fn run_stage(
+    stage: PlannedStage,
+    context: Arc<RunContext>,
+    cancel: CancellationToken,
+) -> StageReport {
     let started = Instant::now();
     let log_path = context.logs.join(format!("{}.log", stage.name));
     let mut report = StageReport {
@@ -298,15 +324,24 @@ async fn run_stage(stage: PlannedStage, context: Arc<RunContext>, cancel: Cancel
     let log = match Log::create(&log_path, context.masker.clone()) {
         Ok(log) => Arc::new(log),
         Err(e) => {
-            report.status = StageStatus::Failed { reason: format!("cannot create {}: {e}", log_path.display()) };
+            report.status = StageStatus::Failed {
+                reason: format!("cannot create {}: {e}", log_path.display()),
+            };
             return report;
         }
     };
     let attempts = stage.retries + 1;
     for attempt in 1..=attempts {
         report.attempts = attempt;
-        context.reporter.report(&Event::StageStarted { stage: &stage.name, attempt, attempts });
-        log.line(&format!("# shipit: stage `{}`, attempt {attempt} of {attempts}", stage.name));
+        context.reporter.report(&Event::StageStarted {
+            stage: &stage.name,
+            attempt,
+            attempts,
+        });
+        log.line(&format!(
+            "# shipit: stage `{}`, attempt {attempt} of {attempts}",
+            stage.name
+        ));
         let failure = match run_attempt(&stage, &context, &log, &cancel).await {
             Ok(()) => match collect_artifacts(&stage, &context.dist) {
                 Ok(artifacts) => {
@@ -324,7 +359,9 @@ async fn run_stage(stage: PlannedStage, context: Arc<RunContext>, cancel: Cancel
                 report.status = StageStatus::Cancelled;
                 break;
             }
-            Failure::TimedOut(after) => StageStatus::TimedOut { after_ms: after.as_millis() as u64 },
+            Failure::TimedOut(after) => StageStatus::TimedOut {
+                after_ms: after.as_millis() as u64,
+            },
             Failure::Failed(reason) => StageStatus::Failed { reason },
         };
         if attempt < attempts {
@@ -334,7 +371,12 @@ async fn run_stage(stage: PlannedStage, context: Arc<RunContext>, cancel: Cancel
                 StageStatus::Failed { reason } => reason.clone(),
                 other => other.word().to_string(),
             };
-            context.reporter.report(&Event::Retrying { stage: &stage.name, attempt: attempt + 1, delay, reason: &reason });
+            context.reporter.report(&Event::Retrying {
+                stage: &stage.name,
+                attempt: attempt + 1,
+                delay,
+                reason: &reason,
+            });
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = cancel.cancelled() => {
@@ -353,7 +395,8 @@ async fn run_stage(stage: PlannedStage, context: Arc<RunContext>, cancel: Cancel
 
 /// Delay before attempt `attempt + 1`: `base`, doubled per earlier retry, capped.
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_BACKOFF)
+    base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_BACKOFF)
 }
 
 #[derive(Debug)]
@@ -367,17 +410,28 @@ impl Failure {
     fn describe(&self) -> String {
         match self {
             Failure::Failed(reason) => reason.clone(),
-            Failure::TimedOut(after) => format!("timed out after {}; process group killed", humantime::format_duration(*after)),
+            Failure::TimedOut(after) => format!(
+                "timed out after {}; process group killed",
+                humantime::format_duration(*after)
+            ),
             Failure::Cancelled => "cancelled; process group killed".to_string(),
         }
     }
 }
 
 /// Runs every step of a stage once, within the stage's timeout.
-async fn run_attempt(stage: &PlannedStage, context: &RunContext, log: &Arc<Log>, cancel: &CancellationToken) -> Result<(), Failure> {
+async fn run_attempt(
+    stage: &PlannedStage,
+    context: &RunContext,
+    log: &Arc<Log>,
+    cancel: &CancellationToken,
+) -> Result<(), Failure> {
     let deadline = stage.timeout.map(|t| tokio::time::Instant::now() + t);
     for step in &stage.steps {
-        context.reporter.report(&Event::StepStarted { stage: &stage.name, step });
+        context.reporter.report(&Event::StepStarted {
+            stage: &stage.name,
+            step,
+        });
         log.line(&format!("$ {}", step.command));
         let mut command = match &step.command {
             StepCommand::Shell(script) => {
@@ -386,7 +440,9 @@ async fn run_attempt(stage: &PlannedStage, context: &RunContext, log: &Arc<Log>,
                 c
             }
             StepCommand::Exec(argv) => {
-                let Some((program, args)) = argv.split_first() else { continue };
+                let Some((program, args)) = argv.split_first() else {
+                    continue;
+                };
                 let mut c = Command::new(program);
                 c.args(args);
                 c
@@ -400,16 +456,30 @@ async fn run_attempt(stage: &PlannedStage, context: &RunContext, log: &Arc<Log>,
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .map_err(|e| Failure::Failed(format!("cannot start `{}` in {}: {e}", step.command, stage.dir.display())))?;
+        let mut child = command.spawn().map_err(|e| {
+            Failure::Failed(format!(
+                "cannot start `{}` in {}: {e}",
+                step.command,
+                stage.dir.display()
+            ))
+        })?;
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
         let mut readers = JoinSet::new();
         if let Some(out) = child.stdout.take() {
-            readers.spawn(pump(out, log.clone(), context.reporter.clone(), stage.name.clone()));
+            readers.spawn(pump(
+                out,
+                log.clone(),
+                context.reporter.clone(),
+                stage.name.clone(),
+            ));
         }
         if let Some(err) = child.stderr.take() {
-            readers.spawn(pump(err, log.clone(), context.reporter.clone(), stage.name.clone()));
+            readers.spawn(pump(
+                err,
+                log.clone(),
+                context.reporter.clone(),
+                stage.name.clone(),
+            ));
         }
         let sleep = async {
             match deadline {
@@ -433,9 +503,14 @@ async fn run_attempt(stage: &PlannedStage, context: &RunContext, log: &Arc<Log>,
             }
         };
         drain(readers).await;
-        let status = status.map_err(|e| Failure::Failed(format!("waiting for `{}`: {e}", step.command)))?;
+        let status =
+            status.map_err(|e| Failure::Failed(format!("waiting for `{}`: {e}", step.command)))?;
         if !status.success() {
-            return Err(Failure::Failed(format!("`{}` {}", step.command, describe_status(status))));
+            return Err(Failure::Failed(format!(
+                "`{}` {}",
+                step.command,
+                describe_status(status)
+            )));
         }
     }
     Ok(())
@@ -457,7 +532,12 @@ async fn drain(mut readers: JoinSet<()>) {
 }
 
 /// Copies a stream into the stage log line by line (lossy UTF-8, secrets masked).
-async fn pump(stream: impl AsyncRead + Unpin, log: Arc<Log>, reporter: Arc<dyn Reporter>, stage: String) {
+async fn pump(
+    stream: impl AsyncRead + Unpin,
+    log: Arc<Log>,
+    reporter: Arc<dyn Reporter>,
+    stage: String,
+) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     loop {
@@ -468,7 +548,10 @@ async fn pump(stream: impl AsyncRead + Unpin, log: Arc<Log>, reporter: Arc<dyn R
                 let text = String::from_utf8_lossy(&buf);
                 let text = text.trim_end_matches(['\n', '\r']);
                 let masked = log.line(text);
-                reporter.report(&Event::Output { stage: &stage, line: &masked });
+                reporter.report(&Event::Output {
+                    stage: &stage,
+                    line: &masked,
+                });
             }
         }
     }
@@ -493,11 +576,18 @@ fn collect_artifacts(stage: &PlannedStage, dist: &Path) -> Result<Vec<Artifact>,
         let dest = dist.join(&planned.path);
         if let Some(source) = &planned.source {
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
             }
-            std::fs::copy(source, &dest).map_err(|e| format!("expected artifact {} was not produced: {e}", source.display()))?;
+            std::fs::copy(source, &dest).map_err(|e| {
+                format!(
+                    "expected artifact {} was not produced: {e}",
+                    source.display()
+                )
+            })?;
         }
-        let (size, sha256) = hash_file(&dest).map_err(|e| format!("cannot read artifact {}: {e}", dest.display()))?;
+        let (size, sha256) = hash_file(&dest)
+            .map_err(|e| format!("cannot read artifact {}: {e}", dest.display()))?;
         artifacts.push(Artifact {
             name: planned.name.clone(),
             path: planned.path.clone(),
@@ -548,7 +638,10 @@ impl Log {
     }
 
     fn tail(&self) -> Vec<String> {
-        self.tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+        self.tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 

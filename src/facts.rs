@@ -94,7 +94,9 @@ impl Facts {
     pub fn gather(loaded: &Loaded, options: FactsOptions) -> Result<Facts, FactsError> {
         let manifest = loaded.resolve(loaded.file.project.cargo.as_deref().unwrap_or("Cargo.toml"));
         // Stage commands run in their own folders, so every path handed to them is absolute.
-        let manifest = std::path::absolute(&manifest).map(|p| crate::config::normalize(&p)).unwrap_or(manifest);
+        let manifest = std::path::absolute(&manifest)
+            .map(|p| crate::config::normalize(&p))
+            .unwrap_or(manifest);
         let metadata = cargo_metadata::MetadataCommand::new()
             .manifest_path(&manifest)
             .no_deps()
@@ -124,7 +126,9 @@ impl Facts {
         let env: BTreeMap<String, String> = std::env::vars().collect();
 
         let git = Git::new(&root);
-        let commit = git.run(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+        let commit = git
+            .run(&["rev-parse", "HEAD"])
+            .unwrap_or_else(|| "unknown".into());
         let short_commit = if commit == "unknown" {
             commit.clone()
         } else {
@@ -157,11 +161,19 @@ impl Facts {
                 Some("branch") => env.get("GITHUB_REF_NAME").cloned(),
                 _ => None,
             });
-        let nightly = options.nightly || env.get("GITHUB_EVENT_NAME").is_some_and(|e| e == "schedule");
+        let nightly = options.nightly
+            || env
+                .get("GITHUB_EVENT_NAME")
+                .is_some_and(|e| e == "schedule");
         let time = build_time(&env);
 
         Ok(Facts {
-            project: loaded.file.project.name.clone().unwrap_or_else(|| package.name.to_string()),
+            project: loaded
+                .file
+                .project
+                .name
+                .clone()
+                .unwrap_or_else(|| package.name.to_string()),
             tag: format!("v{version}"),
             version,
             commit,
@@ -252,8 +264,17 @@ impl<'a> Git<'a> {
     }
 
     fn run(&self, args: &[&str]) -> Option<String> {
-        let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { self.dir };
-        let out = Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+        let dir = if self.dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            self.dir
+        };
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
         (out.status.success() && !text.is_empty()).then_some(text)
     }

@@ -117,9 +117,19 @@ impl Manifest {
     /// Reads and checks `dist/manifest.json`.
     pub fn read(dist: &Path) -> Result<Manifest, ManifestError> {
         let path = dist.join(FILE_NAME);
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io { path: path.clone(), source })?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| ManifestError::Invalid { path: path.clone(), source })?;
-        let found = value.get("schema").and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| ManifestError::Invalid {
+                path: path.clone(),
+                source,
+            })?;
+        let found = value
+            .get("schema")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0) as u32;
         if found != SCHEMA {
             return Err(ManifestError::Schema { path, found });
         }
@@ -129,7 +139,10 @@ impl Manifest {
     /// Writes `dist/manifest.json` atomically (temp file + rename), so readers never see half a file.
     pub fn write(&self, dist: &Path) -> Result<PathBuf, ManifestError> {
         let path = dist.join(FILE_NAME);
-        let io_err = |source| ManifestError::Io { path: path.clone(), source };
+        let io_err = |source| ManifestError::Io {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(dist).map_err(io_err)?;
         let tmp = dist.join(format!(".{FILE_NAME}.tmp"));
         let mut text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
@@ -195,7 +208,10 @@ mod tests {
     fn rejects_other_schemas() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), r#"{"schema": 2}"#).unwrap();
-        assert!(matches!(Manifest::read(dir.path()), Err(ManifestError::Schema { found: 2, .. })));
+        assert!(matches!(
+            Manifest::read(dir.path()),
+            Err(ManifestError::Schema { found: 2, .. })
+        ));
     }
 
     #[test]
@@ -203,6 +219,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("abc");
         std::fs::write(&file, "abc").unwrap();
-        assert_eq!(hash_file(&file).unwrap(), (3, sample().artifacts[0].sha256.clone()));
+        assert_eq!(
+            hash_file(&file).unwrap(),
+            (3, sample().artifacts[0].sha256.clone())
+        );
     }
 }

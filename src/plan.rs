@@ -156,7 +156,13 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
 
     let mut global_env = BTreeMap::new();
     for (name, value) in &file.env {
-        if let Some(v) = render(loaded, path!["env", name.as_str()], value, &vars, &mut problems) {
+        if let Some(v) = render(
+            loaded,
+            path!["env", name.as_str()],
+            value,
+            &vars,
+            &mut problems,
+        ) {
             global_env.insert(name.clone(), v);
         }
     }
@@ -164,10 +170,18 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
     let graph: IndexMap<&str, Vec<&str>> = file
         .stages
         .iter()
-        .map(|(name, stage)| (name.as_str(), stage.needs.0.iter().map(String::as_str).collect()))
+        .map(|(name, stage)| {
+            (
+                name.as_str(),
+                stage.needs.0.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     let order = dag::order(&graph).map_err(|cycle| {
-        loaded.error(vec![Problem::new(format!("dependency cycle: {}", cycle.join(" -> ")), None)])
+        loaded.error(vec![Problem::new(
+            format!("dependency cycle: {}", cycle.join(" -> ")),
+            None,
+        )])
     })?;
 
     let mut planned = Vec::with_capacity(order.len());
@@ -204,14 +218,26 @@ fn plan_stage(
     let mut problems = Vec::new();
     let mut env = global_env.clone();
     for (var, value) in &stage.env {
-        if let Some(v) = render(loaded, path!["stages", name, "env", var.as_str()], value, vars, &mut problems) {
+        if let Some(v) = render(
+            loaded,
+            path!["stages", name, "env", var.as_str()],
+            value,
+            vars,
+            &mut problems,
+        ) {
             env.insert(var.clone(), v);
         }
     }
     let dir = match &stage.dir {
-        Some(dir) => render(loaded, path!["stages", name, "dir"], dir, vars, &mut problems)
-            .map(|d| loaded.resolve(&d))
-            .unwrap_or_default(),
+        Some(dir) => render(
+            loaded,
+            path!["stages", name, "dir"],
+            dir,
+            vars,
+            &mut problems,
+        )
+        .map(|d| loaded.resolve(&d))
+        .unwrap_or_default(),
         None => facts.cargo.root.clone(),
     };
     let duration = |text: &Option<String>| text.as_deref().and_then(|t| parse_duration(t).ok());
@@ -222,14 +248,27 @@ fn plan_stage(
                 .0
                 .iter()
                 .enumerate()
-                .filter_map(|(i, cmd)| render(loaded, path!["stages", name, "run", i], cmd, vars, &mut problems))
+                .filter_map(|(i, cmd)| {
+                    render(
+                        loaded,
+                        path!["stages", name, "run", i],
+                        cmd,
+                        vars,
+                        &mut problems,
+                    )
+                })
                 .map(Step::shell)
                 .collect();
             ("run".to_string(), steps, Vec::new())
         }
         (None, Some(uses)) => {
-            let builtin = stages::find(uses).ok_or_else(|| vec![Problem::new(format!("unknown stage kind `{uses}`"), None)])?;
-            let stage_ref = StageRef { name, config: stage, loaded };
+            let builtin = stages::find(uses)
+                .ok_or_else(|| vec![Problem::new(format!("unknown stage kind `{uses}`"), None)])?;
+            let stage_ref = StageRef {
+                name,
+                config: stage,
+                loaded,
+            };
             match builtin.expand(&stage_ref, facts, dist) {
                 Ok(expansion) => (uses.clone(), expansion.steps, expansion.artifacts),
                 Err(mut p) => {
@@ -260,11 +299,21 @@ fn plan_stage(
 }
 
 /// Renders a template from the file; a located problem when rendering fails.
-fn render(loaded: &Loaded, at: &[Seg<'_>], text: &str, vars: &minijinja::Value, problems: &mut Vec<Problem>) -> Option<String> {
+fn render(
+    loaded: &Loaded,
+    at: &[Seg<'_>],
+    text: &str,
+    vars: &minijinja::Value,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
     match template::render(text, vars) {
         Ok(out) => Some(out),
         Err(e) => {
-            let at: Vec<Seg> = if loaded.span(at).is_some() { at.to_vec() } else { at[..at.len() - 1].to_vec() };
+            let at: Vec<Seg> = if loaded.span(at).is_some() {
+                at.to_vec()
+            } else {
+                at[..at.len() - 1].to_vec()
+            };
             problems.push(template_problem(loaded, &at, text, e));
             None
         }
@@ -274,7 +323,10 @@ fn render(loaded: &Loaded, at: &[Seg<'_>], text: &str, vars: &minijinja::Value, 
 /// Why a stage's `when` conditions do not hold, or `None` when they all do.
 pub fn skip_reason(when: &crate::config::WhenConfig, facts: &Facts) -> Option<String> {
     let matches = |patterns: &crate::config::StringList, value: &str| {
-        patterns.0.iter().any(|p| globset::Glob::new(p).is_ok_and(|g| g.compile_matcher().is_match(value)))
+        patterns
+            .0
+            .iter()
+            .any(|p| globset::Glob::new(p).is_ok_and(|g| g.compile_matcher().is_match(value)))
     };
     if let Some(branches) = &when.branch {
         match &facts.branch {
@@ -292,7 +344,11 @@ pub fn skip_reason(when: &crate::config::WhenConfig, facts: &Facts) -> Option<St
         }
     }
     if let Some(vars) = &when.env {
-        if let Some(missing) = vars.0.iter().find(|v| facts.env.get(*v).is_none_or(|x| x.is_empty())) {
+        if let Some(missing) = vars
+            .0
+            .iter()
+            .find(|v| facts.env.get(*v).is_none_or(|x| x.is_empty()))
+        {
             return Some(format!("`{missing}` is not set"));
         }
     }
@@ -332,7 +388,11 @@ impl fmt::Display for Plan {
             if let Some(reason) = &stage.skip {
                 notes.push(format!("skipped: {reason}"));
             }
-            let notes = if notes.is_empty() { String::new() } else { format!("  ({})", notes.join("; ")) };
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", notes.join("; "))
+            };
             writeln!(f, "{:>3}. {}{notes}", i + 1, stage.name)?;
             if let Some(d) = &stage.description {
                 writeln!(f, "       {d}")?;
@@ -344,7 +404,13 @@ impl fmt::Display for Plan {
                 }
             }
             for artifact in &stage.artifacts {
-                writeln!(f, "       -> {}/{}  ({})", self.dist.display(), artifact.path, artifact.kind)?;
+                writeln!(
+                    f,
+                    "       -> {}/{}  ({})",
+                    self.dist.display(),
+                    artifact.path,
+                    artifact.kind
+                )?;
             }
         }
         Ok(())

@@ -67,7 +67,8 @@ impl Masker {
 /// Whether an environment variable of this name holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    SECRET_SUFFIXES.iter().any(|s| upper.ends_with(s)) || SECRET_SUFFIXES.iter().any(|s| upper == s[1..])
+    SECRET_SUFFIXES.iter().any(|s| upper.ends_with(s))
+        || SECRET_SUFFIXES.iter().any(|s| upper == s[1..])
 }
 
 #[cfg(test)]
@@ -75,7 +76,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -88,7 +92,10 @@ mod tests {
             ("PATH", "/usr/bin"),
             ("SHORT_TOKEN", "ab"),
         ]));
-        assert_eq!(m.mask("token=s3cr3t-value pw=hunter22 k=abcd z=zzzzzz"), "token=*** pw=*** k=*** z=***");
+        assert_eq!(
+            m.mask("token=s3cr3t-value pw=hunter22 k=abcd z=zzzzzz"),
+            "token=*** pw=*** k=*** z=***"
+        );
         assert_eq!(m.mask("/usr/bin ab"), "/usr/bin ab");
     }
 

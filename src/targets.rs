@@ -141,7 +141,10 @@ mod tests {
         let host = Target::parse("host", "x86_64-unknown-linux-gnu").unwrap();
         assert_eq!(host.name, "linux-x64");
         let t = Target::parse("x86_64-unknown-freebsd", "x").unwrap();
-        assert_eq!((t.name.as_str(), t.os.as_str()), ("x86_64-unknown-freebsd", "freebsd"));
+        assert_eq!(
+            (t.name.as_str(), t.os.as_str()),
+            ("x86_64-unknown-freebsd", "freebsd")
+        );
     }
 
     #[test]

@@ -9,7 +9,16 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 
 /// Variables available in every template.
 pub const GLOBAL_VARS: &[&str] = &[
-    "project", "version", "tag", "commit", "short_commit", "date", "branch", "nightly", "snapshot", "env",
+    "project",
+    "version",
+    "tag",
+    "commit",
+    "short_commit",
+    "date",
+    "branch",
+    "nightly",
+    "snapshot",
+    "env",
 ];
 /// Variables available only where a template is rendered once per target.
 pub const TARGET_VARS: &[&str] = &["target", "os", "arch"];
@@ -42,13 +51,17 @@ pub fn check(text: &str, allowed: &[&str]) -> Result<(), TemplateError> {
     if !is_template(text) {
         return Ok(());
     }
-    let template = environment().template_from_str(text).map_err(|e| TemplateError {
-        message: e.detail().unwrap_or("invalid template").to_string(),
-        range: e.range(),
-    })?;
+    let template = environment()
+        .template_from_str(text)
+        .map_err(|e| TemplateError {
+            message: e.detail().unwrap_or("invalid template").to_string(),
+            range: e.range(),
+        })?;
     let used: BTreeSet<String> = template.undeclared_variables(false).into_iter().collect();
     if let Some(unknown) = used.iter().find(|v| !allowed.contains(&v.as_str())) {
-        let range = text.find(unknown.as_str()).map(|start| start..start + unknown.len());
+        let range = text
+            .find(unknown.as_str())
+            .map(|start| start..start + unknown.len());
         let mut message = format!("unknown template variable `{unknown}`");
         if TARGET_VARS.contains(&unknown.as_str()) {
             message.push_str(" (only defined where a template is rendered per target)");
@@ -68,7 +81,8 @@ pub fn render(text: &str, vars: &Value) -> Result<String, TemplateError> {
         if e.kind() == minijinja::ErrorKind::UndefinedError {
             message = match e.detail() {
                 Some(d) => format!("undefined value: {d}"),
-                None => "undefined value (an unset `env.NAME`, or a variable not defined here)".to_string(),
+                None => "undefined value (an unset `env.NAME`, or a variable not defined here)"
+                    .to_string(),
             };
         }
         TemplateError {
@@ -84,14 +98,21 @@ mod tests {
 
     #[test]
     fn plain_strings_pass_through() {
-        assert_eq!(render("cargo test", &Value::UNDEFINED).unwrap(), "cargo test");
+        assert_eq!(
+            render("cargo test", &Value::UNDEFINED).unwrap(),
+            "cargo test"
+        );
         assert!(check("cargo test --all", GLOBAL_VARS).is_ok());
     }
 
     #[test]
     fn renders_and_rejects_undefined() {
-        let vars = minijinja::context! { version => "1.2.3", env => minijinja::context!{ A => "x" } };
-        assert_eq!(render("v{{ version }}-{{ env.A }}", &vars).unwrap(), "v1.2.3-x");
+        let vars =
+            minijinja::context! { version => "1.2.3", env => minijinja::context!{ A => "x" } };
+        assert_eq!(
+            render("v{{ version }}-{{ env.A }}", &vars).unwrap(),
+            "v1.2.3-x"
+        );
         assert!(render("{{ env.MISSING }}", &vars).is_err());
         assert!(render("{{ nope }}", &vars).is_err());
     }

@@ -9,14 +9,25 @@ use std::time::{Duration, Instant};
 fn shipit(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipit"));
     cmd.current_dir(dir);
-    for var in ["GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_REF_TYPE", "GITHUB_REF_NAME", "GITHUB_EVENT_NAME", "SHIPIT_PIPELINE"] {
+    for var in [
+        "GITHUB_ACTIONS",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_REF_TYPE",
+        "GITHUB_REF_NAME",
+        "GITHUB_EVENT_NAME",
+        "SHIPIT_PIPELINE",
+    ] {
         cmd.env_remove(var);
     }
     cmd
 }
 
 fn text(output: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn repo_root() -> PathBuf {
@@ -29,7 +40,12 @@ fn demo_copy() -> tempfile::TempDir {
     let root = repo_root();
     std::fs::create_dir_all(dir.path().join("demo/src")).unwrap();
     std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
-    for file in ["demo/Cargo.toml", "demo/Cargo.lock", "demo/src/main.rs", "pipelines/demo.toml"] {
+    for file in [
+        "demo/Cargo.toml",
+        "demo/Cargo.lock",
+        "demo/src/main.rs",
+        "pipelines/demo.toml",
+    ] {
         std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
     }
     dir
@@ -39,7 +55,11 @@ fn demo_copy() -> tempfile::TempDir {
 fn project(pipeline: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"tiny\"\nversion = \"1.2.3\"\nedition = \"2021\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"1.2.3\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
     std::fs::write(dir.path().join("shipit.toml"), pipeline).unwrap();
     dir
@@ -48,7 +68,14 @@ fn project(pipeline: &str) -> tempfile::TempDir {
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
         .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .stdout(Stdio::null())
         .status()
@@ -59,7 +86,10 @@ fn git(dir: &Path, args: &[&str]) {
 #[test]
 fn demo_builds_end_to_end() {
     let dir = demo_copy();
-    let out = shipit(dir.path()).args(["build", "--pipeline", "pipelines/demo.toml"]).output().unwrap();
+    let out = shipit(dir.path())
+        .args(["build", "--pipeline", "pipelines/demo.toml"])
+        .output()
+        .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     for stage in ["lint", "test", "build"] {
@@ -67,28 +97,48 @@ fn demo_builds_end_to_end() {
         assert!(dir.path().join(format!("dist/logs/{stage}.log")).is_file());
     }
 
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["schema"], 1);
     assert_eq!(manifest["project"], "demo");
     assert_eq!(manifest["version"], "0.1.0");
     let artifacts = manifest["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 1);
-    let binary = dir.path().join("dist").join(artifacts[0]["path"].as_str().unwrap());
+    let binary = dir
+        .path()
+        .join("dist")
+        .join(artifacts[0]["path"].as_str().unwrap());
     let (size, sha) = shipit::manifest::hash_file(&binary).unwrap();
     assert_eq!(artifacts[0]["size"], size);
     assert_eq!(artifacts[0]["sha256"], sha);
     assert_eq!(artifacts[0]["kind"], "binary");
 
     let version = Command::new(&binary).arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), "demo 0.1.0");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        "demo 0.1.0"
+    );
 
     // The built service answers on $PORT.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(&binary).env("PORT", port.to_string()).env("BIND", "127.0.0.1").stderr(Stdio::null()).spawn().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(&binary)
+        .env("PORT", port.to_string())
+        .env("BIND", "127.0.0.1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let reply = loop {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            stream
+                .write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
             let mut reply = String::new();
             stream.read_to_string(&mut reply).unwrap();
             break reply;
@@ -98,16 +148,31 @@ fn demo_builds_end_to_end() {
     };
     let _ = server.kill();
     let _ = server.wait();
-    assert!(reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("0.1.0\n"), "{reply}");
+    assert!(
+        reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("0.1.0\n"),
+        "{reply}"
+    );
 }
 
 #[test]
 fn check_accepts_the_demo_and_rejects_bad_files_with_locations() {
     let root = repo_root();
-    let ok = shipit(&root).args(["check", "--pipeline", "pipelines/demo.toml"]).output().unwrap();
+    let ok = shipit(&root)
+        .args(["check", "--pipeline", "pipelines/demo.toml"])
+        .output()
+        .unwrap();
     assert_eq!(ok.status.code(), Some(0), "{:?}", text(&ok));
 
-    let bad = shipit(&root).args(["check", "--pipeline", "tests/fixtures/config/unknown-key-cycle-duration.toml", "--color", "never"]).output().unwrap();
+    let bad = shipit(&root)
+        .args([
+            "check",
+            "--pipeline",
+            "tests/fixtures/config/unknown-key-cycle-duration.toml",
+            "--color",
+            "never",
+        ])
+        .output()
+        .unwrap();
     let (_, stderr) = text(&bad);
     assert_eq!(bad.status.code(), Some(2));
     for needle in [
@@ -122,27 +187,54 @@ fn check_accepts_the_demo_and_rejects_bad_files_with_locations() {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
 
-    let json = shipit(&root).args(["check", "--json", "--pipeline", "tests/fixtures/config/unknown-key-cycle-duration.toml"]).output().unwrap();
+    let json = shipit(&root)
+        .args([
+            "check",
+            "--json",
+            "--pipeline",
+            "tests/fixtures/config/unknown-key-cycle-duration.toml",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(json.status.code(), Some(2));
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(value["problems"][0]["location"], "tests/fixtures/config/unknown-key-cycle-duration.toml:8:1");
+    assert_eq!(
+        value["problems"][0]["location"],
+        "tests/fixtures/config/unknown-key-cycle-duration.toml:8:1"
+    );
 }
 
 #[test]
 fn plan_json_lists_stages_in_order() {
-    let out = shipit(&repo_root()).args(["plan", "--json", "--pipeline", "pipelines/demo.toml"]).output().unwrap();
+    let out = shipit(&repo_root())
+        .args(["plan", "--json", "--pipeline", "pipelines/demo.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = plan["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["lint", "test", "build"]);
     assert_eq!(plan["stages"][2]["artifacts"][0]["name"], "demo");
-    assert!(plan["stages"][0]["steps"][0]["shell"].as_str().unwrap().starts_with("cargo fmt"));
+    assert!(
+        plan["stages"][0]["steps"][0]["shell"]
+            .as_str()
+            .unwrap()
+            .starts_with("cargo fmt")
+    );
 }
 
 #[test]
 fn dry_run_runs_nothing_and_writes_nothing() {
     let dir = project("version = 1\n[stages.touch]\nrun = [\"touch marker\"]\n");
-    let out = shipit(dir.path()).args(["build", "--dry-run"]).output().unwrap();
+    let out = shipit(dir.path())
+        .args(["build", "--dry-run"])
+        .output()
+        .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("touch: would run"), "{stderr}");
@@ -153,20 +245,36 @@ fn dry_run_runs_nothing_and_writes_nothing() {
 #[test]
 fn commands_of_later_releases_say_so_with_exit_2() {
     let dir = project("version = 1\n[stages.a]\nrun = [\"true\"]\n");
-    for args in [&["release"][..], &["deploy", "--env", "production"], &["rollback", "--env", "production"], &["keygen"], &["verify", "dist"]] {
+    for args in [
+        &["release"][..],
+        &["deploy", "--env", "production"],
+        &["rollback", "--env", "production"],
+        &["keygen"],
+        &["verify", "dist"],
+    ] {
         let out = shipit(dir.path()).args(args).output().unwrap();
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(stderr.contains("is not available yet"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("is not available yet"),
+            "{args:?}: {stderr}"
+        );
     }
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = shipit(dir.path()).args(["check", "--pipeline", "nope.toml"]).output().unwrap();
+    let missing = shipit(dir.path())
+        .args(["check", "--pipeline", "nope.toml"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
-    assert!(text(&missing).1.contains("cannot read pipeline file nope.toml"));
+    assert!(
+        text(&missing)
+            .1
+            .contains("cannot read pipeline file nope.toml")
+    );
     let unknown = shipit(dir.path()).args(["frobnicate"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
     let version = shipit(dir.path()).arg("--version").output().unwrap();
@@ -187,38 +295,65 @@ fn a_stage_that_times_out_fails_the_build_with_exit_1() {
 
 #[test]
 fn failure_shows_the_last_lines_and_the_log_path() {
-    let dir = project("version = 1\n[stages.broken]\nrun = [\"for i in $(seq 1 25); do echo out $i; done; exit 4\"]\n");
+    let dir = project(
+        "version = 1\n[stages.broken]\nrun = [\"for i in $(seq 1 25); do echo out $i; done; exit 4\"]\n",
+    );
     let out = shipit(dir.path()).arg("build").output().unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("last 20 lines of output:"), "{stderr}");
-    assert!(stderr.contains("| out 25") && !stderr.contains("| out 5\n"), "{stderr}");
+    assert!(
+        stderr.contains("| out 25") && !stderr.contains("| out 5\n"),
+        "{stderr}"
+    );
     assert!(stderr.contains("dist/logs/broken.log"), "{stderr}");
 }
 
 #[test]
 fn ctrl_c_stops_children_and_exits_130() {
-    let dir = project("version = 1\n[stages.long]\nrun = [\"sleep 300 & echo $! > child.pid; wait\"]\n");
-    let mut child = shipit(dir.path()).arg("build").stderr(Stdio::null()).spawn().unwrap();
+    let dir =
+        project("version = 1\n[stages.long]\nrun = [\"sleep 300 & echo $! > child.pid; wait\"]\n");
+    let mut child = shipit(dir.path())
+        .arg("build")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let pidfile = dir.path().join("child.pid");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::read_to_string(&pidfile).map_or(true, |s| s.trim().is_empty()) {
         assert!(Instant::now() < deadline, "stage never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(stat.is_empty() || stat.contains(") Z "), "child {pid} survived: {stat}");
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "child {pid} survived: {stat}"
+    );
 }
 
 #[test]
 fn secrets_are_masked_even_when_verbose() {
-    let dir = project("version = 1\n[stages.leak]\nrun = [\"echo token=$RELEASE_TOKEN\", \"false $RELEASE_TOKEN\"]\n");
-    let out = shipit(dir.path()).args(["build", "-vv"]).env("RELEASE_TOKEN", "sup3r-s3cret").output().unwrap();
+    let dir = project(
+        "version = 1\n[stages.leak]\nrun = [\"echo token=$RELEASE_TOKEN\", \"false $RELEASE_TOKEN\"]\n",
+    );
+    let out = shipit(dir.path())
+        .args(["build", "-vv"])
+        .env("RELEASE_TOKEN", "sup3r-s3cret")
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("token=***"), "{stderr}");
@@ -230,12 +365,18 @@ fn secrets_are_masked_even_when_verbose() {
 
 #[test]
 fn github_actions_groups_annotations_summary_and_outputs() {
-    let dir = project("version = 1\n[stages.ok]\nrun = [\"echo hello\"]\n[stages.bad]\nneeds = [\"ok\"]\nrun = [\"echo boom; exit 1\"]\n");
+    let dir = project(
+        "version = 1\n[stages.ok]\nrun = [\"echo hello\"]\n[stages.bad]\nneeds = [\"ok\"]\nrun = [\"echo boom; exit 1\"]\n",
+    );
     let summary = dir.path().join("summary.md");
     let output = dir.path().join("output.txt");
     let run = |pipeline_ok: bool| {
         if pipeline_ok {
-            std::fs::write(dir.path().join("shipit.toml"), "version = 1\n[stages.ok]\nrun = [\"echo hello\"]\n").unwrap();
+            std::fs::write(
+                dir.path().join("shipit.toml"),
+                "version = 1\n[stages.ok]\nrun = [\"echo hello\"]\n",
+            )
+            .unwrap();
         }
         shipit(dir.path())
             .arg("build")
@@ -248,38 +389,69 @@ fn github_actions_groups_annotations_summary_and_outputs() {
     let failed = run(false);
     let (stdout, _) = text(&failed);
     assert_eq!(failed.status.code(), Some(1));
-    assert!(stdout.contains("::group::ok (succeeded)\n") && stdout.contains("hello\n") && stdout.contains("::endgroup::"), "{stdout}");
-    assert!(stdout.contains("::error title=shipit%3A stage bad failed::failed after"), "{stdout}");
+    assert!(
+        stdout.contains("::group::ok (succeeded)\n")
+            && stdout.contains("hello\n")
+            && stdout.contains("::endgroup::"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("::error title=shipit%3A stage bad failed::failed after"),
+        "{stdout}"
+    );
     let table = std::fs::read_to_string(&summary).unwrap();
-    assert!(table.contains("| stage | result | time |") && table.contains("| bad | ❌ failed"), "{table}");
+    assert!(
+        table.contains("| stage | result | time |") && table.contains("| bad | ❌ failed"),
+        "{table}"
+    );
 
     let passed = run(true);
     assert_eq!(passed.status.code(), Some(0), "{:?}", text(&passed));
     let outputs = std::fs::read_to_string(&output).unwrap();
-    assert!(outputs.contains("version=1.2.3\n") && outputs.contains("manifest=/"), "{outputs}");
+    assert!(
+        outputs.contains("version=1.2.3\n") && outputs.contains("manifest=/"),
+        "{outputs}"
+    );
 }
 
 #[test]
 fn versions_come_from_cargo_tags_must_match_and_snapshots_carry_the_commit() {
-    let dir = project("version = 1\n[stages.show]\nrun = [\"echo {{ version }} {{ tag }} > version.txt\"]\n");
+    let dir = project(
+        "version = 1\n[stages.show]\nrun = [\"echo {{ version }} {{ tag }} > version.txt\"]\n",
+    );
     git(dir.path(), &["init", "-q"]);
     git(dir.path(), &["add", "."]);
     git(dir.path(), &["commit", "-qm", "init"]);
     git(dir.path(), &["tag", "v9.9.9"]);
     let mismatch = shipit(dir.path()).arg("build").output().unwrap();
     assert_eq!(mismatch.status.code(), Some(2));
-    assert!(text(&mismatch).1.contains("tag `v9.9.9` at HEAD does not match version 1.2.3"), "{:?}", text(&mismatch));
+    assert!(
+        text(&mismatch)
+            .1
+            .contains("tag `v9.9.9` at HEAD does not match version 1.2.3"),
+        "{:?}",
+        text(&mismatch)
+    );
 
-    let snapshot = shipit(dir.path()).args(["build", "--snapshot"]).output().unwrap();
+    let snapshot = shipit(dir.path())
+        .args(["build", "--snapshot"])
+        .output()
+        .unwrap();
     assert_eq!(snapshot.status.code(), Some(0), "{:?}", text(&snapshot));
     let shown = std::fs::read_to_string(dir.path().join("version.txt")).unwrap();
-    assert!(shown.starts_with("1.2.3-snapshot.") && shown.contains(" v1.2.3-snapshot."), "{shown}");
+    assert!(
+        shown.starts_with("1.2.3-snapshot.") && shown.contains(" v1.2.3-snapshot."),
+        "{shown}"
+    );
 
     git(dir.path(), &["tag", "-d", "v9.9.9"]);
     git(dir.path(), &["tag", "v1.2.3"]);
     let tagged = shipit(dir.path()).arg("build").output().unwrap();
     assert_eq!(tagged.status.code(), Some(0), "{:?}", text(&tagged));
-    assert_eq!(std::fs::read_to_string(dir.path().join("version.txt")).unwrap(), "1.2.3 v1.2.3\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("version.txt")).unwrap(),
+        "1.2.3 v1.2.3\n"
+    );
 }
 
 #[test]
@@ -289,12 +461,29 @@ fn when_conditions_skip_stages() {
     let out = shipit(dir.path()).arg("build").output().unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("nightly: skipped: not a nightly build"), "{stderr}");
-    assert!(stderr.contains("needs-env: skipped: `SHIPIT_TEST_FLAG` is not set"), "{stderr}");
-    assert!(stderr.contains("tagged: skipped: not a tag build"), "{stderr}");
-    let out = shipit(dir.path()).args(["build", "--nightly"]).env("SHIPIT_TEST_FLAG", "1").output().unwrap();
+    assert!(
+        stderr.contains("nightly: skipped: not a nightly build"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("needs-env: skipped: `SHIPIT_TEST_FLAG` is not set"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tagged: skipped: not a tag build"),
+        "{stderr}"
+    );
+    let out = shipit(dir.path())
+        .args(["build", "--nightly"])
+        .env("SHIPIT_TEST_FLAG", "1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(dir.path().join("nightly").exists() && dir.path().join("env").exists() && !dir.path().join("tagged").exists());
+    assert!(
+        dir.path().join("nightly").exists()
+            && dir.path().join("env").exists()
+            && !dir.path().join("tagged").exists()
+    );
 }
 
 #[test]
@@ -302,7 +491,10 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     let dir = project("");
     std::fs::remove_file(dir.path().join("shipit.toml")).unwrap();
     git(dir.path(), &["init", "-q"]);
-    git(dir.path(), &["remote", "add", "origin", "git@github.com:acme/tiny.git"]);
+    git(
+        dir.path(),
+        &["remote", "add", "origin", "git@github.com:acme/tiny.git"],
+    );
     let out = shipit(dir.path()).arg("init").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let written = std::fs::read_to_string(dir.path().join("shipit.toml")).unwrap();
@@ -312,7 +504,10 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     let again = shipit(dir.path()).arg("init").output().unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again).1.contains("already exists"));
-    assert_eq!(std::fs::read_to_string(dir.path().join("shipit.toml")).unwrap(), written);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("shipit.toml")).unwrap(),
+        written
+    );
 }
 
 #[test]
@@ -320,9 +515,14 @@ fn schema_is_json_schema_with_every_stage_option() {
     let out = shipit(&repo_root()).arg("schema").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     let stage = &schema["$defs"]["StageConfig"]["properties"];
-    for key in ["run", "uses", "needs", "timeout", "retries", "backoff", "env", "dir", "when", "targets"] {
+    for key in [
+        "run", "uses", "needs", "timeout", "retries", "backoff", "env", "dir", "when", "targets",
+    ] {
         assert!(stage.get(key).is_some(), "{key}");
     }
 }
@@ -330,10 +530,22 @@ fn schema_is_json_schema_with_every_stage_option() {
 #[test]
 fn json_mode_emits_one_event_per_line() {
     let dir = project("version = 1\n[stages.a]\nrun = [\"echo hi\"]\n");
-    let out = shipit(dir.path()).args(["build", "--json"]).output().unwrap();
+    let out = shipit(dir.path())
+        .args(["build", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.first(), Some(&"run_started"));
-    assert!(kinds.contains(&"stage_finished") && kinds.contains(&"run_finished"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"stage_finished") && kinds.contains(&"run_finished"),
+        "{kinds:?}"
+    );
 }

@@ -18,9 +18,18 @@ fn rendered(fixture: &str) -> String {
 #[test]
 fn unknown_key_cycle_and_bad_duration_are_all_reported() {
     let out = rendered("unknown-key-cycle-duration.toml");
-    assert!(out.contains("unknown-key-cycle-duration.toml:8:1]"), "{out}");
-    assert!(out.contains("unknown-key-cycle-duration.toml:11:10]"), "{out}");
-    assert!(out.contains("unknown-key-cycle-duration.toml:13:11]"), "{out}");
+    assert!(
+        out.contains("unknown-key-cycle-duration.toml:8:1]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unknown-key-cycle-duration.toml:11:10]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unknown-key-cycle-duration.toml:13:11]"),
+        "{out}"
+    );
     insta::assert_snapshot!(out);
 }
 
@@ -51,10 +60,13 @@ fn the_bundled_pipelines_are_valid() {
 /// Mutated copies of real pipeline files: every one must load or fail with problems, never panic.
 #[test]
 fn mangled_input_never_panics() {
-    let seeds: Vec<Vec<u8>> = ["pipelines/demo.toml", "tests/fixtures/config/types-and-templates.toml"]
-        .iter()
-        .map(|f| std::fs::read(f).unwrap())
-        .collect();
+    let seeds: Vec<Vec<u8>> = [
+        "pipelines/demo.toml",
+        "tests/fixtures/config/types-and-templates.toml",
+    ]
+    .iter()
+    .map(|f| std::fs::read(f).unwrap())
+    .collect();
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         state ^= state << 13;

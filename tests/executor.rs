@@ -56,9 +56,17 @@ fn plan(dist: &Path, stages: Vec<PlannedStage>) -> Plan {
     }
 }
 
-fn run(plan: &Plan, keep_going: bool, masker: Masker, cancel_after: Option<Duration>) -> (RunReport, Vec<String>) {
+fn run(
+    plan: &Plan,
+    keep_going: bool,
+    masker: Masker,
+    cancel_after: Option<Duration>,
+) -> (RunReport, Vec<String>) {
     let recorder = Arc::new(Recorder::default());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let report = runtime.block_on(async {
         let token = CancellationToken::new();
         if let Some(after) = cancel_after {
@@ -68,15 +76,26 @@ fn run(plan: &Plan, keep_going: bool, masker: Masker, cancel_after: Option<Durat
                 t.cancel();
             });
         }
-        let options = ExecOptions { jobs: 4, keep_going, dry_run: false };
-        executor::execute(plan, &options, recorder.clone(), Arc::new(masker), token).await.unwrap()
+        let options = ExecOptions {
+            jobs: 4,
+            keep_going,
+            dry_run: false,
+        };
+        executor::execute(plan, &options, recorder.clone(), Arc::new(masker), token)
+            .await
+            .unwrap()
     });
     let events = recorder.0.lock().unwrap().clone();
     (report, events)
 }
 
 fn status<'a>(report: &'a RunReport, name: &str) -> &'a StageStatus {
-    &report.stages.iter().find(|s| s.stage == name).unwrap().status
+    &report
+        .stages
+        .iter()
+        .find(|s| s.stage == name)
+        .unwrap()
+        .status
 }
 
 fn alive(pid: i32) -> bool {
@@ -88,24 +107,42 @@ fn alive(pid: i32) -> bool {
 }
 
 fn read_pid(path: &PathBuf) -> i32 {
-    std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
 fn timeout_kills_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("grandchild.pid");
-    let mut s = stage("slow", &[], &[&format!("sleep 300 & echo $! > {}; wait", pidfile.display())], dir.path());
+    let mut s = stage(
+        "slow",
+        &[],
+        &[&format!(
+            "sleep 300 & echo $! > {}; wait",
+            pidfile.display()
+        )],
+        dir.path(),
+    );
     s.timeout = Some(Duration::from_millis(700));
     let started = Instant::now();
     let (report, _) = run(&plan(dir.path(), vec![s]), false, Masker::new(vec![]), None);
-    assert_eq!(*status(&report, "slow"), StageStatus::TimedOut { after_ms: 700 });
+    assert_eq!(
+        *status(&report, "slow"),
+        StageStatus::TimedOut { after_ms: 700 }
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
     let pid = read_pid(&pidfile);
     std::thread::sleep(Duration::from_millis(200));
     assert!(!alive(pid), "grandchild {pid} survived the timeout");
     let log = std::fs::read_to_string(dir.path().join("logs/slow.log")).unwrap();
-    assert!(log.contains("timed out after 700ms; process group killed"), "{log}");
+    assert!(
+        log.contains("timed out after 700ms; process group killed"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -113,7 +150,10 @@ fn retries_with_backoff_until_success() {
     let dir = tempfile::tempdir().unwrap();
     let counter = dir.path().join("count");
     // Fails twice, then succeeds.
-    let script = format!("n=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}; [ $n -ge 3 ]", counter.display());
+    let script = format!(
+        "n=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}; [ $n -ge 3 ]",
+        counter.display()
+    );
     let mut s = stage("flaky", &[], &[&script], dir.path());
     s.retries = 3;
     let (report, events) = run(&plan(dir.path(), vec![s]), false, Masker::new(vec![]), None);
@@ -126,11 +166,18 @@ fn retries_with_backoff_until_success() {
 #[test]
 fn retries_give_up_and_report_the_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = stage("bad", &[], &["for i in $(seq 1 30); do echo line $i; done; exit 3"], dir.path());
+    let mut s = stage(
+        "bad",
+        &[],
+        &["for i in $(seq 1 30); do echo line $i; done; exit 3"],
+        dir.path(),
+    );
     s.retries = 1;
     let (report, _) = run(&plan(dir.path(), vec![s]), false, Masker::new(vec![]), None);
     let bad = &report.stages[0];
-    assert!(matches!(&bad.status, StageStatus::Failed { reason } if reason.contains("exited with status 3")));
+    assert!(
+        matches!(&bad.status, StageStatus::Failed { reason } if reason.contains("exited with status 3"))
+    );
     assert_eq!(bad.attempts, 2);
     assert_eq!(bad.tail.len(), executor::TAIL_LINES);
     assert_eq!(bad.tail.last().unwrap(), "line 30");
@@ -147,10 +194,16 @@ fn fail_fast_cancels_running_and_skips_the_rest() {
     ];
     let started = Instant::now();
     let (report, _) = run(&plan(dir.path(), stages), false, Masker::new(vec![]), None);
-    assert!(started.elapsed() < Duration::from_secs(20), "long stage was not cancelled");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "long stage was not cancelled"
+    );
     assert!(status(&report, "fails").is_failure());
     assert_eq!(*status(&report, "long"), StageStatus::Cancelled);
-    assert_eq!(*status(&report, "after"), StageStatus::Blocked { by: "fails".into() });
+    assert_eq!(
+        *status(&report, "after"),
+        StageStatus::Blocked { by: "fails".into() }
+    );
 }
 
 #[test]
@@ -166,7 +219,10 @@ fn keep_going_finishes_independent_stages() {
     assert!(status(&report, "fails").is_failure());
     assert_eq!(*status(&report, "other"), StageStatus::Succeeded);
     assert_eq!(*status(&report, "after-other"), StageStatus::Succeeded);
-    assert_eq!(*status(&report, "after-fails"), StageStatus::Blocked { by: "fails".into() });
+    assert_eq!(
+        *status(&report, "after-fails"),
+        StageStatus::Blocked { by: "fails".into() }
+    );
 }
 
 #[test]
@@ -185,15 +241,31 @@ fn dependencies_run_in_order_and_skips_let_dependents_run() {
     let (report, _) = run(&plan(dir.path(), stages), false, Masker::new(vec![]), None);
     assert!(report.succeeded());
     assert_eq!(std::fs::read_to_string(&order).unwrap(), "a\nb\nc\n");
-    assert!(matches!(status(&report, "skipped"), StageStatus::Skipped { .. }));
+    assert!(matches!(
+        status(&report, "skipped"),
+        StageStatus::Skipped { .. }
+    ));
 }
 
 #[test]
 fn cancel_stops_children_and_reports_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("child.pid");
-    let stages = vec![stage("long", &[], &[&format!("sleep 300 & echo $! > {}; wait", pidfile.display())], dir.path())];
-    let (report, _) = run(&plan(dir.path(), stages), false, Masker::new(vec![]), Some(Duration::from_millis(500)));
+    let stages = vec![stage(
+        "long",
+        &[],
+        &[&format!(
+            "sleep 300 & echo $! > {}; wait",
+            pidfile.display()
+        )],
+        dir.path(),
+    )];
+    let (report, _) = run(
+        &plan(dir.path(), stages),
+        false,
+        Masker::new(vec![]),
+        Some(Duration::from_millis(500)),
+    );
     assert!(report.interrupted);
     assert_eq!(*status(&report, "long"), StageStatus::Cancelled);
     std::thread::sleep(Duration::from_millis(200));
@@ -204,15 +276,32 @@ fn cancel_stops_children_and_reports_interrupted() {
 fn secrets_never_reach_logs_or_events() {
     let dir = tempfile::tempdir().unwrap();
     let token = format!("ghp_{}", "x7".repeat(18));
-    let mut s = stage("leaky", &[], &["echo \"password is $DEPLOY_PASSWORD\"; echo \"token $GH\"; echo \"$DEPLOY_PASSWORD\" >&2"], dir.path());
-    s.env.insert("DEPLOY_PASSWORD".into(), "correct-horse".into());
+    let mut s = stage(
+        "leaky",
+        &[],
+        &[
+            "echo \"password is $DEPLOY_PASSWORD\"; echo \"token $GH\"; echo \"$DEPLOY_PASSWORD\" >&2",
+        ],
+        dir.path(),
+    );
+    s.env
+        .insert("DEPLOY_PASSWORD".into(), "correct-horse".into());
     s.env.insert("GH".into(), token.clone());
-    let masker = Masker::new(vec![("DEPLOY_PASSWORD".to_string(), "correct-horse".to_string())]);
+    let masker = Masker::new(vec![(
+        "DEPLOY_PASSWORD".to_string(),
+        "correct-horse".to_string(),
+    )]);
     let (report, events) = run(&plan(dir.path(), vec![s]), false, masker, None);
     assert!(report.succeeded());
     let log = std::fs::read_to_string(dir.path().join("logs/leaky.log")).unwrap();
-    assert!(log.contains("password is ***") && log.contains("token ***"), "{log}");
+    assert!(
+        log.contains("password is ***") && log.contains("token ***"),
+        "{log}"
+    );
     for text in events.iter().chain(std::iter::once(&log)) {
-        assert!(!text.contains("correct-horse") && !text.contains(&token), "leak: {text}");
+        assert!(
+            !text.contains("correct-horse") && !text.contains(&token),
+            "leak: {text}"
+        );
     }
 }

@@ -76,12 +76,19 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         date: plan.date.clone(),
         artifacts: report.artifacts(),
     };
-    let path = manifest.write(&plan.dist).map_err(|e| Error::Failed(e.to_string()))?;
+    let path = manifest
+        .write(&plan.dist)
+        .map_err(|e| Error::Failed(e.to_string()))?;
     reporter.report(&Event::Message {
         level: Level::Info,
-        text: &format!("wrote {} ({} artifacts)", path.display(), manifest.artifacts.len()),
+        text: &format!(
+            "wrote {} ({} artifacts)",
+            path.display(),
+            manifest.artifacts.len()
+        ),
     });
-    write_github_output(&manifest.version, &path).map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))?;
+    write_github_output(&manifest.version, &path)
+        .map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))?;
     Ok(ExitCode::Success)
 }
 
@@ -108,7 +115,10 @@ fn write_github_output(version: &str, manifest: &Path) -> std::io::Result<()> {
         return Ok(());
     };
     let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     writeln!(file, "version={version}")?;
     writeln!(file, "manifest={}", manifest.display())
 }

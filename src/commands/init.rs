@@ -24,17 +24,42 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
         .manifest_path(&args.manifest)
         .no_deps()
         .exec()
-        .map_err(|e| Error::Usage(format!("cannot read {}: {}", args.manifest.display(), e.to_string().lines().next().unwrap_or(""))))?;
-    let package = metadata
-        .root_package()
-        .ok_or_else(|| Error::Usage(format!("{} is a virtual workspace; point --manifest at a package", args.manifest.display())))?;
-    let binaries: Vec<String> = package.targets.iter().filter(|t| t.is_bin()).map(|t| t.name.clone()).collect();
-    let manifest_dir = args.manifest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot read {}: {}",
+                args.manifest.display(),
+                e.to_string().lines().next().unwrap_or("")
+            ))
+        })?;
+    let package = metadata.root_package().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} is a virtual workspace; point --manifest at a package",
+            args.manifest.display()
+        ))
+    })?;
+    let binaries: Vec<String> = package
+        .targets
+        .iter()
+        .filter(|t| t.is_bin())
+        .map(|t| t.name.clone())
+        .collect();
+    let manifest_dir = args
+        .manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let repo = github_repo(manifest_dir);
-    let out_dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let out_dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let cargo_rel = pathdiff(&args.manifest, out_dir);
 
-    let targets: Vec<&str> = ALIASES.iter().map(|(alias, _)| *alias).filter(|a| *a != "linux-x64" && *a != "linux-arm64").collect();
+    let targets: Vec<&str> = ALIASES
+        .iter()
+        .map(|(alias, _)| *alias)
+        .filter(|a| *a != "linux-x64" && *a != "linux-arm64")
+        .collect();
     let text = minijinja::Environment::new()
         .render_str(
             TEMPLATE,
@@ -48,7 +73,8 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
             },
         )
         .map_err(|e| Error::Internal(format!("init template: {e}")))?;
-    std::fs::write(out, text).map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
+    std::fs::write(out, text)
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
     session.printer.err(&format!(
         "wrote {} for {} {}; next: `shipit check --pipeline {0}`, then `shipit plan --pipeline {0}`",
         out.display(),
@@ -60,7 +86,12 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
 
 /// `owner/name` of the `origin` remote when it is on GitHub.
 fn github_repo(dir: &Path) -> Option<String> {
-    let out = Command::new("git").arg("-C").arg(dir).args(["remote", "get-url", "origin"]).output().ok()?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["remote", "get-url", "origin"])
+        .output()
+        .ok()?;
     parse_github_remote(String::from_utf8_lossy(&out.stdout).trim())
 }
 
@@ -74,7 +105,8 @@ pub fn parse_github_remote(url: &str) -> Option<String> {
     let rest = rest.trim_end_matches('/').trim_end_matches(".git");
     let mut parts = rest.split('/');
     let (owner, name) = (parts.next()?, parts.next()?);
-    (parts.next().is_none() && !owner.is_empty() && !name.is_empty()).then(|| format!("{owner}/{name}"))
+    (parts.next().is_none() && !owner.is_empty() && !name.is_empty())
+        .then(|| format!("{owner}/{name}"))
 }
 
 /// `path` relative to `base` when both are relative and simple; else `path` as given.
@@ -94,9 +126,18 @@ mod tests {
 
     #[test]
     fn parses_github_remotes() {
-        assert_eq!(parse_github_remote("https://github.com/acme/demo.git").as_deref(), Some("acme/demo"));
-        assert_eq!(parse_github_remote("git@github.com:acme/demo.git").as_deref(), Some("acme/demo"));
-        assert_eq!(parse_github_remote("ssh://git@github.com/acme/demo").as_deref(), Some("acme/demo"));
+        assert_eq!(
+            parse_github_remote("https://github.com/acme/demo.git").as_deref(),
+            Some("acme/demo")
+        );
+        assert_eq!(
+            parse_github_remote("git@github.com:acme/demo.git").as_deref(),
+            Some("acme/demo")
+        );
+        assert_eq!(
+            parse_github_remote("ssh://git@github.com/acme/demo").as_deref(),
+            Some("acme/demo")
+        );
         assert_eq!(parse_github_remote("https://gitlab.com/acme/demo"), None);
         assert_eq!(parse_github_remote("https://github.com/acme"), None);
     }

@@ -33,7 +33,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::Usage } else { ExitCode::Success };
+            return if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Success
+            };
         }
     };
     let ui = UiOptions::detect(cli.global.json, cli.global.verbosity(), cli.global.color);
@@ -56,7 +60,8 @@ fn init_tracing(verbosity: i8) {
         2 => "shipit=debug",
         _ => "shipit=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPIT_LOG").unwrap_or_else(|_| level.into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SHIPIT_LOG").unwrap_or_else(|_| level.into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -70,10 +75,17 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Build(args) => build::run(session, args),
         Command::Plan(args) => {
             let loaded = config::load(&global.pipeline)?;
-            let facts = Facts::gather(&loaded, FactsOptions { snapshot: args.snapshot, nightly: args.nightly })?;
+            let facts = Facts::gather(
+                &loaded,
+                FactsOptions {
+                    snapshot: args.snapshot,
+                    nightly: args.nightly,
+                },
+            )?;
             let plan = plan::build(&loaded, &facts)?;
             if global.json {
-                let text = serde_json::to_string_pretty(&plan).map_err(|e| Error::Internal(e.to_string()))?;
+                let text = serde_json::to_string_pretty(&plan)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 session.printer.out(&text);
             } else {
                 session.printer.out(&plan.to_string());
@@ -84,30 +96,52 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
             let loaded = config::load(&global.pipeline)?;
             let stages = loaded.file.stages.len();
             if global.json {
-                let value = serde_json::json!({"file": global.pipeline, "valid": true, "stages": stages});
+                let value =
+                    serde_json::json!({"file": global.pipeline, "valid": true, "stages": stages});
                 session.printer.out(&value.to_string());
             } else if global.verbosity() >= 0 {
-                session.printer.err(&format!("{}: valid, {stages} stages", global.pipeline.display()));
+                session.printer.err(&format!(
+                    "{}: valid, {stages} stages",
+                    global.pipeline.display()
+                ));
             }
             Ok(ExitCode::Success)
         }
         Command::Init(args) => init::run(session, args),
         Command::Schema => {
             let schema = config::schema::pipeline_schema();
-            let text = serde_json::to_string_pretty(schema).map_err(|e| Error::Internal(e.to_string()))?;
+            let text =
+                serde_json::to_string_pretty(schema).map_err(|e| Error::Internal(e.to_string()))?;
             session.printer.out(&text);
             Ok(ExitCode::Success)
         }
         Command::Version => {
             let target = env!("SHIPIT_BUILD_TARGET");
-            session.printer.out(&format!("shipit {} ({target})", env!("CARGO_PKG_VERSION")));
+            session
+                .printer
+                .out(&format!("shipit {} ({target})", env!("CARGO_PKG_VERSION")));
             Ok(ExitCode::Success)
         }
-        Command::Release(_) => Err(Error::NotAvailable { command: "release", what: "publishing to GitHub Releases, OCI registries and Homebrew" }),
-        Command::Deploy(_) => Err(Error::NotAvailable { command: "deploy", what: "blue-green, rolling and canary deploys" }),
-        Command::Rollback(_) => Err(Error::NotAvailable { command: "rollback", what: "rolling back deploys" }),
-        Command::Keygen => Err(Error::NotAvailable { command: "keygen", what: "minisign-compatible signing keys" }),
-        Command::Verify(_) => Err(Error::NotAvailable { command: "verify", what: "checksum and signature verification" }),
+        Command::Release(_) => Err(Error::NotAvailable {
+            command: "release",
+            what: "publishing to GitHub Releases, OCI registries and Homebrew",
+        }),
+        Command::Deploy(_) => Err(Error::NotAvailable {
+            command: "deploy",
+            what: "blue-green, rolling and canary deploys",
+        }),
+        Command::Rollback(_) => Err(Error::NotAvailable {
+            command: "rollback",
+            what: "rolling back deploys",
+        }),
+        Command::Keygen => Err(Error::NotAvailable {
+            command: "keygen",
+            what: "minisign-compatible signing keys",
+        }),
+        Command::Verify(_) => Err(Error::NotAvailable {
+            command: "verify",
+            what: "checksum and signature verification",
+        }),
     }
 }
 
@@ -126,7 +160,9 @@ fn report_error(session: &Session, error: &Error) {
                     "help": p.help,
                 })).collect::<Vec<_>>(),
             }),
-            other => serde_json::json!({"event": "error", "kind": format!("{:?}", other.exit_code()).to_lowercase(), "message": other.to_string()}),
+            other => {
+                serde_json::json!({"event": "error", "kind": format!("{:?}", other.exit_code()).to_lowercase(), "message": other.to_string()})
+            }
         };
         printer.out(&value.to_string());
         return;
@@ -136,19 +172,32 @@ fn report_error(session: &Session, error: &Error) {
         // Stage failures were already reported in detail as they happened.
         Error::Failed(message) if message.is_empty() => {}
         other => {
-            let prefix = if session.ui.color { console::style("error:").red().bold().to_string() } else { "error:".to_string() };
+            let prefix = if session.ui.color {
+                console::style("error:").red().bold().to_string()
+            } else {
+                "error:".to_string()
+            };
             printer.err(&format!("{prefix} {other}"));
         }
     }
     if session.ui.github {
-        printer.out(&format!("::error::{}", ui::GithubActions::escape_message(&error.to_string())));
+        printer.out(&format!(
+            "::error::{}",
+            ui::GithubActions::escape_message(&error.to_string())
+        ));
     }
 }
 
 /// Renders every problem with its snippet, caret and hint, then a one-line summary.
 pub fn render_config_error(error: &ConfigError, color: bool) -> String {
-    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     for diagnostic in error.diagnostics() {
         let _ = handler.render_report(&mut out, &diagnostic);

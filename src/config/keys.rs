@@ -13,7 +13,13 @@ pub(super) fn check_unknown(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Prob
     walk_table(root.get_ref(), schema, schema, &mut Vec::new(), problems);
 }
 
-fn walk_value(value: &Spanned<DeValue<'_>>, schema: &Value, root: &Value, path: &mut Vec<String>, problems: &mut Vec<Problem>) {
+fn walk_value(
+    value: &Spanned<DeValue<'_>>,
+    schema: &Value,
+    root: &Value,
+    path: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) {
     match value.get_ref() {
         DeValue::Table(table) => {
             if let Some(object) = object_schema(schema, root) {
@@ -32,7 +38,13 @@ fn walk_value(value: &Spanned<DeValue<'_>>, schema: &Value, root: &Value, path: 
     }
 }
 
-fn walk_table(table: &DeTable<'_>, object: &Value, root: &Value, path: &mut Vec<String>, problems: &mut Vec<Problem>) {
+fn walk_table(
+    table: &DeTable<'_>,
+    object: &Value,
+    root: &Value,
+    path: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) {
     let props = object.get("properties").and_then(Value::as_object);
     let additional = object.get("additionalProperties");
     for (key, value) in table {
@@ -55,19 +67,33 @@ fn walk_table(table: &DeTable<'_>, object: &Value, root: &Value, path: &mut Vec<
     }
 }
 
-fn unknown_key(name: &str, span: std::ops::Range<usize>, props: Option<&serde_json::Map<String, Value>>, path: &[String]) -> Problem {
-    let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+fn unknown_key(
+    name: &str,
+    span: std::ops::Range<usize>,
+    props: Option<&serde_json::Map<String, Value>>,
+    path: &[String],
+) -> Problem {
+    let known: Vec<&str> = props
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     let help = match did_you_mean(name, known.iter().copied()) {
         Some(suggestion) => format!("did you mean `{suggestion}`?"),
         None if known.is_empty() => "remove this key".to_string(),
         None => format!(
             "expected one of {}",
-            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
-    Problem::new(format!("unknown key `{name}` {}", describe(path)), Some(span))
-        .label("unknown key")
-        .help(help)
+    Problem::new(
+        format!("unknown key `{name}` {}", describe(path)),
+        Some(span),
+    )
+    .label("unknown key")
+    .help(help)
 }
 
 /// Where a table is, in words: "at the top level", "in stage `test`", "in `project`".
@@ -75,7 +101,9 @@ pub(super) fn describe(path: &[String]) -> String {
     match path {
         [] => "at the top level".to_string(),
         [stages, name] if stages == "stages" => format!("in stage `{name}`"),
-        [stages, name, rest @ ..] if stages == "stages" => format!("in `{}` of stage `{name}`", rest.join(".")),
+        [stages, name, rest @ ..] if stages == "stages" => {
+            format!("in `{}` of stage `{name}`", rest.join("."))
+        }
         _ => format!("in `{}`", path.join(".")),
     }
 }

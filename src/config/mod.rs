@@ -71,9 +71,12 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        let problem = Problem::new("the pipeline file is not valid UTF-8", Some(offset..offset + 1))
-            .label("invalid byte")
-            .help("save the file as UTF-8");
+        let problem = Problem::new(
+            "the pipeline file is not valid UTF-8",
+            Some(offset..offset + 1),
+        )
+        .label("invalid byte")
+        .help("save the file as UTF-8");
         ConfigError::new(display_name(path), lossy, vec![problem])
     })?;
     Ok(load_str(path, text)?)
@@ -109,7 +112,11 @@ pub fn load_str(path: &Path, text: String) -> Result<Loaded, ConfigError> {
         broken_stages,
     };
     problems.extend(validate::validate(&loaded));
-    if problems.is_empty() { Ok(loaded) } else { Err(loaded.error(problems)) }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(loaded.error(problems))
+    }
 }
 
 /// Why a pipeline file could not be loaded.
@@ -190,7 +197,10 @@ impl Loaded {
     }
 
     /// Deserializes the value at `path` into `T`; a located problem on failure.
-    pub fn deserialize_at<T: DeserializeOwned>(&self, path: &[Seg<'_>]) -> Result<Option<T>, Problem> {
+    pub fn deserialize_at<T: DeserializeOwned>(
+        &self,
+        path: &[Seg<'_>],
+    ) -> Result<Option<T>, Problem> {
         let doc = self.doc();
         match value_at(&doc, path) {
             None => Ok(None),
@@ -217,7 +227,10 @@ impl Loaded {
 }
 
 /// Finds the value at `path` below the root table.
-fn value_at<'d, 'i>(root: &'d Spanned<DeTable<'i>>, path: &[Seg<'_>]) -> Option<&'d Spanned<DeValue<'i>>> {
+fn value_at<'d, 'i>(
+    root: &'d Spanned<DeTable<'i>>,
+    path: &[Seg<'_>],
+) -> Option<&'d Spanned<DeValue<'i>>> {
     let (first, rest) = path.split_first()?;
     let Seg::Key(first) = first else { return None };
     let mut current = find_key(root.get_ref(), first)?;
@@ -232,7 +245,10 @@ fn value_at<'d, 'i>(root: &'d Spanned<DeTable<'i>>, path: &[Seg<'_>]) -> Option<
 }
 
 fn find_key<'d, 'i>(table: &'d DeTable<'i>, key: &str) -> Option<&'d Spanned<DeValue<'i>>> {
-    table.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .map(|(_, v)| v)
 }
 
 /// Deserializes one spanned value; serde errors keep the location of the bad value.
@@ -293,9 +309,14 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> (PipelineF
         let name = name.get_ref();
         if !value.get_ref().is_table() {
             problems.push(
-                Problem::new(format!("stage `{name}` must be a table"), Some(value.span()))
-                    .label("expected a table")
-                    .help(format!("write it as `[stages.{name}]` followed by its keys")),
+                Problem::new(
+                    format!("stage `{name}` must be a table"),
+                    Some(value.span()),
+                )
+                .label("expected a table")
+                .help(format!(
+                    "write it as `[stages.{name}]` followed by its keys"
+                )),
             );
             broken.push(name.to_string());
             continue;
@@ -315,7 +336,10 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> (PipelineF
 
 /// Deserializes a table; on failure, retries key by key so that every bad key is reported,
 /// not just the first one serde meets. Fits types whose fields all have defaults.
-fn deserialize_table<T: DeserializeOwned>(value: &Spanned<DeValue<'_>>, what: &str) -> Result<T, Vec<Problem>> {
+fn deserialize_table<T: DeserializeOwned>(
+    value: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Result<T, Vec<Problem>> {
     let first = match deserialize::<T>(value.clone()) {
         Ok(v) => return Ok(v),
         Err(problem) => problem,
@@ -327,8 +351,14 @@ fn deserialize_table<T: DeserializeOwned>(value: &Spanned<DeValue<'_>>, what: &s
     for (key, item) in table {
         let mut single = DeTable::new();
         single.insert(key.clone(), item.clone());
-        if let Err(mut problem) = deserialize::<T>(Spanned::new(value.span(), DeValue::Table(single))) {
-            problem.message = format!("wrong type for `{}` in {what}: {}", key.get_ref(), problem.message);
+        if let Err(mut problem) =
+            deserialize::<T>(Spanned::new(value.span(), DeValue::Table(single)))
+        {
+            problem.message = format!(
+                "wrong type for `{}` in {what}: {}",
+                key.get_ref(),
+                problem.message
+            );
             problems.push(problem);
         }
     }
@@ -352,13 +382,19 @@ pub fn normalize(path: &Path) -> PathBuf {
     for component in path.components() {
         match component {
             Component::CurDir => {}
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
                 out.pop();
             }
             other => out.push(other),
         }
     }
-    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -367,7 +403,10 @@ mod tests {
 
     #[test]
     fn normalizes_lexically() {
-        assert_eq!(normalize(Path::new("pipelines/../dist")), PathBuf::from("dist"));
+        assert_eq!(
+            normalize(Path::new("pipelines/../dist")),
+            PathBuf::from("dist")
+        );
         assert_eq!(normalize(Path::new("./a/./b/../c")), PathBuf::from("a/c"));
         assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
         assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));

@@ -102,7 +102,9 @@ mod tests {
         let root = pipeline_schema();
         let stage = &root["$defs"]["StageConfig"];
         let names = property_names(stage, root);
-        for key in ["run", "uses", "needs", "timeout", "retries", "when", "targets", "profile"] {
+        for key in [
+            "run", "uses", "needs", "timeout", "retries", "when", "targets", "profile",
+        ] {
             assert!(names.contains(&key), "{key} missing from {names:?}");
         }
         assert_eq!(stage["additionalProperties"], json!(false));

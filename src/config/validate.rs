@@ -16,14 +16,18 @@ pub fn validate(loaded: &Loaded) -> Vec<Problem> {
 
     if file.version != 1 {
         problems.push(
-            Problem::new(format!("unsupported pipeline version {}", file.version), loaded.span(path!["version"]))
-                .label("unsupported")
-                .help("this shipit reads `version = 1`"),
+            Problem::new(
+                format!("unsupported pipeline version {}", file.version),
+                loaded.span(path!["version"]),
+            )
+            .label("unsupported")
+            .help("this shipit reads `version = 1`"),
         );
     }
     let cargo = file.project.cargo.as_deref().unwrap_or("Cargo.toml");
     // A `[project]` that did not type-check was reported already; its default would mislead.
-    let project_broken = file.project.cargo.is_none() && loaded.span(path!["project", "cargo"]).is_some();
+    let project_broken =
+        file.project.cargo.is_none() && loaded.span(path!["project", "cargo"]).is_some();
     if !project_broken && !loaded.resolve(cargo).is_file() {
         let span = loaded.span(path!["project", "cargo"]).or(Some(0..0));
         problems.push(
@@ -33,7 +37,13 @@ pub fn validate(loaded: &Loaded) -> Vec<Problem> {
         );
     }
     for (name, value) in &file.env {
-        check_template(loaded, path!["env", name.as_str()], value, template::GLOBAL_VARS, &mut problems);
+        check_template(
+            loaded,
+            path!["env", name.as_str()],
+            value,
+            template::GLOBAL_VARS,
+            &mut problems,
+        );
     }
     for (name, stage) in &file.stages {
         check_stage(loaded, name, stage, &mut problems);
@@ -42,34 +52,55 @@ pub fn validate(loaded: &Loaded) -> Vec<Problem> {
     problems
 }
 
-fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems: &mut Vec<Problem>) {
+fn check_stage(
+    loaded: &Loaded,
+    name: &str,
+    stage: &super::StageConfig,
+    problems: &mut Vec<Problem>,
+) {
     let here = |key: &'static str| loaded.key_span(path!["stages", name, key]);
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         problems.push(
-            Problem::new(format!("invalid stage name `{name}`"), loaded.key_span(path!["stages", name]))
-                .label("invalid name")
-                .help("stage names use letters, digits, `-` and `_` (they name log files)"),
+            Problem::new(
+                format!("invalid stage name `{name}`"),
+                loaded.key_span(path!["stages", name]),
+            )
+            .label("invalid name")
+            .help("stage names use letters, digits, `-` and `_` (they name log files)"),
         );
     }
     match (&stage.run, &stage.uses) {
         (Some(_), Some(_)) => problems.push(
-            Problem::new(format!("stage `{name}` has both `run` and `uses`"), here("uses"))
-                .label("second action")
-                .help("a stage either runs commands or uses a built-in kind; split it into two stages"),
+            Problem::new(
+                format!("stage `{name}` has both `run` and `uses`"),
+                here("uses"),
+            )
+            .label("second action")
+            .help("a stage either runs commands or uses a built-in kind; split it into two stages"),
         ),
         (None, None) => problems.push(
-            Problem::new(format!("stage `{name}` does nothing"), loaded.key_span(path!["stages", name]))
-                .label("no `run` or `uses`")
-                .help("add `run = [\"<command>\"]` or `uses = \"<kind>\"`"),
+            Problem::new(
+                format!("stage `{name}` does nothing"),
+                loaded.key_span(path!["stages", name]),
+            )
+            .label("no `run` or `uses`")
+            .help("add `run = [\"<command>\"]` or `uses = \"<kind>\"`"),
         ),
         _ => {}
     }
     if let Some(run) = &stage.run {
         if run.0.is_empty() {
             problems.push(
-                Problem::new(format!("stage `{name}` has an empty `run` list"), loaded.span(path!["stages", name, "run"]))
-                    .label("no commands")
-                    .help("list at least one command"),
+                Problem::new(
+                    format!("stage `{name}` has an empty `run` list"),
+                    loaded.span(path!["stages", name, "run"]),
+                )
+                .label("no commands")
+                .help("list at least one command"),
             );
         }
         for (i, command) in run.0.iter().enumerate() {
@@ -81,19 +112,32 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
             check_template(loaded, at, command, template::GLOBAL_VARS, problems);
         }
     }
-    let stage_ref = StageRef { name, config: stage, loaded };
+    let stage_ref = StageRef {
+        name,
+        config: stage,
+        loaded,
+    };
     let kind = stage.uses.as_deref().map(|uses| (uses, stages::find(uses)));
     match kind {
         Some((uses, None)) => {
             let names = stages::builtins().iter().map(|k| k.name());
             let help = match did_you_mean(uses, names.clone()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("built-in kinds: {}", names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "built-in kinds: {}",
+                    names
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             problems.push(
-                Problem::new(format!("unknown stage kind `{uses}`"), loaded.span(path!["stages", name, "uses"]))
-                    .label("not a built-in kind")
-                    .help(help),
+                Problem::new(
+                    format!("unknown stage kind `{uses}`"),
+                    loaded.span(path!["stages", name, "uses"]),
+                )
+                .label("not a built-in kind")
+                .help(help),
             );
         }
         Some((_, Some(builtin))) => problems.extend(builtin.check(&stage_ref)),
@@ -114,7 +158,12 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
                     .help("remove it from `needs`"),
             );
         } else if !loaded.has_stage(need) {
-            let others = loaded.file.stages.keys().map(String::as_str).filter(|s| *s != name);
+            let others = loaded
+                .file
+                .stages
+                .keys()
+                .map(String::as_str)
+                .filter(|s| *s != name);
             let help = match did_you_mean(need, others) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!(
@@ -140,18 +189,33 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
         if let Some(text) = value {
             if let Err(message) = parse_duration(text) {
                 problems.push(
-                    Problem::new(format!("invalid duration in `{key}` of stage `{name}`: {message}"), loaded.span(path!["stages", name, key]))
-                        .label("not a duration")
-                        .help("write a number with a unit, like `90s`, `10m` or `1h30m`"),
+                    Problem::new(
+                        format!("invalid duration in `{key}` of stage `{name}`: {message}"),
+                        loaded.span(path!["stages", name, key]),
+                    )
+                    .label("not a duration")
+                    .help("write a number with a unit, like `90s`, `10m` or `1h30m`"),
                 );
             }
         }
     }
     for (var, value) in &stage.env {
-        check_template(loaded, path!["stages", name, "env", var.as_str()], value, template::GLOBAL_VARS, problems);
+        check_template(
+            loaded,
+            path!["stages", name, "env", var.as_str()],
+            value,
+            template::GLOBAL_VARS,
+            problems,
+        );
     }
     if let Some(dir) = &stage.dir {
-        check_template(loaded, path!["stages", name, "dir"], dir, template::GLOBAL_VARS, problems);
+        check_template(
+            loaded,
+            path!["stages", name, "dir"],
+            dir,
+            template::GLOBAL_VARS,
+            problems,
+        );
     }
     if let Some(when) = &stage.when {
         for (key, patterns) in [("branch", &when.branch), ("tag", &when.tag)] {
@@ -161,9 +225,12 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
                         .span(path!["stages", name, "when", key, i])
                         .or_else(|| loaded.span(path!["stages", name, "when", key]));
                     problems.push(
-                        Problem::new(format!("invalid pattern in `when.{key}`: {}", e.kind()), span)
-                            .label("bad glob")
-                            .help("use `*` for any text and `?` for one character, e.g. `release/*`"),
+                        Problem::new(
+                            format!("invalid pattern in `when.{key}`: {}", e.kind()),
+                            span,
+                        )
+                        .label("bad glob")
+                        .help("use `*` for any text and `?` for one character, e.g. `release/*`"),
                     );
                 }
             }
@@ -172,7 +239,12 @@ fn check_stage(loaded: &Loaded, name: &str, stage: &super::StageConfig, problems
 }
 
 /// Built-in options used on a stage of another kind (or on a `run` stage).
-fn check_option_owners(loaded: &Loaded, name: &str, uses: Option<&str>, problems: &mut Vec<Problem>) {
+fn check_option_owners(
+    loaded: &Loaded,
+    name: &str,
+    uses: Option<&str>,
+    problems: &mut Vec<Problem>,
+) {
     let common = common_stage_keys();
     for key in loaded.keys(path!["stages", name]) {
         if common.contains(&key) {
@@ -186,11 +258,18 @@ fn check_option_owners(loaded: &Loaded, name: &str, uses: Option<&str>, problems
         if owners.is_empty() || uses.is_some_and(|u| owners.contains(&u)) {
             continue;
         }
-        let owner_list = owners.iter().map(|o| format!("`uses = \"{o}\"`")).collect::<Vec<_>>().join(" or ");
+        let owner_list = owners
+            .iter()
+            .map(|o| format!("`uses = \"{o}\"`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
         problems.push(
-            Problem::new(format!("`{key}` does not apply to stage `{name}`"), loaded.key_span(path!["stages", name, key.as_str()]))
-                .label("not an option of this stage")
-                .help(format!("`{key}` is an option of {owner_list}")),
+            Problem::new(
+                format!("`{key}` does not apply to stage `{name}`"),
+                loaded.key_span(path!["stages", name, key.as_str()]),
+            )
+            .label("not an option of this stage")
+            .help(format!("`{key}` is an option of {owner_list}")),
         );
     }
 }
@@ -211,39 +290,82 @@ fn check_cycles(loaded: &Loaded, problems: &mut Vec<Problem>) {
         .file
         .stages
         .iter()
-        .map(|(name, stage)| (name.as_str(), stage.needs.0.iter().map(String::as_str).filter(|n| *n != name).collect()))
+        .map(|(name, stage)| {
+            (
+                name.as_str(),
+                stage
+                    .needs
+                    .0
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| *n != name)
+                    .collect(),
+            )
+        })
         .collect();
-    let Some(cycle) = dag::find_cycle(&graph) else { return };
+    let Some(cycle) = dag::find_cycle(&graph) else {
+        return;
+    };
     let (first, second) = (cycle[0], cycle[1]);
-    let index = loaded.file.stages[first].needs.0.iter().position(|n| n == second).unwrap_or(0);
-    let chain = cycle.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" -> ");
+    let index = loaded.file.stages[first]
+        .needs
+        .0
+        .iter()
+        .position(|n| n == second)
+        .unwrap_or(0);
+    let chain = cycle
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(" -> ");
     problems.push(
         Problem::new(
             format!("dependency cycle: {chain}"),
-            loaded.span(path!["stages", first, "needs", index]).or_else(|| loaded.span(path!["stages", first, "needs"])),
+            loaded
+                .span(path!["stages", first, "needs", index])
+                .or_else(|| loaded.span(path!["stages", first, "needs"])),
         )
-            .label("closes the cycle")
-            .help("each arrow is a `needs` entry; remove one to break the cycle"),
+        .label("closes the cycle")
+        .help("each arrow is a `needs` entry; remove one to break the cycle"),
     );
 }
 
 /// Checks a template string, pointing inside it when the file writes it without escapes.
-pub fn check_template(loaded: &Loaded, at: &[Seg<'_>], text: &str, vars: &[&str], problems: &mut Vec<Problem>) {
+pub fn check_template(
+    loaded: &Loaded,
+    at: &[Seg<'_>],
+    text: &str,
+    vars: &[&str],
+    problems: &mut Vec<Problem>,
+) {
     if let Err(e) = template::check(text, vars) {
         problems.push(template_problem(loaded, at, text, e));
     }
 }
 
 /// A located problem for a template error.
-pub fn template_problem(loaded: &Loaded, at: &[Seg<'_>], text: &str, e: template::TemplateError) -> Problem {
+pub fn template_problem(
+    loaded: &Loaded,
+    at: &[Seg<'_>],
+    text: &str,
+    e: template::TemplateError,
+) -> Problem {
     let span = match (loaded.string_span(at, text), e.range) {
-        (Some(inner), Some(range)) if range.end <= inner.len() => inner.start + range.start..inner.start + range.end,
+        (Some(inner), Some(range)) if range.end <= inner.len() => {
+            inner.start + range.start..inner.start + range.end
+        }
         _ => loaded.span(at).unwrap_or(0..0),
     };
-    let vars = template::GLOBAL_VARS.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+    let vars = template::GLOBAL_VARS
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     Problem::new(format!("bad template: {}", e.message), Some(span))
         .label("here")
-        .help(format!("templates may use {vars} (and `target`, `os`, `arch` in per-target options)"))
+        .help(format!(
+            "templates may use {vars} (and `target`, `os`, `arch` in per-target options)"
+        ))
 }
 
 /// Parses `90s`, `10m`, `1h30m`, `500ms`.

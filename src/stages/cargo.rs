@@ -56,10 +56,17 @@ impl Builtin for Cargo {
             Ok(o) => o,
             Err(problem) => return vec![problem],
         };
-        resolve_targets(stage, &options, ANY_HOST).err().unwrap_or_default()
+        resolve_targets(stage, &options, ANY_HOST)
+            .err()
+            .unwrap_or_default()
     }
 
-    fn expand(&self, stage: &StageRef<'_>, facts: &Facts, _dist: &Path) -> Result<Expansion, Vec<Problem>> {
+    fn expand(
+        &self,
+        stage: &StageRef<'_>,
+        facts: &Facts,
+        _dist: &Path,
+    ) -> Result<Expansion, Vec<Problem>> {
         let options: CargoOptions = stage.options().map_err(|p| vec![p])?;
         let targets = resolve_targets(stage, &options, &facts.host)?;
         let bins = match &options.bins {
@@ -69,9 +76,12 @@ impl Builtin for Cargo {
                     .enumerate()
                     .filter(|(_, b)| !facts.cargo.binaries.contains(b))
                     .map(|(i, b)| {
-                        Problem::new(format!("the package has no binary `{b}`"), stage.item_span("bins", i))
-                            .label("unknown binary")
-                            .help(format!("binaries: {}", facts.cargo.binaries.join(", ")))
+                        Problem::new(
+                            format!("the package has no binary `{b}`"),
+                            stage.item_span("bins", i),
+                        )
+                        .label("unknown binary")
+                        .help(format!("binaries: {}", facts.cargo.binaries.join(", ")))
                     })
                     .collect();
                 if !problems.is_empty() {
@@ -83,8 +93,11 @@ impl Builtin for Cargo {
         };
         if bins.is_empty() {
             return Err(vec![
-                Problem::new("the Cargo package has no binaries to build", stage.span("uses"))
-                    .help("add a `[[bin]]` target or a `src/main.rs`"),
+                Problem::new(
+                    "the Cargo package has no binaries to build",
+                    stage.span("uses"),
+                )
+                .help("add a `[[bin]]` target or a `src/main.rs`"),
             ]);
         }
         let profile = options.profile.as_deref().unwrap_or("release");
@@ -98,9 +111,24 @@ impl Builtin for Cargo {
         for target in &targets {
             let mut argv: Vec<String> = vec!["cargo".into()];
             // The host builds with plain cargo; other targets need zig as a cross linker.
-            argv.push(if target.triple == facts.host { "build" } else { "zigbuild" }.into());
-            argv.extend(["--manifest-path".into(), facts.cargo.manifest.display().to_string()]);
-            argv.extend(["--profile".into(), profile.to_string(), "--target".into(), target.triple.clone()]);
+            argv.push(
+                if target.triple == facts.host {
+                    "build"
+                } else {
+                    "zigbuild"
+                }
+                .into(),
+            );
+            argv.extend([
+                "--manifest-path".into(),
+                facts.cargo.manifest.display().to_string(),
+            ]);
+            argv.extend([
+                "--profile".into(),
+                profile.to_string(),
+                "--target".into(),
+                target.triple.clone(),
+            ]);
             if options.locked.unwrap_or(true) {
                 argv.push("--locked".into());
             }
@@ -113,14 +141,23 @@ impl Builtin for Cargo {
             for bin in &bins {
                 argv.extend(["--bin".into(), bin.clone()]);
             }
-            expansion.steps.push(Step::exec(argv).label(target.name.clone()));
+            expansion
+                .steps
+                .push(Step::exec(argv).label(target.name.clone()));
             for bin in &bins {
                 let file = format!("{bin}{}", target.exe_suffix());
                 expansion.artifacts.push(PlannedArtifact {
                     name: file.clone(),
                     kind: ArtifactKind::Binary,
                     path: format!("{}/{file}", target.name),
-                    source: Some(facts.cargo.target_dir.join(&target.triple).join(profile_dir).join(&file)),
+                    source: Some(
+                        facts
+                            .cargo
+                            .target_dir
+                            .join(&target.triple)
+                            .join(profile_dir)
+                            .join(&file),
+                    ),
                     target: Some(target.clone()),
                 });
             }
@@ -129,8 +166,15 @@ impl Builtin for Cargo {
     }
 }
 
-fn resolve_targets(stage: &StageRef<'_>, options: &CargoOptions, host: &str) -> Result<Vec<Target>, Vec<Problem>> {
-    let names = options.targets.clone().unwrap_or_else(|| vec!["host".to_string()]);
+fn resolve_targets(
+    stage: &StageRef<'_>,
+    options: &CargoOptions,
+    host: &str,
+) -> Result<Vec<Target>, Vec<Problem>> {
+    let names = options
+        .targets
+        .clone()
+        .unwrap_or_else(|| vec!["host".to_string()]);
     if names.is_empty() {
         return Err(vec![
             Problem::new("`targets` is empty", stage.span("targets"))
@@ -146,22 +190,32 @@ fn resolve_targets(stage: &StageRef<'_>, options: &CargoOptions, host: &str) -> 
             Ok(target) => {
                 if !seen.insert(target.triple.clone()) {
                     problems.push(
-                        Problem::new(format!("target `{name}` is listed twice"), stage.item_span("targets", i))
-                            .label("duplicate")
-                            .help("remove one of them"),
+                        Problem::new(
+                            format!("target `{name}` is listed twice"),
+                            stage.item_span("targets", i),
+                        )
+                        .label("duplicate")
+                        .help("remove one of them"),
                     );
                 }
                 resolved.push(target);
             }
             Err(unknown) => problems.push(
-                Problem::new(format!("unknown target `{}`", unknown.name), stage.item_span("targets", i))
-                    .label("unknown target")
-                    .help(match unknown.suggestion {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("use a full Rust triple or one of {}", targets::alias_list()),
-                    }),
+                Problem::new(
+                    format!("unknown target `{}`", unknown.name),
+                    stage.item_span("targets", i),
+                )
+                .label("unknown target")
+                .help(match unknown.suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use a full Rust triple or one of {}", targets::alias_list()),
+                }),
             ),
         }
     }
-    if problems.is_empty() { Ok(resolved) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(problems)
+    }
 }

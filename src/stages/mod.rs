@@ -25,7 +25,10 @@ pub struct StageRef<'a> {
 impl StageRef<'_> {
     /// Reads this kind's options from the stage table; type errors come back located.
     pub fn options<T: DeserializeOwned + Default>(&self) -> Result<T, Problem> {
-        Ok(self.loaded.deserialize_at(path!["stages", self.name])?.unwrap_or_default())
+        Ok(self
+            .loaded
+            .deserialize_at(path!["stages", self.name])?
+            .unwrap_or_default())
     }
 
     /// Span of the option `key`'s value, or of the stage header when it is absent.
@@ -72,7 +75,12 @@ pub trait Builtin: Send + Sync {
     /// Checks the options without project facts (for `shipit check`).
     fn check(&self, stage: &StageRef<'_>) -> Vec<Problem>;
     /// Expands the stage for this run.
-    fn expand(&self, stage: &StageRef<'_>, facts: &Facts, dist: &Path) -> Result<Expansion, Vec<Problem>>;
+    fn expand(
+        &self,
+        stage: &StageRef<'_>,
+        facts: &Facts,
+        dist: &Path,
+    ) -> Result<Expansion, Vec<Problem>>;
 }
 
 /// Every built-in kind.

@@ -26,7 +26,9 @@ impl GithubActions {
 
 /// Escapes a workflow command's message (`%`, CR, LF).
 pub fn escape(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property (also `:` and `,`).
@@ -41,7 +43,11 @@ impl Reporter for GithubActions {
             // Groups are written when a stage ends, so parallel stages never interleave.
             Event::StageFinished(report) => {
                 if let Some(log) = report.log.as_ref().filter(|l| l.is_file()) {
-                    self.printer.out(&format!("::group::{} ({})", report.stage, report.status.word()));
+                    self.printer.out(&format!(
+                        "::group::{} ({})",
+                        report.stage,
+                        report.status.word()
+                    ));
                     if let Ok(text) = std::fs::read_to_string(log) {
                         self.printer.out(&text);
                     }
@@ -61,8 +67,11 @@ impl Reporter for GithubActions {
                 }
             }
             Event::RunFinished(run) => {
-                let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else { return };
-                let mut table = String::from("### shipit\n\n| stage | result | time |\n|---|---|---|\n");
+                let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else {
+                    return;
+                };
+                let mut table =
+                    String::from("### shipit\n\n| stage | result | time |\n|---|---|---|\n");
                 for stage in &run.stages {
                     let icon = match &stage.status {
                         s if s.is_failure() => "❌",
@@ -77,14 +86,24 @@ impl Reporter for GithubActions {
                     ));
                 }
                 let masked = self.printer.masker().mask(&table).into_owned();
-                if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                if let Ok(mut file) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                {
                     let _ = writeln!(file, "{masked}");
                 }
             }
-            Event::Message { level: super::Level::Error, text } => {
+            Event::Message {
+                level: super::Level::Error,
+                text,
+            } => {
                 self.printer.out(&format!("::error::{}", escape(text)));
             }
-            Event::Message { level: super::Level::Warn, text } => {
+            Event::Message {
+                level: super::Level::Warn,
+                text,
+            } => {
                 self.printer.out(&format!("::warning::{}", escape(text)));
             }
             _ => {}

@@ -19,17 +19,31 @@ impl JsonReporter {
 /// The JSON form of an event.
 pub fn event_json(event: &Event<'_>) -> Value {
     match event {
-        Event::RunStarted { project, version, stages, dry_run } => {
+        Event::RunStarted {
+            project,
+            version,
+            stages,
+            dry_run,
+        } => {
             json!({"event": "run_started", "project": project, "version": version, "stages": stages, "dry_run": dry_run})
         }
-        Event::StageStarted { stage, attempt, attempts } => {
+        Event::StageStarted {
+            stage,
+            attempt,
+            attempts,
+        } => {
             json!({"event": "stage_started", "stage": stage, "attempt": attempt, "attempts": attempts})
         }
         Event::StepStarted { stage, step } => {
             json!({"event": "step_started", "stage": stage, "command": step.command.to_string(), "label": step.label})
         }
         Event::Output { stage, line } => json!({"event": "output", "stage": stage, "line": line}),
-        Event::Retrying { stage, attempt, delay, reason } => {
+        Event::Retrying {
+            stage,
+            attempt,
+            delay,
+            reason,
+        } => {
             json!({"event": "retrying", "stage": stage, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason})
         }
         Event::StageFinished(report) => {

@@ -158,7 +158,11 @@ pub struct Printer {
 impl Printer {
     /// A printer masking with `masker`.
     pub fn new(masker: Arc<Masker>, color: bool) -> Printer {
-        Printer { masker, bars: None, color }
+        Printer {
+            masker,
+            bars: None,
+            color,
+        }
     }
 
     /// A line on stderr (above any progress bars).
@@ -196,7 +200,11 @@ impl Printer {
     }
 
     fn paint(&self, style: console::Style, text: &str) -> String {
-        if self.color { style.force_styling(true).apply_to(text).to_string() } else { text.to_string() }
+        if self.color {
+            style.force_styling(true).apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
     }
 }
 
@@ -205,9 +213,15 @@ pub fn reporter(options: UiOptions, printer: Printer) -> Arc<dyn Reporter> {
     let inner: Arc<dyn Reporter> = if options.json {
         Arc::new(json::JsonReporter::new(printer.clone()))
     } else if options.interactive && options.verbosity >= 0 && !options.github {
-        Arc::new(progress::ProgressReporter::new(printer.clone(), options.verbosity))
+        Arc::new(progress::ProgressReporter::new(
+            printer.clone(),
+            options.verbosity,
+        ))
     } else {
-        Arc::new(plain::PlainReporter::new(printer.clone(), options.verbosity))
+        Arc::new(plain::PlainReporter::new(
+            printer.clone(),
+            options.verbosity,
+        ))
     };
     if options.github && !options.json {
         Arc::new(GithubActions::new(inner, printer))
@@ -242,7 +256,11 @@ pub fn failure_lines(report: &StageReport) -> Vec<String> {
 pub fn outcome_text(report: &StageReport) -> String {
     use crate::executor::StageStatus::*;
     let took = short_duration(report.elapsed);
-    let tries = if report.attempts > 1 { format!(", {} attempts", report.attempts) } else { String::new() };
+    let tries = if report.attempts > 1 {
+        format!(", {} attempts", report.attempts)
+    } else {
+        String::new()
+    };
     match &report.status {
         Succeeded => format!("done in {took}{tries}"),
         Failed { reason } => format!("failed after {took}{tries}: {reason}"),

@@ -28,20 +28,43 @@ impl Reporter for PlainReporter {
     fn report(&self, event: &Event<'_>) {
         let quiet = self.verbosity < 0;
         match event {
-            Event::RunStarted { project, version, stages, dry_run } if !quiet => {
-                let mode = if *dry_run { " (dry run: nothing is executed)" } else { "" };
+            Event::RunStarted {
+                project,
+                version,
+                stages,
+                dry_run,
+            } if !quiet => {
+                let mode = if *dry_run {
+                    " (dry run: nothing is executed)"
+                } else {
+                    ""
+                };
                 self.line(&format!("{project} {version}: {stages} stages{mode}"));
             }
-            Event::StageStarted { stage, attempt, attempts } if !quiet => match attempt {
+            Event::StageStarted {
+                stage,
+                attempt,
+                attempts,
+            } if !quiet => match attempt {
                 1 => self.line(&format!("{stage}: started")),
                 _ => self.line(&format!("{stage}: attempt {attempt} of {attempts}")),
             },
             Event::StepStarted { stage, step } if self.verbosity > 0 => {
                 self.line(&format!("{stage}: $ {}", step.command));
             }
-            Event::Output { stage, line } if self.verbosity > 0 => self.line(&format!("{stage}| {line}")),
-            Event::Retrying { stage, attempt, delay, reason } => {
-                self.line(&format!("{stage}: {reason}; attempt {attempt} in {}", short_duration(*delay)));
+            Event::Output { stage, line } if self.verbosity > 0 => {
+                self.line(&format!("{stage}| {line}"))
+            }
+            Event::Retrying {
+                stage,
+                attempt,
+                delay,
+                reason,
+            } => {
+                self.line(&format!(
+                    "{stage}: {reason}; attempt {attempt} in {}",
+                    short_duration(*delay)
+                ));
             }
             Event::StageFinished(report) => {
                 let failed = report.status.is_failure();
@@ -56,17 +79,34 @@ impl Reporter for PlainReporter {
                 }
             }
             Event::RunFinished(run) if !quiet || !run.succeeded() => {
-                let bad = run.stages.iter().filter(|s| !matches!(s.status, StageStatus::Succeeded | StageStatus::Skipped { .. } | StageStatus::Planned)).count();
+                let bad = run
+                    .stages
+                    .iter()
+                    .filter(|s| {
+                        !matches!(
+                            s.status,
+                            StageStatus::Succeeded
+                                | StageStatus::Skipped { .. }
+                                | StageStatus::Planned
+                        )
+                    })
+                    .count();
                 let verdict = if run.interrupted {
                     "interrupted".to_string()
                 } else if run.succeeded() {
                     "finished".to_string()
                 } else {
-                    format!("failed ({bad} of {} stages did not succeed)", run.stages.len())
+                    format!(
+                        "failed ({bad} of {} stages did not succeed)",
+                        run.stages.len()
+                    )
                 };
                 self.line(&format!("{verdict} in {}", short_duration(run.elapsed)));
             }
-            Event::Message { level, text } if *level >= super::Level::Warn || (!quiet && (*level >= super::Level::Info || self.verbosity > 0)) => {
+            Event::Message { level, text }
+                if *level >= super::Level::Warn
+                    || (!quiet && (*level >= super::Level::Info || self.verbosity > 0)) =>
+            {
                 let prefix = match level {
                     super::Level::Error => "error: ",
                     super::Level::Warn => "warning: ",

@@ -21,7 +21,12 @@ impl ProgressReporter {
     pub fn new(mut printer: Printer, verbosity: i8) -> Self {
         let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         printer.bars = Some(bars.clone());
-        ProgressReporter { printer, bars, running: Mutex::new(HashMap::new()), verbosity }
+        ProgressReporter {
+            printer,
+            bars,
+            running: Mutex::new(HashMap::new()),
+            verbosity,
+        }
     }
 
     fn style() -> ProgressStyle {
@@ -32,9 +37,15 @@ impl ProgressReporter {
 
 impl Reporter for ProgressReporter {
     fn report(&self, event: &Event<'_>) {
-        let Ok(mut running) = self.running.lock() else { return };
+        let Ok(mut running) = self.running.lock() else {
+            return;
+        };
         match event {
-            Event::StageStarted { stage, attempt, attempts } => {
+            Event::StageStarted {
+                stage,
+                attempt,
+                attempts,
+            } => {
                 let bar = running.entry(stage.to_string()).or_insert_with(|| {
                     let bar = self.bars.add(ProgressBar::new_spinner());
                     bar.set_style(Self::style());
@@ -47,10 +58,17 @@ impl Reporter for ProgressReporter {
                 }
             }
             Event::StepStarted { stage, step } => match running.get(*stage) {
-                Some(bar) => bar.set_message(self.printer.masker().mask(&step.command.to_string()).into_owned()),
+                Some(bar) => bar.set_message(
+                    self.printer
+                        .masker()
+                        .mask(&step.command.to_string())
+                        .into_owned(),
+                ),
                 None => self.printer.err(&format!("  {stage}: $ {}", step.command)),
             },
-            Event::Output { stage, line } if self.verbosity > 0 => self.printer.err(&format!("{stage}| {line}")),
+            Event::Output { stage, line } if self.verbosity > 0 => {
+                self.printer.err(&format!("{stage}| {line}"))
+            }
             Event::Retrying { stage, reason, .. } => {
                 if let Some(bar) = running.get(*stage) {
                     bar.set_message(format!("retrying: {reason}"));
@@ -62,11 +80,16 @@ impl Reporter for ProgressReporter {
                     self.bars.remove(&bar);
                 }
                 let mark = match &report.status {
-                    s if s.is_failure() => self.printer.paint(console::Style::new().red().bold(), "✗"),
-                    crate::executor::StageStatus::Succeeded => self.printer.paint(console::Style::new().green(), "✓"),
+                    s if s.is_failure() => {
+                        self.printer.paint(console::Style::new().red().bold(), "✗")
+                    }
+                    crate::executor::StageStatus::Succeeded => {
+                        self.printer.paint(console::Style::new().green(), "✓")
+                    }
                     _ => self.printer.paint(console::Style::new().dim(), "-"),
                 };
-                self.printer.err(&format!("{mark} {} {}", report.stage, outcome_text(report)));
+                self.printer
+                    .err(&format!("{mark} {} {}", report.stage, outcome_text(report)));
                 if report.status.is_failure() {
                     for line in failure_lines(report) {
                         self.printer.err(&line);
@@ -83,14 +106,22 @@ impl Reporter for ProgressReporter {
                 };
                 self.printer.err(&text);
             }
-            Event::RunStarted { project, version, stages, dry_run } => {
-                let mode = if *dry_run { " (dry run: nothing is executed)" } else { "" };
-                self.printer.err(&format!("{project} {version}: {stages} stages{mode}"));
+            Event::RunStarted {
+                project,
+                version,
+                stages,
+                dry_run,
+            } => {
+                let mode = if *dry_run {
+                    " (dry run: nothing is executed)"
+                } else {
+                    ""
+                };
+                self.printer
+                    .err(&format!("{project} {version}: {stages} stages{mode}"));
             }
-            Event::Message { level, text } => {
-                if *level >= super::Level::Info || self.verbosity > 0 {
-                    self.printer.err(text);
-                }
+            Event::Message { level, text } if *level >= super::Level::Info || self.verbosity > 0 => {
+                self.printer.err(text);
             }
             _ => {}
         }
