@@ -120,7 +120,9 @@ impl Reporter for ProgressReporter {
                 self.printer
                     .err(&format!("{project} {version}: {stages} stages{mode}"));
             }
-            Event::Message { level, text } if *level >= super::Level::Info || self.verbosity > 0 => {
+            Event::Message { level, text }
+                if *level >= super::Level::Info || self.verbosity > 0 =>
+            {
                 self.printer.err(text);
             }
             _ => {}
