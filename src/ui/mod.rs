@@ -274,3 +274,42 @@ pub fn outcome_text(report: &StageReport) -> String {
         Planned => "would run".to_string(),
     }
 }
+
+/// The headline of a run: "demo 0.1.0: 3 stages".
+pub fn run_started_text(event: &Event<'_>) -> String {
+    let Event::RunStarted {
+        project,
+        version,
+        stages,
+        dry_run,
+    } = event
+    else {
+        return String::new();
+    };
+    let mode = if *dry_run {
+        " (dry run: nothing is executed)"
+    } else {
+        ""
+    };
+    format!("{project} {version}: {stages} stages{mode}")
+}
+
+/// The last line of a run: "finished in 3.2s", "failed (1 of 3 stages did not succeed) in 2.0s".
+pub fn run_finished_text(run: &RunReport) -> String {
+    let verdict = if run.interrupted {
+        "interrupted".to_string()
+    } else if run.succeeded() {
+        "finished".to_string()
+    } else {
+        let bad = run
+            .stages
+            .iter()
+            .filter(|s| !s.status.lets_dependents_run())
+            .count();
+        format!(
+            "failed ({bad} of {} stages did not succeed)",
+            run.stages.len()
+        )
+    };
+    format!("{verdict} in {}", short_duration(run.elapsed))
+}

@@ -2,8 +2,10 @@
 
 use std::time::SystemTime;
 
-use super::{Event, Printer, Reporter, failure_lines, outcome_text, short_duration};
-use crate::executor::StageStatus;
+use super::{
+    Event, Printer, Reporter, failure_lines, outcome_text, run_finished_text, run_started_text,
+    short_duration,
+};
 
 /// One line per event, each with a UTC time.
 pub struct PlainReporter {
@@ -28,19 +30,7 @@ impl Reporter for PlainReporter {
     fn report(&self, event: &Event<'_>) {
         let quiet = self.verbosity < 0;
         match event {
-            Event::RunStarted {
-                project,
-                version,
-                stages,
-                dry_run,
-            } if !quiet => {
-                let mode = if *dry_run {
-                    " (dry run: nothing is executed)"
-                } else {
-                    ""
-                };
-                self.line(&format!("{project} {version}: {stages} stages{mode}"));
-            }
+            Event::RunStarted { .. } if !quiet => self.line(&run_started_text(event)),
             Event::StageStarted {
                 stage,
                 attempt,
@@ -79,29 +69,7 @@ impl Reporter for PlainReporter {
                 }
             }
             Event::RunFinished(run) if !quiet || !run.succeeded() => {
-                let bad = run
-                    .stages
-                    .iter()
-                    .filter(|s| {
-                        !matches!(
-                            s.status,
-                            StageStatus::Succeeded
-                                | StageStatus::Skipped { .. }
-                                | StageStatus::Planned
-                        )
-                    })
-                    .count();
-                let verdict = if run.interrupted {
-                    "interrupted".to_string()
-                } else if run.succeeded() {
-                    "finished".to_string()
-                } else {
-                    format!(
-                        "failed ({bad} of {} stages did not succeed)",
-                        run.stages.len()
-                    )
-                };
-                self.line(&format!("{verdict} in {}", short_duration(run.elapsed)));
+                self.line(&run_finished_text(run))
             }
             Event::Message { level, text }
                 if *level >= super::Level::Warn

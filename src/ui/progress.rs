@@ -96,30 +96,8 @@ impl Reporter for ProgressReporter {
                     }
                 }
             }
-            Event::RunFinished(run) => {
-                let text = if run.interrupted {
-                    "interrupted".to_string()
-                } else if run.succeeded() {
-                    format!("finished in {}", super::short_duration(run.elapsed))
-                } else {
-                    "failed".to_string()
-                };
-                self.printer.err(&text);
-            }
-            Event::RunStarted {
-                project,
-                version,
-                stages,
-                dry_run,
-            } => {
-                let mode = if *dry_run {
-                    " (dry run: nothing is executed)"
-                } else {
-                    ""
-                };
-                self.printer
-                    .err(&format!("{project} {version}: {stages} stages{mode}"));
-            }
+            Event::RunFinished(run) => self.printer.err(&super::run_finished_text(run)),
+            Event::RunStarted { .. } => self.printer.err(&super::run_started_text(event)),
             Event::Message { level, text }
                 if *level >= super::Level::Info || self.verbosity > 0 =>
             {
