@@ -21,9 +21,12 @@ pub enum Error {
         /// What it will do.
         what: &'static str,
     },
-    /// Work was attempted and failed (already reported in detail).
+    /// Work was attempted and failed.
     #[error("{0}")]
     Failed(String),
+    /// One or more stages failed; each was reported in detail as it ended.
+    #[error("one or more stages failed")]
+    StagesFailed,
     /// Ctrl-C or SIGTERM.
     #[error("interrupted")]
     Interrupted,
@@ -37,7 +40,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
-            Error::Failed(_) => ExitCode::Failed,
+            Error::Failed(_) | Error::StagesFailed => ExitCode::Failed,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Internal(_) => ExitCode::Internal,
         }

@@ -355,15 +355,15 @@ async fn run_stage(
         };
         log.line(&format!("# shipit: {}", failure.describe()));
         report.status = match failure {
-            Failure::Cancelled => {
-                report.status = StageStatus::Cancelled;
-                break;
-            }
+            Failure::Cancelled => StageStatus::Cancelled,
             Failure::TimedOut(after) => StageStatus::TimedOut {
                 after_ms: after.as_millis() as u64,
             },
             Failure::Failed(reason) => StageStatus::Failed { reason },
         };
+        if report.status == StageStatus::Cancelled {
+            break;
+        }
         if attempt < attempts {
             let delay = backoff(stage.backoff, attempt);
             let reason = match &report.status {

@@ -165,7 +165,7 @@ impl Facts {
             || env
                 .get("GITHUB_EVENT_NAME")
                 .is_some_and(|e| e == "schedule");
-        let time = build_time(&env);
+        let timestamp = humantime::format_rfc3339_seconds(build_time(&env)).to_string();
 
         Ok(Facts {
             project: loaded
@@ -179,8 +179,8 @@ impl Facts {
             commit,
             short_commit,
             branch,
-            date: humantime::format_rfc3339_seconds(time).to_string()[..10].to_string(),
-            timestamp: humantime::format_rfc3339_seconds(time).to_string(),
+            date: timestamp[..10].to_string(),
+            timestamp,
             tag_build,
             nightly,
             snapshot: options.snapshot,

@@ -309,12 +309,7 @@ fn render(
     match template::render(text, vars) {
         Ok(out) => Some(out),
         Err(e) => {
-            let at: Vec<Seg> = if loaded.span(at).is_some() {
-                at.to_vec()
-            } else {
-                at[..at.len() - 1].to_vec()
-            };
-            problems.push(template_problem(loaded, &at, text, e));
+            problems.push(template_problem(loaded, at, text, e));
             None
         }
     }

@@ -62,7 +62,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         return Err(Error::Interrupted);
     }
     if !report.succeeded() {
-        return Err(Error::Failed(String::new()));
+        return Err(Error::StagesFailed);
     }
     if options.dry_run {
         return Ok(ExitCode::Success);

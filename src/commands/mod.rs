@@ -169,8 +169,8 @@ fn report_error(session: &Session, error: &Error) {
     }
     match error {
         Error::Config(config) => printer.err(&render_config_error(config, session.ui.color)),
-        // Stage failures were already reported in detail as they happened.
-        Error::Failed(message) if message.is_empty() => {}
+        // Reported stage by stage (with annotations under GitHub Actions) as they ended.
+        Error::StagesFailed => return,
         other => {
             let prefix = if session.ui.color {
                 console::style("error:").red().bold().to_string()
@@ -183,7 +183,7 @@ fn report_error(session: &Session, error: &Error) {
     if session.ui.github {
         printer.out(&format!(
             "::error::{}",
-            ui::GithubActions::escape_message(&error.to_string())
+            ui::github::escape(&error.to_string())
         ));
     }
 }

@@ -163,6 +163,22 @@ impl Loaded {
         value_at(&self.doc(), path).map(|v| v.span())
     }
 
+    /// The longest prefix of `path` that exists in the file. Lists may be written as a single
+    /// string (`needs = "lint"`), so item `i` of a list falls back to the whole value.
+    pub fn nearest<'p, 'a>(&self, path: &'p [Seg<'a>]) -> &'p [Seg<'a>] {
+        let doc = self.doc();
+        let mut end = path.len();
+        while end > 0 && value_at(&doc, &path[..end]).is_none() {
+            end -= 1;
+        }
+        &path[..end]
+    }
+
+    /// Span of the value at `path`, or of the nearest part of it that exists.
+    pub fn span_near(&self, path: &[Seg<'_>]) -> Option<Range<usize>> {
+        self.span(self.nearest(path))
+    }
+
     /// Span of the key that ends `path` (for unknown or misplaced keys), else of its value.
     pub fn key_span(&self, path: &[Seg<'_>]) -> Option<Range<usize>> {
         let doc = self.doc();

@@ -104,12 +104,13 @@ fn check_stage(
             );
         }
         for (i, command) in run.0.iter().enumerate() {
-            let at: &[Seg] = if loaded.span(path!["stages", name, "run", i]).is_some() {
-                path!["stages", name, "run", i]
-            } else {
-                path!["stages", name, "run"]
-            };
-            check_template(loaded, at, command, template::GLOBAL_VARS, problems);
+            check_template(
+                loaded,
+                path!["stages", name, "run", i],
+                command,
+                template::GLOBAL_VARS,
+                problems,
+            );
         }
     }
     let stage_ref = StageRef {
@@ -148,9 +149,7 @@ fn check_stage(
     }
 
     for (i, need) in stage.needs.0.iter().enumerate() {
-        let span = loaded
-            .span(path!["stages", name, "needs", i])
-            .or_else(|| loaded.span(path!["stages", name, "needs"]));
+        let span = loaded.span_near(path!["stages", name, "needs", i]);
         if need == name {
             problems.push(
                 Problem::new(format!("stage `{name}` needs itself"), span)
@@ -221,9 +220,7 @@ fn check_stage(
         for (key, patterns) in [("branch", &when.branch), ("tag", &when.tag)] {
             for (i, pattern) in patterns.iter().flat_map(|p| p.0.iter()).enumerate() {
                 if let Err(e) = globset::Glob::new(pattern) {
-                    let span = loaded
-                        .span(path!["stages", name, "when", key, i])
-                        .or_else(|| loaded.span(path!["stages", name, "when", key]));
+                    let span = loaded.span_near(path!["stages", name, "when", key, i]);
                     problems.push(
                         Problem::new(
                             format!("invalid pattern in `when.{key}`: {}", e.kind()),
@@ -321,9 +318,7 @@ fn check_cycles(loaded: &Loaded, problems: &mut Vec<Problem>) {
     problems.push(
         Problem::new(
             format!("dependency cycle: {chain}"),
-            loaded
-                .span(path!["stages", first, "needs", index])
-                .or_else(|| loaded.span(path!["stages", first, "needs"])),
+            loaded.span_near(path!["stages", first, "needs", index]),
         )
         .label("closes the cycle")
         .help("each arrow is a `needs` entry; remove one to break the cycle"),
@@ -350,6 +345,7 @@ pub fn template_problem(
     text: &str,
     e: template::TemplateError,
 ) -> Problem {
+    let at = loaded.nearest(at);
     let span = match (loaded.string_span(at, text), e.range) {
         (Some(inner), Some(range)) if range.end <= inner.len() => {
             inner.start + range.start..inner.start + range.end

@@ -41,8 +41,7 @@ impl StageRef<'_> {
     /// Span of item `index` of the list option `key`.
     pub fn item_span(&self, key: &str, index: usize) -> Option<std::ops::Range<usize>> {
         self.loaded
-            .span(path!["stages", self.name, key, index])
-            .or_else(|| self.span(key))
+            .span_near(path!["stages", self.name, key, index])
     }
 }
 

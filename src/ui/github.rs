@@ -13,11 +13,6 @@ pub struct GithubActions {
 }
 
 impl GithubActions {
-    /// Escapes text for a workflow command's message.
-    pub fn escape_message(text: &str) -> String {
-        escape(text)
-    }
-
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Reporter>, printer: Printer) -> Self {
         GithubActions { inner, printer }

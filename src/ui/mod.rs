@@ -5,7 +5,7 @@
 //! `--json`, plus GitHub Actions groups and annotations under `GITHUB_ACTIONS=true`.
 //! Every string passes through the [`Masker`] on its way out.
 
-mod github;
+pub mod github;
 mod json;
 mod plain;
 mod progress;
