@@ -75,6 +75,8 @@ pub enum Command {
     Plan(VersionArgs),
     /// Validate the pipeline file and report every problem.
     Check,
+    /// List what each build target needs (Rust targets, zig, cargo-zigbuild) and what is present.
+    Doctor,
     /// Write a commented starter shipit.toml for the Cargo project here.
     Init(InitArgs),
     /// Generate a signing key pair.
@@ -104,12 +106,18 @@ pub struct BuildArgs {
     /// Version selection.
     #[command(flatten)]
     pub version: VersionArgs,
-    /// Stages to run at once [default: number of CPUs].
+    /// Commands to run at once, across stages and targets [default: number of CPUs].
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
-    /// Keep running independent stages after one fails.
+    /// Keep going after a failure: independent stages, and the other targets of a build.
     #[arg(long)]
     pub keep_going: bool,
+    /// Rebuild targets whose inputs are unchanged instead of reporting them `cached`.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Never install missing tools (zig, cargo-zigbuild, Rust targets); fail and print the command instead.
+    #[arg(long)]
+    pub no_provision: bool,
 }
 
 /// `shipit deploy` and `shipit rollback`.

@@ -69,10 +69,10 @@ pub fn find_cycle<'a>(needs: &IndexMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a
 
     let mut marks: IndexMap<&str, Mark> = needs.keys().map(|k| (*k, Mark::New)).collect();
     for node in needs.keys() {
-        if marks[node] == Mark::New {
-            if let Some(cycle) = visit(node, needs, &mut marks, &mut Vec::new()) {
-                return Some(cycle);
-            }
+        if marks[node] == Mark::New
+            && let Some(cycle) = visit(node, needs, &mut marks, &mut Vec::new())
+        {
+            return Some(cycle);
         }
     }
     None

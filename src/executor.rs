@@ -14,13 +14,16 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::manifest::{Artifact, hash_file};
-use crate::plan::{Plan, PlannedStage, StepCommand};
+use crate::binfmt;
+use crate::cache::{self, Stamp};
+use crate::manifest::{Artifact, ArtifactKind, hash_file};
+use crate::plan::{Plan, PlannedStage, StepCommand, Unit};
 use crate::secrets::Masker;
-use crate::ui::{Event, Reporter};
+use crate::ui::{Event, Lane, Reporter};
 
 /// Lines of output kept for the failure report.
 pub const TAIL_LINES: usize = 20;
@@ -40,6 +43,8 @@ pub struct ExecOptions {
     pub keep_going: bool,
     /// Show what would run; run nothing, write nothing.
     pub dry_run: bool,
+    /// Run cached units anyway (`--no-cache`).
+    pub no_cache: bool,
 }
 
 /// How a stage ended.
@@ -48,6 +53,8 @@ pub struct ExecOptions {
 pub enum StageStatus {
     /// Every command succeeded and its artifacts were collected.
     Succeeded,
+    /// Its inputs were unchanged since the last good run; its artifacts were reused.
+    Cached,
     /// A command failed on its last attempt.
     Failed {
         /// What failed.
@@ -79,7 +86,10 @@ impl StageStatus {
     pub fn lets_dependents_run(&self) -> bool {
         matches!(
             self,
-            StageStatus::Succeeded | StageStatus::Skipped { .. } | StageStatus::Planned
+            StageStatus::Succeeded
+                | StageStatus::Cached
+                | StageStatus::Skipped { .. }
+                | StageStatus::Planned
         )
     }
 
@@ -95,6 +105,7 @@ impl StageStatus {
     pub fn word(&self) -> &'static str {
         match self {
             StageStatus::Succeeded => "succeeded",
+            StageStatus::Cached => "cached",
             StageStatus::Failed { .. } => "failed",
             StageStatus::TimedOut { .. } => "timed out",
             StageStatus::Skipped { .. } => "skipped",
@@ -124,9 +135,68 @@ pub struct StageReport {
     /// The last lines of output, for failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tail: Vec<String>,
+    /// Its labelled units (one per target for `cargo`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitReport>,
     /// Artifacts it produced.
     #[serde(skip)]
     pub artifacts: Vec<Artifact>,
+}
+
+impl StageReport {
+    /// A stage that ended without running.
+    fn settled(stage: &str, status: StageStatus) -> StageReport {
+        StageReport {
+            stage: stage.to_string(),
+            status,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            log: None,
+            tail: Vec::new(),
+            units: Vec::new(),
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+/// The result of one unit of a stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitReport {
+    /// Its label (the target, for `cargo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// How it ended.
+    #[serde(flatten)]
+    pub status: StageStatus,
+    /// Wall time over all attempts.
+    #[serde(rename = "elapsed_ms", serialize_with = "ms")]
+    pub elapsed: Duration,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Its log file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// The last lines of output, for failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<String>,
+    /// Artifacts it produced.
+    #[serde(skip)]
+    pub artifacts: Vec<Artifact>,
+}
+
+impl UnitReport {
+    /// A unit that ended without running its commands.
+    fn ended(label: Option<String>, status: StageStatus) -> UnitReport {
+        UnitReport {
+            label,
+            status,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            log: None,
+            tail: Vec::new(),
+            artifacts: Vec::new(),
+        }
+    }
 }
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -177,6 +247,10 @@ struct RunContext {
     logs: PathBuf,
     reporter: Arc<dyn Reporter>,
     masker: Arc<Masker>,
+    /// One permit per command that may run at once, across all stages and units.
+    slots: Arc<Semaphore>,
+    keep_going: bool,
+    no_cache: bool,
 }
 
 /// Runs the plan. `interrupt` is cancelled on Ctrl-C; every running process group is then stopped.
@@ -195,18 +269,21 @@ pub async fn execute(
             source,
         })?;
     }
+    let jobs = options.jobs.max(1);
     let context = Arc::new(RunContext {
         dist: plan.dist.clone(),
         logs,
         reporter: reporter.clone(),
         masker,
+        slots: Arc::new(Semaphore::new(jobs)),
+        keep_going: options.keep_going,
+        no_cache: options.no_cache,
     });
     // Cancelled on an interrupt, or on the first failure unless --keep-going.
     let stop = interrupt.child_token();
     let mut reports: BTreeMap<String, StageReport> = BTreeMap::new();
     let mut running: JoinSet<StageReport> = JoinSet::new();
     let mut started_names: Vec<String> = Vec::new();
-    let jobs = options.jobs.max(1);
 
     loop {
         // Settle everything decidable without running (skips, blocks, dry runs), then start
@@ -238,11 +315,13 @@ pub async fn execute(
                         reason: reason.clone(),
                     })
                 } else if options.dry_run {
-                    for step in &stage.steps {
-                        reporter.report(&Event::StepStarted {
-                            stage: &stage.name,
-                            step,
-                        });
+                    for unit in &stage.units {
+                        for step in &unit.steps {
+                            reporter.report(&Event::StepStarted {
+                                lane: Lane::of(stage, unit),
+                                step,
+                            });
+                        }
                     }
                     Some(StageStatus::Planned)
                 } else if running.len() < jobs {
@@ -257,15 +336,7 @@ pub async fn execute(
                     None
                 };
                 if let Some(status) = decided {
-                    let report = StageReport {
-                        stage: stage.name.clone(),
-                        status,
-                        elapsed: Duration::ZERO,
-                        attempts: 0,
-                        log: None,
-                        tail: Vec::new(),
-                        artifacts: Vec::new(),
-                    };
+                    let report = StageReport::settled(&stage.name, status);
                     reporter.report(&Event::StageFinished(&report));
                     reports.insert(stage.name.clone(), report);
                     changed = true;
@@ -277,11 +348,10 @@ pub async fn execute(
         }
         tokio::select! {
             Some(joined) = running.join_next() => {
-                let report = joined.unwrap_or_else(|e| StageReport {
-                    stage: String::from("?"),
-                    status: StageStatus::Failed { reason: format!("internal error: {e}") },
-                    elapsed: Duration::ZERO, attempts: 0, log: None, tail: Vec::new(), artifacts: Vec::new(),
-                });
+                let report = joined.unwrap_or_else(|e| StageReport::settled(
+                    "?",
+                    StageStatus::Failed { reason: format!("internal error: {e}") },
+                ));
                 if report.status.is_failure() && !options.keep_going {
                     stop.cancel();
                 }
@@ -304,16 +374,128 @@ pub async fn execute(
     })
 }
 
-/// Runs one stage with its retries, then collects its artifacts.
+/// Runs a stage's units in parallel, started in order as slots free up (fail-fast unless
+/// --keep-going), and sums them up.
 async fn run_stage(
     stage: PlannedStage,
     context: Arc<RunContext>,
     cancel: CancellationToken,
 ) -> StageReport {
     let started = Instant::now();
-    let log_path = context.logs.join(format!("{}.log", stage.name));
-    let mut report = StageReport {
-        stage: stage.name.clone(),
+    let stage = Arc::new(stage);
+    let digests: Digests = Arc::default();
+    let siblings = cancel.child_token();
+    let mut running = JoinSet::new();
+    let mut finished: Vec<(usize, UnitReport)> = Vec::new();
+    let mut next = 0;
+    loop {
+        let can_start = next < stage.units.len() && !siblings.is_cancelled();
+        tokio::select! {
+            biased;
+            Some(joined) = running.join_next(), if !running.is_empty() => {
+                let (index, report) = joined.unwrap_or_else(|e| {
+                    (usize::MAX, UnitReport::ended(None, StageStatus::Failed {
+                        reason: format!("internal error: {e}"),
+                    }))
+                });
+                if report.status.is_failure() && !context.keep_going {
+                    siblings.cancel();
+                }
+                if report.label.is_some() {
+                    context.reporter.report(&Event::UnitFinished {
+                        stage: &stage.name,
+                        report: &report,
+                    });
+                }
+                finished.push((index, report));
+            }
+            permit = context.slots.clone().acquire_owned(), if can_start => {
+                let Ok(permit) = permit else { break };
+                running.spawn(run_unit(
+                    stage.clone(),
+                    next,
+                    context.clone(),
+                    siblings.child_token(),
+                    digests.clone(),
+                    permit,
+                ));
+                next += 1;
+            }
+            _ = siblings.cancelled(), if can_start => {}
+            else => break,
+        }
+    }
+    // Units never started because a sibling failed or the run was stopped.
+    for index in next..stage.units.len() {
+        let report = UnitReport::ended(stage.units[index].label.clone(), StageStatus::Cancelled);
+        if report.label.is_some() {
+            context.reporter.report(&Event::UnitFinished {
+                stage: &stage.name,
+                report: &report,
+            });
+        }
+        finished.push((index, report));
+    }
+    finished.sort_by_key(|(index, _)| *index);
+    let units: Vec<UnitReport> = finished.into_iter().map(|(_, r)| r).collect();
+    summarize(&stage.name, units, started.elapsed())
+}
+
+/// A stage's report from its units': the first failure decides, else cancelled, else cached
+/// when every unit was, else succeeded.
+fn summarize(stage: &str, units: Vec<UnitReport>, elapsed: Duration) -> StageReport {
+    let mut report = StageReport::settled(stage, StageStatus::Succeeded);
+    report.elapsed = elapsed;
+    report.attempts = units.iter().map(|u| u.attempts).max().unwrap_or(0);
+    report.artifacts = units.iter().flat_map(|u| u.artifacts.clone()).collect();
+    let failed = units.iter().find(|u| u.status.is_failure());
+    let cancelled = units.iter().any(|u| u.status == StageStatus::Cancelled);
+    let all_cached = !units.is_empty() && units.iter().all(|u| u.status == StageStatus::Cached);
+    if let Some(unit) = failed {
+        report.status = match (&unit.label, &unit.status) {
+            (Some(label), StageStatus::Failed { reason }) => StageStatus::Failed {
+                reason: format!("{label}: {reason}"),
+            },
+            (_, status) => status.clone(),
+        };
+        report.log = unit.log.clone();
+        report.tail = unit.tail.clone();
+    } else if cancelled {
+        report.status = StageStatus::Cancelled;
+    } else if all_cached {
+        report.status = StageStatus::Cached;
+    }
+    if units.len() == 1 && units[0].label.is_none() {
+        report.log = units[0].log.clone();
+    } else {
+        report.units = units;
+    }
+    report
+}
+
+/// Digests of input folders, shared by a stage's units so sources are hashed once.
+type Digests = Arc<tokio::sync::Mutex<BTreeMap<Vec<PathBuf>, Result<String, String>>>>;
+
+/// Runs one unit: reuse it from the cache when its inputs are unchanged, else run its attempts,
+/// then collect (and verify) its artifacts.
+async fn run_unit(
+    stage: Arc<PlannedStage>,
+    index: usize,
+    context: Arc<RunContext>,
+    cancel: CancellationToken,
+    digests: Digests,
+    _slot: OwnedSemaphorePermit,
+) -> (usize, UnitReport) {
+    let started = Instant::now();
+    let unit = &stage.units[index];
+    let lane = Lane::of(&stage, unit);
+    let log_name = match &unit.label {
+        Some(label) => format!("{}-{label}.log", stage.name),
+        None => format!("{}.log", stage.name),
+    };
+    let log_path = context.logs.join(log_name);
+    let mut report = UnitReport {
+        label: unit.label.clone(),
         status: StageStatus::Succeeded,
         elapsed: Duration::ZERO,
         attempts: 0,
@@ -327,23 +509,82 @@ async fn run_stage(
             report.status = StageStatus::Failed {
                 reason: format!("cannot create {}: {e}", log_path.display()),
             };
-            return report;
+            return (index, report);
         }
     };
+    if cancel.is_cancelled() {
+        report.status = StageStatus::Cancelled;
+        return (index, report);
+    }
+
+    let fingerprint = match &unit.cache {
+        Some(key) => {
+            let digest = {
+                let mut digests = digests.lock().await;
+                match digests.get(&key.inputs) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let (inputs, exclude) = (key.inputs.clone(), key.exclude.clone());
+                        let digest = tokio::task::spawn_blocking(move || {
+                            cache::digest_inputs(&inputs, &exclude).map_err(|e| e.to_string())
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                        digests.insert(key.inputs.clone(), digest.clone());
+                        digest
+                    }
+                }
+            };
+            match digest {
+                Ok(digest) => Some(cache::fingerprint(key, &stage.env, unit, &digest)),
+                Err(e) => {
+                    log.line(&format!("# shipit: cannot hash the inputs, building: {e}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if let (Some(key), Some(fingerprint)) = (&unit.cache, &fingerprint)
+        && !context.no_cache
+    {
+        let outputs: Vec<PathBuf> = unit
+            .artifacts
+            .iter()
+            .filter_map(|a| a.source.clone())
+            .collect();
+        let fresh = Stamp::read(&key.stamp).is_some_and(|s| s.is_fresh(fingerprint, &outputs));
+        if fresh {
+            log.line("# shipit: inputs unchanged since the last good run; reusing its output");
+            match collect_artifacts(unit, &context.dist) {
+                Ok(artifacts) => {
+                    report.artifacts = artifacts;
+                    report.status = StageStatus::Cached;
+                    report.elapsed = started.elapsed();
+                    return (index, report);
+                }
+                Err(reason) => {
+                    log.line(&format!(
+                        "# shipit: cannot reuse the cached output ({reason}); building"
+                    ));
+                }
+            }
+        }
+    }
+
     let attempts = stage.retries + 1;
     for attempt in 1..=attempts {
         report.attempts = attempt;
-        context.reporter.report(&Event::StageStarted {
-            stage: &stage.name,
+        context.reporter.report(&Event::Started {
+            lane,
             attempt,
             attempts,
         });
         log.line(&format!(
-            "# shipit: stage `{}`, attempt {attempt} of {attempts}",
-            stage.name
+            "# shipit: {lane}, attempt {attempt} of {attempts}",
         ));
-        let failure = match run_attempt(&stage, &context, &log, &cancel).await {
-            Ok(()) => match collect_artifacts(&stage, &context.dist) {
+        let failure = match run_attempt(&stage, unit, lane, &context, &log, &cancel).await {
+            Ok(()) => match collect_artifacts(unit, &context.dist) {
                 Ok(artifacts) => {
                     report.artifacts = artifacts;
                     report.status = StageStatus::Succeeded;
@@ -372,7 +613,7 @@ async fn run_stage(
                 other => other.word().to_string(),
             };
             context.reporter.report(&Event::Retrying {
-                stage: &stage.name,
+                lane,
                 attempt: attempt + 1,
                 delay,
                 reason: &reason,
@@ -386,11 +627,26 @@ async fn run_stage(
             }
         }
     }
+    if report.status == StageStatus::Succeeded
+        && let (Some(key), Some(fingerprint)) = (&unit.cache, fingerprint)
+    {
+        let outputs: Vec<PathBuf> = unit
+            .artifacts
+            .iter()
+            .filter_map(|a| a.source.clone())
+            .collect();
+        if let Err(e) = Stamp::record(fingerprint, &outputs).and_then(|s| s.write(&key.stamp)) {
+            log.line(&format!(
+                "# shipit: cannot record the cache stamp {}: {e}",
+                key.stamp.display()
+            ));
+        }
+    }
     if report.status.is_failure() {
         report.tail = log.tail();
     }
     report.elapsed = started.elapsed();
-    report
+    (index, report)
 }
 
 /// Delay before attempt `attempt + 1`: `base`, doubled per earlier retry, capped.
@@ -419,19 +675,18 @@ impl Failure {
     }
 }
 
-/// Runs every step of a stage once, within the stage's timeout.
+/// Runs every step of a unit once, within the stage's timeout.
 async fn run_attempt(
     stage: &PlannedStage,
+    unit: &Unit,
+    lane: Lane<'_>,
     context: &RunContext,
     log: &Arc<Log>,
     cancel: &CancellationToken,
 ) -> Result<(), Failure> {
     let deadline = stage.timeout.map(|t| tokio::time::Instant::now() + t);
-    for step in &stage.steps {
-        context.reporter.report(&Event::StepStarted {
-            stage: &stage.name,
-            step,
-        });
+    for step in &unit.steps {
+        context.reporter.report(&Event::StepStarted { lane, step });
         log.line(&format!("$ {}", step.command));
         let mut command = match &step.command {
             StepCommand::Shell(script) => {
@@ -451,6 +706,7 @@ async fn run_attempt(
         command
             .current_dir(&stage.dir)
             .envs(&stage.env)
+            .envs(&unit.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -470,7 +726,7 @@ async fn run_attempt(
                 out,
                 log.clone(),
                 context.reporter.clone(),
-                stage.name.clone(),
+                lane.owned(),
             ));
         }
         if let Some(err) = child.stderr.take() {
@@ -478,7 +734,7 @@ async fn run_attempt(
                 err,
                 log.clone(),
                 context.reporter.clone(),
-                stage.name.clone(),
+                lane.owned(),
             ));
         }
         let sleep = async {
@@ -536,7 +792,7 @@ async fn pump(
     stream: impl AsyncRead + Unpin,
     log: Arc<Log>,
     reporter: Arc<dyn Reporter>,
-    stage: String,
+    lane: (String, Option<String>),
 ) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
@@ -549,7 +805,10 @@ async fn pump(
                 let text = text.trim_end_matches(['\n', '\r']);
                 let masked = log.line(text);
                 reporter.report(&Event::Output {
-                    stage: &stage,
+                    lane: Lane {
+                        stage: &lane.0,
+                        unit: lane.1.as_deref(),
+                    },
                     line: &masked,
                 });
             }
@@ -569,10 +828,11 @@ fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Copies built files into the dist folder and records their size and hash.
-fn collect_artifacts(stage: &PlannedStage, dist: &Path) -> Result<Vec<Artifact>, String> {
-    let mut artifacts = Vec::with_capacity(stage.artifacts.len());
-    for planned in &stage.artifacts {
+/// Copies built files into the dist folder, checks that binaries are for their target, and
+/// records size and hash.
+fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact>, String> {
+    let mut artifacts = Vec::with_capacity(unit.artifacts.len());
+    for planned in &unit.artifacts {
         let dest = dist.join(&planned.path);
         if let Some(source) = &planned.source {
             if let Some(parent) = dest.parent() {
@@ -585,6 +845,13 @@ fn collect_artifacts(stage: &PlannedStage, dist: &Path) -> Result<Vec<Artifact>,
                     source.display()
                 )
             })?;
+        }
+        if let (ArtifactKind::Binary, Some(target)) = (planned.kind, &planned.target)
+            && let Err(mismatch) = binfmt::verify(&dest, target)
+        {
+            // A binary for the wrong platform must not stay where publishers look.
+            let _ = std::fs::remove_file(&dest);
+            return Err(mismatch);
         }
         let (size, sha256) = hash_file(&dest)
             .map_err(|e| format!("cannot read artifact {}: {e}", dest.display()))?;
@@ -626,13 +893,13 @@ impl Log {
             let _ = writeln!(file, "{masked}");
             let _ = file.flush();
         }
-        if !masked.starts_with("# shipit:") {
-            if let Ok(mut tail) = self.tail.lock() {
-                if tail.len() == TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(masked.clone());
+        if !masked.starts_with("# shipit:")
+            && let Ok(mut tail) = self.tail.lock()
+        {
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
             }
+            tail.push_back(masked.clone());
         }
         masked
     }

@@ -37,6 +37,8 @@ pub struct Facts {
     pub snapshot: bool,
     /// The host's Rust target triple.
     pub host: String,
+    /// `rustc -vV` of the active toolchain (part of every build's cache key).
+    pub rustc: String,
     /// Cargo facts.
     pub cargo: CargoFacts,
     /// The environment, for `env.NAME` in templates and `when.env`.
@@ -54,6 +56,19 @@ pub struct CargoFacts {
     /// Cargo's target directory (honours `CARGO_TARGET_DIR`).
     pub target_dir: PathBuf,
     /// Binaries of the root package.
+    pub binaries: Vec<String>,
+    /// The workspace's root folder.
+    pub workspace_root: PathBuf,
+    /// Every workspace member with its binaries.
+    pub packages: Vec<PackageFacts>,
+}
+
+/// A workspace member.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageFacts {
+    /// Package name.
+    pub name: String,
+    /// Its binary targets.
     pub binaries: Vec<String>,
 }
 
@@ -116,11 +131,21 @@ impl Facts {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let binaries = package
-            .targets
-            .iter()
-            .filter(|t| t.is_bin())
-            .map(|t| t.name.clone())
+        let bins_of = |p: &cargo_metadata::Package| -> Vec<String> {
+            p.targets
+                .iter()
+                .filter(|t| t.is_bin())
+                .map(|t| t.name.clone())
+                .collect()
+        };
+        let binaries = bins_of(package);
+        let packages = metadata
+            .workspace_packages()
+            .into_iter()
+            .map(|p| PackageFacts {
+                name: p.name.to_string(),
+                binaries: bins_of(p),
+            })
             .collect();
         let cargo_version = package.version.to_string();
         let env: BTreeMap<String, String> = std::env::vars().collect();
@@ -166,6 +191,7 @@ impl Facts {
                 .get("GITHUB_EVENT_NAME")
                 .is_some_and(|e| e == "schedule");
         let timestamp = humantime::format_rfc3339_seconds(build_time(&env)).to_string();
+        let rustc = rustc_version();
 
         Ok(Facts {
             project: loaded
@@ -184,12 +210,15 @@ impl Facts {
             tag_build,
             nightly,
             snapshot: options.snapshot,
-            host: host_triple(),
+            host: host_triple(&rustc),
+            rustc,
             cargo: CargoFacts {
                 manifest: manifest.clone(),
                 root,
                 target_dir: metadata.target_directory.clone().into_std_path_buf(),
                 binaries,
+                workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
+                packages,
             },
             env,
         })
@@ -214,10 +243,10 @@ impl Facts {
 
 /// The `v*` tag on HEAD, from git or from GitHub Actions' ref on tag pushes.
 fn head_release_tag(git: &Git, env: &BTreeMap<String, String>) -> Option<String> {
-    if env.get("GITHUB_REF_TYPE").is_some_and(|t| t == "tag") {
-        if let Some(name) = env.get("GITHUB_REF_NAME").filter(|n| n.starts_with('v')) {
-            return Some(name.clone());
-        }
+    if env.get("GITHUB_REF_TYPE").is_some_and(|t| t == "tag")
+        && let Some(name) = env.get("GITHUB_REF_NAME").filter(|n| n.starts_with('v'))
+    {
+        return Some(name.clone());
     }
     git.run(&["tag", "--points-at", "HEAD", "--list", "v[0-9]*"])
         .and_then(|tags| tags.lines().next().map(str::to_owned))
@@ -231,17 +260,22 @@ fn build_time(env: &BTreeMap<String, String>) -> SystemTime {
         .unwrap_or_else(SystemTime::now)
 }
 
-/// The host triple reported by `rustc -vV`, falling back to the one shipit was built for.
-pub fn host_triple() -> String {
+/// `rustc -vV` of the active toolchain; empty when rustc does not run.
+pub fn rustc_version() -> String {
     Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
         .arg("-vV")
         .output()
         .ok()
-        .and_then(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
-        })
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The host triple in `rustc -vV` output, falling back to the one shipit was built for.
+pub fn host_triple(rustc_version: &str) -> String {
+    rustc_version
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
         .unwrap_or_else(|| env!("SHIPIT_BUILD_TARGET").to_string())
 }
 

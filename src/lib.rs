@@ -3,6 +3,8 @@
 //! Data flows one way: pipeline file ([`config`]) -> validated [`plan`] -> [`executor`] ->
 //! [`manifest`] -> publishers and deployers. Each arrow is a plain data type.
 
+pub mod binfmt;
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -17,6 +19,7 @@ pub mod secrets;
 pub mod stages;
 pub mod targets;
 pub mod template;
+pub mod toolchain;
 pub mod ui;
 
 pub use error::Error;

@@ -16,6 +16,7 @@ use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
 use crate::stages::{self, StageRef};
 use crate::targets::Target;
+use crate::toolchain::Requirement;
 use crate::{dag, path, template};
 
 /// Default delay before the first retry.
@@ -67,18 +68,67 @@ pub struct PlannedStage {
     /// Delay before the first retry; doubled each time.
     #[serde(with = "millis")]
     pub backoff: Duration,
+    /// Tools it needs before it can run (zig, Rust standard libraries); see [`crate::toolchain`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Requirement>,
+    /// Its work: one unit for a `run` stage, one per target for `cargo`. Units run in parallel.
+    pub units: Vec<Unit>,
+}
+
+/// An independent piece of a stage's work, with its own commands, log, artifacts and cache.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unit {
+    /// What it is for, e.g. the target; `None` for a stage's only unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Environment on top of the stage's.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
     /// Commands in order.
     pub steps: Vec<Step>,
     /// Files it produces.
     pub artifacts: Vec<PlannedArtifact>,
+    /// When set, the unit is skipped while its inputs are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheKey>,
 }
 
-/// One command of a stage.
+/// What decides a unit's output, so an unchanged unit need not run again.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheKey {
+    /// Everything but the source files: command, flags, toolchain versions, target.
+    pub identity: Vec<String>,
+    /// Folders whose files are inputs (walked honouring `.gitignore`).
+    pub inputs: Vec<PathBuf>,
+    /// Folders inside `inputs` that are outputs, not inputs.
+    pub exclude: Vec<PathBuf>,
+    /// Where the fingerprint of the last good run is kept.
+    pub stamp: PathBuf,
+}
+
+impl Unit {
+    /// A stage's only unit.
+    pub fn single(steps: Vec<Step>) -> Unit {
+        Unit {
+            label: None,
+            env: BTreeMap::new(),
+            steps,
+            artifacts: Vec::new(),
+            cache: None,
+        }
+    }
+}
+
+impl PlannedStage {
+    /// Every artifact of every unit.
+    pub fn artifacts(&self) -> impl Iterator<Item = &PlannedArtifact> {
+        self.units.iter().flat_map(|u| u.artifacts.iter())
+    }
+}
+
+/// One command of a unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
-    /// Shown next to the stage name while running, e.g. the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
     /// What to run.
     #[serde(flatten)]
     pub command: StepCommand,
@@ -98,7 +148,6 @@ impl Step {
     /// A shell command.
     pub fn shell(script: impl Into<String>) -> Step {
         Step {
-            label: None,
             command: StepCommand::Shell(script.into()),
         }
     }
@@ -106,15 +155,8 @@ impl Step {
     /// A program with arguments.
     pub fn exec(argv: Vec<String>) -> Step {
         Step {
-            label: None,
             command: StepCommand::Exec(argv),
         }
-    }
-
-    /// Sets the label.
-    pub fn label(mut self, label: impl Into<String>) -> Step {
-        self.label = Some(label.into());
-        self
     }
 }
 
@@ -242,7 +284,7 @@ fn plan_stage(
     };
     let duration = |text: &Option<String>| text.as_deref().and_then(|t| parse_duration(t).ok());
 
-    let (kind, steps, artifacts) = match (&stage.run, &stage.uses) {
+    let (kind, units, requires) = match (&stage.run, &stage.uses) {
         (Some(run), _) => {
             let steps = run
                 .0
@@ -259,7 +301,7 @@ fn plan_stage(
                 })
                 .map(Step::shell)
                 .collect();
-            ("run".to_string(), steps, Vec::new())
+            ("run".to_string(), vec![Unit::single(steps)], Vec::new())
         }
         (None, Some(uses)) => {
             let builtin = stages::find(uses)
@@ -270,14 +312,14 @@ fn plan_stage(
                 loaded,
             };
             match builtin.expand(&stage_ref, facts, dist) {
-                Ok(expansion) => (uses.clone(), expansion.steps, expansion.artifacts),
+                Ok(expansion) => (uses.clone(), expansion.units, expansion.requires),
                 Err(mut p) => {
                     problems.append(&mut p);
                     (uses.clone(), Vec::new(), Vec::new())
                 }
             }
         }
-        (None, None) => (String::new(), Vec::new(), Vec::new()),
+        (None, None) => (String::new(), vec![Unit::single(Vec::new())], Vec::new()),
     };
     if !problems.is_empty() {
         return Err(problems);
@@ -293,8 +335,8 @@ fn plan_stage(
         timeout: duration(&stage.timeout),
         retries: stage.retries,
         backoff: duration(&stage.backoff).unwrap_or(DEFAULT_BACKOFF),
-        steps,
-        artifacts,
+        requires,
+        units,
     })
 }
 
@@ -338,14 +380,13 @@ pub fn skip_reason(when: &crate::config::WhenConfig, facts: &Facts) -> Option<St
             return Some(format!("tag `{}` does not match `when.tag`", facts.tag));
         }
     }
-    if let Some(vars) = &when.env {
-        if let Some(missing) = vars
+    if let Some(vars) = &when.env
+        && let Some(missing) = vars
             .0
             .iter()
             .find(|v| facts.env.get(*v).is_none_or(|x| x.is_empty()))
-        {
-            return Some(format!("`{missing}` is not set"));
-        }
+    {
+        return Some(format!("`{missing}` is not set"));
     }
     match when.nightly {
         Some(true) if !facts.nightly => Some("not a nightly build".to_string()),
@@ -392,20 +433,31 @@ impl fmt::Display for Plan {
             if let Some(d) = &stage.description {
                 writeln!(f, "       {d}")?;
             }
-            for step in &stage.steps {
-                match &step.label {
-                    Some(label) => writeln!(f, "       $ {}    [{label}]", step.command)?,
-                    None => writeln!(f, "       $ {}", step.command)?,
+            for unit in &stage.units {
+                let indent = match &unit.label {
+                    Some(label) => {
+                        let cache = if unit.cache.is_some() {
+                            "  (cached while inputs are unchanged)"
+                        } else {
+                            ""
+                        };
+                        writeln!(f, "       [{label}]{cache}")?;
+                        "         "
+                    }
+                    None => "       ",
+                };
+                for step in &unit.steps {
+                    writeln!(f, "{indent}$ {}", step.command)?;
                 }
-            }
-            for artifact in &stage.artifacts {
-                writeln!(
-                    f,
-                    "       -> {}/{}  ({})",
-                    self.dist.display(),
-                    artifact.path,
-                    artifact.kind
-                )?;
+                for artifact in &unit.artifacts {
+                    writeln!(
+                        f,
+                        "{indent}-> {}/{}  ({})",
+                        self.dist.display(),
+                        artifact.path,
+                        artifact.kind
+                    )?;
+                }
             }
         }
         Ok(())

@@ -12,9 +12,13 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("linux-arm64-musl", "aarch64-unknown-linux-musl"),
     ("darwin-x64", "x86_64-apple-darwin"),
     ("darwin-arm64", "aarch64-apple-darwin"),
+    ("darwin-universal", UNIVERSAL_DARWIN),
     ("windows-x64", "x86_64-pc-windows-gnu"),
     ("windows-arm64", "aarch64-pc-windows-gnullvm"),
 ];
+
+/// cargo-zigbuild's name for one fat Mach-O holding the x64 and arm64 macOS builds.
+pub const UNIVERSAL_DARWIN: &str = "universal2-apple-darwin";
 
 /// A resolved build target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,6 +76,7 @@ impl Target {
         }
         let arch = match parts[0] {
             "x86_64" => "x64",
+            "universal2" => "universal",
             "aarch64" | "arm64" => "arm64",
             "i686" | "i586" => "x86",
             "armv7" | "arm" => "arm",
@@ -106,6 +111,21 @@ impl Target {
             os: os.to_string(),
             arch: arch.to_string(),
         })
+    }
+
+    /// The Rust targets whose standard library this target needs: both macOS ones for a
+    /// universal binary, else its own triple.
+    pub fn rust_triples(&self) -> Vec<String> {
+        if self.triple == UNIVERSAL_DARWIN {
+            vec!["x86_64-apple-darwin".into(), "aarch64-apple-darwin".into()]
+        } else {
+            vec![self.triple.clone()]
+        }
+    }
+
+    /// Linux with glibc, where a glibc floor can be pinned.
+    pub fn is_gnu_linux(&self) -> bool {
+        self.os == "linux" && self.triple.ends_with("-gnu")
     }
 
     /// File name suffix of executables on this target.
@@ -144,6 +164,22 @@ mod tests {
         assert_eq!(
             (t.name.as_str(), t.os.as_str()),
             ("x86_64-unknown-freebsd", "freebsd")
+        );
+    }
+
+    #[test]
+    fn universal_darwin_needs_both_macos_std_libraries() {
+        let t = Target::parse("darwin-universal", "x").unwrap();
+        assert_eq!((t.os.as_str(), t.arch.as_str()), ("darwin", "universal"));
+        assert_eq!(
+            t.rust_triples(),
+            ["x86_64-apple-darwin", "aarch64-apple-darwin"]
+        );
+        assert!(Target::parse("linux-arm64", "x").unwrap().is_gnu_linux());
+        assert!(
+            !Target::parse("linux-arm64-musl", "x")
+                .unwrap()
+                .is_gnu_linux()
         );
     }
 

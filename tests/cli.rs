@@ -219,9 +219,19 @@ fn plan_json_lists_stages_in_order() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["lint", "test", "build"]);
-    assert_eq!(plan["stages"][2]["artifacts"][0]["name"], "demo");
+    let build = &plan["stages"][2];
+    assert_eq!(build["units"].as_array().unwrap().len(), 6);
+    assert_eq!(build["units"][0]["label"], "linux-x64-musl");
+    assert_eq!(build["units"][0]["artifacts"][0]["name"], "demo");
+    assert_eq!(build["units"][4]["artifacts"][0]["name"], "demo.exe");
     assert!(
-        plan["stages"][0]["steps"][0]["shell"]
+        build["requires"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"tool": "zigbuild"}))
+    );
+    assert!(
+        plan["stages"][0]["units"][0]["steps"][0]["shell"]
             .as_str()
             .unwrap()
             .starts_with("cargo fmt")

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shipit::executor::{self, ExecOptions, RunReport, StageStatus};
-use shipit::plan::{Plan, PlannedStage, Step};
+use shipit::plan::{Plan, PlannedStage, Step, Unit};
 use shipit::secrets::Masker;
 use shipit::ui::{Event, Reporter};
 use tokio_util::sync::CancellationToken;
@@ -17,10 +17,15 @@ struct Recorder(Mutex<Vec<String>>);
 impl Reporter for Recorder {
     fn report(&self, event: &Event<'_>) {
         let line = match event {
-            Event::StageStarted { stage, attempt, .. } => format!("start {stage} {attempt}"),
-            Event::Retrying { stage, attempt, .. } => format!("retry {stage} {attempt}"),
+            Event::Started { lane, attempt, .. } => format!("start {lane} {attempt}"),
+            Event::Retrying { lane, attempt, .. } => format!("retry {lane} {attempt}"),
             Event::StageFinished(r) => format!("finish {} {}", r.stage, r.status.word()),
-            Event::Output { stage, line } => format!("output {stage} {line}"),
+            Event::UnitFinished { stage, report } => format!(
+                "finish {stage} {} {}",
+                report.label.as_deref().unwrap_or_default(),
+                report.status.word()
+            ),
+            Event::Output { lane, line } => format!("output {lane} {line}"),
             _ => return,
         };
         self.0.lock().unwrap().push(line);
@@ -39,8 +44,10 @@ fn stage(name: &str, needs: &[&str], commands: &[&str], dir: &Path) -> PlannedSt
         timeout: None,
         retries: 0,
         backoff: Duration::from_millis(10),
-        steps: commands.iter().map(|c| Step::shell(*c)).collect(),
-        artifacts: Vec::new(),
+        requires: Vec::new(),
+        units: vec![Unit::single(
+            commands.iter().map(|c| Step::shell(*c)).collect(),
+        )],
     }
 }
 
@@ -80,6 +87,7 @@ fn run(
             jobs: 4,
             keep_going,
             dry_run: false,
+            no_cache: false,
         };
         executor::execute(plan, &options, recorder.clone(), Arc::new(masker), token)
             .await

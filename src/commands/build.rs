@@ -12,6 +12,7 @@ use crate::executor::{self, ExecOptions};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::{self, Manifest};
+use crate::toolchain::{self, Provision};
 use crate::ui::{self, Event, Level};
 use crate::{config, plan};
 
@@ -26,8 +27,21 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
             nightly: args.version.nightly,
         },
     )?;
-    let plan = plan::build(&loaded, &facts)?;
+    let mut plan = plan::build(&loaded, &facts)?;
     let reporter = ui::reporter(session.ui, session.printer.clone());
+    let provision = match (global.dry_run, args.no_provision) {
+        (true, _) => Provision::DryRun,
+        (false, true) => Provision::Forbidden,
+        (false, false) => Provision::Allowed,
+    };
+    let announce = |text: &str| {
+        reporter.report(&Event::Message {
+            level: Level::Info,
+            text,
+        })
+    };
+    toolchain::prepare(&mut plan, provision, &announce)
+        .map_err(|e| Error::Failed(e.to_string()))?;
     let options = ExecOptions {
         jobs: args
             .jobs
@@ -35,6 +49,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         keep_going: args.keep_going,
         dry_run: global.dry_run,
+        no_cache: args.no_cache,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

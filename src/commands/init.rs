@@ -55,10 +55,12 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
         .unwrap_or(Path::new("."));
     let cargo_rel = pathdiff(&args.manifest, out_dir);
 
+    // Static musl binaries for Linux; one binary per macOS architecture (a universal one
+    // is an opt-in: it doubles the download for everyone).
     let targets: Vec<&str> = ALIASES
         .iter()
         .map(|(alias, _)| *alias)
-        .filter(|a| *a != "linux-x64" && *a != "linux-arm64")
+        .filter(|a| !matches!(*a, "linux-x64" | "linux-arm64" | "darwin-universal"))
         .collect();
     let text = minijinja::Environment::new()
         .render_str(

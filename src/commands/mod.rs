@@ -1,6 +1,7 @@
 //! One function per command: each turns parsed arguments into work and returns how it ended.
 
 mod build;
+mod doctor;
 mod init;
 
 use std::sync::Arc;
@@ -108,6 +109,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
             Ok(ExitCode::Success)
         }
         Command::Init(args) => init::run(session, args),
+        Command::Doctor => doctor::run(session),
         Command::Schema => {
             let schema = config::schema::pipeline_schema();
             let text =

@@ -202,11 +202,11 @@ impl Loaded {
         let span = self.span(path)?;
         let raw = self.text.get(span.clone())?;
         for quote in [r#"""""#, "'''", "\"", "'"] {
-            if let Some(inner) = raw.strip_prefix(quote).and_then(|r| r.strip_suffix(quote)) {
-                if inner == value {
-                    let start = span.start + quote.len();
-                    return Some(start..start + inner.len());
-                }
+            if let Some(inner) = raw.strip_prefix(quote).and_then(|r| r.strip_suffix(quote))
+                && inner == value
+            {
+                let start = span.start + quote.len();
+                return Some(start..start + inner.len());
             }
         }
         None

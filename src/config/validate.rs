@@ -185,17 +185,17 @@ fn check_stage(
         }
     }
     for (key, value) in [("timeout", &stage.timeout), ("backoff", &stage.backoff)] {
-        if let Some(text) = value {
-            if let Err(message) = parse_duration(text) {
-                problems.push(
-                    Problem::new(
-                        format!("invalid duration in `{key}` of stage `{name}`: {message}"),
-                        loaded.span(path!["stages", name, key]),
-                    )
-                    .label("not a duration")
-                    .help("write a number with a unit, like `90s`, `10m` or `1h30m`"),
-                );
-            }
+        if let Some(text) = value
+            && let Err(message) = parse_duration(text)
+        {
+            problems.push(
+                Problem::new(
+                    format!("invalid duration in `{key}` of stage `{name}`: {message}"),
+                    loaded.span(path!["stages", name, key]),
+                )
+                .label("not a duration")
+                .help("write a number with a unit, like `90s`, `10m` or `1h30m`"),
+            );
         }
     }
     for (var, value) in &stage.env {

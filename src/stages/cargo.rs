@@ -1,17 +1,21 @@
 //! `uses = "cargo"`: build the project's binaries for each target.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{Builtin, Expansion, StageRef};
 use crate::config::Problem;
+use crate::config::validate::template_problem;
 use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
-use crate::plan::{PlannedArtifact, Step};
+use crate::plan::{CacheKey, PlannedArtifact, Step, Unit};
 use crate::targets::{self, Target};
+use crate::toolchain::Requirement;
+use crate::{path, template};
 
 /// Options of `uses = "cargo"`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -26,10 +30,33 @@ pub struct CargoOptions {
     /// Build without the default features.
     #[serde(default)]
     pub no_default_features: bool,
-    /// Binaries to ship. Default: every binary of the root package.
+    /// Workspace packages to build. Default: the root package.
+    pub packages: Option<Vec<String>>,
+    /// Binaries to ship. Default: every binary of the chosen packages.
     pub bins: Option<Vec<String>>,
     /// Pass `--locked`, so a stale Cargo.lock fails the build. Default: `true`.
     pub locked: Option<bool>,
+    /// The oldest glibc the linux gnu binaries must run on, e.g. `"2.17"`.
+    pub glibc: Option<String>,
+    /// `RUSTFLAGS` for every target.
+    pub rustflags: Option<String>,
+    /// Per-target settings, keyed by a name from `targets`.
+    #[serde(default)]
+    pub overrides: IndexMap<String, TargetOverride>,
+}
+
+/// Settings for one target, replacing the stage's.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+// Unknown keys are reported, with a suggestion, by the schema walk of `shipit check`.
+#[schemars(deny_unknown_fields)]
+pub struct TargetOverride {
+    /// Features for this target, instead of the stage's.
+    pub features: Option<Vec<String>>,
+    /// Extra environment for this target's build (templates allowed).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// `RUSTFLAGS` for this target, instead of the stage's.
+    pub rustflags: Option<String>,
 }
 
 /// The `cargo` kind.
@@ -37,6 +64,25 @@ pub struct Cargo;
 
 /// A stand-in host for checks that only need to know a name is a valid target.
 const ANY_HOST: &str = "x86_64-unknown-linux-gnu";
+
+/// Environment variables that change what cargo produces, so they are part of the cache key.
+const BUILD_ENV_PREFIXES: &[&str] = &[
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "RUSTC",
+    "CARGO_BUILD_",
+    "CARGO_ENCODED_",
+    "CARGO_PROFILE_",
+    "CARGO_TARGET_",
+    "CARGO_INCREMENTAL",
+    "CC",
+    "CXX",
+    "CFLAGS",
+    "CXXFLAGS",
+    "LDFLAGS",
+    "ZIG",
+    "SOURCE_DATE_EPOCH",
+];
 
 impl Builtin for Cargo {
     fn name(&self) -> &'static str {
@@ -56,84 +102,81 @@ impl Builtin for Cargo {
             Ok(o) => o,
             Err(problem) => return vec![problem],
         };
-        resolve_targets(stage, &options, ANY_HOST)
-            .err()
-            .unwrap_or_default()
+        let mut problems = match resolve_targets(stage, &options, ANY_HOST) {
+            Ok(targets) => check_overrides(stage, &options, &targets),
+            Err(problems) => problems,
+        };
+        if let Some(glibc) = &options.glibc
+            && !is_glibc_version(glibc)
+        {
+            problems.push(
+                Problem::new(
+                    format!("`{glibc}` is not a glibc version"),
+                    stage.span("glibc"),
+                )
+                .label("expected 2.N")
+                .help("write the oldest glibc to support, e.g. `glibc = \"2.17\"`"),
+            );
+        }
+        problems
     }
 
     fn expand(
         &self,
         stage: &StageRef<'_>,
         facts: &Facts,
-        _dist: &Path,
+        dist: &Path,
     ) -> Result<Expansion, Vec<Problem>> {
         let options: CargoOptions = stage.options().map_err(|p| vec![p])?;
         let targets = resolve_targets(stage, &options, &facts.host)?;
-        let bins = match &options.bins {
-            Some(bins) => {
-                let problems: Vec<Problem> = bins
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| !facts.cargo.binaries.contains(b))
-                    .map(|(i, b)| {
-                        Problem::new(
-                            format!("the package has no binary `{b}`"),
-                            stage.item_span("bins", i),
-                        )
-                        .label("unknown binary")
-                        .help(format!("binaries: {}", facts.cargo.binaries.join(", ")))
-                    })
-                    .collect();
-                if !problems.is_empty() {
-                    return Err(problems);
-                }
-                bins.clone()
-            }
-            None => facts.cargo.binaries.clone(),
-        };
-        if bins.is_empty() {
-            return Err(vec![
-                Problem::new(
-                    "the Cargo package has no binaries to build",
-                    stage.span("uses"),
-                )
-                .help("add a `[[bin]]` target or a `src/main.rs`"),
-            ]);
-        }
+        let packages = resolve_packages(stage, &options, facts)?;
+        let bins = resolve_bins(stage, &options, facts, &packages)?;
         let profile = options.profile.as_deref().unwrap_or("release");
         let profile_dir = match profile {
             "dev" | "test" => "debug",
             "bench" => "release",
             other => other,
         };
+        let vars = facts.template_vars();
+        let build_env: Vec<String> = facts
+            .env
+            .iter()
+            .filter(|(name, _)| BUILD_ENV_PREFIXES.iter().any(|p| name.starts_with(p)))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
 
         let mut expansion = Expansion::default();
+        let mut problems = Vec::new();
         for target in &targets {
-            let mut argv: Vec<String> = vec!["cargo".into()];
-            // The host builds with plain cargo; other targets need zig as a cross linker.
-            argv.push(
-                if target.triple == facts.host {
-                    "build"
-                } else {
-                    "zigbuild"
-                }
-                .into(),
-            );
-            argv.extend([
+            let overrides = lookup_override(&options, target)
+                .cloned()
+                .unwrap_or_default();
+            let glibc = options.glibc.as_deref().filter(|_| target.is_gnu_linux());
+            // The host builds with plain cargo; other targets, and a pinned glibc, need zig.
+            let zig = target.triple != facts.host || glibc.is_some();
+            let cargo_target = match glibc {
+                Some(version) => format!("{}.{version}", target.triple),
+                None => target.triple.clone(),
+            };
+            let mut argv: Vec<String> = vec![
+                "cargo".into(),
+                if zig { "zigbuild" } else { "build" }.into(),
                 "--manifest-path".into(),
                 facts.cargo.manifest.display().to_string(),
-            ]);
-            argv.extend([
                 "--profile".into(),
                 profile.to_string(),
                 "--target".into(),
-                target.triple.clone(),
-            ]);
+                cargo_target,
+            ];
             if options.locked.unwrap_or(true) {
                 argv.push("--locked".into());
             }
-            if !options.features.is_empty() {
-                argv.extend(["--features".into(), options.features.join(",")]);
+            for package in &packages {
+                argv.extend(["--package".into(), package.clone()]);
+            }
+            let features = overrides.features.as_ref().unwrap_or(&options.features);
+            if !features.is_empty() {
+                argv.extend(["--features".into(), features.join(",")]);
             }
             if options.no_default_features {
                 argv.push("--no-default-features".into());
@@ -141,29 +184,223 @@ impl Builtin for Cargo {
             for bin in &bins {
                 argv.extend(["--bin".into(), bin.clone()]);
             }
-            expansion
-                .steps
-                .push(Step::exec(argv).label(target.name.clone()));
-            for bin in &bins {
-                let file = format!("{bin}{}", target.exe_suffix());
-                expansion.artifacts.push(PlannedArtifact {
-                    name: file.clone(),
-                    kind: ArtifactKind::Binary,
-                    path: format!("{}/{file}", target.name),
-                    source: Some(
-                        facts
-                            .cargo
-                            .target_dir
-                            .join(&target.triple)
-                            .join(profile_dir)
-                            .join(&file),
-                    ),
-                    target: Some(target.clone()),
-                });
+
+            let mut env = BTreeMap::new();
+            if let Some(flags) = overrides.rustflags.as_ref().or(options.rustflags.as_ref()) {
+                env.insert("RUSTFLAGS".to_string(), flags.clone());
             }
+            for (name, value) in &overrides.env {
+                match template::render(value, &vars) {
+                    Ok(v) => {
+                        env.insert(name.clone(), v);
+                    }
+                    Err(e) => problems.push(template_problem(
+                        stage.loaded,
+                        path![
+                            "stages",
+                            stage.name,
+                            "overrides",
+                            target.name.as_str(),
+                            "env",
+                            name.as_str()
+                        ],
+                        value,
+                        e,
+                    )),
+                }
+            }
+
+            let out_dir = facts
+                .cargo
+                .target_dir
+                .join(&target.triple)
+                .join(profile_dir);
+            let artifacts = bins
+                .iter()
+                .map(|bin| {
+                    let file = format!("{bin}{}", target.exe_suffix());
+                    PlannedArtifact {
+                        name: file.clone(),
+                        kind: ArtifactKind::Binary,
+                        path: format!("{}/{file}", target.name),
+                        source: Some(out_dir.join(&file)),
+                        target: Some(target.clone()),
+                    }
+                })
+                .collect();
+            let mut identity = vec![format!("cargo {}", target.triple), facts.rustc.clone()];
+            identity.extend(build_env.iter().cloned());
+            expansion.units.push(Unit {
+                label: Some(target.name.clone()),
+                env,
+                steps: vec![Step::exec(argv)],
+                artifacts,
+                cache: Some(CacheKey {
+                    identity,
+                    inputs: vec![facts.cargo.workspace_root.clone()],
+                    exclude: vec![facts.cargo.target_dir.clone(), dist.to_path_buf()],
+                    stamp: facts
+                        .cargo
+                        .target_dir
+                        .join("shipit-cache")
+                        .join(stage.name)
+                        .join(format!("{}.json", target.name)),
+                }),
+            });
+            for triple in target.rust_triples() {
+                let requirement = Requirement::RustStd { triple };
+                if !expansion.requires.contains(&requirement) {
+                    expansion.requires.push(requirement);
+                }
+            }
+            if zig && !expansion.requires.contains(&Requirement::Zigbuild) {
+                expansion.requires.push(Requirement::Zigbuild);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
         Ok(expansion)
     }
+}
+
+fn is_glibc_version(text: &str) -> bool {
+    text.strip_prefix("2.")
+        .is_some_and(|minor| !minor.is_empty() && minor.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The override for `target`, written under its alias or its triple.
+fn lookup_override<'o>(options: &'o CargoOptions, target: &Target) -> Option<&'o TargetOverride> {
+    options
+        .overrides
+        .iter()
+        .find(|(name, _)| **name == target.name || **name == target.triple)
+        .map(|(_, o)| o)
+}
+
+/// Every override must name a listed target.
+fn check_overrides(
+    stage: &StageRef<'_>,
+    options: &CargoOptions,
+    targets: &[Target],
+) -> Vec<Problem> {
+    options
+        .overrides
+        .keys()
+        .filter(|name| {
+            !targets
+                .iter()
+                .any(|t| t.name == **name || t.triple == **name)
+        })
+        .map(|name| {
+            let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+            Problem::new(
+                format!("`overrides.{name}` is not one of this stage's targets"),
+                stage
+                    .loaded
+                    .key_span(path!["stages", stage.name, "overrides", name.as_str()]),
+            )
+            .label("not a target of this stage")
+            .help(
+                match crate::config::did_you_mean(name, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("targets: {}", names.join(", ")),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The packages to build: as listed (each must be a workspace member), else none (the root).
+fn resolve_packages(
+    stage: &StageRef<'_>,
+    options: &CargoOptions,
+    facts: &Facts,
+) -> Result<Vec<String>, Vec<Problem>> {
+    let Some(packages) = &options.packages else {
+        return Ok(Vec::new());
+    };
+    let members: Vec<&str> = facts
+        .cargo
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let problems: Vec<Problem> = packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !members.contains(&p.as_str()))
+        .map(|(i, p)| {
+            Problem::new(
+                format!("the workspace has no package `{p}`"),
+                stage.item_span("packages", i),
+            )
+            .label("unknown package")
+            .help(
+                match crate::config::did_you_mean(p, members.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("packages: {}", members.join(", ")),
+                },
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(packages.clone())
+    } else {
+        Err(problems)
+    }
+}
+
+/// The binaries to ship: as listed (each must belong to the chosen packages), else all of them.
+fn resolve_bins(
+    stage: &StageRef<'_>,
+    options: &CargoOptions,
+    facts: &Facts,
+    packages: &[String],
+) -> Result<Vec<String>, Vec<Problem>> {
+    let available: Vec<String> = if packages.is_empty() {
+        facts.cargo.binaries.clone()
+    } else {
+        facts
+            .cargo
+            .packages
+            .iter()
+            .filter(|p| packages.contains(&p.name))
+            .flat_map(|p| p.binaries.iter().cloned())
+            .collect()
+    };
+    let bins = match &options.bins {
+        Some(bins) => {
+            let problems: Vec<Problem> = bins
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !available.contains(b))
+                .map(|(i, b)| {
+                    Problem::new(
+                        format!("no package being built has a binary `{b}`"),
+                        stage.item_span("bins", i),
+                    )
+                    .label("unknown binary")
+                    .help(format!("binaries: {}", available.join(", ")))
+                })
+                .collect();
+            if !problems.is_empty() {
+                return Err(problems);
+            }
+            bins.clone()
+        }
+        None => available,
+    };
+    if bins.is_empty() {
+        return Err(vec![
+            Problem::new(
+                "the Cargo package has no binaries to build",
+                stage.span("uses"),
+            )
+            .help("add a `[[bin]]` target or a `src/main.rs`, or choose `packages`"),
+        ]);
+    }
+    Ok(bins)
 }
 
 fn resolve_targets(

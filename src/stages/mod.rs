@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use crate::config::{Loaded, Problem, StageConfig};
 use crate::facts::Facts;
 use crate::path;
-use crate::plan::{PlannedArtifact, Step};
+use crate::plan::Unit;
+use crate::toolchain::Requirement;
 
 /// A stage of the pipeline file, with access to its own table for reading options.
 pub struct StageRef<'a> {
@@ -45,13 +46,13 @@ impl StageRef<'_> {
     }
 }
 
-/// What a built-in stage turns into: commands to run and the artifacts they leave.
+/// What a built-in stage turns into: units of work and the tools they need.
 #[derive(Debug, Clone, Default)]
 pub struct Expansion {
-    /// Commands, run in order.
-    pub steps: Vec<Step>,
-    /// Files the stage produces, copied into the dist folder and recorded in the manifest.
-    pub artifacts: Vec<PlannedArtifact>,
+    /// Independent units (one per target for `cargo`), run in parallel.
+    pub units: Vec<Unit>,
+    /// Tools to have in place before the stage runs.
+    pub requires: Vec<Requirement>,
 }
 
 /// A built-in stage kind.

@@ -19,6 +19,20 @@ impl GithubActions {
     }
 }
 
+impl GithubActions {
+    /// A collapsible group holding a log file.
+    fn group(&self, title: &str, status: &str, log: Option<&std::path::Path>) {
+        let Some(log) = log.filter(|l| l.is_file()) else {
+            return;
+        };
+        self.printer.out(&format!("::group::{title} ({status})"));
+        if let Ok(text) = std::fs::read_to_string(log) {
+            self.printer.out(&text);
+        }
+        self.printer.out("::endgroup::");
+    }
+}
+
 /// Escapes a workflow command's message (`%`, CR, LF).
 pub fn escape(text: &str) -> String {
     text.replace('%', "%25")
@@ -35,18 +49,14 @@ impl Reporter for GithubActions {
     fn report(&self, event: &Event<'_>) {
         self.inner.report(event);
         match event {
-            // Groups are written when a stage ends, so parallel stages never interleave.
+            // Groups are written when a unit or stage ends, so parallel work never interleaves.
+            Event::UnitFinished { stage, report } => {
+                let title = format!("{stage} {}", report.label.as_deref().unwrap_or_default());
+                self.group(&title, report.status.word(), report.log.as_deref());
+            }
             Event::StageFinished(report) => {
-                if let Some(log) = report.log.as_ref().filter(|l| l.is_file()) {
-                    self.printer.out(&format!(
-                        "::group::{} ({})",
-                        report.stage,
-                        report.status.word()
-                    ));
-                    if let Ok(text) = std::fs::read_to_string(log) {
-                        self.printer.out(&text);
-                    }
-                    self.printer.out("::endgroup::");
+                if report.units.is_empty() {
+                    self.group(&report.stage, report.status.word(), report.log.as_deref());
                 }
                 if report.status.is_failure() {
                     let mut message = outcome_text(report);
@@ -70,7 +80,8 @@ impl Reporter for GithubActions {
                 for stage in &run.stages {
                     let icon = match &stage.status {
                         s if s.is_failure() => "❌",
-                        crate::executor::StageStatus::Succeeded => "✅",
+                        crate::executor::StageStatus::Succeeded
+                        | crate::executor::StageStatus::Cached => "✅",
                         _ => "⏭️",
                     };
                     table.push_str(&format!(

@@ -27,24 +27,32 @@ pub fn event_json(event: &Event<'_>) -> Value {
         } => {
             json!({"event": "run_started", "project": project, "version": version, "stages": stages, "dry_run": dry_run})
         }
-        Event::StageStarted {
-            stage,
+        Event::Started {
+            lane,
             attempt,
             attempts,
         } => {
-            json!({"event": "stage_started", "stage": stage, "attempt": attempt, "attempts": attempts})
+            json!({"event": "started", "stage": lane.stage, "unit": lane.unit, "attempt": attempt, "attempts": attempts})
         }
-        Event::StepStarted { stage, step } => {
-            json!({"event": "step_started", "stage": stage, "command": step.command.to_string(), "label": step.label})
+        Event::StepStarted { lane, step } => {
+            json!({"event": "step_started", "stage": lane.stage, "unit": lane.unit, "command": step.command.to_string()})
         }
-        Event::Output { stage, line } => json!({"event": "output", "stage": stage, "line": line}),
+        Event::Output { lane, line } => {
+            json!({"event": "output", "stage": lane.stage, "unit": lane.unit, "line": line})
+        }
         Event::Retrying {
-            stage,
+            lane,
             attempt,
             delay,
             reason,
         } => {
-            json!({"event": "retrying", "stage": stage, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason})
+            json!({"event": "retrying", "stage": lane.stage, "unit": lane.unit, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason})
+        }
+        Event::UnitFinished { stage, report } => {
+            let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
+            value["event"] = json!("unit_finished");
+            value["stage"] = json!(stage);
+            value
         }
         Event::StageFinished(report) => {
             let mut value = serde_json::to_value(report).unwrap_or(Value::Null);

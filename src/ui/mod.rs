@@ -14,8 +14,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::executor::{RunReport, StageReport};
-use crate::plan::Step;
+use crate::executor::{RunReport, StageReport, UnitReport};
+use crate::plan::{PlannedStage, Step, Unit};
 use crate::secrets::Masker;
 
 pub use github::GithubActions;
@@ -34,39 +34,46 @@ pub enum Event<'a> {
         /// Nothing will be executed.
         dry_run: bool,
     },
-    /// A stage attempt begins.
-    StageStarted {
-        /// Stage.
-        stage: &'a str,
+    /// An attempt of a stage (or of one of its units) begins.
+    Started {
+        /// Where.
+        lane: Lane<'a>,
         /// 1-based attempt.
         attempt: u32,
         /// Attempts allowed.
         attempts: u32,
     },
-    /// A command of a stage begins (or, in a dry run, would begin).
+    /// A command begins (or, in a dry run, would begin).
     StepStarted {
-        /// Stage.
-        stage: &'a str,
+        /// Where.
+        lane: Lane<'a>,
         /// The command.
         step: &'a Step,
     },
     /// One line of a command's output (already masked).
     Output {
-        /// Stage.
-        stage: &'a str,
+        /// Where.
+        lane: Lane<'a>,
         /// The line.
         line: &'a str,
     },
     /// An attempt failed and another follows after `delay`.
     Retrying {
-        /// Stage.
-        stage: &'a str,
+        /// Where.
+        lane: Lane<'a>,
         /// The attempt about to start.
         attempt: u32,
         /// Wait before it.
         delay: Duration,
         /// Why the previous attempt failed.
         reason: &'a str,
+    },
+    /// A labelled unit of a stage (a target) ended: built, cached or failed.
+    UnitFinished {
+        /// Its stage.
+        stage: &'a str,
+        /// How it went.
+        report: &'a UnitReport,
     },
     /// A stage ended, was skipped or blocked.
     StageFinished(&'a StageReport),
@@ -79,6 +86,39 @@ pub enum Event<'a> {
         /// What to say.
         text: &'a str,
     },
+}
+
+/// Where work happens: a stage, or one unit (target) of it. Shown as `build` or `build linux-x64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lane<'a> {
+    /// The stage.
+    pub stage: &'a str,
+    /// The unit's label, for stages with several units.
+    pub unit: Option<&'a str>,
+}
+
+impl<'a> Lane<'a> {
+    /// The lane of `unit` in `stage`.
+    pub fn of(stage: &'a PlannedStage, unit: &'a Unit) -> Lane<'a> {
+        Lane {
+            stage: &stage.name,
+            unit: unit.label.as_deref(),
+        }
+    }
+
+    /// An owned copy, for tasks that outlive the borrow.
+    pub fn owned(&self) -> (String, Option<String>) {
+        (self.stage.to_string(), self.unit.map(str::to_string))
+    }
+}
+
+impl std::fmt::Display for Lane<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.unit {
+            Some(unit) => write!(f, "{} {unit}", self.stage),
+            None => f.write_str(self.stage),
+        }
+    }
 }
 
 /// Importance of a message.
@@ -239,14 +279,27 @@ pub fn short_duration(d: Duration) -> String {
     }
 }
 
-/// The failure details shown for a stage: reason, last lines of output, log path.
+/// The failure details shown for a stage: last lines of output, log path. Empty for stages
+/// with units, whose failures were shown unit by unit.
 pub fn failure_lines(report: &StageReport) -> Vec<String> {
-    let mut lines = Vec::new();
-    if !report.tail.is_empty() {
-        lines.push(format!("  last {} lines of output:", report.tail.len()));
-        lines.extend(report.tail.iter().map(|l| format!("  | {l}")));
+    if !report.units.is_empty() {
+        return Vec::new();
     }
-    if let Some(log) = &report.log {
+    tail_lines(&report.tail, report.log.as_deref())
+}
+
+/// The failure details shown for a unit.
+pub fn unit_failure_lines(report: &UnitReport) -> Vec<String> {
+    tail_lines(&report.tail, report.log.as_deref())
+}
+
+fn tail_lines(tail: &[String], log: Option<&std::path::Path>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !tail.is_empty() {
+        lines.push(format!("  last {} lines of output:", tail.len()));
+        lines.extend(tail.iter().map(|l| format!("  | {l}")));
+    }
+    if let Some(log) = log {
         lines.push(format!("  full log: {}", log.display()));
     }
     lines
@@ -254,15 +307,25 @@ pub fn failure_lines(report: &StageReport) -> Vec<String> {
 
 /// What a finished stage's headline says after its name.
 pub fn outcome_text(report: &StageReport) -> String {
+    status_text(&report.status, report.elapsed, report.attempts)
+}
+
+/// What a finished unit's line says after its stage and label.
+pub fn unit_outcome_text(report: &UnitReport) -> String {
+    status_text(&report.status, report.elapsed, report.attempts)
+}
+
+fn status_text(status: &crate::executor::StageStatus, elapsed: Duration, attempts: u32) -> String {
     use crate::executor::StageStatus::*;
-    let took = short_duration(report.elapsed);
-    let tries = if report.attempts > 1 {
-        format!(", {} attempts", report.attempts)
+    let took = short_duration(elapsed);
+    let tries = if attempts > 1 {
+        format!(", {attempts} attempts")
     } else {
         String::new()
     };
-    match &report.status {
+    match status {
         Succeeded => format!("done in {took}{tries}"),
+        Cached => "cached: inputs unchanged".to_string(),
         Failed { reason } => format!("failed after {took}{tries}: {reason}"),
         TimedOut { after_ms } => format!(
             "timed out after {}{tries}; its processes were killed",

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use super::{
     Event, Printer, Reporter, failure_lines, outcome_text, run_finished_text, run_started_text,
-    short_duration,
+    short_duration, unit_failure_lines, unit_outcome_text,
 };
 
 /// One line per event, each with a UTC time.
@@ -31,30 +31,43 @@ impl Reporter for PlainReporter {
         let quiet = self.verbosity < 0;
         match event {
             Event::RunStarted { .. } if !quiet => self.line(&run_started_text(event)),
-            Event::StageStarted {
-                stage,
+            Event::Started {
+                lane,
                 attempt,
                 attempts,
             } if !quiet => match attempt {
-                1 => self.line(&format!("{stage}: started")),
-                _ => self.line(&format!("{stage}: attempt {attempt} of {attempts}")),
+                1 => self.line(&format!("{lane}: started")),
+                _ => self.line(&format!("{lane}: attempt {attempt} of {attempts}")),
             },
-            Event::StepStarted { stage, step } if self.verbosity > 0 => {
-                self.line(&format!("{stage}: $ {}", step.command));
+            Event::StepStarted { lane, step } if self.verbosity > 0 => {
+                self.line(&format!("{lane}: $ {}", step.command));
             }
-            Event::Output { stage, line } if self.verbosity > 0 => {
-                self.line(&format!("{stage}| {line}"))
+            Event::Output { lane, line } if self.verbosity > 0 => {
+                self.line(&format!("{lane}| {line}"))
             }
             Event::Retrying {
-                stage,
+                lane,
                 attempt,
                 delay,
                 reason,
             } => {
                 self.line(&format!(
-                    "{stage}: {reason}; attempt {attempt} in {}",
+                    "{lane}: {reason}; attempt {attempt} in {}",
                     short_duration(*delay)
                 ));
+            }
+            Event::UnitFinished { stage, report } => {
+                let failed = report.status.is_failure();
+                if quiet && !failed {
+                    return;
+                }
+                let label = report.label.as_deref().unwrap_or_default();
+                self.line(&format!("{stage} {label}: {}", unit_outcome_text(report)));
+                if failed {
+                    for line in unit_failure_lines(report) {
+                        self.printer.err(&line);
+                    }
+                }
             }
             Event::StageFinished(report) => {
                 let failed = report.status.is_failure();

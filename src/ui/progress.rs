@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Event, Printer, Reporter, failure_lines, outcome_text};
+use super::{
+    Event, Printer, Reporter, failure_lines, outcome_text, unit_failure_lines, unit_outcome_text,
+};
+use crate::executor::StageStatus;
 
 /// Spinners for running stages; finished stages become plain lines above them.
 pub struct ProgressReporter {
@@ -29,6 +32,16 @@ impl ProgressReporter {
         }
     }
 
+    fn mark(&self, status: &StageStatus) -> String {
+        match status {
+            s if s.is_failure() => self.printer.paint(console::Style::new().red().bold(), "✗"),
+            StageStatus::Succeeded | StageStatus::Cached => {
+                self.printer.paint(console::Style::new().green(), "✓")
+            }
+            _ => self.printer.paint(console::Style::new().dim(), "-"),
+        }
+    }
+
     fn style() -> ProgressStyle {
         ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:>4}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
@@ -41,15 +54,15 @@ impl Reporter for ProgressReporter {
             return;
         };
         match event {
-            Event::StageStarted {
-                stage,
+            Event::Started {
+                lane,
                 attempt,
                 attempts,
             } => {
-                let bar = running.entry(stage.to_string()).or_insert_with(|| {
+                let bar = running.entry(lane.to_string()).or_insert_with(|| {
                     let bar = self.bars.add(ProgressBar::new_spinner());
                     bar.set_style(Self::style());
-                    bar.set_prefix(stage.to_string());
+                    bar.set_prefix(lane.to_string());
                     bar.enable_steady_tick(Duration::from_millis(100));
                     bar
                 });
@@ -57,21 +70,36 @@ impl Reporter for ProgressReporter {
                     bar.set_message(format!("attempt {attempt} of {attempts}"));
                 }
             }
-            Event::StepStarted { stage, step } => match running.get(*stage) {
+            Event::StepStarted { lane, step } => match running.get(&lane.to_string()) {
                 Some(bar) => bar.set_message(
                     self.printer
                         .masker()
                         .mask(&step.command.to_string())
                         .into_owned(),
                 ),
-                None => self.printer.err(&format!("  {stage}: $ {}", step.command)),
+                None => self.printer.err(&format!("  {lane}: $ {}", step.command)),
             },
-            Event::Output { stage, line } if self.verbosity > 0 => {
-                self.printer.err(&format!("{stage}| {line}"))
+            Event::Output { lane, line } if self.verbosity > 0 => {
+                self.printer.err(&format!("{lane}| {line}"))
             }
-            Event::Retrying { stage, reason, .. } => {
-                if let Some(bar) = running.get(*stage) {
+            Event::Retrying { lane, reason, .. } => {
+                if let Some(bar) = running.get(&lane.to_string()) {
                     bar.set_message(format!("retrying: {reason}"));
+                }
+            }
+            Event::UnitFinished { stage, report } => {
+                let lane = format!("{stage} {}", report.label.as_deref().unwrap_or_default());
+                if let Some(bar) = running.remove(&lane) {
+                    bar.finish_and_clear();
+                    self.bars.remove(&bar);
+                }
+                let mark = self.mark(&report.status);
+                self.printer
+                    .err(&format!("{mark} {lane} {}", unit_outcome_text(report)));
+                if report.status.is_failure() {
+                    for line in unit_failure_lines(report) {
+                        self.printer.err(&line);
+                    }
                 }
             }
             Event::StageFinished(report) => {
@@ -79,15 +107,7 @@ impl Reporter for ProgressReporter {
                     bar.finish_and_clear();
                     self.bars.remove(&bar);
                 }
-                let mark = match &report.status {
-                    s if s.is_failure() => {
-                        self.printer.paint(console::Style::new().red().bold(), "✗")
-                    }
-                    crate::executor::StageStatus::Succeeded => {
-                        self.printer.paint(console::Style::new().green(), "✓")
-                    }
-                    _ => self.printer.paint(console::Style::new().dim(), "-"),
-                };
+                let mark = self.mark(&report.status);
                 self.printer
                     .err(&format!("{mark} {} {}", report.stage, outcome_text(report)));
                 if report.status.is_failure() {
