@@ -232,28 +232,43 @@ pub fn prepare(plan: &mut Plan, mode: Provision, announce: &dyn Announce) -> Res
             Requirement::Zigbuild => None,
         })
         .collect();
-    ensure_rust_std(&triples, mode, announce)?;
-    if !needed.contains(&Requirement::Zigbuild) {
-        return Ok(());
+    // With --no-provision every missing tool is reported at once, not one per attempt.
+    let mut errors = Vec::new();
+    if let Err(e) = ensure_rust_std(&triples, mode, announce) {
+        if mode != Provision::Forbidden {
+            return Err(e);
+        }
+        errors.push(e.message);
     }
-    let zigbuild = match Zigbuild::find() {
-        Some(found) => found,
-        None => match mode {
-            Provision::Forbidden => {
-                return Err(ToolError::new(format!(
-                    "cargo-zigbuild and zig are needed to cross-compile, and --no-provision forbids installing them\n  install them with: {}\n  (or put `cargo-zigbuild` and `zig` on PATH: pip install ziglang cargo-zigbuild)",
-                    zigbuild_command()
-                )));
-            }
-            Provision::DryRun => {
-                announce.say(&format!(
-                    "would provision cargo-zigbuild and zig into {} (pip install ziglang cargo-zigbuild)",
-                    zigbuild_venv().display()
-                ));
-                return Ok(());
-            }
-            Provision::Allowed => provision_zigbuild(announce)?,
-        },
+    let zigbuild = if needed.contains(&Requirement::Zigbuild) {
+        match Zigbuild::find() {
+            Some(found) => Some(found),
+            None => match mode {
+                Provision::Forbidden => {
+                    errors.push(format!(
+                        "cargo-zigbuild and zig are needed to cross-compile, and --no-provision forbids installing them\n  install them with: {}\n  (or put `cargo-zigbuild` and `zig` on PATH: pip install ziglang cargo-zigbuild)",
+                        zigbuild_command()
+                    ));
+                    None
+                }
+                Provision::DryRun => {
+                    announce.say(&format!(
+                        "would provision cargo-zigbuild and zig into {} (pip install ziglang cargo-zigbuild)",
+                        zigbuild_venv().display()
+                    ));
+                    None
+                }
+                Provision::Allowed => Some(provision_zigbuild(announce)?),
+            },
+        }
+    } else {
+        None
+    };
+    if !errors.is_empty() {
+        return Err(ToolError::new(errors.join("\n")));
+    }
+    let Some(zigbuild) = zigbuild else {
+        return Ok(());
     };
     let path = search_path(zigbuild.path_prefix.as_deref());
     for stage in &mut plan.stages {

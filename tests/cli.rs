@@ -1,55 +1,12 @@
 //! End to end: the real `shipit` binary on real projects in temporary folders.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn shipit(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipit"));
-    cmd.current_dir(dir);
-    for var in [
-        "GITHUB_ACTIONS",
-        "GITHUB_OUTPUT",
-        "GITHUB_STEP_SUMMARY",
-        "GITHUB_REF_TYPE",
-        "GITHUB_REF_NAME",
-        "GITHUB_EVENT_NAME",
-        "SHIPIT_PIPELINE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
+mod common;
 
-fn text(output: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A copy of the bundled demo project (crate + pipelines) in a fresh folder.
-fn demo_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = repo_root();
-    std::fs::create_dir_all(dir.path().join("demo/src")).unwrap();
-    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
-    for file in [
-        "demo/Cargo.toml",
-        "demo/Cargo.lock",
-        "demo/src/main.rs",
-        "pipelines/demo.toml",
-    ] {
-        std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
-    }
-    dir
-}
+use common::{repo_root, shipit, text};
 
 /// A minimal Cargo project with the given pipeline as `shipit.toml`.
 fn project(pipeline: &str) -> tempfile::TempDir {
@@ -81,77 +38,6 @@ fn git(dir: &Path, args: &[&str]) {
         .status()
         .unwrap();
     assert!(status.success(), "git {args:?}");
-}
-
-#[test]
-fn demo_builds_end_to_end() {
-    let dir = demo_copy();
-    let out = shipit(dir.path())
-        .args(["build", "--pipeline", "pipelines/demo.toml"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    for stage in ["lint", "test", "build"] {
-        assert!(stderr.contains(&format!("{stage}: done in")), "{stderr}");
-        assert!(dir.path().join(format!("dist/logs/{stage}.log")).is_file());
-    }
-
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(manifest["schema"], 1);
-    assert_eq!(manifest["project"], "demo");
-    assert_eq!(manifest["version"], "0.1.0");
-    let artifacts = manifest["artifacts"].as_array().unwrap();
-    assert_eq!(artifacts.len(), 1);
-    let binary = dir
-        .path()
-        .join("dist")
-        .join(artifacts[0]["path"].as_str().unwrap());
-    let (size, sha) = shipit::manifest::hash_file(&binary).unwrap();
-    assert_eq!(artifacts[0]["size"], size);
-    assert_eq!(artifacts[0]["sha256"], sha);
-    assert_eq!(artifacts[0]["kind"], "binary");
-
-    let version = Command::new(&binary).arg("--version").output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&version.stdout).trim(),
-        "demo 0.1.0"
-    );
-
-    // The built service answers on $PORT.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(&binary)
-        .env("PORT", port.to_string())
-        .env("BIND", "127.0.0.1")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let reply = loop {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream
-                .write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let mut reply = String::new();
-            stream.read_to_string(&mut reply).unwrap();
-            break reply;
-        }
-        assert!(Instant::now() < deadline, "demo never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(
-        reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("0.1.0\n"),
-        "{reply}"
-    );
 }
 
 #[test]
@@ -558,4 +444,213 @@ fn json_mode_emits_one_event_per_line() {
         kinds.contains(&"stage_finished") && kinds.contains(&"run_finished"),
         "{kinds:?}"
     );
+}
+
+#[test]
+fn unchanged_targets_are_cached_until_an_input_changes() {
+    let dir = project("version = 1\n\n[stages.build]\nuses = \"cargo\"\n");
+    let lock = Command::new("cargo")
+        .arg("generate-lockfile")
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(lock.success());
+    let build = |extra: &[&str]| {
+        let out = shipit(dir.path())
+            .arg("build")
+            .args(extra)
+            .env("CARGO_TARGET_DIR", dir.path().join("target"))
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        stderr
+    };
+    let host = shipit::targets::Target::parse(
+        "host",
+        &shipit::facts::host_triple(&shipit::facts::rustc_version()),
+    )
+    .unwrap();
+    let cached = format!("build {}: cached", host.name);
+
+    assert!(!build(&[]).contains(&cached));
+    let manifest = std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap();
+    let again = build(&[]);
+    assert!(again.contains(&cached), "{again}");
+    assert!(again.contains("build: cached"), "{again}");
+    let reused = std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap();
+    let artifacts =
+        |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap()["artifacts"].clone();
+    assert_eq!(artifacts(&reused), artifacts(&manifest));
+
+    // --no-cache builds anyway.
+    assert!(!build(&["--no-cache"]).contains(&cached));
+    assert!(build(&[]).contains(&cached));
+    // A changed source file is an input.
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() { println!(\"changed\"); }\n",
+    )
+    .unwrap();
+    assert!(!build(&[]).contains(&cached));
+    assert!(build(&[]).contains(&cached));
+    // A build output changed behind cargo's back is not reused from the cache, and its header
+    // check keeps it out of dist.
+    let binary = dir
+        .path()
+        .join("target")
+        .join(&host.triple)
+        .join("release/tiny");
+    std::fs::write(&binary, "tampered").unwrap();
+    let out = shipit(dir.path())
+        .arg("build")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains(&cached), "{stderr}");
+    assert!(
+        stderr.contains("is not an executable shipit knows"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join(format!("dist/{}/tiny", host.name)).exists());
+}
+
+#[test]
+fn plan_pins_glibc_builds_universal_darwin_and_applies_overrides() {
+    let dir = project(
+        r#"version = 1
+
+[stages.build]
+uses = "cargo"
+targets = ["linux-arm64", "linux-x64-musl", "darwin-universal", "windows-x64"]
+glibc = "2.17"
+rustflags = "-C opt-level=s"
+features = ["a"]
+
+[stages.build.overrides.windows-x64]
+features = ["b"]
+rustflags = "-C target-feature=+crt-static"
+env = { BUILD_NOTE = "{{ project }} {{ version }}" }
+"#,
+    );
+    let out = shipit(dir.path())
+        .args(["plan", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let build = &plan["stages"][0];
+    let argv = |i: usize| -> Vec<String> {
+        serde_json::from_value(build["units"][i]["steps"][0]["exec"].clone()).unwrap()
+    };
+    let target_of = |i: usize| {
+        let a = argv(i);
+        let at = a.iter().position(|x| x == "--target").unwrap();
+        (a[1].clone(), a[at + 1].clone())
+    };
+    // The glibc floor applies to gnu targets only.
+    assert_eq!(
+        target_of(0),
+        ("zigbuild".into(), "aarch64-unknown-linux-gnu.2.17".into())
+    );
+    assert_eq!(
+        target_of(1),
+        ("zigbuild".into(), "x86_64-unknown-linux-musl".into())
+    );
+    assert_eq!(
+        target_of(2),
+        ("zigbuild".into(), "universal2-apple-darwin".into())
+    );
+    assert_eq!(
+        build["units"][2]["artifacts"][0]["path"],
+        "darwin-universal/tiny"
+    );
+    let requires = build["requires"].as_array().unwrap();
+    for triple in ["x86_64-apple-darwin", "aarch64-apple-darwin"] {
+        assert!(
+            requires.contains(&serde_json::json!({"tool": "rust_std", "triple": triple})),
+            "{requires:?}"
+        );
+    }
+    // Stage settings, then the per-target override.
+    assert!(argv(0).windows(2).any(|w| w == ["--features", "a"]));
+    assert_eq!(build["units"][0]["env"]["RUSTFLAGS"], "-C opt-level=s");
+    assert!(argv(3).windows(2).any(|w| w == ["--features", "b"]));
+    assert_eq!(
+        build["units"][3]["env"]["RUSTFLAGS"],
+        "-C target-feature=+crt-static"
+    );
+    assert_eq!(build["units"][3]["env"]["BUILD_NOTE"], "tiny 1.2.3");
+}
+
+#[test]
+fn bad_cargo_options_are_located_with_hints() {
+    let dir = project(
+        r#"version = 1
+
+[stages.build]
+uses = "cargo"
+targets = ["linux-x64-musl", "plan9-x64"]
+glibc = "17"
+packages = ["tinyy"]
+
+[stages.build.overrides.windows-x64]
+features = ["b"]
+"#,
+    );
+    let out = shipit(dir.path())
+        .args(["plan", "--color", "never"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "unknown target `plan9-x64`",
+        "shipit.toml:5:30",
+        "`linux-x64-musl`, `linux-arm64-musl`, `darwin-x64`",
+        "`17` is not a glibc version",
+        "shipit.toml:6:9",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    // Once the targets are valid, the override and package names are checked too.
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\"]\npackages = [\"tinyy\"]\n\n[stages.build.overrides.linux-x64-mus]\nfeatures = [\"b\"]\n",
+    )
+    .unwrap();
+    let out = shipit(dir.path())
+        .args(["plan", "--color", "never"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "`overrides.linux-x64-mus` is not one of this stage's targets",
+        "shipit.toml:8:25",
+        "did you mean `linux-x64-musl`?",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    // Package names need cargo metadata, so they are checked when the plan is made.
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\npackages = [\"tinyy\"]\n",
+    )
+    .unwrap();
+    let out = shipit(dir.path())
+        .args(["plan", "--color", "never"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "the workspace has no package `tinyy`",
+        "shipit.toml:5:13",
+        "did you mean `tiny`?",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
 }

@@ -197,9 +197,11 @@ pub fn render_config_error(error: &ConfigError, color: bool) -> String {
     } else {
         GraphicalTheme::unicode_nocolor()
     };
+    // Never split target names such as `linux-x64-musl` at their hyphens.
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
-        .with_links(false);
+        .with_links(false)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     let mut out = String::new();
     for diagnostic in error.diagnostics() {
         let _ = handler.render_report(&mut out, &diagnostic);

@@ -444,8 +444,14 @@ fn resolve_targets(
                 )
                 .label("unknown target")
                 .help(match unknown.suggestion {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("use a full Rust triple or one of {}", targets::alias_list()),
+                    Some(s) => format!(
+                        "did you mean `{s}`? Targets are a full Rust triple, `host`, or one of {}",
+                        targets::alias_list()
+                    ),
+                    None => format!(
+                        "targets are a full Rust triple, `host`, or one of {}",
+                        targets::alias_list()
+                    ),
                 }),
             ),
         }

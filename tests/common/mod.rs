@@ -1,0 +1,72 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The real `shipit` binary, run in `dir`, with the CI environment of the test run removed.
+pub fn shipit(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipit"));
+    cmd.current_dir(dir);
+    for var in [
+        "GITHUB_ACTIONS",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_REF_TYPE",
+        "GITHUB_REF_NAME",
+        "GITHUB_EVENT_NAME",
+        "SHIPIT_PIPELINE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// stdout and stderr as text.
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The shipit repository.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of the bundled demo project (crate + pipelines) in a fresh folder.
+pub fn demo_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo_root();
+    std::fs::create_dir_all(dir.path().join("demo/src")).unwrap();
+    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    for file in [
+        "demo/Cargo.toml",
+        "demo/Cargo.lock",
+        "demo/src/main.rs",
+        "pipelines/demo.toml",
+    ] {
+        std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+/// A cargo target folder kept between test runs for builds of test projects, so repeated
+/// runs reuse compiled output (shipit's own target folder stays untouched).
+pub fn shared_target_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Whether an external program needed by a test is installed. Under CI (`CI=true`) a missing
+/// one fails the test: CI installs everything, so absence there is a defect, never a skip.
+pub fn require(program: &str) -> bool {
+    if which::which(program).is_ok() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("`{program}` is required by this test and is not installed (see .ci/run)");
+    }
+    eprintln!("SKIPPED: `{program}` is not installed; install it to run this test (CI fails here)");
+    false
+}

@@ -1,0 +1,378 @@
+//! Cross-compiling with real tools: the bundled demo for six targets, each binary's header
+//! checked, the arm64 Linux binary run under qemu and the Windows one under wine; the cache;
+//! a failing target; a linker that produces the wrong binary; missing tools.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shipit::binfmt;
+use shipit::targets::Target;
+use shipit::toolchain::{ZigSource, Zigbuild};
+
+mod common;
+
+use common::{demo_copy, require, shared_target_dir, shipit, text};
+
+const DEMO_TARGETS: [&str; 6] = [
+    "linux-x64-musl",
+    "linux-arm64-musl",
+    "darwin-x64",
+    "darwin-arm64",
+    "windows-x64",
+    "windows-arm64",
+];
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn demo_builds_six_targets_that_run_then_every_target_is_cached() {
+    let qemu = require("qemu-aarch64-static");
+    let wine = require("wine");
+    let dir = demo_copy();
+    let target_dir = shared_target_dir("demo-target");
+    let build = || {
+        shipit(dir.path())
+            .args(["build", "--pipeline", "pipelines/demo.toml"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .output()
+            .unwrap()
+    };
+
+    let out = build();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for stage in ["lint", "test"] {
+        assert!(stderr.contains(&format!("{stage}: done in")), "{stderr}");
+        assert!(dir.path().join(format!("dist/logs/{stage}.log")).is_file());
+    }
+    for target in DEMO_TARGETS {
+        let log = dir.path().join(format!("dist/logs/build-{target}.log"));
+        assert!(log.is_file(), "no log for {target}");
+    }
+
+    let first = manifest(dir.path());
+    assert_eq!(first["project"], "demo");
+    assert_eq!(first["version"], "0.1.0");
+    let artifacts = first["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 6, "{artifacts:#?}");
+    let mut by_target = std::collections::BTreeMap::new();
+    for artifact in artifacts {
+        let name = artifact["target"].as_str().unwrap();
+        let target = Target::parse(name, "x").unwrap();
+        assert_eq!(artifact["os"], target.os.as_str());
+        assert_eq!(artifact["arch"], target.arch.as_str());
+        assert_eq!(artifact["kind"], "binary");
+        assert_eq!(artifact["name"], format!("demo{}", target.exe_suffix()));
+        let path = dir
+            .path()
+            .join("dist")
+            .join(artifact["path"].as_str().unwrap());
+        let (size, sha) = shipit::manifest::hash_file(&path).unwrap();
+        assert_eq!(
+            (&artifact["size"], &artifact["sha256"]),
+            (&size.into(), &sha.into())
+        );
+        // Each header is the target's own: format and architecture.
+        let header = binfmt::verify(&path, &target).unwrap();
+        assert_eq!(header, binfmt::expected(&target), "{name}");
+        by_target.insert(name.to_string(), path);
+    }
+    assert_eq!(by_target.keys().map(String::as_str).collect::<Vec<_>>(), {
+        let mut sorted = DEMO_TARGETS.to_vec();
+        sorted.sort();
+        sorted
+    });
+
+    // The x64 Linux binary runs here and serves HTTP.
+    let native = &by_target["linux-x64-musl"];
+    assert_eq!(version_of(Command::new(native)), "demo 0.1.0");
+    serves_its_version(native);
+    // The arm64 one under qemu, the Windows one under wine.
+    if qemu {
+        let mut run = Command::new("qemu-aarch64-static");
+        run.arg(&by_target["linux-arm64-musl"]);
+        assert_eq!(version_of(run), "demo 0.1.0");
+    }
+    if wine {
+        assert_eq!(run_under_wine(&by_target["windows-x64"]), "demo 0.1.0");
+    }
+
+    // Nothing changed: every target is cached and the manifest is the same.
+    let again = build();
+    let (_, stderr) = text(&again);
+    assert_eq!(again.status.code(), Some(0), "{stderr}");
+    for target in DEMO_TARGETS {
+        assert!(
+            stderr.contains(&format!("build {target}: cached")),
+            "{target} not cached:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("build: cached"), "{stderr}");
+    assert_eq!(manifest(dir.path())["artifacts"], first["artifacts"]);
+}
+
+fn version_of(mut command: Command) -> String {
+    let out = command.arg("--version").output().unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn serves_its_version(binary: &Path) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(binary)
+        .env("PORT", port.to_string())
+        .env("BIND", "127.0.0.1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).unwrap();
+            break reply;
+        }
+        assert!(Instant::now() < deadline, "demo never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("0.1.0\n"),
+        "{reply}"
+    );
+}
+
+/// Runs a Windows exe under wine, beside the `bcryptprimitives.dll` shim wine 8 lacks.
+fn run_under_wine(exe: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("demo.exe");
+    std::fs::copy(exe, &local).unwrap();
+    std::fs::copy(bcrypt_shim(), dir.path().join("bcryptprimitives.dll")).unwrap();
+    let mut wine = Command::new("wine");
+    wine.arg(&local)
+        .env("WINEPREFIX", shared_target_dir("wineprefix"))
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+    version_of(wine)
+}
+
+/// The shim DLL, compiled once with zig from `tests/fixtures/wine/bcryptprimitives.c`.
+fn bcrypt_shim() -> PathBuf {
+    let out = shared_target_dir("wine-shim/bcryptprimitives.dll");
+    if out.is_file() {
+        return out;
+    }
+    let zigbuild = Zigbuild::find().expect("zig was provisioned by the build");
+    let mut zig = match &zigbuild.zig {
+        ZigSource::Binary(zig) => Command::new(zig),
+        ZigSource::Python(python) => {
+            let mut c = Command::new(python);
+            c.args(["-m", "ziglang"]);
+            c
+        }
+    };
+    if let Some(prefix) = &zigbuild.path_prefix {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::iter::once(prefix.clone()).chain(std::env::split_paths(&path));
+        zig.env("PATH", std::env::join_paths(dirs).unwrap());
+    }
+    let source = common::repo_root().join("tests/fixtures/wine/bcryptprimitives.c");
+    let tmp = out.with_extension("tmp.dll");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let status = zig
+        .args([
+            "cc",
+            "-target",
+            "x86_64-windows-gnu",
+            "-shared",
+            "-O2",
+            "-o",
+        ])
+        .arg(&tmp)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(status.success(), "zig cc failed to build the wine shim");
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+/// A crate with a feature that cannot compile, and a pipeline building it for two targets,
+/// one of them with that feature.
+fn broken_project(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\nedition = \"2021\"\n\n[features]\nbroken = []\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "#[cfg(feature = \"broken\")]\ncompile_error!(\"broken on purpose\");\nfn main() {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        format!(
+            "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\
+             targets = [\"windows-x64\", \"linux-x64-musl\"]\n{extra}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_failing_target_is_named_and_stops_the_others_unless_keep_going() {
+    let dir = broken_project("[stages.build.overrides.windows-x64]\nfeatures = [\"broken\"]\n");
+    let target_dir = shared_target_dir("broken-target");
+    let run = |extra: &[&str]| {
+        shipit(dir.path())
+            .args(["build", "-j", "1"])
+            .args(extra)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("build windows-x64: failed"), "{stderr}");
+    assert!(stderr.contains("broken on purpose"), "{stderr}");
+    assert!(
+        stderr.contains("dist/logs/build-windows-x64.log"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("build linux-x64-musl: cancelled"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("dist/linux-x64-musl/tiny").exists());
+
+    let out = run(&["--keep-going"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("build windows-x64: failed"), "{stderr}");
+    assert!(stderr.contains("build linux-x64-musl: done"), "{stderr}");
+    assert!(dir.path().join("dist/linux-x64-musl/tiny").is_file());
+}
+
+#[test]
+fn a_linker_that_makes_the_wrong_binary_is_refused() {
+    // A "linker" that leaves an arm64 ELF where an x64 one was asked for.
+    let dir = broken_project("");
+    let linker = dir.path().join("wrong-linker.sh");
+    std::fs::write(
+        &linker,
+        "#!/bin/sh\nout=\nwhile [ $# -gt 0 ]; do [ \"$1\" = -o ] && out=\"$2\"; shift; done\n\
+         # a 64-byte ELF header: 64-bit, little-endian, executable, machine 183 (aarch64)\n\
+         printf '\\177ELF\\002\\001\\001\\000\\000\\000\\000\\000\\000\\000\\000\\000\\002\\000\\267\\000\\001\\000\\000\\000' > \"$out\"\n\
+         head -c 40 /dev/zero >> \"$out\"\nchmod +x \"$out\"\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&linker)
+        .status()
+        .unwrap();
+    let host = shipit::facts::host_triple(&shipit::facts::rustc_version());
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        format!(
+            "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\ntargets = [\"host\"]\n\n\
+             [stages.build.env]\nCARGO_TARGET_{}_LINKER = \"{}\"\n",
+            host.to_uppercase().replace('-', "_"),
+            linker.display()
+        ),
+    )
+    .unwrap();
+    let out = shipit(dir.path())
+        .args(["build", "--no-cache"])
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is ELF arm64"), "{stderr}");
+    assert!(
+        stderr.contains("needs ELF x64; refusing to ship it"),
+        "{stderr}"
+    );
+    let shipped = dir.path().join("dist/linux-x64/tiny");
+    assert!(!shipped.exists(), "the wrong binary stayed in dist");
+    assert!(!dir.path().join("dist/manifest.json").exists());
+}
+
+/// A PATH holding cargo and rustc but neither zig nor cargo-zigbuild.
+fn path_without_zig() -> tempfile::TempDir {
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["cargo", "rustc", "rustup", "git"] {
+        if let Ok(real) = which::which(tool) {
+            std::os::unix::fs::symlink(real, bin.path().join(tool)).unwrap();
+        }
+    }
+    bin
+}
+
+#[test]
+fn no_provision_names_the_missing_tools_and_the_command_to_install_them() {
+    let dir = broken_project("");
+    let bin = path_without_zig();
+    let cache = tempfile::tempdir().unwrap();
+    let isolated = |cmd: &mut Command| {
+        cmd.env("PATH", bin.path())
+            .env("SHIPIT_CACHE_DIR", cache.path())
+            .env_remove("ZIG");
+    };
+
+    let mut build = shipit(dir.path());
+    build.args(["build", "--no-provision"]);
+    isolated(&mut build);
+    let out = build.output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--no-provision forbids installing them"),
+        "{stderr}"
+    );
+    let venv = cache.path().join("tools/zigbuild");
+    assert!(
+        stderr.contains(&format!(
+            "python3 -m venv {0} && {0}/bin/pip install ziglang cargo-zigbuild",
+            venv.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!venv.exists(), "--no-provision installed something");
+
+    let mut doctor = shipit(dir.path());
+    doctor.arg("doctor");
+    isolated(&mut doctor);
+    let out = doctor.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    for needle in [
+        "windows-x64",
+        "x86_64-pc-windows-gnu",
+        "cargo zigbuild",
+        "MISSING cargo-zigbuild and zig",
+        "fix: python3 -m venv",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}
