@@ -73,6 +73,11 @@ pub fn zigbuild_venv() -> PathBuf {
     cache_dir().join("tools").join("zigbuild")
 }
 
+/// Where `cargo install cargo-zigbuild` puts it when there is no Python to provision with.
+fn cargo_root() -> PathBuf {
+    cache_dir().join("tools").join("cargo")
+}
+
 /// Written last by a successful provisioning, so a half-made venv is never used.
 const COMPLETE_MARKER: &str = ".shipit-complete";
 
@@ -101,15 +106,17 @@ pub struct Zigbuild {
 }
 
 impl Zigbuild {
-    /// Looks on `PATH`, then in the private venv.
+    /// Looks on `PATH`, then in the private venv, then in shipit's `cargo install` root.
     pub fn find() -> Option<Zigbuild> {
-        Zigbuild::find_in(None).or_else(|| {
-            let venv = zigbuild_venv();
-            venv.join(COMPLETE_MARKER)
-                .exists()
-                .then(|| Zigbuild::find_in(Some(&venv.join("bin"))))
-                .flatten()
-        })
+        let venv = zigbuild_venv();
+        Zigbuild::find_in(None)
+            .or_else(|| {
+                venv.join(COMPLETE_MARKER)
+                    .exists()
+                    .then(|| Zigbuild::find_in(Some(&venv.join("bin"))))
+                    .flatten()
+            })
+            .or_else(|| Zigbuild::find_in(Some(&cargo_root().join("bin"))))
     }
 
     /// Looks for both tools with `prefix` (if any) first on `PATH`.
@@ -330,6 +337,15 @@ fn ensure_rust_std(
                     sysroot.display()
                 )));
             }
+            let _lock = tools_lock()?;
+            let missing: Vec<String> = missing
+                .into_iter()
+                .filter(|t| !has_rust_std(&sysroot, t))
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let command = rustup_command(&missing);
             announce.say(&format!("installing the Rust standard library: {command}"));
             run_quietly(
                 Command::new("rustup")
@@ -344,27 +360,15 @@ fn ensure_rust_std(
 /// Creates the private venv with zig and cargo-zigbuild, under a lock so that concurrent
 /// shipit runs provision once.
 fn provision_zigbuild(announce: &dyn Announce) -> Result<Zigbuild, ToolError> {
+    let _lock = tools_lock()?;
     let venv = zigbuild_venv();
-    let tools = venv
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(cache_dir);
-    std::fs::create_dir_all(&tools)
-        .map_err(|e| ToolError::new(format!("cannot create {}: {e}", tools.display())))?;
-    let lock_path = tools.join(".zigbuild.lock");
-    let lock = File::create(&lock_path)
-        .map_err(|e| ToolError::new(format!("cannot create {}: {e}", lock_path.display())))?;
-    lock.lock()
-        .map_err(|e| ToolError::new(format!("cannot lock {}: {e}", lock_path.display())))?;
     // Another run may have finished provisioning while this one waited for the lock.
     if let Some(found) = Zigbuild::find() {
         return Ok(found);
     }
-    let python = which::which("python3").map_err(|_| {
-        ToolError::new(
-            "cargo-zigbuild and zig are missing, and python3 is not installed to provision them; install zig (https://ziglang.org/download) and run `cargo install cargo-zigbuild`",
-        )
-    })?;
+    let Ok(python) = which::which("python3") else {
+        return install_with_cargo(announce);
+    };
     announce.say(&format!(
         "provisioning cargo-zigbuild and zig into {} (pip install ziglang cargo-zigbuild)",
         venv.display()
@@ -400,6 +404,47 @@ fn provision_zigbuild(announce: &dyn Announce) -> Result<Zigbuild, ToolError> {
         found.version, found.zig_version
     ));
     Ok(found)
+}
+
+/// Without Python there is no `ziglang` package: with a `zig` already on PATH, build
+/// cargo-zigbuild from source into shipit's cache.
+fn install_with_cargo(announce: &dyn Announce) -> Result<Zigbuild, ToolError> {
+    let zig = std::env::var_os("ZIG").is_some() || which::which("zig").is_ok();
+    if !zig {
+        return Err(ToolError::new(
+            "cargo-zigbuild and zig are missing, and python3 is not installed to provision them; install zig (https://ziglang.org/download) and shipit installs cargo-zigbuild with cargo",
+        ));
+    }
+    let root = cargo_root();
+    announce.say(&format!(
+        "provisioning cargo-zigbuild into {} (cargo install --locked cargo-zigbuild)",
+        root.display()
+    ));
+    run_quietly(
+        Command::new("cargo")
+            .args(["install", "--locked", "cargo-zigbuild", "--root"])
+            .arg(&root),
+    )
+    .map_err(|e| ToolError::new(format!("`cargo install cargo-zigbuild` failed: {e}")))?;
+    Zigbuild::find_in(Some(&root.join("bin"))).ok_or_else(|| {
+        ToolError::new(format!(
+            "installed cargo-zigbuild into {} but it does not run",
+            root.display()
+        ))
+    })
+}
+
+/// Holds the lock on shipit's tools folder, so concurrent runs install each tool once.
+fn tools_lock() -> Result<File, ToolError> {
+    let tools = cache_dir().join("tools");
+    std::fs::create_dir_all(&tools)
+        .map_err(|e| ToolError::new(format!("cannot create {}: {e}", tools.display())))?;
+    let path = tools.join(".lock");
+    let lock = File::create(&path)
+        .map_err(|e| ToolError::new(format!("cannot create {}: {e}", path.display())))?;
+    lock.lock()
+        .map_err(|e| ToolError::new(format!("cannot lock {}: {e}", path.display())))?;
+    Ok(lock)
 }
 
 /// Runs a command, keeping its output for the error message.

@@ -585,9 +585,25 @@ env = { BUILD_NOTE = "{{ project }} {{ version }}" }
     assert_eq!(build["units"][3]["env"]["BUILD_NOTE"], "tiny 1.2.3");
 }
 
+/// Writes `pipeline` as the project's shipit.toml; `shipit plan` must exit 2 and say each needle.
+fn plan_rejects(dir: &Path, pipeline: &str, needles: &[&str]) {
+    std::fs::write(dir.join("shipit.toml"), pipeline).unwrap();
+    let out = shipit(dir)
+        .args(["plan", "--color", "never"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
 #[test]
 fn bad_cargo_options_are_located_with_hints() {
-    let dir = project(
+    let dir = project("version = 1\n");
+    plan_rejects(
+        dir.path(),
         r#"version = 1
 
 [stages.build]
@@ -599,58 +615,34 @@ packages = ["tinyy"]
 [stages.build.overrides.windows-x64]
 features = ["b"]
 "#,
+        &[
+            "unknown target `plan9-x64`",
+            "shipit.toml:5:30",
+            "`linux-x64-musl`, `linux-arm64-musl`, `darwin-x64`",
+            "`17` is not a glibc version",
+            "shipit.toml:6:9",
+        ],
     );
-    let out = shipit(dir.path())
-        .args(["plan", "--color", "never"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for needle in [
-        "unknown target `plan9-x64`",
-        "shipit.toml:5:30",
-        "`linux-x64-musl`, `linux-arm64-musl`, `darwin-x64`",
-        "`17` is not a glibc version",
-        "shipit.toml:6:9",
-    ] {
-        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
-    }
-    // Once the targets are valid, the override and package names are checked too.
-    std::fs::write(
-        dir.path().join("shipit.toml"),
-        "version = 1\n\n[stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\"]\npackages = [\"tinyy\"]\n\n[stages.build.overrides.linux-x64-mus]\nfeatures = [\"b\"]\n",
-    )
-    .unwrap();
-    let out = shipit(dir.path())
-        .args(["plan", "--color", "never"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for needle in [
-        "`overrides.linux-x64-mus` is not one of this stage's targets",
-        "shipit.toml:8:25",
-        "did you mean `linux-x64-musl`?",
-    ] {
-        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
-    }
+    // Once the targets are valid, override names are checked against them.
+    plan_rejects(
+        dir.path(),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\"]\n\n[stages.build.overrides.linux-x64-mus]\nfeaturs = [\"b\"]\n",
+        &[
+            "`overrides.linux-x64-mus` is not one of this stage's targets",
+            "shipit.toml:7:25",
+            "did you mean `linux-x64-musl`?",
+            "unknown key `featurs`",
+            "did you mean `features`?",
+        ],
+    );
     // Package names need cargo metadata, so they are checked when the plan is made.
-    std::fs::write(
-        dir.path().join("shipit.toml"),
+    plan_rejects(
+        dir.path(),
         "version = 1\n\n[stages.build]\nuses = \"cargo\"\npackages = [\"tinyy\"]\n",
-    )
-    .unwrap();
-    let out = shipit(dir.path())
-        .args(["plan", "--color", "never"])
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for needle in [
-        "the workspace has no package `tinyy`",
-        "shipit.toml:5:13",
-        "did you mean `tiny`?",
-    ] {
-        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
-    }
+        &[
+            "the workspace has no package `tinyy`",
+            "shipit.toml:5:13",
+            "did you mean `tiny`?",
+        ],
+    );
 }
