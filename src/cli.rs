@@ -79,8 +79,8 @@ pub enum Command {
     Doctor,
     /// Write a commented starter shipit.toml for the Cargo project here.
     Init(InitArgs),
-    /// Generate a signing key pair.
-    Keygen,
+    /// Generate a minisign-compatible signing key pair.
+    Keygen(KeygenArgs),
     /// Verify the checksums and signatures of a release folder.
     Verify(VerifyArgs),
     /// Print the pipeline file's JSON Schema, for editors.
@@ -134,6 +134,26 @@ pub struct InitArgs {
     /// The Cargo manifest of the project.
     #[arg(long, value_name = "FILE", default_value = "Cargo.toml")]
     pub manifest: PathBuf,
+}
+
+/// `shipit keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Secret key file to write (mode 0600).
+    #[arg(long, value_name = "FILE", default_value = "shipit.key")]
+    pub secret_key: PathBuf,
+    /// Public key file to write.
+    #[arg(long, value_name = "FILE", default_value = "shipit.pub")]
+    pub public_key: PathBuf,
+    /// Store the secret key without a password (for secret stores that protect it already).
+    #[arg(long)]
+    pub unencrypted: bool,
+    /// Variable holding the password; asked for on a terminal when it is unset.
+    #[arg(long, value_name = "NAME", default_value = "SHIPIT_SIGNING_PASSWORD")]
+    pub password_env: String,
+    /// Replace existing key files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `shipit verify`.

@@ -23,6 +23,7 @@ use crate::cache::{self, Stamp};
 use crate::manifest::{Artifact, ArtifactKind, hash_file};
 use crate::plan::{Plan, PlannedStage, StepCommand, Unit};
 use crate::secrets::Masker;
+use crate::tasks::{Task, TaskContext};
 use crate::ui::{Event, Lane, Reporter};
 
 /// Lines of output kept for the failure report.
@@ -35,7 +36,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// How to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     /// Stages running at once.
     pub jobs: usize,
@@ -45,6 +46,8 @@ pub struct ExecOptions {
     pub dry_run: bool,
     /// Run cached units anyway (`--no-cache`).
     pub no_cache: bool,
+    /// Keys and settings for built-in tasks.
+    pub tasks: TaskContext,
 }
 
 /// How a stage ended.
@@ -251,6 +254,7 @@ struct RunContext {
     slots: Arc<Semaphore>,
     keep_going: bool,
     no_cache: bool,
+    tasks: Arc<TaskContext>,
 }
 
 /// Runs the plan. `interrupt` is cancelled on Ctrl-C; every running process group is then stopped.
@@ -278,6 +282,10 @@ pub async fn execute(
         slots: Arc::new(Semaphore::new(jobs)),
         keep_going: options.keep_going,
         no_cache: options.no_cache,
+        tasks: Arc::new(TaskContext {
+            threads: jobs,
+            ..options.tasks.clone()
+        }),
     });
     // Cancelled on an interrupt, or on the first failure unless --keep-going.
     let stop = interrupt.child_token();
@@ -688,6 +696,10 @@ async fn run_attempt(
     for step in &unit.steps {
         context.reporter.report(&Event::StepStarted { lane, step });
         log.line(&format!("$ {}", step.command));
+        if let StepCommand::Task(task) = &step.command {
+            run_task(task, stage, context, log, cancel, deadline).await?;
+            continue;
+        }
         let mut command = match &step.command {
             StepCommand::Shell(script) => {
                 let mut c = Command::new("sh");
@@ -702,6 +714,7 @@ async fn run_attempt(
                 c.args(args);
                 c
             }
+            StepCommand::Task(_) => unreachable!("tasks ran above"),
         };
         command
             .current_dir(&stage.dir)
@@ -770,6 +783,43 @@ async fn run_attempt(
         }
     }
     Ok(())
+}
+
+/// Runs a built-in task on a blocking thread, within the stage's deadline.
+async fn run_task(
+    task: &Task,
+    stage: &PlannedStage,
+    context: &RunContext,
+    log: &Arc<Log>,
+    cancel: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<(), Failure> {
+    let job = {
+        let task = task.clone();
+        let tasks = context.tasks.clone();
+        tokio::task::spawn_blocking(move || task.run(&tasks))
+    };
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        joined = job => joined.unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+        _ = sleep => return Err(Failure::TimedOut(stage.timeout.unwrap_or_default())),
+        _ = cancel.cancelled() => return Err(Failure::Cancelled),
+    };
+    match outcome {
+        Ok(summary) => {
+            log.line(&summary);
+            Ok(())
+        }
+        Err(reason) => {
+            log.line(&format!("error: {reason}"));
+            Err(Failure::Failed(reason))
+        }
+    }
 }
 
 /// SIGTERM to the whole group, a grace period, then SIGKILL to whatever is left.

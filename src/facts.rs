@@ -29,6 +29,9 @@ pub struct Facts {
     pub date: String,
     /// The build time, RFC 3339 (UTC). `SOURCE_DATE_EPOCH` fixes it for reproducible builds.
     pub timestamp: String,
+    /// The time written into archives and signatures, for reproducible output:
+    /// `SOURCE_DATE_EPOCH`, else the commit's time, else 1980-01-01.
+    pub source_date_epoch: u64,
     /// HEAD carries the release tag.
     pub tag_build: bool,
     /// A nightly build.
@@ -71,6 +74,10 @@ pub struct PackageFacts {
     /// Its binary targets.
     pub binaries: Vec<String>,
 }
+
+/// 1980-01-01, the earliest time a zip can hold: used when there is neither
+/// `SOURCE_DATE_EPOCH` nor a commit.
+pub const REPRODUCIBLE_FALLBACK_EPOCH: u64 = 315_532_800;
 
 /// How the run was asked for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -192,6 +199,14 @@ impl Facts {
                 .is_some_and(|e| e == "schedule");
         let timestamp = humantime::format_rfc3339_seconds(build_time(&env)).to_string();
         let rustc = rustc_version();
+        let source_date_epoch = env
+            .get("SOURCE_DATE_EPOCH")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .or_else(|| {
+                git.run(&["log", "-1", "--format=%ct"])
+                    .and_then(|t| t.parse().ok())
+            })
+            .unwrap_or(REPRODUCIBLE_FALLBACK_EPOCH);
 
         Ok(Facts {
             project: loaded
@@ -207,6 +222,7 @@ impl Facts {
             branch,
             date: timestamp[..10].to_string(),
             timestamp,
+            source_date_epoch,
             tag_build,
             nightly,
             snapshot: options.snapshot,

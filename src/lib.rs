@@ -3,8 +3,10 @@
 //! Data flows one way: pipeline file ([`config`]) -> validated [`plan`] -> [`executor`] ->
 //! [`manifest`] -> publishers and deployers. Each arrow is a plain data type.
 
+pub mod archive;
 pub mod binfmt;
 pub mod cache;
+pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -14,10 +16,12 @@ pub mod executor;
 pub mod exit;
 pub mod facts;
 pub mod manifest;
+pub mod minisign;
 pub mod plan;
 pub mod secrets;
 pub mod stages;
 pub mod targets;
+pub mod tasks;
 pub mod template;
 pub mod toolchain;
 pub mod ui;

@@ -16,6 +16,7 @@ use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
 use crate::stages::{self, StageRef};
 use crate::targets::Target;
+use crate::tasks::Task;
 use crate::toolchain::Requirement;
 use crate::{dag, path, template};
 
@@ -142,6 +143,8 @@ pub enum StepCommand {
     Shell(String),
     /// A program and its arguments, without a shell.
     Exec(Vec<String>),
+    /// Work shipit does itself (archive, checksum, sign).
+    Task(Task),
 }
 
 impl Step {
@@ -149,6 +152,13 @@ impl Step {
     pub fn shell(script: impl Into<String>) -> Step {
         Step {
             command: StepCommand::Shell(script.into()),
+        }
+    }
+
+    /// Built-in work.
+    pub fn task(task: Task) -> Step {
+        Step {
+            command: StepCommand::Task(task),
         }
     }
 
@@ -165,6 +175,7 @@ impl fmt::Display for StepCommand {
         match self {
             StepCommand::Shell(script) => f.write_str(script),
             StepCommand::Exec(argv) => f.write_str(&shell_words::join(argv)),
+            StepCommand::Task(task) => write!(f, "{task}"),
         }
     }
 }
@@ -226,14 +237,22 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
         )])
     })?;
 
-    let mut planned = Vec::with_capacity(order.len());
+    let planner = Planner {
+        loaded,
+        facts,
+        vars,
+        global_env,
+        dist: dist.clone(),
+    };
+    let mut planned: Vec<PlannedStage> = Vec::with_capacity(order.len());
     for name in order {
         let stage = &file.stages[name];
-        match plan_stage(loaded, facts, &vars, &global_env, &dist, name, stage) {
+        match plan_stage(&planner, name, stage, &planned) {
             Ok(stage) => planned.push(stage),
             Err(mut p) => problems.append(&mut p),
         }
     }
+    problems.extend(collisions(loaded, &planned));
     if !problems.is_empty() {
         return Err(loaded.error(problems));
     }
@@ -248,15 +267,29 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
     })
 }
 
+/// What every stage is planned with.
+struct Planner<'a> {
+    loaded: &'a Loaded,
+    facts: &'a Facts,
+    vars: minijinja::Value,
+    global_env: BTreeMap<String, String>,
+    dist: PathBuf,
+}
+
 fn plan_stage(
-    loaded: &Loaded,
-    facts: &Facts,
-    vars: &minijinja::Value,
-    global_env: &BTreeMap<String, String>,
-    dist: &std::path::Path,
+    planner: &Planner<'_>,
     name: &str,
     stage: &StageConfig,
+    planned: &[PlannedStage],
 ) -> Result<PlannedStage, Vec<Problem>> {
+    let Planner {
+        loaded,
+        facts,
+        vars,
+        global_env,
+        dist,
+    } = planner;
+    let (loaded, facts, vars, dist) = (*loaded, *facts, vars, dist.as_path());
     let mut problems = Vec::new();
     let mut env = global_env.clone();
     for (var, value) in &stage.env {
@@ -311,7 +344,12 @@ fn plan_stage(
                 config: stage,
                 loaded,
             };
-            match builtin.expand(&stage_ref, facts, dist) {
+            let context = stages::Context {
+                facts,
+                dist,
+                planned,
+            };
+            match builtin.expand(&stage_ref, &context) {
                 Ok(expansion) => (uses.clone(), expansion.units, expansion.requires),
                 Err(mut p) => {
                     problems.append(&mut p);
@@ -338,6 +376,33 @@ fn plan_stage(
         requires,
         units,
     })
+}
+
+/// Two artifacts at one path would overwrite each other: refused before anything is written.
+fn collisions(loaded: &Loaded, planned: &[PlannedStage]) -> Vec<Problem> {
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for stage in planned {
+        for artifact in stage.artifacts() {
+            match owners.get(artifact.path.as_str()) {
+                Some(first) => problems.push(
+                    Problem::new(
+                        format!(
+                            "stage `{}` would write `{}`, which stage `{first}` also writes",
+                            stage.name, artifact.path
+                        ),
+                        loaded.key_span(path!["stages", stage.name.as_str()]),
+                    )
+                    .label("artifact name collides")
+                    .help("give one of them another `name` template or output folder"),
+                ),
+                None => {
+                    owners.insert(&artifact.path, &stage.name);
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// Renders a template from the file; a located problem when rendering fails.

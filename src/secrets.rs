@@ -29,7 +29,16 @@ impl Masker {
         let mut values: Vec<String> = vars
             .into_iter()
             .filter(|(name, _)| is_secret_name(name))
-            .map(|(_, value)| value)
+            // A multi-line secret (a key file's text) is masked line by line too, since output
+            // is shown one line at a time.
+            .flat_map(|(_, value)| {
+                let lines: Vec<String> = if value.contains('\n') {
+                    value.lines().map(|l| l.trim().to_string()).collect()
+                } else {
+                    Vec::new()
+                };
+                std::iter::once(value).chain(lines)
+            })
             .filter(|value| value.len() >= MIN_SECRET_LEN)
             .collect();
         // Longest first, so a secret that contains another is masked whole.

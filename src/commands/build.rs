@@ -1,5 +1,6 @@
 //! `shipit build`: load, plan, execute, write the manifest.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -12,6 +13,9 @@ use crate::executor::{self, ExecOptions};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::{self, Manifest};
+use crate::minisign::SecretKey;
+use crate::plan::StepCommand;
+use crate::tasks::{Task, TaskContext};
 use crate::toolchain::{self, Provision};
 use crate::ui::{self, Event, Level};
 use crate::{config, plan};
@@ -42,6 +46,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     };
     toolchain::prepare(&mut plan, provision, &announce)
         .map_err(|e| Error::Failed(e.to_string()))?;
+    let keys = if global.dry_run {
+        Default::default()
+    } else {
+        signing_keys(&plan)?
+    };
     let options = ExecOptions {
         jobs: args
             .jobs
@@ -50,6 +59,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         keep_going: args.keep_going,
         dry_run: global.dry_run,
         no_cache: args.no_cache,
+        tasks: TaskContext { keys, threads: 0 },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -105,6 +115,24 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     write_github_output(&manifest.version, &path)
         .map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))?;
     Ok(ExitCode::Success)
+}
+
+/// Loads and decrypts every signing key the plan will use, before any work starts: a missing
+/// key or a wrong password is a usage error (exit 2), not a failure halfway through.
+fn signing_keys(plan: &plan::Plan) -> Result<BTreeMap<String, SecretKey>, Error> {
+    let mut keys = BTreeMap::new();
+    for stage in plan.stages.iter().filter(|s| s.skip.is_none()) {
+        for step in stage.units.iter().flat_map(|u| u.steps.iter()) {
+            if let StepCommand::Task(Task::Sign(spec)) = &step.command {
+                let key = spec
+                    .key
+                    .load()
+                    .map_err(|e| Error::Usage(format!("stage `{}`: {e}", stage.name)))?;
+                keys.insert(spec.stage.clone(), key);
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM.

@@ -93,7 +93,7 @@ fn pipeline_rows(plan: &plan::Plan) -> Vec<TargetRow> {
             };
             let zig = unit.steps.iter().any(|s| match &s.command {
                 StepCommand::Exec(argv) => argv.get(1).is_some_and(|a| a == "zigbuild"),
-                StepCommand::Shell(_) => false,
+                StepCommand::Shell(_) | StepCommand::Task(_) => false,
             });
             rows.push(row(Some(stage.name.clone()), target, zig));
         }

@@ -3,6 +3,8 @@
 mod build;
 mod doctor;
 mod init;
+mod keygen;
+mod verify;
 
 use std::sync::Arc;
 
@@ -136,14 +138,8 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
             command: "rollback",
             what: "rolling back deploys",
         }),
-        Command::Keygen => Err(Error::NotAvailable {
-            command: "keygen",
-            what: "minisign-compatible signing keys",
-        }),
-        Command::Verify(_) => Err(Error::NotAvailable {
-            command: "verify",
-            what: "checksum and signature verification",
-        }),
+        Command::Keygen(args) => keygen::run(session, args),
+        Command::Verify(args) => verify::run(session, args),
     }
 }
 

@@ -1,13 +1,12 @@
 //! `uses = "cargo"`: build the project's binaries for each target.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Builtin, Expansion, StageRef};
+use super::{Builtin, Context, Expansion, StageRef};
 use crate::config::Problem;
 use crate::config::validate::template_problem;
 use crate::facts::Facts;
@@ -124,9 +123,9 @@ impl Builtin for Cargo {
     fn expand(
         &self,
         stage: &StageRef<'_>,
-        facts: &Facts,
-        dist: &Path,
+        context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>> {
+        let (facts, dist) = (context.facts, context.dist);
         let options: CargoOptions = stage.options().map_err(|p| vec![p])?;
         let targets = resolve_targets(stage, &options, &facts.host)?;
         let packages = resolve_packages(stage, &options, facts)?;

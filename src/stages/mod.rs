@@ -1,7 +1,10 @@
 //! Built-in stage kinds (`uses = "..."`). Each kind is one file implementing [`Builtin`]:
 //! it declares its options, checks them, and expands a stage into steps and artifacts.
 
+mod archive;
 mod cargo;
+mod checksum;
+mod sign;
 
 use std::path::Path;
 
@@ -10,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::config::{Loaded, Problem, StageConfig};
 use crate::facts::Facts;
 use crate::path;
-use crate::plan::Unit;
+use crate::plan::{PlannedArtifact, PlannedStage, Unit};
 use crate::toolchain::Requirement;
 
 /// A stage of the pipeline file, with access to its own table for reading options.
@@ -78,14 +81,63 @@ pub trait Builtin: Send + Sync {
     fn expand(
         &self,
         stage: &StageRef<'_>,
-        facts: &Facts,
-        dist: &Path,
+        context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>>;
+}
+
+/// What a stage can see while it is expanded: the run's facts, the dist folder, and the stages
+/// planned before it (everything it needs comes first).
+pub struct Context<'a> {
+    /// Facts of the run.
+    pub facts: &'a Facts,
+    /// The dist folder.
+    pub dist: &'a Path,
+    /// Stages already planned.
+    pub planned: &'a [PlannedStage],
+}
+
+impl Context<'_> {
+    /// Artifacts of the stages `stage` lists in `needs`.
+    pub fn needed_artifacts(&self, stage: &StageRef<'_>) -> Vec<&PlannedArtifact> {
+        self.planned
+            .iter()
+            .filter(|p| stage.config.needs.0.contains(&p.name))
+            .flat_map(|p| p.artifacts())
+            .collect()
+    }
+
+    /// Artifacts of every stage `stage` depends on, directly or not, in plan order.
+    pub fn upstream_artifacts(&self, stage: &StageRef<'_>) -> Vec<&PlannedArtifact> {
+        let mut wanted: Vec<&str> = stage.config.needs.0.iter().map(String::as_str).collect();
+        let mut upstream = std::collections::BTreeSet::new();
+        while let Some(name) = wanted.pop() {
+            if upstream.insert(name) {
+                if let Some(p) = self.planned.iter().find(|p| p.name == name) {
+                    wanted.extend(p.needs.iter().map(String::as_str));
+                }
+            }
+        }
+        self.planned
+            .iter()
+            .filter(|p| upstream.contains(p.name.as_str()))
+            .flat_map(|p| p.artifacts())
+            .collect()
+    }
+
+    /// A path inside the dist folder.
+    pub fn dist_path(&self, relative: &str) -> std::path::PathBuf {
+        self.dist.join(relative)
+    }
 }
 
 /// Every built-in kind.
 pub fn builtins() -> &'static [&'static dyn Builtin] {
-    &[&cargo::Cargo]
+    &[
+        &cargo::Cargo,
+        &archive::Archive,
+        &checksum::Checksum,
+        &sign::Sign,
+    ]
 }
 
 /// The built-in kind called `name`.

@@ -45,6 +45,7 @@ pub fn demo_copy() -> tempfile::TempDir {
         "demo/Cargo.toml",
         "demo/Cargo.lock",
         "demo/src/main.rs",
+        "demo/README.md",
         "pipelines/demo.toml",
     ] {
         std::fs::copy(root.join(file), dir.path().join(file)).unwrap();

@@ -1,0 +1,90 @@
+//! `shipit keygen`: a new minisign key pair, the secret key scrypt-encrypted unless asked not to.
+
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use super::Session;
+use crate::cli::KeygenArgs;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::minisign::SecretKey;
+
+/// Writes the key pair.
+pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
+    for path in [&args.secret_key, &args.public_key] {
+        if path.exists() && !args.force {
+            return Err(Error::Usage(format!(
+                "{} exists; pass --force to replace it (the old key can then no longer sign)",
+                path.display()
+            )));
+        }
+    }
+    let password = if args.unencrypted {
+        None
+    } else {
+        Some(password(&args.password_env)?)
+    };
+    let key = SecretKey::generate();
+    let public = key.public();
+    write_file(&args.secret_key, &key.to_text(password.as_deref()), 0o600)?;
+    write_file(&args.public_key, &public.to_text(), 0o644)?;
+    let protection = if password.is_some() {
+        "encrypted with your password"
+    } else {
+        "NOT encrypted"
+    };
+    session.printer.err(&format!(
+        "wrote {} ({protection}) and {}; key id {}\n\
+         sign with: [stages.sign] uses = \"sign\", key = {{ file = \"{}\", password_env = \"{}\" }}\n\
+         verify with: minisign -V -p {} -m <file>   or   shipit verify dist/",
+        args.secret_key.display(),
+        args.public_key.display(),
+        public.key_id(),
+        args.secret_key.display(),
+        args.password_env,
+        args.public_key.display()
+    ));
+    Ok(ExitCode::Success)
+}
+
+/// The password from the environment, or asked twice on a terminal.
+fn password(var: &str) -> Result<String, Error> {
+    if let Some(password) = std::env::var(var).ok().filter(|p| !p.is_empty()) {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "no password: set `{var}`, or pass --unencrypted for a key without one"
+        )));
+    }
+    let first = rpassword::prompt_password("Password for the new secret key: ")
+        .map_err(|e| Error::Usage(format!("cannot read the password: {e}")))?;
+    let again = rpassword::prompt_password("Password again: ")
+        .map_err(|e| Error::Usage(format!("cannot read the password: {e}")))?;
+    if first != again {
+        return Err(Error::Usage("the passwords differ".into()));
+    }
+    if first.is_empty() {
+        return Err(Error::Usage(
+            "an empty password; pass --unencrypted for a key without one".into(),
+        ));
+    }
+    Ok(first)
+}
+
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Failed(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,180 @@
+//! `uses = "sign"`: minisign signatures for the checksum files of the stages it needs (or for
+//! every artifact), plus the public key beside them.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Builtin, Context, Expansion, StageRef};
+use crate::config::Problem;
+use crate::config::validate::template_problem;
+use crate::manifest::ArtifactKind;
+use crate::plan::{PlannedArtifact, Step, Unit};
+use crate::tasks::{KeySource, SignSpec, Task};
+use crate::{path, template};
+
+/// Options of `uses = "sign"`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct SignOptions {
+    /// The secret key: `{ file = "...", password_env = "..." }` or `{ env = "...", password_env = "..." }`.
+    pub key: Option<KeyConfig>,
+    /// What to sign: `"checksums"` (the checksum files of the stages it needs) or `"all"` (every artifact so far, too). Default: `"checksums"`.
+    pub artifacts: Option<What>,
+    /// File name of the public key written to the dist folder (template); `""` for none. Default: `{{ project }}.pub`.
+    pub public_key: Option<String>,
+}
+
+/// Where the key is.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// A minisign secret key file, relative to the pipeline file.
+    pub file: Option<String>,
+    /// An environment variable holding the key file's text.
+    pub env: Option<String>,
+    /// An environment variable holding the key's password (unencrypted keys need none).
+    pub password_env: Option<String>,
+}
+
+/// What to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum What {
+    /// The checksum files of the stages it needs.
+    Checksums,
+    /// Every artifact of every stage before it.
+    All,
+}
+
+/// The `sign` kind.
+pub struct Sign;
+
+impl Builtin for Sign {
+    fn name(&self) -> &'static str {
+        "sign"
+    }
+
+    fn about(&self) -> &'static str {
+        "sign checksum files (or every artifact) with a minisign key"
+    }
+
+    fn options_schema(&self) -> schemars::Schema {
+        schemars::schema_for!(SignOptions)
+    }
+
+    fn check(&self, stage: &StageRef<'_>) -> Vec<Problem> {
+        let options: SignOptions = match stage.options() {
+            Ok(o) => o,
+            Err(problem) => return vec![problem],
+        };
+        let mut problems = Vec::new();
+        match &options.key {
+            None => problems.push(
+                Problem::new("a sign stage needs a `key`", stage.span("uses"))
+                    .help("add `key = { env = \"SHIPIT_SIGNING_KEY\", password_env = \"SHIPIT_SIGNING_PASSWORD\" }`; `shipit keygen` makes one"),
+            ),
+            Some(key) if key.file.is_some() == key.env.is_some() => problems.push(
+                Problem::new("`key` needs exactly one of `file` and `env`", stage.span("key"))
+                    .label("where is the key?")
+                    .help("`file` for a key file, `env` for a variable holding its text"),
+            ),
+            Some(_) => {}
+        }
+        if stage.config.needs.0.is_empty() {
+            problems.push(
+                Problem::new(
+                    "a sign stage needs the stage that writes checksums",
+                    stage.span("uses"),
+                )
+                .help("add `needs = [\"checksum\"]`"),
+            );
+        }
+        problems
+    }
+
+    fn expand(
+        &self,
+        stage: &StageRef<'_>,
+        context: &Context<'_>,
+    ) -> Result<Expansion, Vec<Problem>> {
+        let options: SignOptions = stage.options().map_err(|p| vec![p])?;
+        let key = options.key.clone().unwrap_or_default();
+        let what = options.artifacts.unwrap_or(What::Checksums);
+        let to_sign: Vec<&PlannedArtifact> = match what {
+            What::Checksums => context
+                .needed_artifacts(stage)
+                .into_iter()
+                .filter(|a| a.kind == ArtifactKind::Checksum)
+                .collect(),
+            What::All => context
+                .upstream_artifacts(stage)
+                .into_iter()
+                .filter(|a| a.kind != ArtifactKind::Signature)
+                .collect(),
+        };
+        if to_sign.is_empty() {
+            return Err(vec![
+                Problem::new(
+                    "nothing to sign: the stages this sign stage needs write no checksum files",
+                    stage.span("needs"),
+                )
+                .help("need the `uses = \"checksum\"` stage, or set `artifacts = \"all\"`"),
+            ]);
+        }
+        let public_key = match &options.public_key {
+            Some(text) => template::render(text, &context.facts.template_vars()).map_err(|e| {
+                vec![template_problem(
+                    stage.loaded,
+                    path!["stages", stage.name, "public_key"],
+                    text,
+                    e,
+                )]
+            })?,
+            None => format!("{}.pub", context.facts.project),
+        };
+        let mut artifacts: Vec<PlannedArtifact> = to_sign
+            .iter()
+            .map(|a| {
+                let path = format!("{}.minisig", a.path);
+                PlannedArtifact {
+                    name: path.rsplit('/').next().unwrap_or(&path).to_string(),
+                    kind: ArtifactKind::Signature,
+                    path,
+                    source: None,
+                    target: a.target.clone(),
+                }
+            })
+            .collect();
+        if !public_key.is_empty() {
+            artifacts.push(PlannedArtifact {
+                name: public_key.clone(),
+                kind: ArtifactKind::File,
+                path: public_key.clone(),
+                source: None,
+                target: None,
+            });
+        }
+        let spec = SignSpec {
+            stage: stage.name.to_string(),
+            key: KeySource {
+                file: key.file.as_deref().map(|f| stage.loaded.resolve(f)),
+                env: key.env.clone(),
+                password_env: key.password_env.clone(),
+            },
+            files: to_sign.iter().map(|a| context.dist_path(&a.path)).collect(),
+            public_key: (!public_key.is_empty()).then(|| context.dist_path(&public_key)),
+            timestamp: context.facts.source_date_epoch,
+        };
+        Ok(Expansion {
+            units: vec![Unit {
+                label: None,
+                env: BTreeMap::new(),
+                steps: vec![Step::task(Task::Sign(spec))],
+                artifacts,
+                cache: None,
+            }],
+            requires: Vec::new(),
+        })
+    }
+}
