@@ -896,6 +896,9 @@ fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact>, String> 
                 )
             })?;
         }
+        if let Some(epoch) = planned.reproducible_time {
+            binfmt::normalize_timestamp(&dest, epoch)?;
+        }
         if let (ArtifactKind::Binary, Some(target)) = (planned.kind, &planned.target)
             && let Err(mismatch) = binfmt::verify(&dest, target)
         {

@@ -195,6 +195,10 @@ pub struct PlannedArtifact {
     /// The target it was built for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// Rewrite link timestamps the binary records (PE headers) to this time, for reproducible
+    /// builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproducible_time: Option<u64>,
 }
 
 /// Builds the plan for a validated pipeline file and this run's facts.

@@ -251,6 +251,8 @@ impl Builtin for Archive {
                     path: file_name,
                     source: None,
                     target: Some(target.clone()),
+                    // The binaries it packs were normalised when the build collected them.
+                    reproducible_time: None,
                 }],
                 cache: None,
             });

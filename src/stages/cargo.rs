@@ -224,6 +224,9 @@ impl Builtin for Cargo {
                         path: format!("{}/{file}", target.name),
                         source: Some(out_dir.join(&file)),
                         target: Some(target.clone()),
+                        // Windows linkers stamp the link time into the PE header.
+                        reproducible_time: (target.os == "windows")
+                            .then_some(facts.source_date_epoch),
                     }
                 })
                 .collect();

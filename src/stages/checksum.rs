@@ -120,6 +120,7 @@ impl Builtin for Checksum {
                 path: name.clone(),
                 source: None,
                 target: None,
+                reproducible_time: None,
             }];
             if per_file {
                 for (path, _) in &files {
@@ -130,6 +131,7 @@ impl Builtin for Checksum {
                         path: single,
                         source: None,
                         target: None,
+                        reproducible_time: None,
                     });
                 }
             }

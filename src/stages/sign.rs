@@ -143,6 +143,7 @@ impl Builtin for Sign {
                     path,
                     source: None,
                     target: a.target.clone(),
+                    reproducible_time: None,
                 }
             })
             .collect();
@@ -153,6 +154,7 @@ impl Builtin for Sign {
                 path: public_key.clone(),
                 source: None,
                 target: None,
+                reproducible_time: None,
             });
         }
         let spec = SignSpec {
