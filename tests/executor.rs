@@ -88,6 +88,7 @@ fn run(
             keep_going,
             dry_run: false,
             no_cache: false,
+            tasks: Default::default(),
         };
         executor::execute(plan, &options, recorder.clone(), Arc::new(masker), token)
             .await

@@ -245,14 +245,15 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String
             base.display()
         ));
     }
-    if let Some(dst) = &file.dst {
-        if !dst.ends_with('/') && matches.len() > 1 {
-            return Err(format!(
-                "`{}` matches {} files but `dst = \"{dst}\"` names one file; end it with `/` for a folder",
-                file.src,
-                matches.len()
-            ));
-        }
+    if let Some(dst) = &file.dst
+        && !dst.ends_with('/')
+        && matches.len() > 1
+    {
+        return Err(format!(
+            "`{}` matches {} files but `dst = \"{dst}\"` names one file; end it with `/` for a folder",
+            file.src,
+            matches.len()
+        ));
     }
     let mut out = Vec::with_capacity(matches.len());
     for path in matches {

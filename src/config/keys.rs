@@ -1,6 +1,6 @@
 //! Unknown keys, found by walking the document alongside the JSON Schema.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -50,7 +50,11 @@ fn walk_table(
     for (key, value) in table {
         let name = key.get_ref().as_ref();
         path.push(name.to_string());
-        if let Some(prop) = props.and_then(|p| p.get(name)) {
+        let kind_schema =
+            stage_kind(path, value).map(|kind| json!({"$ref": format!("#/$defs/Stage.{kind}")}));
+        if let Some(schema) = kind_schema.as_ref().filter(|s| resolve(s, root) != *s) {
+            walk_value(value, schema, root, path, problems);
+        } else if let Some(prop) = props.and_then(|p| p.get(name)) {
             walk_value(value, prop, root, path, problems);
         } else {
             match additional {
@@ -65,6 +69,20 @@ fn walk_table(
         }
         path.pop();
     }
+}
+
+/// The `uses` of a stage table at `stages.<name>`, if it names one.
+fn stage_kind(path: &[String], value: &Spanned<DeValue<'_>>) -> Option<String> {
+    if path.len() != 2 || path[0] != "stages" {
+        return None;
+    }
+    let DeValue::Table(table) = value.get_ref() else {
+        return None;
+    };
+    table.iter().find_map(|(key, value)| match value.get_ref() {
+        DeValue::String(kind) if key.get_ref().as_ref() == "uses" => Some(kind.to_string()),
+        _ => None,
+    })
 }
 
 fn unknown_key(

@@ -20,13 +20,15 @@ fn build() -> Value {
     root["properties"]["version"]["const"] = json!(1);
 
     let kinds: Vec<&str> = stages::builtins().iter().map(|k| k.name()).collect();
-    let mut extra_props = Map::new();
+    let mut extra_props: Map<String, Value> = Map::new();
     let mut extra_defs = Map::new();
+    let mut kind_props: Vec<(&str, Map<String, Value>)> = Vec::new();
     for kind in stages::builtins() {
         let mut options = kind.options_schema().to_value();
         if let Some(Value::Object(defs)) = options.get_mut("$defs").map(Value::take) {
             extra_defs.extend(defs);
         }
+        let mut this_kind = Map::new();
         if let Some(Value::Object(props)) = options.get_mut("properties").map(Value::take) {
             for (key, mut prop) in props {
                 let note = format!("(`uses = \"{}\"`)", kind.name());
@@ -35,9 +37,27 @@ fn build() -> Value {
                     None => note,
                 };
                 prop["description"] = json!(text);
-                extra_props.insert(key, prop);
+                this_kind.insert(key.clone(), prop.clone());
+                // Two kinds may share an option name with different shapes: either is allowed.
+                match extra_props.remove(&key) {
+                    Some(existing) if existing != prop => {
+                        let mut branches = match existing.get("anyOf") {
+                            Some(Value::Array(b)) if existing.get("x-shipit-merged").is_some() => {
+                                b.clone()
+                            }
+                            _ => vec![existing],
+                        };
+                        branches.push(prop);
+                        extra_props
+                            .insert(key, json!({"anyOf": branches, "x-shipit-merged": true}));
+                    }
+                    _ => {
+                        extra_props.insert(key, prop);
+                    }
+                }
             }
         }
+        kind_props.push((kind.name(), this_kind));
     }
 
     let stage = &mut root["$defs"]["StageConfig"];
@@ -51,6 +71,17 @@ fn build() -> Value {
                 "enum": kinds,
             }),
         );
+    }
+    // Per kind, the stage schema with that kind's own option shapes (where two kinds share a
+    // name), for checking nested keys of a stage that says which kind it is. Options of other
+    // kinds stay known here: `shipit check` reports those as used on the wrong kind.
+    let merged = root["$defs"]["StageConfig"].clone();
+    for (kind, props) in kind_props {
+        let mut stage = merged.clone();
+        if let Some(Value::Object(all)) = stage.get_mut("properties") {
+            all.extend(props);
+        }
+        extra_defs.insert(format!("Stage.{kind}"), stage);
     }
     if let Some(Value::Object(defs)) = root.get_mut("$defs") {
         for (name, def) in extra_defs {

@@ -57,14 +57,14 @@ impl Builtin for Checksum {
             Err(problem) => return vec![problem],
         };
         let mut problems = Vec::new();
-        if let Some(file) = &options.file {
-            if file.is_empty() || file.contains('/') {
-                problems.push(
-                    Problem::new(format!("`{file}` is not a file name"), stage.span("file"))
-                        .label("a plain file name")
-                        .help("the checksum file is written at the top of the dist folder"),
-                );
-            }
+        if let Some(file) = &options.file
+            && (file.is_empty() || file.contains('/'))
+        {
+            problems.push(
+                Problem::new(format!("`{file}` is not a file name"), stage.span("file"))
+                    .label("a plain file name")
+                    .help("the checksum file is written at the top of the dist folder"),
+            );
         }
         if stage.config.needs.0.is_empty() {
             problems.push(

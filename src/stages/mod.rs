@@ -111,10 +111,10 @@ impl Context<'_> {
         let mut wanted: Vec<&str> = stage.config.needs.0.iter().map(String::as_str).collect();
         let mut upstream = std::collections::BTreeSet::new();
         while let Some(name) = wanted.pop() {
-            if upstream.insert(name) {
-                if let Some(p) = self.planned.iter().find(|p| p.name == name) {
-                    wanted.extend(p.needs.iter().map(String::as_str));
-                }
+            if upstream.insert(name)
+                && let Some(p) = self.planned.iter().find(|p| p.name == name)
+            {
+                wanted.extend(p.needs.iter().map(String::as_str));
             }
         }
         self.planned
