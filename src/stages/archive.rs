@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Builtin, Context, Expansion, StageRef};
+use super::{Context, Expansion, Kind, StageRef};
 use crate::archive::{ArchiveSpec, FileSpec, Format};
 use crate::config::Problem;
 use crate::config::validate::{check_template, template_problem};
@@ -70,24 +70,13 @@ pub struct ArchiveOverride {
 /// The `archive` kind.
 pub struct Archive;
 
-impl Builtin for Archive {
-    fn name(&self) -> &'static str {
-        "archive"
-    }
+impl Kind for Archive {
+    type Options = ArchiveOptions;
+    const NAME: &'static str = "archive";
+    const ABOUT: &'static str =
+        "package each target's binaries and files into a reproducible tar.gz or zip";
 
-    fn about(&self) -> &'static str {
-        "package each target's binaries and files into a reproducible tar.gz or zip"
-    }
-
-    fn options_schema(&self) -> schemars::Schema {
-        schemars::schema_for!(ArchiveOptions)
-    }
-
-    fn check(&self, stage: &StageRef<'_>) -> Vec<Problem> {
-        let options: ArchiveOptions = match stage.options() {
-            Ok(o) => o,
-            Err(problem) => return vec![problem],
-        };
+    fn check(&self, stage: &StageRef<'_>, options: &ArchiveOptions) -> Vec<Problem> {
         let mut problems = Vec::new();
         let vars: Vec<&str> = GLOBAL_VARS.iter().chain(TARGET_VARS).copied().collect();
         for key in ["name", "folder"] {
@@ -128,9 +117,9 @@ impl Builtin for Archive {
     fn expand(
         &self,
         stage: &StageRef<'_>,
+        options: ArchiveOptions,
         context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>> {
-        let options: ArchiveOptions = stage.options().map_err(|p| vec![p])?;
         let mut by_target: IndexMap<String, (Target, Vec<std::path::PathBuf>)> = IndexMap::new();
         for artifact in context.needed_artifacts(stage) {
             if let (ArtifactKind::Binary, Some(target)) = (artifact.kind, &artifact.target) {

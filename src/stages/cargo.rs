@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Builtin, Context, Expansion, StageRef};
+use super::{Context, Expansion, Kind, StageRef};
 use crate::config::Problem;
 use crate::config::validate::template_problem;
 use crate::facts::Facts;
@@ -83,26 +83,14 @@ const BUILD_ENV_PREFIXES: &[&str] = &[
     "SOURCE_DATE_EPOCH",
 ];
 
-impl Builtin for Cargo {
-    fn name(&self) -> &'static str {
-        "cargo"
-    }
+impl Kind for Cargo {
+    type Options = CargoOptions;
+    const NAME: &'static str = "cargo";
+    const ABOUT: &'static str = "build the project's binaries for each target";
 
-    fn about(&self) -> &'static str {
-        "build the project's binaries for each target"
-    }
-
-    fn options_schema(&self) -> schemars::Schema {
-        schemars::schema_for!(CargoOptions)
-    }
-
-    fn check(&self, stage: &StageRef<'_>) -> Vec<Problem> {
-        let options: CargoOptions = match stage.options() {
-            Ok(o) => o,
-            Err(problem) => return vec![problem],
-        };
-        let mut problems = match resolve_targets(stage, &options, ANY_HOST) {
-            Ok(targets) => check_overrides(stage, &options, &targets),
+    fn check(&self, stage: &StageRef<'_>, options: &CargoOptions) -> Vec<Problem> {
+        let mut problems = match resolve_targets(stage, options, ANY_HOST) {
+            Ok(targets) => check_overrides(stage, options, &targets),
             Err(problems) => problems,
         };
         if let Some(glibc) = &options.glibc
@@ -123,10 +111,10 @@ impl Builtin for Cargo {
     fn expand(
         &self,
         stage: &StageRef<'_>,
+        options: CargoOptions,
         context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>> {
         let (facts, dist) = (context.facts, context.dist);
-        let options: CargoOptions = stage.options().map_err(|p| vec![p])?;
         let targets = resolve_targets(stage, &options, &facts.host)?;
         let packages = resolve_packages(stage, &options, facts)?;
         let bins = resolve_bins(stage, &options, facts, &packages)?;

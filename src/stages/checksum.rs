@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Builtin, Context, Expansion, StageRef};
+use super::{Context, Expansion, Kind, StageRef};
 use crate::checksum::{Algorithm, ChecksumSpec};
 use crate::config::Problem;
 use crate::manifest::ArtifactKind;
@@ -38,24 +38,12 @@ pub enum Sha512Choice {
 /// The `checksum` kind.
 pub struct Checksum;
 
-impl Builtin for Checksum {
-    fn name(&self) -> &'static str {
-        "checksum"
-    }
+impl Kind for Checksum {
+    type Options = ChecksumOptions;
+    const NAME: &'static str = "checksum";
+    const ABOUT: &'static str = "write SHA256SUMS for the artifacts of the stages it needs";
 
-    fn about(&self) -> &'static str {
-        "write SHA256SUMS for the artifacts of the stages it needs"
-    }
-
-    fn options_schema(&self) -> schemars::Schema {
-        schemars::schema_for!(ChecksumOptions)
-    }
-
-    fn check(&self, stage: &StageRef<'_>) -> Vec<Problem> {
-        let options: ChecksumOptions = match stage.options() {
-            Ok(o) => o,
-            Err(problem) => return vec![problem],
-        };
+    fn check(&self, stage: &StageRef<'_>, options: &ChecksumOptions) -> Vec<Problem> {
         let mut problems = Vec::new();
         if let Some(file) = &options.file
             && (file.is_empty() || file.contains('/'))
@@ -81,9 +69,9 @@ impl Builtin for Checksum {
     fn expand(
         &self,
         stage: &StageRef<'_>,
+        options: ChecksumOptions,
         context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>> {
-        let options: ChecksumOptions = stage.options().map_err(|p| vec![p])?;
         let files: Vec<(String, std::path::PathBuf)> = context
             .needed_artifacts(stage)
             .into_iter()

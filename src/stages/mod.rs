@@ -8,6 +8,7 @@ mod sign;
 
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use crate::config::{Loaded, Problem, StageConfig};
@@ -83,6 +84,56 @@ pub trait Builtin: Send + Sync {
         stage: &StageRef<'_>,
         context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>>;
+}
+
+/// A built-in kind with typed options; every `Kind` is a [`Builtin`], which reads the options
+/// from the stage table (type errors located) before calling it.
+pub trait Kind: Send + Sync {
+    /// Its options, read from the stage table.
+    type Options: DeserializeOwned + JsonSchema + Default;
+    /// The name used in `uses = "<name>"`.
+    const NAME: &'static str;
+    /// One line about what it does.
+    const ABOUT: &'static str;
+    /// Checks the options without project facts.
+    fn check(&self, stage: &StageRef<'_>, options: &Self::Options) -> Vec<Problem>;
+    /// Expands the stage for this run.
+    fn expand(
+        &self,
+        stage: &StageRef<'_>,
+        options: Self::Options,
+        context: &Context<'_>,
+    ) -> Result<Expansion, Vec<Problem>>;
+}
+
+impl<K: Kind> Builtin for K {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn about(&self) -> &'static str {
+        K::ABOUT
+    }
+
+    fn options_schema(&self) -> schemars::Schema {
+        schemars::schema_for!(K::Options)
+    }
+
+    fn check(&self, stage: &StageRef<'_>) -> Vec<Problem> {
+        match stage.options::<K::Options>() {
+            Ok(options) => Kind::check(self, stage, &options),
+            Err(problem) => vec![problem],
+        }
+    }
+
+    fn expand(
+        &self,
+        stage: &StageRef<'_>,
+        context: &Context<'_>,
+    ) -> Result<Expansion, Vec<Problem>> {
+        let options = stage.options::<K::Options>().map_err(|p| vec![p])?;
+        Kind::expand(self, stage, options, context)
+    }
 }
 
 /// What a stage can see while it is expanded: the run's facts, the dist folder, and the stages

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Builtin, Context, Expansion, StageRef};
+use super::{Context, Expansion, Kind, StageRef};
 use crate::config::Problem;
 use crate::config::validate::template_problem;
 use crate::manifest::ArtifactKind;
@@ -50,24 +50,12 @@ pub enum What {
 /// The `sign` kind.
 pub struct Sign;
 
-impl Builtin for Sign {
-    fn name(&self) -> &'static str {
-        "sign"
-    }
+impl Kind for Sign {
+    type Options = SignOptions;
+    const NAME: &'static str = "sign";
+    const ABOUT: &'static str = "sign checksum files (or every artifact) with a minisign key";
 
-    fn about(&self) -> &'static str {
-        "sign checksum files (or every artifact) with a minisign key"
-    }
-
-    fn options_schema(&self) -> schemars::Schema {
-        schemars::schema_for!(SignOptions)
-    }
-
-    fn check(&self, stage: &StageRef<'_>) -> Vec<Problem> {
-        let options: SignOptions = match stage.options() {
-            Ok(o) => o,
-            Err(problem) => return vec![problem],
-        };
+    fn check(&self, stage: &StageRef<'_>, options: &SignOptions) -> Vec<Problem> {
         let mut problems = Vec::new();
         match &options.key {
             None => problems.push(
@@ -96,9 +84,9 @@ impl Builtin for Sign {
     fn expand(
         &self,
         stage: &StageRef<'_>,
+        options: SignOptions,
         context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>> {
-        let options: SignOptions = stage.options().map_err(|p| vec![p])?;
         let key = options.key.clone().unwrap_or_default();
         let what = options.artifacts.unwrap_or(What::Checksums);
         let to_sign: Vec<&PlannedArtifact> = match what {
