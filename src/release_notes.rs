@@ -1,0 +1,300 @@
+//! Release notes: this version's section of `CHANGELOG.md` when there is one, otherwise the
+//! commits since the previous tag grouped by conventional-commit type, with a compare link.
+//! Rendered through a minijinja template (`templates/release-notes.md.j2` by default).
+
+use std::path::Path;
+use std::process::Command;
+
+use serde::Serialize;
+
+/// The default template.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/release-notes.md.j2");
+
+/// One commit, parsed as a conventional commit where it is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Commit {
+    /// Full hash.
+    pub hash: String,
+    /// Abbreviated hash.
+    pub short: String,
+    /// `feat`, `fix`, ..., or `None` for a free-form subject.
+    pub kind: Option<String>,
+    /// The `(scope)`, if any.
+    pub scope: Option<String>,
+    /// The description (the whole subject for free-form commits).
+    pub description: String,
+    /// Marked `!` or with a `BREAKING CHANGE` footer.
+    pub breaking: bool,
+}
+
+impl Commit {
+    /// Parses `type(scope)!: description`; anything else is kept whole as "other".
+    pub fn parse(hash: &str, subject: &str, body: &str) -> Commit {
+        let short: String = hash.chars().take(7).collect();
+        let breaking_footer =
+            body.contains("BREAKING CHANGE:") || body.contains("BREAKING-CHANGE:");
+        let parsed = subject.split_once(": ").and_then(|(head, description)| {
+            let (head, bang) = match head.strip_suffix('!') {
+                Some(h) => (h, true),
+                None => (head, false),
+            };
+            let (kind, scope) = match head.split_once('(') {
+                Some((kind, rest)) => (kind, Some(rest.strip_suffix(')')?.to_string())),
+                None => (head, None),
+            };
+            let valid = !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphabetic());
+            valid.then(|| {
+                (
+                    kind.to_ascii_lowercase(),
+                    scope,
+                    description.trim().to_string(),
+                    bang,
+                )
+            })
+        });
+        match parsed {
+            Some((kind, scope, description, bang)) => Commit {
+                hash: hash.to_string(),
+                short,
+                kind: Some(kind),
+                scope,
+                description,
+                breaking: bang || breaking_footer,
+            },
+            None => Commit {
+                hash: hash.to_string(),
+                short,
+                kind: None,
+                scope: None,
+                description: subject.trim().to_string(),
+                breaking: breaking_footer,
+            },
+        }
+    }
+}
+
+/// Commits under one heading.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The heading.
+    pub title: &'static str,
+    /// Its commits, newest first.
+    pub commits: Vec<Commit>,
+}
+
+/// Groups commits: features, fixes, performance, then everything else. Chores, CI, docs,
+/// style, test and build commits go under "Other changes"; merge commits are dropped.
+pub fn group(commits: Vec<Commit>) -> Vec<Group> {
+    let mut groups = vec![
+        Group {
+            title: "Features",
+            commits: Vec::new(),
+        },
+        Group {
+            title: "Bug fixes",
+            commits: Vec::new(),
+        },
+        Group {
+            title: "Performance",
+            commits: Vec::new(),
+        },
+        Group {
+            title: "Other changes",
+            commits: Vec::new(),
+        },
+    ];
+    for commit in commits {
+        if commit.kind.is_none() && commit.description.starts_with("Merge ") {
+            continue;
+        }
+        let index = match commit.kind.as_deref() {
+            Some("feat") => 0,
+            Some("fix") => 1,
+            Some("perf") => 2,
+            _ => 3,
+        };
+        groups[index].commits.push(commit);
+    }
+    groups.retain(|g| !g.commits.is_empty());
+    groups
+}
+
+/// This version's section of a changelog in the Keep a Changelog style: the text under the
+/// first heading naming the version (`## [1.2.0] - 2026-01-02`, `## v1.2.0`, `# 1.2.0`), up to
+/// the next heading of the same or a higher level. `None` when there is no such section.
+pub fn changelog_section(changelog: &str, version: &str) -> Option<String> {
+    let mut lines = changelog.lines();
+    let level = loop {
+        let line = lines.next()?;
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        if hashes == 0 {
+            continue;
+        }
+        let title = line[hashes..].trim();
+        let first_word = title
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches(|c| c == '[' || c == ']');
+        if first_word.trim_start_matches('v') == version {
+            break hashes;
+        }
+    };
+    let mut section = Vec::new();
+    for line in lines {
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        if hashes > 0 && hashes <= level && line[hashes..].starts_with(' ') {
+            break;
+        }
+        section.push(line);
+    }
+    let text = section.join("\n").trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// What the notes template sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notes {
+    /// The version released.
+    pub version: String,
+    /// Its tag.
+    pub tag: String,
+    /// The tag before it, if any.
+    pub previous_tag: Option<String>,
+    /// This version's CHANGELOG section, when found.
+    pub changelog: Option<String>,
+    /// Commits since the previous tag, grouped.
+    pub groups: Vec<Group>,
+    /// `https://github.com/<repo>/compare/<previous>...<tag>`, when both are known.
+    pub compare_url: Option<String>,
+}
+
+impl Notes {
+    /// Gathers notes for `tag` in the git repository at `dir`. `web_url` is the repository's
+    /// web address (`https://github.com/owner/repo`), for the compare link.
+    pub fn gather(dir: &Path, version: &str, tag: &str, web_url: Option<&str>) -> Notes {
+        let changelog = ["CHANGELOG.md", "CHANGELOG", "CHANGES.md"]
+            .iter()
+            .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+            .and_then(|text| changelog_section(&text, version));
+        // The release tag may not exist yet (it is created with the release): count from HEAD.
+        let head = if git(
+            dir,
+            &["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")],
+        )
+        .is_some()
+        {
+            tag.to_string()
+        } else {
+            "HEAD".to_string()
+        };
+        let previous_tag = git(
+            dir,
+            &[
+                "describe",
+                "--tags",
+                "--abbrev=0",
+                "--match",
+                "v[0-9]*",
+                &format!("{head}^"),
+            ],
+        );
+        let range = match &previous_tag {
+            Some(previous) => format!("{previous}..{head}"),
+            None => head.clone(),
+        };
+        let commits = git(
+            dir,
+            &["log", "--no-merges", "--format=%H%x1f%s%x1f%b%x1e", &range],
+        )
+        .map(|log| {
+            log.split('\x1e')
+                .filter_map(|record| {
+                    let mut fields = record.trim_start_matches('\n').splitn(3, '\x1f');
+                    let hash = fields.next()?.trim();
+                    let subject = fields.next()?;
+                    let body = fields.next().unwrap_or("");
+                    (!hash.is_empty()).then(|| Commit::parse(hash, subject, body))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+        let compare_url = match (web_url, &previous_tag) {
+            (Some(url), Some(previous)) => Some(format!(
+                "{}/compare/{previous}...{tag}",
+                url.trim_end_matches('/')
+            )),
+            _ => None,
+        };
+        Notes {
+            version: version.to_string(),
+            tag: tag.to_string(),
+            previous_tag,
+            changelog,
+            groups: group(commits),
+            compare_url,
+        }
+    }
+
+    /// Renders the notes with `template` (minijinja).
+    pub fn render(&self, template: &str) -> Result<String, crate::template::TemplateError> {
+        static BLANK_RUNS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let blank_runs = BLANK_RUNS.get_or_init(|| regex::Regex::new(r"\n{3,}").expect("valid"));
+        crate::template::render(template, &minijinja::Value::from_serialize(self)).map(|text| {
+            // Templates are easier to write when stray blank lines do not matter.
+            format!("{}\n", blank_runs.replace_all(text.trim(), "\n\n"))
+        })
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conventional_subjects_parse() {
+        let c = Commit::parse("abcdef1234", "feat(cli)!: add --json", "");
+        assert_eq!(
+            (
+                c.kind.as_deref(),
+                c.scope.as_deref(),
+                c.description.as_str(),
+                c.breaking
+            ),
+            (Some("feat"), Some("cli"), "add --json", true)
+        );
+        let c = Commit::parse("abcdef1234", "Fix: typo", "BREAKING CHANGE: no");
+        assert_eq!((c.kind.as_deref(), c.breaking), (Some("fix"), true));
+        let c = Commit::parse("abcdef1234", "Update README: wording", "");
+        assert_eq!(
+            (c.kind, c.description.as_str()),
+            (None, "Update README: wording")
+        );
+    }
+
+    #[test]
+    fn changelog_sections_end_at_the_next_heading_of_their_level() {
+        let text = "# Changelog\n\n## [Unreleased]\n- wip\n\n## [1.2.0] - 2026-01-02\n### Added\n- a thing\n\n## [1.1.0]\n- old\n";
+        assert_eq!(
+            changelog_section(text, "1.2.0").unwrap(),
+            "### Added\n- a thing"
+        );
+        assert_eq!(
+            changelog_section("## v2.0.0\nbig\n", "2.0.0").unwrap(),
+            "big"
+        );
+        assert_eq!(changelog_section(text, "9.9.9"), None);
+    }
+}
