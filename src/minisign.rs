@@ -57,6 +57,15 @@ pub enum Error {
     /// The signature does not match the data or the trusted comment.
     #[error("{0}")]
     BadSignature(&'static str),
+    /// The operating system gave no random bytes.
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+}
+
+fn random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(bytes)
 }
 
 fn malformed(what: &'static str, why: impl Into<String>) -> Error {
@@ -76,6 +85,13 @@ fn payload(text: &str, what: &'static str) -> Result<Vec<u8>, Error> {
     BASE64
         .decode(line)
         .map_err(|e| malformed(what, format!("bad base64: {e}")))
+}
+
+/// `N` bytes of `bytes` from `at`; callers check the length first.
+fn take<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[at..at + N]);
+    out
 }
 
 fn key_id_hex(id: &[u8; 8]) -> String {
@@ -99,8 +115,8 @@ impl PublicKey {
                 "expected 42 bytes starting with `Ed`",
             ));
         }
-        let id: [u8; 8] = bytes[2..10].try_into().expect("length checked");
-        let key: [u8; 32] = bytes[10..42].try_into().expect("length checked");
+        let id: [u8; 8] = take::<8>(&bytes, 2);
+        let key: [u8; 32] = take::<32>(&bytes, 10);
         let key =
             VerifyingKey::from_bytes(&key).map_err(|e| malformed("public key", e.to_string()))?;
         Ok(PublicKey { id, key })
@@ -188,14 +204,12 @@ impl Clone for SecretKey {
 
 impl SecretKey {
     /// A new random key pair.
-    pub fn generate() -> SecretKey {
-        let mut id = [0u8; 8];
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut id).expect("the OS random source works");
-        getrandom::fill(&mut seed).expect("the OS random source works");
+    pub fn generate() -> Result<SecretKey, Error> {
+        let id = random::<8>()?;
+        let mut seed = random::<32>()?;
         let key = SigningKey::from_bytes(&seed);
         seed.zeroize();
-        SecretKey { id, key }
+        Ok(SecretKey { id, key })
     }
 
     /// Reads a secret key file's text; `password` decrypts an encrypted one.
@@ -207,10 +221,10 @@ impl SecretKey {
                 "expected an Ed25519 key with a BLAKE2b checksum",
             ));
         }
-        let kdf: [u8; 2] = bytes[2..4].try_into().expect("length checked");
-        let salt: [u8; 32] = bytes[6..38].try_into().expect("length checked");
-        let opslimit = u64::from_le_bytes(bytes[38..46].try_into().expect("length checked"));
-        let memlimit = u64::from_le_bytes(bytes[46..54].try_into().expect("length checked"));
+        let kdf: [u8; 2] = take::<2>(&bytes, 2);
+        let salt: [u8; 32] = take::<32>(&bytes, 6);
+        let opslimit = u64::from_le_bytes(take::<8>(&bytes, 38));
+        let memlimit = u64::from_le_bytes(take::<8>(&bytes, 46));
         let keynum = &mut bytes[54..];
         match &kdf {
             k if k == KDF_SCRYPT => {
@@ -224,11 +238,11 @@ impl SecretKey {
             k if k == KDF_NONE => {}
             _ => return Err(malformed("secret key", "unknown key derivation")),
         }
-        let id: [u8; 8] = keynum[..8].try_into().expect("length checked");
-        let mut sk: [u8; 64] = keynum[8..72].try_into().expect("length checked");
-        let chk: [u8; 32] = keynum[72..104].try_into().expect("length checked");
+        let id: [u8; 8] = take::<8>(keynum, 0);
+        let mut sk: [u8; 64] = take::<64>(keynum, 8);
+        let chk: [u8; 32] = take::<32>(keynum, 72);
         let ok = checksum(&id, &sk) == chk;
-        let seed: [u8; 32] = sk[..32].try_into().expect("length checked");
+        let seed: [u8; 32] = take::<32>(&sk, 0);
         let key = SigningKey::from_bytes(&seed);
         let pk_matches = key.verifying_key().as_bytes() == &sk[32..];
         sk.zeroize();
@@ -244,9 +258,8 @@ impl SecretKey {
     }
 
     /// The secret key file's text, encrypted with `password` (scrypt, minisign's limits) or not.
-    pub fn to_text(&self, password: Option<&str>) -> String {
-        let mut salt = [0u8; 32];
-        getrandom::fill(&mut salt).expect("the OS random source works");
+    pub fn to_text(&self, password: Option<&str>) -> Result<String, Error> {
+        let salt = random::<32>()?;
         let mut sk = [0u8; 64];
         sk[..32].copy_from_slice(&self.key.to_bytes());
         sk[32..].copy_from_slice(self.key.verifying_key().as_bytes());
@@ -256,8 +269,7 @@ impl SecretKey {
         keynum.extend_from_slice(&checksum(&self.id, &sk));
         sk.zeroize();
         if let Some(password) = password {
-            let mut stream = scrypt_stream(password, &salt, OPSLIMIT, MEMLIMIT)
-                .expect("minisign's own limits are valid scrypt parameters");
+            let mut stream = scrypt_stream(password, &salt, OPSLIMIT, MEMLIMIT)?;
             for (byte, mask) in keynum.iter_mut().zip(stream.iter()) {
                 *byte ^= mask;
             }
@@ -283,7 +295,7 @@ impl SecretKey {
         };
         let text = format!("untrusted comment: {comment}\n{}\n", BASE64.encode(&bytes));
         bytes.zeroize();
-        text
+        Ok(text)
     }
 
     /// The matching public key.
@@ -386,9 +398,9 @@ impl Signature {
             )
             .map_err(|e| malformed(what, format!("bad base64: {e}")))?;
         Ok(Signature {
-            key_id: bytes[2..10].try_into().expect("length checked"),
+            key_id: take::<8>(&bytes, 2),
             prehashed,
-            signature: bytes[10..74].try_into().expect("length checked"),
+            signature: take::<64>(&bytes, 10),
             trusted_comment,
             global_signature: global
                 .try_into()
@@ -474,7 +486,7 @@ mod tests {
 
     #[test]
     fn sign_and_verify_round_trip_and_detect_tampering() {
-        let key = SecretKey::generate();
+        let key = SecretKey::generate().unwrap();
         let public = PublicKey::from_text(&key.public().to_text()).unwrap();
         let sig = key.sign(&b"hello"[..], "hello.txt", 1_700_000_000).unwrap();
         let sig = Signature::from_text(&sig.to_text()).unwrap();
@@ -489,7 +501,7 @@ mod tests {
         let mut altered = sig.clone();
         altered.trusted_comment = "timestamp:1\tfile:evil\thashed".into();
         assert!(public.verify(&b"hello"[..], &altered).is_err());
-        let other = SecretKey::generate().public();
+        let other = SecretKey::generate().unwrap().public();
         assert!(matches!(
             other.verify(&b"hello"[..], &sig),
             Err(VerifyError::Signature(Error::OtherKey { .. }))
@@ -498,8 +510,8 @@ mod tests {
 
     #[test]
     fn unencrypted_secret_keys_round_trip() {
-        let key = SecretKey::generate();
-        let text = key.to_text(None);
+        let key = SecretKey::generate().unwrap();
+        let text = key.to_text(None).unwrap();
         let back = SecretKey::from_text(&text, None).unwrap();
         assert_eq!(back.public(), key.public());
     }
