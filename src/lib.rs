@@ -18,6 +18,7 @@ pub mod facts;
 pub mod manifest;
 pub mod minisign;
 pub mod plan;
+pub mod publish;
 pub mod release_notes;
 pub mod secrets;
 pub mod stages;

@@ -30,6 +30,33 @@ pub struct Manifest {
     pub date: String,
     /// Every file produced.
     pub artifacts: Vec<Artifact>,
+    /// Where it was published, filled in by `shipit release`.
+    #[serde(default, skip_serializing_if = "Published::is_empty")]
+    pub published: Published,
+}
+
+/// Addresses of a published release.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// The GitHub release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<PublishedRelease>,
+}
+
+impl Published {
+    /// Nothing published yet.
+    pub fn is_empty(&self) -> bool {
+        self.github.is_none()
+    }
+}
+
+/// A release page and its download addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedRelease {
+    /// The release page.
+    pub url: String,
+    /// Download address of each asset, by name.
+    pub assets: std::collections::BTreeMap<String, String>,
 }
 
 /// One file produced by the build.
@@ -182,6 +209,7 @@ mod tests {
             tag: "v1.2.3".into(),
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
             date: "2026-11-23T00:00:00Z".into(),
+            published: Default::default(),
             artifacts: vec![Artifact {
                 name: "demo".into(),
                 path: "linux-x64/demo".into(),

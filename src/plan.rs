@@ -201,15 +201,20 @@ pub struct PlannedArtifact {
     pub reproducible_time: Option<u64>,
 }
 
+/// The dist folder: `project.dist` relative to the pipeline file, else `dist` beside Cargo.toml.
+pub fn dist_dir(loaded: &Loaded, facts: &Facts) -> PathBuf {
+    match &loaded.file.project.dist {
+        Some(dist) => loaded.resolve(dist),
+        None => facts.cargo.root.join("dist"),
+    }
+}
+
 /// Builds the plan for a validated pipeline file and this run's facts.
 pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
     let file = &loaded.file;
     let mut problems = Vec::new();
     let vars = facts.template_vars();
-    let dist = match &file.project.dist {
-        Some(dist) => loaded.resolve(dist),
-        None => facts.cargo.root.join("dist"),
-    };
+    let dist = dist_dir(loaded, facts);
 
     let mut global_env = BTreeMap::new();
     for (name, value) in &file.env {

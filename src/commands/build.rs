@@ -1,8 +1,6 @@
 //! `shipit build`: load, plan, execute, write the manifest.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
@@ -61,15 +59,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         no_cache: args.no_cache,
         tasks: TaskContext { keys, threads: 0 },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = super::runtime()?;
     let masker = session.printer.masker_arc();
     let report = runtime.block_on(async {
         let interrupt = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(interrupt.clone()));
+        tokio::spawn(super::cancel_on_signal(interrupt.clone()));
         reporter.report(&Event::RunStarted {
             project: &plan.project,
             version: &plan.version,
@@ -100,6 +94,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         commit: plan.commit.clone(),
         date: plan.date.clone(),
         artifacts: report.artifacts(),
+        published: Default::default(),
     };
     let path = manifest
         .write(&plan.dist)
@@ -112,8 +107,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
             manifest.artifacts.len()
         ),
     });
-    write_github_output(&manifest.version, &path)
-        .map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))?;
+    let manifest_path = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    super::github_output(&[
+        ("version", manifest.version.clone()),
+        ("manifest", manifest_path.display().to_string()),
+    ])?;
     Ok(ExitCode::Success)
 }
 
@@ -133,35 +131,4 @@ fn signing_keys(plan: &plan::Plan) -> Result<BTreeMap<String, SecretKey>, Error>
         }
     }
     Ok(keys)
-}
-
-/// Cancels `token` on Ctrl-C or SIGTERM.
-async fn cancel_on_signal(token: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            token.cancel();
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    token.cancel();
-}
-
-/// Appends `version` and `manifest` to `$GITHUB_OUTPUT`, when it is set.
-fn write_github_output(version: &str, manifest: &Path) -> std::io::Result<()> {
-    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
-        return Ok(());
-    };
-    let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    writeln!(file, "version={version}")?;
-    writeln!(file, "manifest={}", manifest.display())
 }

@@ -4,6 +4,7 @@ mod build;
 mod doctor;
 mod init;
 mod keygen;
+mod release;
 mod verify;
 
 use std::sync::Arc;
@@ -126,10 +127,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
                 .out(&format!("shipit {} ({target})", env!("CARGO_PKG_VERSION")));
             Ok(ExitCode::Success)
         }
-        Command::Release(_) => Err(Error::NotAvailable {
-            command: "release",
-            what: "publishing to GitHub Releases, OCI registries and Homebrew",
-        }),
+        Command::Release(args) => release::run(session, args),
         Command::Deploy(_) => Err(Error::NotAvailable {
             command: "deploy",
             what: "blue-green, rolling and canary deploys",
@@ -141,6 +139,51 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Keygen(args) => keygen::run(session, args),
         Command::Verify(args) => verify::run(session, args),
     }
+}
+
+/// The async runtime commands run their work on.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub(crate) async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    token.cancel();
+}
+
+/// Appends `key=value` lines to `$GITHUB_OUTPUT`, when it is set (GitHub Actions step outputs).
+fn github_output(pairs: &[(&str, String)]) -> Result<(), Error> {
+    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
+        return Ok(());
+    };
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        for (key, value) in pairs {
+            writeln!(file, "{key}={value}")?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))
 }
 
 /// Prints an error the way its kind deserves: located diagnostics for config problems.

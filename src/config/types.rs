@@ -97,11 +97,56 @@ pub struct WhenConfig {
 #[schemars(deny_unknown_fields)]
 pub struct ReleaseConfig {
     /// GitHub Releases.
-    pub github: Option<serde_json::Value>,
+    pub github: Option<GithubConfig>,
     /// OCI / Docker images.
     pub docker: Option<serde_json::Value>,
     /// Homebrew tap formula.
     pub homebrew: Option<serde_json::Value>,
+}
+
+/// `[release.github]`: publish the manifest's artifacts as a GitHub Release.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// `owner/name` of the repository.
+    pub repo: String,
+    /// Leave the release as a draft (it is always a draft while assets upload).
+    #[serde(default)]
+    pub draft: bool,
+    /// `"auto"` (from the version's pre-release part), `true` or `false`. Default: `"auto"`.
+    pub prerelease: Option<Prerelease>,
+    /// Mark as the latest release: `"true"`, `"false"` or `"legacy"`. Default: `"true"`, `"false"` for pre-releases.
+    pub make_latest: Option<String>,
+    /// Release title (template). Default: `{{ project }} {{ version }}`.
+    pub name: Option<String>,
+    /// Template file for the release notes, relative to the pipeline file. Default: shipit's
+    /// (the CHANGELOG section, else commits since the previous tag).
+    pub notes: Option<String>,
+    /// Replace an existing asset of the same name whose size differs (else that is an error).
+    #[serde(default)]
+    pub replace: bool,
+    /// Uploads at once. Default: 4.
+    pub concurrency: Option<usize>,
+    /// Longest total time spent waiting to retry a request. Default: `10m`.
+    pub max_retry_time: Option<String>,
+}
+
+/// `prerelease = "auto" | true | false`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Prerelease {
+    /// Decided by hand.
+    Fixed(bool),
+    /// `"auto"`: a version like `1.2.0-rc.1` is a pre-release.
+    Auto(AutoWord),
+}
+
+/// The word `auto`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoWord {
+    /// `auto`.
+    Auto,
 }
 
 /// One string or a list of strings; `run = "make"` means `run = ["make"]`.

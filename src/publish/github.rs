@@ -1,0 +1,601 @@
+//! GitHub Releases: find or create a draft for the tag, upload every asset (streamed from disk,
+//! several at once, retried through server errors, resets and rate limits), publish last.
+//! A run stopped at any point can be run again: finished assets are kept, broken ones
+//! (`starter`) replaced, and the draft is reused, so the end state is one complete release.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::retry::{self, Budget, Verdict};
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    /// The token or URL could not be used.
+    #[error("{0}")]
+    Setup(String),
+    /// GitHub answered with an error that retrying cannot fix.
+    #[error("GitHub answered {status} to {what}: {message}")]
+    Api {
+        /// What was being done.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// Retries ran out (time budget or attempts).
+    #[error("gave up on {what} after {attempts} attempts: {last}")]
+    GaveUp {
+        /// What was being done.
+        what: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// A local file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An asset with the same name but other content is already on the release.
+    #[error(
+        "asset `{name}` is already on the release with {found} bytes, not {expected}; set `replace = true` to replace it"
+    )]
+    Conflict {
+        /// Asset name.
+        name: String,
+        /// Size on GitHub.
+        found: u64,
+        /// Size here.
+        expected: u64,
+    },
+}
+
+/// Attempts per request before giving up, whatever the time budget.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// A GitHub release as far as shipit needs it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Release {
+    /// Release id.
+    pub id: u64,
+    /// Tag.
+    pub tag_name: String,
+    /// Still a draft.
+    pub draft: bool,
+    /// Web page.
+    pub html_url: String,
+    /// RFC 6570 template of the upload address.
+    pub upload_url: String,
+}
+
+/// A release asset as far as shipit needs it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Asset {
+    /// Asset id.
+    pub id: u64,
+    /// File name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `uploaded`, or `starter` when an upload broke.
+    pub state: String,
+    /// Download address.
+    pub browser_download_url: String,
+    /// `sha256:<hex>`, where GitHub reports it.
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+/// A file to upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Upload {
+    /// Asset name.
+    pub name: String,
+    /// Label shown on the release page.
+    pub label: Option<String>,
+    /// Local file.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// MIME type.
+    pub content_type: String,
+}
+
+/// A connection to the GitHub API, retrying what can be retried.
+pub struct Client {
+    octo: Octocrab,
+    budget: Arc<Budget>,
+}
+
+/// A response: status, headers, body text.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn message(&self) -> String {
+        serde_json::from_str::<Value>(&self.body)
+            .ok()
+            .and_then(|v| {
+                let message = v["message"].as_str()?.to_string();
+                let codes: Vec<String> = v["errors"]
+                    .as_array()
+                    .map(|errors| {
+                        errors
+                            .iter()
+                            .filter_map(|e| e["code"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(if codes.is_empty() {
+                    message
+                } else {
+                    format!("{message} ({})", codes.join(", "))
+                })
+            })
+            .unwrap_or_else(|| self.body.chars().take(200).collect())
+    }
+}
+
+impl Client {
+    /// A client for `api_url` (`https://api.github.com`, a GitHub Enterprise `/api/v3`, or a
+    /// test server) with `token`.
+    pub fn new(api_url: &str, token: &str, max_wait: Duration) -> Result<Client, GithubError> {
+        let octo = Octocrab::builder()
+            .personal_token(token.to_string())
+            .base_uri(api_url)
+            .map_err(|e| GithubError::Setup(format!("bad GitHub API URL `{api_url}`: {e}")))?
+            .build()
+            .map_err(|e| GithubError::Setup(format!("cannot set up the GitHub client: {e}")))?;
+        Ok(Client {
+            octo,
+            budget: Arc::new(Budget::new(max_wait)),
+        })
+    }
+
+    /// One JSON request, retried through server errors, resets and rate limits.
+    async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, GithubError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match method {
+                Method::GET => self.octo._get(uri).await,
+                Method::POST => self.octo._post(uri, body).await,
+                Method::PATCH => self.octo._patch(uri, body).await,
+                Method::DELETE => self.octo._delete(uri, None::<&()>).await,
+                _ => return Err(GithubError::Setup(format!("unsupported method {method}"))),
+            };
+            let failure = match result {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    match body.collect().await {
+                        Ok(bytes) => {
+                            let answer = Answer {
+                                status: parts.status,
+                                headers: parts.headers,
+                                body: String::from_utf8_lossy(&bytes.to_bytes()).into_owned(),
+                            };
+                            match retry::classify(
+                                answer.status,
+                                &answer.headers,
+                                &answer.body,
+                                attempt,
+                            ) {
+                                Verdict::Final => return Ok(answer),
+                                Verdict::After(wait) => {
+                                    (format!("{} {}", answer.status, answer.message()), wait)
+                                }
+                            }
+                        }
+                        Err(e) => (e.to_string(), retry::backoff(attempt)),
+                    }
+                }
+                Err(e) => (connection_error(&e), retry::backoff(attempt)),
+            };
+            self.wait(what, attempt, failure).await?;
+        }
+    }
+
+    /// Sleeps before the next attempt, or gives up when attempts or the time budget run out.
+    async fn wait(
+        &self,
+        what: &str,
+        attempt: u32,
+        (last, wait): (String, Duration),
+    ) -> Result<(), GithubError> {
+        if attempt >= MAX_ATTEMPTS || !self.budget.spend(wait) {
+            return Err(GithubError::GaveUp {
+                what: what.to_string(),
+                attempts: attempt,
+                last,
+            });
+        }
+        tracing::debug!(what, attempt, ?wait, %last, "retrying");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn expect(answer: Answer, what: &str, ok: &[StatusCode]) -> Result<Answer, GithubError> {
+        if ok.contains(&answer.status) {
+            Ok(answer)
+        } else {
+            Err(GithubError::Api {
+                what: what.to_string(),
+                status: answer.status.as_u16(),
+                message: answer.message(),
+            })
+        }
+    }
+
+    fn parse<T: for<'de> Deserialize<'de>>(answer: &Answer, what: &str) -> Result<T, GithubError> {
+        serde_json::from_str(&answer.body).map_err(|e| GithubError::Api {
+            what: what.to_string(),
+            status: answer.status.as_u16(),
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+
+    /// The release for `tag`: the published one, else a draft for it, else `None`.
+    pub async fn find_release(
+        &self,
+        repo: &str,
+        tag: &str,
+    ) -> Result<Option<Release>, GithubError> {
+        let what = format!("looking up the release for {tag}");
+        let answer = self
+            .call(
+                &what,
+                Method::GET,
+                &format!("/repos/{repo}/releases/tags/{tag}"),
+                None,
+            )
+            .await?;
+        if answer.status == StatusCode::OK {
+            return Ok(Some(Self::parse(&answer, &what)?));
+        }
+        Self::expect(answer, &what, &[StatusCode::NOT_FOUND])?;
+        // Drafts are not found by tag; they are in the list (newest first).
+        let answer = self
+            .call(
+                &what,
+                Method::GET,
+                &format!("/repos/{repo}/releases?per_page=100"),
+                None,
+            )
+            .await?;
+        let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
+        let releases: Vec<Release> = Self::parse(&answer, &what)?;
+        Ok(releases.into_iter().find(|r| r.tag_name == tag && r.draft))
+    }
+
+    /// Creates a draft release.
+    pub async fn create_draft(
+        &self,
+        repo: &str,
+        fields: &ReleaseFields,
+    ) -> Result<Release, GithubError> {
+        let what = format!("creating the draft release {}", fields.tag);
+        let body = json!({
+            "tag_name": fields.tag,
+            "target_commitish": fields.commit,
+            "name": fields.name,
+            "body": fields.notes,
+            "draft": true,
+            "prerelease": fields.prerelease,
+        });
+        let answer = self
+            .call(
+                &what,
+                Method::POST,
+                &format!("/repos/{repo}/releases"),
+                Some(&body),
+            )
+            .await?;
+        let answer = Self::expect(answer, &what, &[StatusCode::CREATED])?;
+        Self::parse(&answer, &what)
+    }
+
+    /// Updates title, notes and flags; publishes when `draft` is false.
+    pub async fn update(
+        &self,
+        repo: &str,
+        id: u64,
+        fields: &ReleaseFields,
+        draft: bool,
+    ) -> Result<Release, GithubError> {
+        let what = format!("publishing the release {}", fields.tag);
+        let mut body = json!({
+            "name": fields.name,
+            "body": fields.notes,
+            "draft": draft,
+            "prerelease": fields.prerelease,
+        });
+        if !draft {
+            body["make_latest"] = json!(fields.make_latest);
+        }
+        let answer = self
+            .call(
+                &what,
+                Method::PATCH,
+                &format!("/repos/{repo}/releases/{id}"),
+                Some(&body),
+            )
+            .await?;
+        let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
+        Self::parse(&answer, &what)
+    }
+
+    /// The assets on a release.
+    pub async fn assets(&self, repo: &str, id: u64) -> Result<Vec<Asset>, GithubError> {
+        let what = "listing the release's assets";
+        let answer = self
+            .call(
+                what,
+                Method::GET,
+                &format!("/repos/{repo}/releases/{id}/assets?per_page=100"),
+                None,
+            )
+            .await?;
+        let answer = Self::expect(answer, what, &[StatusCode::OK])?;
+        Self::parse(&answer, what)
+    }
+
+    /// Deletes an asset (already gone is fine).
+    pub async fn delete_asset(&self, repo: &str, asset: &Asset) -> Result<(), GithubError> {
+        let what = format!("deleting the asset {}", asset.name);
+        let answer = self
+            .call(
+                &what,
+                Method::DELETE,
+                &format!("/repos/{repo}/releases/assets/{}", asset.id),
+                None,
+            )
+            .await?;
+        Self::expect(
+            answer,
+            &what,
+            &[StatusCode::NO_CONTENT, StatusCode::NOT_FOUND],
+        )
+        .map(|_| ())
+    }
+
+    /// One upload attempt, streamed from disk with its exact length.
+    async fn upload_once(&self, release: &Release, file: &Upload) -> Result<Answer, String> {
+        let base = release
+            .upload_url
+            .split('{')
+            .next()
+            .unwrap_or(&release.upload_url);
+        let mut query = format!("name={}", encode(&file.name));
+        if let Some(label) = &file.label {
+            query.push_str(&format!("&label={}", encode(label)));
+        }
+        let handle = tokio::fs::File::open(&file.path)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
+        let frames = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024)
+            .map(|chunk: std::io::Result<Bytes>| chunk.map(http_body::Frame::data));
+        let body = octocrab::OctoBody::new(http_body_util::StreamBody::new(frames));
+        let request = http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("{base}?{query}"))
+            .header(http::header::CONTENT_TYPE, &file.content_type)
+            .header(http::header::CONTENT_LENGTH, file.size)
+            .header(http::header::ACCEPT, "application/vnd.github+json")
+            .body(body)
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .octo
+            .execute(request)
+            .await
+            .map_err(|e| connection_error(&e))?;
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// Uploads `file`, retrying. Before each retry, whatever the failed attempt left under
+    /// that name (a `starter`, or a complete asset whose answer was lost) is checked: a
+    /// complete one is kept, anything else is deleted.
+    pub async fn upload(
+        &self,
+        repo: &str,
+        release: &Release,
+        file: &Upload,
+    ) -> Result<Asset, GithubError> {
+        let what = format!("uploading {}", file.name);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match self.upload_once(release, file).await {
+                Ok(answer) if answer.status == StatusCode::CREATED => {
+                    return Self::parse(&answer, &what);
+                }
+                Ok(answer) => {
+                    match retry::classify(answer.status, &answer.headers, &answer.body, attempt) {
+                        // 422 already_exists: an earlier attempt landed; reconciled below.
+                        Verdict::Final if answer.status != StatusCode::UNPROCESSABLE_ENTITY => {
+                            return Err(GithubError::Api {
+                                what,
+                                status: answer.status.as_u16(),
+                                message: answer.message(),
+                            });
+                        }
+                        Verdict::Final => (answer.message(), Duration::ZERO),
+                        Verdict::After(wait) => {
+                            (format!("{} {}", answer.status, answer.message()), wait)
+                        }
+                    }
+                }
+                Err(e) => (e, retry::backoff(attempt)),
+            };
+            if let Some(existing) = self
+                .assets(repo, release.id)
+                .await?
+                .into_iter()
+                .find(|a| a.name == file.name)
+            {
+                if is_complete(&existing, file) {
+                    return Ok(existing);
+                }
+                self.delete_asset(repo, &existing).await?;
+            }
+            self.wait(&what, attempt, failure).await?;
+        }
+    }
+}
+
+/// An asset on GitHub that is the same file as `file`: fully uploaded, same size, and the same
+/// SHA-256 where GitHub reports one.
+pub fn is_complete(asset: &Asset, file: &Upload) -> bool {
+    asset.state == "uploaded"
+        && asset.size == file.size
+        && asset
+            .digest
+            .as_deref()
+            .and_then(|d| d.strip_prefix("sha256:"))
+            .is_none_or(|d| d.eq_ignore_ascii_case(&file.sha256))
+}
+
+/// Title, notes and flags of a release.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseFields {
+    /// Tag.
+    pub tag: String,
+    /// Commit the tag is created on, when it does not exist yet.
+    pub commit: String,
+    /// Title.
+    pub name: String,
+    /// Notes (markdown).
+    pub notes: String,
+    /// A pre-release.
+    pub prerelease: bool,
+    /// `"true"`, `"false"` or `"legacy"`.
+    pub make_latest: String,
+}
+
+/// Describes a connection-level failure without the request (which carries no secret, but
+/// keeps messages short).
+fn connection_error(error: &octocrab::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
+}
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The MIME type GitHub should serve a file with.
+pub fn content_type(path: &Path) -> &'static str {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        "application/gzip"
+    } else if name.ends_with(".zip") {
+        "application/zip"
+    } else if name.ends_with(".json") {
+        "application/json"
+    } else if name.ends_with("sums")
+        || name.ends_with(".sha256")
+        || name.ends_with(".sha512")
+        || name.ends_with(".minisig")
+        || name.ends_with(".pub")
+        || name.ends_with(".txt")
+    {
+        "text/plain"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_and_query_encoding() {
+        assert_eq!(
+            content_type(Path::new("a-1.0-linux.tar.gz")),
+            "application/gzip"
+        );
+        assert_eq!(content_type(Path::new("a.zip")), "application/zip");
+        assert_eq!(content_type(Path::new("SHA256SUMS")), "text/plain");
+        assert_eq!(
+            content_type(Path::new("demo.exe")),
+            "application/octet-stream"
+        );
+        assert_eq!(encode("demo 1.0+x/y"), "demo%201.0%2Bx%2Fy");
+    }
+
+    #[test]
+    fn complete_means_uploaded_same_size_and_digest() {
+        let file = Upload {
+            name: "a".into(),
+            label: None,
+            path: "a".into(),
+            size: 3,
+            sha256: "ab".into(),
+            content_type: "text/plain".into(),
+        };
+        let asset = |state: &str, size, digest: Option<&str>| Asset {
+            id: 1,
+            name: "a".into(),
+            size,
+            state: state.into(),
+            browser_download_url: String::new(),
+            digest: digest.map(str::to_string),
+        };
+        assert!(is_complete(&asset("uploaded", 3, None), &file));
+        assert!(is_complete(&asset("uploaded", 3, Some("sha256:AB")), &file));
+        assert!(!is_complete(
+            &asset("uploaded", 3, Some("sha256:cd")),
+            &file
+        ));
+        assert!(!is_complete(&asset("starter", 3, None), &file));
+        assert!(!is_complete(&asset("uploaded", 4, None), &file));
+    }
+}

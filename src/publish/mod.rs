@@ -1,0 +1,4 @@
+//! Publishing what `shipit build` recorded in `dist/manifest.json`. One file per destination.
+
+pub mod github;
+pub mod retry;

@@ -1,0 +1,279 @@
+//! `shipit release` against a fake GitHub (tests/common/fake_github.rs): a clean release, a
+//! re-run that uploads nothing, broken uploads, rate limits, resets, a run killed half-way.
+//! After each, the fake holds one published release whose assets match the manifest byte for byte.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+mod common;
+
+use common::fake_github::{FakeGithub, Fault};
+use common::{shipit, text};
+
+const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// A tiny project, built: an archive and SHA256SUMS in dist, ready to release.
+fn built_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "target/\ndist/\n").unwrap();
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
+         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
+         [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
+         [release.github]\nrepo = \"acme/tiny\"\n",
+    )
+    .unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "feat: first"]);
+    let out = shipit(dir.path())
+        .arg("build")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    dir
+}
+
+fn release(dir: &Path, fake: &FakeGithub, extra: &[&str]) -> Output {
+    shipit(dir)
+        .arg("release")
+        .args(extra)
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GH_TOKEN")
+        .env("GITHUB_OUTPUT", dir.join("github-output"))
+        .output()
+        .unwrap()
+}
+
+/// The fake holds exactly one published release for v1.0.0 whose assets are the manifest's
+/// top-level files, byte for byte, all `uploaded`.
+fn assert_one_complete_release(dir: &Path, fake: &FakeGithub) {
+    let releases = fake.releases();
+    assert_eq!(releases.len(), 1, "{releases:#?}");
+    let release = &releases[0];
+    assert_eq!(release.tag_name, "v1.0.0");
+    assert!(!release.draft, "still a draft");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    let mut expected: Vec<String> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap().to_string())
+        .filter(|p| !p.contains('/'))
+        .collect();
+    expected.sort();
+    let mut names: Vec<String> = release.assets.iter().map(|a| a.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, expected);
+    for asset in &release.assets {
+        assert_eq!(asset.state, "uploaded", "{}", asset.name);
+        let local = std::fs::read(dir.join("dist").join(&asset.name)).unwrap();
+        assert!(asset.data == local, "{} differs from dist", asset.name);
+    }
+}
+
+fn uploads(fake: &FakeGithub) -> usize {
+    fake.calls()
+        .iter()
+        .filter(|c| c.starts_with("POST /uploads/"))
+        .count()
+}
+
+#[test]
+fn a_clean_release_then_a_rerun_that_uploads_nothing() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+
+    let out = release(dir.path(), &fake, &["-vv"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+        "the token leaked"
+    );
+    assert_one_complete_release(dir.path(), &fake);
+    let published = &fake.releases()[0];
+    assert_eq!(published.name.as_deref(), Some("tiny 1.0.0"));
+    assert!(
+        published.body.as_deref().unwrap_or("").contains("first"),
+        "{:?}",
+        published.body
+    );
+    assert!(!published.prerelease);
+    // Published last: the draft was created first and patched at the end.
+    let calls = fake.calls();
+    let create = calls
+        .iter()
+        .position(|c| c == "POST /repos/acme/tiny/releases")
+        .unwrap();
+    let publish = calls
+        .iter()
+        .position(|c| c.starts_with("PATCH /repos/acme/tiny/releases/"))
+        .unwrap();
+    let last_upload = calls
+        .iter()
+        .rposition(|c| c.starts_with("POST /uploads/"))
+        .unwrap();
+    assert!(create < last_upload && last_upload < publish, "{calls:#?}");
+
+    // The URLs go back into the manifest and to $GITHUB_OUTPUT.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let url = manifest["published"]["github"]["url"].as_str().unwrap();
+    assert_eq!(url, "https://github.com/acme/tiny/releases/tag/v1.0.0");
+    assert!(
+        manifest["published"]["github"]["assets"]["SHA256SUMS"]
+            .as_str()
+            .unwrap()
+            .ends_with("/releases/download/v1.0.0/SHA256SUMS")
+    );
+    let output = std::fs::read_to_string(dir.path().join("github-output")).unwrap();
+    assert!(output.contains(&format!("release-url={url}")), "{output}");
+
+    // Again: nothing is uploaded, nothing changes.
+    let before = uploads(&fake);
+    let out = release(dir.path(), &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(uploads(&fake), before, "a re-run uploaded again");
+    assert!(
+        text(&out).1.contains("is already uploaded"),
+        "{:?}",
+        text(&out)
+    );
+    assert_one_complete_release(dir.path(), &fake);
+}
+
+#[test]
+fn broken_uploads_rate_limits_and_resets_are_retried_to_a_complete_release() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    // A 502 that leaves a `starter` asset, a secondary rate limit, a reset mid-body.
+    fake.inject(Fault::StarterThen502 { after: 10 });
+    fake.inject(Fault::Status {
+        method: "POST",
+        path: "/uploads/",
+        status: 403,
+        headers: vec![("retry-after", "1".into())],
+        body: json!({
+            "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+        }),
+    });
+    fake.inject(Fault::ResetMidUpload { after: 20 });
+    let started = Instant::now();
+    let out = release(dir.path(), &fake, &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_one_complete_release(dir.path(), &fake);
+    // Retry-After was honoured.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(uploads(&fake) >= 5, "{:#?}", fake.calls());
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.starts_with("DELETE /repos/acme/tiny/releases/assets/")),
+        "the starter asset was not removed: {:#?}",
+        fake.calls()
+    );
+}
+
+#[test]
+fn a_run_killed_half_way_is_finished_by_a_rerun() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    fake.inject(Fault::Stall { seconds: 30 });
+    let mut child = shipit(dir.path())
+        .arg("release")
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while uploads(&fake) == 0 {
+        assert!(Instant::now() < deadline, "no upload started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let releases = fake.releases();
+    assert_eq!(releases.len(), 1);
+    assert!(
+        releases[0].draft,
+        "published before its assets were complete"
+    );
+
+    let out = release(dir.path(), &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_one_complete_release(dir.path(), &fake);
+}
+
+#[test]
+fn dry_run_sends_nothing_and_a_bad_token_is_named_without_being_shown() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    let out = release(dir.path(), &fake, &["--dry-run"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("would upload SHA256SUMS"), "{stderr}");
+    assert!(stderr.contains("would publish the release"), "{stderr}");
+    assert!(fake.calls().is_empty(), "{:#?}", fake.calls());
+
+    let wrong = "ghp_WRONGtoken0123456789abcdefghijklmnop";
+    let out = shipit(dir.path())
+        .args(["release", "-vv"])
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", wrong)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("401") && stderr.contains("Bad credentials"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains(wrong) && !stderr.contains(wrong),
+        "the token leaked"
+    );
+    assert!(fake.releases().is_empty());
+}
