@@ -37,11 +37,15 @@ fn git(dir: &Path, args: &[&str]) {
 
 /// A tiny project, built: an archive and SHA256SUMS in dist, ready to release.
 fn built_project() -> tempfile::TempDir {
+    built_project_at("1.0.0")
+}
+
+fn built_project_at(version: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("src")).unwrap();
     std::fs::write(
         dir.path().join("Cargo.toml"),
-        "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\nedition = \"2021\"\n",
+        format!("[package]\nname = \"tiny\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
     )
     .unwrap();
     std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
@@ -84,7 +88,6 @@ fn assert_one_complete_release(dir: &Path, fake: &FakeGithub) {
     let releases = fake.releases();
     assert_eq!(releases.len(), 1, "{releases:#?}");
     let release = &releases[0];
-    assert_eq!(release.tag_name, "v1.0.0");
     assert!(!release.draft, "still a draft");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap())
@@ -166,6 +169,7 @@ fn a_clean_release_then_a_rerun_that_uploads_nothing() {
     );
     let output = std::fs::read_to_string(dir.path().join("github-output")).unwrap();
     assert!(output.contains(&format!("release-url={url}")), "{output}");
+    assert!(output.contains("asset-urls={\"SHA256SUMS\":\"https://github.com/acme/tiny/releases/download/v1.0.0/SHA256SUMS\""), "{output}");
 
     // Again: nothing is uploaded, nothing changes.
     let before = uploads(&fake);
@@ -248,6 +252,31 @@ fn a_run_killed_half_way_is_finished_by_a_rerun() {
 }
 
 #[test]
+fn the_token_never_appears_at_any_verbosity() {
+    let dir = built_project();
+    for flags in [&["-q"][..], &[], &["-v"], &["-vv"], &["-vvv"], &["--json"]] {
+        let fake = FakeGithub::start(TOKEN);
+        // A failure first, so error paths print too, then the retried success.
+        fake.inject(Fault::StarterThen502 { after: 5 });
+        let out = shipit(dir.path())
+            .arg("release")
+            .args(flags)
+            .env("GITHUB_API_URL", &fake.url)
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("SHIPIT_LOG", "trace")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{flags:?}: {stderr}");
+        assert!(
+            !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+            "the token leaked with {flags:?}"
+        );
+        assert_one_complete_release(dir.path(), &fake);
+    }
+}
+
+#[test]
 fn dry_run_sends_nothing_and_a_bad_token_is_named_without_being_shown() {
     let dir = built_project();
     let fake = FakeGithub::start(TOKEN);
@@ -276,4 +305,112 @@ fn dry_run_sends_nothing_and_a_bad_token_is_named_without_being_shown() {
         "the token leaked"
     );
     assert!(fake.releases().is_empty());
+}
+
+/// Rewrites a dist file and its manifest entry, as a rebuild with other content would.
+fn change_dist_file(dir: &Path, name: &str, content: &[u8]) {
+    std::fs::write(dir.join("dist").join(name), content).unwrap();
+    let path = dir.join("dist/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (size, sha) = shipit::manifest::hash_file(&dir.join("dist").join(name)).unwrap();
+    for artifact in manifest["artifacts"].as_array_mut().unwrap() {
+        if artifact["path"] == name {
+            artifact["size"] = json!(size);
+            artifact["sha256"] = json!(sha);
+        }
+    }
+    std::fs::write(&path, manifest.to_string()).unwrap();
+}
+
+#[test]
+fn a_different_asset_of_the_same_name_is_an_error_unless_replace() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    assert_eq!(release(dir.path(), &fake, &[]).status.code(), Some(0));
+    change_dist_file(
+        dir.path(),
+        "SHA256SUMS",
+        b"0000  changed-and-longer-than-before\n0000  x\n",
+    );
+
+    let out = release(dir.path(), &fake, &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("asset `SHA256SUMS` is already on the release")
+            && stderr.contains("replace = true"),
+        "{stderr}"
+    );
+
+    let pipeline = dir.path().join("shipit.toml");
+    let text_now = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, format!("{text_now}replace = true\n")).unwrap();
+    let out = release(dir.path(), &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_one_complete_release(dir.path(), &fake);
+}
+
+#[test]
+fn a_pre_release_version_is_marked_and_not_made_latest() {
+    let dir = built_project_at("2.0.0-rc.1");
+    let fake = FakeGithub::start(TOKEN);
+    let out = release(dir.path(), &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let releases = fake.releases();
+    assert_eq!(releases[0].tag_name, "v2.0.0-rc.1");
+    assert!(releases[0].prerelease);
+    assert_one_complete_release(dir.path(), &fake);
+}
+
+#[test]
+fn uploading_a_1_gib_asset_streams_in_under_100_mib() {
+    let dir = built_project();
+    // A 1 GiB file (sparse, so it costs no disk) as a release asset.
+    let big = dir.path().join("dist/big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let path = dir.path().join("dist/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (size, sha) = shipit::manifest::hash_file(&big).unwrap();
+    manifest["artifacts"].as_array_mut().unwrap().push(json!({
+        "name": "big.bin", "path": "big.bin", "kind": "file", "size": size, "sha256": sha
+    }));
+    std::fs::write(&path, manifest.to_string()).unwrap();
+
+    let fake = FakeGithub::start(TOKEN);
+    let rss = dir.path().join("rss");
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(env!("CARGO_BIN_EXE_shipit"))
+        .arg("release")
+        .current_dir(dir.path())
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GITHUB_OUTPUT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let peak_kib: u64 = std::fs::read_to_string(&rss)
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!("peak RSS uploading 1 GiB: {} MiB", peak_kib / 1024);
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
+    let asset = fake.releases()[0]
+        .assets
+        .iter()
+        .find(|a| a.name == "big.bin")
+        .map(|a| a.data.len())
+        .unwrap();
+    assert_eq!(asset, 1 << 30);
 }

@@ -45,8 +45,8 @@ pub fn main() -> ExitCode {
         }
     };
     let ui = UiOptions::detect(cli.global.json, cli.global.verbosity(), cli.global.color);
-    init_tracing(ui.verbosity);
     let masker = Arc::new(Masker::from_env());
+    init_tracing(ui.verbosity, masker.clone());
     let printer = Printer::new(masker, ui.color);
     let session = Session { cli, ui, printer };
     match run(&session) {
@@ -58,7 +58,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbosity: i8) {
+/// Diagnostics (`-vv`, `SHIPIT_LOG`) go to stderr through the masker too, whatever library
+/// logs them.
+fn init_tracing(verbosity: i8, masker: Arc<Masker>) {
     let level = match verbosity {
         i8::MIN..=1 => "off",
         2 => "shipit=debug",
@@ -68,9 +70,50 @@ fn init_tracing(verbosity: i8) {
         tracing_subscriber::EnvFilter::try_from_env("SHIPIT_LOG").unwrap_or_else(|_| level.into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(MaskedStderr(masker))
         .without_time()
         .try_init();
+}
+
+/// Hands tracing one buffer per event; the event is masked and written when it is dropped.
+struct MaskedStderr(Arc<Masker>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStderr {
+    type Writer = MaskedEvent;
+
+    fn make_writer(&'a self) -> MaskedEvent {
+        MaskedEvent {
+            masker: self.0.clone(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// One tracing event on its way to stderr.
+struct MaskedEvent {
+    masker: Arc<Masker>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for MaskedEvent {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for MaskedEvent {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.buf);
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr().lock(),
+            self.masker.mask(&text).as_bytes(),
+        );
+    }
 }
 
 fn run(session: &Session) -> Result<ExitCode, Error> {

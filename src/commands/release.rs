@@ -99,11 +99,13 @@ pub fn run(session: &Session, args: &VersionArgs) -> Result<ExitCode, Error> {
     let published = published?;
 
     let url = published.url.clone();
+    let asset_urls =
+        serde_json::to_string(&published.assets).map_err(|e| Error::Internal(e.to_string()))?;
     manifest.published.github = Some(published);
     manifest
         .write(&dist)
         .map_err(|e| Error::Failed(e.to_string()))?;
-    super::github_output(&[("release-url", url.clone())])?;
+    super::github_output(&[("release-url", url.clone()), ("asset-urls", asset_urls)])?;
     reporter.report(&Event::Message {
         level: Level::Info,
         text: &format!("released {} at {url}", plan.fields.tag),
