@@ -188,7 +188,19 @@ fn a_clean_release_then_a_rerun_that_uploads_nothing() {
 fn broken_uploads_rate_limits_and_resets_are_retried_to_a_complete_release() {
     let dir = built_project();
     let fake = FakeGithub::start(TOKEN);
-    // A 502 that leaves a `starter` asset, a secondary rate limit, a reset mid-body.
+    // A 503 on creating the release, then a created release whose answer is lost, a 502 that
+    // leaves a `starter` asset, a secondary rate limit, a reset mid-body.
+    fake.inject(Fault::Status {
+        method: "POST",
+        path: "/repos/acme/tiny/releases",
+        status: 503,
+        headers: Vec::new(),
+        body: json!({"message": "Service Unavailable"}),
+    });
+    fake.inject(Fault::LoseAnswer {
+        method: "POST",
+        path: "/repos/acme/tiny/releases",
+    });
     fake.inject(Fault::StarterThen502 { after: 10 });
     fake.inject(Fault::Status {
         method: "POST",
@@ -209,6 +221,12 @@ fn broken_uploads_rate_limits_and_resets_are_retried_to_a_complete_release() {
     // Retry-After was honoured.
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert!(uploads(&fake) >= 5, "{:#?}", fake.calls());
+    let creates = fake
+        .calls()
+        .iter()
+        .filter(|c| *c == "POST /repos/acme/tiny/releases")
+        .count();
+    assert_eq!(creates, 2, "the 503 and the lost answer: {:#?}", fake.calls());
     assert!(
         fake.calls()
             .iter()

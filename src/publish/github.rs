@@ -118,6 +118,15 @@ pub struct Upload {
     pub content_type: String,
 }
 
+/// The HTTP methods the API calls use.
+#[derive(Debug, Clone, Copy)]
+enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
 /// A connection to the GitHub API, retrying what can be retried.
 pub struct Client {
     octo: Octocrab,
@@ -176,48 +185,49 @@ impl Client {
     async fn call(
         &self,
         what: &str,
-        method: Method,
+        method: Verb,
         uri: &str,
         body: Option<&Value>,
     ) -> Result<Answer, GithubError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = match method {
-                Method::GET => self.octo._get(uri).await,
-                Method::POST => self.octo._post(uri, body).await,
-                Method::PATCH => self.octo._patch(uri, body).await,
-                Method::DELETE => self.octo._delete(uri, None::<&()>).await,
-                _ => return Err(GithubError::Setup(format!("unsupported method {method}"))),
-            };
-            let failure = match result {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    match body.collect().await {
-                        Ok(bytes) => {
-                            let answer = Answer {
-                                status: parts.status,
-                                headers: parts.headers,
-                                body: String::from_utf8_lossy(&bytes.to_bytes()).into_owned(),
-                            };
-                            match retry::classify(
-                                answer.status,
-                                &answer.headers,
-                                &answer.body,
-                                attempt,
-                            ) {
-                                Verdict::Final => return Ok(answer),
-                                Verdict::After(wait) => {
-                                    (format!("{} {}", answer.status, answer.message()), wait)
-                                }
-                            }
-                        }
-                        Err(e) => (e.to_string(), retry::backoff(attempt)),
-                    }
-                }
-                Err(e) => (connection_error(&e), retry::backoff(attempt)),
-            };
-            self.wait(what, attempt, failure).await?;
+            match self.call_once(method, uri, body, attempt).await {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => self.wait(what, attempt, failure).await?,
+            }
+        }
+    }
+
+    /// One attempt: the answer when it is final, else why it failed and how long to wait.
+    async fn call_once(
+        &self,
+        method: Verb,
+        uri: &str,
+        body: Option<&Value>,
+        attempt: u32,
+    ) -> Result<Answer, (String, Duration)> {
+        let result = match method {
+            Verb::Get => self.octo._get(uri).await,
+            Verb::Post => self.octo._post(uri, body).await,
+            Verb::Patch => self.octo._patch(uri, body).await,
+            Verb::Delete => self.octo._delete(uri, None::<&()>).await,
+        };
+        let response = result.map_err(|e| (connection_error(&e), retry::backoff(attempt)))?;
+        let (parts, body) = response.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| (e.to_string(), retry::backoff(attempt)))?
+            .to_bytes();
+        let answer = Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        match retry::classify(answer.status, &answer.headers, &answer.body, attempt) {
+            Verdict::Final => Ok(answer),
+            Verdict::After(wait) => Err((format!("{} {}", answer.status, answer.message()), wait)),
         }
     }
 
@@ -270,7 +280,7 @@ impl Client {
         let answer = self
             .call(
                 &what,
-                Method::GET,
+                Verb::Get,
                 &format!("/repos/{repo}/releases/tags/{tag}"),
                 None,
             )
@@ -283,7 +293,7 @@ impl Client {
         let answer = self
             .call(
                 &what,
-                Method::GET,
+                Verb::Get,
                 &format!("/repos/{repo}/releases?per_page=100"),
                 None,
             )
@@ -308,16 +318,25 @@ impl Client {
             "draft": true,
             "prerelease": fields.prerelease,
         });
-        let answer = self
-            .call(
-                &what,
-                Method::POST,
-                &format!("/repos/{repo}/releases"),
-                Some(&body),
-            )
-            .await?;
-        let answer = Self::expect(answer, &what, &[StatusCode::CREATED])?;
-        Self::parse(&answer, &what)
+        // Creating is not idempotent: after a failure whose answer may have been lost, look
+        // for the draft before trying again, so a retry never makes a second one.
+        let uri = format!("/repos/{repo}/releases");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.call_once(Verb::Post, &uri, Some(&body), attempt).await {
+                Ok(answer) => {
+                    let answer = Self::expect(answer, &what, &[StatusCode::CREATED])?;
+                    return Self::parse(&answer, &what);
+                }
+                Err(failure) => {
+                    self.wait(&what, attempt, failure).await?;
+                    if let Some(release) = self.find_release(repo, &fields.tag).await? {
+                        return Ok(release);
+                    }
+                }
+            }
+        }
     }
 
     /// Updates title, notes and flags; publishes when `draft` is false.
@@ -341,7 +360,7 @@ impl Client {
         let answer = self
             .call(
                 &what,
-                Method::PATCH,
+                Verb::Patch,
                 &format!("/repos/{repo}/releases/{id}"),
                 Some(&body),
             )
@@ -356,7 +375,7 @@ impl Client {
         let answer = self
             .call(
                 what,
-                Method::GET,
+                Verb::Get,
                 &format!("/repos/{repo}/releases/{id}/assets?per_page=100"),
                 None,
             )
@@ -371,7 +390,7 @@ impl Client {
         let answer = self
             .call(
                 &what,
-                Method::DELETE,
+                Verb::Delete,
                 &format!("/repos/{repo}/releases/assets/{}", asset.id),
                 None,
             )

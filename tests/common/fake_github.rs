@@ -62,7 +62,7 @@ pub enum Fault {
     Status {
         /// Method to match.
         method: &'static str,
-        /// Substring of the path to match.
+        /// Start of the path to match.
         path: &'static str,
         /// Status code.
         status: u16,
@@ -80,6 +80,13 @@ pub enum Fault {
     ResetMidUpload {
         /// Bytes to read first.
         after: usize,
+    },
+    /// Do the work of the next matching request, then close the connection without answering.
+    LoseAnswer {
+        /// Method to match.
+        method: &'static str,
+        /// Start of the path to match.
+        path: &'static str,
     },
     /// Hold an upload this long before handling it (to stop a client half-way).
     Stall {
@@ -166,6 +173,13 @@ impl FakeGithub {
                 Some(Fault::StarterThen502 { after }) => {
                     let partial = read_body(&mut reader, &request, Some(after)).unwrap_or_default();
                     self.starter(&request, partial);
+                    let _ = writer.shutdown(Shutdown::Both);
+                    return;
+                }
+                Some(Fault::LoseAnswer { .. }) => {
+                    if let Some(body) = read_body(&mut reader, &request, None) {
+                        self.handle(&request, body);
+                    }
                     let _ = writer.shutdown(Shutdown::Both);
                     return;
                 }
@@ -353,8 +367,8 @@ impl FakeGithub {
 impl Fault {
     fn matches(&self, request: &Head) -> bool {
         match self {
-            Fault::Status { method, path, .. } => {
-                request.method == *method && request.path.contains(path)
+            Fault::Status { method, path, .. } | Fault::LoseAnswer { method, path } => {
+                request.method == *method && request.path.starts_with(path)
             }
             Fault::StarterThen502 { .. } | Fault::ResetMidUpload { .. } | Fault::Stall { .. } => {
                 request.method == "POST" && request.path.starts_with("/uploads/")
