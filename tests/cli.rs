@@ -144,9 +144,15 @@ fn dry_run_runs_nothing_and_writes_nothing() {
 #[test]
 fn commands_of_later_releases_say_so_with_exit_2() {
     let dir = project("version = 1\n[stages.a]\nrun = [\"true\"]\n");
+    let out = shipit(dir.path()).arg("release").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("has no [release.github] section"),
+        "{:?}",
+        text(&out)
+    );
     for args in [
-        &["release"][..],
-        &["deploy", "--env", "production"],
+        &["deploy", "--env", "production"][..],
         &["rollback", "--env", "production"],
     ] {
         let out = shipit(dir.path()).args(args).output().unwrap();

@@ -226,7 +226,12 @@ fn broken_uploads_rate_limits_and_resets_are_retried_to_a_complete_release() {
         .iter()
         .filter(|c| *c == "POST /repos/acme/tiny/releases")
         .count();
-    assert_eq!(creates, 2, "the 503 and the lost answer: {:#?}", fake.calls());
+    assert_eq!(
+        creates,
+        2,
+        "the 503 and the lost answer: {:#?}",
+        fake.calls()
+    );
     assert!(
         fake.calls()
             .iter()
