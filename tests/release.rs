@@ -310,6 +310,17 @@ fn dry_run_sends_nothing_and_a_bad_token_is_named_without_being_shown() {
     assert!(stderr.contains("would publish the release"), "{stderr}");
     assert!(fake.calls().is_empty(), "{:#?}", fake.calls());
 
+    // A file changed since the build is refused before anything is sent.
+    let sums = dir.path().join("dist/SHA256SUMS");
+    let original = std::fs::read(&sums).unwrap();
+    std::fs::write(&sums, b"tampered\n").unwrap();
+    let out = release(dir.path(), &fake, &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("changed since `shipit build`"), "{stderr}");
+    assert!(fake.calls().is_empty(), "{:#?}", fake.calls());
+    std::fs::write(&sums, original).unwrap();
+
     let wrong = "ghp_WRONGtoken0123456789abcdefghijklmnop";
     let out = shipit(dir.path())
         .args(["release", "-vv"])
@@ -378,7 +389,14 @@ fn a_different_asset_of_the_same_name_is_an_error_unless_replace() {
 fn a_pre_release_version_is_marked_and_not_made_latest() {
     let dir = built_project_at("2.0.0-rc.1");
     let fake = FakeGithub::start(TOKEN);
-    let out = release(dir.path(), &fake, &[]);
+    // GH_TOKEN works as well as GITHUB_TOKEN.
+    let out = shipit(dir.path())
+        .arg("release")
+        .env("GITHUB_API_URL", &fake.url)
+        .env_remove("GITHUB_TOKEN")
+        .env("GH_TOKEN", TOKEN)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let releases = fake.releases();
     assert_eq!(releases[0].tag_name, "v2.0.0-rc.1");

@@ -17,7 +17,7 @@ use crate::config::{self, GithubConfig, Prerelease, validate::parse_duration};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
-use crate::manifest::{Manifest, PublishedRelease};
+use crate::manifest::{Manifest, PublishedRelease, hash_file};
 use crate::publish::github::{self, Client, GithubError, ReleaseFields, Upload};
 use crate::release_notes::{DEFAULT_TEMPLATE, Notes};
 use crate::ui::{self, Event, Level, Reporter};
@@ -183,6 +183,24 @@ fn release_plan(
             "the manifest in {} lists no release files (archives, checksums, signatures)",
             dist.display()
         )));
+    }
+    // Publish exactly what was built: a file changed or missing since is refused up front.
+    for upload in &uploads {
+        match hash_file(&upload.path) {
+            Ok((size, sha256)) if size == upload.size && sha256 == upload.sha256 => {}
+            Ok(_) => {
+                return Err(Error::Usage(format!(
+                    "{} changed since `shipit build` (it no longer matches dist/manifest.json); build again",
+                    upload.path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "cannot read {}: {e}; build again",
+                    upload.path.display()
+                )));
+            }
+        }
     }
     let max_retry = match &github.max_retry_time {
         Some(text) => parse_duration(text)
