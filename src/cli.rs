@@ -100,6 +100,15 @@ pub struct VersionArgs {
     pub nightly: bool,
 }
 
+impl From<&VersionArgs> for crate::facts::FactsOptions {
+    fn from(args: &VersionArgs) -> Self {
+        crate::facts::FactsOptions {
+            snapshot: args.snapshot,
+            nightly: args.nightly,
+        }
+    }
+}
+
 /// `shipit build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{repo_root, shipit, text};
+use common::{git, repo_root, shipit, text};
 
 /// A minimal Cargo project with the given pipeline as `shipit.toml`.
 fn project(pipeline: &str) -> tempfile::TempDir {
@@ -20,24 +20,6 @@ fn project(pipeline: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
     std::fs::write(dir.path().join("shipit.toml"), pipeline).unwrap();
     dir
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 mod common;
 
-use common::{demo_copy, require, shared_target_dir, shipit, text};
+use common::{demo_copy, git, require, shared_target_dir, shipit, text};
 
 /// A key pair made by minisign itself, encrypted with `password`.
 fn minisign_key(dir: &Path, password: &str) -> (PathBuf, PathBuf) {
@@ -27,18 +27,6 @@ fn minisign_key(dir: &Path, password: &str) -> (PathBuf, PathBuf) {
     write!(child.stdin.take().unwrap(), "{password}\n{password}\n").unwrap();
     assert!(child.wait().unwrap().success(), "minisign -G failed");
     (public, secret)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
 }
 
 fn sha256sums(dir: &Path) -> String {

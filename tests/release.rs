@@ -11,29 +11,9 @@ use serde_json::json;
 mod common;
 
 use common::fake_github::{FakeGithub, Fault};
-use common::{shipit, text};
+use common::{git, shipit, text};
 
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
 
 /// A tiny project, built: an archive and SHA256SUMS in dist, ready to release.
 fn built_project() -> tempfile::TempDir {

@@ -1,26 +1,12 @@
 //! Release notes from a real git history and CHANGELOG, snapshot-tested.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use shipit::release_notes::{DEFAULT_TEMPLATE, Notes};
 
-/// git with a fixed identity and clock, so commit hashes are the same on every run.
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
-        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
-        .args(args)
-        .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
-        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
+mod common;
+
+use common::git;
 
 fn history(dir: &Path) {
     git(dir, &["init", "-q", "-b", "main"]);

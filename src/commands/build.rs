@@ -22,13 +22,7 @@ use crate::{config, plan};
 pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
     let loaded = config::load(&global.pipeline)?;
-    let facts = Facts::gather(
-        &loaded,
-        FactsOptions {
-            snapshot: args.version.snapshot,
-            nightly: args.version.nightly,
-        },
-    )?;
+    let facts = Facts::gather(&loaded, FactsOptions::from(&args.version))?;
     let mut plan = plan::build(&loaded, &facts)?;
     let reporter = ui::reporter(session.ui, session.printer.clone());
     let provision = match (global.dry_run, args.no_provision) {

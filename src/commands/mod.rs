@@ -122,13 +122,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Build(args) => build::run(session, args),
         Command::Plan(args) => {
             let loaded = config::load(&global.pipeline)?;
-            let facts = Facts::gather(
-                &loaded,
-                FactsOptions {
-                    snapshot: args.snapshot,
-                    nightly: args.nightly,
-                },
-            )?;
+            let facts = Facts::gather(&loaded, FactsOptions::from(args))?;
             let plan = plan::build(&loaded, &facts)?;
             if global.json {
                 let text = serde_json::to_string_pretty(&plan)

@@ -53,13 +53,7 @@ pub fn run(session: &Session, args: &VersionArgs) -> Result<ExitCode, Error> {
             global.pipeline.display()
         )));
     };
-    let facts = Facts::gather(
-        &loaded,
-        FactsOptions {
-            snapshot: args.snapshot,
-            nightly: args.nightly,
-        },
-    )?;
+    let facts = Facts::gather(&loaded, FactsOptions::from(args))?;
     let dist = plan::dist_dir(&loaded, &facts);
     let mut manifest = Manifest::read(&dist)
         .map_err(|e| Error::Usage(format!("{e}; run `shipit build` first")))?;

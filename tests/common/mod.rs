@@ -4,7 +4,7 @@
 pub mod fake_github;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The real `shipit` binary, run in `dir`, with the CI environment of the test run removed.
 pub fn shipit(dir: &Path) -> Command {
@@ -69,4 +69,21 @@ pub fn require(program: &str) {
             "`{program}` is required by this test and is not installed; `.ci/run` shows how to install it"
         );
     }
+}
+
+/// Runs git in `dir` with a fixed identity and clock (so commit hashes repeat), quietly.
+pub fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
+        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args(args)
+        .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
 }
