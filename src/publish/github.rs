@@ -371,17 +371,27 @@ impl Client {
 
     /// The assets on a release.
     pub async fn assets(&self, repo: &str, id: u64) -> Result<Vec<Asset>, GithubError> {
+        const PAGE: usize = 100;
         let what = "listing the release's assets";
-        let answer = self
-            .call(
-                what,
-                Verb::Get,
-                &format!("/repos/{repo}/releases/{id}/assets?per_page=100"),
-                None,
-            )
-            .await?;
-        let answer = Self::expect(answer, what, &[StatusCode::OK])?;
-        Self::parse(&answer, what)
+        let mut all = Vec::new();
+        for page in 1.. {
+            let answer = self
+                .call(
+                    what,
+                    Verb::Get,
+                    &format!("/repos/{repo}/releases/{id}/assets?per_page={PAGE}&page={page}"),
+                    None,
+                )
+                .await?;
+            let answer = Self::expect(answer, what, &[StatusCode::OK])?;
+            let assets: Vec<Asset> = Self::parse(&answer, what)?;
+            let last = assets.len() < PAGE;
+            all.extend(assets);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
     }
 
     /// Deletes an asset (already gone is fine).
