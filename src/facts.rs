@@ -64,6 +64,12 @@ pub struct CargoFacts {
     pub workspace_root: PathBuf,
     /// Every workspace member with its binaries.
     pub packages: Vec<PackageFacts>,
+    /// The root package's description.
+    pub description: Option<String>,
+    /// Its SPDX license.
+    pub license: Option<String>,
+    /// Its home page (or repository).
+    pub homepage: Option<String>,
 }
 
 /// A workspace member.
@@ -235,6 +241,12 @@ impl Facts {
                 binaries,
                 workspace_root: metadata.workspace_root.clone().into_std_path_buf(),
                 packages,
+                description: package.description.clone(),
+                license: package.license.clone(),
+                homepage: package
+                    .homepage
+                    .clone()
+                    .or_else(|| package.repository.clone()),
             },
             env,
         })

@@ -13,12 +13,13 @@ use serde::Serialize;
 
 use super::Session;
 use crate::cli::VersionArgs;
-use crate::config::{self, GithubConfig, Prerelease, validate::parse_duration};
+use crate::config::{self, GithubConfig, HomebrewConfig, Prerelease, validate::parse_duration};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
-use crate::manifest::{Manifest, PublishedRelease, hash_file};
+use crate::manifest::{ArtifactKind, Manifest, PublishedRelease, hash_file};
 use crate::publish::github::{self, Client, GithubError, ReleaseFields, Upload};
+use crate::publish::homebrew::{self, Formula, ManPage, Pushed, Tap};
 use crate::release_notes::{DEFAULT_TEMPLATE, Notes};
 use crate::ui::{self, Event, Level, Reporter};
 use crate::{plan, template};
@@ -41,6 +42,21 @@ struct ReleasePlan {
     #[serde(skip)]
     max_retry: Duration,
     uploads: Vec<Upload>,
+    /// The formula to push, when `[release.homebrew]` is set and applies.
+    homebrew: Option<FormulaPlan>,
+}
+
+/// A formula for a tap. URLs are filled in once the GitHub release exists.
+#[derive(Debug, Serialize)]
+struct FormulaPlan {
+    formula: Formula,
+    template: String,
+    /// Web address of the GitHub repository, for download URLs.
+    web_repo: String,
+    #[serde(skip)]
+    tap: Tap,
+    tap_repo: Option<String>,
+    pull_request: bool,
 }
 
 /// Runs the release.
@@ -100,11 +116,96 @@ pub fn run(session: &Session, args: &VersionArgs) -> Result<ExitCode, Error> {
         .write(&dist)
         .map_err(|e| Error::Failed(e.to_string()))?;
     super::github_output(&[("release-url", url.clone()), ("asset-urls", asset_urls)])?;
+    if let Some(brew) = &plan.homebrew {
+        push_formula(brew, &plan, &manifest, &token, &*reporter)?;
+    }
     reporter.report(&Event::Message {
         level: Level::Info,
         text: &format!("released {} at {url}", plan.fields.tag),
     });
     Ok(ExitCode::Success)
+}
+
+/// Renders the formula with the release's download URLs and pushes it to the tap.
+fn push_formula(
+    brew: &FormulaPlan,
+    plan: &ReleasePlan,
+    manifest: &Manifest,
+    token: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), Error> {
+    let published = manifest.published.github.as_ref();
+    let url_of = |name: &str| {
+        published
+            .and_then(|p| p.assets.get(name).cloned())
+            .unwrap_or_else(|| {
+                format!(
+                    "{}/releases/download/{}/{name}",
+                    brew.web_repo, plan.fields.tag
+                )
+            })
+    };
+    let mut formula = brew.formula.clone();
+    (formula.macos, formula.linux) = Formula::platforms(manifest, url_of);
+    if formula.macos.is_none() && formula.linux.is_none() {
+        return Err(Error::Usage(
+            "[release.homebrew]: the manifest has no macOS or Linux archives".into(),
+        ));
+    }
+    let text = formula.render(&brew.template).map_err(Error::Usage)?;
+    let message = format!("{} {}", formula.name, formula.version);
+    let pr_branch = brew
+        .pull_request
+        .then(|| format!("shipit/{}-{}", formula.name, formula.version));
+    let pushed = brew
+        .tap
+        .publish(&formula.name, &text, &message, pr_branch.as_deref())
+        .map_err(Error::Failed)?;
+    let say = |text: String| {
+        reporter.report(&Event::Message {
+            level: Level::Info,
+            text: &text,
+        })
+    };
+    match pushed {
+        Pushed::Unchanged => say(format!(
+            "the tap's {}.rb is already up to date",
+            formula.name
+        )),
+        Pushed::Committed { branch, attempts } => {
+            say(format!(
+                "pushed {}/{}.rb to the tap's {branch}{}",
+                brew.tap.folder,
+                formula.name,
+                if attempts > 1 {
+                    " (rebased on newer commits)"
+                } else {
+                    ""
+                }
+            ));
+            if let (Some(head), Some(repo)) = (&pr_branch, &brew.tap_repo) {
+                let runtime = super::runtime()?;
+                let client = Client::new(&plan.api_url, token, plan.max_retry)
+                    .map_err(|e| Error::Failed(e.to_string()))?;
+                let base = brew.tap.branch.clone().unwrap_or_else(|| "main".into());
+                let url = runtime
+                    .block_on(client.open_pull_request(
+                        repo,
+                        head,
+                        &base,
+                        &message,
+                        &format!("Formula for {message}, released by shipit."),
+                    ))
+                    .map_err(|e| Error::Failed(e.to_string()))?;
+                runtime.shutdown_background();
+                say(match url {
+                    Some(url) => format!("opened {url}"),
+                    None => format!("a pull request for {head} is already open"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn release_plan(
@@ -201,7 +302,20 @@ fn release_plan(
             .map_err(|e| Error::Usage(format!("[release.github] max_retry_time: {e}")))?,
         None => DEFAULT_MAX_RETRY,
     };
+    let homebrew = match &loaded.file.release.homebrew {
+        Some(config) if prerelease && !config.prerelease => None,
+        Some(config) => Some(formula_plan(
+            loaded,
+            facts,
+            config,
+            manifest,
+            &web,
+            &github.repo,
+        )?),
+        None => None,
+    };
     Ok(ReleasePlan {
+        homebrew,
         repo: github.repo.clone(),
         api_url: std::env::var("GITHUB_API_URL")
             .unwrap_or_else(|_| "https://api.github.com".into()),
@@ -218,6 +332,122 @@ fn release_plan(
         concurrency: github.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
         max_retry,
         uploads,
+    })
+}
+
+fn formula_plan(
+    loaded: &config::Loaded,
+    facts: &Facts,
+    config: &HomebrewConfig,
+    manifest: &Manifest,
+    web: &str,
+    github_repo: &str,
+) -> Result<FormulaPlan, Error> {
+    let name = config.name.clone().unwrap_or_else(|| facts.project.clone());
+    let template = match &config.template {
+        Some(file) => {
+            let path = loaded.resolve(file);
+            std::fs::read_to_string(&path).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read the formula template {}: {e}",
+                    path.display()
+                ))
+            })?
+        }
+        None => homebrew::DEFAULT_TEMPLATE.to_string(),
+    };
+    let web_repo = format!("{}/{github_repo}", web.trim_end_matches('/'));
+    let mut binaries: Vec<String> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Binary && a.os.as_deref() != Some("windows"))
+        .map(|a| a.name.clone())
+        .collect();
+    binaries.sort();
+    binaries.dedup();
+    if binaries.is_empty() {
+        return Err(Error::Usage(
+            "[release.homebrew]: the manifest lists no macOS or Linux binaries to install".into(),
+        ));
+    }
+    let formula = Formula {
+        class: homebrew::class_name(&name),
+        name: name.clone(),
+        desc: config
+            .description
+            .clone()
+            .or_else(|| facts.cargo.description.clone())
+            .unwrap_or_else(|| name.clone()),
+        homepage: config
+            .homepage
+            .clone()
+            .or_else(|| facts.cargo.homepage.clone())
+            .unwrap_or_else(|| web_repo.clone()),
+        version: facts.version.clone(),
+        license: config
+            .license
+            .clone()
+            .or_else(|| facts.cargo.license.clone()),
+        macos: None,
+        linux: None,
+        binaries,
+        completions: config.completions.clone(),
+        manpages: config
+            .manpages
+            .iter()
+            .map(|path| ManPage {
+                section: homebrew::man_section(path),
+                path: path.clone(),
+            })
+            .collect(),
+        depends_on: config.depends_on.clone(),
+        conflicts_with: config.conflicts_with.clone(),
+        caveats: config.caveats.clone(),
+        service: config.service.clone(),
+    };
+    let url = match (&config.tap.url, &config.tap.repo) {
+        (Some(url), _) => {
+            // A local path is taken relative to the pipeline file.
+            if url.contains("://") || url.contains('@') {
+                url.clone()
+            } else {
+                loaded.resolve(url).display().to_string()
+            }
+        }
+        (None, Some(repo)) => format!("{}/{repo}.git", web.trim_end_matches('/')),
+        (None, None) => {
+            return Err(Error::Usage(
+                "[release.homebrew] tap needs `repo = \"owner/homebrew-tap\"` or `url`".into(),
+            ));
+        }
+    };
+    if config.pull_request && config.tap.repo.is_none() {
+        return Err(Error::Usage(
+            "[release.homebrew] pull_request = true needs `tap.repo`, to open the pull request on"
+                .into(),
+        ));
+    }
+    let author = config
+        .commit_author
+        .as_ref()
+        .map(|a| (a.name.clone(), a.email.clone()))
+        .unwrap_or_else(|| ("shipit".into(), "shipit@users.noreply.github.com".into()));
+    let token = ["HOMEBREW_TAP_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()));
+    Ok(FormulaPlan {
+        formula,
+        template,
+        web_repo,
+        tap: Tap {
+            url,
+            token,
+            branch: config.branch.clone(),
+            folder: config.folder.clone().unwrap_or_else(|| "Formula".into()),
+            author,
+        },
+        tap_repo: config.tap.repo.clone(),
+        pull_request: config.pull_request,
     })
 }
 
@@ -258,6 +488,20 @@ fn describe(plan: &ReleasePlan, reporter: &dyn Reporter) {
     } else {
         "would publish the release once every asset is there".to_string()
     });
+    if let Some(brew) = &plan.homebrew {
+        say(format!(
+            "would write {}/{}.rb (class {}) to the tap {} and {}",
+            brew.tap.folder,
+            brew.formula.name,
+            brew.formula.class,
+            brew.tap.url,
+            if brew.pull_request {
+                "open a pull request"
+            } else {
+                "push it, if it changed"
+            }
+        ));
+    }
 }
 
 /// Finds or creates the draft, uploads what is missing, publishes.

@@ -101,7 +101,7 @@ pub struct ReleaseConfig {
     /// OCI / Docker images.
     pub docker: Option<serde_json::Value>,
     /// Homebrew tap formula.
-    pub homebrew: Option<serde_json::Value>,
+    pub homebrew: Option<HomebrewConfig>,
 }
 
 /// `[release.github]`: publish the manifest's artifacts as a GitHub Release.
@@ -129,6 +129,73 @@ pub struct GithubConfig {
     pub concurrency: Option<usize>,
     /// Longest total time spent waiting to retry a request. Default: `10m`.
     pub max_retry_time: Option<String>,
+}
+
+/// `[release.homebrew]`: a formula in a Homebrew tap, so `brew install owner/tap/name` works.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HomebrewConfig {
+    /// The tap: `{ repo = "acme/homebrew-tap" }` (GitHub, token from `GITHUB_TOKEN`), or
+    /// `{ url = "..." }` (https, ssh or a local path).
+    pub tap: TapConfig,
+    /// Formula name. Default: the project name.
+    pub name: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Home page. Default: the GitHub repository's page.
+    pub homepage: Option<String>,
+    /// SPDX license. Default: the Cargo package's.
+    pub license: Option<String>,
+    /// Your own formula template (minijinja), relative to the pipeline file.
+    pub template: Option<String>,
+    /// Formulae it depends on.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Formulae it conflicts with.
+    #[serde(default)]
+    pub conflicts_with: Vec<String>,
+    /// Text shown after installing.
+    pub caveats: Option<String>,
+    /// A service: the command `brew services` runs (first word is the installed binary).
+    pub service: Option<Vec<String>>,
+    /// Shell completions inside the archive, by shell: `{ bash = "completions/demo.bash" }`.
+    #[serde(default)]
+    pub completions: BTreeMap<String, String>,
+    /// Man pages inside the archive.
+    #[serde(default)]
+    pub manpages: Vec<String>,
+    /// Folder of the tap holding formulae. Default: `Formula`.
+    pub folder: Option<String>,
+    /// Branch to push to. Default: the tap's default branch.
+    pub branch: Option<String>,
+    /// Commit author, `{ name = "...", email = "..." }`. Default: shipit.
+    pub commit_author: Option<CommitAuthor>,
+    /// Push a branch and open a pull request instead of pushing to the branch.
+    #[serde(default)]
+    pub pull_request: bool,
+    /// Publish pre-releases too.
+    #[serde(default)]
+    pub prerelease: bool,
+}
+
+/// Where a tap lives.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TapConfig {
+    /// `owner/name` on GitHub.
+    pub repo: Option<String>,
+    /// A clone URL or a local path; overrides the one made from `repo`.
+    pub url: Option<String>,
+}
+
+/// A git identity.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitAuthor {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
 }
 
 /// `prerelease = "auto" | true | false`.

@@ -394,6 +394,36 @@ impl Client {
         Ok(all)
     }
 
+    /// Opens a pull request from `head` into `base`; one already open for `head` is fine.
+    /// Returns its address when GitHub gives one.
+    pub async fn open_pull_request(
+        &self,
+        repo: &str,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Option<String>, GithubError> {
+        let what = format!("opening a pull request on {repo}");
+        let request = json!({"title": title, "head": head, "base": base, "body": body});
+        let answer = self
+            .call(
+                &what,
+                Verb::Post,
+                &format!("/repos/{repo}/pulls"),
+                Some(&request),
+            )
+            .await?;
+        if answer.status == StatusCode::UNPROCESSABLE_ENTITY
+            && answer.body.contains("A pull request already exists")
+        {
+            return Ok(None);
+        }
+        let answer = Self::expect(answer, &what, &[StatusCode::CREATED])?;
+        let value: Value = Self::parse(&answer, &what)?;
+        Ok(value["html_url"].as_str().map(str::to_string))
+    }
+
     /// Deletes an asset (already gone is fine).
     pub async fn delete_asset(&self, repo: &str, asset: &Asset) -> Result<(), GithubError> {
         let what = format!("deleting the asset {}", asset.name);

@@ -1,4 +1,5 @@
 //! Publishing what `shipit build` recorded in `dist/manifest.json`. One file per destination.
 
 pub mod github;
+pub mod homebrew;
 pub mod retry;

@@ -101,6 +101,7 @@ struct State {
     next_id: u64,
     calls: Vec<String>,
     faults: VecDeque<Fault>,
+    pulls: Vec<Value>,
 }
 
 /// The running fake.
@@ -144,6 +145,11 @@ impl FakeGithub {
     /// Every call so far, as `METHOD /path`.
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The bodies of every pull request opened.
+    pub fn pulls(&self) -> Vec<Value> {
+        self.state.lock().unwrap().pulls.clone()
     }
 
     /// Every release, drafts included.
@@ -325,6 +331,20 @@ impl FakeGithub {
                     ),
                     None => not_found(),
                 }
+            }
+            ("POST", ["repos", owner, repo, "pulls"]) => {
+                let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let number = state.next_id;
+                state.next_id += 1;
+                state.pulls.push(input);
+                ok(
+                    201,
+                    json!({
+                        "number": number,
+                        "state": "open",
+                        "html_url": format!("https://github.com/{owner}/{repo}/pull/{number}"),
+                    }),
+                )
             }
             ("DELETE", ["repos", _, _, "releases", "assets", id]) => {
                 for release in &mut state.releases {

@@ -1,0 +1,389 @@
+//! Homebrew: render `Formula/<name>.rb` for the released archives and push it to a tap.
+//!
+//! The formula has `on_macos` / `on_linux` blocks, each with `on_arm` / `on_intel` holding the
+//! asset URL and SHA-256 (a universal macOS archive serves both). Every value goes through
+//! [`ruby_string`], so no description can break the file or run code. The tap is cloned, the
+//! formula written and committed only when it changed, and pushed; a push that lost a race
+//! is rebased and retried. A token never enters a URL or the tap's git config: it travels
+//! as an `http.extraHeader` on the command line of each git call.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use serde::Serialize;
+
+use crate::manifest::{ArtifactKind, Manifest};
+
+/// The default formula template.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/homebrew/formula.rb.j2");
+
+/// Homebrew's class name for a formula name (`Formulary.class_s`): `my-tool` -> `MyTool`,
+/// `foo.js` -> `FooJs`, `lib+plus` -> `LibxPlus`, `python@3` -> `PythonAT3`.
+pub fn class_name(name: &str) -> String {
+    let mut chars = name.chars();
+    let mut capitalized: String = match chars.next() {
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect(),
+        None => String::new(),
+    };
+    // A separator followed by a letter or digit goes; the letter is upper-cased.
+    let mut out = String::with_capacity(capitalized.len());
+    let mut iter = capitalized.chars().peekable();
+    while let Some(c) = iter.next() {
+        let separator = matches!(c, '-' | '_' | '.') || c.is_whitespace();
+        match iter.peek() {
+            Some(next) if separator && next.is_ascii_alphanumeric() => {
+                out.extend(next.to_uppercase());
+                iter.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    capitalized = out.replace('+', "x");
+    // `@` before a digit becomes `AT`, once.
+    if let Some(at) = capitalized.find('@') {
+        let next_is_digit = capitalized[at + 1..].starts_with(|c: char| c.is_ascii_digit());
+        if at > 0 && next_is_digit {
+            capitalized.replace_range(at..at + 1, "AT");
+        }
+    }
+    capitalized
+}
+
+/// A double-quoted Ruby string literal holding `text` exactly: quotes, backslashes, `#`
+/// (so `#{...}` never interpolates) and control characters are escaped.
+pub fn ruby_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '#' => out.push_str("\\#"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One download of a platform block.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Download {
+    /// Asset URL.
+    pub url: String,
+    /// Its SHA-256.
+    pub sha256: String,
+}
+
+/// The downloads for one OS.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Platform {
+    /// ARM (Apple silicon, aarch64).
+    pub arm: Option<Download>,
+    /// Intel (x86_64).
+    pub intel: Option<Download>,
+}
+
+/// A man page and its section.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManPage {
+    /// Path inside the archive.
+    pub path: String,
+    /// Section, from the extension (`demo.1` -> 1).
+    pub section: String,
+}
+
+/// Everything a formula template sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Formula {
+    /// Formula name.
+    pub name: String,
+    /// Ruby class name.
+    pub class: String,
+    /// Description.
+    pub desc: String,
+    /// Home page.
+    pub homepage: String,
+    /// Version.
+    pub version: String,
+    /// SPDX license.
+    pub license: Option<String>,
+    /// macOS downloads.
+    pub macos: Option<Platform>,
+    /// Linux downloads.
+    pub linux: Option<Platform>,
+    /// Binaries to install.
+    pub binaries: Vec<String>,
+    /// Completion files by shell (`bash`, `zsh`, `fish`).
+    pub completions: BTreeMap<String, String>,
+    /// Man pages.
+    pub manpages: Vec<ManPage>,
+    /// Dependencies.
+    pub depends_on: Vec<String>,
+    /// Conflicting formulae.
+    pub conflicts_with: Vec<String>,
+    /// Post-install text.
+    pub caveats: Option<String>,
+    /// Service command: binary then arguments.
+    pub service: Option<Vec<String>>,
+}
+
+impl Formula {
+    /// The platform blocks from the manifest's archives: `url_of` gives each asset's URL.
+    /// A universal macOS archive serves ARM and Intel; on Linux a static (musl) build wins.
+    pub fn platforms(
+        manifest: &Manifest,
+        url_of: impl Fn(&str) -> String,
+    ) -> (Option<Platform>, Option<Platform>) {
+        let mut macos = Platform::default();
+        let mut linux = Platform::default();
+        let mut archives: Vec<_> = manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == ArtifactKind::Archive)
+            .collect();
+        // The first archive for a slot wins: single-architecture before universal, and static
+        // (musl) before glibc on Linux.
+        archives.sort_by_key(|a| {
+            (
+                a.arch.as_deref() == Some("universal"),
+                !a.target.as_deref().unwrap_or("").contains("musl"),
+            )
+        });
+        for artifact in archives {
+            let download = Download {
+                url: url_of(&artifact.name),
+                sha256: artifact.sha256.clone(),
+            };
+            let slots: Vec<&mut Option<Download>> =
+                match (artifact.os.as_deref(), artifact.arch.as_deref()) {
+                    (Some("darwin"), Some("universal")) => vec![&mut macos.arm, &mut macos.intel],
+                    (Some("darwin"), Some("arm64")) => vec![&mut macos.arm],
+                    (Some("darwin"), Some("x64")) => vec![&mut macos.intel],
+                    (Some("linux"), Some("arm64")) => vec![&mut linux.arm],
+                    (Some("linux"), Some("x64")) => vec![&mut linux.intel],
+                    _ => Vec::new(),
+                };
+            for slot in slots {
+                slot.get_or_insert_with(|| download.clone());
+            }
+        }
+        let keep = |p: Platform| (p.arm.is_some() || p.intel.is_some()).then_some(p);
+        (keep(macos), keep(linux))
+    }
+
+    /// Renders the formula with `template` (minijinja, with a `ruby` filter for literals).
+    pub fn render(&self, template: &str) -> Result<String, String> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_filter("ruby", |value: String| ruby_string(&value));
+        let mut text = env
+            .render_str(template, minijinja::Value::from_serialize(self))
+            .map_err(|e| format!("formula template: {e:#}"))?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        Ok(text)
+    }
+}
+
+/// The section of a man page from its extension (`demo.1` or `demo.1.gz` -> `1`).
+pub fn man_section(path: &str) -> String {
+    let name = path.trim_end_matches(".gz");
+    name.rsplit('.')
+        .next()
+        .filter(|s| s.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(|s| s[..1].to_string())
+        .unwrap_or_else(|| "1".to_string())
+}
+
+/// Where and how to push.
+#[derive(Debug, Clone)]
+pub struct Tap {
+    /// Clone URL or local path.
+    pub url: String,
+    /// A token for https GitHub remotes.
+    pub token: Option<String>,
+    /// Branch to push to; `None` for the tap's default branch.
+    pub branch: Option<String>,
+    /// Formula folder.
+    pub folder: String,
+    /// Commit author name and email.
+    pub author: (String, String),
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// The formula was already up to date; nothing committed.
+    Unchanged,
+    /// A commit was pushed to `branch`.
+    Committed {
+        /// The branch pushed.
+        branch: String,
+        /// Pushes it took (more than one when another push won a race).
+        attempts: u32,
+    },
+}
+
+/// Pushes that lost a race are rebased and retried this many times.
+const PUSH_ATTEMPTS: u32 = 6;
+
+impl Tap {
+    /// git, with the token as an extra header (never in a URL or the config) when there is one.
+    fn git(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
+        let mut command = Command::new("git");
+        if let Some(dir) = dir {
+            command.arg("-C").arg(dir);
+        }
+        if let Some(token) = self
+            .token
+            .as_deref()
+            .filter(|_| self.url.starts_with("https://"))
+        {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+            command
+                .arg("-c")
+                .arg(format!("http.extraHeader=Authorization: Basic {basic}"));
+        }
+        let out = command
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    /// Clones the tap, writes `Formula/<name>.rb`, commits if it changed, and pushes to the
+    /// branch (rebasing on a lost race) or, with `pr_branch`, to that branch instead.
+    pub fn publish(
+        &self,
+        name: &str,
+        text: &str,
+        message: &str,
+        pr_branch: Option<&str>,
+    ) -> Result<Pushed, String> {
+        let work = tempfile::tempdir().map_err(|e| format!("cannot create a folder: {e}"))?;
+        let dir = work.path().join("tap");
+        let dir_arg = dir.to_string_lossy().into_owned();
+        self.git(None, &["clone", "--quiet", &self.url, &dir_arg])
+            .map_err(|e| format!("cannot clone the tap {}: {e}", self.url))?;
+        let branch = match &self.branch {
+            Some(branch) => {
+                // The branch may not exist yet in an empty tap.
+                let _ = self.git(Some(&dir), &["checkout", "--quiet", "-B", branch]);
+                branch.clone()
+            }
+            None => self
+                .git(Some(&dir), &["symbolic-ref", "--short", "HEAD"])
+                .unwrap_or_else(|_| "main".to_string()),
+        };
+        let formula: PathBuf = dir.join(&self.folder).join(format!("{name}.rb"));
+        if let Some(parent) = formula.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        if std::fs::read_to_string(&formula).is_ok_and(|old| old == text) {
+            return Ok(Pushed::Unchanged);
+        }
+        std::fs::write(&formula, text)
+            .map_err(|e| format!("cannot write {}: {e}", formula.display()))?;
+        let relative = format!("{}/{name}.rb", self.folder);
+        self.git(Some(&dir), &["add", &relative])?;
+        let (author, email) = &self.author;
+        let identity = [
+            "-c".to_string(),
+            format!("user.name={author}"),
+            "-c".to_string(),
+            format!("user.email={email}"),
+        ];
+        let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
+        commit.extend(["commit", "--quiet", "-m", message]);
+        self.git(Some(&dir), &commit)
+            .map_err(|e| format!("cannot commit the formula: {e}"))?;
+
+        if let Some(pr_branch) = pr_branch {
+            self.git(
+                Some(&dir),
+                &[
+                    "push",
+                    "--quiet",
+                    "--force",
+                    "origin",
+                    &format!("HEAD:refs/heads/{pr_branch}"),
+                ],
+            )
+            .map_err(|e| format!("cannot push the branch {pr_branch}: {e}"))?;
+            return Ok(Pushed::Committed {
+                branch: pr_branch.to_string(),
+                attempts: 1,
+            });
+        }
+        let target = format!("HEAD:refs/heads/{branch}");
+        let mut last = String::new();
+        for attempt in 1..=PUSH_ATTEMPTS {
+            match self.git(Some(&dir), &["push", "--quiet", "origin", &target]) {
+                Ok(_) => {
+                    return Ok(Pushed::Committed {
+                        branch,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) => last = e,
+            }
+            // Someone pushed first: replay the commit on top of theirs and try again.
+            let mut rebase: Vec<&str> = identity.iter().map(String::as_str).collect();
+            rebase.extend(["pull", "--quiet", "--rebase", "origin", &branch]);
+            self.git(Some(&dir), &rebase)
+                .map_err(|e| format!("cannot rebase on the tap's {branch}: {e}"))?;
+        }
+        Err(format!(
+            "cannot push to the tap's {branch} after {PUSH_ATTEMPTS} attempts: {last}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_follow_homebrew() {
+        assert_eq!(class_name("demo"), "Demo");
+        assert_eq!(class_name("my-tool"), "MyTool");
+        assert_eq!(class_name("foo_bar.baz"), "FooBarBaz");
+        assert_eq!(class_name("libfoo2.0"), "Libfoo20");
+        assert_eq!(class_name("lib+plus"), "Lib+plus".replace('+', "x"));
+        assert_eq!(class_name("python@3"), "PythonAT3");
+        assert_eq!(class_name("ABC"), "Abc");
+    }
+
+    #[test]
+    fn ruby_strings_never_interpolate_or_break() {
+        assert_eq!(ruby_string(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+        assert_eq!(ruby_string("#{system(\"x\")}"), r#""\#{system(\"x\")}""#);
+        assert_eq!(ruby_string("1\n2\t\u{7}"), r#""1\n2\t\u{7}""#);
+    }
+
+    #[test]
+    fn man_sections_come_from_extensions() {
+        assert_eq!(man_section("man/demo.1"), "1");
+        assert_eq!(man_section("man/demo.5.gz"), "5");
+        assert_eq!(man_section("man/demo"), "1");
+    }
+}

@@ -1,0 +1,311 @@
+//! Homebrew formulae: rendered (snapshot), checked by Ruby itself, pushed to a real bare git
+//! tap by `shipit release` (once, then nothing), concurrently, and as a pull request.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use shipit::publish::homebrew::{Download, Formula, Platform, Pushed, Tap};
+
+mod common;
+
+use common::fake_github::FakeGithub;
+use common::{demo_copy, git, require, shared_target_dir, shipit, text};
+
+const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
+
+fn sample(desc: &str) -> Formula {
+    let download = |n: &str| Download {
+        url: format!("https://github.com/acme/demo/releases/download/v0.1.0/demo-0.1.0-{n}.tar.gz"),
+        sha256: format!("{n:0>64}").chars().take(64).collect(),
+    };
+    Formula {
+        name: "demo".into(),
+        class: "Demo".into(),
+        desc: desc.into(),
+        homepage: "https://github.com/acme/demo".into(),
+        version: "0.1.0".into(),
+        license: Some("MIT OR Apache-2.0".into()),
+        macos: Some(Platform {
+            arm: Some(download("darwin-arm64")),
+            intel: Some(download("darwin-x64")),
+        }),
+        linux: Some(Platform {
+            arm: Some(download("linux-arm64-musl")),
+            intel: Some(download("linux-x64-musl")),
+        }),
+        binaries: vec!["demo".into()],
+        completions: BTreeMap::from([("bash".into(), "completions/demo.bash".into())]),
+        manpages: Vec::new(),
+        depends_on: vec!["openssl@3".into()],
+        conflicts_with: Vec::new(),
+        caveats: Some("Run `demo` to start.".into()),
+        service: Some(vec!["demo".into(), "--port".into(), "8080".into()]),
+    }
+}
+
+/// `ruby -c`, and the description as Ruby itself reads it, with a stand-in `Formula` class.
+fn ruby_reads(formula: &str, class: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("formula.rb");
+    std::fs::write(&file, formula).unwrap();
+    let syntax = Command::new("ruby").arg("-c").arg(&file).output().unwrap();
+    assert!(
+        syntax.status.success(),
+        "ruby -c: {:?}\n{formula}",
+        text(&syntax)
+    );
+    let stub = format!(
+        "class Formula\n  def self.desc(v = nil) = (v ? @desc = v : @desc)\n  \
+         def self.method_missing(*_args, &block) = (block&.call; nil)\n  \
+         def self.test(*_args, &_block) = nil\n  \
+         def self.respond_to_missing?(*) = true\nend\n\
+         def opt_bin = Pathname.new('/opt/bin')\nrequire 'pathname'\n\
+         load ARGV[0]\nprint {class}.desc\n"
+    );
+    let run = Command::new("ruby")
+        .arg("-e")
+        .arg(stub)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "ruby: {:?}", text(&run));
+    String::from_utf8(run.stdout).unwrap()
+}
+
+#[test]
+fn the_formula_covers_four_platforms_and_ruby_accepts_it() {
+    require("ruby");
+    let formula = sample("A tiny HTTP service")
+        .render(shipit::publish::homebrew::DEFAULT_TEMPLATE)
+        .unwrap();
+    insta::assert_snapshot!(formula);
+    assert_eq!(ruby_reads(&formula, "Demo"), "A tiny HTTP service");
+}
+
+#[test]
+fn a_hostile_description_stays_literal_text() {
+    require("ruby");
+    let evil = "say \"hi\" \\ #{system(\"touch /tmp/pwned\")} #@x\nend\nclass Evil; end\t\u{7}";
+    let formula = sample(evil)
+        .render(shipit::publish::homebrew::DEFAULT_TEMPLATE)
+        .unwrap();
+    assert_eq!(ruby_reads(&formula, "Demo"), evil);
+    assert!(!Path::new("/tmp/pwned").exists());
+}
+
+/// A bare tap with one commit on `main`.
+fn bare_tap() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("tap.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    let seed = dir.path().join("seed");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            seed.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(seed.join("README.md"), "# tap\n").unwrap();
+    git(&seed, &["add", "."]);
+    git(&seed, &["commit", "-qm", "tap"]);
+    git(&seed, &["push", "-q", "origin", "HEAD:main"]);
+    (dir, bare)
+}
+
+fn tap_log(bare: &Path) -> Vec<String> {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(bare)
+        .args(["log", "--format=%s", "main"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn tap_file(bare: &Path, path: &str) -> String {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(bare)
+        .args(["show", &format!("main:{path}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path}: {:?}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn releasing_the_demo_twice_adds_one_formula_commit() {
+    require("ruby");
+    let (_tap_dir, bare) = bare_tap();
+    let dir = demo_copy();
+    let pipeline = dir.path().join("pipelines/demo.toml");
+    let mut text_now = std::fs::read_to_string(&pipeline).unwrap();
+    text_now.push_str(&format!(
+        "\n[release.github]\nrepo = \"acme/demo\"\n\n[release.homebrew]\ntap = {{ url = \"{}\" }}\n\
+         description = \"A tiny HTTP service\"\ncommit_author = {{ name = \"Release Bot\", email = \"bot@example.com\" }}\n",
+        bare.display()
+    ));
+    std::fs::write(&pipeline, text_now).unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "demo"]);
+    let build = shipit(dir.path())
+        .args(["build", "--pipeline", "pipelines/demo.toml"])
+        .env("CARGO_TARGET_DIR", shared_target_dir("homebrew-target"))
+        .env_remove("SHIPIT_SIGNING_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(build.status.code(), Some(0), "{:?}", text(&build));
+
+    let fake = FakeGithub::start(TOKEN);
+    let release = || {
+        shipit(dir.path())
+            .args(["release", "--pipeline", "pipelines/demo.toml"])
+            .env("GITHUB_API_URL", &fake.url)
+            .env("GITHUB_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    };
+    let out = release();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let out = release();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("already up to date"),
+        "{:?}",
+        text(&out)
+    );
+
+    assert_eq!(tap_log(&bare), ["demo 0.1.0", "tap"]);
+    let author = Command::new("git")
+        .arg("--git-dir")
+        .arg(&bare)
+        .args(["log", "-1", "--format=%an <%ae>", "main"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&author).0.trim(), "Release Bot <bot@example.com>");
+    let formula = tap_file(&bare, "Formula/demo.rb");
+    assert_eq!(ruby_reads(&formula, "Demo"), "A tiny HTTP service");
+    assert!(formula.contains("bin.install \"demo\""), "{formula}");
+
+    // Each of the four blocks holds its own archive's URL and SHA-256 from the manifest.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let sha_of = |target: &str| -> String {
+        manifest["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "archive" && a["target"] == target)
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for (os, arch, target) in [
+        ("macos", "arm", "darwin-arm64"),
+        ("macos", "intel", "darwin-x64"),
+        ("linux", "arm", "linux-arm64-musl"),
+        ("linux", "intel", "linux-x64-musl"),
+    ] {
+        let os_block = formula.split(&format!("on_{os} do")).nth(1).unwrap();
+        let arch_block = os_block.split(&format!("on_{arch} do")).nth(1).unwrap();
+        let arch_block = arch_block.split("end").next().unwrap();
+        assert!(
+            arch_block.contains(&format!("demo-0.1.0-{target}.tar.gz\"")),
+            "{os}/{arch}: {arch_block}"
+        );
+        assert!(
+            arch_block.contains(&sha_of(target)),
+            "{os}/{arch}: {arch_block}"
+        );
+    }
+}
+
+fn tap(bare: &Path) -> Tap {
+    Tap {
+        url: bare.display().to_string(),
+        token: None,
+        branch: None,
+        folder: "Formula".into(),
+        author: ("shipit".into(), "shipit@example.com".into()),
+    }
+}
+
+#[test]
+fn concurrent_releases_to_one_tap_all_land_and_the_losers_rebase() {
+    let (_dir, bare) = bare_tap();
+    // Each push holds the tap for a moment, so the pushes overlap and all but one lose the race.
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\ncat >/dev/null\nsleep 1\nexit 0\n").unwrap();
+    Command::new("chmod").arg("+x").arg(&hook).status().unwrap();
+    let names = ["alpha", "beta", "gamma"];
+    let handles: Vec<_> = names
+        .into_iter()
+        .map(|name| {
+            let tap = tap(&bare);
+            std::thread::spawn(move || {
+                let class = format!("class {} < Formula\nend\n", name.to_uppercase());
+                tap.publish(name, &class, name, None)
+            })
+        })
+        .collect();
+    let mut rebased = 0;
+    for handle in handles {
+        match handle.join().unwrap() {
+            Ok(Pushed::Committed { attempts, .. }) => rebased += usize::from(attempts > 1),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(rebased >= 1, "no push had to rebase");
+    let log = tap_log(&bare);
+    assert_eq!(log.len(), 4, "{log:?}");
+    for name in names {
+        tap_file(&bare, &format!("Formula/{name}.rb"));
+    }
+}
+
+#[test]
+fn a_pull_request_pushes_a_branch_and_the_token_stays_out_of_the_tap() {
+    let (_dir, bare) = bare_tap();
+    let pushed = Tap {
+        token: Some(TOKEN.into()),
+        ..tap(&bare)
+    }
+    .publish(
+        "demo",
+        "class Demo < Formula\nend\n",
+        "demo 0.1.0",
+        Some("shipit/demo-0.1.0"),
+    )
+    .unwrap();
+    assert_eq!(
+        pushed,
+        Pushed::Committed {
+            branch: "shipit/demo-0.1.0".into(),
+            attempts: 1
+        }
+    );
+    assert_eq!(tap_log(&bare), ["tap"], "main must be untouched");
+    let branch = Command::new("git")
+        .arg("--git-dir")
+        .arg(&bare)
+        .args(["log", "--format=%s", "shipit/demo-0.1.0"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&branch).0.lines().next(), Some("demo 0.1.0"));
+    let config = std::fs::read_to_string(bare.join("config")).unwrap();
+    assert!(!config.contains(TOKEN));
+}
