@@ -10,7 +10,7 @@ use shipit::publish::homebrew::{Download, Formula, Platform, Pushed, Tap};
 mod common;
 
 use common::fake_github::FakeGithub;
-use common::{demo_copy, git, require, shared_target_dir, shipit, text};
+use common::{built_tiny, demo_copy, git, require, shared_target_dir, shipit, text};
 
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
 
@@ -308,4 +308,69 @@ fn a_pull_request_pushes_a_branch_and_the_token_stays_out_of_the_tap() {
     assert_eq!(text(&branch).0.lines().next(), Some("demo 0.1.0"));
     let config = std::fs::read_to_string(bare.join("config")).unwrap();
     assert!(!config.contains(TOKEN));
+}
+
+fn release_tiny(dir: &Path, fake: &FakeGithub) -> std::process::Output {
+    shipit(dir)
+        .arg("release")
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn pull_request_mode_opens_a_pull_request_and_leaves_main_alone() {
+    let (_tap_dir, bare) = bare_tap();
+    let dir = built_tiny(
+        "1.0.0",
+        &format!(
+            "\n[release.homebrew]\ntap = {{ repo = \"acme/homebrew-tap\", url = \"{}\" }}\npull_request = true\n",
+            bare.display()
+        ),
+    );
+    let fake = FakeGithub::start(TOKEN);
+    let out = release_tiny(dir.path(), &fake);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("opened https://github.com/acme/homebrew-tap/pull/"),
+        "{stderr}"
+    );
+    assert_eq!(tap_log(&bare), ["tap"], "main must be untouched");
+    let pulls = fake.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    assert_eq!(pulls[0]["head"], "shipit/tiny-1.0.0");
+    assert_eq!(pulls[0]["base"], "main");
+    assert!(!stderr.contains(TOKEN));
+}
+
+#[test]
+fn pre_releases_skip_the_tap_unless_asked() {
+    let (_tap_dir, bare) = bare_tap();
+    let tap_toml = format!(
+        "\n[release.homebrew]\ntap = {{ url = \"{}\" }}\n",
+        bare.display()
+    );
+    let dir = built_tiny("2.0.0-rc.1", &tap_toml);
+    let fake = FakeGithub::start(TOKEN);
+    let out = release_tiny(dir.path(), &fake);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("skipping the Homebrew formula: 2.0.0-rc.1 is a pre-release"),
+        "{stderr}"
+    );
+    assert_eq!(tap_log(&bare), ["tap"]);
+
+    let pipeline = dir.path().join("shipit.toml");
+    let with_flag = format!(
+        "{}prerelease = true\n",
+        std::fs::read_to_string(&pipeline).unwrap()
+    );
+    std::fs::write(&pipeline, with_flag).unwrap();
+    let out = release_tiny(dir.path(), &fake);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(tap_log(&bare), ["tiny 2.0.0-rc.1", "tap"]);
+    assert!(tap_file(&bare, "Formula/tiny.rb").contains("version \"2.0.0-rc.1\""));
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 mod common;
 
 use common::fake_github::{FakeGithub, Fault};
-use common::{git, shipit, text};
+use common::{built_tiny, shipit, text};
 
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
 
@@ -21,33 +21,7 @@ fn built_project() -> tempfile::TempDir {
 }
 
 fn built_project_at(version: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        format!("[package]\nname = \"tiny\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
-    std::fs::write(dir.path().join(".gitignore"), "target/\ndist/\n").unwrap();
-    std::fs::write(
-        dir.path().join("shipit.toml"),
-        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
-         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
-         [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
-         [release.github]\nrepo = \"acme/tiny\"\n",
-    )
-    .unwrap();
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    git(dir.path(), &["add", "."]);
-    git(dir.path(), &["commit", "-qm", "feat: first"]);
-    let out = shipit(dir.path())
-        .arg("build")
-        .env("CARGO_TARGET_DIR", dir.path().join("target"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    dir
+    built_tiny(version, "")
 }
 
 fn release(dir: &Path, fake: &FakeGithub, extra: &[&str]) -> Output {

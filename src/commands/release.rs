@@ -44,6 +44,8 @@ struct ReleasePlan {
     uploads: Vec<Upload>,
     /// The formula to push, when `[release.homebrew]` is set and applies.
     homebrew: Option<FormulaPlan>,
+    /// Why a configured formula is not pushed this time.
+    homebrew_skipped: Option<String>,
 }
 
 /// A formula for a tap. URLs are filled in once the GitHub release exists.
@@ -119,6 +121,12 @@ pub fn run(session: &Session, args: &VersionArgs) -> Result<ExitCode, Error> {
     if let Some(brew) = &plan.homebrew {
         push_formula(brew, &plan, &manifest, &token, &*reporter)?;
     }
+    if let Some(why) = &plan.homebrew_skipped {
+        reporter.report(&Event::Message {
+            level: Level::Info,
+            text: why,
+        });
+    }
     reporter.report(&Event::Message {
         level: Level::Info,
         text: &format!("released {} at {url}", plan.fields.tag),
@@ -185,17 +193,15 @@ fn push_formula(
             ));
             if let (Some(head), Some(repo)) = (&pr_branch, &brew.tap_repo) {
                 let runtime = super::runtime()?;
-                let client = Client::new(&plan.api_url, token, plan.max_retry)
-                    .map_err(|e| Error::Failed(e.to_string()))?;
                 let base = brew.tap.branch.clone().unwrap_or_else(|| "main".into());
+                let body = format!("Formula for {message}, released by shipit.");
+                // The client needs the runtime from its creation on.
                 let url = runtime
-                    .block_on(client.open_pull_request(
-                        repo,
-                        head,
-                        &base,
-                        &message,
-                        &format!("Formula for {message}, released by shipit."),
-                    ))
+                    .block_on(async {
+                        Client::new(&plan.api_url, token, plan.max_retry)?
+                            .open_pull_request(repo, head, &base, &message, &body)
+                            .await
+                    })
                     .map_err(|e| Error::Failed(e.to_string()))?;
                 runtime.shutdown_background();
                 say(match url {
@@ -302,20 +308,30 @@ fn release_plan(
             .map_err(|e| Error::Usage(format!("[release.github] max_retry_time: {e}")))?,
         None => DEFAULT_MAX_RETRY,
     };
-    let homebrew = match &loaded.file.release.homebrew {
-        Some(config) if prerelease && !config.prerelease => None,
-        Some(config) => Some(formula_plan(
-            loaded,
-            facts,
-            config,
-            manifest,
-            &web,
-            &github.repo,
-        )?),
-        None => None,
+    let (homebrew, homebrew_skipped) = match &loaded.file.release.homebrew {
+        Some(config) if prerelease && !config.prerelease => (
+            None,
+            Some(format!(
+                "skipping the Homebrew formula: {} is a pre-release (set `prerelease = true` in [release.homebrew] to publish it)",
+                facts.version
+            )),
+        ),
+        Some(config) => (
+            Some(formula_plan(
+                loaded,
+                facts,
+                config,
+                manifest,
+                &web,
+                &github.repo,
+            )?),
+            None,
+        ),
+        None => (None, None),
     };
     Ok(ReleasePlan {
         homebrew,
+        homebrew_skipped,
         repo: github.repo.clone(),
         api_url: std::env::var("GITHUB_API_URL")
             .unwrap_or_else(|_| "https://api.github.com".into()),
@@ -494,7 +510,7 @@ fn describe(plan: &ReleasePlan, reporter: &dyn Reporter) {
             brew.tap.folder,
             brew.formula.name,
             brew.formula.class,
-            brew.tap.url,
+            brew.tap.display_url(),
             if brew.pull_request {
                 "open a pull request"
             } else {

@@ -238,7 +238,23 @@ pub enum Pushed {
 /// Pushes that lost a race are rebased and retried this many times.
 const PUSH_ATTEMPTS: u32 = 6;
 
+/// `url` without any `user:password@` part, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) if !userinfo.contains('/') => format!("{scheme}://***@{host}"),
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 impl Tap {
+    /// The tap's address as shown to people: credentials removed.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
     /// git, with the token as an extra header (never in a URL or the config) when there is one.
     fn git(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
         let mut command = Command::new("git");
@@ -265,7 +281,8 @@ impl Tap {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            Err(stderr.trim().replace(&self.url, &self.display_url()))
         }
     }
 
@@ -282,7 +299,7 @@ impl Tap {
         let dir = work.path().join("tap");
         let dir_arg = dir.to_string_lossy().into_owned();
         self.git(None, &["clone", "--quiet", &self.url, &dir_arg])
-            .map_err(|e| format!("cannot clone the tap {}: {e}", self.url))?;
+            .map_err(|e| format!("cannot clone the tap {}: {e}", self.display_url()))?;
         let branch = match &self.branch {
             Some(branch) => {
                 // The branch may not exist yet in an empty tap.
@@ -378,6 +395,19 @@ mod tests {
         assert_eq!(ruby_string(r#"a "b" \c"#), r#""a \"b\" \\c""#);
         assert_eq!(ruby_string("#{system(\"x\")}"), r#""\#{system(\"x\")}""#);
         assert_eq!(ruby_string("1\n2\t\u{7}"), r#""1\n2\t\u{7}""#);
+    }
+
+    #[test]
+    fn urls_lose_their_credentials_in_messages() {
+        assert_eq!(
+            redact_url("https://x-access-token:ghp_secret@github.com/a/b.git"),
+            "https://***@github.com/a/b.git"
+        );
+        assert_eq!(
+            redact_url("git@github.com:a/b.git"),
+            "git@github.com:a/b.git"
+        );
+        assert_eq!(redact_url("/srv/tap.git"), "/srv/tap.git");
     }
 
     #[test]

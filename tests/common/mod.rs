@@ -87,3 +87,37 @@ pub fn git(dir: &Path, args: &[&str]) {
         .success();
     assert!(ok, "git {args:?}");
 }
+
+/// A tiny host-only project, committed and built: an archive and SHA256SUMS in dist, with
+/// `[release.github] repo = "acme/tiny"` and `extra` appended to its pipeline.
+pub fn built_tiny(version: &str, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!("[package]\nname = \"tiny\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "target/\ndist/\n").unwrap();
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        format!(
+            "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
+             [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
+             [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
+             [release.github]\nrepo = \"acme/tiny\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "feat: first"]);
+    let out = shipit(dir.path())
+        .arg("build")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    dir
+}
