@@ -397,6 +397,44 @@ mod tests {
         assert_eq!(ruby_string("1\n2\t\u{7}"), r#""1\n2\t\u{7}""#);
     }
 
+    fn archive(target: &str, os: &str, arch: &str) -> crate::manifest::Artifact {
+        crate::manifest::Artifact {
+            name: format!("demo-{target}.tar.gz"),
+            path: format!("demo-{target}.tar.gz"),
+            kind: ArtifactKind::Archive,
+            target: Some(target.into()),
+            os: Some(os.into()),
+            arch: Some(arch.into()),
+            size: 1,
+            sha256: format!("sha-{target}"),
+        }
+    }
+
+    #[test]
+    fn a_universal_archive_serves_both_macs_and_musl_wins_on_linux() {
+        let manifest = Manifest {
+            schema: crate::manifest::SCHEMA,
+            project: "demo".into(),
+            version: "1.0.0".into(),
+            tag: "v1.0.0".into(),
+            commit: "c".into(),
+            date: "d".into(),
+            artifacts: vec![
+                archive("darwin-universal", "darwin", "universal"),
+                archive("linux-x64", "linux", "x64"),
+                archive("linux-x64-musl", "linux", "x64"),
+            ],
+            published: Default::default(),
+        };
+        let (macos, linux) = Formula::platforms(&manifest, |name| format!("https://x/{name}"));
+        let macos = macos.unwrap();
+        assert_eq!(macos.arm.as_ref().unwrap().sha256, "sha-darwin-universal");
+        assert_eq!(macos.intel.as_ref().unwrap().sha256, "sha-darwin-universal");
+        let linux = linux.unwrap();
+        assert_eq!(linux.intel.unwrap().sha256, "sha-linux-x64-musl");
+        assert!(linux.arm.is_none());
+    }
+
     #[test]
     fn urls_lose_their_credentials_in_messages() {
         assert_eq!(
