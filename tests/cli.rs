@@ -635,3 +635,51 @@ features = ["b"]
         ],
     );
 }
+
+#[test]
+fn a_workspace_builds_the_packages_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"alpha\", \"beta\"]\nresolver = \"2\"\n",
+    )
+    .unwrap();
+    for (name, bins) in [("alpha", &["alpha"][..]), ("beta", &["beta", "beta-admin"])] {
+        std::fs::create_dir_all(root.join(name).join("src/bin")).unwrap();
+        std::fs::write(
+            root.join(name).join("Cargo.toml"),
+            format!("[package]\nname = \"{name}\"\nversion = \"0.3.0\"\nedition = \"2021\"\n"),
+        )
+        .unwrap();
+        for bin in bins {
+            std::fs::write(
+                root.join(name).join(format!("src/bin/{bin}.rs")),
+                "fn main() {}\n",
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(
+        root.join("shipit.toml"),
+        "version = 1\n[project]\nname = \"suite\"\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\npackages = [\"beta\"]\n",
+    )
+    .unwrap();
+    let out = shipit(root)
+        .arg("build")
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    let mut names: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["beta", "beta-admin"]);
+}
