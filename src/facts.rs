@@ -15,7 +15,8 @@ use crate::config::Loaded;
 pub struct Facts {
     /// Project name.
     pub project: String,
-    /// The version being built (`X.Y.Z`, or `X.Y.Z-snapshot.<short_commit>`).
+    /// The version being built: `X.Y.Z`, `X.Y.Z-snapshot.<short_commit>`, or
+    /// `X.Y.Z-nightly.YYYYMMDD.<short_commit>` (valid semver and a valid OCI tag).
     pub version: String,
     /// The release tag, `v<version>`.
     pub tag: String,
@@ -172,9 +173,14 @@ impl Facts {
         } else {
             commit.chars().take(7).collect()
         };
+        let nightly = options.nightly
+            || env
+                .get("GITHUB_EVENT_NAME")
+                .is_some_and(|e| e == "schedule");
         let head_tag = head_release_tag(&git, &env);
         let mut tag_build = false;
-        if let Some(tag) = head_tag.filter(|_| !options.snapshot) {
+        // Snapshots and nightlies are not releases of a tag, so a tag at HEAD does not bind them.
+        if let Some(tag) = head_tag.filter(|_| !options.snapshot && !nightly) {
             let tagged = tag.trim_start_matches('v');
             if tagged != cargo_version {
                 return Err(FactsError::TagMismatch {
@@ -185,8 +191,16 @@ impl Facts {
             }
             tag_build = true;
         }
+        let build_time = build_time(&env);
         let version = if options.snapshot {
-            format!("{cargo_version}-snapshot.{short_commit}")
+            format!("{cargo_version}-snapshot.{}", prerelease_id(&short_commit))
+        } else if nightly {
+            let day =
+                humantime::format_rfc3339_seconds(build_time).to_string()[..10].replace('-', "");
+            format!(
+                "{cargo_version}-nightly.{day}.{}",
+                prerelease_id(&short_commit)
+            )
         } else {
             cargo_version
         };
@@ -199,11 +213,7 @@ impl Facts {
                 Some("branch") => env.get("GITHUB_REF_NAME").cloned(),
                 _ => None,
             });
-        let nightly = options.nightly
-            || env
-                .get("GITHUB_EVENT_NAME")
-                .is_some_and(|e| e == "schedule");
-        let timestamp = humantime::format_rfc3339_seconds(build_time(&env)).to_string();
+        let timestamp = humantime::format_rfc3339_seconds(build_time).to_string();
         let rustc = rustc_version();
         let source_date_epoch = env
             .get("SOURCE_DATE_EPOCH")
@@ -280,6 +290,16 @@ fn head_release_tag(git: &Git, env: &BTreeMap<String, String>) -> Option<String>
         .and_then(|tags| tags.lines().next().map(str::to_owned))
 }
 
+/// `id` as a semver pre-release identifier: an all-digit commit prefix such as `0123456` would
+/// be a number with a leading zero, which semver forbids, so it gets a `g` (as `git describe`).
+fn prerelease_id(id: &str) -> String {
+    if id.len() > 1 && id.starts_with('0') && id.chars().all(|c| c.is_ascii_digit()) {
+        format!("g{id}")
+    } else {
+        id.to_string()
+    }
+}
+
 /// SOURCE_DATE_EPOCH when set (reproducible builds), else now.
 fn build_time(env: &BTreeMap<String, String>) -> SystemTime {
     env.get("SOURCE_DATE_EPOCH")
@@ -339,5 +359,18 @@ impl<'a> Git<'a> {
             .ok()?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
         (out.status.success() && !text.is_empty()).then_some(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_prefixes_are_valid_semver_identifiers() {
+        assert_eq!(prerelease_id("3c2b19e"), "3c2b19e");
+        assert_eq!(prerelease_id("1234567"), "1234567");
+        assert_eq!(prerelease_id("0123456"), "g0123456");
+        assert_eq!(prerelease_id("unknown"), "unknown");
     }
 }

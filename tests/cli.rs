@@ -329,6 +329,29 @@ fn versions_come_from_cargo_tags_must_match_and_snapshots_carry_the_commit() {
         "{shown}"
     );
 
+    // A nightly: X.Y.Z-nightly.YYYYMMDD.<short commit>, a semver pre-release and an OCI tag.
+    let nightly = shipit(dir.path())
+        .args(["build", "--nightly"])
+        .env("SOURCE_DATE_EPOCH", "1795466186")
+        .output()
+        .unwrap();
+    assert_eq!(nightly.status.code(), Some(0), "{:?}", text(&nightly));
+    let shown = std::fs::read_to_string(dir.path().join("version.txt")).unwrap();
+    let version = shown.split_whitespace().next().unwrap();
+    let rest = version
+        .strip_prefix("1.2.3-nightly.20261123.")
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        rest.len() >= 7 && rest.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{shown}"
+    );
+    assert!(
+        version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)),
+        "not an OCI tag: {version}"
+    );
+
     git(dir.path(), &["tag", "-d", "v9.9.9"]);
     git(dir.path(), &["tag", "v1.2.3"]);
     let tagged = shipit(dir.path()).arg("build").output().unwrap();
