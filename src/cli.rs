@@ -66,7 +66,7 @@ pub enum Command {
     /// Run the pipeline's stages: lint, test, build, package, checksum, sign.
     Build(BuildArgs),
     /// Publish dist/manifest.json: GitHub Release, container images, Homebrew tap.
-    Release(VersionArgs),
+    Release(ReleaseArgs),
     /// Deploy a released version to an environment.
     Deploy(DeployArgs),
     /// Return an environment to its previous version.
@@ -127,6 +127,25 @@ pub struct BuildArgs {
     /// Never install missing tools (zig, cargo-zigbuild, Rust targets); fail and print the command instead.
     #[arg(long)]
     pub no_provision: bool,
+    /// With `--split`: the targets this part builds (comma-separated aliases or triples).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "split")]
+    pub targets: Vec<String>,
+    /// One part of a build split across machines: with `--targets`, write a partial manifest and
+    /// leave checksums and signatures to `shipit release --merge`.
+    #[arg(long, requires = "targets")]
+    pub split: bool,
+}
+
+/// `shipit release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Version selection.
+    #[command(flatten)]
+    pub version: VersionArgs,
+    /// Merge the dist folders of split builds (`shipit build --split`), checksum and sign
+    /// them once, then publish.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub merge: Vec<PathBuf>,
 }
 
 /// `shipit deploy` and `shipit rollback`.

@@ -30,6 +30,9 @@ pub struct Manifest {
     pub date: String,
     /// Every file produced.
     pub artifacts: Vec<Artifact>,
+    /// For one part of a split build: the targets it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<String>>,
     /// Where it was published, filled in by `shipit release`.
     #[serde(default, skip_serializing_if = "Published::is_empty")]
     pub published: Published,
@@ -210,6 +213,7 @@ mod tests {
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
             date: "2026-11-23T00:00:00Z".into(),
             published: Default::default(),
+            split: None,
             artifacts: vec![Artifact {
                 name: "demo".into(),
                 path: "linux-x64/demo".into(),

@@ -387,6 +387,56 @@ fn plan_stage(
     })
 }
 
+/// Keeps only the units building `targets` (names as aliases or triples); stages of other
+/// units are untouched. Errors name a target that no stage builds.
+pub fn restrict_targets(plan: &mut Plan, targets: &[String]) -> Result<(), String> {
+    let unit_target =
+        |unit: &Unit| -> Option<Target> { unit.artifacts.iter().find_map(|a| a.target.clone()) };
+    let known: std::collections::BTreeSet<String> = plan
+        .stages
+        .iter()
+        .flat_map(|s| s.units.iter())
+        .filter_map(unit_target)
+        .map(|t| t.name)
+        .collect();
+    let wanted: Vec<String> = targets
+        .iter()
+        .map(|name| {
+            plan.stages
+                .iter()
+                .flat_map(|s| s.units.iter())
+                .filter_map(unit_target)
+                .find(|t| t.name == *name || t.triple == *name)
+                .map(|t| t.name)
+                .ok_or_else(|| {
+                    format!(
+                        "target `{name}` is not built by this pipeline; its targets: {}",
+                        known.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    for stage in &mut plan.stages {
+        stage
+            .units
+            .retain(|unit| unit_target(unit).is_none_or(|t| wanted.contains(&t.name)));
+    }
+    Ok(())
+}
+
+/// Every target the plan builds, by name, in plan order.
+pub fn targets(plan: &Plan) -> Vec<String> {
+    let mut names = Vec::new();
+    for artifact in plan.stages.iter().flat_map(|s| s.artifacts()) {
+        if let Some(t) = &artifact.target
+            && !names.contains(&t.name)
+        {
+            names.push(t.name.clone());
+        }
+    }
+    names
+}
+
 /// Two artifacts at one path would overwrite each other: refused before anything is written.
 fn collisions(loaded: &Loaded, planned: &[PlannedStage]) -> Vec<Problem> {
     let mut owners: BTreeMap<&str, &str> = BTreeMap::new();

@@ -7,7 +7,9 @@ use tokio_util::sync::CancellationToken;
 use super::Session;
 use crate::cli::BuildArgs;
 use crate::error::Error;
-use crate::executor::{self, ExecOptions};
+use std::sync::Arc;
+
+use crate::executor::{self, ExecOptions, RunReport};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::{self, Manifest};
@@ -15,7 +17,7 @@ use crate::minisign::SecretKey;
 use crate::plan::StepCommand;
 use crate::tasks::{Task, TaskContext};
 use crate::toolchain::{self, Provision};
-use crate::ui::{self, Event, Level};
+use crate::ui::{self, Event, Level, Reporter};
 use crate::{config, plan};
 
 /// Runs the pipeline.
@@ -24,6 +26,17 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     let loaded = config::load(&global.pipeline)?;
     let facts = Facts::gather(&loaded, FactsOptions::from(&args.version))?;
     let mut plan = plan::build(&loaded, &facts)?;
+    if args.split {
+        plan::restrict_targets(&mut plan, &args.targets).map_err(Error::Usage)?;
+        for stage in &mut plan.stages {
+            if matches!(stage.kind.as_str(), "checksum" | "sign") && stage.skip.is_none() {
+                stage.skip = Some(
+                    "a split build: checksums and signatures are made once, by `shipit release --merge`"
+                        .into(),
+                );
+            }
+        }
+    }
     let reporter = ui::reporter(session.ui, session.printer.clone());
     let provision = match (global.dry_run, args.no_provision) {
         (true, _) => Provision::DryRun,
@@ -38,11 +51,6 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     };
     toolchain::prepare(&mut plan, provision, &announce)
         .map_err(|e| Error::Failed(e.to_string()))?;
-    let keys = if global.dry_run {
-        Default::default()
-    } else {
-        signing_keys(&plan)?
-    };
     let options = ExecOptions {
         jobs: args
             .jobs
@@ -51,32 +59,9 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         keep_going: args.keep_going,
         dry_run: global.dry_run,
         no_cache: args.no_cache,
-        tasks: TaskContext { keys, threads: 0 },
+        tasks: TaskContext::default(),
     };
-    let runtime = super::runtime()?;
-    let masker = session.printer.masker_arc();
-    let report = runtime.block_on(async {
-        let interrupt = CancellationToken::new();
-        tokio::spawn(super::cancel_on_signal(interrupt.clone()));
-        reporter.report(&Event::RunStarted {
-            project: &plan.project,
-            version: &plan.version,
-            stages: plan.stages.len(),
-            dry_run: options.dry_run,
-        });
-        executor::execute(&plan, &options, reporter.clone(), masker, interrupt).await
-    });
-    let report = report.map_err(|e| Error::Failed(e.to_string()))?;
-    reporter.report(&Event::RunFinished(&report));
-    // Killed children are already reaped; do not wait on the signal task.
-    runtime.shutdown_background();
-
-    if report.interrupted {
-        return Err(Error::Interrupted);
-    }
-    if !report.succeeded() {
-        return Err(Error::StagesFailed);
-    }
+    let report = execute(session, &plan, options.clone(), &reporter)?;
     if options.dry_run {
         return Ok(ExitCode::Success);
     }
@@ -89,6 +74,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         date: plan.date.clone(),
         artifacts: report.artifacts(),
         published: Default::default(),
+        split: args.split.then(|| plan::targets(&plan)),
     };
     let path = manifest
         .write(&plan.dist)
@@ -107,6 +93,43 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         ("manifest", manifest_path.display().to_string()),
     ])?;
     Ok(ExitCode::Success)
+}
+
+/// Runs a plan (signing keys loaded first, Ctrl-C handled) and reports it; an error unless
+/// every stage succeeded or was skipped.
+pub(super) fn execute(
+    session: &Session,
+    plan: &plan::Plan,
+    mut options: ExecOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<RunReport, Error> {
+    if !options.dry_run {
+        options.tasks.keys = signing_keys(plan)?;
+    }
+    let runtime = super::runtime()?;
+    let masker = session.printer.masker_arc();
+    let report = runtime.block_on(async {
+        let interrupt = CancellationToken::new();
+        tokio::spawn(super::cancel_on_signal(interrupt.clone()));
+        reporter.report(&Event::RunStarted {
+            project: &plan.project,
+            version: &plan.version,
+            stages: plan.stages.len(),
+            dry_run: options.dry_run,
+        });
+        executor::execute(plan, &options, reporter.clone(), masker, interrupt).await
+    });
+    let report = report.map_err(|e| Error::Failed(e.to_string()))?;
+    reporter.report(&Event::RunFinished(&report));
+    // Killed children are already reaped; do not wait on the signal task.
+    runtime.shutdown_background();
+    if report.interrupted {
+        return Err(Error::Interrupted);
+    }
+    if !report.succeeded() {
+        return Err(Error::StagesFailed);
+    }
+    Ok(report)
 }
 
 /// Loads and decrypts every signing key the plan will use, before any work starts: a missing

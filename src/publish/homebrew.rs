@@ -425,6 +425,7 @@ mod tests {
                 archive("linux-x64-musl", "linux", "x64"),
             ],
             published: Default::default(),
+            split: None,
         };
         let (macos, linux) = Formula::platforms(&manifest, |name| format!("https://x/{name}"));
         let macos = macos.unwrap();
