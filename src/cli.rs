@@ -77,6 +77,9 @@ pub enum Command {
     Check,
     /// List what each build target needs (Rust targets, zig, cargo-zigbuild) and what is present.
     Doctor,
+    /// Generate CI configuration for the pipeline.
+    #[command(subcommand)]
+    Ci(CiCommand),
     /// Write a commented starter shipit.toml for the Cargo project here.
     Init(InitArgs),
     /// Generate a minisign-compatible signing key pair.
@@ -162,6 +165,38 @@ pub struct InitArgs {
     /// The Cargo manifest of the project.
     #[arg(long, value_name = "FILE", default_value = "Cargo.toml")]
     pub manifest: PathBuf,
+}
+
+/// `shipit ci ...`.
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Write a GitHub Actions workflow: builds on pull requests, releases on `v*` tags, a nightly
+    /// schedule, one build job per target, then one job that merges, signs and publishes.
+    Github(CiGithubArgs),
+}
+
+/// `shipit ci github`.
+#[derive(Debug, Args)]
+pub struct CiGithubArgs {
+    /// Where the workflow goes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = ".github/workflows/release.yml"
+    )]
+    pub output: PathBuf,
+    /// Write nothing; fail if the file is not what this command would write.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: a file edited by hand passes. Without: overwrite such a file.
+    #[arg(long)]
+    pub allow_edits: bool,
+    /// The shipit action to use.
+    #[arg(long, value_name = "REF", default_value = "shipit-rs/shipit@v1")]
+    pub action: String,
+    /// When the nightly build runs (cron, UTC).
+    #[arg(long, value_name = "CRON", default_value = "0 3 * * *")]
+    pub cron: String,
 }
 
 /// `shipit keygen`.

@@ -1,6 +1,7 @@
 //! One function per command: each turns parsed arguments into work and returns how it ended.
 
 mod build;
+mod ci;
 mod doctor;
 mod init;
 mod keygen;
@@ -150,6 +151,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         }
         Command::Init(args) => init::run(session, args),
         Command::Doctor => doctor::run(session),
+        Command::Ci(crate::cli::CiCommand::Github(args)) => ci::github(session, args),
         Command::Schema => {
             let schema = config::schema::pipeline_schema();
             let text =

@@ -124,7 +124,13 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
     manifest
         .write(&dist)
         .map_err(|e| Error::Failed(e.to_string()))?;
-    super::github_output(&[("release-url", url.clone()), ("asset-urls", asset_urls)])?;
+    let manifest_path = std::path::absolute(dist.join("manifest.json")).unwrap_or_default();
+    super::github_output(&[
+        ("version", facts.version.clone()),
+        ("manifest", manifest_path.display().to_string()),
+        ("release-url", url.clone()),
+        ("asset-urls", asset_urls),
+    ])?;
     if let Some(brew) = &plan.homebrew {
         push_formula(brew, &plan, &manifest, &token, &*reporter)?;
     }

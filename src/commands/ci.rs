@@ -1,0 +1,169 @@
+//! `shipit ci github`: a GitHub Actions workflow generated from the pipeline, and a check that
+//! the committed one is current.
+//!
+//! The generated file records a hash of its own content. `--check` compares the file with what
+//! would be generated now: equal passes; different and still carrying the hash of its content
+//! means the pipeline moved on (regenerate); different content under the recorded hash means
+//! someone edited it, which passes only with `--allow-edits`.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::Session;
+use crate::cli::CiGithubArgs;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::facts::{Facts, FactsOptions};
+use crate::{config, plan};
+
+const TEMPLATE: &str = include_str!("../../templates/ci/github-release.yml.j2");
+const HASH_PREFIX: &str = "# shipit-content-sha256: ";
+
+/// Runs `shipit ci github`.
+pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error> {
+    let global = &session.cli.global;
+    let loaded = config::load(&global.pipeline)?;
+    let facts = Facts::gather(
+        &loaded,
+        FactsOptions {
+            snapshot: true,
+            nightly: false,
+        },
+    )?;
+    let plan = plan::build(&loaded, &facts)?;
+    let text = render(&global.pipeline, &plan, args)?;
+    let existing = std::fs::read_to_string(&args.output).ok();
+    let regenerate = format!(
+        "shipit ci github --pipeline {}{}",
+        global.pipeline.display(),
+        if args.output == Path::new(".github/workflows/release.yml") {
+            String::new()
+        } else {
+            format!(" --output {}", args.output.display())
+        }
+    );
+    match (&existing, args.check) {
+        (Some(current), _) if *current == text => {
+            if !global.dry_run && global.verbosity() >= 0 {
+                session
+                    .printer
+                    .err(&format!("{} is up to date", args.output.display()));
+            }
+            Ok(ExitCode::Success)
+        }
+        (Some(current), true) => {
+            if edited_by_hand(current) {
+                if args.allow_edits {
+                    session.printer.err(&format!(
+                        "{} was edited by hand; accepted (--allow-edits)",
+                        args.output.display()
+                    ));
+                    return Ok(ExitCode::Success);
+                }
+                return Err(Error::Failed(format!(
+                    "{} was edited by hand and differs from what `{regenerate}` writes; regenerate it, or pass --allow-edits to keep your edits",
+                    args.output.display()
+                )));
+            }
+            Err(Error::Failed(format!(
+                "{} is out of date with {}; regenerate it with `{regenerate}`",
+                args.output.display(),
+                global.pipeline.display()
+            )))
+        }
+        (None, true) => Err(Error::Failed(format!(
+            "{} does not exist; write it with `{regenerate}`",
+            args.output.display()
+        ))),
+        (current, false) => {
+            if current.as_deref().is_some_and(edited_by_hand) && !args.allow_edits {
+                return Err(Error::Usage(format!(
+                    "{} was edited by hand; pass --allow-edits to overwrite it",
+                    args.output.display()
+                )));
+            }
+            if global.dry_run {
+                session.printer.out(&text);
+                return Ok(ExitCode::Success);
+            }
+            if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Error::Failed(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            std::fs::write(&args.output, &text).map_err(|e| {
+                Error::Failed(format!("cannot write {}: {e}", args.output.display()))
+            })?;
+            session
+                .printer
+                .err(&format!("wrote {}", args.output.display()));
+            Ok(ExitCode::Success)
+        }
+    }
+}
+
+/// The workflow text, ending with the hash of everything above it.
+fn render(pipeline: &Path, plan: &plan::Plan, args: &CiGithubArgs) -> Result<String, Error> {
+    let targets = plan::targets(plan);
+    if targets.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} builds no targets (no `uses = \"cargo\"` stage), so there is no build matrix",
+            pipeline.display()
+        )));
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let dist = relative(&plan.dist, &cwd);
+    let body = minijinja::Environment::new()
+        .render_str(
+            TEMPLATE,
+            minijinja::context! {
+                pipeline => pipeline.display().to_string(),
+                targets => targets,
+                dist => dist.display().to_string(),
+                action => args.action,
+                cron => args.cron,
+                branch => "main",
+            },
+        )
+        .map_err(|e| Error::Internal(format!("workflow template: {e}")))?;
+    let body = format!("{}\n", body.trim_end());
+    Ok(format!("{body}{HASH_PREFIX}{}\n", content_hash(&body)))
+}
+
+fn content_hash(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
+}
+
+/// A generated file whose content no longer matches the hash it records.
+fn edited_by_hand(text: &str) -> bool {
+    match text.rfind(HASH_PREFIX) {
+        Some(at) => {
+            let recorded = text[at + HASH_PREFIX.len()..].trim();
+            content_hash(&text[..at]) != recorded
+        }
+        // Not written by shipit (or the hash line was removed): treat as hand-made.
+        None => true,
+    }
+}
+
+/// `path` relative to `base` when it is inside it.
+fn relative(path: &Path, base: &Path) -> PathBuf {
+    path.strip_prefix(base)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_are_told_from_regeneration() {
+        let body = "name: x\n";
+        let file = format!("{body}{HASH_PREFIX}{}\n", content_hash(body));
+        assert!(!edited_by_hand(&file));
+        assert!(edited_by_hand(&file.replace("name: x", "name: y")));
+        assert!(edited_by_hand("name: hand-made\n"));
+    }
+}

@@ -1,0 +1,145 @@
+//! `shipit ci github`: the workflow for the production pipeline (snapshot, actionlint), and
+//! `--check` telling an out-of-date file from one edited on purpose.
+
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+
+use common::{repo_root, require, shipit, text};
+
+#[test]
+fn the_production_workflow_is_snapshotted_and_passes_actionlint() {
+    require("actionlint");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("release.yml");
+    let run = shipit(&repo_root())
+        .args([
+            "ci",
+            "github",
+            "--pipeline",
+            "pipelines/production.toml",
+            "--output",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{:?}", text(&run));
+    let workflow = std::fs::read_to_string(&file).unwrap();
+    insta::assert_snapshot!(workflow);
+    let lint = Command::new("actionlint").arg(&file).output().unwrap();
+    assert!(lint.status.success(), "actionlint: {:?}", text(&lint));
+    for target in ["linux-x64-musl", "darwin-arm64", "windows-arm64"] {
+        assert!(
+            workflow.contains(&format!("          - {target}\n")),
+            "{target}"
+        );
+    }
+}
+
+fn project(targets: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    write_pipeline(dir.path(), targets);
+    dir
+}
+
+fn write_pipeline(dir: &Path, targets: &str) {
+    std::fs::write(
+        dir.join("shipit.toml"),
+        format!("version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\ntargets = [{targets}]\n"),
+    )
+    .unwrap();
+}
+
+fn ci(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = shipit(dir)
+        .args(["ci", "github"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out).1)
+}
+
+#[test]
+fn check_fails_when_out_of_date_and_respects_deliberate_edits() {
+    let dir = project("\"linux-x64-musl\"");
+    let workflow = dir.path().join(".github/workflows/release.yml");
+    assert_eq!(ci(dir.path(), &["--check"]).0, Some(1));
+    assert_eq!(ci(dir.path(), &[]).0, Some(0));
+    assert!(workflow.is_file());
+    assert_eq!(
+        ci(dir.path(), &["--check"]),
+        (
+            Some(0),
+            format!("{} is up to date\n", ".github/workflows/release.yml")
+        )
+    );
+
+    // The pipeline gains a target: the committed workflow is stale.
+    write_pipeline(dir.path(), "\"linux-x64-musl\", \"darwin-arm64\"");
+    let (code, stderr) = ci(dir.path(), &["--check"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is out of date with shipit.toml"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("regenerate it with `shipit ci github --pipeline shipit.toml`"),
+        "{stderr}"
+    );
+    assert_eq!(ci(dir.path(), &[]).0, Some(0));
+    assert_eq!(ci(dir.path(), &["--check"]).0, Some(0));
+
+    // Edited by hand on purpose: --check fails unless --allow-edits; overwriting needs it too.
+    let edited = std::fs::read_to_string(&workflow)
+        .unwrap()
+        .replace("runs-on: ubuntu-latest", "runs-on: ubuntu-24.04");
+    std::fs::write(&workflow, &edited).unwrap();
+    let (code, stderr) = ci(dir.path(), &["--check"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("was edited by hand"), "{stderr}");
+    assert_eq!(ci(dir.path(), &["--check", "--allow-edits"]).0, Some(0));
+    assert_eq!(ci(dir.path(), &[]).0, Some(2));
+    assert_eq!(std::fs::read_to_string(&workflow).unwrap(), edited);
+    assert_eq!(ci(dir.path(), &["--allow-edits"]).0, Some(0));
+    assert_eq!(ci(dir.path(), &["--check"]).0, Some(0));
+}
+
+#[test]
+fn the_action_declares_what_shipit_writes_to_github_output() {
+    let action = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
+    for needle in [
+        "  pipeline:",
+        "  command:",
+        "  args:",
+        "  version:",
+        "value: ${{ steps.run.outputs.version }}",
+        "value: ${{ steps.run.outputs.manifest }}",
+        "value: ${{ steps.run.outputs.release-url }}",
+        "sha256sum -c wanted",
+    ] {
+        assert!(action.contains(needle), "action.yml lacks {needle:?}");
+    }
+    // `shipit build` writes the `version` and `manifest` outputs the action passes on.
+    let dir = project("\"host\"");
+    let output = dir.path().join("out");
+    let build = shipit(dir.path())
+        .arg("build")
+        .env("GITHUB_OUTPUT", &output)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    assert_eq!(build.status.code(), Some(0), "{:?}", text(&build));
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(
+        written.contains("version=1.0.0\n") && written.contains("manifest="),
+        "{written}"
+    );
+}
