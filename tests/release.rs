@@ -409,3 +409,60 @@ fn uploading_a_1_gib_asset_streams_in_under_100_mib() {
         .unwrap();
     assert_eq!(asset, 1 << 30);
 }
+
+/// The SHA-256 of every top-level file the manifest in `dir` lists.
+fn release_set(dir: &Path) -> Vec<String> {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| !a["path"].as_str().unwrap().contains('/'))
+        .map(|a| a["sha256"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_nightly_released_twice_rolls_one_release_and_is_never_incomplete() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    let nightly = |day: &str| {
+        for command in ["build", "release"] {
+            let out = shipit(dir.path())
+                .args([command, "--nightly"])
+                .env("SOURCE_DATE_EPOCH", day)
+                .env("CARGO_TARGET_DIR", dir.path().join("target"))
+                .env("GITHUB_API_URL", &fake.url)
+                .env("GITHUB_TOKEN", TOKEN)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{command}: {:?}", text(&out));
+        }
+    };
+    nightly("1795400000");
+    let first = release_set(dir.path());
+    let changes_before = fake.history().len();
+    nightly("1795500000");
+    let second = release_set(dir.path());
+    assert_ne!(first, second, "the two nightlies must differ");
+
+    let releases = fake.releases();
+    assert_eq!(releases.len(), 1, "{releases:#?}");
+    assert_eq!(releases[0].tag_name, "nightly");
+    assert!(releases[0].prerelease && !releases[0].draft);
+    assert_one_complete_release(dir.path(), &fake);
+    // The tag follows the newest commit.
+    assert!(fake.refs().iter().any(|(r, _)| r == "refs/tags/nightly"));
+
+    // At every step of the second run, one whole set of files was on the release.
+    for (step, assets) in fake.history().iter().enumerate().skip(changes_before) {
+        let present: Vec<&String> = assets.iter().map(|(_, sha)| sha).collect();
+        let whole = |set: &[String]| set.iter().all(|sha| present.contains(&sha));
+        assert!(
+            whole(&first) || whole(&second),
+            "after change {step} neither set is complete: {assets:?}"
+        );
+    }
+}

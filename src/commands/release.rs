@@ -46,6 +46,8 @@ struct ReleasePlan {
     homebrew: Option<FormulaPlan>,
     /// Why a configured formula is not pushed this time.
     homebrew_skipped: Option<String>,
+    /// A nightly: one rolling `nightly` pre-release whose assets are replaced.
+    nightly: bool,
 }
 
 /// A formula for a tap. URLs are filled in once the GitHub release exists.
@@ -485,14 +487,22 @@ fn release_plan(
         ),
         None => (None, None),
     };
+    // A nightly goes to one rolling pre-release under the `nightly` tag.
+    let nightly = facts.nightly;
+    let (tag, prerelease, make_latest) = if nightly {
+        ("nightly".to_string(), true, "false".to_string())
+    } else {
+        (facts.tag.clone(), prerelease, make_latest)
+    };
     Ok(ReleasePlan {
+        nightly,
         homebrew,
         homebrew_skipped,
         repo: github.repo.clone(),
         api_url: std::env::var("GITHUB_API_URL")
             .unwrap_or_else(|_| "https://api.github.com".into()),
         fields: ReleaseFields {
-            tag: facts.tag.clone(),
+            tag,
             commit: facts.commit.clone(),
             name,
             notes,
@@ -676,6 +686,85 @@ fn describe(plan: &ReleasePlan, reporter: &dyn Reporter) {
     }
 }
 
+/// Replaces the assets of the published `nightly` release so that a complete set is always
+/// there: new files are uploaded first (a name already taken gets a `.next` suffix), then each
+/// old file of the same name is deleted and the new one renamed into place, then the other old
+/// files are deleted; last the notes are updated and the tag moved to this commit.
+async fn roll_nightly(
+    plan: &ReleasePlan,
+    client: &Arc<Client>,
+    release: github::Release,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<PublishedRelease, GithubError> {
+    let old = client.assets(&plan.repo, release.id).await?;
+    let mut renames = Vec::new();
+    let mut staged = Vec::new();
+    for upload in &plan.uploads {
+        match old.iter().find(|a| a.name == upload.name) {
+            // Nightly files keep their names from night to night, so only a matching digest
+            // (not just the size) proves a file unchanged.
+            Some(asset) if asset.digest.is_some() && github::is_complete(asset, upload) => {}
+            Some(_) => {
+                let temp = format!("{}.next", upload.name);
+                if let Some(stale) = old.iter().find(|a| a.name == temp) {
+                    client.delete_asset(&plan.repo, stale).await?;
+                }
+                renames.push(upload.name.clone());
+                staged.push(Upload {
+                    name: temp,
+                    ..upload.clone()
+                });
+            }
+            None => staged.push(upload.clone()),
+        }
+    }
+    let results: Vec<Result<github::Asset, GithubError>> = futures_util::stream::iter(&staged)
+        .map(|upload| {
+            let client = client.clone();
+            let release = release.clone();
+            async move { client.upload(&plan.repo, &release, upload).await }
+        })
+        .buffer_unordered(plan.concurrency)
+        .collect()
+        .await;
+    let uploaded = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    say(format!("uploaded {} new nightly files", uploaded.len()));
+    for name in &renames {
+        let temp = format!("{name}.next");
+        if let Some(previous) = old.iter().find(|a| a.name == *name) {
+            client.delete_asset(&plan.repo, previous).await?;
+        }
+        if let Some(next) = uploaded.iter().find(|a| a.name == temp) {
+            client.rename_asset(&plan.repo, next, name).await?;
+        }
+    }
+    let keep: Vec<&str> = plan.uploads.iter().map(|u| u.name.as_str()).collect();
+    for asset in old.iter().filter(|a| !keep.contains(&a.name.as_str())) {
+        client.delete_asset(&plan.repo, asset).await?;
+    }
+    say(format!(
+        "replaced the nightly's files with {}",
+        plan.fields.name
+    ));
+    let release = client
+        .update(&plan.repo, release.id, &plan.fields, false)
+        .await?;
+    client
+        .move_tag(&plan.repo, &plan.fields.tag, &plan.fields.commit)
+        .await?;
+    let assets: BTreeMap<String, String> = client
+        .assets(&plan.repo, release.id)
+        .await?
+        .into_iter()
+        .filter(|a| keep.contains(&a.name.as_str()))
+        .map(|a| (a.name, a.browser_download_url))
+        .collect();
+    Ok(PublishedRelease {
+        url: release.html_url,
+        assets,
+    })
+}
+
 /// Finds or creates the draft, uploads what is missing, publishes.
 async fn publish(
     plan: &ReleasePlan,
@@ -704,6 +793,9 @@ async fn publish(
             release
         }
     };
+    if plan.nightly && !release.draft {
+        return roll_nightly(plan, &client, release, &say).await;
+    }
     let existing = client.assets(&plan.repo, release.id).await?;
     let mut to_upload = Vec::new();
     for upload in &plan.uploads {

@@ -394,6 +394,51 @@ impl Client {
         Ok(all)
     }
 
+    /// Renames an asset.
+    pub async fn rename_asset(
+        &self,
+        repo: &str,
+        asset: &Asset,
+        name: &str,
+    ) -> Result<Asset, GithubError> {
+        let what = format!("renaming the asset {} to {name}", asset.name);
+        let answer = self
+            .call(
+                &what,
+                Verb::Patch,
+                &format!("/repos/{repo}/releases/assets/{}", asset.id),
+                Some(&json!({"name": name})),
+            )
+            .await?;
+        let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
+        Self::parse(&answer, &what)
+    }
+
+    /// Points `tag` at `sha`, creating the tag when it does not exist yet.
+    pub async fn move_tag(&self, repo: &str, tag: &str, sha: &str) -> Result<(), GithubError> {
+        let what = format!("moving the tag {tag}");
+        let answer = self
+            .call(
+                &what,
+                Verb::Patch,
+                &format!("/repos/{repo}/git/refs/tags/{tag}"),
+                Some(&json!({"sha": sha, "force": true})),
+            )
+            .await?;
+        if answer.status == StatusCode::OK {
+            return Ok(());
+        }
+        let answer = self
+            .call(
+                &what,
+                Verb::Post,
+                &format!("/repos/{repo}/git/refs"),
+                Some(&json!({"ref": format!("refs/tags/{tag}"), "sha": sha})),
+            )
+            .await?;
+        Self::expect(answer, &what, &[StatusCode::CREATED]).map(|_| ())
+    }
+
     /// Opens a pull request from `head` into `base`; one already open for `head` is fine.
     /// Returns its address when GitHub gives one.
     pub async fn open_pull_request(

@@ -102,6 +102,9 @@ struct State {
     calls: Vec<String>,
     faults: VecDeque<Fault>,
     pulls: Vec<Value>,
+    refs: Vec<(String, String)>,
+    /// After every call that changed assets: each release's assets as (name, SHA-256 of data).
+    history: Vec<Vec<(String, String)>>,
 }
 
 /// The running fake.
@@ -145,6 +148,16 @@ impl FakeGithub {
     /// Every call so far, as `METHOD /path`.
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The asset lists of the first release after every change, oldest first.
+    pub fn history(&self) -> Vec<Vec<(String, String)>> {
+        self.state.lock().unwrap().history.clone()
+    }
+
+    /// Tags moved or created through the git refs API: (ref, sha).
+    pub fn refs(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().refs.clone()
     }
 
     /// The bodies of every pull request opened.
@@ -209,13 +222,33 @@ impl FakeGithub {
                     let Some(body) = read_body(&mut reader, &request, None) else {
                         return;
                     };
-                    self.handle(&request, body)
+                    let response = self.handle(&request, body);
+                    if request.method != "GET" {
+                        self.snapshot();
+                    }
+                    response
                 }
             };
             if write_response(&mut writer, response).is_err() {
                 return;
             }
         }
+    }
+
+    fn snapshot(&self) {
+        use sha2::Digest;
+        let mut state = self.state.lock().unwrap();
+        let assets = state
+            .releases
+            .first()
+            .map(|r| {
+                r.assets
+                    .iter()
+                    .map(|a| (a.name.clone(), hex::encode(sha2::Sha256::digest(&a.data))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        state.history.push(assets);
     }
 
     /// Records a broken upload: GitHub keeps an empty `starter` asset after a failed upload.
@@ -344,6 +377,44 @@ impl FakeGithub {
                         "state": "open",
                         "html_url": format!("https://github.com/{owner}/{repo}/pull/{number}"),
                     }),
+                )
+            }
+            ("PATCH", ["repos", owner, repo, "releases", "assets", id]) => {
+                let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                for release in &mut state.releases {
+                    let Some(i) = release.assets.iter().position(|a| a.id.to_string() == *id)
+                    else {
+                        continue;
+                    };
+                    if let Some(name) = input["name"].as_str() {
+                        release.assets[i].name = name.to_string();
+                    }
+                    let asset = release.assets[i].clone();
+                    return ok(200, asset_json(&base, owner, repo, release, &asset));
+                }
+                not_found()
+            }
+            ("PATCH", ["repos", _, _, "git", "refs", "tags", tag]) => {
+                let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let sha = input["sha"].as_str().unwrap_or_default().to_string();
+                let name = format!("refs/tags/{tag}");
+                if !state.refs.iter().any(|(r, _)| *r == name) {
+                    return validation("Reference", "invalid", "ref");
+                }
+                state.refs.push((name.clone(), sha.clone()));
+                ok(
+                    200,
+                    json!({"ref": name, "object": {"sha": sha, "type": "commit"}}),
+                )
+            }
+            ("POST", ["repos", _, _, "git", "refs"]) => {
+                let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let name = input["ref"].as_str().unwrap_or_default().to_string();
+                let sha = input["sha"].as_str().unwrap_or_default().to_string();
+                state.refs.push((name.clone(), sha.clone()));
+                ok(
+                    201,
+                    json!({"ref": name, "object": {"sha": sha, "type": "commit"}}),
                 )
             }
             ("DELETE", ["repos", _, _, "releases", "assets", id]) => {
