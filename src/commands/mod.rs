@@ -5,6 +5,7 @@ mod ci;
 mod doctor;
 mod init;
 mod keygen;
+mod merge;
 mod release;
 mod verify;
 

@@ -4,11 +4,9 @@
 //! draft release is found or created, assets are uploaded in parallel (skipping those already
 //! there), and the release is published last.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Session;
@@ -17,8 +15,8 @@ use crate::config::{self, GithubConfig, HomebrewConfig, Prerelease, validate::pa
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
-use crate::manifest::{ArtifactKind, Manifest, PublishedRelease, hash_file};
-use crate::publish::github::{self, Client, GithubError, ReleaseFields, Upload};
+use crate::manifest::{ArtifactKind, Manifest, hash_file};
+use crate::publish::github::{self, Client, ReleaseFields, ReleaseSpec, Upload};
 use crate::publish::homebrew::{self, Formula, ManPage, Pushed, Tap};
 use crate::release_notes::{DEFAULT_TEMPLATE, Notes};
 use crate::ui::{self, Event, Level, Reporter};
@@ -32,22 +30,15 @@ const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(600);
 /// Everything the release will do, decided before any request.
 #[derive(Debug, Serialize)]
 struct ReleasePlan {
-    repo: String,
     api_url: String,
-    fields: ReleaseFields,
-    /// Leave it a draft.
-    draft: bool,
-    replace: bool,
-    concurrency: usize,
     #[serde(skip)]
     max_retry: Duration,
-    uploads: Vec<Upload>,
+    /// The GitHub release.
+    github: ReleaseSpec,
     /// The formula to push, when `[release.homebrew]` is set and applies.
     homebrew: Option<FormulaPlan>,
     /// Why a configured formula is not pushed this time.
     homebrew_skipped: Option<String>,
-    /// A nightly: one rolling `nightly` pre-release whose assets are replaced.
-    nightly: bool,
 }
 
 /// A formula for a tap. URLs are filled in once the GitHub release exists.
@@ -77,7 +68,7 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
     let facts = Facts::gather(&loaded, FactsOptions::from(args))?;
     let dist = plan::dist_dir(&loaded, &facts);
     if !release_args.merge.is_empty() {
-        merge(session, &loaded, &facts, &release_args.merge)?;
+        super::merge::merge(session, &loaded, &facts, &release_args.merge)?;
         if global.dry_run {
             return Ok(ExitCode::Success);
         }
@@ -112,7 +103,13 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
         let interrupt = tokio_util::sync::CancellationToken::new();
         tokio::spawn(super::cancel_on_signal(interrupt.clone()));
         tokio::select! {
-            result = publish(&plan, &token, &*reporter) => result.map_err(|e| Error::Failed(e.to_string())),
+            result = async {
+                let client = Arc::new(Client::new(&plan.api_url, &token, plan.max_retry)?);
+                let say = |text: String| {
+                    reporter.report(&Event::Message { level: Level::Info, text: &text })
+                };
+                github::publish(&client, &plan.github, &say).await
+            } => result.map_err(|e| Error::Failed(e.to_string())),
             _ = interrupt.cancelled() => Err(Error::Interrupted),
         }
     });
@@ -144,152 +141,9 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
     }
     reporter.report(&Event::Message {
         level: Level::Info,
-        text: &format!("released {} at {url}", plan.fields.tag),
+        text: &format!("released {} at {url}", plan.github.fields.tag),
     });
     Ok(ExitCode::Success)
-}
-
-/// `--merge`: checks that the parts of a split build agree and together cover every target
-/// exactly once, copies them into dist, then runs the checksum and sign stages once and writes
-/// the combined manifest.
-fn merge(
-    session: &Session,
-    loaded: &config::Loaded,
-    facts: &Facts,
-    parts: &[std::path::PathBuf],
-) -> Result<(), Error> {
-    let mut plan = plan::build(loaded, facts)?;
-    let expected = plan::targets(&plan);
-    let mut owner: BTreeMap<String, String> = BTreeMap::new();
-    let mut merged: Vec<crate::manifest::Artifact> = Vec::new();
-    let mut paths: BTreeMap<String, String> = BTreeMap::new();
-    let mut manifests = Vec::new();
-    for part in parts {
-        let name = part.display().to_string();
-        let manifest = Manifest::read(part).map_err(|e| Error::Usage(e.to_string()))?;
-        for (what, found, want) in [
-            ("project", &manifest.project, &facts.project),
-            ("version", &manifest.version, &facts.version),
-            ("commit", &manifest.commit, &facts.commit),
-        ] {
-            if found != want {
-                return Err(Error::Usage(format!(
-                    "{name} was built for {what} {found}, but this release is {what} {want}: parts must come from one commit and version"
-                )));
-            }
-        }
-        let targets = manifest.split.clone().unwrap_or_else(|| {
-            let mut all: Vec<String> = manifest
-                .artifacts
-                .iter()
-                .filter_map(|a| a.target.clone())
-                .collect();
-            all.dedup();
-            all
-        });
-        for target in targets {
-            if let Some(first) = owner.insert(target.clone(), name.clone()) {
-                return Err(Error::Usage(format!(
-                    "target `{target}` is in both {first} and {name}: each target belongs to one part"
-                )));
-            }
-        }
-        manifests.push((part.clone(), name, manifest));
-    }
-    let missing: Vec<&String> = expected
-        .iter()
-        .filter(|t| !owner.contains_key(*t))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "no part holds target(s) {}: build them with `shipit build --split --targets ...`",
-            missing
-                .iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let reporter = ui::reporter(session.ui, session.printer.clone());
-    if session.cli.global.dry_run {
-        reporter.report(&Event::Message {
-            level: Level::Info,
-            text: &format!(
-                "the {} parts agree and cover every target; would copy them into {}, write checksums and signatures, then publish",
-                parts.len(),
-                plan.dist.display()
-            ),
-        });
-        return Ok(());
-    }
-    for (dir, name, manifest) in &manifests {
-        for artifact in &manifest.artifacts {
-            if let Some(first) = paths.insert(artifact.path.clone(), name.clone()) {
-                return Err(Error::Usage(format!(
-                    "`{}` is in both {first} and {name}",
-                    artifact.path
-                )));
-            }
-            let from = dir.join(&artifact.path);
-            let to = plan.dist.join(&artifact.path);
-            if from != to {
-                if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        Error::Failed(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
-                std::fs::copy(&from, &to)
-                    .map_err(|e| Error::Failed(format!("cannot copy {}: {e}", from.display())))?;
-            }
-            match hash_file(&to) {
-                Ok((size, sha)) if size == artifact.size && sha == artifact.sha256 => {}
-                _ => {
-                    return Err(Error::Usage(format!(
-                        "{} does not match the manifest of {name}",
-                        from.display()
-                    )));
-                }
-            }
-            merged.push(artifact.clone());
-        }
-    }
-    // Only the stages that work on the whole set run now.
-    for stage in &mut plan.stages {
-        if !matches!(stage.kind.as_str(), "checksum" | "sign") && stage.skip.is_none() {
-            stage.skip = Some("built by the parts being merged".into());
-        }
-    }
-    let options = crate::executor::ExecOptions {
-        jobs: 2,
-        ..Default::default()
-    };
-    let report = super::build::execute(session, &plan, options, &reporter)?;
-    merged.extend(report.artifacts());
-    merged.sort_by(|a, b| a.path.cmp(&b.path));
-    let manifest = Manifest {
-        schema: crate::manifest::SCHEMA,
-        project: facts.project.clone(),
-        version: facts.version.clone(),
-        tag: facts.tag.clone(),
-        commit: facts.commit.clone(),
-        date: manifests[0].2.date.clone(),
-        artifacts: merged,
-        published: Default::default(),
-        split: None,
-    };
-    manifest
-        .write(&plan.dist)
-        .map_err(|e| Error::Failed(e.to_string()))?;
-    reporter.report(&Event::Message {
-        level: Level::Info,
-        text: &format!(
-            "merged {} parts into {} ({} artifacts)",
-            parts.len(),
-            plan.dist.display(),
-            manifest.artifacts.len()
-        ),
-    });
-    Ok(())
 }
 
 /// Renders the formula with the release's download URLs and pushes it to the tap.
@@ -307,7 +161,7 @@ fn push_formula(
             .unwrap_or_else(|| {
                 format!(
                     "{}/releases/download/{}/{name}",
-                    brew.web_repo, plan.fields.tag
+                    brew.web_repo, plan.github.fields.tag
                 )
             })
     };
@@ -495,25 +349,27 @@ fn release_plan(
         (facts.tag.clone(), prerelease, make_latest)
     };
     Ok(ReleasePlan {
-        nightly,
-        homebrew,
-        homebrew_skipped,
-        repo: github.repo.clone(),
         api_url: std::env::var("GITHUB_API_URL")
             .unwrap_or_else(|_| "https://api.github.com".into()),
-        fields: ReleaseFields {
-            tag,
-            commit: facts.commit.clone(),
-            name,
-            notes,
-            prerelease,
-            make_latest,
-        },
-        draft: github.draft,
-        replace: github.replace,
-        concurrency: github.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
         max_retry,
-        uploads,
+        github: ReleaseSpec {
+            repo: github.repo.clone(),
+            fields: ReleaseFields {
+                tag,
+                commit: facts.commit.clone(),
+                name,
+                notes,
+                prerelease,
+                make_latest,
+            },
+            draft: github.draft,
+            replace: github.replace,
+            concurrency: github.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
+            uploads,
+            nightly,
+        },
+        homebrew,
+        homebrew_skipped,
     })
 }
 
@@ -643,29 +499,29 @@ fn describe(plan: &ReleasePlan, reporter: &dyn Reporter) {
     };
     say(format!(
         "would find the release {} in {} at {}, or create it as a draft on commit {}",
-        plan.fields.tag, plan.repo, plan.api_url, plan.fields.commit
+        plan.github.fields.tag, plan.github.repo, plan.api_url, plan.github.fields.commit
     ));
     say(format!(
         "would title it \"{}\" (pre-release: {}, latest: {}), with {} lines of notes",
-        plan.fields.name,
-        plan.fields.prerelease,
-        plan.fields.make_latest,
-        plan.fields.notes.lines().count()
+        plan.github.fields.name,
+        plan.github.fields.prerelease,
+        plan.github.fields.make_latest,
+        plan.github.fields.notes.lines().count()
     ));
-    for upload in &plan.uploads {
+    for upload in &plan.github.uploads {
         say(format!(
             "would upload {} ({} bytes, {}) unless an identical asset is there{}",
             upload.name,
             upload.size,
             upload.content_type,
-            if plan.replace {
+            if plan.github.replace {
                 "; a different one is replaced"
             } else {
                 ""
             }
         ));
     }
-    say(if plan.draft {
+    say(if plan.github.draft {
         "would leave the release as a draft".to_string()
     } else {
         "would publish the release once every asset is there".to_string()
@@ -684,182 +540,4 @@ fn describe(plan: &ReleasePlan, reporter: &dyn Reporter) {
             }
         ));
     }
-}
-
-/// Replaces the assets of the published `nightly` release so that a complete set is always
-/// there: new files are uploaded first (a name already taken gets a `.next` suffix), then each
-/// old file of the same name is deleted and the new one renamed into place, then the other old
-/// files are deleted; last the notes are updated and the tag moved to this commit.
-async fn roll_nightly(
-    plan: &ReleasePlan,
-    client: &Arc<Client>,
-    release: github::Release,
-    say: &(dyn Fn(String) + Sync),
-) -> Result<PublishedRelease, GithubError> {
-    let old = client.assets(&plan.repo, release.id).await?;
-    let mut renames = Vec::new();
-    let mut staged = Vec::new();
-    for upload in &plan.uploads {
-        match old.iter().find(|a| a.name == upload.name) {
-            // Nightly files keep their names from night to night, so only a matching digest
-            // (not just the size) proves a file unchanged.
-            Some(asset) if asset.digest.is_some() && github::is_complete(asset, upload) => {}
-            Some(_) => {
-                let temp = format!("{}.next", upload.name);
-                if let Some(stale) = old.iter().find(|a| a.name == temp) {
-                    client.delete_asset(&plan.repo, stale).await?;
-                }
-                renames.push(upload.name.clone());
-                staged.push(Upload {
-                    name: temp,
-                    ..upload.clone()
-                });
-            }
-            None => staged.push(upload.clone()),
-        }
-    }
-    let results: Vec<Result<github::Asset, GithubError>> = futures_util::stream::iter(&staged)
-        .map(|upload| {
-            let client = client.clone();
-            let release = release.clone();
-            async move { client.upload(&plan.repo, &release, upload).await }
-        })
-        .buffer_unordered(plan.concurrency)
-        .collect()
-        .await;
-    let uploaded = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    say(format!("uploaded {} new nightly files", uploaded.len()));
-    for name in &renames {
-        let temp = format!("{name}.next");
-        if let Some(previous) = old.iter().find(|a| a.name == *name) {
-            client.delete_asset(&plan.repo, previous).await?;
-        }
-        if let Some(next) = uploaded.iter().find(|a| a.name == temp) {
-            client.rename_asset(&plan.repo, next, name).await?;
-        }
-    }
-    let keep: Vec<&str> = plan.uploads.iter().map(|u| u.name.as_str()).collect();
-    for asset in old.iter().filter(|a| !keep.contains(&a.name.as_str())) {
-        client.delete_asset(&plan.repo, asset).await?;
-    }
-    say(format!(
-        "replaced the nightly's files with {}",
-        plan.fields.name
-    ));
-    let release = client
-        .update(&plan.repo, release.id, &plan.fields, false)
-        .await?;
-    client
-        .move_tag(&plan.repo, &plan.fields.tag, &plan.fields.commit)
-        .await?;
-    let assets: BTreeMap<String, String> = client
-        .assets(&plan.repo, release.id)
-        .await?
-        .into_iter()
-        .filter(|a| keep.contains(&a.name.as_str()))
-        .map(|a| (a.name, a.browser_download_url))
-        .collect();
-    Ok(PublishedRelease {
-        url: release.html_url,
-        assets,
-    })
-}
-
-/// Finds or creates the draft, uploads what is missing, publishes.
-async fn publish(
-    plan: &ReleasePlan,
-    token: &str,
-    reporter: &dyn Reporter,
-) -> Result<PublishedRelease, GithubError> {
-    let say = |text: String| {
-        reporter.report(&Event::Message {
-            level: Level::Info,
-            text: &text,
-        })
-    };
-    let client = Arc::new(Client::new(&plan.api_url, token, plan.max_retry)?);
-    let release = match client.find_release(&plan.repo, &plan.fields.tag).await? {
-        Some(release) => {
-            say(format!(
-                "found the {} release {}",
-                if release.draft { "draft" } else { "published" },
-                plan.fields.tag
-            ));
-            release
-        }
-        None => {
-            let release = client.create_draft(&plan.repo, &plan.fields).await?;
-            say(format!("created the draft release {}", plan.fields.tag));
-            release
-        }
-    };
-    if plan.nightly && !release.draft {
-        return roll_nightly(plan, &client, release, &say).await;
-    }
-    let existing = client.assets(&plan.repo, release.id).await?;
-    let mut to_upload = Vec::new();
-    for upload in &plan.uploads {
-        match existing.iter().find(|a| a.name == upload.name) {
-            Some(asset) if github::is_complete(asset, upload) => {
-                say(format!("{} is already uploaded", upload.name));
-            }
-            Some(asset) if asset.state != "uploaded" || plan.replace => {
-                client.delete_asset(&plan.repo, asset).await?;
-                say(format!(
-                    "removed the {} asset {} left by an earlier run",
-                    asset.state, asset.name
-                ));
-                to_upload.push(upload);
-            }
-            Some(asset) => {
-                return Err(GithubError::Conflict {
-                    name: upload.name.clone(),
-                    found: asset.size,
-                    expected: upload.size,
-                });
-            }
-            None => to_upload.push(upload),
-        }
-    }
-    let results: Vec<Result<(), GithubError>> = futures_util::stream::iter(to_upload)
-        .map(|upload| {
-            let client = client.clone();
-            let release = release.clone();
-            async move {
-                let started = Instant::now();
-                client.upload(&plan.repo, &release, upload).await?;
-                say(format!(
-                    "uploaded {} ({} bytes) in {}",
-                    upload.name,
-                    upload.size,
-                    ui::short_duration(started.elapsed())
-                ));
-                Ok(())
-            }
-        })
-        .buffer_unordered(plan.concurrency)
-        .collect()
-        .await;
-    results.into_iter().collect::<Result<Vec<()>, _>>()?;
-
-    let release = if release.draft && !plan.draft {
-        let published = client
-            .update(&plan.repo, release.id, &plan.fields, false)
-            .await?;
-        say(format!("published {}", published.html_url));
-        published
-    } else {
-        release
-    };
-    let assets: BTreeMap<String, String> = client
-        .assets(&plan.repo, release.id)
-        .await?
-        .into_iter()
-        .filter(|a| plan.uploads.iter().any(|u| u.name == a.name))
-        .map(|a| (a.name, a.browser_download_url))
-        .collect();
-    Ok(PublishedRelease {
-        url: release.html_url,
-        assets,
-    })
 }
