@@ -6,7 +6,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{repo_root, require, shipit, text};
+use common::{repo_root, require, shipit, text, tiny_crate};
 
 #[test]
 fn the_production_workflow_is_snapshotted_and_passes_actionlint() {
@@ -39,13 +39,7 @@ fn the_production_workflow_is_snapshotted_and_passes_actionlint() {
 
 fn project(targets: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\nedition = \"2021\"\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    tiny_crate(dir.path(), "1.0.0");
     write_pipeline(dir.path(), targets);
     dir
 }

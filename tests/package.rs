@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 mod common;
 
-use common::{demo_copy, git, require, shared_target_dir, shipit, text};
+use common::{demo_copy, git, require, shared_target_dir, shipit, text, tiny_crate};
 
 /// A key pair made by minisign itself, encrypted with `password`.
 fn minisign_key(dir: &Path, password: &str) -> (PathBuf, PathBuf) {
@@ -170,13 +170,7 @@ fn the_demo_release_is_reproducible_and_standard_tools_verify_it() {
 /// made by `shipit keygen`.
 fn signed_project(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\nedition = \"2021\"\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    tiny_crate(dir.path(), "1.0.0");
     std::fs::write(dir.path().join("NOTES.txt"), "notes\n").unwrap();
     std::fs::write(
         dir.path().join("shipit.toml"),

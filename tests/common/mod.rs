@@ -92,13 +92,7 @@ pub fn git(dir: &Path, args: &[&str]) {
 /// `[release.github] repo = "acme/tiny"` and `extra` appended to its pipeline.
 pub fn built_tiny(version: &str, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        format!("[package]\nname = \"tiny\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    tiny_crate(dir.path(), version);
     std::fs::write(dir.path().join(".gitignore"), "target/\ndist/\n").unwrap();
     std::fs::write(
         dir.path().join("shipit.toml"),
@@ -120,4 +114,15 @@ pub fn built_tiny(version: &str, extra: &str) -> tempfile::TempDir {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     dir
+}
+
+/// Writes a minimal binary crate `tiny` at `version` into `dir`.
+pub fn tiny_crate(dir: &Path, version: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!("[package]\nname = \"tiny\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
 }
