@@ -336,16 +336,17 @@ fn first_line(text: &str) -> String {
 }
 
 /// Runs git in a folder; `None` when git fails (not a repository, no commits).
-struct Git<'a> {
+pub(crate) struct Git<'a> {
     dir: &'a Path,
 }
 
 impl<'a> Git<'a> {
-    fn new(dir: &'a Path) -> Self {
+    pub(crate) fn new(dir: &'a Path) -> Self {
         Git { dir }
     }
 
-    fn run(&self, args: &[&str]) -> Option<String> {
+    /// git's trimmed stdout; `None` on failure or empty output (stderr is discarded).
+    pub(crate) fn run(&self, args: &[&str]) -> Option<String> {
         let dir = if self.dir.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -355,6 +356,7 @@ impl<'a> Git<'a> {
             .arg("-C")
             .arg(dir)
             .args(args)
+            .stderr(std::process::Stdio::null())
             .output()
             .ok()?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();

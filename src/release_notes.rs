@@ -3,7 +3,6 @@
 //! Rendered through a minijinja template (`templates/release-notes.md.j2` by default).
 
 use std::path::Path;
-use std::process::Command;
 
 use serde::Serialize;
 
@@ -173,52 +172,46 @@ impl Notes {
     /// Gathers notes for `tag` in the git repository at `dir`. `web_url` is the repository's
     /// web address (`https://github.com/owner/repo`), for the compare link.
     pub fn gather(dir: &Path, version: &str, tag: &str, web_url: Option<&str>) -> Notes {
+        let git = crate::facts::Git::new(dir);
         let changelog = ["CHANGELOG.md", "CHANGELOG", "CHANGES.md"]
             .iter()
             .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())
             .and_then(|text| changelog_section(&text, version));
         // The release tag may not exist yet (it is created with the release): count from HEAD.
-        let head = if git(
-            dir,
-            &["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")],
-        )
-        .is_some()
+        let head = if git
+            .run(&["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")])
+            .is_some()
         {
             tag.to_string()
         } else {
             "HEAD".to_string()
         };
-        let previous_tag = git(
-            dir,
-            &[
-                "describe",
-                "--tags",
-                "--abbrev=0",
-                "--match",
-                "v[0-9]*",
-                &format!("{head}^"),
-            ],
-        );
+        let previous_tag = git.run(&[
+            "describe",
+            "--tags",
+            "--abbrev=0",
+            "--match",
+            "v[0-9]*",
+            &format!("{head}^"),
+        ]);
         let range = match &previous_tag {
             Some(previous) => format!("{previous}..{head}"),
             None => head.clone(),
         };
-        let commits = git(
-            dir,
-            &["log", "--no-merges", "--format=%H%x1f%s%x1f%b%x1e", &range],
-        )
-        .map(|log| {
-            log.split('\x1e')
-                .filter_map(|record| {
-                    let mut fields = record.trim_start_matches('\n').splitn(3, '\x1f');
-                    let hash = fields.next()?.trim();
-                    let subject = fields.next()?;
-                    let body = fields.next().unwrap_or("");
-                    (!hash.is_empty()).then(|| Commit::parse(hash, subject, body))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        let commits = git
+            .run(&["log", "--no-merges", "--format=%H%x1f%s%x1f%b%x1e", &range])
+            .map(|log| {
+                log.split('\x1e')
+                    .filter_map(|record| {
+                        let mut fields = record.trim_start_matches('\n').splitn(3, '\x1f');
+                        let hash = fields.next()?.trim();
+                        let subject = fields.next()?;
+                        let body = fields.next().unwrap_or("");
+                        (!hash.is_empty()).then(|| Commit::parse(hash, subject, body))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let compare_url = match (web_url, &previous_tag) {
             (Some(url), Some(previous)) => Some(format!(
                 "{}/compare/{previous}...{tag}",
@@ -245,18 +238,6 @@ impl Notes {
             format!("{}\n", blank_runs.replace_all(text.trim(), "\n\n"))
         })
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]
