@@ -119,11 +119,9 @@ impl StageStatus {
     }
 }
 
-/// The result of one stage.
+/// How a stage, or one unit of it, ended.
 #[derive(Debug, Clone, Serialize)]
-pub struct StageReport {
-    /// Stage name.
-    pub stage: String,
+pub struct Outcome {
     /// How it ended.
     #[serde(flatten)]
     pub status: StageStatus,
@@ -132,18 +130,42 @@ pub struct StageReport {
     pub elapsed: Duration,
     /// Attempts made.
     pub attempts: u32,
-    /// Its log file (absent in dry runs and for stages that never started).
+    /// Its log file (absent in dry runs and for work that never started).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<PathBuf>,
     /// The last lines of output, for failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tail: Vec<String>,
-    /// Its labelled units (one per target for `cargo`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub units: Vec<UnitReport>,
     /// Artifacts it produced.
     #[serde(skip)]
     pub artifacts: Vec<Artifact>,
+}
+
+impl Outcome {
+    /// Work that ended without running.
+    fn ended(status: StageStatus) -> Outcome {
+        Outcome {
+            status,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            log: None,
+            tail: Vec::new(),
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+/// The result of one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Stage name.
+    pub stage: String,
+    /// How it ended (for a stage with units: the first failure, else all cached, else done).
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Its labelled units (one per target for `cargo`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitReport>,
 }
 
 impl StageReport {
@@ -151,13 +173,8 @@ impl StageReport {
     fn settled(stage: &str, status: StageStatus) -> StageReport {
         StageReport {
             stage: stage.to_string(),
-            status,
-            elapsed: Duration::ZERO,
-            attempts: 0,
-            log: None,
-            tail: Vec::new(),
+            outcome: Outcome::ended(status),
             units: Vec::new(),
-            artifacts: Vec::new(),
         }
     }
 }
@@ -170,21 +187,7 @@ pub struct UnitReport {
     pub label: Option<String>,
     /// How it ended.
     #[serde(flatten)]
-    pub status: StageStatus,
-    /// Wall time over all attempts.
-    #[serde(rename = "elapsed_ms", serialize_with = "ms")]
-    pub elapsed: Duration,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Its log file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<PathBuf>,
-    /// The last lines of output, for failures.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tail: Vec<String>,
-    /// Artifacts it produced.
-    #[serde(skip)]
-    pub artifacts: Vec<Artifact>,
+    pub outcome: Outcome,
 }
 
 impl UnitReport {
@@ -192,12 +195,7 @@ impl UnitReport {
     fn ended(label: Option<String>, status: StageStatus) -> UnitReport {
         UnitReport {
             label,
-            status,
-            elapsed: Duration::ZERO,
-            attempts: 0,
-            log: None,
-            tail: Vec::new(),
-            artifacts: Vec::new(),
+            outcome: Outcome::ended(status),
         }
     }
 }
@@ -221,7 +219,11 @@ pub struct RunReport {
 impl RunReport {
     /// Every stage succeeded, was skipped, or (dry run) was planned.
     pub fn succeeded(&self) -> bool {
-        !self.interrupted && self.stages.iter().all(|s| s.status.lets_dependents_run())
+        !self.interrupted
+            && self
+                .stages
+                .iter()
+                .all(|s| s.outcome.status.lets_dependents_run())
     }
 
     /// All artifacts, ordered by path.
@@ -229,7 +231,7 @@ impl RunReport {
         let mut all: Vec<Artifact> = self
             .stages
             .iter()
-            .flat_map(|s| s.artifacts.clone())
+            .flat_map(|s| s.outcome.artifacts.clone())
             .collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
         all
@@ -308,7 +310,9 @@ pub async fn execute(
                 for need in &stage.needs {
                     match reports.get(need) {
                         None => waiting = true,
-                        Some(r) if !r.status.lets_dependents_run() => blocker = Some(need.clone()),
+                        Some(r) if !r.outcome.status.lets_dependents_run() => {
+                            blocker = Some(need.clone())
+                        }
                         Some(_) => {}
                     }
                 }
@@ -360,7 +364,7 @@ pub async fn execute(
                     "?",
                     StageStatus::Failed { reason: format!("internal error: {e}") },
                 ));
-                if report.status.is_failure() && !options.keep_going {
+                if report.outcome.status.is_failure() && !options.keep_going {
                     stop.cancel();
                 }
                 reporter.report(&Event::StageFinished(&report));
@@ -406,7 +410,7 @@ async fn run_stage(
                         reason: format!("internal error: {e}"),
                     }))
                 });
-                if report.status.is_failure() && !context.keep_going {
+                if report.outcome.status.is_failure() && !context.keep_going {
                     siblings.cancel();
                 }
                 if report.label.is_some() {
@@ -453,28 +457,36 @@ async fn run_stage(
 /// when every unit was, else succeeded.
 fn summarize(stage: &str, units: Vec<UnitReport>, elapsed: Duration) -> StageReport {
     let mut report = StageReport::settled(stage, StageStatus::Succeeded);
-    report.elapsed = elapsed;
-    report.attempts = units.iter().map(|u| u.attempts).max().unwrap_or(0);
-    report.artifacts = units.iter().flat_map(|u| u.artifacts.clone()).collect();
-    let failed = units.iter().find(|u| u.status.is_failure());
-    let cancelled = units.iter().any(|u| u.status == StageStatus::Cancelled);
-    let all_cached = !units.is_empty() && units.iter().all(|u| u.status == StageStatus::Cached);
+    report.outcome.elapsed = elapsed;
+    report.outcome.attempts = units.iter().map(|u| u.outcome.attempts).max().unwrap_or(0);
+    report.outcome.artifacts = units
+        .iter()
+        .flat_map(|u| u.outcome.artifacts.clone())
+        .collect();
+    let failed = units.iter().find(|u| u.outcome.status.is_failure());
+    let cancelled = units
+        .iter()
+        .any(|u| u.outcome.status == StageStatus::Cancelled);
+    let all_cached = !units.is_empty()
+        && units
+            .iter()
+            .all(|u| u.outcome.status == StageStatus::Cached);
     if let Some(unit) = failed {
-        report.status = match (&unit.label, &unit.status) {
+        report.outcome.status = match (&unit.label, &unit.outcome.status) {
             (Some(label), StageStatus::Failed { reason }) => StageStatus::Failed {
                 reason: format!("{label}: {reason}"),
             },
             (_, status) => status.clone(),
         };
-        report.log = unit.log.clone();
-        report.tail = unit.tail.clone();
+        report.outcome.log = unit.outcome.log.clone();
+        report.outcome.tail = unit.outcome.tail.clone();
     } else if cancelled {
-        report.status = StageStatus::Cancelled;
+        report.outcome.status = StageStatus::Cancelled;
     } else if all_cached {
-        report.status = StageStatus::Cached;
+        report.outcome.status = StageStatus::Cached;
     }
     if units.len() == 1 && units[0].label.is_none() {
-        report.log = units[0].log.clone();
+        report.outcome.log = units[0].outcome.log.clone();
     } else {
         report.units = units;
     }
@@ -502,26 +514,19 @@ async fn run_unit(
         None => format!("{}.log", stage.name),
     };
     let log_path = context.logs.join(log_name);
-    let mut report = UnitReport {
-        label: unit.label.clone(),
-        status: StageStatus::Succeeded,
-        elapsed: Duration::ZERO,
-        attempts: 0,
-        log: Some(log_path.clone()),
-        tail: Vec::new(),
-        artifacts: Vec::new(),
-    };
+    let mut report = UnitReport::ended(unit.label.clone(), StageStatus::Succeeded);
+    report.outcome.log = Some(log_path.clone());
     let log = match Log::create(&log_path, context.masker.clone()) {
         Ok(log) => Arc::new(log),
         Err(e) => {
-            report.status = StageStatus::Failed {
+            report.outcome.status = StageStatus::Failed {
                 reason: format!("cannot create {}: {e}", log_path.display()),
             };
             return (index, report);
         }
     };
     if cancel.is_cancelled() {
-        report.status = StageStatus::Cancelled;
+        report.outcome.status = StageStatus::Cancelled;
         return (index, report);
     }
 
@@ -566,9 +571,9 @@ async fn run_unit(
             log.line("# shipit: inputs unchanged since the last good run; reusing its output");
             match collect_artifacts(unit, &context.dist) {
                 Ok(artifacts) => {
-                    report.artifacts = artifacts;
-                    report.status = StageStatus::Cached;
-                    report.elapsed = started.elapsed();
+                    report.outcome.artifacts = artifacts;
+                    report.outcome.status = StageStatus::Cached;
+                    report.outcome.elapsed = started.elapsed();
                     return (index, report);
                 }
                 Err(reason) => {
@@ -582,7 +587,7 @@ async fn run_unit(
 
     let attempts = stage.retries + 1;
     for attempt in 1..=attempts {
-        report.attempts = attempt;
+        report.outcome.attempts = attempt;
         context.reporter.report(&Event::Started {
             lane,
             attempt,
@@ -594,8 +599,8 @@ async fn run_unit(
         let failure = match run_attempt(&stage, unit, lane, &context, &log, &cancel).await {
             Ok(()) => match collect_artifacts(unit, &context.dist) {
                 Ok(artifacts) => {
-                    report.artifacts = artifacts;
-                    report.status = StageStatus::Succeeded;
+                    report.outcome.artifacts = artifacts;
+                    report.outcome.status = StageStatus::Succeeded;
                     break;
                 }
                 Err(reason) => Failure::Failed(reason),
@@ -603,19 +608,19 @@ async fn run_unit(
             Err(failure) => failure,
         };
         log.line(&format!("# shipit: {}", failure.describe()));
-        report.status = match failure {
+        report.outcome.status = match failure {
             Failure::Cancelled => StageStatus::Cancelled,
             Failure::TimedOut(after) => StageStatus::TimedOut {
                 after_ms: after.as_millis() as u64,
             },
             Failure::Failed(reason) => StageStatus::Failed { reason },
         };
-        if report.status == StageStatus::Cancelled {
+        if report.outcome.status == StageStatus::Cancelled {
             break;
         }
         if attempt < attempts {
             let delay = backoff(stage.backoff, attempt);
-            let reason = match &report.status {
+            let reason = match &report.outcome.status {
                 StageStatus::TimedOut { .. } => "timed out".to_string(),
                 StageStatus::Failed { reason } => reason.clone(),
                 other => other.word().to_string(),
@@ -629,13 +634,13 @@ async fn run_unit(
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = cancel.cancelled() => {
-                    report.status = StageStatus::Cancelled;
+                    report.outcome.status = StageStatus::Cancelled;
                     break;
                 }
             }
         }
     }
-    if report.status == StageStatus::Succeeded
+    if report.outcome.status == StageStatus::Succeeded
         && let (Some(key), Some(fingerprint)) = (&unit.cache, fingerprint)
     {
         let outputs: Vec<PathBuf> = unit
@@ -650,10 +655,10 @@ async fn run_unit(
             ));
         }
     }
-    if report.status.is_failure() {
-        report.tail = log.tail();
+    if report.outcome.status.is_failure() {
+        report.outcome.tail = log.tail();
     }
-    report.elapsed = started.elapsed();
+    report.outcome.elapsed = started.elapsed();
     (index, report)
 }
 

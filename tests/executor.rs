@@ -19,11 +19,11 @@ impl Reporter for Recorder {
         let line = match event {
             Event::Started { lane, attempt, .. } => format!("start {lane} {attempt}"),
             Event::Retrying { lane, attempt, .. } => format!("retry {lane} {attempt}"),
-            Event::StageFinished(r) => format!("finish {} {}", r.stage, r.status.word()),
+            Event::StageFinished(r) => format!("finish {} {}", r.stage, r.outcome.status.word()),
             Event::UnitFinished { stage, report } => format!(
                 "finish {stage} {} {}",
                 report.label.as_deref().unwrap_or_default(),
-                report.status.word()
+                report.outcome.status.word()
             ),
             Event::Output { lane, line } => format!("output {lane} {line}"),
             _ => return,
@@ -104,6 +104,7 @@ fn status<'a>(report: &'a RunReport, name: &str) -> &'a StageStatus {
         .iter()
         .find(|s| s.stage == name)
         .unwrap()
+        .outcome
         .status
 }
 
@@ -167,7 +168,7 @@ fn retries_with_backoff_until_success() {
     s.retries = 3;
     let (report, events) = run(&plan(dir.path(), vec![s]), false, Masker::new(vec![]), None);
     assert_eq!(*status(&report, "flaky"), StageStatus::Succeeded);
-    assert_eq!(report.stages[0].attempts, 3);
+    assert_eq!(report.stages[0].outcome.attempts, 3);
     let retries: Vec<&String> = events.iter().filter(|e| e.starts_with("retry")).collect();
     assert_eq!(retries, ["retry flaky 2", "retry flaky 3"]);
 }
@@ -185,11 +186,11 @@ fn retries_give_up_and_report_the_tail() {
     let (report, _) = run(&plan(dir.path(), vec![s]), false, Masker::new(vec![]), None);
     let bad = &report.stages[0];
     assert!(
-        matches!(&bad.status, StageStatus::Failed { reason } if reason.contains("exited with status 3"))
+        matches!(&bad.outcome.status, StageStatus::Failed { reason } if reason.contains("exited with status 3"))
     );
-    assert_eq!(bad.attempts, 2);
-    assert_eq!(bad.tail.len(), executor::TAIL_LINES);
-    assert_eq!(bad.tail.last().unwrap(), "line 30");
+    assert_eq!(bad.outcome.attempts, 2);
+    assert_eq!(bad.outcome.tail.len(), executor::TAIL_LINES);
+    assert_eq!(bad.outcome.tail.last().unwrap(), "line 30");
     assert!(!report.succeeded());
 }
 

@@ -52,17 +52,25 @@ impl Reporter for GithubActions {
             // Groups are written when a unit or stage ends, so parallel work never interleaves.
             Event::UnitFinished { stage, report } => {
                 let title = format!("{stage} {}", report.label.as_deref().unwrap_or_default());
-                self.group(&title, report.status.word(), report.log.as_deref());
+                self.group(
+                    &title,
+                    report.outcome.status.word(),
+                    report.outcome.log.as_deref(),
+                );
             }
             Event::StageFinished(report) => {
                 if report.units.is_empty() {
-                    self.group(&report.stage, report.status.word(), report.log.as_deref());
+                    self.group(
+                        &report.stage,
+                        report.outcome.status.word(),
+                        report.outcome.log.as_deref(),
+                    );
                 }
-                if report.status.is_failure() {
-                    let mut message = outcome_text(report);
-                    if !report.tail.is_empty() {
+                if report.outcome.status.is_failure() {
+                    let mut message = outcome_text(&report.outcome);
+                    if !report.outcome.tail.is_empty() {
                         message.push('\n');
-                        message.push_str(&report.tail.join("\n"));
+                        message.push_str(&report.outcome.tail.join("\n"));
                     }
                     self.printer.out(&format!(
                         "::error title={}::{}",
@@ -78,7 +86,7 @@ impl Reporter for GithubActions {
                 let mut table =
                     String::from("### shipit\n\n| stage | result | time |\n|---|---|---|\n");
                 for stage in &run.stages {
-                    let icon = match &stage.status {
+                    let icon = match &stage.outcome.status {
                         s if s.is_failure() => "❌",
                         crate::executor::StageStatus::Succeeded
                         | crate::executor::StageStatus::Cached => "✅",
@@ -87,8 +95,8 @@ impl Reporter for GithubActions {
                     table.push_str(&format!(
                         "| {} | {icon} {} | {} |\n",
                         stage.stage,
-                        outcome_text(stage).replace('|', "\\|"),
-                        short_duration(stage.elapsed)
+                        outcome_text(&stage.outcome).replace('|', "\\|"),
+                        short_duration(stage.outcome.elapsed)
                     ));
                 }
                 let masked = self.printer.masker().mask(&table).into_owned();

@@ -14,7 +14,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::executor::{RunReport, StageReport, UnitReport};
+use crate::executor::{Outcome, RunReport, StageReport, UnitReport};
 use crate::plan::{PlannedStage, Step, Unit};
 use crate::secrets::Masker;
 
@@ -279,43 +279,26 @@ pub fn short_duration(d: Duration) -> String {
     }
 }
 
-/// The failure details shown for a stage: last lines of output, log path. Empty for stages
-/// with units, whose failures were shown unit by unit.
-pub fn failure_lines(report: &StageReport) -> Vec<String> {
-    if !report.units.is_empty() {
+/// The failure details shown for a stage (empty for stages with units, whose failures were
+/// shown unit by unit) or a unit: last lines of output, log path.
+pub fn failure_lines(outcome: &Outcome, units: &[UnitReport]) -> Vec<String> {
+    if !units.is_empty() {
         return Vec::new();
     }
-    tail_lines(&report.tail, report.log.as_deref())
-}
-
-/// The failure details shown for a unit.
-pub fn unit_failure_lines(report: &UnitReport) -> Vec<String> {
-    tail_lines(&report.tail, report.log.as_deref())
-}
-
-fn tail_lines(tail: &[String], log: Option<&std::path::Path>) -> Vec<String> {
     let mut lines = Vec::new();
-    if !tail.is_empty() {
-        lines.push(format!("  last {} lines of output:", tail.len()));
-        lines.extend(tail.iter().map(|l| format!("  | {l}")));
+    if !outcome.tail.is_empty() {
+        lines.push(format!("  last {} lines of output:", outcome.tail.len()));
+        lines.extend(outcome.tail.iter().map(|l| format!("  | {l}")));
     }
-    if let Some(log) = log {
+    if let Some(log) = &outcome.log {
         lines.push(format!("  full log: {}", log.display()));
     }
     lines
 }
 
-/// What a finished stage's headline says after its name.
-pub fn outcome_text(report: &StageReport) -> String {
-    status_text(&report.status, report.elapsed, report.attempts)
-}
-
-/// What a finished unit's line says after its stage and label.
-pub fn unit_outcome_text(report: &UnitReport) -> String {
-    status_text(&report.status, report.elapsed, report.attempts)
-}
-
-fn status_text(status: &crate::executor::StageStatus, elapsed: Duration, attempts: u32) -> String {
+/// What a finished stage's or unit's line says after its name.
+pub fn outcome_text(outcome: &Outcome) -> String {
+    let (status, elapsed, attempts) = (&outcome.status, outcome.elapsed, outcome.attempts);
     use crate::executor::StageStatus::*;
     let took = short_duration(elapsed);
     let tries = if attempts > 1 {
@@ -367,7 +350,7 @@ pub fn run_finished_text(run: &RunReport) -> String {
         let bad = run
             .stages
             .iter()
-            .filter(|s| !s.status.lets_dependents_run())
+            .filter(|s| !s.outcome.status.lets_dependents_run())
             .count();
         format!(
             "failed ({bad} of {} stages did not succeed)",

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use super::{
     Event, Printer, Reporter, failure_lines, outcome_text, run_finished_text, run_started_text,
-    short_duration, unit_failure_lines, unit_outcome_text,
+    short_duration,
 };
 
 /// One line per event, each with a UTC time.
@@ -57,26 +57,33 @@ impl Reporter for PlainReporter {
                 ));
             }
             Event::UnitFinished { stage, report } => {
-                let failed = report.status.is_failure();
+                let failed = report.outcome.status.is_failure();
                 if quiet && !failed {
                     return;
                 }
                 let label = report.label.as_deref().unwrap_or_default();
-                self.line(&format!("{stage} {label}: {}", unit_outcome_text(report)));
+                self.line(&format!(
+                    "{stage} {label}: {}",
+                    outcome_text(&report.outcome)
+                ));
                 if failed {
-                    for line in unit_failure_lines(report) {
+                    for line in failure_lines(&report.outcome, &[]) {
                         self.printer.err(&line);
                     }
                 }
             }
             Event::StageFinished(report) => {
-                let failed = report.status.is_failure();
+                let failed = report.outcome.status.is_failure();
                 if quiet && !failed {
                     return;
                 }
-                self.line(&format!("{}: {}", report.stage, outcome_text(report)));
+                self.line(&format!(
+                    "{}: {}",
+                    report.stage,
+                    outcome_text(&report.outcome)
+                ));
                 if failed {
-                    for line in failure_lines(report) {
+                    for line in failure_lines(&report.outcome, &report.units) {
                         self.printer.err(&line);
                     }
                 }

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{
-    Event, Printer, Reporter, failure_lines, outcome_text, unit_failure_lines, unit_outcome_text,
-};
+use super::{Event, Printer, Reporter, failure_lines, outcome_text};
 use crate::executor::StageStatus;
 
 /// Spinners for running stages; finished stages become plain lines above them.
@@ -93,11 +91,11 @@ impl Reporter for ProgressReporter {
                     bar.finish_and_clear();
                     self.bars.remove(&bar);
                 }
-                let mark = self.mark(&report.status);
+                let mark = self.mark(&report.outcome.status);
                 self.printer
-                    .err(&format!("{mark} {lane} {}", unit_outcome_text(report)));
-                if report.status.is_failure() {
-                    for line in unit_failure_lines(report) {
+                    .err(&format!("{mark} {lane} {}", outcome_text(&report.outcome)));
+                if report.outcome.status.is_failure() {
+                    for line in failure_lines(&report.outcome, &[]) {
                         self.printer.err(&line);
                     }
                 }
@@ -107,11 +105,14 @@ impl Reporter for ProgressReporter {
                     bar.finish_and_clear();
                     self.bars.remove(&bar);
                 }
-                let mark = self.mark(&report.status);
-                self.printer
-                    .err(&format!("{mark} {} {}", report.stage, outcome_text(report)));
-                if report.status.is_failure() {
-                    for line in failure_lines(report) {
+                let mark = self.mark(&report.outcome.status);
+                self.printer.err(&format!(
+                    "{mark} {} {}",
+                    report.stage,
+                    outcome_text(&report.outcome)
+                ));
+                if report.outcome.status.is_failure() {
+                    for line in failure_lines(&report.outcome, &report.units) {
                         self.printer.err(&line);
                     }
                 }
