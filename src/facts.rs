@@ -264,9 +264,14 @@ impl Facts {
 
     /// Template variables shared by every template of the run.
     pub fn template_vars(&self) -> minijinja::Value {
+        let (major, minor, patch, prerelease) = version_parts(&self.version);
         minijinja::context! {
             project => self.project,
             version => self.version,
+            major => major,
+            minor => minor,
+            patch => patch,
+            prerelease => prerelease,
             tag => self.tag,
             commit => self.commit,
             short_commit => self.short_commit,
@@ -277,6 +282,19 @@ impl Facts {
             env => self.env,
         }
     }
+}
+
+/// `1.2.3-rc.1+build` as `("1", "2", "3", "rc.1")`; missing parts are empty.
+pub fn version_parts(version: &str) -> (String, String, String, String) {
+    let core_and_pre = version.split('+').next().unwrap_or_default();
+    let (core, pre) = core_and_pre.split_once('-').unwrap_or((core_and_pre, ""));
+    let mut numbers = core.split('.').map(String::from);
+    (
+        numbers.next().unwrap_or_default(),
+        numbers.next().unwrap_or_default(),
+        numbers.next().unwrap_or_default(),
+        pre.to_string(),
+    )
 }
 
 /// The `v*` tag on HEAD, from git or from GitHub Actions' ref on tag pushes.
@@ -374,5 +392,19 @@ mod tests {
         assert_eq!(prerelease_id("1234567"), "1234567");
         assert_eq!(prerelease_id("0123456"), "g0123456");
         assert_eq!(prerelease_id("unknown"), "unknown");
+    }
+
+    #[test]
+    fn version_parts_for_tags() {
+        let parts = |v| {
+            let (a, b, c, d) = version_parts(v);
+            [a, b, c, d].join("|")
+        };
+        assert_eq!(parts("1.2.3"), "1|2|3|");
+        assert_eq!(parts("1.2.3-rc.1+build.5"), "1|2|3|rc.1");
+        assert_eq!(
+            parts("0.1.0-nightly.20261123.abc1234"),
+            "0|1|0|nightly.20261123.abc1234"
+        );
     }
 }

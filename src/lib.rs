@@ -17,6 +17,7 @@ pub mod exit;
 pub mod facts;
 pub mod manifest;
 pub mod minisign;
+pub mod oci;
 pub mod plan;
 pub mod publish;
 pub mod release_notes;

@@ -44,13 +44,33 @@ pub struct Published {
     /// The GitHub release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github: Option<PublishedRelease>,
+    /// Container images, one per repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker: Vec<PublishedImage>,
 }
 
 impl Published {
     /// Nothing published yet.
     pub fn is_empty(&self) -> bool {
-        self.github.is_none()
+        self.github.is_none() && self.docker.is_empty()
     }
+}
+
+/// An image pushed to a repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedImage {
+    /// `registry/repository`.
+    pub repository: String,
+    /// Digest of the image index.
+    pub digest: String,
+    /// Tags pointing at it.
+    pub tags: Vec<String>,
+    /// Manifest digest per platform (`linux/amd64`).
+    pub platforms: std::collections::BTreeMap<String, String>,
+    /// Blobs this push uploaded.
+    pub blobs_uploaded: usize,
+    /// Blob bytes this push sent.
+    pub bytes_uploaded: u64,
 }
 
 /// A release page and its download addresses.

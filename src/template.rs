@@ -11,6 +11,10 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 pub const GLOBAL_VARS: &[&str] = &[
     "project",
     "version",
+    "major",
+    "minor",
+    "patch",
+    "prerelease",
     "tag",
     "commit",
     "short_commit",

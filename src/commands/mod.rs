@@ -190,6 +190,23 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
 }
 
+/// Runs `work` to its end on a new runtime, or stops it on Ctrl-C / SIGTERM.
+fn block_on_interruptible<T>(
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        let interrupt = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(cancel_on_signal(interrupt.clone()));
+        tokio::select! {
+            result = work => result,
+            _ = interrupt.cancelled() => Err(Error::Interrupted),
+        }
+    });
+    runtime.shutdown_background();
+    result
+}
+
 /// Cancels `token` on Ctrl-C or SIGTERM.
 pub(crate) async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

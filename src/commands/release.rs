@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::{ArtifactKind, Manifest, hash_file};
+use crate::publish::docker::{self, ImagePlan, ImageSource};
 use crate::publish::github::{self, Client, ReleaseFields, ReleaseSpec, Upload};
 use crate::publish::homebrew::{self, Formula, ManPage, Pushed, Tap};
 use crate::release_notes::{DEFAULT_TEMPLATE, Notes};
@@ -30,6 +31,15 @@ const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(600);
 /// Everything the release will do, decided before any request.
 #[derive(Debug, Serialize)]
 struct ReleasePlan {
+    /// Container images, pushed first so the release announces images that exist.
+    docker: Option<ImagePlan>,
+    /// The GitHub release and the Homebrew formula that points at it.
+    github: Option<GithubPlan>,
+}
+
+/// The GitHub release and what follows it.
+#[derive(Debug, Serialize)]
+struct GithubPlan {
     api_url: String,
     #[serde(skip)]
     max_retry: Duration,
@@ -59,12 +69,19 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
     let args = &release_args.version;
     let global = &session.cli.global;
     let loaded = config::load(&global.pipeline)?;
-    let Some(github) = loaded.file.release.github.clone() else {
+    let release = &loaded.file.release;
+    if release.github.is_none() && release.docker.is_none() {
         return Err(Error::Usage(format!(
-            "{} has no [release.github] section: add `[release.github]` with `repo = \"owner/name\"`",
+            "{} has nothing to release: add `[release.github]` (`repo = \"owner/name\"`) or `[release.docker]` (`image = \"registry/owner/name\"`)",
             global.pipeline.display()
         )));
-    };
+    }
+    if release.homebrew.is_some() && release.github.is_none() {
+        return Err(Error::Usage(
+            "[release.homebrew] downloads from the GitHub release: add `[release.github]` too"
+                .into(),
+        ));
+    }
     let facts = Facts::gather(&loaded, FactsOptions::from(args))?;
     let dist = plan::dist_dir(&loaded, &facts);
     if !release_args.merge.is_empty() {
@@ -83,73 +100,94 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
             facts.version
         )));
     }
-    let plan = release_plan(&loaded, &facts, &github, &manifest, &dist)?;
+    let plan = ReleasePlan {
+        docker: match &release.docker {
+            Some(config) => Some(docker::plan(&loaded, &facts, config, &manifest, &dist)?),
+            None => None,
+        },
+        github: match &release.github {
+            Some(github) => Some(github_plan(&loaded, &facts, github, &manifest, &dist)?),
+            None => None,
+        },
+    };
     let reporter = ui::reporter(session.ui, session.printer.clone());
-
     if global.dry_run {
         describe(&plan, &*reporter);
         return Ok(ExitCode::Success);
     }
     let token = ["GITHUB_TOKEN", "GH_TOKEN"]
         .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()))
-        .ok_or_else(|| {
-            Error::Usage(
-                "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) with `contents: write`".into(),
-            )
-        })?;
-    let runtime = super::runtime()?;
-    let published = runtime.block_on(async {
-        let interrupt = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(super::cancel_on_signal(interrupt.clone()));
-        tokio::select! {
-            result = async {
-                let client = Arc::new(Client::new(&plan.api_url, &token, plan.max_retry)?);
-                let say = |text: String| {
-                    reporter.report(&Event::Message { level: Level::Info, text: &text })
-                };
-                github::publish(&client, &plan.github, &say).await
-            } => result.map_err(|e| Error::Failed(e.to_string())),
-            _ = interrupt.cancelled() => Err(Error::Interrupted),
-        }
-    });
-    runtime.shutdown_background();
-    let published = published?;
-
-    let url = published.url.clone();
-    let asset_urls =
-        serde_json::to_string(&published.assets).map_err(|e| Error::Internal(e.to_string()))?;
-    manifest.published.github = Some(published);
-    manifest
-        .write(&dist)
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()));
+    if plan.github.is_some() && token.is_none() {
+        return Err(Error::Usage(
+            "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) with `contents: write`".into(),
+        ));
+    }
     let manifest_path = std::path::absolute(dist.join("manifest.json")).unwrap_or_default();
-    super::github_output(&[
+    let mut outputs = vec![
         ("version", facts.version.clone()),
         ("manifest", manifest_path.display().to_string()),
-        ("release-url", url.clone()),
-        ("asset-urls", asset_urls),
-    ])?;
-    if let Some(brew) = &plan.homebrew {
-        push_formula(brew, &plan, &manifest, &token, &*reporter)?;
+    ];
+    let say = |level: Level, text: String| reporter.report(&Event::Message { level, text: &text });
+
+    if let Some(images) = &plan.docker {
+        let pushed = super::block_on_interruptible(docker::publish(
+            images,
+            &|text| say(Level::Info, text),
+            &|text| say(Level::Debug, text),
+        ))?;
+        let digests = pushed
+            .iter()
+            .map(|p| format!("{}@{}", p.repository, p.digest))
+            .collect::<Vec<_>>()
+            .join(" ");
+        manifest.published.docker = pushed;
+        manifest
+            .write(&dist)
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        outputs.push(("images", digests));
+        for skipped in &images.skipped_tags {
+            say(Level::Info, format!("not tagged {skipped}"));
+        }
     }
-    if let Some(why) = &plan.homebrew_skipped {
-        reporter.report(&Event::Message {
-            level: Level::Info,
-            text: why,
-        });
+    if let (Some(github), Some(token)) = (&plan.github, &token) {
+        let published = super::block_on_interruptible(async {
+            let client = Arc::new(
+                Client::new(&github.api_url, token, github.max_retry)
+                    .map_err(|e| Error::Failed(e.to_string()))?,
+            );
+            github::publish(&client, &github.github, &|text| say(Level::Info, text))
+                .await
+                .map_err(|e| Error::Failed(e.to_string()))
+        })?;
+        let url = published.url.clone();
+        let asset_urls =
+            serde_json::to_string(&published.assets).map_err(|e| Error::Internal(e.to_string()))?;
+        manifest.published.github = Some(published);
+        manifest
+            .write(&dist)
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        outputs.push(("release-url", url.clone()));
+        outputs.push(("asset-urls", asset_urls));
+        if let Some(brew) = &github.homebrew {
+            push_formula(brew, github, &manifest, token, &*reporter)?;
+        }
+        if let Some(why) = &github.homebrew_skipped {
+            say(Level::Info, why.clone());
+        }
+        say(
+            Level::Info,
+            format!("released {} at {url}", github.github.fields.tag),
+        );
     }
-    reporter.report(&Event::Message {
-        level: Level::Info,
-        text: &format!("released {} at {url}", plan.github.fields.tag),
-    });
+    super::github_output(&outputs)?;
     Ok(ExitCode::Success)
 }
 
 /// Renders the formula with the release's download URLs and pushes it to the tap.
 fn push_formula(
     brew: &FormulaPlan,
-    plan: &ReleasePlan,
+    plan: &GithubPlan,
     manifest: &Manifest,
     token: &str,
     reporter: &dyn Reporter,
@@ -226,13 +264,13 @@ fn push_formula(
     Ok(())
 }
 
-fn release_plan(
+fn github_plan(
     loaded: &config::Loaded,
     facts: &Facts,
     github: &GithubConfig,
     manifest: &Manifest,
     dist: &std::path::Path,
-) -> Result<ReleasePlan, Error> {
+) -> Result<GithubPlan, Error> {
     let vars = facts.template_vars();
     let name_template = github
         .name
@@ -348,7 +386,7 @@ fn release_plan(
     } else {
         (facts.tag.clone(), prerelease, make_latest)
     };
-    Ok(ReleasePlan {
+    Ok(GithubPlan {
         api_url: std::env::var("GITHUB_API_URL")
             .unwrap_or_else(|_| "https://api.github.com".into()),
         max_retry,
@@ -497,6 +535,64 @@ fn describe(plan: &ReleasePlan, reporter: &dyn Reporter) {
             text: &text,
         })
     };
+    if let Some(docker) = &plan.docker {
+        describe_images(docker, &say);
+    }
+    if let Some(github) = &plan.github {
+        describe_github(github, &say);
+    }
+}
+
+fn describe_images(plan: &ImagePlan, say: &dyn Fn(String)) {
+    match &plan.source {
+        ImageSource::Binaries {
+            base,
+            platforms,
+            config,
+        } => {
+            for platform in platforms {
+                say(format!(
+                    "would assemble the {} image from {} ({}) on {}",
+                    platform.platform,
+                    platform.target,
+                    platform
+                        .files
+                        .iter()
+                        .map(|f| format!("/{}", f.path))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    base.as_deref().unwrap_or("scratch")
+                ));
+            }
+            say(format!(
+                "with entrypoint {:?}, user {}",
+                config.entrypoint,
+                config.user.as_deref().unwrap_or("(the base image's)")
+            ));
+        }
+        ImageSource::Dockerfile(build) => {
+            for platform in &build.platforms {
+                say(format!(
+                    "would build {} in {} for {platform} through the Docker engine",
+                    build.dockerfile,
+                    build.context.display(),
+                ));
+            }
+        }
+    }
+    say(format!("in the OCI layout {}", plan.layout.display()));
+    for repository in &plan.repositories {
+        say(format!(
+            "would push it to {repository} (blobs the registry has are skipped) and tag it {}",
+            plan.tags.join(", ")
+        ));
+    }
+    for skipped in &plan.skipped_tags {
+        say(format!("would not tag {skipped}"));
+    }
+}
+
+fn describe_github(plan: &GithubPlan, say: &dyn Fn(String)) {
     say(format!(
         "would find the release {} in {} at {}, or create it as a draft on commit {}",
         plan.github.fields.tag, plan.github.repo, plan.api_url, plan.github.fields.commit

@@ -99,7 +99,7 @@ pub struct ReleaseConfig {
     /// GitHub Releases.
     pub github: Option<GithubConfig>,
     /// OCI / Docker images.
-    pub docker: Option<serde_json::Value>,
+    pub docker: Option<DockerConfig>,
     /// Homebrew tap formula.
     pub homebrew: Option<HomebrewConfig>,
 }
@@ -176,6 +176,87 @@ pub struct HomebrewConfig {
     /// Publish pre-releases too.
     #[serde(default)]
     pub prerelease: bool,
+}
+
+/// `[release.docker]`: container images pushed to an OCI registry.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerConfig {
+    /// Image repository, or several: `"ghcr.io/acme/demo"`, `["ghcr.io/acme/demo", "docker.io/acme/demo"]`.
+    pub image: StringList,
+    /// Build targets to make images for, one platform each (`linux-x64-musl` is linux/amd64).
+    /// Default: every Linux target the build produced.
+    pub platforms: Option<Vec<String>>,
+    /// Tags (templates). Default: `["{{ version }}", "latest"]`.
+    pub tags: Option<Vec<String>>,
+    /// Also tag pre-releases `latest`.
+    #[serde(default)]
+    pub latest_on_prerelease: bool,
+    /// Base image: `"scratch"` (default) or a reference pulled from its registry.
+    pub base: Option<String>,
+    /// Binaries to put in `/usr/local/bin`. Default: all of the target's.
+    pub binaries: Option<Vec<String>>,
+    /// Entrypoint. Default: the binary named like the project (or the only one).
+    pub entrypoint: Option<Vec<String>>,
+    /// Default arguments.
+    pub cmd: Option<Vec<String>>,
+    /// `user[:group]` to run as. Default on `scratch`: `65532:65532` (non-root).
+    pub user: Option<String>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// Environment of the container (templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Exposed ports: `[8080, "9090/udp"]`.
+    #[serde(default)]
+    pub ports: Vec<Port>,
+    /// Labels (templates), over the `org.opencontainers.image.*` ones shipit sets.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Build with this Dockerfile through a Docker engine instead (relative to `context`).
+    pub dockerfile: Option<String>,
+    /// Build context folder, relative to the pipeline file. Default: the Cargo project's folder.
+    pub context: Option<String>,
+    /// Build arguments (templates).
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+    /// Dockerfile stage to build.
+    pub target: Option<String>,
+    /// Docker engine address. Default: `DOCKER_HOST`, else the local socket.
+    pub engine: Option<String>,
+    /// Registry credentials: `{ username = "...", password_env = "REGISTRY_PASSWORD" }`.
+    pub auth: Option<RegistryAuth>,
+    /// The registries speak plain HTTP (never use this over a network you do not trust).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Upload blobs larger than this in chunks of this size (`"16MiB"`). Default: one request.
+    pub chunk_size: Option<String>,
+    /// Blobs uploaded at once. Default: 4.
+    pub concurrency: Option<usize>,
+    /// Longest total time spent waiting to retry. Default: `10m`.
+    pub max_retry_time: Option<String>,
+}
+
+/// A port, as a number (`8080`, TCP) or text (`"53/udp"`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Port {
+    /// A TCP port.
+    Number(u16),
+    /// `port[/tcp|udp|sctp]`.
+    Text(String),
+}
+
+/// Registry credentials named in the pipeline. The password is always read from the environment.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuth {
+    /// User name.
+    pub username: Option<String>,
+    /// Variable holding the user name.
+    pub username_env: Option<String>,
+    /// Variable holding the password or token.
+    pub password_env: String,
 }
 
 /// Where a tap lives.

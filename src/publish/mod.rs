@@ -1,5 +1,6 @@
 //! Publishing what `shipit build` recorded in `dist/manifest.json`. One file per destination.
 
+pub mod docker;
 pub mod github;
 pub mod homebrew;
 pub mod retry;

@@ -1,0 +1,253 @@
+//! Dockerfile builds through a Docker engine (bollard): one build per platform, each exported
+//! (`docker save`) into the image layout with reproducibly gzipped layers, so the push goes
+//! through the same registry client as daemonless images.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::layout::{HashingWriter, Layout};
+use super::{CONFIG, Descriptor, ImageManifest, LAYER_GZIP, MANIFEST, Platform};
+use crate::archive::pgzip::ParallelGzWriter;
+
+/// Lines of build output kept for an error message.
+const TAIL: usize = 15;
+
+/// A Dockerfile build, planned.
+#[derive(Debug, Clone, Serialize)]
+pub struct DockerfileBuild {
+    /// Engine address (`unix:///var/run/docker.sock`, `tcp://...`); default `DOCKER_HOST`.
+    pub engine: Option<String>,
+    /// The context folder.
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context.
+    pub dockerfile: String,
+    /// `--build-arg`s.
+    pub build_args: BTreeMap<String, String>,
+    /// `--target` stage.
+    pub target: Option<String>,
+    /// Labels added to the image.
+    pub labels: BTreeMap<String, String>,
+    /// Platforms to build, one build each.
+    pub platforms: Vec<Platform>,
+    /// Local name for the built images (`shipit/<project>:<version>`), suffixed per platform.
+    pub local_tag: String,
+}
+
+/// Connects to the engine.
+pub async fn connect(engine: Option<&str>) -> Result<Docker, String> {
+    let docker = match engine {
+        Some(host) => Docker::connect_with_host(host),
+        None => Docker::connect_with_defaults(),
+    }
+    .map_err(|e| format!("cannot connect to the Docker engine: {e}"))?;
+    let where_ = engine
+        .map(String::from)
+        .or_else(|| std::env::var("DOCKER_HOST").ok())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+    docker.negotiate_version().await.map_err(|e| {
+        format!("the Docker engine at {where_} does not answer: {e} (is dockerd running?)")
+    })
+}
+
+/// Builds every platform and stores the images in `layout`; returns their manifests.
+pub async fn build(
+    spec: &DockerfileBuild,
+    layout: &Layout,
+    threads: usize,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Vec<Descriptor>, String> {
+    let docker = connect(spec.engine.as_deref()).await?;
+    let context_file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let files = {
+        let out = std::io::BufWriter::new(context_file.as_file());
+        super::context::write_context(&spec.context, &spec.dockerfile, out)?
+    };
+    say(format!(
+        "build context {}: {files} files",
+        spec.context.display()
+    ));
+    let mut manifests = Vec::new();
+    for platform in &spec.platforms {
+        let tag = format!(
+            "{}-{}",
+            spec.local_tag,
+            platform.to_string().replace('/', "-")
+        );
+        build_one(&docker, spec, platform, &tag, context_file.path(), say).await?;
+        let mut manifest = export(&docker, &tag, layout, threads).await?;
+        manifest.platform = Some(platform.clone());
+        say(format!(
+            "built {platform} as {}",
+            super::short(&manifest.digest)
+        ));
+        manifests.push(manifest);
+    }
+    Ok(manifests)
+}
+
+async fn build_one(
+    docker: &Docker,
+    spec: &DockerfileBuild,
+    platform: &Platform,
+    tag: &str,
+    context: &std::path::Path,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<(), String> {
+    let args: HashMap<&str, &str> = spec
+        .build_args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let labels: HashMap<&str, &str> = spec
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut options = BuildImageOptionsBuilder::default()
+        .dockerfile(&spec.dockerfile)
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&args)
+        .labels(&labels)
+        .platform(&platform.to_string());
+    if let Some(target) = &spec.target {
+        options = options.target(target);
+    }
+    let file = tokio::fs::File::open(context)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+    let mut stream = docker.build_image(options.build(), None, Some(body));
+    let mut tail: Vec<String> = Vec::new();
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| failure(platform, &e.to_string(), &tail))?;
+        if let Some(text) = &info.stream {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                say(format!("[{platform}] {line}"));
+                tail.push(line.to_string());
+                if tail.len() > TAIL {
+                    tail.remove(0);
+                }
+            }
+        }
+        if let Some(detail) = info.error_detail {
+            let message = detail.message.unwrap_or_default();
+            return Err(failure(platform, &message, &tail));
+        }
+    }
+    Ok(())
+}
+
+fn failure(platform: &Platform, message: &str, tail: &[String]) -> String {
+    let mut text = format!(
+        "the Dockerfile build for {platform} failed: {}",
+        message.trim()
+    );
+    if !tail.is_empty() {
+        text.push_str("\n  last output:");
+        for line in tail {
+            text.push_str("\n    ");
+            text.push_str(line);
+        }
+    }
+    text
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SavedImage {
+    config: String,
+    layers: Vec<String>,
+}
+
+/// Exports `tag` (`docker save`) and stores it in the layout: its config as is, its layers
+/// gzipped, under an OCI manifest.
+async fn export(
+    docker: &Docker,
+    tag: &str,
+    layout: &Layout,
+    threads: usize,
+) -> Result<Descriptor, String> {
+    let saved = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let archive = saved.path().join("image.tar");
+    {
+        let mut out = std::fs::File::create(&archive).map_err(|e| e.to_string())?;
+        let mut stream = docker.export_image(tag);
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| format!("cannot export {tag} from the engine: {e}"))?
+        {
+            out.write_all(&chunk).map_err(|e| e.to_string())?;
+        }
+    }
+    let layout = layout.clone();
+    let dir = saved.path().to_path_buf();
+    tokio::task::spawn_blocking(move || store_saved(&archive, &dir, &layout, threads))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn store_saved(
+    archive: &std::path::Path,
+    dir: &std::path::Path,
+    layout: &Layout,
+    threads: usize,
+) -> Result<Descriptor, String> {
+    let unpacked = dir.join("image");
+    tar::Archive::new(std::fs::File::open(archive).map_err(|e| e.to_string())?)
+        .unpack(&unpacked)
+        .map_err(|e| format!("cannot read the exported image: {e}"))?;
+    let read = |rel: &str| {
+        std::fs::read(unpacked.join(rel)).map_err(|e| format!("exported image: {rel}: {e}"))
+    };
+    let saved: Vec<SavedImage> = serde_json::from_slice(&read("manifest.json")?)
+        .map_err(|e| format!("exported image: manifest.json: {e}"))?;
+    let saved = saved
+        .into_iter()
+        .next()
+        .ok_or("the exported image has no manifest")?;
+    let config_bytes = read(&saved.config)?;
+    let config_json: Value =
+        serde_json::from_slice(&config_bytes).map_err(|e| format!("exported image config: {e}"))?;
+    let diff_ids: Vec<&str> = config_json["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut layers = Vec::new();
+    for (i, rel) in saved.layers.iter().enumerate() {
+        let mut source = std::fs::File::open(unpacked.join(rel)).map_err(|e| e.to_string())?;
+        let gz = ParallelGzWriter::new(layout.writer().map_err(|e| e.to_string())?, 6, threads)
+            .map_err(|e| e.to_string())?;
+        let mut hashing = HashingWriter::new(gz);
+        std::io::copy(&mut source, &mut hashing).map_err(|e| e.to_string())?;
+        let (gz, diff_id) = hashing.finish();
+        if diff_ids.get(i).is_some_and(|d| *d != diff_id) {
+            return Err(format!(
+                "exported layer {rel} does not match the image config"
+            ));
+        }
+        let blob = gz.finish().map_err(|e| e.to_string())?;
+        layers.push(blob.commit(LAYER_GZIP).map_err(|e| e.to_string())?);
+    }
+    let config = layout
+        .put(CONFIG, &config_bytes)
+        .map_err(|e| e.to_string())?;
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: MANIFEST.into(),
+        config,
+        layers,
+        annotations: BTreeMap::new(),
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
+    layout.put(MANIFEST, &bytes).map_err(|e| e.to_string())
+}

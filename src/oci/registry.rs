@@ -1,0 +1,777 @@
+//! A client for the OCI distribution API: blob HEAD, cross-repository mount, monolithic and
+//! chunked uploads, manifests, with Basic and Bearer (token) authentication and retries.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http::{HeaderMap, StatusCode, header};
+use reqwest::{Method, Url};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::Mutex;
+
+use super::auth::{Challenge, Credentials, parse_challenge};
+use crate::publish::retry::{self, Budget, Verdict};
+
+/// Why a registry request failed. Never carries a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry refused the credentials (or their absence).
+    #[error("{registry} refused {who}: {detail}")]
+    Unauthorized {
+        /// The registry, as written.
+        registry: String,
+        /// Whose credentials, e.g. `the credentials from SHIPIT_REGISTRY_PASSWORD`.
+        who: String,
+        /// What it said.
+        detail: String,
+    },
+    /// An unexpected answer.
+    #[error("{registry}: {method} {path} answered {status}{detail}")]
+    Status {
+        /// The registry.
+        registry: String,
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// Status code.
+        status: u16,
+        /// Error text from the body, with a leading `: `.
+        detail: String,
+    },
+    /// The registry could not be reached.
+    #[error("cannot reach {registry}: {detail}")]
+    Transport {
+        /// The registry.
+        registry: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The registry names content by another digest than ours.
+    #[error("{registry} stored {what} as {theirs}, but its digest is {ours}")]
+    DigestMismatch {
+        /// The registry.
+        registry: String,
+        /// Blob or manifest.
+        what: String,
+        /// The registry's `Docker-Content-Digest`.
+        theirs: String,
+        /// Ours.
+        ours: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl RegistryError {
+    fn retryable(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } => true,
+            RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// A request body that can be made again for a retry or an authentication round.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Nothing.
+    Empty,
+    /// Bytes in memory (manifests).
+    Bytes(Bytes),
+    /// A part of a file, streamed; counted as blob bytes sent.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Where the part starts.
+        offset: u64,
+        /// Its length.
+        len: u64,
+    },
+}
+
+/// Options for a registry.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Plain HTTP instead of HTTPS.
+    pub insecure: bool,
+    /// Longest total wait for retries.
+    pub max_retry: Duration,
+}
+
+#[derive(Debug, Default)]
+enum AuthState {
+    /// No challenge seen yet: requests go without credentials.
+    #[default]
+    Unknown,
+    /// Basic on every request.
+    Basic,
+    /// Tokens per scope.
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        tokens: HashMap<String, String>,
+    },
+}
+
+/// One registry.
+pub struct Registry {
+    http: reqwest::Client,
+    base: Url,
+    name: String,
+    credentials: Option<Credentials>,
+    auth: Mutex<AuthState>,
+    budget: Budget,
+    sent: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Registry({})", self.name)
+    }
+}
+
+impl Registry {
+    /// A client for `host` (with port), named `name` in messages.
+    pub fn new(
+        name: &str,
+        host: &str,
+        credentials: Option<Credentials>,
+        options: &Options,
+    ) -> Result<Registry, RegistryError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let scheme = if options.insecure { "http" } else { "https" };
+        let base =
+            Url::parse(&format!("{scheme}://{host}/")).map_err(|e| RegistryError::Transport {
+                registry: name.into(),
+                detail: format!("bad registry address: {e}"),
+            })?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| RegistryError::Transport {
+                registry: name.into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Registry {
+            http,
+            base,
+            name: name.into(),
+            credentials,
+            auth: Mutex::new(AuthState::Unknown),
+            budget: Budget::new(options.max_retry),
+            sent: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The registry's name, as written.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Blob bytes sent so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Checks that the registry answers and takes our credentials (`GET /v2/`, then a token
+    /// for `repository`), before anything is uploaded.
+    pub async fn login(&self, repository: &str) -> Result<(), RegistryError> {
+        self.retrying(|| async {
+            let scope = push_scope(repository);
+            self.send(Method::GET, "v2/", &[], Body::Empty, &scope)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The size of a blob when the repository has it.
+    pub async fn blob_size(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<u64>, RegistryError> {
+        let path = format!("v2/{repository}/blobs/{digest}");
+        let response = self
+            .send_allowing(
+                Method::HEAD,
+                &path,
+                &[],
+                Body::Empty,
+                &pull_scope(repository),
+                &[404],
+            )
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some(
+            response
+                .content_length()
+                .unwrap_or_else(|| content_length(response.headers())),
+        ))
+    }
+
+    /// Mounts a blob from another repository of the same registry. `Ok(None)` when mounted;
+    /// else the upload session the registry opened instead.
+    pub async fn mount(
+        &self,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<Option<Url>, RegistryError> {
+        let path = format!("v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
+        let scope = format!("{} repository:{from}:pull", push_scope(repository));
+        let response = self
+            .send(Method::POST, &path, &[], Body::Empty, &scope)
+            .await?;
+        if response.status() == StatusCode::CREATED {
+            return Ok(None);
+        }
+        self.location(response.headers(), &path).map(Some)
+    }
+
+    /// Uploads a blob from a file: in one request, or in `chunk` sized parts when it is larger.
+    pub async fn upload(
+        &self,
+        repository: &str,
+        digest: &str,
+        file: &Path,
+        size: u64,
+        chunk: Option<u64>,
+        session: Option<Url>,
+    ) -> Result<(), RegistryError> {
+        let scope = push_scope(repository);
+        let start = format!("v2/{repository}/blobs/uploads/");
+        let mut location = match session {
+            Some(url) => url,
+            None => {
+                let response = self
+                    .send(Method::POST, &start, &[], Body::Empty, &scope)
+                    .await?;
+                self.location(response.headers(), &start)?
+            }
+        };
+        let octets = [(header::CONTENT_TYPE, "application/octet-stream".to_string())];
+        let mut offset = 0;
+        if let Some(chunk) = chunk.filter(|c| *c > 0 && size > *c) {
+            while offset < size {
+                let len = chunk.min(size - offset);
+                let range = format!("{offset}-{}", offset + len - 1);
+                let headers = [octets[0].clone(), (header::CONTENT_RANGE, range)];
+                let body = Body::File {
+                    path: file.into(),
+                    offset,
+                    len,
+                };
+                let response = self
+                    .send(Method::PATCH, location.as_str(), &headers, body, &scope)
+                    .await?;
+                location = self.location(response.headers(), location.as_str())?;
+                offset += len;
+            }
+        }
+        let mut finish = location.clone();
+        finish.query_pairs_mut().append_pair("digest", digest);
+        let body = if offset < size {
+            Body::File {
+                path: file.into(),
+                offset,
+                len: size - offset,
+            }
+        } else {
+            Body::Empty
+        };
+        let response = self
+            .send(Method::PUT, finish.as_str(), &octets, body, &scope)
+            .await?;
+        self.check_digest(response.headers(), "the blob", digest)
+    }
+
+    /// The digest a manifest reference resolves to, when it exists.
+    pub async fn manifest_digest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let path = format!("v2/{repository}/manifests/{reference}");
+        let accept = [(header::ACCEPT, super::MANIFEST_TYPES.join(", "))];
+        let response = self
+            .send_allowing(
+                Method::HEAD,
+                &path,
+                &accept,
+                Body::Empty,
+                &pull_scope(repository),
+                &[404],
+            )
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(header_str(response.headers(), "docker-content-digest"))
+    }
+
+    /// Fetches a manifest: its media type and bytes.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<(String, Bytes), RegistryError> {
+        self.retrying(|| async {
+            let path = format!("v2/{repository}/manifests/{reference}");
+            let accept = [(header::ACCEPT, super::MANIFEST_TYPES.join(", "))];
+            let response = self
+                .send(
+                    Method::GET,
+                    &path,
+                    &accept,
+                    Body::Empty,
+                    &pull_scope(repository),
+                )
+                .await?;
+            let media_type = header_str(response.headers(), "content-type").unwrap_or_default();
+            let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+            Ok((media_type, bytes))
+        })
+        .await
+    }
+
+    /// Downloads a blob into `out`, checking its digest.
+    pub async fn download(
+        &self,
+        repository: &str,
+        digest: &str,
+        out: &mut super::layout::BlobWriter,
+    ) -> Result<(), RegistryError> {
+        use std::io::Write;
+        let path = format!("v2/{repository}/blobs/{digest}");
+        let response = self
+            .send(
+                Method::GET,
+                &path,
+                &[],
+                Body::Empty,
+                &pull_scope(repository),
+            )
+            .await?;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.try_next().await.map_err(|e| self.transport(e))? {
+            out.write_all(&chunk)
+                .map_err(|e| RegistryError::Io(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Stores a manifest under `reference` (a digest or a tag); checks the digest the registry
+    /// reports against ours.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        let digest = super::sha256_digest(&bytes);
+        self.retrying(|| async {
+            let path = format!("v2/{repository}/manifests/{reference}");
+            let headers = [(header::CONTENT_TYPE, media_type.to_string())];
+            let response = self
+                .send(
+                    Method::PUT,
+                    &path,
+                    &headers,
+                    Body::Bytes(bytes.clone()),
+                    &push_scope(repository),
+                )
+                .await?;
+            self.check_digest(
+                response.headers(),
+                &format!("the manifest {reference}"),
+                &digest,
+            )
+        })
+        .await
+    }
+
+    /// Runs `attempt` again on connection failures and server errors, within the budget.
+    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        let mut n = 0;
+        loop {
+            match attempt().await {
+                Err(e) if e.retryable() => {
+                    n += 1;
+                    let wait = retry::backoff(n);
+                    if !self.budget.spend(wait) {
+                        return Err(e);
+                    }
+                    tracing::debug!("{e}; retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn check_digest(
+        &self,
+        headers: &HeaderMap,
+        what: &str,
+        ours: &str,
+    ) -> Result<(), RegistryError> {
+        match header_str(headers, "docker-content-digest") {
+            Some(theirs) if theirs != ours => Err(RegistryError::DigestMismatch {
+                registry: self.name.clone(),
+                what: what.into(),
+                theirs,
+                ours: ours.into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn location(&self, headers: &HeaderMap, path: &str) -> Result<Url, RegistryError> {
+        let location = header_str(headers, "location").ok_or_else(|| RegistryError::Status {
+            registry: self.name.clone(),
+            method: "POST".into(),
+            path: path.into(),
+            status: 202,
+            detail: ": no Location for the upload".into(),
+        })?;
+        self.base
+            .join(&location)
+            .map_err(|e| RegistryError::Io(e.to_string()))
+    }
+
+    fn transport(&self, e: reqwest::Error) -> RegistryError {
+        let e = e.without_url();
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            detail = format!("{detail}: {s}");
+            source = s.source();
+        }
+        RegistryError::Transport {
+            registry: self.name.clone(),
+            detail,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Body,
+        scope: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send_allowing(method, path, headers, body, scope, &[])
+            .await
+    }
+
+    /// Sends a request, answering one authentication challenge; statuses in `allowed` (besides
+    /// 2xx) are returned rather than turned into errors.
+    async fn send_allowing(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Body,
+        scope: &str,
+        allowed: &[u16],
+    ) -> Result<reqwest::Response, RegistryError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| RegistryError::Io(e.to_string()))?;
+        let mut challenged = false;
+        loop {
+            let mut request = self.http.request(method.clone(), url.clone());
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            if let Some(auth) = self.authorization(scope).await? {
+                request = request.header(header::AUTHORIZATION, auth);
+            }
+            request = self.attach(request, &body).await?;
+            let response = request.send().await.map_err(|e| self.transport(e))?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !challenged {
+                challenged = true;
+                let challenge = header_str(response.headers(), "www-authenticate")
+                    .and_then(|h| parse_challenge(&h));
+                self.answer(challenge, scope).await?;
+                continue;
+            }
+            if status.is_success() || allowed.contains(&status.as_u16()) {
+                return Ok(response);
+            }
+            let detail = error_detail(response).await;
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(self.unauthorized(detail));
+            }
+            if let Verdict::After(_) = retry::classify(status, &HeaderMap::new(), &detail, 0) {
+                tracing::debug!("{} {} answered {status}", method, url.path());
+            }
+            return Err(RegistryError::Status {
+                registry: self.name.clone(),
+                method: method.to_string(),
+                path: url.path().to_string(),
+                status: status.as_u16(),
+                detail: if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                },
+            });
+        }
+    }
+
+    fn unauthorized(&self, detail: String) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.name.clone(),
+            who: match &self.credentials {
+                Some(c) => format!("the credentials for `{}` from {}", c.username, c.source),
+                None => "anonymous access (no credentials found: set SHIPIT_REGISTRY_USERNAME and SHIPIT_REGISTRY_PASSWORD, `auth` in [release.docker], or `docker login`)".into(),
+            },
+            detail: if detail.is_empty() { "unauthorized".into() } else { detail },
+        }
+    }
+
+    async fn attach(
+        &self,
+        request: reqwest::RequestBuilder,
+        body: &Body,
+    ) -> Result<reqwest::RequestBuilder, RegistryError> {
+        Ok(match body {
+            Body::Empty => request.header(header::CONTENT_LENGTH, 0),
+            Body::Bytes(bytes) => request.body(bytes.clone()),
+            Body::File { path, offset, len } => {
+                let mut file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| RegistryError::Io(format!("{}: {e}", path.display())))?;
+                file.seek(std::io::SeekFrom::Start(*offset))
+                    .await
+                    .map_err(|e| RegistryError::Io(e.to_string()))?;
+                let sent = self.sent.clone();
+                let stream =
+                    tokio_util::io::ReaderStream::with_capacity(file.take(*len), 256 * 1024)
+                        .inspect_ok(move |chunk| {
+                            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        });
+                request
+                    .header(header::CONTENT_LENGTH, *len)
+                    .body(reqwest::Body::wrap_stream(stream))
+            }
+        })
+    }
+
+    /// The `Authorization` value for a request in `scope`. Once the registry wants tokens, one
+    /// is fetched for each new scope up front, so no upload is sent only to be refused.
+    async fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
+        let mut state = self.auth.lock().await;
+        Ok(match &mut *state {
+            AuthState::Basic => self.credentials.as_ref().map(Credentials::basic),
+            AuthState::Bearer {
+                realm,
+                service,
+                tokens,
+            } => {
+                if !tokens.contains_key(scope) {
+                    let token = self.fetch_token(realm, service.as_deref(), scope).await?;
+                    tokens.insert(scope.to_string(), token);
+                }
+                tokens.get(scope).map(|t| format!("Bearer {t}"))
+            }
+            AuthState::Unknown => None,
+        })
+    }
+
+    /// Learns from a 401: switches to Basic, or fetches a token for the scope.
+    async fn answer(&self, challenge: Option<Challenge>, scope: &str) -> Result<(), RegistryError> {
+        let mut state = self.auth.lock().await;
+        match challenge {
+            Some(Challenge::Basic) => {
+                if self.credentials.is_none() {
+                    return Err(self.unauthorized(String::new()));
+                }
+                *state = AuthState::Basic;
+            }
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let token = self.fetch_token(&realm, service.as_deref(), scope).await?;
+                let tokens = match std::mem::take(&mut *state) {
+                    AuthState::Bearer {
+                        tokens, realm: r, ..
+                    } if r == realm => tokens,
+                    _ => HashMap::new(),
+                };
+                let mut tokens = tokens;
+                tokens.insert(scope.to_string(), token);
+                *state = AuthState::Bearer {
+                    realm,
+                    service,
+                    tokens,
+                };
+            }
+            None => return Err(self.unauthorized("no usable WWW-Authenticate challenge".into())),
+        }
+        Ok(())
+    }
+
+    /// Gets a token from the realm (OAuth2 refresh for identity tokens, else GET with Basic).
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String, RegistryError> {
+        #[derive(Deserialize)]
+        struct TokenAnswer {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        let mut url = Url::parse(realm).map_err(|e| RegistryError::Transport {
+            registry: self.name.clone(),
+            detail: format!("bad token realm `{realm}`: {e}"),
+        })?;
+        let request = match self
+            .credentials
+            .as_ref()
+            .and_then(Credentials::identity_token)
+        {
+            Some(refresh) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token".to_string()),
+                    ("client_id", "shipit".into()),
+                    ("refresh_token", refresh.to_string()),
+                ];
+                if let Some(service) = service {
+                    form.push(("service", service.into()));
+                }
+                form.push(("scope", scopes.join(" ")));
+                let body = form
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                self.http
+                    .post(url)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            None => {
+                {
+                    let mut query = url.query_pairs_mut();
+                    if let Some(service) = service {
+                        query.append_pair("service", service);
+                    }
+                    for scope in &scopes {
+                        query.append_pair("scope", scope);
+                    }
+                }
+                let request = self.http.get(url);
+                match &self.credentials {
+                    Some(c) => request.header(header::AUTHORIZATION, c.basic()),
+                    None => request,
+                }
+            }
+        };
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let detail = error_detail(response).await;
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(self.unauthorized(detail));
+            }
+            return Err(RegistryError::Status {
+                registry: self.name.clone(),
+                method: "GET".into(),
+                path: "token".into(),
+                status: status.as_u16(),
+                detail: format!(": {detail}"),
+            });
+        }
+        let answer: TokenAnswer = response.json().await.map_err(|e| self.transport(e))?;
+        answer
+            .token
+            .or(answer.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| self.unauthorized("the token endpoint returned no token".into()))
+    }
+}
+
+/// The token scope for pushing to a repository.
+fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
+/// The token scope for reading a repository.
+fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
+fn content_length(headers: &HeaderMap) -> u64 {
+    header_str(headers, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The distribution spec's error messages, else the body's first line.
+async fn error_detail(response: reqwest::Response) -> String {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorItem {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let text = response.text().await.unwrap_or_default();
+    if let Ok(errors) = serde_json::from_str::<Errors>(&text) {
+        return errors
+            .errors
+            .iter()
+            .map(|e| match (&e.code, &e.message) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.clone(),
+                (None, Some(m)) => m.clone(),
+                (None, None) => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
