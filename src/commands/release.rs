@@ -573,9 +573,10 @@ fn describe_images(plan: &ImagePlan, say: &dyn Fn(String)) {
         ImageSource::Dockerfile(build) => {
             for platform in &build.platforms {
                 say(format!(
-                    "would build {} in {} for {platform} through the Docker engine",
+                    "would build {} in {} for {} through the Docker engine",
                     build.dockerfile,
                     build.context.display(),
+                    platform.platform
                 ));
             }
         }

@@ -35,9 +35,37 @@ pub struct DockerfileBuild {
     /// Labels added to the image.
     pub labels: BTreeMap<String, String>,
     /// Platforms to build, one build each.
-    pub platforms: Vec<Platform>,
+    pub platforms: Vec<BuildPlatform>,
     /// Local name for the built images (`shipit/<project>:<version>`), suffixed per platform.
     pub local_tag: String,
+}
+
+/// One platform of a Dockerfile build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildPlatform {
+    /// The platform.
+    pub platform: Platform,
+    /// The build target it was named by, passed as the `SHIPIT_TARGET` build argument so a
+    /// Dockerfile can `COPY dist/${SHIPIT_TARGET}/...`.
+    pub target: Option<String>,
+}
+
+impl BuildPlatform {
+    /// The build arguments BuildKit sets (`TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`,
+    /// `TARGETVARIANT`), which the classic builder does not, plus `SHIPIT_TARGET`.
+    pub fn build_args(&self) -> BTreeMap<String, String> {
+        let p = &self.platform;
+        let mut args = BTreeMap::from([
+            ("TARGETPLATFORM".to_string(), p.to_string()),
+            ("TARGETOS".into(), p.os.clone()),
+            ("TARGETARCH".into(), p.architecture.clone()),
+            ("TARGETVARIANT".into(), p.variant.clone().unwrap_or_default()),
+        ]);
+        if let Some(target) = &self.target {
+            args.insert("SHIPIT_TARGET".into(), target.clone());
+        }
+        args
+    }
 }
 
 /// Connects to the engine.
@@ -74,13 +102,14 @@ pub async fn build(
         spec.context.display()
     ));
     let mut manifests = Vec::new();
-    for platform in &spec.platforms {
+    for build in &spec.platforms {
+        let platform = &build.platform;
         let tag = format!(
             "{}-{}",
             spec.local_tag,
             platform.to_string().replace('/', "-")
         );
-        build_one(&docker, spec, platform, &tag, context_file.path(), say).await?;
+        build_one(&docker, spec, build, &tag, context_file.path(), say).await?;
         let mut manifest = export(&docker, &tag, layout, threads).await?;
         manifest.platform = Some(platform.clone());
         say(format!(
@@ -95,16 +124,14 @@ pub async fn build(
 async fn build_one(
     docker: &Docker,
     spec: &DockerfileBuild,
-    platform: &Platform,
+    build: &BuildPlatform,
     tag: &str,
     context: &std::path::Path,
     say: &(dyn Fn(String) + Sync),
 ) -> Result<(), String> {
-    let args: HashMap<&str, &str> = spec
-        .build_args
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let platform = &build.platform;
+    let mut args: HashMap<String, String> = build.build_args().into_iter().collect();
+    args.extend(spec.build_args.clone());
     let labels: HashMap<&str, &str> = spec
         .labels
         .iter()
@@ -115,6 +142,9 @@ async fn build_one(
         .t(tag)
         .rm(true)
         .forcerm(true)
+        // The classic builder's cache ignores the platform: a step cached for amd64 would be
+        // reused for arm64. Several platforms are built without it.
+        .nocache(spec.platforms.len() > 1)
         .buildargs(&args)
         .labels(&labels)
         .platform(&platform.to_string());

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{ArtifactKind, Manifest, PublishedImage, hash_file};
 use crate::oci::auth::{self, Credentials};
-use crate::oci::engine::{self, DockerfileBuild};
+use crate::oci::engine::{self, BuildPlatform, DockerfileBuild};
 use crate::oci::image::{self, Base, ConfigSpec, LayerFile, PlatformSpec};
 use crate::oci::layout::Layout;
 use crate::oci::push::{self, BlobOutcome, PushOptions, human_bytes};
@@ -222,7 +222,11 @@ pub fn plan(
             let mut platforms = Vec::new();
             for (i, name) in platform_names.iter().enumerate() {
                 let span = loaded.span(path!["release", "docker", "platforms", i]);
-                platforms.push(platform_of(name, facts).map_err(|e| problem(e, span, "platforms are Linux targets (`linux-x64-musl`) or `os/arch` (`linux/amd64`)"))?.1);
+                let (target, platform) = platform_of(name, facts).map_err(|e| problem(e, span, "platforms are Linux targets (`linux-x64-musl`) or `os/arch` (`linux/amd64`)"))?;
+                platforms.push(BuildPlatform {
+                    platform,
+                    target: target.map(|t| t.name),
+                });
             }
             let context = loaded.resolve(
                 config
