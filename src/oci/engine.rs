@@ -59,7 +59,10 @@ impl BuildPlatform {
             ("TARGETPLATFORM".to_string(), p.to_string()),
             ("TARGETOS".into(), p.os.clone()),
             ("TARGETARCH".into(), p.architecture.clone()),
-            ("TARGETVARIANT".into(), p.variant.clone().unwrap_or_default()),
+            (
+                "TARGETVARIANT".into(),
+                p.variant.clone().unwrap_or_default(),
+            ),
         ]);
         if let Some(target) = &self.target {
             args.insert("SHIPIT_TARGET".into(), target.clone());

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,172 @@
+//! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free
+//! port of 127.0.0.1, with htpasswd authentication; and the Docker engine `.ci/run` starts.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::require;
+
+/// The user every test registry knows.
+pub const USER: &str = "shipit";
+/// That user's password.
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// A registry process, stopped when dropped.
+pub struct Registry {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry with one user, [`USER`] / [`PASSWORD`].
+    pub fn start() -> Registry {
+        require("docker-registry");
+        require("htpasswd");
+        let dir = tempfile::tempdir().unwrap();
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", USER, PASSWORD])
+            .output()
+            .unwrap();
+        assert!(htpasswd.status.success());
+        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let root = dir.path().display();
+        std::fs::write(
+            dir.path().join("config.yml"),
+            format!(
+                "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {root}/data}}\n  delete: {{enabled: true}}\n\
+                 http:\n  addr: {addr}\n  secret: shipit-tests\nauth:\n  htpasswd: {{realm: shipit-test, path: {root}/htpasswd}}\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let registry = Registry { addr, child, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&registry.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the registry did not start: {}",
+                registry.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// What the registry logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// A Docker config folder (`DOCKER_CONFIG`) holding `password` for this registry.
+    pub fn docker_config(&self, password: &str) -> tempfile::TempDir {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, self.addr),
+        )
+        .unwrap();
+        dir
+    }
+
+    /// `skopeo` with this registry's credentials, over plain HTTP.
+    pub fn skopeo(&self, args: &[&str]) -> std::process::Output {
+        require("skopeo");
+        let creds = format!("{USER}:{PASSWORD}");
+        let mut command = Command::new("skopeo");
+        command.arg(args[0]);
+        match args[0] {
+            "copy" => command.args(["--src-tls-verify=false", "--src-creds", &creds]),
+            _ => command.args(["--tls-verify=false", "--creds", &creds]),
+        };
+        command.args(&args[1..]).output().unwrap()
+    }
+
+    /// `skopeo inspect --raw` of `reference` (under this registry) as JSON.
+    pub fn raw_manifest(&self, reference: &str) -> serde_json::Value {
+        let out = self.skopeo(&[
+            "inspect",
+            "--raw",
+            &format!("docker://{}/{reference}", self.addr),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fails unless a Docker engine answers (`.ci/run` starts dockerd).
+pub fn require_docker() {
+    require("docker");
+    let out = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "this test needs a running Docker engine (start dockerd as .ci/run does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `docker` with `config` as its configuration folder.
+pub fn docker(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The file at `path` inside the last layer of the image copied to `dir:` layout `layout`.
+pub fn file_in_top_layer(layout: &Path, path: &str) -> Vec<u8> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("manifest.json")).unwrap()).unwrap();
+    let top = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let blob: PathBuf = layout.join(top);
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(blob).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some(path) {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            return data;
+        }
+    }
+    panic!("{path} is not in the top layer");
+}

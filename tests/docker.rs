@@ -1,0 +1,358 @@
+//! Container images against real parts: Debian's `docker-registry` with htpasswd on
+//! 127.0.0.1, results checked with `skopeo` and `docker pull` / `docker run` on the dockerd
+//! `.ci/run` starts.
+
+use std::path::Path;
+
+mod common;
+
+use common::registry::{self, PASSWORD, Registry, docker, require_docker};
+use common::{demo_copy, git, shared_target_dir, shipit, text};
+
+/// The demo with a build stage for the two Linux targets and `docker` appended as
+/// `[release.docker]`, committed and built.
+fn built_demo(docker: &str) -> tempfile::TempDir {
+    let dir = demo_copy();
+    std::fs::write(
+        dir.path().join("pipelines/image.toml"),
+        format!(
+            "version = 1\n\n[project]\nname = \"demo\"\ncargo = \"../demo/Cargo.toml\"\ndist = \"../dist\"\n\n\
+             [stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\", \"linux-arm64-musl\"]\nprofile = \"release\"\n\n\
+             [release.docker]\n{docker}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "dist/\n").unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "demo"]);
+    let out = shipit(dir.path())
+        .args(["build", "--pipeline", "pipelines/image.toml"])
+        .env("CARGO_TARGET_DIR", shared_target_dir("demo-target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    dir
+}
+
+fn release(dir: &Path, docker_config: &Path) -> std::process::Output {
+    shipit(dir)
+        .args(["release", "--pipeline", "pipelines/image.toml"])
+        .env("DOCKER_CONFIG", docker_config)
+        .output()
+        .unwrap()
+}
+
+fn published(dir: &Path) -> serde_json::Value {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    manifest["published"]["docker"][0].clone()
+}
+
+#[test]
+fn the_demo_image_runs_on_both_platforms_and_a_second_push_sends_nothing() {
+    require_docker();
+    let registry = Registry::start();
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/demo\"\ninsecure = true\nports = [8080]\ntags = [\"{{{{ version }}}}\", \"{{{{ major }}}}.{{{{ minor }}}}\", \"latest\"]",
+        registry.addr
+    ));
+    let config = registry.docker_config(PASSWORD);
+
+    let out = release(dir.path(), config.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let first = published(dir.path());
+    assert_eq!(first["tags"], serde_json::json!(["0.1.0", "0.1", "latest"]));
+    assert!(
+        first["bytes_uploaded"].as_u64().unwrap() > 100_000,
+        "{first}"
+    );
+
+    let index = registry.raw_manifest("acme/demo:0.1.0");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap()
+            )
+        })
+        .collect();
+    platforms.sort();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.version"],
+        "0.1.0"
+    );
+    let digest = first["digest"].as_str().unwrap();
+    for tag in ["0.1", "latest"] {
+        let out = registry.skopeo(&[
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{}/acme/demo:{tag}", registry.addr),
+        ]);
+        assert_eq!(text(&out).0.trim(), digest, "{tag}: {:?}", text(&out));
+    }
+
+    // The amd64 image runs under dockerd and prints the demo's version.
+    let image = format!("{}/acme/demo:0.1.0", registry.addr);
+    let pull = docker(
+        config.path(),
+        &["pull", "--platform", "linux/amd64", &image],
+    );
+    assert!(pull.status.success(), "{:?}", text(&pull));
+    let run = docker(
+        config.path(),
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--platform",
+            "linux/amd64",
+            &image,
+            "--version",
+        ],
+    );
+    assert_eq!(text(&run).0.trim(), "demo 0.1.0", "{:?}", text(&run));
+    let inspect = docker(
+        config.path(),
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{json .Config.ExposedPorts}}",
+            &image,
+        ],
+    );
+    assert_eq!(text(&inspect).0.trim(), r#"65532:65532 {"8080/tcp":{}}"#);
+
+    // The arm64 manifest's binary is an aarch64 ELF.
+    let copy = tempfile::tempdir().unwrap();
+    let out = registry.skopeo(&[
+        "copy",
+        "--override-arch",
+        "arm64",
+        "--override-variant",
+        "v8",
+        &format!("docker://{image}"),
+        &format!("dir:{}", copy.path().display()),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let binary = registry::file_in_top_layer(copy.path(), "usr/local/bin/demo");
+    let header = shipit::binfmt::parse(&binary).unwrap();
+    assert_eq!(
+        header,
+        shipit::binfmt::expected(&shipit::targets::Target::parse("linux-arm64-musl", "x").unwrap())
+    );
+
+    // Again, with nothing changed: every blob is there, no blob byte is sent.
+    let out = release(dir.path(), config.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.contains("4 blobs, 0 uploaded (0 B), 0 mounted, 4 already present"),
+        "{stderr}"
+    );
+    let second = published(dir.path());
+    assert_eq!(
+        second["digest"], first["digest"],
+        "the image is reproducible"
+    );
+    assert_eq!(second["bytes_uploaded"], 0);
+    assert_eq!(second["blobs_uploaded"], 0);
+}
+
+#[test]
+fn a_wrong_password_names_the_registry_not_the_password_and_tags_nothing() {
+    let registry = Registry::start();
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/refused\"\ninsecure = true",
+        registry.addr
+    ));
+    let wrong = "not-the-Passw0rd";
+    let config = registry.docker_config(wrong);
+    let out = release(dir.path(), config.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {} refused the credentials for `shipit`",
+            registry.addr
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(wrong) && !stdout.contains(wrong),
+        "{stderr}"
+    );
+    let tags = registry.skopeo(&[
+        "list-tags",
+        &format!("docker://{}/acme/refused", registry.addr),
+    ]);
+    assert!(
+        !tags.status.success(),
+        "the repository exists: {:?}",
+        text(&tags)
+    );
+    assert!(
+        text(&tags).1.contains("404 (Not Found)"),
+        "{:?}",
+        text(&tags)
+    );
+}
+
+#[test]
+fn an_image_on_a_base_mounts_the_base_layers() {
+    require_docker();
+    let registry = Registry::start();
+    let config = registry.docker_config(PASSWORD);
+    // A base image built locally (nothing can be pulled) and pushed with the docker CLI.
+    let base_dir = tempfile::tempdir().unwrap();
+    std::fs::write(base_dir.path().join("marker"), "base\n").unwrap();
+    std::fs::write(
+        base_dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY marker /etc/base-marker\nENV FROM_BASE=1\nUSER 1000\n",
+    )
+    .unwrap();
+    let base = format!("{}/acme/base:1", registry.addr);
+    let build = std::process::Command::new("docker")
+        .arg("--config")
+        .arg(config.path())
+        .args(["build", "-q", "-t", &base])
+        .arg(base_dir.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{:?}", text(&build));
+    let push = docker(config.path(), &["push", "-q", &base]);
+    assert!(push.status.success(), "{:?}", text(&push));
+
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/on-base\"\nbase = \"{base}\"\nplatforms = [\"linux-x64-musl\"]\ninsecure = true",
+        registry.addr
+    ));
+    let out = release(dir.path(), config.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("2 blobs, 1 uploaded")
+            || text(&out).1.contains("3 blobs, 2 uploaded"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(text(&out).1.contains("1 mounted"), "{:?}", text(&out));
+    let image = format!("{}/acme/on-base:0.1.0", registry.addr);
+    let pull = docker(config.path(), &["pull", &image]);
+    assert!(pull.status.success(), "{:?}", text(&pull));
+    let inspect = docker(
+        config.path(),
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{json .Config.Env}} {{len .RootFS.Layers}}",
+            &image,
+        ],
+    );
+    assert_eq!(
+        text(&inspect).0.trim(),
+        r#"1000 ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","FROM_BASE=1"] 2"#
+    );
+}
+
+#[test]
+fn a_dockerfile_builds_through_dockerd_and_pushes() {
+    require_docker();
+    let registry = Registry::start();
+    let config = registry.docker_config(PASSWORD);
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/from-dockerfile\"\ninsecure = true\ndockerfile = \"Dockerfile\"\ncontext = \"..\"\nplatforms = [\"linux/amd64\"]\nbuild_args = {{ VERSION = \"{{{{ version }}}}\" }}",
+        registry.addr
+    ));
+    // The classic builder keeps the platform on `FROM scratch` only if files come first.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY dist/linux-x64-musl/demo /usr/local/bin/demo\nARG VERSION\nLABEL demo.version=${VERSION}\nENTRYPOINT [\"/usr/local/bin/demo\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".dockerignore"), ".git\ndemo/target\n").unwrap();
+    let out = release(dir.path(), config.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let image = format!("{}/acme/from-dockerfile:0.1.0", registry.addr);
+    let pull = docker(config.path(), &["pull", &image]);
+    assert!(pull.status.success(), "{:?}", text(&pull));
+    let run = docker(
+        config.path(),
+        &["run", "--rm", "--network", "none", &image, "--version"],
+    );
+    assert_eq!(text(&run).0.trim(), "demo 0.1.0", "{:?}", text(&run));
+    let label = docker(
+        config.path(),
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"demo.version\"}} {{index .Config.Labels \"org.opencontainers.image.revision\"}}",
+            &image,
+        ],
+    );
+    let labels = text(&label).0;
+    assert!(
+        labels.starts_with("0.1.0 ") && labels.trim().len() == 46,
+        "{labels}"
+    );
+
+    // A Dockerfile that fails says so, with the engine's words, and pushes nothing new.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY no-such-file /x\n",
+    )
+    .unwrap();
+    let out = release(dir.path(), config.path());
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: the Dockerfile build for linux/amd64 failed:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no-such-file"), "{stderr}");
+}
+
+#[test]
+fn tags_and_platforms_are_checked_before_anything_is_uploaded() {
+    let dir = built_demo(
+        "image = \"127.0.0.1:9/acme/demo\"\ninsecure = true\ntags = [\"{{ version }}+build\"]",
+    );
+    let out = release(dir.path(), dir.path());
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("tag `{{ version }}+build` gives `0.1.0+build` is not a valid image tag: `+` is not allowed"), "{stderr}");
+    assert!(stderr.contains("image.toml:"), "{stderr}");
+
+    let pipeline = dir.path().join("pipelines/image.toml");
+    let text_now = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(
+        &pipeline,
+        text_now.replace(
+            "tags = [\"{{ version }}+build\"]",
+            "platforms = [\"linux-arm64-mus\"]",
+        ),
+    )
+    .unwrap();
+    let out = release(dir.path(), dir.path());
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown platform `linux-arm64-mus` (did you mean `linux-arm64-musl`?)"),
+        "{stderr}"
+    );
+}
