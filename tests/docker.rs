@@ -356,3 +356,63 @@ fn tags_and_platforms_are_checked_before_anything_is_uploaded() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_registry_that_wants_tokens_gets_them_from_its_realm() {
+    let registry = Registry::start_with_tokens();
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/tokens\"\nplatforms = [\"linux-x64-musl\"]\ninsecure = true\nchunk_size = \"64KiB\"",
+        registry.addr
+    ));
+    let config = registry.docker_config(PASSWORD);
+    let out = release(dir.path(), config.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}\n{}",
+        text(&out),
+        registry.log()
+    );
+    let tokens = registry.tokens.as_ref().unwrap();
+    let requests = tokens.requests.lock().unwrap().clone();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authenticated && r.service == "shipit-test-registry"),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.scopes == ["repository:acme/tokens:pull,push"]),
+        "{requests:?}"
+    );
+    // Blobs over 64 KiB went up in chunks.
+    assert!(
+        registry
+            .log()
+            .contains("\"PATCH /v2/acme/tokens/blobs/uploads/"),
+        "{}",
+        registry.log()
+    );
+    let out = registry.skopeo(&[
+        "copy",
+        &format!("docker://{}/acme/tokens:0.1.0", registry.addr),
+        &format!("dir:{}", tempfile::tempdir().unwrap().path().display()),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    let wrong = registry.docker_config("wrong-password-123");
+    let out = release(dir.path(), wrong.path());
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} refused the credentials for `shipit`",
+            registry.addr
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-password-123"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 
 pub mod fake_github;
 pub mod registry;
+pub mod token_service;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

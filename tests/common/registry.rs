@@ -19,12 +19,13 @@ pub struct Registry {
     pub addr: String,
     child: Child,
     dir: tempfile::TempDir,
+    /// The token service, for a registry that wants Bearer tokens.
+    pub tokens: Option<super::token_service::TokenService>,
 }
 
 impl Registry {
-    /// Starts a registry with one user, [`USER`] / [`PASSWORD`].
+    /// Starts a registry with one user, [`USER`] / [`PASSWORD`], checked with Basic auth.
     pub fn start() -> Registry {
-        require("docker-registry");
         require("htpasswd");
         let dir = tempfile::tempdir().unwrap();
         let htpasswd = Command::new("htpasswd")
@@ -33,6 +34,33 @@ impl Registry {
             .unwrap();
         assert!(htpasswd.status.success());
         std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+        let auth = format!(
+            "  htpasswd: {{realm: shipit-test, path: {}/htpasswd}}\n",
+            dir.path().display()
+        );
+        Registry::serve(dir, &auth, None)
+    }
+
+    /// Starts a registry that wants Bearer tokens from a token service in this process,
+    /// which knows [`USER`] / [`PASSWORD`].
+    pub fn start_with_tokens() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = super::token_service::TokenService::start(dir.path());
+        let auth = format!(
+            "  token:\n    realm: {}/token\n    service: shipit-test-registry\n    issuer: {}\n    rootcertbundle: {}\n",
+            tokens.url,
+            super::token_service::ISSUER,
+            tokens.certificate.display()
+        );
+        Registry::serve(dir, &auth, Some(tokens))
+    }
+
+    fn serve(
+        dir: tempfile::TempDir,
+        auth: &str,
+        tokens: Option<super::token_service::TokenService>,
+    ) -> Registry {
+        require("docker-registry");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -44,7 +72,7 @@ impl Registry {
             dir.path().join("config.yml"),
             format!(
                 "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {root}/data}}\n  delete: {{enabled: true}}\n\
-                 http:\n  addr: {addr}\n  secret: shipit-tests\nauth:\n  htpasswd: {{realm: shipit-test, path: {root}/htpasswd}}\n"
+                 http:\n  addr: {addr}\n  secret: shipit-tests\nauth:\n{auth}"
             ),
         )
         .unwrap();
@@ -57,7 +85,12 @@ impl Registry {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let registry = Registry { addr, child, dir };
+        let registry = Registry {
+            addr,
+            child,
+            dir,
+            tokens,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&registry.addr).is_err() {
             assert!(
