@@ -32,7 +32,8 @@ pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error>
         },
     )?;
     let plan = plan::build(&loaded, &facts)?;
-    let text = render(&global.pipeline, &plan, args)?;
+    let images = loaded.file.release.docker.is_some();
+    let text = render(&global.pipeline, &plan, images, args)?;
     let existing = std::fs::read_to_string(&args.output).ok();
     let regenerate = format!(
         "shipit ci github --pipeline {}{}",
@@ -104,7 +105,14 @@ pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error>
 }
 
 /// The workflow text, ending with the hash of everything above it.
-fn render(pipeline: &Path, plan: &plan::Plan, args: &CiGithubArgs) -> Result<String, Error> {
+/// The workflow text; `images`: the release pushes container images (GHCR needs
+/// `packages: write`).
+fn render(
+    pipeline: &Path,
+    plan: &plan::Plan,
+    images: bool,
+    args: &CiGithubArgs,
+) -> Result<String, Error> {
     let targets = plan::targets(plan);
     if targets.is_empty() {
         return Err(Error::Usage(format!(
@@ -124,6 +132,7 @@ fn render(pipeline: &Path, plan: &plan::Plan, args: &CiGithubArgs) -> Result<Str
                 action => args.action,
                 cron => args.cron,
                 branch => "main",
+                images => images,
             },
         )
         .map_err(|e| Error::Internal(format!("workflow template: {e}")))?;

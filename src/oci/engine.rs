@@ -184,6 +184,13 @@ fn failure(platform: &Platform, message: &str, tail: &[String]) -> String {
         "the Dockerfile build for {platform} failed: {}",
         message.trim()
     );
+    if message.contains("does not match the specified platform") {
+        text.push_str(
+            "\n  hint: the engine's classic builder loses the platform on `FROM scratch` when a \
+             step without files (ARG, ENV, LABEL) comes before the first COPY; move those steps \
+             after it, or build with a BuildKit engine",
+        );
+    }
     if !tail.is_empty() {
         text.push_str("\n  last output:");
         for line in tail {

@@ -47,6 +47,8 @@ pub struct LayerFile {
     pub source: PathBuf,
     /// Permission bits.
     pub mode: u32,
+    /// SHA-256 of the contents, as the manifest records it (part of the assembly's inputs).
+    pub sha256: String,
 }
 
 /// One platform's image: what to add on top of the base.
@@ -325,6 +327,7 @@ mod tests {
                 path: "usr/local/bin/demo".into(),
                 source: dir.join("demo"),
                 mode: 0o755,
+                sha256: String::new(),
             }],
         }
     }

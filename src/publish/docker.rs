@@ -377,6 +377,7 @@ fn binaries_source(
                 path: format!("usr/local/bin/{}", artifact.name),
                 source,
                 mode: 0o755,
+                sha256: artifact.sha256.clone(),
             });
             if !names_in_image.contains(&artifact.name) {
                 names_in_image.push(artifact.name.clone());
@@ -543,6 +544,23 @@ pub async fn publish(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let layout = Layout::create(&plan.layout)
         .map_err(|e| failed(format!("{}: {e}", plan.layout.display())))?;
+    let inputs = serde_json::json!({
+        "source": plan.source, "labels": plan.labels, "created": plan.created, "mtime": plan.mtime,
+        "shipit": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(index) = assembled(plan, &layout, &inputs) {
+        say(format!(
+            "image {} (unchanged since it was assembled)",
+            oci::short(&index.digest)
+        ));
+        let base = match &plan.source {
+            ImageSource::Binaries {
+                base: Some(base), ..
+            } => Reference::parse(base).ok(),
+            _ => None,
+        };
+        return push_everywhere(plan, &layout, &index, base, say, detail).await;
+    }
     let (manifests, base_repo) = match &plan.source {
         ImageSource::Binaries {
             base,
@@ -616,7 +634,60 @@ pub async fn publish(
         oci::short(&index.digest),
         platforms.keys().cloned().collect::<Vec<_>>().join(", ")
     ));
+    if cacheable(plan) {
+        let record = serde_json::json!({ "inputs": inputs, "index": index });
+        // Only a speed-up: a record that cannot be written means assembling again next time.
+        let _ = std::fs::write(plan.layout.join(INPUTS_FILE), record.to_string());
+    }
+    push_everywhere(plan, &layout, &index, base_repo, say, detail).await
+}
 
+/// Where the inputs of the last assembly are recorded, beside the layout's `index.json`.
+const INPUTS_FILE: &str = "shipit-inputs.json";
+
+/// Images from binaries are a pure function of their inputs, unless the base is a tag that
+/// may have moved; Dockerfile builds are cached by the engine.
+fn cacheable(plan: &ImagePlan) -> bool {
+    match &plan.source {
+        ImageSource::Binaries { base, .. } => base.as_deref().is_none_or(|b| b.contains('@')),
+        ImageSource::Dockerfile(_) => false,
+    }
+}
+
+/// The index assembled earlier from the same inputs, when every blob of it is still there.
+fn assembled(plan: &ImagePlan, layout: &Layout, inputs: &serde_json::Value) -> Option<Descriptor> {
+    if !cacheable(plan) {
+        return None;
+    }
+    let text = std::fs::read_to_string(plan.layout.join(INPUTS_FILE)).ok()?;
+    let record: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if &record["inputs"] != inputs {
+        return None;
+    }
+    let index: Descriptor = serde_json::from_value(record["index"].clone()).ok()?;
+    let complete = layout.has(&index)
+        && push::walk(layout, &index)
+            .ok()?
+            .iter()
+            .all(|blob| layout.has(blob));
+    complete.then_some(index)
+}
+
+/// Pushes the assembled image to every repository of the plan.
+async fn push_everywhere(
+    plan: &ImagePlan,
+    layout: &Layout,
+    index: &Descriptor,
+    base_repo: Option<Reference>,
+    say: &(dyn Fn(String) + Sync),
+    detail: &(dyn Fn(String) + Sync),
+) -> Result<Vec<PublishedImage>, Error> {
+    let failed = |e: String| Error::Failed(e);
+    let platforms: BTreeMap<String, String> = push::walk(layout, index)
+        .map_err(|e| failed(e.to_string()))?
+        .into_iter()
+        .filter_map(|d| Some((d.platform?.to_string(), d.digest)))
+        .collect();
     let mut published = Vec::new();
     for repository in &plan.repositories {
         let reference = Reference::parse(repository).map_err(failed)?;
@@ -632,8 +703,8 @@ pub async fn publish(
         let report = push::push(
             &registry,
             &reference.repository,
-            &layout,
-            &index,
+            layout,
+            index,
             &plan.tags,
             &options,
             detail,
