@@ -129,7 +129,9 @@ fn commands_of_later_releases_say_so_with_exit_2() {
     let out = shipit(dir.path()).arg("release").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).1.contains("has no [release.github] section"),
+        text(&out)
+            .1
+            .contains("has nothing to release: add `[release.github]`"),
         "{:?}",
         text(&out)
     );

@@ -198,7 +198,19 @@ fn write_layer(
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(file.mode);
                 header.set_size(source.metadata()?.len());
-                tar.append_data(&mut header, path, source)?;
+                // Hashed as it is read: what goes into the image is what the build recorded.
+                let mut reader = HashingReader::new(source);
+                tar.append_data(&mut header, path, &mut reader)?;
+                let sha256 = reader.finish();
+                if !file.sha256.is_empty() && sha256 != file.sha256 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} changed since `shipit build` (it no longer matches dist/manifest.json); build again",
+                            file.source.display()
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -206,6 +218,34 @@ fn write_layer(
     let mut blob = gz.finish()?;
     blob.flush()?;
     Ok((blob.commit(LAYER_GZIP)?, diff_id))
+}
+
+/// Hashes what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hash: sha2::Sha256,
+}
+
+impl<R: io::Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hash: sha2::Digest::new(),
+        }
+    }
+
+    /// Lowercase hex SHA-256 of everything read.
+    fn finish(self) -> String {
+        hex::encode(sha2::Digest::finalize(self.hash))
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
 }
 
 /// The image config: the base's (or an empty one) with our layer and settings on top.
@@ -368,6 +408,20 @@ mod tests {
         assert_eq!(config["config"]["Entrypoint"][0], "/usr/local/bin/demo");
         assert_eq!(config["config"]["Env"][0], DEFAULT_PATH);
         assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_file_changed_since_the_build_is_refused() {
+        let src = tempfile::tempdir().unwrap();
+        let mut spec = spec(src.path());
+        spec.files[0].sha256 = "0".repeat(64);
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let err = write_layer(&layout, &spec.files, 7, 1).unwrap_err();
+        assert!(
+            err.to_string().contains("changed since `shipit build`"),
+            "{err}"
+        );
     }
 
     #[test]

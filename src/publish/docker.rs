@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::config::{self, DockerConfig, Loaded, Port, Problem, RegistryAuth};
 use crate::error::Error;
 use crate::facts::Facts;
-use crate::manifest::{ArtifactKind, Manifest, PublishedImage, hash_file};
+use crate::manifest::{ArtifactKind, Manifest, PublishedImage};
 use crate::oci::auth::{self, Credentials};
 use crate::oci::engine::{self, BuildPlatform, DockerfileBuild};
 use crate::oci::image::{self, Base, ConfigSpec, LayerFile, PlatformSpec};
@@ -364,8 +364,9 @@ fn binaries_source(
                 && config.binaries.as_ref().is_none_or(|b| b.contains(&a.name))
         }) {
             let source = dist.join(&artifact.path);
-            match hash_file(&source) {
-                Ok((size, sha)) if size == artifact.size && sha == artifact.sha256 => {}
+            // Contents are checked against the manifest as the layer is written.
+            match std::fs::metadata(&source) {
+                Ok(meta) if meta.len() == artifact.size => {}
                 _ => {
                     return Err(Error::Usage(format!(
                         "{} changed or went missing since `shipit build`; build again",
@@ -635,7 +636,8 @@ pub async fn publish(
         platforms.keys().cloned().collect::<Vec<_>>().join(", ")
     ));
     if cacheable(plan) {
-        let record = serde_json::json!({ "inputs": inputs, "index": index });
+        let record =
+            serde_json::json!({ "inputs": inputs, "files": file_stamps(plan), "index": index });
         // Only a speed-up: a record that cannot be written means assembling again next time.
         let _ = std::fs::write(plan.layout.join(INPUTS_FILE), record.to_string());
     }
@@ -661,7 +663,9 @@ fn assembled(plan: &ImagePlan, layout: &Layout, inputs: &serde_json::Value) -> O
     }
     let text = std::fs::read_to_string(plan.layout.join(INPUTS_FILE)).ok()?;
     let record: serde_json::Value = serde_json::from_str(&text).ok()?;
-    if &record["inputs"] != inputs {
+    // The files' size and time stand for their contents, which were checked when the layer
+    // was written from them.
+    if &record["inputs"] != inputs || record["files"] != file_stamps(plan) {
         return None;
     }
     let index: Descriptor = serde_json::from_value(record["index"].clone()).ok()?;
@@ -671,6 +675,26 @@ fn assembled(plan: &ImagePlan, layout: &Layout, inputs: &serde_json::Value) -> O
             .iter()
             .all(|blob| layout.has(blob));
     complete.then_some(index)
+}
+
+/// Size and modification time of every file an image is assembled from.
+fn file_stamps(plan: &ImagePlan) -> serde_json::Value {
+    let ImageSource::Binaries { platforms, .. } = &plan.source else {
+        return serde_json::Value::Null;
+    };
+    platforms
+        .iter()
+        .flat_map(|p| &p.files)
+        .map(|f| {
+            let meta = std::fs::metadata(&f.source).ok();
+            let modified = meta
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos().to_string());
+            serde_json::json!([f.source, meta.map(|m| m.len()), modified])
+        })
+        .collect()
 }
 
 /// Pushes the assembled image to every repository of the plan.
