@@ -284,6 +284,17 @@ impl Facts {
     }
 }
 
+/// The date of a nightly version or tag: `0.4.0-nightly.20261123.3c2b19e` (what
+/// `--nightly` builds) or `nightly-20261123` give `20261123`; anything else `None`.
+pub fn nightly_date(tag: &str) -> Option<&str> {
+    let rest = match tag.split_once("-nightly.") {
+        Some((_, rest)) => rest,
+        None => tag.strip_prefix("nightly-")?,
+    };
+    let date = rest.split('.').next()?;
+    (date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit())).then_some(date)
+}
+
 /// `1.2.3-rc.1+build` as `("1", "2", "3", "rc.1")`; missing parts are empty.
 pub fn version_parts(version: &str) -> (String, String, String, String) {
     let core_and_pre = version.split('+').next().unwrap_or_default();
@@ -392,6 +403,22 @@ mod tests {
         assert_eq!(prerelease_id("1234567"), "1234567");
         assert_eq!(prerelease_id("0123456"), "g0123456");
         assert_eq!(prerelease_id("unknown"), "unknown");
+    }
+
+    #[test]
+    fn nightly_dates() {
+        assert_eq!(
+            nightly_date("0.4.0-nightly.20261123.3c2b19e"),
+            Some("20261123")
+        );
+        assert_eq!(
+            nightly_date("v0.4.0-nightly.20261123.3c2b19e"),
+            Some("20261123")
+        );
+        assert_eq!(nightly_date("nightly-20261123"), Some("20261123"));
+        assert_eq!(nightly_date("nightly"), None);
+        assert_eq!(nightly_date("0.4.0"), None);
+        assert_eq!(nightly_date("0.4.0-nightly.2026.x"), None);
     }
 
     #[test]

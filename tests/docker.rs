@@ -12,6 +12,24 @@ use common::{demo_copy, git, shared_target_dir, shipit, text};
 /// The demo with a build stage for the two Linux targets and `docker` appended as
 /// `[release.docker]`, committed and built.
 fn built_demo(docker: &str) -> tempfile::TempDir {
+    let dir = committed_demo(docker);
+    build(dir.path(), &[], &[]);
+    dir
+}
+
+fn build(dir: &Path, args: &[&str], env: &[(&str, &str)]) {
+    let out = shipit(dir)
+        .args(["build", "--pipeline", "pipelines/image.toml"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("CARGO_TARGET_DIR", shared_target_dir("demo-target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+/// The demo with an image pipeline (`pipelines/image.toml`), committed.
+fn committed_demo(docker: &str) -> tempfile::TempDir {
     let dir = demo_copy();
     std::fs::write(
         dir.path().join("pipelines/image.toml"),
@@ -26,12 +44,6 @@ fn built_demo(docker: &str) -> tempfile::TempDir {
     git(dir.path(), &["init", "-q", "-b", "main"]);
     git(dir.path(), &["add", "."]);
     git(dir.path(), &["commit", "-qm", "demo"]);
-    let out = shipit(dir.path())
-        .args(["build", "--pipeline", "pipelines/image.toml"])
-        .env("CARGO_TARGET_DIR", shared_target_dir("demo-target"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     dir
 }
 
@@ -417,4 +429,67 @@ fn a_registry_that_wants_tokens_gets_them_from_its_realm() {
         "{stderr}"
     );
     assert!(!stderr.contains("wrong-password-123"), "{stderr}");
+}
+
+#[test]
+fn nightly_images_beyond_keep_are_deleted() {
+    let registry = Registry::start();
+    let config = registry.docker_config(PASSWORD);
+    let dir = committed_demo(&format!(
+        "image = \"{}/acme/nightly\"\nplatforms = [\"linux-x64-musl\"]\ninsecure = true\nkeep = 2",
+        registry.addr
+    ));
+    let day = |n: u64| (1_795_000_000 + n * 86_400).to_string();
+    for n in 1..=3 {
+        let epoch = day(n);
+        let env = [("SOURCE_DATE_EPOCH", epoch.as_str())];
+        build(dir.path(), &["--nightly"], &env);
+        let out = shipit(dir.path())
+            .args(["release", "--nightly", "--pipeline", "pipelines/image.toml"])
+            .env("DOCKER_CONFIG", config.path())
+            .envs(env)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        if n == 3 {
+            assert!(
+                text(&out).1.contains("deleted 1 older nightly image from"),
+                "{:?}",
+                text(&out)
+            );
+        }
+    }
+    let out = registry.skopeo(&[
+        "list-tags",
+        &format!("docker://{}/acme/nightly", registry.addr),
+    ]);
+    let tags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tags: Vec<String> = tags["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    tags.sort();
+    assert_eq!(tags.len(), 3, "{tags:?}");
+    assert_eq!(tags[2], "nightly");
+    // Nights 2 and 3 are 2026-11-20 and 2026-11-21 (UTC); the first night is gone.
+    assert!(
+        tags[0].starts_with("0.1.0-nightly.20261120.")
+            && tags[1].starts_with("0.1.0-nightly.20261121."),
+        "{tags:?}"
+    );
+    let nightly = registry.skopeo(&[
+        "inspect",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{}/acme/nightly:nightly", registry.addr),
+    ]);
+    let newest = registry.skopeo(&[
+        "inspect",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{}/acme/nightly:{}", registry.addr, tags[1]),
+    ]);
+    assert_eq!(text(&nightly).0, text(&newest).0);
 }

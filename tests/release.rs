@@ -466,3 +466,50 @@ fn a_nightly_released_twice_rolls_one_release_and_is_never_incomplete() {
         );
     }
 }
+
+#[test]
+fn a_nightly_with_keep_deletes_older_dated_nightly_releases() {
+    let dir = built_tiny("1.0.0", "keep = 2\n");
+    let fake = FakeGithub::start(TOKEN);
+    for tag in [
+        "v0.9.0",
+        "v1.0.0-nightly.20261101.aaaaaaa",
+        "v1.0.0-nightly.20261103.ccccccc",
+        "v1.0.0-nightly.20261102.bbbbbbb",
+    ] {
+        fake.add_release(tag, tag.contains("nightly"));
+    }
+    for command in ["build", "release"] {
+        let out = shipit(dir.path())
+            .args([command, "--nightly"])
+            .env("CARGO_TARGET_DIR", dir.path().join("target"))
+            .env("GITHUB_API_URL", &fake.url)
+            .env("GITHUB_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{command}: {:?}", text(&out));
+        if command == "release" {
+            assert!(
+                text(&out).1.contains(
+                    "deleted 1 older nightly release (keeping 2): v1.0.0-nightly.20261101.aaaaaaa"
+                ),
+                "{:?}",
+                text(&out)
+            );
+        }
+    }
+    let mut tags: Vec<String> = fake.releases().into_iter().map(|r| r.tag_name).collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            "nightly",
+            "v0.9.0",
+            "v1.0.0-nightly.20261102.bbbbbbb",
+            "v1.0.0-nightly.20261103.ccccccc"
+        ]
+    );
+    let refs = fake.refs();
+    assert!(!refs.iter().any(|(r, _)| r.ends_with("20261101.aaaaaaa")), "{refs:?}");
+    assert!(refs.iter().any(|(r, _)| r.ends_with("20261102.bbbbbbb")), "{refs:?}");
+}

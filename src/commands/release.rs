@@ -49,6 +49,8 @@ struct GithubPlan {
     homebrew: Option<FormulaPlan>,
     /// Why a configured formula is not pushed this time.
     homebrew_skipped: Option<String>,
+    /// For a nightly: how many dated nightly releases to keep.
+    prune_keep: Option<usize>,
 }
 
 /// A formula for a tap. URLs are filled in once the GitHub release exists.
@@ -156,9 +158,27 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
                 Client::new(&github.api_url, token, github.max_retry)
                     .map_err(|e| Error::Failed(e.to_string()))?,
             );
-            github::publish(&client, &github.github, &|text| say(Level::Info, text))
-                .await
-                .map_err(|e| Error::Failed(e.to_string()))
+            let published =
+                github::publish(&client, &github.github, &|text| say(Level::Info, text))
+                    .await
+                    .map_err(|e| Error::Failed(e.to_string()))?;
+            if let Some(keep) = github.prune_keep {
+                let deleted = github::prune_nightlies(&client, &github.github.repo, keep)
+                    .await
+                    .map_err(|e| Error::Failed(format!("pruning old nightly releases: {e}")))?;
+                if !deleted.is_empty() {
+                    say(
+                        Level::Info,
+                        format!(
+                            "deleted {} older nightly release{} (keeping {keep}): {}",
+                            deleted.len(),
+                            if deleted.len() == 1 { "" } else { "s" },
+                            deleted.join(", ")
+                        ),
+                    );
+                }
+            }
+            Ok(published)
         })?;
         let url = published.url.clone();
         let asset_urls =
@@ -408,6 +428,7 @@ fn github_plan(
         },
         homebrew,
         homebrew_skipped,
+        prune_keep: github.keep.filter(|_| nightly),
     })
 }
 

@@ -129,6 +129,10 @@ pub struct GithubConfig {
     pub concurrency: Option<usize>,
     /// Longest total time spent waiting to retry a request. Default: `10m`.
     pub max_retry_time: Option<String>,
+    /// Nightly runs keep this many dated nightly releases (tags `vX.Y.Z-nightly.YYYYMMDD.*` or
+    /// `nightly-YYYYMMDD`) besides the rolling `nightly` one, and delete older ones with their
+    /// tags. Default: keep all.
+    pub keep: Option<usize>,
 }
 
 /// `[release.homebrew]`: a formula in a Homebrew tap, so `brew install owner/tap/name` works.
@@ -235,6 +239,9 @@ pub struct DockerConfig {
     pub concurrency: Option<usize>,
     /// Longest total time spent waiting to retry. Default: `10m`.
     pub max_retry_time: Option<String>,
+    /// Nightly runs keep this many nightly images (tags `X.Y.Z-nightly.YYYYMMDD.*`) and delete
+    /// older ones. Default: keep all.
+    pub keep: Option<usize>,
 }
 
 /// A port, as a number (`8080`, TCP) or text (`"53/udp"`).

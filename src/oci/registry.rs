@@ -405,6 +405,51 @@ impl Registry {
         .await
     }
 
+    /// Every tag of a repository (following `Link` pages); empty when it does not exist.
+    pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        #[derive(Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let mut tags = Vec::new();
+        let mut path = format!("v2/{repository}/tags/list?n=1000");
+        let scope = pull_scope(repository);
+        loop {
+            let response = self
+                .retrying(|| {
+                    self.send_allowing(Method::GET, &path, &[], Body::Empty, &scope, &[404])
+                })
+                .await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Ok(tags);
+            }
+            let next = header_str(response.headers(), "link").and_then(|link| {
+                let start = link.find('<')? + 1;
+                let end = link.find('>')?;
+                Some(link[start..end].trim_start_matches('/').to_string())
+            });
+            let page: TagList = response.json().await.map_err(|e| self.transport(e))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(next) => path = next,
+                None => return Ok(tags),
+            }
+        }
+    }
+
+    /// Deletes a manifest (and with it every tag pointing at it).
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        let path = format!("v2/{repository}/manifests/{digest}");
+        let scope = format!("repository:{repository}:delete,pull,push");
+        self.retrying(|| self.send(Method::DELETE, &path, &[], Body::Empty, &scope))
+            .await?;
+        Ok(())
+    }
+
     /// Runs `attempt` again on connection failures and server errors, within the budget.
     pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, RegistryError>
     where

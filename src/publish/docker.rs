@@ -53,6 +53,9 @@ pub struct ImagePlan {
     pub chunk: Option<u64>,
     /// Blobs at once.
     pub concurrency: usize,
+    /// For a nightly: how many nightly images to keep in each repository (older ones are
+    /// deleted after the push).
+    pub prune_keep: Option<usize>,
     #[serde(skip)]
     max_retry: Duration,
     #[serde(skip)]
@@ -115,10 +118,11 @@ pub fn plan(
     }
     let vars = facts.template_vars();
     let prerelease = facts.version.contains('-');
-    let templates = config
-        .tags
-        .clone()
-        .unwrap_or_else(|| vec!["{{ version }}".into(), "latest".into()]);
+    let templates = config.tags.clone().unwrap_or_else(|| {
+        // A nightly also moves a `nightly` tag, the way the rolling GitHub release does.
+        let moving = if facts.nightly { "nightly" } else { "latest" };
+        vec!["{{ version }}".into(), moving.into()]
+    });
     let mut tags: Vec<String> = Vec::new();
     let mut skipped_tags = Vec::new();
     for (i, text) in templates.iter().enumerate() {
@@ -313,6 +317,7 @@ pub fn plan(
         insecure: config.insecure,
         chunk,
         concurrency: config.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
+        prune_keep: config.keep.filter(|_| facts.nightly),
         max_retry,
         auth: config.auth.clone(),
         mtime: facts.source_date_epoch,
@@ -745,6 +750,20 @@ async fn push_everywhere(
             report.count(BlobOutcome::Present),
             plan.tags.join(", ")
         ));
+        if let Some(keep) = plan.prune_keep {
+            let deleted =
+                prune_nightlies(&registry, &reference.repository, keep, &plan.tags, detail)
+                    .await
+                    .map_err(|e| failed(format!("pruning old nightly images: {e}")))?;
+            if !deleted.is_empty() {
+                say(format!(
+                    "deleted {} older nightly image{} from {repository} (keeping {keep}): {}",
+                    deleted.len(),
+                    if deleted.len() == 1 { "" } else { "s" },
+                    deleted.join(", ")
+                ));
+            }
+        }
         published.push(PublishedImage {
             repository: repository.clone(),
             digest: index.digest.clone(),
@@ -755,6 +774,47 @@ async fn push_everywhere(
         });
     }
     Ok(published)
+}
+
+/// Deletes the images of nightly tags older than the `keep` newest (the tags just pushed are
+/// always kept). An image another kept tag also points at stays. Returns the tags deleted.
+async fn prune_nightlies(
+    registry: &Registry,
+    repository: &str,
+    keep: usize,
+    pushed: &[String],
+    detail: &(dyn Fn(String) + Sync),
+) -> Result<Vec<String>, registry::RegistryError> {
+    let tags = registry.tags(repository).await?;
+    let mut nightly: Vec<(&str, &String)> = tags
+        .iter()
+        .filter_map(|t| Some((crate::facts::nightly_date(t)?, t)))
+        .collect();
+    // Newest first; the ones pushed now lead whatever their date says.
+    nightly.sort_by(|a, b| (pushed.contains(b.1), b.0, b.1).cmp(&(pushed.contains(a.1), a.0, a.1)));
+    let stale: Vec<&String> = nightly.iter().skip(keep.max(1)).map(|(_, t)| *t).collect();
+    if stale.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut protected = std::collections::BTreeSet::new();
+    for tag in tags.iter().filter(|t| !stale.contains(t)) {
+        if let Some(digest) = registry.manifest_digest(repository, tag).await? {
+            protected.insert(digest);
+        }
+    }
+    let mut deleted = Vec::new();
+    for tag in stale {
+        let Some(digest) = registry.manifest_digest(repository, tag).await? else {
+            continue;
+        };
+        if protected.contains(&digest) {
+            detail(format!("kept {tag}: a newer tag points at the same image"));
+            continue;
+        }
+        registry.delete_manifest(repository, &digest).await?;
+        deleted.push(tag.clone());
+    }
+    Ok(deleted)
 }
 
 /// A client for the registry of `reference`, with its credentials.

@@ -471,6 +471,68 @@ impl Client {
         Ok(value["html_url"].as_str().map(str::to_string))
     }
 
+    /// Every release of the repository, drafts included, newest first.
+    pub async fn releases(&self, repo: &str) -> Result<Vec<Release>, GithubError> {
+        const PER_PAGE: usize = 100;
+        let what = "listing the releases".to_string();
+        let mut all = Vec::new();
+        for page in 1.. {
+            let answer = self
+                .call(
+                    &what,
+                    Verb::Get,
+                    &format!("/repos/{repo}/releases?per_page={PER_PAGE}&page={page}"),
+                    None,
+                )
+                .await?;
+            let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
+            let releases: Vec<Release> = Self::parse(&answer, &what)?;
+            let last = releases.len() < PER_PAGE;
+            all.extend(releases);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Deletes a release and then its tag (either already gone is fine).
+    pub async fn delete_release(&self, repo: &str, release: &Release) -> Result<(), GithubError> {
+        let what = format!("deleting the release {}", release.tag_name);
+        let answer = self
+            .call(
+                &what,
+                Verb::Delete,
+                &format!("/repos/{repo}/releases/{}", release.id),
+                None,
+            )
+            .await?;
+        Self::expect(
+            answer,
+            &what,
+            &[StatusCode::NO_CONTENT, StatusCode::NOT_FOUND],
+        )?;
+        let what = format!("deleting the tag {}", release.tag_name);
+        let answer = self
+            .call(
+                &what,
+                Verb::Delete,
+                &format!("/repos/{repo}/git/refs/tags/{}", release.tag_name),
+                None,
+            )
+            .await?;
+        Self::expect(
+            answer,
+            &what,
+            &[
+                StatusCode::NO_CONTENT,
+                StatusCode::NOT_FOUND,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ],
+        )
+        .map(|_| ())
+    }
+
     /// Deletes an asset (already gone is fine).
     pub async fn delete_asset(&self, repo: &str, asset: &Asset) -> Result<(), GithubError> {
         let what = format!("deleting the asset {}", asset.name);
@@ -769,6 +831,29 @@ pub async fn publish(
         url: release.html_url,
         assets,
     })
+}
+
+/// Deletes dated nightly releases (tags such as `v0.4.0-nightly.20261123.3c2b19e` or
+/// `nightly-20261123`, as other tools and per-night setups leave) beyond the `keep` newest,
+/// with their tags. The rolling `nightly` release is never touched. Returns the tags deleted.
+pub async fn prune_nightlies(
+    client: &Client,
+    repo: &str,
+    keep: usize,
+) -> Result<Vec<String>, GithubError> {
+    let releases = client.releases(repo).await?;
+    let mut dated: Vec<(&str, &Release)> = releases
+        .iter()
+        .filter(|r| !r.draft)
+        .filter_map(|r| Some((crate::facts::nightly_date(&r.tag_name)?, r)))
+        .collect();
+    dated.sort_by(|a, b| (b.0, &b.1.tag_name).cmp(&(a.0, &a.1.tag_name)));
+    let mut deleted = Vec::new();
+    for (_, release) in dated.into_iter().skip(keep) {
+        client.delete_release(repo, release).await?;
+        deleted.push(release.tag_name.clone());
+    }
+    Ok(deleted)
 }
 
 /// An asset on GitHub that is the same file as `file`: fully uploaded, same size, and the same

@@ -170,6 +170,25 @@ impl FakeGithub {
         self.state.lock().unwrap().releases.clone()
     }
 
+    /// Adds a published release (and its tag), as an earlier tool might have left.
+    pub fn add_release(&self, tag: &str, prerelease: bool) {
+        let mut state = self.state.lock().unwrap();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.releases.push(Release {
+            id,
+            tag_name: tag.to_string(),
+            name: Some(tag.to_string()),
+            body: None,
+            draft: false,
+            prerelease,
+            assets: Vec::new(),
+        });
+        state
+            .refs
+            .push((format!("refs/tags/{tag}"), "0".repeat(40)));
+    }
+
     fn serve(&self, stream: TcpStream) {
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         let mut writer = stream;
@@ -416,6 +435,22 @@ impl FakeGithub {
                     201,
                     json!({"ref": name, "object": {"sha": sha, "type": "commit"}}),
                 )
+            }
+            ("DELETE", ["repos", _, _, "releases", id]) if *id != "assets" => {
+                let before = state.releases.len();
+                state.releases.retain(|r| r.id.to_string() != *id);
+                if state.releases.len() == before {
+                    return not_found();
+                }
+                (204, Vec::new(), String::new())
+            }
+            ("DELETE", ["repos", _, _, "git", "refs", "tags", tag]) => {
+                let name = format!("refs/tags/{tag}");
+                if !state.refs.iter().any(|(r, _)| *r == name) {
+                    return validation("Reference", "invalid", "ref");
+                }
+                state.refs.retain(|(r, _)| *r != name);
+                (204, Vec::new(), String::new())
             }
             ("DELETE", ["repos", _, _, "releases", "assets", id]) => {
                 for release in &mut state.releases {
