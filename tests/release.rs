@@ -424,23 +424,29 @@ fn release_set(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `build --nightly` then `release --nightly` on `day` (SOURCE_DATE_EPOCH); the release's stderr.
+fn nightly(dir: &Path, fake: &FakeGithub, day: &str) -> String {
+    let mut stderr = String::new();
+    for command in ["build", "release"] {
+        let out = shipit(dir)
+            .args([command, "--nightly"])
+            .env("SOURCE_DATE_EPOCH", day)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("GITHUB_API_URL", &fake.url)
+            .env("GITHUB_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{command}: {:?}", text(&out));
+        stderr = text(&out).1;
+    }
+    stderr
+}
+
 #[test]
 fn a_nightly_released_twice_rolls_one_release_and_is_never_incomplete() {
     let dir = built_project();
     let fake = FakeGithub::start(TOKEN);
-    let nightly = |day: &str| {
-        for command in ["build", "release"] {
-            let out = shipit(dir.path())
-                .args([command, "--nightly"])
-                .env("SOURCE_DATE_EPOCH", day)
-                .env("CARGO_TARGET_DIR", dir.path().join("target"))
-                .env("GITHUB_API_URL", &fake.url)
-                .env("GITHUB_TOKEN", TOKEN)
-                .output()
-                .unwrap();
-            assert_eq!(out.status.code(), Some(0), "{command}: {:?}", text(&out));
-        }
-    };
+    let nightly = |day: &str| nightly(dir.path(), &fake, day);
     nightly("1795400000");
     let first = release_set(dir.path());
     let changes_before = fake.history().len();
@@ -479,25 +485,13 @@ fn a_nightly_with_keep_deletes_older_dated_nightly_releases() {
     ] {
         fake.add_release(tag, tag.contains("nightly"));
     }
-    for command in ["build", "release"] {
-        let out = shipit(dir.path())
-            .args([command, "--nightly"])
-            .env("CARGO_TARGET_DIR", dir.path().join("target"))
-            .env("GITHUB_API_URL", &fake.url)
-            .env("GITHUB_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{command}: {:?}", text(&out));
-        if command == "release" {
-            assert!(
-                text(&out).1.contains(
-                    "deleted 1 older nightly release (keeping 2): v1.0.0-nightly.20261101.aaaaaaa"
-                ),
-                "{:?}",
-                text(&out)
-            );
-        }
-    }
+    let stderr = nightly(dir.path(), &fake, "1795400000");
+    assert!(
+        stderr.contains(
+            "deleted 1 older nightly release (keeping 2): v1.0.0-nightly.20261101.aaaaaaa"
+        ),
+        "{stderr}"
+    );
     let mut tags: Vec<String> = fake.releases().into_iter().map(|r| r.tag_name).collect();
     tags.sort();
     assert_eq!(
@@ -510,6 +504,12 @@ fn a_nightly_with_keep_deletes_older_dated_nightly_releases() {
         ]
     );
     let refs = fake.refs();
-    assert!(!refs.iter().any(|(r, _)| r.ends_with("20261101.aaaaaaa")), "{refs:?}");
-    assert!(refs.iter().any(|(r, _)| r.ends_with("20261102.bbbbbbb")), "{refs:?}");
+    assert!(
+        !refs.iter().any(|(r, _)| r.ends_with("20261101.aaaaaaa")),
+        "{refs:?}"
+    );
+    assert!(
+        refs.iter().any(|(r, _)| r.ends_with("20261102.bbbbbbb")),
+        "{refs:?}"
+    );
 }

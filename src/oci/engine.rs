@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::layout::{HashingWriter, Layout};
-use super::{CONFIG, Descriptor, ImageManifest, LAYER_GZIP, MANIFEST, Platform};
+use super::{CONFIG, Descriptor, LAYER_GZIP, Platform};
 use crate::archive::pgzip::ParallelGzWriter;
 
 /// Lines of build output kept for an error message.
@@ -281,13 +281,5 @@ fn store_saved(
     let config = layout
         .put(CONFIG, &config_bytes)
         .map_err(|e| e.to_string())?;
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: MANIFEST.into(),
-        config,
-        layers,
-        annotations: BTreeMap::new(),
-    };
-    let bytes = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
-    layout.put(MANIFEST, &bytes).map_err(|e| e.to_string())
+    super::image::put_manifest(layout, config, layers).map_err(|e| e.to_string())
 }

@@ -95,6 +95,17 @@ pub fn assemble_platform(
         .map(|b| b.manifest.layers.iter().map(oci_layer).collect())
         .unwrap_or_default();
     layers.push(layer);
+    let mut descriptor = put_manifest(layout, config, layers)?;
+    descriptor.platform = Some(spec.platform.clone());
+    Ok(descriptor)
+}
+
+/// Stores an OCI image manifest over `config` and `layers`.
+pub fn put_manifest(
+    layout: &Layout,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+) -> io::Result<Descriptor> {
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: MANIFEST.into(),
@@ -103,9 +114,7 @@ pub fn assemble_platform(
         annotations: BTreeMap::new(),
     };
     let bytes = serde_json::to_vec(&manifest).map_err(io::Error::other)?;
-    let mut descriptor = layout.put(MANIFEST, &bytes)?;
-    descriptor.platform = Some(spec.platform.clone());
-    Ok(descriptor)
+    layout.put(MANIFEST, &bytes)
 }
 
 /// Writes the index over `manifests` and returns its descriptor.

@@ -203,19 +203,9 @@ impl Registry {
         digest: &str,
     ) -> Result<Option<u64>, RegistryError> {
         let path = format!("v2/{repository}/blobs/{digest}");
-        let response = self
-            .send_allowing(
-                Method::HEAD,
-                &path,
-                &[],
-                Body::Empty,
-                &pull_scope(repository),
-                &[404],
-            )
-            .await?;
-        if response.status() == StatusCode::NOT_FOUND {
+        let Some(response) = self.head(repository, &path, &[]).await? else {
             return Ok(None);
-        }
+        };
         Ok(Some(
             response
                 .content_length()
@@ -307,20 +297,24 @@ impl Registry {
     ) -> Result<Option<String>, RegistryError> {
         let path = format!("v2/{repository}/manifests/{reference}");
         let accept = [(header::ACCEPT, super::MANIFEST_TYPES.join(", "))];
-        let response = self
-            .send_allowing(
-                Method::HEAD,
-                &path,
-                &accept,
-                Body::Empty,
-                &pull_scope(repository),
-                &[404],
-            )
-            .await?;
-        if response.status() == StatusCode::NOT_FOUND {
+        let Some(response) = self.head(repository, &path, &accept).await? else {
             return Ok(None);
-        }
+        };
         Ok(header_str(response.headers(), "docker-content-digest"))
+    }
+
+    /// `HEAD path`: the answer, or `None` for a 404.
+    async fn head(
+        &self,
+        repository: &str,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+    ) -> Result<Option<reqwest::Response>, RegistryError> {
+        let scope = pull_scope(repository);
+        let response = self
+            .send_allowing(Method::HEAD, path, headers, Body::Empty, &scope, &[404])
+            .await?;
+        Ok((response.status() != StatusCode::NOT_FOUND).then_some(response))
     }
 
     /// Fetches a manifest: its media type and bytes.

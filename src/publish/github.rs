@@ -498,58 +498,38 @@ impl Client {
 
     /// Deletes a release and then its tag (either already gone is fine).
     pub async fn delete_release(&self, repo: &str, release: &Release) -> Result<(), GithubError> {
-        let what = format!("deleting the release {}", release.tag_name);
-        let answer = self
-            .call(
-                &what,
-                Verb::Delete,
-                &format!("/repos/{repo}/releases/{}", release.id),
-                None,
-            )
-            .await?;
-        Self::expect(
-            answer,
-            &what,
-            &[StatusCode::NO_CONTENT, StatusCode::NOT_FOUND],
-        )?;
-        let what = format!("deleting the tag {}", release.tag_name);
-        let answer = self
-            .call(
-                &what,
-                Verb::Delete,
-                &format!("/repos/{repo}/git/refs/tags/{}", release.tag_name),
-                None,
-            )
-            .await?;
-        Self::expect(
-            answer,
-            &what,
-            &[
-                StatusCode::NO_CONTENT,
-                StatusCode::NOT_FOUND,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ],
+        let tag = &release.tag_name;
+        self.delete(
+            &format!("the release {tag}"),
+            &format!("/repos/{repo}/releases/{}", release.id),
         )
-        .map(|_| ())
+        .await?;
+        self.delete(
+            &format!("the tag {tag}"),
+            &format!("/repos/{repo}/git/refs/tags/{tag}"),
+        )
+        .await
     }
 
     /// Deletes an asset (already gone is fine).
     pub async fn delete_asset(&self, repo: &str, asset: &Asset) -> Result<(), GithubError> {
-        let what = format!("deleting the asset {}", asset.name);
-        let answer = self
-            .call(
-                &what,
-                Verb::Delete,
-                &format!("/repos/{repo}/releases/assets/{}", asset.id),
-                None,
-            )
-            .await?;
-        Self::expect(
-            answer,
-            &what,
-            &[StatusCode::NO_CONTENT, StatusCode::NOT_FOUND],
+        self.delete(
+            &format!("the asset {}", asset.name),
+            &format!("/repos/{repo}/releases/assets/{}", asset.id),
         )
-        .map(|_| ())
+        .await
+    }
+
+    /// `DELETE path`; a thing already gone (404, or 422 for a tag) is fine.
+    async fn delete(&self, thing: &str, path: &str) -> Result<(), GithubError> {
+        let what = format!("deleting {thing}");
+        let answer = self.call(&what, Verb::Delete, path, None).await?;
+        let gone = [
+            StatusCode::NO_CONTENT,
+            StatusCode::NOT_FOUND,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ];
+        Self::expect(answer, &what, &gone).map(|_| ())
     }
 
     /// One upload attempt, streamed from disk with its exact length.
