@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dag;
+pub mod deploy;
 pub mod error;
 pub mod executor;
 pub mod exit;

@@ -1,0 +1,372 @@
+//! HAProxy's runtime API (the stats socket, over a unix socket or TCP): the router of every
+//! deploy. Servers are added, weighted, drained and removed while HAProxy runs, so a rollout
+//! never needs a reload, and per-server counters feed the analysis.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Longest wait for one runtime API command.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the runtime API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// `unix:///run/haproxy/admin.sock`.
+    Unix(PathBuf),
+    /// `tcp://127.0.0.1:9999`.
+    Tcp(String),
+}
+
+impl Address {
+    /// Parses `unix://PATH`, a bare absolute path, or `tcp://HOST:PORT`.
+    pub fn parse(text: &str) -> Result<Address, String> {
+        if let Some(path) = text.strip_prefix("unix://") {
+            return Ok(Address::Unix(path.into()));
+        }
+        if text.starts_with('/') {
+            return Ok(Address::Unix(text.into()));
+        }
+        if let Some(host) = text.strip_prefix("tcp://")
+            && host
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            return Ok(Address::Tcp(host.into()));
+        }
+        Err(format!(
+            "`{text}` is not a runtime API address: write `unix:///run/haproxy/admin.sock` or `tcp://127.0.0.1:9999`"
+        ))
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Unix(path) => write!(f, "unix://{}", path.display()),
+            Address::Tcp(host) => write!(f, "tcp://{host}"),
+        }
+    }
+}
+
+/// A server of a backend, as `show servers state` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// Server name.
+    pub name: String,
+    /// Address.
+    pub addr: String,
+    /// Port.
+    pub port: u16,
+    /// Operational state: 0 stopped, 1 starting, 2 running, 3 stopping.
+    pub op_state: u8,
+    /// Administrative state bits: 0x01 forced maintenance, 0x08 forced drain, ...
+    pub admin_state: u8,
+    /// User weight.
+    pub weight: u32,
+}
+
+impl Server {
+    /// Put in maintenance by an operator (takes no traffic at all).
+    pub fn in_maintenance(&self) -> bool {
+        self.admin_state & 0x01 != 0
+    }
+
+    /// Draining (no new requests, in-flight ones finish).
+    pub fn draining(&self) -> bool {
+        self.admin_state & 0x08 != 0 || self.weight == 0
+    }
+}
+
+/// Per-server counters from `show stat`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Server name.
+    pub name: String,
+    /// Sessions open now (in-flight requests, for HTTP/1 without keep-alive).
+    pub current: u64,
+    /// Requests answered, all time.
+    pub responses: u64,
+    /// 5xx answers, all time.
+    pub errors_5xx: u64,
+    /// Connection errors, all time.
+    pub connection_errors: u64,
+    /// Average response time over the last 1024 requests, milliseconds.
+    pub response_ms: u64,
+    /// `UP`, `DOWN`, `MAINT`, `DRAIN`, `no check`.
+    pub status: String,
+}
+
+/// Why a runtime API command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The socket could not be reached.
+    #[error("cannot reach HAProxy's runtime API at {address}: {detail}")]
+    Unreachable {
+        /// The address.
+        address: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// HAProxy refused the command.
+    #[error("HAProxy refused `{command}`: {answer}")]
+    Refused {
+        /// The command.
+        command: String,
+        /// Its answer.
+        answer: String,
+    },
+}
+
+/// A client of one HAProxy's runtime API.
+#[derive(Debug, Clone)]
+pub struct Haproxy {
+    address: Address,
+}
+
+impl Haproxy {
+    /// A client for `address`.
+    pub fn new(address: Address) -> Haproxy {
+        Haproxy { address }
+    }
+
+    /// Sends one command and returns the answer (HAProxy closes the connection after it).
+    pub async fn command(&self, command: &str) -> Result<String, RouterError> {
+        let unreachable = |e: std::io::Error| RouterError::Unreachable {
+            address: self.address.to_string(),
+            detail: e.to_string(),
+        };
+        let exchange = async {
+            let mut answer = Vec::new();
+            let line = format!("{command}\n");
+            match &self.address {
+                Address::Unix(path) => {
+                    let mut stream = tokio::net::UnixStream::connect(path).await?;
+                    stream.write_all(line.as_bytes()).await?;
+                    stream.read_to_end(&mut answer).await?;
+                }
+                Address::Tcp(host) => {
+                    let mut stream = tokio::net::TcpStream::connect(host).await?;
+                    stream.write_all(line.as_bytes()).await?;
+                    stream.read_to_end(&mut answer).await?;
+                }
+            }
+            Ok::<_, std::io::Error>(String::from_utf8_lossy(&answer).into_owned())
+        };
+        let answer = tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| unreachable(std::io::Error::other("no answer within 10s")))?
+            .map_err(unreachable)?;
+        tracing::debug!("haproxy: {command} -> {}", answer.trim());
+        Ok(answer)
+    }
+
+    /// Runs a command whose success is an empty answer or one of `ok` (a prefix).
+    async fn expect(&self, command: &str, ok: &[&str]) -> Result<(), RouterError> {
+        let answer = self.command(command).await?;
+        let text = answer.trim();
+        if text.is_empty() || ok.iter().any(|o| text.starts_with(o)) {
+            return Ok(());
+        }
+        Err(RouterError::Refused {
+            command: command.into(),
+            answer: text.lines().next().unwrap_or_default().into(),
+        })
+    }
+
+    /// The backend's servers.
+    pub async fn servers(&self, backend: &str) -> Result<Vec<Server>, RouterError> {
+        let command = format!("show servers state {backend}");
+        let answer = self.command(&command).await?;
+        if answer.contains("Can't find backend") {
+            return Err(RouterError::Refused {
+                command,
+                answer: answer.trim().into(),
+            });
+        }
+        Ok(parse_servers(&answer))
+    }
+
+    /// Adds a server that takes traffic at `weight` (HAProxy adds it in maintenance; it is
+    /// enabled once registered).
+    pub async fn add_server(
+        &self,
+        backend: &str,
+        name: &str,
+        addr: &str,
+        weight: u32,
+    ) -> Result<(), RouterError> {
+        self.expect(
+            &format!("add server {backend}/{name} {addr} weight {weight}"),
+            &["New server registered."],
+        )
+        .await?;
+        self.expect(&format!("enable server {backend}/{name}"), &[])
+            .await
+    }
+
+    /// Sets a server's weight (0 to 256); 0 takes it out of the rotation for new requests.
+    pub async fn set_weight(
+        &self,
+        backend: &str,
+        name: &str,
+        weight: u32,
+    ) -> Result<(), RouterError> {
+        self.expect(&format!("set server {backend}/{name} weight {weight}"), &[])
+            .await
+    }
+
+    /// Drains a server: no new requests, in-flight ones finish.
+    pub async fn drain(&self, backend: &str, name: &str) -> Result<(), RouterError> {
+        self.expect(&format!("set server {backend}/{name} state drain"), &[])
+            .await
+    }
+
+    /// Puts a server back in the rotation.
+    pub async fn ready(&self, backend: &str, name: &str) -> Result<(), RouterError> {
+        self.expect(&format!("set server {backend}/{name} state ready"), &[])
+            .await
+    }
+
+    /// Removes a server: maintenance, then `del server` (HAProxy refuses while it still has
+    /// connections; callers drain first).
+    pub async fn remove_server(&self, backend: &str, name: &str) -> Result<(), RouterError> {
+        self.expect(&format!("set server {backend}/{name} state maint"), &[])
+            .await?;
+        self.expect(
+            &format!("del server {backend}/{name}"),
+            &["Server deleted."],
+        )
+        .await
+    }
+
+    /// Per-server counters of the backend.
+    pub async fn stats(&self, backend: &str) -> Result<Vec<Stats>, RouterError> {
+        let answer = self.command("show stat").await?;
+        Ok(parse_stats(&answer, backend))
+    }
+}
+
+/// Parses `show servers state` (format 1: a version line, a `#` header, one line per server).
+fn parse_servers(answer: &str) -> Vec<Server> {
+    let mut header: Vec<&str> = Vec::new();
+    let mut servers = Vec::new();
+    for line in answer.lines() {
+        if let Some(names) = line.strip_prefix("# ") {
+            header = names.split_whitespace().collect();
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if header.is_empty() || fields.len() < header.len() {
+            continue;
+        }
+        let get = |name: &str| {
+            header
+                .iter()
+                .position(|h| *h == name)
+                .and_then(|i| fields.get(i).copied())
+                .unwrap_or_default()
+        };
+        servers.push(Server {
+            name: get("srv_name").into(),
+            addr: get("srv_addr").into(),
+            port: get("srv_port").parse().unwrap_or(0),
+            op_state: get("srv_op_state").parse().unwrap_or(0),
+            admin_state: get("srv_admin_state").parse().unwrap_or(0),
+            weight: get("srv_uweight").parse().unwrap_or(0),
+        });
+    }
+    servers
+}
+
+/// Parses `show stat` CSV for the servers of `backend`.
+fn parse_stats(answer: &str, backend: &str) -> Vec<Stats> {
+    let mut lines = answer.lines();
+    let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
+        return Vec::new();
+    };
+    let header: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (px, sv) = (column("pxname"), column("svname"));
+    let mut out = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let get = |name: &str| {
+            column(name)
+                .and_then(|i| fields.get(i).copied())
+                .unwrap_or("")
+        };
+        let number = |name: &str| get(name).parse::<u64>().unwrap_or(0);
+        let (Some(px), Some(sv)) = (px, sv) else {
+            return out;
+        };
+        if fields.get(px) != Some(&backend)
+            || matches!(fields.get(sv), Some(&"BACKEND" | &"FRONTEND") | None)
+        {
+            continue;
+        }
+        out.push(Stats {
+            name: fields[sv].into(),
+            current: number("scur"),
+            responses: number("hrsp_1xx")
+                + number("hrsp_2xx")
+                + number("hrsp_3xx")
+                + number("hrsp_4xx")
+                + number("hrsp_5xx")
+                + number("hrsp_other"),
+            errors_5xx: number("hrsp_5xx"),
+            connection_errors: number("econ") + number("eresp"),
+            response_ms: number("rtime"),
+            status: get("status").into(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            Address::parse("unix:///run/haproxy/admin.sock").unwrap(),
+            Address::Unix("/run/haproxy/admin.sock".into())
+        );
+        assert_eq!(
+            Address::parse("tcp://127.0.0.1:9999").unwrap(),
+            Address::Tcp("127.0.0.1:9999".into())
+        );
+        assert!(Address::parse("http://x").is_err());
+        assert!(Address::parse("tcp://nohost").is_err());
+    }
+
+    #[test]
+    fn server_state_lines() {
+        let answer = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n3 demo 1 blue-1 127.0.0.1 2 8 100 100 0 1 0 0 0 0 0 0 - 18081 - 0 0 - - 0\n\n";
+        let servers = parse_servers(answer);
+        assert_eq!(servers.len(), 1);
+        assert_eq!(servers[0].name, "blue-1");
+        assert_eq!(servers[0].port, 18081);
+        assert!(servers[0].draining() && !servers[0].in_maintenance());
+    }
+
+    #[test]
+    fn stat_lines_of_one_backend() {
+        let answer = "# pxname,svname,scur,econ,eresp,status,hrsp_2xx,hrsp_5xx,rtime\nweb,FRONTEND,1,,,OPEN,10,0,\ndemo,blue-1,2,0,1,UP,90,10,4\ndemo,BACKEND,2,0,1,UP,90,10,4\nother,x,0,0,0,UP,1,1,1\n";
+        let stats = parse_stats(answer, "demo");
+        assert_eq!(
+            stats,
+            [Stats {
+                name: "blue-1".into(),
+                current: 2,
+                responses: 100,
+                errors_5xx: 10,
+                connection_errors: 1,
+                response_ms: 4,
+                status: "UP".into()
+            }]
+        );
+    }
+}

@@ -1,0 +1,471 @@
+//! Rollout strategies as pure state machines: each is a list of phases walked by [`Rollout`],
+//! which is told what happened (and what time it is) and answers with the next action. No
+//! clock, no I/O: the executor performs the actions and reports back, and tests drive the
+//! machine with made-up times.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// How traffic is split once new containers are in the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Traffic {
+    /// This share (0 to 100) to the new revision, the rest to the stable one.
+    Percent(u32),
+    /// Every healthy container of either revision gets the same weight (rolling updates).
+    Even,
+}
+
+/// One planned step of a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum Phase {
+    /// Start containers of the new revision (not yet given traffic).
+    StartNew {
+        /// How many.
+        count: usize,
+    },
+    /// Wait until every new container passes its health check, within the health deadline.
+    AwaitHealthy,
+    /// Route traffic.
+    Route {
+        /// The split.
+        traffic: Traffic,
+    },
+    /// Wait, with the analysis running: a failed analysis rolls back.
+    Pause {
+        /// How long.
+        #[serde(with = "humantime_serde_compat")]
+        duration: Duration,
+    },
+    /// Drain `count` containers of the stable revision and remove them.
+    RetireStable {
+        /// How many (`usize::MAX`: all).
+        count: usize,
+    },
+}
+
+/// What the executor should do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Perform this phase, then report [`Event::Done`] (or, for `AwaitHealthy`,
+    /// [`Event::Healthy`] / [`Event::Unhealthy`]).
+    Perform(Phase),
+    /// Keep analysing and report [`Event::Tick`] again by `until`.
+    WaitUntil(Instant),
+    /// The new revision is the stable one: record it.
+    Promote,
+    /// Traffic back to the stable revision at once, remove the new containers.
+    Rollback {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The rollout begins.
+    Begin,
+    /// The phase asked for is done.
+    Done,
+    /// Every new container is healthy.
+    Healthy,
+    /// A new container failed its health check.
+    Unhealthy(String),
+    /// The analysis tripped (its failure limit of consecutive bad samples was reached).
+    AnalysisFailed(String),
+    /// Time passed.
+    Tick,
+}
+
+/// A rollout in progress.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    phases: Vec<Phase>,
+    /// Index of the phase in progress.
+    current: Option<usize>,
+    health_deadline: Duration,
+    /// When the current `AwaitHealthy` gives up.
+    healthy_by: Option<Instant>,
+    /// When the current `Pause` ends.
+    pause_until: Option<Instant>,
+    /// Whether the new revision has had traffic (an analysis only counts from then on).
+    routed: bool,
+    finished: Option<Action>,
+}
+
+impl Rollout {
+    /// Blue-green: start a full new color, wait until healthy, switch all traffic at once,
+    /// keep the old color warm for `scale_down_delay` (analysing), then remove it.
+    pub fn blue_green(
+        replicas: usize,
+        scale_down_delay: Duration,
+        health_deadline: Duration,
+    ) -> Rollout {
+        Rollout::new(
+            vec![
+                Phase::StartNew { count: replicas },
+                Phase::AwaitHealthy,
+                Phase::Route {
+                    traffic: Traffic::Percent(100),
+                },
+                Phase::Pause {
+                    duration: scale_down_delay,
+                },
+                Phase::RetireStable { count: usize::MAX },
+            ],
+            health_deadline,
+        )
+    }
+
+    /// Rolling: replace `replicas` in batches. With surge, a batch of new containers starts,
+    /// turns healthy and joins before as many old ones leave; without, old ones leave first.
+    pub fn rolling(
+        replicas: usize,
+        max_surge: usize,
+        max_unavailable: usize,
+        health_deadline: Duration,
+    ) -> Rollout {
+        let batch = max_surge.max(max_unavailable).max(1);
+        let mut phases = Vec::new();
+        let mut replaced = 0;
+        while replaced < replicas.max(1) {
+            let count = batch.min(replicas.max(1) - replaced);
+            let start = [
+                Phase::StartNew { count },
+                Phase::AwaitHealthy,
+                Phase::Route {
+                    traffic: Traffic::Even,
+                },
+            ];
+            let retire = Phase::RetireStable { count };
+            if max_surge > 0 {
+                phases.extend(start);
+                phases.push(retire);
+            } else {
+                phases.push(retire);
+                phases.extend(start);
+            }
+            replaced += count;
+        }
+        Rollout::new(phases, health_deadline)
+    }
+
+    /// Canary: a full new set starts and turns healthy without traffic; then each step gives it
+    /// that share of traffic and pauses (analysing); at 100% the stable set is removed.
+    pub fn canary(
+        replicas: usize,
+        steps: &[u32],
+        pause: Duration,
+        health_deadline: Duration,
+    ) -> Rollout {
+        let mut phases = vec![Phase::StartNew { count: replicas }, Phase::AwaitHealthy];
+        for &step in steps.iter().filter(|s| **s < 100) {
+            phases.push(Phase::Route {
+                traffic: Traffic::Percent(step),
+            });
+            phases.push(Phase::Pause { duration: pause });
+        }
+        phases.push(Phase::Route {
+            traffic: Traffic::Percent(100),
+        });
+        phases.push(Phase::RetireStable { count: usize::MAX });
+        Rollout::new(phases, health_deadline)
+    }
+
+    fn new(phases: Vec<Phase>, health_deadline: Duration) -> Rollout {
+        Rollout {
+            phases,
+            current: None,
+            health_deadline,
+            healthy_by: None,
+            pause_until: None,
+            routed: false,
+            finished: None,
+        }
+    }
+
+    /// The planned phases, in order.
+    pub fn phases(&self) -> &[Phase] {
+        &self.phases
+    }
+
+    /// Whether the rollout has ended (promoted or rolled back).
+    pub fn is_finished(&self) -> bool {
+        self.finished.is_some()
+    }
+
+    /// Takes in what happened at `now` and says what to do next.
+    pub fn advance(&mut self, event: Event, now: Instant) -> Action {
+        if let Some(done) = &self.finished {
+            return done.clone();
+        }
+        let phase = self.current.map(|i| &self.phases[i]);
+        let awaiting_health = phase == Some(&Phase::AwaitHealthy);
+        match event {
+            Event::Begin if phase.is_none() => return self.enter(0, now),
+            Event::Unhealthy(reason) if awaiting_health => {
+                return self.rollback(format!("a new container is unhealthy: {reason}"));
+            }
+            // Before the new revision has traffic, an analysis has nothing to say about it.
+            Event::AnalysisFailed(reason) if self.routed => {
+                return self.rollback(format!("the analysis failed: {reason}"));
+            }
+            Event::Healthy if awaiting_health => return self.next(now),
+            Event::Done
+                if matches!(
+                    phase,
+                    Some(Phase::StartNew { .. } | Phase::Route { .. } | Phase::RetireStable { .. })
+                ) =>
+            {
+                return self.next(now);
+            }
+            _ => {}
+        }
+        self.waiting(now)
+    }
+
+    /// The current phase goes on: time-bound phases check their clock, others are repeated.
+    fn waiting(&mut self, now: Instant) -> Action {
+        match self.current.map(|i| self.phases[i].clone()) {
+            None => Action::WaitUntil(now),
+            Some(Phase::AwaitHealthy) => match self.healthy_by {
+                Some(by) if now >= by => self.rollback(format!(
+                    "the new containers were not healthy within {}",
+                    humantime::format_duration(self.health_deadline)
+                )),
+                by => Action::WaitUntil(by.unwrap_or(now)),
+            },
+            Some(Phase::Pause { .. }) => match self.pause_until {
+                Some(until) if now < until => Action::WaitUntil(until),
+                _ => self.next(now),
+            },
+            Some(phase) => Action::Perform(phase),
+        }
+    }
+
+    fn next(&mut self, now: Instant) -> Action {
+        let next = self.current.map_or(0, |i| i + 1);
+        self.enter(next, now)
+    }
+
+    fn enter(&mut self, index: usize, now: Instant) -> Action {
+        let Some(phase) = self.phases.get(index).cloned() else {
+            self.finished = Some(Action::Promote);
+            return Action::Promote;
+        };
+        self.current = Some(index);
+        match &phase {
+            Phase::AwaitHealthy => self.healthy_by = Some(now + self.health_deadline),
+            Phase::Pause { duration } => self.pause_until = Some(now + *duration),
+            Phase::Route { traffic } => {
+                self.routed |= *traffic != Traffic::Percent(0);
+            }
+            _ => {}
+        }
+        Action::Perform(phase)
+    }
+
+    fn rollback(&mut self, reason: String) -> Action {
+        let action = Action::Rollback { reason };
+        self.finished = Some(action.clone());
+        action
+    }
+
+    /// The longest a bad new revision can take traffic before the analysis trips: a sample
+    /// every `interval`, `failure_limit` bad ones in a row.
+    pub fn worst_case_detection(interval: Duration, failure_limit: u32) -> Duration {
+        interval * failure_limit.max(1)
+    }
+}
+
+/// Durations as `10s` in printed plans.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    /// Runs a rollout where every phase succeeds at once, collecting the phases performed.
+    fn walk(mut rollout: Rollout) -> Vec<Phase> {
+        let mut now = Instant::now();
+        let mut performed = Vec::new();
+        let mut action = rollout.advance(Event::Begin, now);
+        for _ in 0..100 {
+            action = match action {
+                Action::Perform(Phase::AwaitHealthy) => {
+                    performed.push(Phase::AwaitHealthy);
+                    rollout.advance(Event::Healthy, now)
+                }
+                Action::Perform(phase) => {
+                    performed.push(phase);
+                    rollout.advance(Event::Done, now)
+                }
+                Action::WaitUntil(until) => {
+                    now = until;
+                    rollout.advance(Event::Tick, now)
+                }
+                Action::Promote => return performed,
+                Action::Rollback { reason } => panic!("rolled back: {reason}"),
+            };
+        }
+        panic!("no end: {performed:?}");
+    }
+
+    #[test]
+    fn blue_green_switches_at_once_and_keeps_the_old_color_warm() {
+        let phases = walk(Rollout::blue_green(2, 30 * S, 60 * S));
+        assert_eq!(
+            phases,
+            [
+                Phase::StartNew { count: 2 },
+                Phase::AwaitHealthy,
+                Phase::Route {
+                    traffic: Traffic::Percent(100)
+                },
+                Phase::Pause { duration: 30 * S },
+                Phase::RetireStable { count: usize::MAX },
+            ]
+        );
+    }
+
+    #[test]
+    fn rolling_batches_follow_surge_and_unavailable() {
+        let phases = walk(Rollout::rolling(3, 1, 0, 60 * S));
+        let starts = phases
+            .iter()
+            .filter(|p| matches!(p, Phase::StartNew { count: 1 }))
+            .count();
+        assert_eq!(starts, 3);
+        // With surge, each batch is healthy and routed before an old container leaves.
+        assert_eq!(
+            &phases[..4],
+            [
+                Phase::StartNew { count: 1 },
+                Phase::AwaitHealthy,
+                Phase::Route {
+                    traffic: Traffic::Even
+                },
+                Phase::RetireStable { count: 1 }
+            ]
+        );
+        let phases = walk(Rollout::rolling(3, 0, 2, 60 * S));
+        assert_eq!(phases[0], Phase::RetireStable { count: 2 });
+        assert_eq!(phases[4], Phase::RetireStable { count: 1 });
+    }
+
+    #[test]
+    fn canary_steps_pause_between_weights() {
+        let phases = walk(Rollout::canary(2, &[10, 50, 100], 10 * S, 60 * S));
+        let routes: Vec<&Phase> = phases
+            .iter()
+            .filter(|p| matches!(p, Phase::Route { .. }))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                &Phase::Route {
+                    traffic: Traffic::Percent(10)
+                },
+                &Phase::Route {
+                    traffic: Traffic::Percent(50)
+                },
+                &Phase::Route {
+                    traffic: Traffic::Percent(100)
+                }
+            ]
+        );
+        assert_eq!(
+            phases.last(),
+            Some(&Phase::RetireStable { count: usize::MAX })
+        );
+    }
+
+    #[test]
+    fn a_failed_analysis_during_a_pause_rolls_back() {
+        let t0 = Instant::now();
+        let mut rollout = Rollout::canary(2, &[10, 100], 10 * S, 60 * S);
+        assert_eq!(
+            rollout.advance(Event::Begin, t0),
+            Action::Perform(Phase::StartNew { count: 2 })
+        );
+        assert_eq!(
+            rollout.advance(Event::Done, t0),
+            Action::Perform(Phase::AwaitHealthy)
+        );
+        // Before traffic, an analysis has nothing to say.
+        assert_eq!(
+            rollout.advance(Event::AnalysisFailed("early".into()), t0),
+            Action::WaitUntil(t0 + 60 * S)
+        );
+        assert_eq!(
+            rollout.advance(Event::Healthy, t0),
+            Action::Perform(Phase::Route {
+                traffic: Traffic::Percent(10)
+            })
+        );
+        assert_eq!(
+            rollout.advance(Event::Done, t0),
+            Action::Perform(Phase::Pause { duration: 10 * S })
+        );
+        assert_eq!(
+            rollout.advance(Event::Tick, t0 + 2 * S),
+            Action::WaitUntil(t0 + 10 * S)
+        );
+        let action = rollout.advance(
+            Event::AnalysisFailed("5xx rate 30% > 1%".into()),
+            t0 + 5 * S,
+        );
+        assert_eq!(
+            action,
+            Action::Rollback {
+                reason: "the analysis failed: 5xx rate 30% > 1%".into()
+            }
+        );
+        assert!(rollout.is_finished());
+        assert_eq!(rollout.advance(Event::Tick, t0 + 20 * S), action);
+    }
+
+    #[test]
+    fn never_healthy_is_rolled_back_at_the_deadline_without_traffic() {
+        let t0 = Instant::now();
+        let mut rollout = Rollout::blue_green(1, 30 * S, 60 * S);
+        rollout.advance(Event::Begin, t0);
+        assert_eq!(
+            rollout.advance(Event::Done, t0),
+            Action::Perform(Phase::AwaitHealthy)
+        );
+        assert_eq!(
+            rollout.advance(Event::Tick, t0 + 59 * S),
+            Action::WaitUntil(t0 + 60 * S)
+        );
+        assert_eq!(
+            rollout.advance(Event::Tick, t0 + 60 * S),
+            Action::Rollback {
+                reason: "the new containers were not healthy within 1m".into()
+            }
+        );
+        let mut rollout = Rollout::blue_green(1, 30 * S, 60 * S);
+        rollout.advance(Event::Begin, t0);
+        rollout.advance(Event::Done, t0);
+        assert!(matches!(
+            rollout.advance(Event::Unhealthy("/healthz answered 503".into()), t0 + S),
+            Action::Rollback { .. }
+        ));
+    }
+
+    #[test]
+    fn detection_time() {
+        assert_eq!(Rollout::worst_case_detection(5 * S, 2), 10 * S);
+    }
+}
