@@ -65,9 +65,7 @@ impl Analysis {
 
     /// Takes a reading; returns why the analysis tripped, if it did.
     pub fn observe(&mut self, now: Counters) -> Option<String> {
-        let Some(last) = self.last.replace(now) else {
-            return None;
-        };
+        let last = self.last.replace(now)?;
         let requests = now.responses.saturating_sub(last.responses);
         let errors = now.errors.saturating_sub(last.errors);
         let t = &self.thresholds;
