@@ -1,12 +1,14 @@
 //! demo: a single-binary HTTP service, std only.
 //!
 //! Listens on `$PORT` (default 8080). `GET /` and `GET /version` answer with the version,
-//! `GET /healthz` with 200. `DEMO_FAIL_RATE` (0.0 to 1.0) makes that share of `/` requests
-//! answer 500, so deploy tests can exercise automatic rollback.
+//! `GET /healthz` with 200. Two fault switches let deploy tests ship a bad version on purpose:
+//! `DEMO_FAIL_RATE` (0.0 to 1.0) makes that share of `/` requests answer 500, and
+//! `DEMO_UNHEALTHY=1` makes `/healthz` answer 503. Each connection is served on its own thread.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -18,7 +20,7 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("demo {VERSION}: a tiny HTTP service\n\nUSAGE: demo [--version]\n\nENV: PORT (default 8080), BIND (default 0.0.0.0), DEMO_FAIL_RATE (0.0-1.0)");
+        println!("demo {VERSION}: a tiny HTTP service\n\nUSAGE: demo [--version]\n\nENV: PORT (default 8080), BIND (default 0.0.0.0), DEMO_FAIL_RATE (0.0-1.0), DEMO_UNHEALTHY (1: /healthz answers 503)");
         return;
     }
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
@@ -27,6 +29,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
+    let faults = Faults {
+        fail_rate,
+        unhealthy: std::env::var("DEMO_UNHEALTHY").is_ok_and(|v| v == "1"),
+    };
     let listener = match TcpListener::bind(format!("{bind}:{port}")) {
         Ok(l) => l,
         Err(e) => {
@@ -35,22 +41,33 @@ fn main() {
         }
     };
     eprintln!("demo {VERSION} listening on {bind}:{port}");
-    let counter = AtomicU64::new(0);
+    let counter = Arc::new(AtomicU64::new(0));
     for stream in listener.incoming().flatten() {
-        let n = counter.fetch_add(1, Ordering::Relaxed);
-        let _ = handle(stream, fail_rate, n);
+        let counter = counter.clone();
+        std::thread::spawn(move || {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let _ = handle(stream, faults, n);
+        });
     }
 }
 
-fn handle(mut stream: TcpStream, fail_rate: f64, n: u64) -> std::io::Result<()> {
+/// The fault switches read from the environment.
+#[derive(Debug, Clone, Copy, Default)]
+struct Faults {
+    fail_rate: f64,
+    unhealthy: bool,
+}
+
+fn handle(mut stream: TcpStream, faults: Faults, n: u64) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = respond(path, fail_rate, n);
+    let (status, body) = respond(path, faults, n);
     let reason = match status {
         200 => "OK",
         404 => "Not Found",
+        503 => "Service Unavailable",
         _ => "Internal Server Error",
     };
     write!(
@@ -61,8 +78,10 @@ fn handle(mut stream: TcpStream, fail_rate: f64, n: u64) -> std::io::Result<()> 
 }
 
 /// Status and body for a request path. `n` counts requests, spreading failures evenly.
-fn respond(path: &str, fail_rate: f64, n: u64) -> (u16, String) {
+fn respond(path: &str, faults: Faults, n: u64) -> (u16, String) {
+    let fail_rate = faults.fail_rate;
     match path {
+        "/healthz" if faults.unhealthy => (503, "unhealthy (DEMO_UNHEALTHY=1)\n".into()),
         "/healthz" => (200, "ok\n".into()),
         "/version" => (200, format!("{VERSION}\n")),
         "/" => {
@@ -85,15 +104,28 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(respond("/healthz", 0.0, 0).0, 200);
-        assert_eq!(respond("/version", 0.0, 0).1, format!("{VERSION}\n"));
-        assert_eq!(respond("/nope", 0.0, 0).0, 404);
+        let ok = Faults::default();
+        assert_eq!(respond("/healthz", ok, 0).0, 200);
+        assert_eq!(respond("/version", ok, 0).1, format!("{VERSION}\n"));
+        assert_eq!(respond("/nope", ok, 0).0, 404);
+        let sick = Faults {
+            unhealthy: true,
+            ..ok
+        };
+        assert_eq!(respond("/healthz", sick, 0).0, 503);
+        assert_eq!(respond("/", sick, 0).0, 200);
     }
 
     #[test]
     fn fail_rate_is_exact_over_many_requests() {
-        let failures = (0..1000).filter(|n| respond("/", 0.1, *n).0 == 500).count();
+        let faults = |fail_rate| Faults {
+            fail_rate,
+            unhealthy: false,
+        };
+        let failures = (0..1000)
+            .filter(|n| respond("/", faults(0.1), *n).0 == 500)
+            .count();
         assert_eq!(failures, 100);
-        assert!((0..100).all(|n| respond("/", 0.0, n).0 == 200));
+        assert!((0..100).all(|n| respond("/", faults(0.0), n).0 == 200));
     }
 }

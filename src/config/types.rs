@@ -31,7 +31,7 @@ pub struct PipelineFile {
     pub release: ReleaseConfig,
     /// Environments `shipit deploy --env <name>` can deploy to.
     #[serde(default)]
-    pub deploy: BTreeMap<String, serde_json::Value>,
+    pub deploy: BTreeMap<String, DeployConfig>,
 }
 
 /// `[project]`: what is built and where the output goes.
@@ -242,6 +242,154 @@ pub struct DockerConfig {
     /// Nightly runs keep this many nightly images (tags `X.Y.Z-nightly.YYYYMMDD.*`) and delete
     /// older ones. Default: keep all.
     pub keep: Option<usize>,
+}
+
+/// `[deploy.<env>]`: how the service runs in one environment and how new versions roll out.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// `"blue-green"`, `"rolling"` or `"canary"`.
+    pub strategy: DeployStrategy,
+    /// The image to run (template; `version` is the version deployed):
+    /// `"ghcr.io/acme/demo:{{ version }}"`.
+    pub image: String,
+    /// Containers of the service. Default: 2.
+    pub replicas: Option<usize>,
+    /// The port the service listens on inside its container.
+    pub port: u16,
+    /// The Docker engine, addressed like the docker CLI: `unix:///var/run/docker.sock`,
+    /// `tcp://host:2376` (TLS from `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), `ssh://user@host`.
+    /// Default: `DOCKER_HOST`, else the local socket.
+    pub docker: Option<String>,
+    /// The router: `{ haproxy = "unix:///run/haproxy/admin.sock", backend = "demo" }`.
+    pub router: RouterConfig,
+    /// The host address container ports are published on (what the router connects to).
+    /// Default: `127.0.0.1`.
+    pub publish_address: Option<String>,
+    /// Environment of the containers (templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// HTTP health checks of new containers.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// Blue-green options.
+    #[serde(default)]
+    pub blue_green: BlueGreenConfig,
+    /// Rolling update options.
+    #[serde(default)]
+    pub rolling: RollingConfig,
+    /// Canary options.
+    #[serde(default)]
+    pub canary: CanaryConfig,
+    /// Analysis of the new version under traffic.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
+    /// Longest wait for a retired container's in-flight requests. Default: `30s`.
+    pub drain_timeout: Option<String>,
+    /// How long a deploy waits for another one on the same environment. Default: `0s` (fail).
+    pub lock_wait: Option<String>,
+}
+
+/// Rollout strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployStrategy {
+    /// A full new set, all traffic switched at once.
+    BlueGreen,
+    /// Replicas replaced in batches.
+    Rolling,
+    /// Traffic moved to the new version in weighted steps, with analysis between.
+    Canary,
+}
+
+/// `router = { haproxy = "...", backend = "..." }`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// HAProxy's runtime API: `unix:///run/haproxy/admin.sock` or `tcp://127.0.0.1:9999`.
+    pub haproxy: String,
+    /// The backend whose servers shipit manages.
+    pub backend: String,
+}
+
+/// `health = { ... }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Path checked. Default: `/healthz`.
+    pub path: Option<String>,
+    /// Status expected. Default: 200.
+    pub status: Option<u16>,
+    /// `Host` header sent.
+    pub host: Option<String>,
+    /// Time between checks. Default: `1s`.
+    pub interval: Option<String>,
+    /// Longest wait for one answer. Default: `2s`.
+    pub timeout: Option<String>,
+    /// Passed checks in a row that make a container healthy. Default: 2.
+    pub healthy: Option<u32>,
+    /// Failed checks in a row (after it first answered) that make it unhealthy. Default: 3.
+    pub unhealthy: Option<u32>,
+    /// Longest wait for every new container to be healthy. Default: `60s`.
+    pub deadline: Option<String>,
+}
+
+/// `blue_green = { ... }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreenConfig {
+    /// How long the old color stays warm (and the analysis runs) after the switch. Default: `30s`.
+    pub scale_down_delay: Option<String>,
+}
+
+/// `rolling = { ... }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollingConfig {
+    /// New containers started beyond `replicas` at a time. Default: 1.
+    pub max_surge: Option<usize>,
+    /// Containers that may be missing at a time. Default: 0.
+    pub max_unavailable: Option<usize>,
+}
+
+/// `canary = { ... }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Traffic shares of the new version, in percent. Default: `[10, 50, 100]`.
+    pub steps: Option<Vec<u32>>,
+    /// Pause after each step. Default: `30s`.
+    pub pause: Option<String>,
+}
+
+/// `analysis = { ... }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Time between samples. Default: `5s`.
+    pub interval: Option<String>,
+    /// Failed samples in a row that roll back. Default: 2.
+    pub failure_limit: Option<u32>,
+    /// Largest share of 5xx answers and connection errors. Default: 0.01.
+    pub max_error_rate: Option<f64>,
+    /// Slowest average response time of the new servers, milliseconds (HAProxy's `rtime`).
+    pub max_response_ms: Option<u64>,
+    /// Fewer requests than this in a sample say nothing. Default: 10.
+    pub min_requests: Option<u64>,
+    /// A Prometheus query whose value must stay at or under `max`.
+    pub prometheus: Option<PrometheusCheck>,
+}
+
+/// `prometheus = { url = "http://127.0.0.1:9090", query = "...", max = 0.5 }`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusCheck {
+    /// The server.
+    pub url: String,
+    /// An instant query returning one number (template: `version`, `revision`).
+    pub query: String,
+    /// Largest value allowed.
+    pub max: f64,
 }
 
 /// A port, as a number (`8080`, TCP) or text (`"53/udp"`).

@@ -4,5 +4,16 @@
 //! the parts every strategy shares.
 
 pub mod analysis;
+pub mod engine;
 pub mod haproxy;
+pub mod health;
 pub mod strategy;
+
+/// Durations as `1m 30s` in printed plans.
+pub(crate) mod durations {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}

@@ -36,7 +36,7 @@ pub enum Phase {
     /// Wait, with the analysis running: a failed analysis rolls back.
     Pause {
         /// How long.
-        #[serde(with = "humantime_serde_compat")]
+        #[serde(with = "crate::deploy::durations")]
         duration: Duration,
     },
     /// Drain `count` containers of the stable revision and remove them.
@@ -278,15 +278,6 @@ impl Rollout {
     /// every `interval`, `failure_limit` bad ones in a row.
     pub fn worst_case_detection(interval: Duration, failure_limit: u32) -> Duration {
         interval * failure_limit.max(1)
-    }
-}
-
-/// Durations as `10s` in printed plans.
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 }
 

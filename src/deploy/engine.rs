@@ -1,0 +1,368 @@
+//! The Docker engine a service runs on, driven with bollard. Every container, the lock and the
+//! revision records carry `shipit.*` labels, so the live state is always read back from the
+//! engine itself, whichever machine deployed last.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::TryStreamExt;
+use serde::Serialize;
+
+/// The application a container belongs to.
+pub const APP: &str = "shipit.app";
+/// The environment.
+pub const ENV: &str = "shipit.env";
+/// `service`, `lock` or `record`.
+pub const KIND: &str = "shipit.kind";
+/// The revision number.
+pub const REVISION: &str = "shipit.revision";
+/// The version deployed.
+pub const VERSION: &str = "shipit.version";
+/// The image reference.
+pub const IMAGE: &str = "shipit.image";
+
+/// A service container as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    /// Name (also its server name in the router).
+    pub name: String,
+    /// Revision it belongs to.
+    pub revision: u64,
+    /// Version it runs.
+    pub version: String,
+    /// Image.
+    pub image: String,
+    /// `running`, `exited`, ...
+    pub state: String,
+    /// `address:port` the router reaches it on, when running and published.
+    pub address: Option<String>,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerSpec {
+    /// Container name.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// `KEY=value`.
+    pub env: Vec<String>,
+    /// Port inside the container.
+    pub port: u16,
+    /// Host address to publish it on.
+    pub publish_address: String,
+    /// `shipit.*` labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A record of one deploy attempt (a labelled volume: immutable, listable, engine-wide).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// Revision.
+    pub revision: u64,
+    /// Version.
+    pub version: String,
+    /// Image.
+    pub image: String,
+    /// `promoted`, `rolled-back`, `failed`.
+    pub outcome: String,
+    /// Revision it replaced, if any.
+    pub from: Option<u64>,
+    /// Who ran it (`user@host`).
+    pub by: String,
+    /// When it started and ended (RFC 3339).
+    pub started: String,
+    /// When it ended.
+    pub finished: String,
+    /// What was measured, or why it failed.
+    pub detail: String,
+}
+
+/// One engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+    /// Where it is, for messages.
+    pub address: String,
+}
+
+impl Engine {
+    /// Connects like the docker CLI: `unix://`, `tcp://` (TLS when `DOCKER_TLS_VERIFY` is
+    /// set), `ssh://user@host`; default `DOCKER_HOST`, else the local socket.
+    pub async fn connect(address: Option<&str>) -> Result<Engine, String> {
+        let address = address
+            .map(String::from)
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+        let docker = Docker::connect_with_host(&address)
+            .map_err(|e| format!("cannot connect to the Docker engine at {address}: {e}"))?
+            .negotiate_version()
+            .await
+            .map_err(|e| format!("the Docker engine at {address} does not answer: {e}"))?;
+        Ok(Engine { docker, address })
+    }
+
+    /// Pulls `image` unless the engine has it.
+    pub async fn ensure_image(
+        &self,
+        image: &str,
+        credentials: Option<(String, String)>,
+    ) -> Result<(), String> {
+        if self.docker.inspect_image(image).await.is_ok() {
+            return Ok(());
+        }
+        let credentials = credentials.map(|(username, password)| DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            ..Default::default()
+        });
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        self.docker
+            .create_image(Some(options), None, credentials)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| format!("cannot pull {image} on {}: {e}", self.address))?;
+        Ok(())
+    }
+
+    /// Creates and starts a container; returns it with its published address.
+    pub async fn start(&self, spec: &ContainerSpec) -> Result<Container, String> {
+        let port = format!("{}/tcp", spec.port);
+        let bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::from([(
+            port.clone(),
+            Some(vec![PortBinding {
+                host_ip: Some(spec.publish_address.clone()),
+                host_port: Some(String::new()),
+            }]),
+        )]);
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            exposed_ports: Some(vec![port]),
+            host_config: Some(HostConfig {
+                port_bindings: Some(bindings),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let fail = |e: bollard::errors::Error| {
+            format!("cannot start {} on {}: {e}", spec.name, self.address)
+        };
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(fail)?;
+        self.docker
+            .start_container(&spec.name, None)
+            .await
+            .map_err(fail)?;
+        self.list_by(&[(KIND, "service")], Some(&spec.name))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{} vanished right after it started", spec.name))
+    }
+
+    /// Every service container of `app` in `env`, running or not, by revision then name.
+    pub async fn containers(&self, app: &str, env: &str) -> Result<Vec<Container>, String> {
+        self.list_by(&[(APP, app), (ENV, env), (KIND, "service")], None)
+            .await
+    }
+
+    async fn list_by(
+        &self,
+        labels: &[(&str, &str)],
+        name: Option<&str>,
+    ) -> Result<Vec<Container>, String> {
+        let mut filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_string(),
+            labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        )]);
+        if let Some(name) = name {
+            filters.insert("name".into(), vec![format!("^/{name}$")]);
+        }
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| format!("cannot list containers on {}: {e}", self.address))?;
+        let mut containers: Vec<Container> = summaries
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+                let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+                let address = c
+                    .ports
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find_map(|p| {
+                        Some(format!(
+                            "{}:{}",
+                            p.ip.filter(|ip| !ip.is_empty())?,
+                            p.public_port?
+                        ))
+                    })
+                    .filter(|_| state == "running");
+                Container {
+                    name: c
+                        .names
+                        .and_then(|n| n.first().cloned())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
+                    revision: label(REVISION).parse().unwrap_or(0),
+                    version: label(VERSION),
+                    image: label(IMAGE),
+                    state,
+                    address,
+                }
+            })
+            .collect();
+        containers.sort_by(|a, b| (a.revision, &a.name).cmp(&(b.revision, &b.name)));
+        Ok(containers)
+    }
+
+    /// Stops and removes a container (already gone is fine).
+    pub async fn remove(&self, name: &str) -> Result<(), String> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(format!("cannot remove {name} on {}: {e}", self.address)),
+        }
+    }
+
+    /// Takes the environment's lock: a container named for it (names are unique in an
+    /// engine, so creating it is atomic), never started. `Err(holder labels)` when held.
+    pub async fn lock(
+        &self,
+        name: &str,
+        image: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Result<(), BTreeMap<String, String>>, String> {
+        let body = ContainerCreateBody {
+            image: Some(image.into()),
+            labels: Some(labels.into_iter().collect()),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        match self.docker.create_container(Some(options), body).await {
+            Ok(_) => Ok(Ok(())),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                let holder = self
+                    .docker
+                    .inspect_container(name, None)
+                    .await
+                    .ok()
+                    .and_then(|c| c.config)
+                    .and_then(|c| c.labels)
+                    .map(|l| l.into_iter().collect())
+                    .unwrap_or_default();
+                Ok(Err(holder))
+            }
+            Err(e) => Err(format!(
+                "cannot take the deploy lock on {}: {e}",
+                self.address
+            )),
+        }
+    }
+
+    /// Writes a record of a deploy attempt.
+    pub async fn add_record(&self, app: &str, env: &str, record: &Record) -> Result<(), String> {
+        let mut labels = HashMap::from([
+            (APP.to_string(), app.to_string()),
+            (ENV.into(), env.into()),
+            (KIND.into(), "record".into()),
+            (REVISION.into(), record.revision.to_string()),
+            (VERSION.into(), record.version.clone()),
+            (IMAGE.into(), record.image.clone()),
+            ("shipit.outcome".into(), record.outcome.clone()),
+            ("shipit.by".into(), record.by.clone()),
+            ("shipit.started".into(), record.started.clone()),
+            ("shipit.finished".into(), record.finished.clone()),
+            ("shipit.detail".into(), record.detail.clone()),
+        ]);
+        if let Some(from) = record.from {
+            labels.insert("shipit.from".into(), from.to_string());
+        }
+        let request = VolumeCreateRequest {
+            name: Some(format!("shipit-{app}-{env}-r{}", record.revision)),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("cannot record the deploy on {}: {e}", self.address))
+    }
+
+    /// Every record of `app` in `env`, oldest first.
+    pub async fn records(&self, app: &str, env: &str) -> Result<Vec<Record>, String> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{APP}={app}"),
+                format!("{ENV}={env}"),
+                format!("{KIND}=record"),
+            ],
+        )]);
+        let options = ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let volumes = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(|e| format!("cannot read the deploy records on {}: {e}", self.address))?
+            .volumes
+            .unwrap_or_default();
+        let mut records: Vec<Record> = volumes
+            .into_iter()
+            .map(|v| {
+                let label = |k: &str| v.labels.get(k).cloned().unwrap_or_default();
+                Record {
+                    revision: label(REVISION).parse().unwrap_or(0),
+                    version: label(VERSION),
+                    image: label(IMAGE),
+                    outcome: label("shipit.outcome"),
+                    from: label("shipit.from").parse().ok(),
+                    by: label("shipit.by"),
+                    started: label("shipit.started"),
+                    finished: label("shipit.finished"),
+                    detail: label("shipit.detail"),
+                }
+            })
+            .collect();
+        records.sort_by_key(|r| r.revision);
+        Ok(records)
+    }
+}
