@@ -70,7 +70,7 @@ pub enum Command {
     /// Deploy a released version to an environment.
     Deploy(DeployArgs),
     /// Return an environment to its previous version.
-    Rollback(DeployArgs),
+    Rollback(RollbackArgs),
     /// Print the stages in order, their commands and the artifacts they produce.
     Plan(VersionArgs),
     /// Validate the pipeline file and report every problem.
@@ -151,12 +151,45 @@ pub struct ReleaseArgs {
     pub merge: Vec<PathBuf>,
 }
 
-/// `shipit deploy` and `shipit rollback`.
+/// `shipit deploy`.
 #[derive(Debug, Args)]
+#[command(subcommand_negates_reqs = true, disable_version_flag = true)]
 pub struct DeployArgs {
+    /// What else to do than deploying.
+    #[command(subcommand)]
+    pub action: Option<DeployAction>,
+    /// The environment, a `[deploy.<name>]` section.
+    #[arg(long, value_name = "NAME", required_unless_present = "init")]
+    pub env: Option<String>,
+    /// The version to deploy (the image tag). Default: dist/manifest.json's, else the project's.
+    #[arg(long = "version", id = "deploy_version", value_name = "V")]
+    pub version: Option<String>,
+    /// Print a starter HAProxy configuration for the environment's router and exit.
+    #[arg(long)]
+    pub init: bool,
+}
+
+/// `shipit deploy <action>`.
+#[derive(Debug, Subcommand)]
+pub enum DeployAction {
+    /// Revisions, versions, weights and health of an environment, and its deploy history.
+    Status {
+        /// The environment.
+        #[arg(long, value_name = "NAME")]
+        env: String,
+    },
+}
+
+/// `shipit rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
     /// The environment, a `[deploy.<name>]` section.
     #[arg(long, value_name = "NAME")]
     pub env: String,
+    /// The revision to return to. Default: the one before the revision serving now (after an
+    /// interrupted deploy: the last one promoted).
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<u64>,
 }
 
 /// `shipit init`.

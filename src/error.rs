@@ -13,14 +13,6 @@ pub enum Error {
     /// The command line or environment is unusable.
     #[error("{0}")]
     Usage(String),
-    /// The command belongs to a capability this build does not have yet.
-    #[error("`shipit {command}` is not available yet: {what} ships in a later release")]
-    NotAvailable {
-        /// The command.
-        command: &'static str,
-        /// What it will do.
-        what: &'static str,
-    },
     /// Work was attempted and failed.
     #[error("{0}")]
     Failed(String),
@@ -39,7 +31,7 @@ impl Error {
     /// The exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
+            Error::Config(_) | Error::Usage(_) => ExitCode::Usage,
             Error::Failed(_) | Error::StagesFailed => ExitCode::Failed,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Internal(_) => ExitCode::Internal,

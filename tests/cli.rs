@@ -124,7 +124,7 @@ fn dry_run_runs_nothing_and_writes_nothing() {
 }
 
 #[test]
-fn commands_of_later_releases_say_so_with_exit_2() {
+fn release_and_deploy_without_their_sections_exit_2() {
     let dir = project("version = 1\n[stages.a]\nrun = [\"true\"]\n");
     let out = shipit(dir.path()).arg("release").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -143,7 +143,7 @@ fn commands_of_later_releases_say_so_with_exit_2() {
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
-            stderr.contains("is not available yet"),
+            stderr.contains("has no [deploy.<env>] section"),
             "{args:?}: {stderr}"
         );
     }

@@ -2,6 +2,7 @@
 
 mod build;
 mod ci;
+mod deploy;
 mod doctor;
 mod init;
 mod keygen;
@@ -168,14 +169,8 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
             Ok(ExitCode::Success)
         }
         Command::Release(args) => release::run(session, args),
-        Command::Deploy(_) => Err(Error::NotAvailable {
-            command: "deploy",
-            what: "blue-green, rolling and canary deploys",
-        }),
-        Command::Rollback(_) => Err(Error::NotAvailable {
-            command: "rollback",
-            what: "rolling back deploys",
-        }),
+        Command::Deploy(args) => deploy::run(session, args),
+        Command::Rollback(args) => deploy::rollback(session, args),
         Command::Keygen(args) => keygen::run(session, args),
         Command::Verify(args) => verify::run(session, args),
     }

@@ -302,6 +302,16 @@ pub enum DeployStrategy {
     Canary,
 }
 
+impl std::fmt::Display for DeployStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeployStrategy::BlueGreen => "blue-green",
+            DeployStrategy::Rolling => "rolling",
+            DeployStrategy::Canary => "canary",
+        })
+    }
+}
+
 /// `router = { haproxy = "...", backend = "..." }`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,9 @@ pub mod analysis;
 pub mod engine;
 pub mod haproxy;
 pub mod health;
+pub mod plan;
+pub mod prometheus;
+pub mod run;
 pub mod strategy;
 
 /// Durations as `1m 30s` in printed plans.

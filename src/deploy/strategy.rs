@@ -46,6 +46,34 @@ pub enum Phase {
     },
 }
 
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::StartNew { count } => write!(f, "start {count} container(s) of the new version"),
+            Phase::AwaitHealthy => f.write_str("wait until every new container is healthy"),
+            Phase::Route {
+                traffic: Traffic::Percent(p),
+            } => {
+                write!(f, "route {p}% of requests to the new version")
+            }
+            Phase::Route {
+                traffic: Traffic::Even,
+            } => f.write_str("give the new containers their share of requests"),
+            Phase::Pause { duration } => {
+                write!(
+                    f,
+                    "pause {} with the analysis running",
+                    humantime::format_duration(*duration)
+                )
+            }
+            Phase::RetireStable { count: usize::MAX } => {
+                f.write_str("drain and remove the old containers")
+            }
+            Phase::RetireStable { count } => write!(f, "drain and remove {count} old container(s)"),
+        }
+    }
+}
+
 /// What the executor should do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

@@ -1,0 +1,275 @@
+//! `shipit deploy`, `shipit deploy status` and `shipit rollback`.
+
+use tokio_util::sync::CancellationToken;
+
+use super::Session;
+use crate::cli::{DeployAction, DeployArgs, RollbackArgs};
+use crate::config::{self, Loaded};
+use crate::deploy::plan::{self, DeployPlan};
+use crate::deploy::run::{Deployer, Outcome, State};
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::facts::{Facts, FactsOptions};
+use crate::manifest::Manifest;
+use crate::ui::{self, Event, Level, Reporter};
+
+/// Runs `shipit deploy` (or `deploy status`, `deploy --init`).
+pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
+    let global = &session.cli.global;
+    let loaded = config::load(&global.pipeline)?;
+    if args.init {
+        session
+            .printer
+            .out(&starter_haproxy(&loaded, args.env.as_deref()));
+        return Ok(ExitCode::Success);
+    }
+    let reporter = ui::reporter(session.ui, session.printer.clone());
+    if let Some(DeployAction::Status { env }) = &args.action {
+        let plan = plan_for(&loaded, env, None)?;
+        let state = with_deployer(&plan, &*reporter, async |d| d.state().await)?;
+        show_state(session, &plan, &state, &*reporter);
+        return Ok(ExitCode::Success);
+    }
+    let env = args.env.as_deref().unwrap_or_default();
+    let plan = plan_for(&loaded, env, args.version.as_deref())?;
+    if global.dry_run {
+        describe(&plan, &*reporter);
+        return Ok(ExitCode::Success);
+    }
+    let (outcome, state) = with_deployer(&plan, &*reporter, async |d| d.deploy().await)?;
+    finish(session, &plan, outcome, &state, &*reporter)
+}
+
+/// Runs `shipit rollback`.
+pub fn rollback(session: &Session, args: &RollbackArgs) -> Result<ExitCode, Error> {
+    let global = &session.cli.global;
+    let loaded = config::load(&global.pipeline)?;
+    let reporter = ui::reporter(session.ui, session.printer.clone());
+    let plan = plan_for(&loaded, &args.env, None)?;
+    if global.dry_run {
+        say(
+            &*reporter,
+            Level::Info,
+            format!(
+                "would return {} in {} to revision {}, draining every other container",
+                plan.app,
+                plan.env,
+                args.to
+                    .map_or("before the one serving".to_string(), |r| r.to_string())
+            ),
+        );
+        return Ok(ExitCode::Success);
+    }
+    let to = args.to;
+    let (outcome, state) = with_deployer(&plan, &*reporter, async |d| d.rollback(to).await)?;
+    finish(session, &plan, outcome, &state, &*reporter)
+}
+
+fn say(reporter: &dyn Reporter, level: Level, text: String) {
+    reporter.report(&Event::Message { level, text: &text });
+}
+
+/// The plan for `env`: the version asked for, else the manifest's, else the project's.
+fn plan_for(loaded: &Loaded, env: &str, version: Option<&str>) -> Result<DeployPlan, Error> {
+    let facts = Facts::gather(loaded, FactsOptions::default())?;
+    let version = match version {
+        Some(v) => v.to_string(),
+        None => Manifest::read(&crate::plan::dist_dir(loaded, &facts))
+            .map(|m| m.version)
+            .unwrap_or_else(|_| facts.version.clone()),
+    };
+    plan::plan(
+        loaded,
+        &facts.project,
+        env,
+        &version,
+        &facts.template_vars(),
+    )
+}
+
+/// Connects a [`Deployer`] and runs `work` with it; Ctrl-C / SIGTERM cancel it (a rollout in
+/// progress is then undone before it returns).
+fn with_deployer<T>(
+    plan: &DeployPlan,
+    reporter: &dyn Reporter,
+    work: impl AsyncFnOnce(&Deployer<'_>) -> Result<T, String>,
+) -> Result<T, Error> {
+    let say = |level: Level, text: String| reporter.report(&Event::Message { level, text: &text });
+    let runtime = super::runtime()?;
+    let result = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        tokio::spawn(super::cancel_on_signal(cancel.clone()));
+        let deployer = Deployer::connect(plan, &say, cancel).await?;
+        work(&deployer).await
+    });
+    runtime.shutdown_background();
+    result.map_err(Error::Failed)
+}
+
+fn finish(
+    session: &Session,
+    plan: &DeployPlan,
+    outcome: Outcome,
+    state: &State,
+    reporter: &dyn Reporter,
+) -> Result<ExitCode, Error> {
+    if session.ui.json {
+        let value =
+            serde_json::json!({ "event": "deploy_finished", "result": outcome, "state": state });
+        session.printer.out(&value.to_string());
+    }
+    Ok(match outcome {
+        Outcome::Promoted { revision } => {
+            say(
+                reporter,
+                Level::Info,
+                format!(
+                    "{} {} is live in {} (revision {revision})",
+                    plan.app,
+                    version_of(state, revision),
+                    plan.env
+                ),
+            );
+            ExitCode::Success
+        }
+        Outcome::RolledBack { revision, reason } => {
+            say(
+                reporter,
+                Level::Error,
+                format!("revision {revision} was rolled back: {reason}"),
+            );
+            ExitCode::RolledBack
+        }
+        Outcome::Interrupted { revision } => {
+            say(
+                reporter,
+                Level::Warn,
+                format!("interrupted: revision {revision} was removed"),
+            );
+            ExitCode::Interrupted
+        }
+    })
+}
+
+fn version_of(state: &State, revision: u64) -> String {
+    state
+        .containers
+        .iter()
+        .find(|c| c.revision == revision)
+        .map(|c| c.version.clone())
+        .unwrap_or_default()
+}
+
+/// `--dry-run`: the plan, nothing touched.
+fn describe(plan: &DeployPlan, reporter: &dyn Reporter) {
+    let say = |text: String| say(reporter, Level::Info, text);
+    say(format!(
+        "would deploy {} {} ({}) to {} with {}: {} replicas, port {}",
+        plan.app, plan.version, plan.image, plan.env, plan.strategy, plan.replicas, plan.port
+    ));
+    say(format!(
+        "engine {}, router {} backend {}",
+        plan.docker
+            .as_deref()
+            .unwrap_or("$DOCKER_HOST or the local socket"),
+        plan.router,
+        plan.backend
+    ));
+    for (i, phase) in plan.phases.iter().enumerate() {
+        say(format!("  {}. {phase}", i + 1));
+    }
+    say(format!(
+        "health: {} every {} within {}; analysis every {}: a bad version is rolled back within {}",
+        plan.health.path,
+        humantime::format_duration(plan.health.interval),
+        humantime::format_duration(plan.health.deadline),
+        humantime::format_duration(plan.analysis_interval),
+        humantime::format_duration(plan.worst_case_detection)
+    ));
+}
+
+fn show_state(session: &Session, plan: &DeployPlan, state: &State, reporter: &dyn Reporter) {
+    if session.ui.json {
+        session
+            .printer
+            .out(&serde_json::to_string(state).unwrap_or_default());
+        return;
+    }
+    let serving = state.serving();
+    let out = |text: String| session.printer.out(&text);
+    out(format!(
+        "{} in {} (backend {}):",
+        plan.app, plan.env, plan.backend
+    ));
+    if state.containers.is_empty() {
+        out("  no containers".into());
+    }
+    for c in &state.containers {
+        let server = state.servers.iter().find(|s| s.name == c.name);
+        out(format!(
+            "  revision {:<3} {:<12} {:<28} {:<8} {}{}",
+            c.revision,
+            c.version,
+            c.name,
+            c.state,
+            server.map_or("not routed".to_string(), |s| format!(
+                "weight {} {}",
+                s.weight, s.admin
+            )),
+            if serving.iter().any(|s| s.name == c.name) {
+                "  (serving)"
+            } else {
+                ""
+            }
+        ));
+    }
+    for s in state
+        .servers
+        .iter()
+        .filter(|s| !state.containers.iter().any(|c| c.name == s.name))
+    {
+        out(format!(
+            "  server {} {} weight {} (not a shipit container)",
+            s.name, s.address, s.weight
+        ));
+    }
+    if !state.records.is_empty() {
+        out("history:".into());
+    }
+    for r in state.records.iter().rev().take(10) {
+        out(format!(
+            "  r{:<3} {:<12} {:<20} by {} at {}{}",
+            r.revision,
+            r.version,
+            r.outcome,
+            r.by,
+            r.finished,
+            if r.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.detail)
+            }
+        ));
+    }
+    let _ = reporter;
+}
+
+/// A starter HAProxy configuration with the runtime API and the backend shipit manages.
+fn starter_haproxy(loaded: &Loaded, env: Option<&str>) -> String {
+    let config = env
+        .and_then(|e| loaded.file.deploy.get(e))
+        .or_else(|| loaded.file.deploy.values().next());
+    let backend = config.map_or("app", |c| c.router.backend.as_str());
+    let socket = config
+        .map(|c| c.router.haproxy.trim_start_matches("unix://").to_string())
+        .unwrap_or_else(|| "/run/haproxy/admin.sock".into());
+    format!(
+        "# HAProxy for shipit deploys: shipit adds, weighs, drains and removes the servers of\n\
+         # backend `{backend}` through the runtime API; no reload is ever needed.\n\
+         global\n    stats socket {socket} mode 660 level admin\n    stats timeout 30s\n\n\
+         defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
+         \x20   retries 3\n    option redispatch\n\n\
+         frontend web\n    bind :80\n    default_backend {backend}\n\n\
+         backend {backend}\n    balance roundrobin\n    # servers are added by `shipit deploy`\n"
+    )
+}

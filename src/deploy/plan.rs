@@ -1,0 +1,272 @@
+//! `[deploy.<env>]` turned into a [`DeployPlan`]: every duration parsed, the image rendered,
+//! the rollout's phases laid out and the worst-case detection time stated, before anything
+//! is touched.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::analysis::Thresholds;
+use super::haproxy::Address;
+use super::health::HealthSpec;
+use super::strategy::{Phase, Rollout};
+use crate::config::{DeployConfig, DeployStrategy, Loaded, Problem, PrometheusCheck};
+use crate::error::Error;
+use crate::path;
+
+/// Everything a deploy will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployPlan {
+    /// The application (the project name).
+    pub app: String,
+    /// The environment.
+    pub env: String,
+    /// The strategy.
+    pub strategy: DeployStrategy,
+    /// Version deployed.
+    pub version: String,
+    /// Image run.
+    pub image: String,
+    /// Containers.
+    pub replicas: usize,
+    /// Port inside the containers.
+    pub port: u16,
+    /// Engine address (`None`: `DOCKER_HOST` or the local socket).
+    pub docker: Option<String>,
+    /// HAProxy runtime API.
+    #[serde(serialize_with = "display")]
+    pub router: Address,
+    /// Backend managed.
+    pub backend: String,
+    /// Host address containers are published on.
+    pub publish_address: String,
+    /// Container environment, `KEY=value`.
+    pub env_vars: Vec<String>,
+    /// Health checks.
+    pub health: HealthSpec,
+    /// The rollout's phases.
+    pub phases: Vec<Phase>,
+    /// Time between analysis samples.
+    #[serde(with = "super::durations")]
+    pub analysis_interval: Duration,
+    /// Analysis limits.
+    pub analysis: Thresholds,
+    /// Optional Prometheus check.
+    pub prometheus: Option<PrometheusCheck>,
+    /// The longest a bad version takes traffic before it is rolled back.
+    #[serde(with = "super::durations")]
+    pub worst_case_detection: Duration,
+    /// Longest wait for a retired container's in-flight requests.
+    #[serde(with = "super::durations")]
+    pub drain_timeout: Duration,
+    /// How long to wait for another deploy's lock.
+    #[serde(with = "super::durations")]
+    pub lock_wait: Duration,
+    #[serde(skip)]
+    health_deadline: Duration,
+    #[serde(skip)]
+    canary_steps: Vec<u32>,
+    #[serde(skip)]
+    pause: Duration,
+    #[serde(skip)]
+    scale_down_delay: Duration,
+    #[serde(skip)]
+    surge: (usize, usize),
+}
+
+fn display<S: serde::Serializer>(value: &Address, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&value.to_string())
+}
+
+impl DeployPlan {
+    /// A fresh state machine for this plan.
+    pub fn rollout(&self) -> Rollout {
+        match self.strategy {
+            DeployStrategy::BlueGreen => {
+                Rollout::blue_green(self.replicas, self.scale_down_delay, self.health_deadline)
+            }
+            DeployStrategy::Rolling => Rollout::rolling(
+                self.replicas,
+                self.surge.0,
+                self.surge.1,
+                self.health_deadline,
+            ),
+            DeployStrategy::Canary => Rollout::canary(
+                self.replicas,
+                &self.canary_steps,
+                self.pause,
+                self.health_deadline,
+            ),
+        }
+    }
+
+    /// The same deploy for another version, as a blue-green switch (what a rollback to a
+    /// revision whose containers are gone runs).
+    pub fn for_rollback(&self, version: &str, image: &str) -> DeployPlan {
+        let mut plan = self.clone();
+        plan.version = version.into();
+        plan.image = image.into();
+        plan.strategy = DeployStrategy::BlueGreen;
+        plan.scale_down_delay = Duration::ZERO;
+        plan.phases = plan.rollout().phases().to_vec();
+        plan
+    }
+}
+
+/// Plans a deploy of `version` to `env`.
+pub fn plan(
+    loaded: &Loaded,
+    project: &str,
+    env: &str,
+    version: &str,
+    vars: &minijinja::Value,
+) -> Result<DeployPlan, Error> {
+    let Some(config) = loaded.file.deploy.get(env) else {
+        let known: Vec<&str> = loaded.file.deploy.keys().map(String::as_str).collect();
+        return Err(Error::Usage(if known.is_empty() {
+            format!("{} has no [deploy.<env>] section", loaded.path.display())
+        } else {
+            format!(
+                "{} has no [deploy.{env}]; environments: {}",
+                loaded.path.display(),
+                known.join(", ")
+            )
+        }));
+    };
+    let problem = |key: &str, message: String, help: &str| -> Error {
+        let span = loaded
+            .span(path!["deploy", env, key])
+            .or_else(|| loaded.span(path!["deploy", env]));
+        Error::Config(loaded.error(vec![Problem::new(message, span).label("here").help(help)]))
+    };
+    let duration = |key: &str, text: Option<&String>, default: &str| -> Result<Duration, Error> {
+        let text = text.map(String::as_str).unwrap_or(default);
+        if text.trim() == "0s" || text.trim() == "0" {
+            return Ok(Duration::ZERO);
+        }
+        crate::config::validate::parse_duration(text).map_err(|e| {
+            problem(
+                key,
+                format!("{key}: {e}"),
+                "write a duration such as \"30s\"",
+            )
+        })
+    };
+    let context = minijinja::context! { version => version, ..vars.clone() };
+    let render = |key: &str, text: &str| {
+        crate::template::render(text, &context).map_err(|e| {
+            problem(
+                key,
+                format!("bad template: {}", e.message),
+                "templates may use `version`, `commit`, ...",
+            )
+        })
+    };
+    let image = render("image", &config.image)?;
+    crate::oci::reference::Reference::parse(&image)
+        .map_err(|e| problem("image", e, "write `registry/owner/name:{{ version }}`"))?;
+    let router = Address::parse(&config.router.haproxy)
+        .map_err(|e| problem("router", e, "the HAProxy stats socket, with `level admin`"))?;
+    let mut env_vars = Vec::new();
+    for (key, text) in &config.env {
+        env_vars.push(format!("{key}={}", render("env", text)?));
+    }
+    let health = health_spec(config, &duration)?;
+    let replicas = config.replicas.unwrap_or(2);
+    if replicas == 0 {
+        return Err(problem(
+            "replicas",
+            "replicas must be at least 1".into(),
+            "a service needs a container",
+        ));
+    }
+    let steps = config
+        .canary
+        .steps
+        .clone()
+        .unwrap_or_else(|| vec![10, 50, 100]);
+    if steps.is_empty()
+        || steps.iter().any(|s| *s == 0 || *s > 100)
+        || steps.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err(problem(
+            "canary",
+            format!("canary steps {steps:?} must rise from 1 to 100"),
+            "write steps such as [10, 50, 100]",
+        ));
+    }
+    let a = &config.analysis;
+    let analysis_interval = duration("analysis", a.interval.as_ref(), "5s")?;
+    let analysis = Thresholds {
+        max_error_rate: a.max_error_rate.unwrap_or(0.01),
+        max_response_ms: a.max_response_ms,
+        failure_limit: a.failure_limit.unwrap_or(2).max(1),
+        min_requests: a.min_requests.unwrap_or(10),
+    };
+    let mut plan = DeployPlan {
+        app: project.to_string(),
+        env: env.to_string(),
+        strategy: config.strategy,
+        version: version.to_string(),
+        image,
+        replicas,
+        port: config.port,
+        docker: config.docker.clone(),
+        router,
+        backend: config.router.backend.clone(),
+        publish_address: config
+            .publish_address
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        env_vars,
+        worst_case_detection: Rollout::worst_case_detection(
+            analysis_interval,
+            analysis.failure_limit,
+        ),
+        health_deadline: health.deadline,
+        health,
+        phases: Vec::new(),
+        analysis_interval,
+        analysis,
+        prometheus: a.prometheus.clone(),
+        drain_timeout: duration("drain_timeout", config.drain_timeout.as_ref(), "30s")?,
+        lock_wait: duration("lock_wait", config.lock_wait.as_ref(), "0s")?,
+        canary_steps: steps,
+        pause: duration("canary", config.canary.pause.as_ref(), "30s")?,
+        scale_down_delay: duration(
+            "blue_green",
+            config.blue_green.scale_down_delay.as_ref(),
+            "30s",
+        )?,
+        surge: (
+            config.rolling.max_surge.unwrap_or(1),
+            config.rolling.max_unavailable.unwrap_or(0),
+        ),
+    };
+    if plan.surge == (0, 0) {
+        return Err(problem(
+            "rolling",
+            "max_surge and max_unavailable cannot both be 0".into(),
+            "set max_surge = 1",
+        ));
+    }
+    plan.phases = plan.rollout().phases().to_vec();
+    Ok(plan)
+}
+
+/// Parses a duration option of the section (key, text, default).
+type DurationOf<'a> = &'a dyn Fn(&str, Option<&String>, &str) -> Result<Duration, Error>;
+
+fn health_spec(config: &DeployConfig, duration: DurationOf<'_>) -> Result<HealthSpec, Error> {
+    let h = &config.health;
+    Ok(HealthSpec {
+        path: h.path.clone().unwrap_or_else(|| "/healthz".into()),
+        status: h.status.unwrap_or(200),
+        host: h.host.clone(),
+        interval: duration("health", h.interval.as_ref(), "1s")?,
+        timeout: duration("health", h.timeout.as_ref(), "2s")?,
+        healthy: h.healthy.unwrap_or(2),
+        unhealthy: h.unhealthy.unwrap_or(3),
+        deadline: duration("health", h.deadline.as_ref(), "60s")?,
+    })
+}
