@@ -357,7 +357,18 @@ impl<'a> Deployer<'a> {
         revision: u64,
         mut stable: Vec<Container>,
     ) -> Result<Outcome, String> {
-        let mut rollout = plan.rollout();
+        // With nothing serving there is nothing to compare with or fall back to: start,
+        // check health and route, without the strategy's pauses.
+        let mut rollout = if stable.is_empty() {
+            self.say("nothing serves yet: starting, checking health and routing at once".into());
+            super::strategy::Rollout::blue_green(
+                plan.replicas,
+                Duration::ZERO,
+                plan.health.deadline,
+            )
+        } else {
+            plan.rollout()
+        };
         let mut fresh: Vec<Fresh> = Vec::new();
         let mut analysis = Analysis::new(plan.analysis.clone());
         let mut next_sample = Instant::now();

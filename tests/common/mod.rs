@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod fake_github;
+pub mod haproxy;
+pub mod load;
 pub mod registry;
 pub mod token_service;
 

@@ -1,0 +1,89 @@
+//! A real HAProxy for deploy tests, on a free port of 127.0.0.1, with its runtime API on a
+//! unix socket and one empty backend `demo` that shipit fills.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::require;
+
+/// A running HAProxy, stopped when dropped.
+pub struct Haproxy {
+    /// `127.0.0.1:<port>` of the frontend.
+    pub frontend: String,
+    /// The runtime API socket.
+    pub socket: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    /// Starts HAProxy in the foreground.
+    pub fn start() -> Haproxy {
+        require("haproxy");
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let frontend = format!("127.0.0.1:{port}");
+        let socket = dir.path().join("admin.sock");
+        let config = dir.path().join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                "global\n    stats socket {} mode 600 level admin\n    stats timeout 30s\n\n\
+                 defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
+                 \x20   retries 3\n    option redispatch\n\n\
+                 frontend web\n    bind {frontend}\n    default_backend demo\n\n\
+                 backend demo\n    balance roundrobin\n",
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() || TcpStream::connect(&frontend).is_err() {
+            assert!(Instant::now() < deadline, "haproxy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Haproxy {
+            frontend,
+            socket,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// `unix://<socket>`.
+    pub fn api(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// One runtime API command.
+    pub fn command(&self, command: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        stream.write_all(format!("{command}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

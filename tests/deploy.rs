@@ -1,0 +1,408 @@
+//! Deploys against real parts: dockerd runs the demo (images built `FROM scratch` from the
+//! static build), a real HAProxy routes, and a load generator in the test sends 250 requests a
+//! second through HAProxy while shipit switches, rolls, canaries and rolls back.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::haproxy::Haproxy;
+use common::load::{self, Load};
+use common::registry::require_docker;
+use common::{demo_copy, git, shared_target_dir, shipit, text};
+
+/// Requests per second of the load.
+const RATE: u32 = 250;
+/// The image every test deploys, tagged 0.1.0 and 0.2.0.
+const IMAGE: &str = "shipit-test-demo";
+
+/// Deploy tests run one at a time: each puts steady load on a 2-core machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The demo project (with its build at 0.1.0), where the deploy pipelines are written; the
+/// images `shipit-test-demo:0.1.0` and `:0.2.0` exist in the engine.
+fn project() -> &'static Path {
+    static PROJECT: OnceLock<PathBuf> = OnceLock::new();
+    PROJECT.get_or_init(|| {
+        require_docker();
+        let mut dirs = Vec::new();
+        for version in ["0.1.0", "0.2.0"] {
+            let dir = demo_copy().keep();
+            let manifest = dir.join("demo/Cargo.toml");
+            let text_now = std::fs::read_to_string(&manifest).unwrap();
+            std::fs::write(&manifest, text_now.replace("version = \"0.1.0\"", &format!("version = \"{version}\""))).unwrap();
+            std::fs::write(
+                dir.join("pipelines/build.toml"),
+                "version = 1\n[project]\nname = \"demo\"\ncargo = \"../demo/Cargo.toml\"\ndist = \"../dist\"\n\n\
+                 [stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\"]\nprofile = \"release\"\nlocked = false\n",
+            )
+            .unwrap();
+            git(&dir, &["init", "-q", "-b", "main"]);
+            git(&dir, &["add", "."]);
+            git(&dir, &["commit", "-qm", "demo"]);
+            let out = shipit(&dir)
+                .args(["build", "--pipeline", "pipelines/build.toml"])
+                .env("CARGO_TARGET_DIR", shared_target_dir("demo-target"))
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+            let context = dir.join("dist/linux-x64-musl");
+            std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY demo /demo\nENTRYPOINT [\"/demo\"]\n").unwrap();
+            let build = Command::new("docker")
+                .args(["build", "-q", "-t", &format!("{IMAGE}:{version}")])
+                .arg(&context)
+                .env("DOCKER_BUILDKIT", "0")
+                .output()
+                .unwrap();
+            assert!(build.status.success(), "{:?}", text(&build));
+            dirs.push(dir);
+        }
+        dirs.swap_remove(0)
+    })
+}
+
+/// An environment of the demo: its pipeline, HAProxy, and cleanup of its containers, records
+/// and lock when the test ends.
+struct Env {
+    name: String,
+    pipeline: String,
+    haproxy: Haproxy,
+}
+
+impl Env {
+    fn new(prefix: &str, section: &str) -> Env {
+        let name = format!("{prefix}{}", std::process::id());
+        let haproxy = Haproxy::start();
+        let pipeline = format!("pipelines/deploy-{name}.toml");
+        std::fs::write(
+            project().join(&pipeline),
+            format!(
+                "version = 1\n[project]\nname = \"demo\"\ncargo = \"../demo/Cargo.toml\"\ndist = \"../dist\"\n\n\
+                 [deploy.{name}]\nimage = \"{IMAGE}:{{{{ version }}}}\"\nport = 8080\n\
+                 router = {{ haproxy = \"{}\", backend = \"demo\" }}\n\
+                 health = {{ interval = \"200ms\", deadline = \"20s\" }}\ndrain_timeout = \"5s\"\n{section}\n",
+                haproxy.api()
+            ),
+        )
+        .unwrap();
+        Env {
+            name,
+            pipeline,
+            haproxy,
+        }
+    }
+
+    fn shipit(&self, args: &[&str]) -> Command {
+        let mut command = shipit(project());
+        command.args(args).args(["--pipeline", &self.pipeline]);
+        command
+    }
+
+    fn deploy(&self, version: &str) -> Output {
+        self.shipit(&["deploy", "--env", &self.name, "--version", version])
+            .output()
+            .unwrap()
+    }
+
+    /// Names of the environment's containers (any state).
+    fn containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+            .arg(format!("label=shipit.env={}", self.name))
+            .output()
+            .unwrap();
+        let mut names: Vec<String> = text(&out).0.lines().map(String::from).collect();
+        names.sort();
+        names
+    }
+
+    /// Bodies of `n` requests through HAProxy.
+    fn answers(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                load::get(&self.haproxy.frontend)
+                    .map(|(_, b)| b.trim().to_string())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let filter = format!("label=shipit.env={}", self.name);
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+            .unwrap();
+        for id in text(&ids).0.lines() {
+            let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        }
+        let volumes = Command::new("docker")
+            .args(["volume", "ls", "-q", "--filter", &filter])
+            .output()
+            .unwrap();
+        for v in text(&volumes).0.lines() {
+            let _ = Command::new("docker").args(["volume", "rm", v]).output();
+        }
+        let _ = std::fs::remove_file(project().join(&self.pipeline));
+    }
+}
+
+fn assert_ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(out));
+}
+
+/// Runs `command`, reading stderr as it comes: each line with when it arrived. `kill_on`:
+/// a line at which the process is killed with SIGKILL.
+fn streamed(mut command: Command, kill_on: Option<&str>) -> (Option<i32>, Vec<(Instant, String)>) {
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let kill = kill_on.is_some_and(|k| line.contains(k));
+        lines.push((Instant::now(), line));
+        if kill {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    (child.wait().unwrap().code(), lines)
+}
+
+#[test]
+fn blue_green_then_rollback_under_load_lose_no_request() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "bg",
+        "strategy = \"blue-green\"\nreplicas = 2\nblue_green = { scale_down_delay = \"2s\" }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    assert!(env.answers(4).iter().all(|a| a == "demo 0.1.0"));
+
+    let load = Load::start(&env.haproxy.frontend, RATE, 5);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_ok(&env.deploy("0.2.0"));
+    std::thread::sleep(Duration::from_secs(1));
+    let switched = load.snapshot();
+    let rollback = env
+        .shipit(&["rollback", "--env", &env.name])
+        .output()
+        .unwrap();
+    assert_ok(&rollback);
+    std::thread::sleep(Duration::from_secs(1));
+    let tally = load.stop();
+
+    assert_eq!(tally.failures(), 0, "{tally:?}");
+    assert!(tally.rate() >= 200.0, "{tally:?}");
+    assert!(
+        switched.ok.get("demo 0.2.0").is_some_and(|n| *n > 50),
+        "{switched:?}"
+    );
+    assert!(env.answers(10).iter().all(|a| a == "demo 0.1.0"));
+    assert_eq!(env.containers().len(), 2, "{:?}", env.containers());
+
+    let status = env
+        .shipit(&["deploy", "status", "--env", &env.name])
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&status);
+    assert!(stdout.contains("promoted"), "{stdout}");
+    // Revision 1's containers were gone (blue-green removed them), so 0.1.0 ran again.
+    assert!(stdout.contains("rollback to revision 1"), "{stdout}");
+}
+
+#[test]
+fn a_rolling_update_of_three_replicas_under_load_loses_no_request() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "roll",
+        "strategy = \"rolling\"\nreplicas = 3\nrolling = { max_surge = 1, max_unavailable = 0 }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let load = Load::start(&env.haproxy.frontend, RATE, 5);
+    std::thread::sleep(Duration::from_secs(1));
+    let out = env.deploy("0.2.0");
+    std::thread::sleep(Duration::from_secs(1));
+    let tally = load.stop();
+    assert_ok(&out);
+    assert_eq!(tally.failures(), 0, "{tally:?}");
+    assert!(tally.rate() >= 200.0, "{tally:?}");
+    assert_eq!(
+        env.containers(),
+        (1..=3)
+            .map(|i| format!("demo-{}-r2-{i}", env.name))
+            .collect::<Vec<_>>()
+    );
+    assert!(env.answers(9).iter().all(|a| a == "demo 0.2.0"));
+}
+
+#[test]
+fn a_canary_with_errors_is_rolled_back_within_the_detection_time() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "canary",
+        "strategy = \"canary\"\nreplicas = 2\ncanary = { steps = [10, 50, 100], pause = \"20s\" }\n\
+         analysis = { interval = \"1s\", failure_limit = 2, max_error_rate = 0.05, min_requests = 5 }\n\
+         env = { DEMO_FAIL_RATE = \"{% if version == '0.2.0' %}0.3{% else %}0{% endif %}\" }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let plan = env
+        .shipit(&[
+            "deploy",
+            "--env",
+            &env.name,
+            "--version",
+            "0.2.0",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        text(&plan)
+            .1
+            .contains("a bad version is rolled back within 2s"),
+        "{:?}",
+        text(&plan)
+    );
+
+    let load = Load::start(&env.haproxy.frontend, RATE, 5);
+    std::thread::sleep(Duration::from_secs(1));
+    let (code, lines) = streamed(
+        env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]),
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let tally = load.stop();
+    let log: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(code, Some(4), "{log:#?}");
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .find(|(_, l)| l.contains(needle))
+            .map(|(t, _)| *t)
+            .unwrap_or_else(|| panic!("no `{needle}` in {log:#?}"))
+    };
+    let detected =
+        at("rolling back revision 2: the analysis failed") - at("routing 10% of requests");
+    // The stated worst case (2 samples 1s apart) plus one interval for the baseline reading.
+    assert!(
+        detected <= Duration::from_secs(4),
+        "detected after {detected:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("routing 50%")), "{log:#?}");
+    let failed = tally.failures() as f64 / tally.sent as f64;
+    assert!(failed > 0.0 && failed < 0.05, "{failed} of {tally:?}");
+    assert!(env.answers(10).iter().all(|a| a == "demo 0.1.0"));
+    assert!(
+        env.containers().iter().all(|c| c.contains("-r1-")),
+        "{:?}",
+        env.containers()
+    );
+    let servers = env.haproxy.command("show servers state demo");
+    assert!(!servers.contains("-r2-"), "{servers}");
+}
+
+#[test]
+fn a_version_that_never_turns_healthy_never_gets_traffic() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "sick",
+        "strategy = \"blue-green\"\nreplicas = 2\n\
+         env = { DEMO_UNHEALTHY = \"{% if version == '0.2.0' %}1{% else %}0{% endif %}\" }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let load = Load::start(&env.haproxy.frontend, RATE, 5);
+    let out = env.deploy("0.2.0");
+    let tally = load.stop();
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("/healthz answered 503"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(tally.failures(), 0, "{tally:?}");
+    assert_eq!(
+        tally.ok.keys().collect::<Vec<_>>(),
+        ["demo 0.1.0"],
+        "{tally:?}"
+    );
+    assert!(
+        env.containers().iter().all(|c| c.contains("-r1-")),
+        "{:?}",
+        env.containers()
+    );
+}
+
+#[test]
+fn a_deploy_killed_half_way_is_seen_by_status_and_undone_by_rollback() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "kill",
+        "strategy = \"canary\"\nreplicas = 2\ncanary = { steps = [10, 100], pause = \"60s\" }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let load = Load::start(&env.haproxy.frontend, RATE, 5);
+    let (code, lines) = streamed(
+        env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]),
+        Some("routing 10% of requests"),
+    );
+    assert_eq!(code, None, "{lines:?}");
+
+    let status = env
+        .shipit(&["deploy", "status", "--env", &env.name])
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&status);
+    assert!(
+        stdout.contains(&format!("demo-{}-r2-1", env.name)),
+        "{stdout}"
+    );
+    // A second deploy refuses to build on a half-finished one.
+    let again = env.deploy("0.2.0");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again).1.contains("run `shipit rollback"),
+        "{:?}",
+        text(&again)
+    );
+    // The killed run's lock was taken over: its process is gone.
+    assert!(
+        text(&again).1.contains("taking over a stale deploy lock"),
+        "{:?}",
+        text(&again)
+    );
+
+    let rollback = env
+        .shipit(&["rollback", "--env", &env.name])
+        .output()
+        .unwrap();
+    assert_ok(&rollback);
+    assert!(
+        text(&rollback)
+            .1
+            .contains("revision 1 (0.1.0) is still running"),
+        "{:?}",
+        text(&rollback)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let tally = load.stop();
+    assert_eq!(tally.failures(), 0, "{tally:?}");
+    assert!(
+        env.containers().iter().all(|c| c.contains("-r1-")),
+        "{:?}",
+        env.containers()
+    );
+    assert_eq!(env.containers().len(), 2);
+    assert!(env.answers(10).iter().all(|a| a == "demo 0.1.0"));
+    let servers = env.haproxy.command("show servers state demo");
+    assert!(!servers.contains("-r2-"), "{servers}");
+}
