@@ -3,6 +3,9 @@
 //! second through HAProxy while shipit switches, rolls, canaries and rolls back.
 
 use std::io::{BufRead, BufReader};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -108,10 +111,18 @@ impl Env {
             .unwrap()
     }
 
-    /// Names of the environment's containers (any state).
+    /// Names of the environment's service containers (any state).
     fn containers(&self) -> Vec<String> {
         let out = Command::new("docker")
-            .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+            .args([
+                "ps",
+                "-a",
+                "--format",
+                "{{.Names}}",
+                "--filter",
+                "label=shipit.kind=service",
+            ])
+            .arg("--filter")
             .arg(format!("label=shipit.env={}", self.name))
             .output()
             .unwrap();
@@ -157,9 +168,12 @@ fn assert_ok(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(out));
 }
 
-/// Runs `command`, reading stderr as it comes: each line with when it arrived. `kill_on`:
-/// a line at which the process is killed with SIGKILL.
-fn streamed(mut command: Command, kill_on: Option<&str>) -> (Option<i32>, Vec<(Instant, String)>) {
+/// Runs `command`, reading stderr as it comes: each line with when it arrived. `signal_on`:
+/// a line at which the process gets a signal (SIGKILL ends the reading there).
+fn streamed(
+    mut command: Command,
+    signal_on: Option<(&str, Signal)>,
+) -> (Option<i32>, Vec<(Instant, String)>) {
     let mut child = command
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -168,11 +182,13 @@ fn streamed(mut command: Command, kill_on: Option<&str>) -> (Option<i32>, Vec<(I
     let mut lines = Vec::new();
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap();
-        let kill = kill_on.is_some_and(|k| line.contains(k));
+        let matched = signal_on.filter(|(text, _)| line.contains(text));
         lines.push((Instant::now(), line));
-        if kill {
-            child.kill().unwrap();
-            break;
+        if let Some((_, signal)) = matched {
+            kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+            if signal == Signal::SIGKILL {
+                break;
+            }
         }
     }
     (child.wait().unwrap().code(), lines)
@@ -353,7 +369,7 @@ fn a_deploy_killed_half_way_is_seen_by_status_and_undone_by_rollback() {
     let load = Load::start(&env.haproxy.frontend, RATE, 5);
     let (code, lines) = streamed(
         env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]),
-        Some("routing 10% of requests"),
+        Some(("routing 10% of requests", Signal::SIGKILL)),
     );
     assert_eq!(code, None, "{lines:?}");
 
@@ -405,4 +421,95 @@ fn a_deploy_killed_half_way_is_seen_by_status_and_undone_by_rollback() {
     assert!(env.answers(10).iter().all(|a| a == "demo 0.1.0"));
     let servers = env.haproxy.command("show servers state demo");
     assert!(!servers.contains("-r2-"), "{servers}");
+
+    // Ctrl-C / SIGTERM instead: shipit undoes the rollout itself and exits 130.
+    let load = Load::start(&env.haproxy.frontend, RATE, 5);
+    let (code, lines) = streamed(
+        env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]),
+        Some(("routing 10% of requests", Signal::SIGTERM)),
+    );
+    let tally = load.stop();
+    assert_eq!(code, Some(130), "{lines:?}");
+    assert_eq!(tally.failures(), 0, "{tally:?}");
+    assert!(
+        env.containers().iter().all(|c| c.contains("-r1-")),
+        "{:?}",
+        env.containers()
+    );
+    assert!(env.answers(10).iter().all(|a| a == "demo 0.1.0"));
+}
+
+#[test]
+fn the_starter_haproxy_config_is_valid_and_a_held_lock_is_named() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new("lock", "strategy = \"blue-green\"\nreplicas = 1");
+    let init = env
+        .shipit(&["deploy", "--init", "--env", &env.name])
+        .output()
+        .unwrap();
+    assert_ok(&init);
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        text(&init).0.replace("bind :80", "bind 127.0.0.1:18099"),
+    )
+    .unwrap();
+    let check = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(config.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{:?}\n{}",
+        text(&check),
+        text(&init).0
+    );
+
+    // A lock held by a live process (this test) is reported, and nothing is started.
+    let lock = Command::new("docker")
+        .args([
+            "create",
+            "--name",
+            &format!("shipit-lock-demo-{}", env.name),
+        ])
+        .args([
+            "--label",
+            "shipit.app=demo",
+            "--label",
+            &format!("shipit.env={}", env.name),
+        ])
+        .args([
+            "--label",
+            "shipit.kind=lock",
+            "--label",
+            "shipit.by=alice@elsewhere",
+        ])
+        .args(["--label", &format!("shipit.pid={}", std::process::id())])
+        .args(["--label", &format!("shipit.host={}", nix_hostname())])
+        .args(["--label", "shipit.started=2026-11-23T10:00:00Z"])
+        .arg(format!("{IMAGE}:0.1.0"))
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{:?}", text(&lock));
+    let out = env.deploy("0.1.0");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.contains(&format!(
+            "another deploy of demo to {} holds the lock: alice@elsewhere",
+            env.name
+        )) && stderr.contains(&format!(
+            "pid {}, since 2026-11-23T10:00:00Z",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    assert!(env.containers().is_empty(), "{:?}", env.containers());
+}
+
+fn nix_hostname() -> String {
+    let out = Command::new("hostname").output().unwrap();
+    text(&out).0.trim().to_string()
 }

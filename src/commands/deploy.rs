@@ -238,10 +238,11 @@ fn show_state(session: &Session, plan: &DeployPlan, state: &State, reporter: &dy
     }
     for r in state.records.iter().rev().take(10) {
         out(format!(
-            "  r{:<3} {:<12} {:<20} by {} at {}{}",
+            "  r{:<3} {:<12} {:<20} {:<9} by {} at {}{}",
             r.revision,
             r.version,
             r.outcome,
+            r.from.map(|f| format!("from r{f}")).unwrap_or_default(),
             r.by,
             r.finished,
             if r.detail.is_empty() {
