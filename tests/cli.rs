@@ -708,3 +708,64 @@ fn a_workspace_builds_the_packages_it_names() {
     names.sort();
     assert_eq!(names, ["beta", "beta-admin"]);
 }
+
+#[test]
+fn deploy_sections_are_checked_with_locations_before_anything_runs() {
+    let section = |extra: &str| {
+        format!(
+            "version = 1\n\n[deploy.production]\nstrategy = \"canary\"\nimage = \"127.0.0.1:9/acme/tiny:{{{{ version }}}}\"\n\
+             port = 8080\nrouter = {{ haproxy = \"unix:///nowhere/admin.sock\", backend = \"tiny\" }}\n{extra}"
+        )
+    };
+    let dir = project(&section("health = { deadline = \"soon\" }\n"));
+    let out = shipit(dir.path())
+        .args(["deploy", "--env", "production", "--dry-run"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("health.deadline: `soon` is not a duration"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("shipit.toml:8:10"), "{stderr}");
+
+    let dir = project(&section("canary = { steps = [50, 10] }\n"));
+    let out = shipit(dir.path())
+        .args(["deploy", "--env", "staging"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out)
+            .1
+            .contains("has no [deploy.staging]; environments: production"),
+        "{:?}",
+        text(&out)
+    );
+    let out = shipit(dir.path())
+        .args(["deploy", "--env", "production", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out)
+            .1
+            .contains("canary steps [50, 10] must rise from 1 to 100"),
+        "{:?}",
+        text(&out)
+    );
+
+    // A router that does not answer is a failure of the work (exit 1), named.
+    let dir = project(&section(""));
+    let out = shipit(dir.path())
+        .args(["deploy", "--env", "production"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("unix:///nowhere/admin.sock") || stderr.contains("Docker engine"),
+        "{stderr}"
+    );
+}

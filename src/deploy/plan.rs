@@ -144,10 +144,12 @@ pub fn plan(
         if text.trim() == "0s" || text.trim() == "0" {
             return Ok(Duration::ZERO);
         }
+        // `health.deadline` points at the `health` table, and names the key inside it.
+        let table = key.split('.').next().unwrap_or(key);
         crate::config::validate::parse_duration(text).map_err(|e| {
             problem(
-                key,
-                format!("{key}: {e}"),
+                table,
+                format!("{key}: `{text}` is not a duration ({e})"),
                 "write a duration such as \"30s\"",
             )
         })
@@ -196,7 +198,7 @@ pub fn plan(
         ));
     }
     let a = &config.analysis;
-    let analysis_interval = duration("analysis", a.interval.as_ref(), "5s")?;
+    let analysis_interval = duration("analysis.interval", a.interval.as_ref(), "5s")?;
     let analysis = Thresholds {
         max_error_rate: a.max_error_rate.unwrap_or(0.01),
         max_response_ms: a.max_response_ms,
@@ -232,9 +234,9 @@ pub fn plan(
         drain_timeout: duration("drain_timeout", config.drain_timeout.as_ref(), "30s")?,
         lock_wait: duration("lock_wait", config.lock_wait.as_ref(), "0s")?,
         canary_steps: steps,
-        pause: duration("canary", config.canary.pause.as_ref(), "30s")?,
+        pause: duration("canary.pause", config.canary.pause.as_ref(), "30s")?,
         scale_down_delay: duration(
-            "blue_green",
+            "blue_green.scale_down_delay",
             config.blue_green.scale_down_delay.as_ref(),
             "30s",
         )?,
@@ -263,10 +265,10 @@ fn health_spec(config: &DeployConfig, duration: DurationOf<'_>) -> Result<Health
         path: h.path.clone().unwrap_or_else(|| "/healthz".into()),
         status: h.status.unwrap_or(200),
         host: h.host.clone(),
-        interval: duration("health", h.interval.as_ref(), "1s")?,
-        timeout: duration("health", h.timeout.as_ref(), "2s")?,
+        interval: duration("health.interval", h.interval.as_ref(), "1s")?,
+        timeout: duration("health.timeout", h.timeout.as_ref(), "2s")?,
         healthy: h.healthy.unwrap_or(2),
         unhealthy: h.unhealthy.unwrap_or(3),
-        deadline: duration("health", h.deadline.as_ref(), "60s")?,
+        deadline: duration("health.deadline", h.deadline.as_ref(), "60s")?,
     })
 }
