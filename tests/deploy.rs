@@ -234,6 +234,24 @@ fn blue_green_then_rollback_under_load_lose_no_request() {
     assert!(stdout.contains("promoted"), "{stdout}");
     // Revision 1's containers were gone (blue-green removed them), so 0.1.0 ran again.
     assert!(stdout.contains("rollback to revision 1"), "{stdout}");
+
+    // Any recorded revision can be asked for.
+    let to = env
+        .shipit(&["rollback", "--env", &env.name, "--to", "2"])
+        .output()
+        .unwrap();
+    assert_ok(&to);
+    assert!(env.answers(6).iter().all(|a| a == "demo 0.2.0"));
+    let missing = env
+        .shipit(&["rollback", "--env", &env.name, "--to", "99"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing).1.contains("there is no revision 99"),
+        "{:?}",
+        text(&missing)
+    );
 }
 
 #[test]
@@ -512,4 +530,38 @@ fn the_starter_haproxy_config_is_valid_and_a_held_lock_is_named() {
 fn nix_hostname() -> String {
     let out = Command::new("hostname").output().unwrap();
     text(&out).0.trim().to_string()
+}
+
+#[test]
+fn a_blue_green_preview_shows_the_new_color_before_the_switch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "preview",
+        "strategy = \"blue-green\"\nreplicas = 1\n\
+         blue_green = { scale_down_delay = \"1s\", preview_backend = \"demo_preview\", preview = \"3s\" }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let mut seen = None;
+    let mut command = env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]);
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut log = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("on the preview backend for") {
+            let preview = load::get(&env.haproxy.preview).map(|(_, b)| b.trim().to_string());
+            seen = Some((preview.unwrap_or_default(), env.answers(4)));
+        }
+        log.push(line);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{log:#?}");
+    let (preview, live) = seen.unwrap_or_else(|| panic!("no preview in {log:#?}"));
+    assert_eq!(preview, "demo 0.2.0");
+    assert!(live.iter().all(|a| a == "demo 0.1.0"), "{live:?}");
+    assert!(env.answers(4).iter().all(|a| a == "demo 0.2.0"));
+    let servers = env.haproxy.command("show servers state demo_preview");
+    assert!(!servers.contains("-r2-"), "{servers}");
 }

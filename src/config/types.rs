@@ -350,6 +350,11 @@ pub struct HealthConfig {
 pub struct BlueGreenConfig {
     /// How long the old color stays warm (and the analysis runs) after the switch. Default: `30s`.
     pub scale_down_delay: Option<String>,
+    /// A second HAProxy backend (of the same runtime API) where the healthy new color is shown
+    /// before the switch, for a look or a smoke test.
+    pub preview_backend: Option<String>,
+    /// How long the preview lasts. Default: `30s`.
+    pub preview: Option<String>,
 }
 
 /// `rolling = { ... }`.

@@ -38,6 +38,8 @@ pub struct DeployPlan {
     pub router: Address,
     /// Backend managed.
     pub backend: String,
+    /// Blue-green preview: the backend the new color is shown on first, and for how long.
+    pub preview: Option<Preview>,
     /// Host address containers are published on.
     pub publish_address: String,
     /// Container environment, `KEY=value`.
@@ -74,6 +76,16 @@ pub struct DeployPlan {
     surge: (usize, usize),
 }
 
+/// A blue-green preview.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    /// The preview backend.
+    pub backend: String,
+    /// How long.
+    #[serde(with = "super::durations")]
+    pub duration: Duration,
+}
+
 fn display<S: serde::Serializer>(value: &Address, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&value.to_string())
 }
@@ -82,9 +94,12 @@ impl DeployPlan {
     /// A fresh state machine for this plan.
     pub fn rollout(&self) -> Rollout {
         match self.strategy {
-            DeployStrategy::BlueGreen => {
-                Rollout::blue_green(self.replicas, self.scale_down_delay, self.health_deadline)
-            }
+            DeployStrategy::BlueGreen => Rollout::blue_green(
+                self.replicas,
+                self.scale_down_delay,
+                self.health_deadline,
+                self.preview.as_ref().map(|p| p.duration),
+            ),
             DeployStrategy::Rolling => Rollout::rolling(
                 self.replicas,
                 self.surge.0,
@@ -108,6 +123,7 @@ impl DeployPlan {
         plan.image = image.into();
         plan.strategy = DeployStrategy::BlueGreen;
         plan.scale_down_delay = Duration::ZERO;
+        plan.preview = None;
         plan.phases = plan.rollout().phases().to_vec();
         plan
     }
@@ -216,6 +232,17 @@ pub fn plan(
         docker: config.docker.clone(),
         router,
         backend: config.router.backend.clone(),
+        preview: match &config.blue_green.preview_backend {
+            Some(backend) => Some(Preview {
+                backend: backend.clone(),
+                duration: duration(
+                    "blue_green.preview",
+                    config.blue_green.preview.as_ref(),
+                    "30s",
+                )?,
+            }),
+            None => None,
+        },
         publish_address: config
             .publish_address
             .clone()

@@ -365,6 +365,7 @@ impl<'a> Deployer<'a> {
                 plan.replicas,
                 Duration::ZERO,
                 plan.health.deadline,
+                None,
             )
         } else {
             plan.rollout()
@@ -377,6 +378,7 @@ impl<'a> Deployer<'a> {
         let mut action = rollout.advance(Event::Begin, Instant::now());
         loop {
             if self.cancel.is_cancelled() {
+                self.preview(plan, &fresh, false).await?;
                 self.undo(&stable, &fresh).await?;
                 return Ok(Outcome::Interrupted { revision });
             }
@@ -400,6 +402,14 @@ impl<'a> Deployer<'a> {
                                 analysis.observe(self.counters(&fresh).await?);
                                 next_sample = Instant::now() + plan.analysis_interval;
                             }
+                            Event::Done
+                        }
+                        Phase::Preview { duration } => {
+                            self.preview(plan, &fresh, true).await?;
+                            self.say(format!(
+                                "showing revision {revision} on the preview backend for {}",
+                                humantime::format_duration(*duration)
+                            ));
                             Event::Done
                         }
                         Phase::Pause { duration } => {
@@ -447,6 +457,7 @@ impl<'a> Deployer<'a> {
                     }
                 }
                 Action::Promote => {
+                    self.preview(plan, &fresh, false).await?;
                     self.say(format!(
                         "revision {revision} ({}) serves all traffic",
                         plan.version
@@ -474,6 +485,7 @@ impl<'a> Deployer<'a> {
                             ),
                         );
                     }
+                    self.preview(plan, &fresh, false).await?;
                     self.undo(&stable, &fresh).await?;
                     return Ok(Outcome::RolledBack {
                         revision,
@@ -483,6 +495,32 @@ impl<'a> Deployer<'a> {
             };
             action = rollout.advance(event, Instant::now());
         }
+    }
+
+    /// Adds the new containers to the preview backend (`show`), or takes them off it.
+    async fn preview(&self, plan: &DeployPlan, fresh: &[Fresh], show: bool) -> Result<(), String> {
+        let Some(preview) = &plan.preview else {
+            return Ok(());
+        };
+        let on_it = self
+            .router
+            .servers(&preview.backend)
+            .await
+            .map_err(|e| e.to_string())?;
+        for f in fresh {
+            let name = &f.container.name;
+            let present = on_it.iter().any(|s| s.name == *name);
+            if show && !present {
+                let address = f.container.address.clone().unwrap_or_default();
+                self.router
+                    .add_server(&preview.backend, name, &address, FULL)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            } else if !show && present {
+                self.retire_server_of(&preview.backend, name).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Sleeps, waking early on Ctrl-C.
@@ -643,9 +681,13 @@ impl<'a> Deployer<'a> {
         Ok(())
     }
 
-    /// Drains a server and deletes it from the backend once idle (or at `drain_timeout`).
+    /// Drains a server of the managed backend and deletes it once idle.
     async fn retire_server(&self, name: &str) -> Result<(), String> {
-        let backend = &self.plan.backend;
+        self.retire_server_of(&self.plan.backend, name).await
+    }
+
+    /// Drains a server and deletes it from `backend` once idle (or at `drain_timeout`).
+    async fn retire_server_of(&self, backend: &str, name: &str) -> Result<(), String> {
         let err = |e: super::haproxy::RouterError| e.to_string();
         self.router
             .set_weight(backend, name, 0)

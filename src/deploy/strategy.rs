@@ -39,6 +39,13 @@ pub enum Phase {
         #[serde(with = "crate::deploy::durations")]
         duration: Duration,
     },
+    /// Show the healthy new containers on the preview backend for this long, before any of
+    /// the live traffic goes to them.
+    Preview {
+        /// How long.
+        #[serde(with = "crate::deploy::durations")]
+        duration: Duration,
+    },
     /// Drain `count` containers of the stable revision and remove them.
     RetireStable {
         /// How many (`usize::MAX`: all).
@@ -66,6 +73,11 @@ impl std::fmt::Display for Phase {
                     humantime::format_duration(*duration)
                 )
             }
+            Phase::Preview { duration } => write!(
+                f,
+                "show the new version on the preview backend for {}",
+                humantime::format_duration(*duration)
+            ),
             Phase::RetireStable { count: usize::MAX } => {
                 f.write_str("drain and remove the old containers")
             }
@@ -131,21 +143,22 @@ impl Rollout {
         replicas: usize,
         scale_down_delay: Duration,
         health_deadline: Duration,
+        preview: Option<Duration>,
     ) -> Rollout {
-        Rollout::new(
-            vec![
-                Phase::StartNew { count: replicas },
-                Phase::AwaitHealthy,
-                Phase::Route {
-                    traffic: Traffic::Percent(100),
-                },
-                Phase::Pause {
-                    duration: scale_down_delay,
-                },
-                Phase::RetireStable { count: usize::MAX },
-            ],
-            health_deadline,
-        )
+        let mut phases = vec![Phase::StartNew { count: replicas }, Phase::AwaitHealthy];
+        if let Some(duration) = preview {
+            phases.push(Phase::Preview { duration });
+        }
+        phases.extend([
+            Phase::Route {
+                traffic: Traffic::Percent(100),
+            },
+            Phase::Pause {
+                duration: scale_down_delay,
+            },
+            Phase::RetireStable { count: usize::MAX },
+        ]);
+        Rollout::new(phases, health_deadline)
     }
 
     /// Rolling: replace `replicas` in batches. With surge, a batch of new containers starts,
@@ -266,7 +279,7 @@ impl Rollout {
                 )),
                 by => Action::WaitUntil(by.unwrap_or(now)),
             },
-            Some(Phase::Pause { .. }) => match self.pause_until {
+            Some(Phase::Pause { .. } | Phase::Preview { .. }) => match self.pause_until {
                 Some(until) if now < until => Action::WaitUntil(until),
                 _ => self.next(now),
             },
@@ -287,7 +300,9 @@ impl Rollout {
         self.current = Some(index);
         match &phase {
             Phase::AwaitHealthy => self.healthy_by = Some(now + self.health_deadline),
-            Phase::Pause { duration } => self.pause_until = Some(now + *duration),
+            Phase::Pause { duration } | Phase::Preview { duration } => {
+                self.pause_until = Some(now + *duration)
+            }
             Phase::Route { traffic } => {
                 self.routed |= *traffic != Traffic::Percent(0);
             }
@@ -343,7 +358,7 @@ mod tests {
 
     #[test]
     fn blue_green_switches_at_once_and_keeps_the_old_color_warm() {
-        let phases = walk(Rollout::blue_green(2, 30 * S, 60 * S));
+        let phases = walk(Rollout::blue_green(2, 30 * S, 60 * S, None));
         assert_eq!(
             phases,
             [
@@ -355,6 +370,18 @@ mod tests {
                 Phase::Pause { duration: 30 * S },
                 Phase::RetireStable { count: usize::MAX },
             ]
+        );
+    }
+
+    #[test]
+    fn a_preview_comes_before_any_live_traffic() {
+        let phases = walk(Rollout::blue_green(1, S, 60 * S, Some(5 * S)));
+        assert_eq!(phases[2], Phase::Preview { duration: 5 * S });
+        assert_eq!(
+            phases[3],
+            Phase::Route {
+                traffic: Traffic::Percent(100)
+            }
         );
     }
 
@@ -458,7 +485,7 @@ mod tests {
     #[test]
     fn never_healthy_is_rolled_back_at_the_deadline_without_traffic() {
         let t0 = Instant::now();
-        let mut rollout = Rollout::blue_green(1, 30 * S, 60 * S);
+        let mut rollout = Rollout::blue_green(1, 30 * S, 60 * S, None);
         rollout.advance(Event::Begin, t0);
         assert_eq!(
             rollout.advance(Event::Done, t0),
@@ -474,7 +501,7 @@ mod tests {
                 reason: "the new containers were not healthy within 1m".into()
             }
         );
-        let mut rollout = Rollout::blue_green(1, 30 * S, 60 * S);
+        let mut rollout = Rollout::blue_green(1, 30 * S, 60 * S, None);
         rollout.advance(Event::Begin, t0);
         rollout.advance(Event::Done, t0);
         assert!(matches!(

@@ -1,5 +1,6 @@
 //! A real HAProxy for deploy tests, on a free port of 127.0.0.1, with its runtime API on a
-//! unix socket and one empty backend `demo` that shipit fills.
+//! unix socket and two empty backends that shipit fills: `demo` (frontend [`Haproxy::frontend`])
+//! and `demo_preview` (frontend [`Haproxy::preview`]).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use super::require;
 pub struct Haproxy {
     /// `127.0.0.1:<port>` of the frontend.
     pub frontend: String,
+    /// `127.0.0.1:<port>` of the preview frontend.
+    pub preview: String,
     /// The runtime API socket.
     pub socket: PathBuf,
     child: Child,
@@ -23,12 +26,11 @@ impl Haproxy {
     pub fn start() -> Haproxy {
         require("haproxy");
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let frontend = format!("127.0.0.1:{port}");
+        let free = || {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("127.0.0.1:{}", listener.local_addr().unwrap().port())
+        };
+        let (frontend, preview) = (free(), free());
         let socket = dir.path().join("admin.sock");
         let config = dir.path().join("haproxy.cfg");
         std::fs::write(
@@ -38,7 +40,9 @@ impl Haproxy {
                  defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
                  \x20   retries 3\n    option redispatch\n\n\
                  frontend web\n    bind {frontend}\n    default_backend demo\n\n\
-                 backend demo\n    balance roundrobin\n",
+                 backend demo\n    balance roundrobin\n\n\
+                 frontend preview\n    bind {preview}\n    default_backend demo_preview\n\n\
+                 backend demo_preview\n    balance roundrobin\n",
                 socket.display()
             ),
         )
@@ -59,6 +63,7 @@ impl Haproxy {
         }
         Haproxy {
             frontend,
+            preview,
             socket,
             child,
             _dir: dir,
