@@ -216,6 +216,12 @@ fn blue_green_then_rollback_under_load_lose_no_request() {
     assert_ok(&rollback);
     std::thread::sleep(Duration::from_secs(1));
     let tally = load.stop();
+    eprintln!(
+        "blue-green + rollback: {} requests at {:.0}/s, {} failed",
+        tally.sent,
+        tally.rate(),
+        tally.failures()
+    );
 
     assert_eq!(tally.failures(), 0, "{tally:?}");
     assert!(tally.rate() >= 200.0, "{tally:?}");
@@ -268,6 +274,12 @@ fn a_rolling_update_of_three_replicas_under_load_loses_no_request() {
     std::thread::sleep(Duration::from_secs(1));
     let tally = load.stop();
     assert_ok(&out);
+    eprintln!(
+        "rolling: {} requests at {:.0}/s, {} failed",
+        tally.sent,
+        tally.rate(),
+        tally.failures()
+    );
     assert_eq!(tally.failures(), 0, "{tally:?}");
     assert!(tally.rate() >= 200.0, "{tally:?}");
     assert_eq!(
@@ -303,7 +315,7 @@ fn a_canary_with_errors_is_rolled_back_within_the_detection_time() {
     assert!(
         text(&plan)
             .1
-            .contains("a bad version is rolled back within 2s"),
+            .contains("a bad version is rolled back within 3s"),
         "{:?}",
         text(&plan)
     );
@@ -327,13 +339,20 @@ fn a_canary_with_errors_is_rolled_back_within_the_detection_time() {
     };
     let detected =
         at("rolling back revision 2: the analysis failed") - at("routing 10% of requests");
-    // The stated worst case (2 samples 1s apart) plus one interval for the baseline reading.
+    // Within the stated worst case (3s), give or take the time to read the router's counters.
     assert!(
-        detected <= Duration::from_secs(4),
+        detected <= Duration::from_millis(3300),
         "detected after {detected:?}"
     );
+    eprintln!("detected after {detected:?}");
     assert!(!log.iter().any(|l| l.contains("routing 50%")), "{log:#?}");
     let failed = tally.failures() as f64 / tally.sent as f64;
+    eprintln!(
+        "canary: {} of {} requests failed ({:.2}%)",
+        tally.failures(),
+        tally.sent,
+        100.0 * failed
+    );
     assert!(failed > 0.0 && failed < 0.05, "{failed} of {tally:?}");
     assert!(env.answers(10).iter().all(|a| a == "demo 0.1.0"));
     assert!(

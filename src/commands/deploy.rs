@@ -207,8 +207,9 @@ fn show_state(session: &Session, plan: &DeployPlan, state: &State, reporter: &dy
     for c in &state.containers {
         let server = state.servers.iter().find(|s| s.name == c.name);
         out(format!(
-            "  revision {:<3} {:<12} {:<28} {:<8} {}{}",
+            "  revision {:<3} {:<5} {:<12} {:<28} {:<8} {}{}",
             c.revision,
+            crate::deploy::engine::color(c.revision),
             c.version,
             c.name,
             c.state,

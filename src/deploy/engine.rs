@@ -29,6 +29,13 @@ pub const REVISION: &str = "shipit.revision";
 pub const VERSION: &str = "shipit.version";
 /// The image reference.
 pub const IMAGE: &str = "shipit.image";
+/// `blue` or `green`: revisions alternate, so the old and the new set always differ.
+pub const COLOR: &str = "shipit.color";
+
+/// The color of a revision.
+pub fn color(revision: u64) -> &'static str {
+    if revision % 2 == 1 { "blue" } else { "green" }
+}
 
 /// A service container as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -299,29 +299,38 @@ impl<'a> Deployer<'a> {
                 .unwrap_or_default()
         ));
         let outcome = self.roll_out(plan, revision, serving).await?;
-        let (outcome_text, detail) = match &outcome {
+        self.record(plan, revision, from, started, &outcome, None)
+            .await?;
+        Ok((outcome, self.state().await?))
+    }
+
+    /// Records how the attempt at `revision` ended (in the engine, for status and rollback).
+    async fn record(
+        &self,
+        plan: &DeployPlan,
+        revision: u64,
+        from: Option<u64>,
+        started: String,
+        outcome: &Outcome,
+        detail: Option<String>,
+    ) -> Result<(), String> {
+        let (label, reason) = match outcome {
             Outcome::Promoted { .. } => ("promoted", String::new()),
             Outcome::RolledBack { reason, .. } => ("rolled-back", reason.clone()),
             Outcome::Interrupted { .. } => ("interrupted", String::new()),
         };
-        self.engine
-            .add_record(
-                &plan.app,
-                &plan.env,
-                &Record {
-                    revision,
-                    version: plan.version.clone(),
-                    image: plan.image.clone(),
-                    outcome: outcome_text.into(),
-                    from,
-                    by: who(),
-                    started,
-                    finished: now_rfc3339(),
-                    detail,
-                },
-            )
-            .await?;
-        Ok((outcome, self.state().await?))
+        let record = Record {
+            revision,
+            version: plan.version.clone(),
+            image: plan.image.clone(),
+            outcome: label.into(),
+            from,
+            by: who(),
+            started,
+            finished: now_rfc3339(),
+            detail: detail.unwrap_or(reason),
+        };
+        self.engine.add_record(&plan.app, &plan.env, &record).await
     }
 
     /// Removes containers that serve nothing (left by a killed run) and servers whose
@@ -541,6 +550,7 @@ impl<'a> Deployer<'a> {
             (engine::REVISION.into(), revision.to_string()),
             (engine::VERSION.into(), plan.version.clone()),
             (engine::IMAGE.into(), plan.image.clone()),
+            (engine::COLOR.into(), engine::color(revision).into()),
         ]);
         let container = self
             .engine
@@ -919,26 +929,8 @@ impl<'a> Deployer<'a> {
         let revision = state.last_revision() + 1;
         let started = now_rfc3339();
         let outcome = rollback.roll_out(&plan, revision, keep).await?;
-        self.engine
-            .add_record(
-                &plan.app,
-                &plan.env,
-                &Record {
-                    revision,
-                    version: plan.version.clone(),
-                    image: plan.image.clone(),
-                    outcome: match &outcome {
-                        Outcome::Promoted { .. } => "promoted".into(),
-                        Outcome::RolledBack { .. } => "rolled-back".into(),
-                        Outcome::Interrupted { .. } => "interrupted".into(),
-                    },
-                    from: newest,
-                    by: who(),
-                    started,
-                    finished: now_rfc3339(),
-                    detail: format!("rollback to revision {}", target.revision),
-                },
-            )
+        let detail = format!("rollback to revision {}", target.revision);
+        self.record(&plan, revision, newest, started, &outcome, Some(detail))
             .await?;
         Ok((outcome, self.state().await?))
     }

@@ -318,9 +318,10 @@ impl Rollout {
     }
 
     /// The longest a bad new revision can take traffic before the analysis trips: a sample
-    /// every `interval`, `failure_limit` bad ones in a row.
+    /// every `interval`, `failure_limit` bad ones in a row, plus the interval in which it went
+    /// bad (that sample may still pass).
     pub fn worst_case_detection(interval: Duration, failure_limit: u32) -> Duration {
-        interval * failure_limit.max(1)
+        interval * (failure_limit.max(1) + 1)
     }
 }
 
@@ -512,6 +513,6 @@ mod tests {
 
     #[test]
     fn detection_time() {
-        assert_eq!(Rollout::worst_case_detection(5 * S, 2), 10 * S);
+        assert_eq!(Rollout::worst_case_detection(5 * S, 2), 15 * S);
     }
 }
