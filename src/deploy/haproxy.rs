@@ -163,7 +163,7 @@ impl Haproxy {
     }
 
     /// Runs a command whose success is an empty answer or one of `ok` (a prefix).
-    async fn expect(&self, command: &str, ok: &[&str]) -> Result<(), RouterError> {
+    async fn command_ok(&self, command: &str, ok: &[&str]) -> Result<(), RouterError> {
         let answer = self.command(command).await?;
         let text = answer.trim();
         if text.is_empty() || ok.iter().any(|o| text.starts_with(o)) {
@@ -197,12 +197,12 @@ impl Haproxy {
         addr: &str,
         weight: u32,
     ) -> Result<(), RouterError> {
-        self.expect(
+        self.command_ok(
             &format!("add server {backend}/{name} {addr} weight {weight}"),
             &["New server registered."],
         )
         .await?;
-        self.expect(&format!("enable server {backend}/{name}"), &[])
+        self.command_ok(&format!("enable server {backend}/{name}"), &[])
             .await
     }
 
@@ -213,28 +213,28 @@ impl Haproxy {
         name: &str,
         weight: u32,
     ) -> Result<(), RouterError> {
-        self.expect(&format!("set server {backend}/{name} weight {weight}"), &[])
+        self.command_ok(&format!("set server {backend}/{name} weight {weight}"), &[])
             .await
     }
 
     /// Drains a server: no new requests, in-flight ones finish.
     pub async fn drain(&self, backend: &str, name: &str) -> Result<(), RouterError> {
-        self.expect(&format!("set server {backend}/{name} state drain"), &[])
+        self.command_ok(&format!("set server {backend}/{name} state drain"), &[])
             .await
     }
 
     /// Puts a server back in the rotation.
     pub async fn ready(&self, backend: &str, name: &str) -> Result<(), RouterError> {
-        self.expect(&format!("set server {backend}/{name} state ready"), &[])
+        self.command_ok(&format!("set server {backend}/{name} state ready"), &[])
             .await
     }
 
     /// Removes a server: maintenance, then `del server` (HAProxy refuses while it still has
     /// connections; callers drain first).
     pub async fn remove_server(&self, backend: &str, name: &str) -> Result<(), RouterError> {
-        self.expect(&format!("set server {backend}/{name} state maint"), &[])
+        self.command_ok(&format!("set server {backend}/{name} state maint"), &[])
             .await?;
-        self.expect(
+        self.command_ok(
             &format!("del server {backend}/{name}"),
             &["Server deleted."],
         )
