@@ -95,7 +95,7 @@ pub enum Command {
 /// How the version is chosen.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct VersionArgs {
-    /// Build a snapshot: version X.Y.Z-snapshot.<commit>, no release tag needed.
+    /// Build a snapshot: version `X.Y.Z-snapshot.<commit>`, no release tag needed.
     #[arg(long)]
     pub snapshot: bool,
     /// A nightly build (also implied by a scheduled GitHub Actions run).

@@ -1,15 +1,21 @@
 //! Deploys: moving a running service to a new image version without dropping requests.
 //!
-//! The router ([`haproxy`]) and the rollout strategies ([`strategy`], pure state machines) are
-//! the parts every strategy shares.
+//! Data flows one way: the pipeline's `[deploy.<env>]` becomes a [`plan::DeployPlan`]; its
+//! [`strategy::Rollout`] (a pure state machine) says what to do next; [`run::Deployer`] does
+//! it on the Docker [`engine`] and the [`haproxy`] router, with [`health`] checks and the
+//! [`analysis`] of router counters, and leaves [`state`] that status and [`rollback`] read
+//! back. The [`lock`] keeps two deploys of one environment apart.
 
 pub mod analysis;
 pub mod engine;
 pub mod haproxy;
 pub mod health;
+pub mod lock;
 pub mod plan;
 pub mod prometheus;
+pub mod rollback;
 pub mod run;
+pub mod state;
 pub mod strategy;
 
 /// Durations as `1m 30s` in printed plans.

@@ -1,5 +1,5 @@
 //! Runs a deploy: reads the live state from the engine and the router, takes the
-//! environment's lock, and walks the plan's [`Rollout`] by performing each action it asks for
+//! environment's lock, and walks the plan's [`Rollout`](super::strategy::Rollout) by performing each action it asks for
 //! and reporting back. Rolls back by itself on failed health, failed analysis or a passed
 //! deadline: traffic returns to the stable containers (never scaled down before the new ones
 //! proved themselves) and the new ones are drained and removed.
@@ -7,111 +7,17 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::analysis::{Analysis, Counters};
 use super::engine::{self, Container, ContainerSpec, Engine, Record};
 use super::haproxy::{Haproxy, Server};
 use super::health::{self, Health, Tracker};
+use super::lock::{now_rfc3339, who};
 use super::plan::DeployPlan;
+use super::state::{FULL, Outcome, ServerView, State, split_weights};
 use super::strategy::{Action, Event, Phase, Traffic};
 use crate::ui::Level;
-
-/// Weight of a server in full rotation.
-const FULL: u32 = 100;
-/// HAProxy's largest weight.
-const MAX_WEIGHT: u32 = 256;
-
-/// How a deploy or rollback ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The new revision serves all traffic.
-    Promoted {
-        /// Its number.
-        revision: u64,
-    },
-    /// The new revision was removed; the stable one serves.
-    RolledBack {
-        /// The revision that failed.
-        revision: u64,
-        /// Why.
-        reason: String,
-    },
-    /// Ctrl-C / SIGTERM: undone like a rollback.
-    Interrupted {
-        /// The revision that was stopped.
-        revision: u64,
-    },
-}
-
-/// The live state of an environment.
-#[derive(Debug, Clone, Serialize)]
-pub struct State {
-    /// Service containers, every revision.
-    pub containers: Vec<Container>,
-    /// The backend's servers.
-    pub servers: Vec<ServerView>,
-    /// Deploy records, oldest first.
-    pub records: Vec<Record>,
-}
-
-/// A router server, as status shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerView {
-    /// Name.
-    pub name: String,
-    /// `addr:port`.
-    pub address: String,
-    /// Weight.
-    pub weight: u32,
-    /// `ready`, `drain` or `maint`.
-    pub admin: String,
-}
-
-impl State {
-    fn server(&self, name: &str) -> Option<&ServerView> {
-        self.servers.iter().find(|s| s.name == name)
-    }
-
-    /// Running containers the router sends traffic to.
-    pub fn serving(&self) -> Vec<&Container> {
-        self.containers
-            .iter()
-            .filter(|c| c.state == "running")
-            .filter(|c| {
-                self.server(&c.name)
-                    .is_some_and(|s| s.weight > 0 && s.admin == "ready")
-            })
-            .collect()
-    }
-
-    /// The highest revision number used so far.
-    fn last_revision(&self) -> u64 {
-        let containers = self.containers.iter().map(|c| c.revision);
-        let records = self.records.iter().map(|r| r.revision);
-        containers.chain(records).max().unwrap_or(0)
-    }
-}
-
-/// The weights (new, stable) per server that give the new revision `percent` of requests.
-pub fn split_weights(percent: u32, new: usize, stable: usize) -> (u32, u32) {
-    if stable == 0 || percent >= 100 {
-        return (FULL, 0);
-    }
-    if new == 0 || percent == 0 {
-        return (0, FULL);
-    }
-    let (p, n, s) = (percent as f64, new as f64, stable as f64);
-    // n * w_new / (n * w_new + s * w_stable) = p / 100
-    let w_new = (p * s * FULL as f64 / ((100.0 - p) * n)).round();
-    if w_new <= MAX_WEIGHT as f64 {
-        return ((w_new as u32).max(1), FULL);
-    }
-    let w_stable = ((100.0 - p) * n * MAX_WEIGHT as f64 / (p * s)).round();
-    (MAX_WEIGHT, (w_stable as u32).max(1))
-}
 
 /// A new container during a rollout.
 struct Fresh {
@@ -122,12 +28,12 @@ struct Fresh {
 
 /// Drives deploys of one environment.
 pub struct Deployer<'a> {
-    plan: &'a DeployPlan,
-    engine: Engine,
-    router: Haproxy,
-    http: reqwest::Client,
-    say: &'a (dyn Fn(Level, String) + Sync),
-    cancel: CancellationToken,
+    pub(super) plan: &'a DeployPlan,
+    pub(super) engine: Engine,
+    pub(super) router: Haproxy,
+    pub(super) http: reqwest::Client,
+    pub(super) say: &'a (dyn Fn(Level, String) + Sync),
+    pub(super) cancel: CancellationToken,
 }
 
 impl<'a> Deployer<'a> {
@@ -158,7 +64,7 @@ impl<'a> Deployer<'a> {
         })
     }
 
-    fn say(&self, text: String) {
+    pub(super) fn say(&self, text: String) {
         (self.say)(Level::Info, text)
     }
 
@@ -193,66 +99,6 @@ impl<'a> Deployer<'a> {
             servers,
             records,
         })
-    }
-
-    /// Takes the environment's lock, waiting up to `lock_wait`; a lock left by a killed run on
-    /// this machine is taken over.
-    pub async fn lock(&self, image: &str) -> Result<Lock, String> {
-        let plan = self.plan;
-        let name = format!("shipit-lock-{}-{}", plan.app, plan.env);
-        let host = hostname();
-        let labels = BTreeMap::from([
-            (engine::APP.to_string(), plan.app.clone()),
-            (engine::ENV.into(), plan.env.clone()),
-            (engine::KIND.into(), "lock".into()),
-            ("shipit.by".into(), who()),
-            ("shipit.host".into(), host.clone()),
-            ("shipit.pid".into(), std::process::id().to_string()),
-            ("shipit.started".into(), now_rfc3339()),
-        ]);
-        let until = Instant::now() + plan.lock_wait;
-        loop {
-            match self.engine.lock(&name, image, labels.clone()).await? {
-                Ok(()) => return Ok(Lock { name }),
-                Err(holder) => {
-                    let pid: Option<i32> = holder.get("shipit.pid").and_then(|p| p.parse().ok());
-                    let same_host = holder.get("shipit.host") == Some(&host);
-                    let alive = pid.is_some_and(|pid| {
-                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-                    });
-                    if same_host && !alive {
-                        self.say(format!(
-                            "taking over a stale deploy lock (pid {} is gone)",
-                            pid.map(|p| p.to_string()).unwrap_or_default()
-                        ));
-                        self.engine.remove(&name).await?;
-                        continue;
-                    }
-                    if Instant::now() >= until {
-                        return Err(format!(
-                            "another deploy of {} to {} holds the lock: {} on {}, pid {}, since {}; it is released when that run ends{}",
-                            plan.app,
-                            plan.env,
-                            holder.get("shipit.by").map_or("?", String::as_str),
-                            holder.get("shipit.host").map_or("?", String::as_str),
-                            holder.get("shipit.pid").map_or("?", String::as_str),
-                            holder.get("shipit.started").map_or("?", String::as_str),
-                            if plan.lock_wait.is_zero() {
-                                " (set `lock_wait` to wait for it)"
-                            } else {
-                                ""
-                            }
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-    }
-
-    /// Releases the lock.
-    pub async fn unlock(&self, lock: Lock) -> Result<(), String> {
-        self.engine.remove(&lock.name).await
     }
 
     /// Pulls the plan's image (with the registry credentials shipit would push with).
@@ -305,7 +151,7 @@ impl<'a> Deployer<'a> {
     }
 
     /// Records how the attempt at `revision` ended (in the engine, for status and rollback).
-    async fn record(
+    pub(super) async fn record(
         &self,
         plan: &DeployPlan,
         revision: u64,
@@ -335,7 +181,11 @@ impl<'a> Deployer<'a> {
 
     /// Removes containers that serve nothing (left by a killed run) and servers whose
     /// container is gone.
-    async fn remove_strays(&self, state: &State, serving: &[Container]) -> Result<(), String> {
+    pub(super) async fn remove_strays(
+        &self,
+        state: &State,
+        serving: &[Container],
+    ) -> Result<(), String> {
         for container in &state.containers {
             if !serving.iter().any(|s| s.name == container.name) {
                 self.say(format!(
@@ -360,7 +210,7 @@ impl<'a> Deployer<'a> {
     }
 
     /// Walks the rollout for `revision` with `stable` serving.
-    async fn roll_out(
+    pub(super) async fn roll_out(
         &self,
         plan: &DeployPlan,
         revision: u64,
@@ -692,12 +542,12 @@ impl<'a> Deployer<'a> {
     }
 
     /// Drains a server of the managed backend and deletes it once idle.
-    async fn retire_server(&self, name: &str) -> Result<(), String> {
+    pub(super) async fn retire_server(&self, name: &str) -> Result<(), String> {
         self.retire_server_of(&self.plan.backend, name).await
     }
 
     /// Drains a server and deletes it from `backend` once idle (or at `drain_timeout`).
-    async fn retire_server_of(&self, backend: &str, name: &str) -> Result<(), String> {
+    pub(super) async fn retire_server_of(&self, backend: &str, name: &str) -> Result<(), String> {
         let err = |e: super::haproxy::RouterError| e.to_string();
         self.router
             .set_weight(backend, name, 0)
@@ -767,233 +617,5 @@ impl<'a> Deployer<'a> {
             }
         ));
         Ok(())
-    }
-
-    /// Returns to revision `to` (default: the one before the revision serving), with every
-    /// other container drained and removed. Keeps serving containers of `to` when it has
-    /// them; otherwise deploys its version again as a new revision.
-    pub async fn rollback(&self, to: Option<u64>) -> Result<(Outcome, State), String> {
-        let state = self.state().await?;
-        let serving: Vec<Container> = state.serving().into_iter().cloned().collect();
-        let promoted: Vec<&Record> = state
-            .records
-            .iter()
-            .filter(|r| r.outcome == "promoted")
-            .collect();
-        let current = serving.iter().map(|c| c.revision).max();
-        let last_promoted = promoted.last().map(|r| r.revision);
-        let target = match to {
-            Some(to) => state
-                .records
-                .iter()
-                .find(|r| r.revision == to)
-                .ok_or_else(|| {
-                    format!(
-                        "there is no revision {to} of {} in {}",
-                        self.plan.app, self.plan.env
-                    )
-                })?,
-            // An interrupted rollout (serving revision newer than the last promoted one) goes
-            // back to the last promoted revision; otherwise to the one before it.
-            None => {
-                let interrupted = matches!((current, last_promoted), (Some(c), Some(p)) if c > p)
-                    || serving.iter().any(|c| Some(c.revision) != current);
-                let before = if interrupted {
-                    last_promoted.map(|p| p + 1)
-                } else {
-                    current.or(last_promoted)
-                };
-                promoted
-                    .iter()
-                    .rev()
-                    .find(|r| before.is_none_or(|b| r.revision < b))
-                    .copied()
-                    .ok_or_else(|| {
-                        format!(
-                            "{} in {} has no earlier revision to roll back to",
-                            self.plan.app, self.plan.env
-                        )
-                    })?
-            }
-        };
-        let image = target.image.clone();
-        self.pull(&image).await?;
-        let lock = self.lock(&image).await?;
-        let result = self.rollback_locked(&state, target.clone(), serving).await;
-        self.unlock(lock).await?;
-        result
-    }
-
-    async fn rollback_locked(
-        &self,
-        state: &State,
-        target: Record,
-        serving: Vec<Container>,
-    ) -> Result<(Outcome, State), String> {
-        let kept: Vec<Container> = state
-            .containers
-            .iter()
-            .filter(|c| {
-                c.revision == target.revision
-                    && c.state == "running"
-                    && state.server(&c.name).is_some()
-            })
-            .cloned()
-            .collect();
-        let mut healthy = Vec::new();
-        for c in &kept {
-            let address = c.address.clone().unwrap_or_default();
-            if health::probe(&self.http, &address, &self.plan.health)
-                .await
-                .is_ok()
-            {
-                healthy.push(c.clone());
-            }
-        }
-        if !healthy.is_empty() {
-            self.say(format!(
-                "revision {} ({}) is still running: sending all traffic to it",
-                target.revision, target.version
-            ));
-            for c in &healthy {
-                self.router
-                    .set_weight(&self.plan.backend, &c.name, FULL)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.router
-                    .ready(&self.plan.backend, &c.name)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            for c in state
-                .containers
-                .iter()
-                .filter(|c| !healthy.iter().any(|h| h.name == c.name))
-            {
-                if state.server(&c.name).is_some() {
-                    self.retire_server(&c.name).await?;
-                }
-                self.engine.remove(&c.name).await?;
-                self.say(format!("removed {} (revision {})", c.name, c.revision));
-            }
-            self.engine
-                .add_record(
-                    &self.plan.app,
-                    &self.plan.env,
-                    &Record {
-                        revision: state.last_revision() + 1,
-                        version: target.version.clone(),
-                        image: target.image.clone(),
-                        outcome: format!("rollback-to-r{}", target.revision),
-                        from: serving.iter().map(|c| c.revision).max(),
-                        by: who(),
-                        started: now_rfc3339(),
-                        finished: now_rfc3339(),
-                        detail: String::new(),
-                    },
-                )
-                .await?;
-            return Ok((
-                Outcome::Promoted {
-                    revision: target.revision,
-                },
-                self.state().await?,
-            ));
-        }
-        // The target's containers are gone: deploy its version again, blue-green, over
-        // whatever serves now (one revision, after strays are removed).
-        self.say(format!(
-            "revision {} ({}) is not running: deploying it again",
-            target.revision, target.version
-        ));
-        let newest = serving.iter().map(|c| c.revision).max();
-        let keep: Vec<Container> = serving
-            .iter()
-            .filter(|c| Some(c.revision) == newest)
-            .cloned()
-            .collect();
-        for c in serving.iter().filter(|c| Some(c.revision) != newest) {
-            self.retire_server(&c.name).await?;
-            self.engine.remove(&c.name).await?;
-        }
-        self.remove_strays(state, &serving).await?;
-        let plan = self.plan.for_rollback(&target.version, &target.image);
-        let rollback = Deployer {
-            plan: &plan,
-            engine: self.engine.clone(),
-            router: self.router.clone(),
-            http: self.http.clone(),
-            say: self.say,
-            cancel: self.cancel.clone(),
-        };
-        let revision = state.last_revision() + 1;
-        let started = now_rfc3339();
-        let outcome = rollback.roll_out(&plan, revision, keep).await?;
-        let detail = format!("rollback to revision {}", target.revision);
-        self.record(&plan, revision, newest, started, &outcome, Some(detail))
-            .await?;
-        Ok((outcome, self.state().await?))
-    }
-}
-
-/// A held deploy lock.
-#[derive(Debug)]
-pub struct Lock {
-    name: String,
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// `user@host`, for records and locks.
-fn who() -> String {
-    let user = std::env::var("GITHUB_ACTOR")
-        .ok()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
-        .unwrap_or_else(|| "unknown".into());
-    format!("{user}@{}", hostname())
-}
-
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weights_give_the_share_asked_for() {
-        let share = |p, n, s| {
-            let (wn, ws) = split_weights(p, n, s);
-            100.0 * (n as f64 * wn as f64) / (n as f64 * wn as f64 + s as f64 * ws as f64)
-        };
-        for (p, n, s) in [
-            (10, 2, 2),
-            (50, 2, 2),
-            (10, 1, 3),
-            (90, 1, 3),
-            (1, 2, 2),
-            (99, 3, 1),
-        ] {
-            assert!(
-                (share(p, n, s) - p as f64).abs() < 1.0,
-                "{p}% of {n}+{s}: {}",
-                share(p, n, s)
-            );
-        }
-        assert_eq!(split_weights(100, 2, 2), (100, 0));
-        assert_eq!(split_weights(10, 2, 0), (100, 0));
-        assert_eq!(split_weights(0, 2, 2), (0, 100));
     }
 }

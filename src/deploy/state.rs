@@ -1,0 +1,131 @@
+//! The live state of an environment, read back from the engine and the router, and how a
+//! deploy ended.
+
+use serde::Serialize;
+
+use super::engine::{Container, Record};
+
+/// Weight of a server in full rotation.
+pub(super) const FULL: u32 = 100;
+/// HAProxy's largest weight.
+const MAX_WEIGHT: u32 = 256;
+
+/// How a deploy or rollback ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The new revision serves all traffic.
+    Promoted {
+        /// Its number.
+        revision: u64,
+    },
+    /// The new revision was removed; the stable one serves.
+    RolledBack {
+        /// The revision that failed.
+        revision: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Ctrl-C / SIGTERM: undone like a rollback.
+    Interrupted {
+        /// The revision that was stopped.
+        revision: u64,
+    },
+}
+
+/// The live state of an environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct State {
+    /// Service containers, every revision.
+    pub containers: Vec<Container>,
+    /// The backend's servers.
+    pub servers: Vec<ServerView>,
+    /// Deploy records, oldest first.
+    pub records: Vec<Record>,
+}
+
+/// A router server, as status shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerView {
+    /// Name.
+    pub name: String,
+    /// `addr:port`.
+    pub address: String,
+    /// Weight.
+    pub weight: u32,
+    /// `ready`, `drain` or `maint`.
+    pub admin: String,
+}
+
+impl State {
+    pub(super) fn server(&self, name: &str) -> Option<&ServerView> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// Running containers the router sends traffic to.
+    pub fn serving(&self) -> Vec<&Container> {
+        self.containers
+            .iter()
+            .filter(|c| c.state == "running")
+            .filter(|c| {
+                self.server(&c.name)
+                    .is_some_and(|s| s.weight > 0 && s.admin == "ready")
+            })
+            .collect()
+    }
+
+    /// The highest revision number used so far.
+    pub(super) fn last_revision(&self) -> u64 {
+        let containers = self.containers.iter().map(|c| c.revision);
+        let records = self.records.iter().map(|r| r.revision);
+        containers.chain(records).max().unwrap_or(0)
+    }
+}
+
+/// The weights (new, stable) per server that give the new revision `percent` of requests.
+pub fn split_weights(percent: u32, new: usize, stable: usize) -> (u32, u32) {
+    if stable == 0 || percent >= 100 {
+        return (FULL, 0);
+    }
+    if new == 0 || percent == 0 {
+        return (0, FULL);
+    }
+    let (p, n, s) = (percent as f64, new as f64, stable as f64);
+    // n * w_new / (n * w_new + s * w_stable) = p / 100
+    let w_new = (p * s * FULL as f64 / ((100.0 - p) * n)).round();
+    if w_new <= MAX_WEIGHT as f64 {
+        return ((w_new as u32).max(1), FULL);
+    }
+    let w_stable = ((100.0 - p) * n * MAX_WEIGHT as f64 / (p * s)).round();
+    (MAX_WEIGHT, (w_stable as u32).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_give_the_share_asked_for() {
+        let share = |p, n, s| {
+            let (wn, ws) = split_weights(p, n, s);
+            100.0 * (n as f64 * wn as f64) / (n as f64 * wn as f64 + s as f64 * ws as f64)
+        };
+        for (p, n, s) in [
+            (10, 2, 2),
+            (50, 2, 2),
+            (10, 1, 3),
+            (90, 1, 3),
+            (1, 2, 2),
+            (99, 3, 1),
+        ] {
+            assert!(
+                (share(p, n, s) - p as f64).abs() < 1.0,
+                "{p}% of {n}+{s}: {}",
+                share(p, n, s)
+            );
+        }
+        assert_eq!(split_weights(100, 2, 2), (100, 0));
+        assert_eq!(split_weights(10, 2, 0), (100, 0));
+        assert_eq!(split_weights(0, 2, 2), (0, 100));
+    }
+}
