@@ -28,7 +28,7 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
     if let Some(DeployAction::Status { env }) = &args.action {
         let plan = plan_for(&loaded, env, None)?;
         let state = with_deployer(&plan, &*reporter, async |d| d.state().await)?;
-        show_state(session, &plan, &state, &*reporter);
+        show_state(session, &plan, &state);
         return Ok(ExitCode::Success);
     }
     let env = args.env.as_deref().unwrap_or_default();
@@ -189,7 +189,7 @@ fn describe(plan: &DeployPlan, reporter: &dyn Reporter) {
     ));
 }
 
-fn show_state(session: &Session, plan: &DeployPlan, state: &State, reporter: &dyn Reporter) {
+fn show_state(session: &Session, plan: &DeployPlan, state: &State) {
     if session.ui.json {
         session
             .printer
@@ -254,7 +254,6 @@ fn show_state(session: &Session, plan: &DeployPlan, state: &State, reporter: &dy
             }
         ));
     }
-    let _ = reporter;
 }
 
 /// A starter HAProxy configuration with the runtime API and the backend shipit manages.
