@@ -123,11 +123,7 @@ fn version_of(mut command: Command) -> String {
 }
 
 fn serves_its_version(binary: &Path) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut server = Command::new(binary)
         .env("PORT", port.to_string())
         .env("BIND", "127.0.0.1")

@@ -103,18 +103,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Connects like the docker CLI: `unix://`, `tcp://` (TLS when `DOCKER_TLS_VERIFY` is
-    /// set), `ssh://user@host`; default `DOCKER_HOST`, else the local socket.
+    /// Connects as [`crate::oci::engine::connect`] does (like the docker CLI).
     pub async fn connect(address: Option<&str>) -> Result<Engine, String> {
-        let address = address
-            .map(String::from)
-            .or_else(|| std::env::var("DOCKER_HOST").ok())
-            .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-        let docker = Docker::connect_with_host(&address)
-            .map_err(|e| format!("cannot connect to the Docker engine at {address}: {e}"))?
-            .negotiate_version()
-            .await
-            .map_err(|e| format!("the Docker engine at {address} does not answer: {e}"))?;
+        let address = crate::oci::engine::address(address);
+        let docker = crate::oci::engine::connect(Some(&address)).await?;
         Ok(Engine { docker, address })
     }
 

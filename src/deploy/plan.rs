@@ -91,8 +91,13 @@ fn display<S: serde::Serializer>(value: &Address, s: S) -> Result<S::Ok, S::Erro
 }
 
 impl DeployPlan {
-    /// A fresh state machine for this plan.
-    pub fn rollout(&self) -> Rollout {
+    /// A fresh state machine for this plan. With nothing serving (`first`) there is nothing
+    /// to compare with or fall back to: start, check health and route, without the strategy's
+    /// pauses.
+    pub fn rollout(&self, first: bool) -> Rollout {
+        if first {
+            return Rollout::blue_green(self.replicas, Duration::ZERO, self.health_deadline, None);
+        }
         match self.strategy {
             DeployStrategy::BlueGreen => Rollout::blue_green(
                 self.replicas,
@@ -124,7 +129,7 @@ impl DeployPlan {
         plan.strategy = DeployStrategy::BlueGreen;
         plan.scale_down_delay = Duration::ZERO;
         plan.preview = None;
-        plan.phases = plan.rollout().phases().to_vec();
+        plan.phases = plan.rollout(false).phases().to_vec();
         plan
     }
 }
@@ -279,7 +284,7 @@ pub fn plan(
             "set max_surge = 1",
         ));
     }
-    plan.phases = plan.rollout().phases().to_vec();
+    plan.phases = plan.rollout(false).phases().to_vec();
     Ok(plan)
 }
 

@@ -216,19 +216,10 @@ impl<'a> Deployer<'a> {
         revision: u64,
         mut stable: Vec<Container>,
     ) -> Result<Outcome, String> {
-        // With nothing serving there is nothing to compare with or fall back to: start,
-        // check health and route, without the strategy's pauses.
-        let mut rollout = if stable.is_empty() {
+        if stable.is_empty() {
             self.say("nothing serves yet: starting, checking health and routing at once".into());
-            super::strategy::Rollout::blue_green(
-                plan.replicas,
-                Duration::ZERO,
-                plan.health.deadline,
-                None,
-            )
-        } else {
-            plan.rollout()
-        };
+        }
+        let mut rollout = plan.rollout(stable.is_empty());
         let mut fresh: Vec<Fresh> = Vec::new();
         let mut analysis = Analysis::new(plan.analysis.clone());
         let mut next_sample = Instant::now();

@@ -71,20 +71,26 @@ impl BuildPlatform {
     }
 }
 
-/// Connects to the engine.
-pub async fn connect(engine: Option<&str>) -> Result<Docker, String> {
-    let docker = match engine {
-        Some(host) => Docker::connect_with_host(host),
-        None => Docker::connect_with_defaults(),
-    }
-    .map_err(|e| format!("cannot connect to the Docker engine: {e}"))?;
-    let where_ = engine
+/// The engine address the docker CLI would use: the one given, else `DOCKER_HOST`, else the
+/// local socket.
+pub fn address(engine: Option<&str>) -> String {
+    engine
         .map(String::from)
         .or_else(|| std::env::var("DOCKER_HOST").ok())
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-    docker.negotiate_version().await.map_err(|e| {
-        format!("the Docker engine at {where_} does not answer: {e} (is dockerd running?)")
-    })
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+/// Connects like the docker CLI: `unix://`, `tcp://` (TLS when `DOCKER_TLS_VERIFY` is set),
+/// `ssh://user@host`, and agrees on an API version with the engine.
+pub async fn connect(engine: Option<&str>) -> Result<Docker, String> {
+    let address = address(engine);
+    Docker::connect_with_host(&address)
+        .map_err(|e| format!("cannot connect to the Docker engine at {address}: {e}"))?
+        .negotiate_version()
+        .await
+        .map_err(|e| {
+            format!("the Docker engine at {address} does not answer: {e} (is dockerd running?)")
+        })
 }
 
 /// Builds every platform and stores the images in `layout`; returns their manifests.

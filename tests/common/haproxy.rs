@@ -2,7 +2,7 @@
 //! unix socket and two empty backends that shipit fills: `demo` (frontend [`Haproxy::frontend`])
 //! and `demo_preview` (frontend [`Haproxy::preview`]).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,10 +26,7 @@ impl Haproxy {
     pub fn start() -> Haproxy {
         require("haproxy");
         let dir = tempfile::tempdir().unwrap();
-        let free = || {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("127.0.0.1:{}", listener.local_addr().unwrap().port())
-        };
+        let free = || format!("127.0.0.1:{}", super::free_port());
         let (frontend, preview) = (free(), free());
         let socket = dir.path().join("admin.sock");
         let config = dir.path().join("haproxy.cfg");

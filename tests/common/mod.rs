@@ -65,6 +65,15 @@ pub fn shared_target_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
+/// A port of 127.0.0.1 free right now, for a server the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Fails the test, loudly, when an external program it needs is not installed: a test that
 /// passes without doing its checks proves nothing. `.ci/run` installs them all.
 pub fn require(program: &str) {

@@ -1,7 +1,7 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free
 //! port of 127.0.0.1, with htpasswd authentication; and the Docker engine `.ci/run` starts.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,12 +61,7 @@ impl Registry {
         tokens: Option<super::token_service::TokenService>,
     ) -> Registry {
         require("docker-registry");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{}", super::free_port());
         let root = dir.path().display();
         std::fs::write(
             dir.path().join("config.yml"),
