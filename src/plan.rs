@@ -333,7 +333,8 @@ fn plan_stage(
                 .iter()
                 .enumerate()
                 .filter_map(|(i, cmd)| {
-                    render(
+                    render_with(
+                        template::render_shell,
                         loaded,
                         path!["stages", name, "run", i],
                         cmd,
@@ -472,7 +473,19 @@ fn render(
     vars: &minijinja::Value,
     problems: &mut Vec<Problem>,
 ) -> Option<String> {
-    match template::render(text, vars) {
+    render_with(template::render, loaded, at, text, vars, problems)
+}
+
+/// [`render`] with a chosen renderer ([`template::render_shell`] for command lines).
+fn render_with(
+    renderer: fn(&str, &minijinja::Value) -> Result<String, template::TemplateError>,
+    loaded: &Loaded,
+    at: &[Seg<'_>],
+    text: &str,
+    vars: &minijinja::Value,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    match renderer(text, vars) {
         Ok(out) => Some(out),
         Err(e) => {
             problems.push(template_problem(loaded, at, text, e));

@@ -27,12 +27,36 @@ pub const GLOBAL_VARS: &[&str] = &[
 /// Variables available only where a template is rendered once per target.
 pub const TARGET_VARS: &[&str] = &["target", "os", "arch"];
 
+fn base_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(base_environment)
+}
+
+/// The environment for shell command lines: every value an expression prints becomes one
+/// shell word, quoted as needed, so a branch named `x$(id)` stays text. `{{ value | safe }}`
+/// pastes a value unquoted, for the rare template that builds shell syntax on purpose.
+fn shell_environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_keep_trailing_newline(true);
+        let mut env = base_environment();
+        env.set_formatter(|out, _state, value| {
+            let text = value.to_string();
+            let written = if value.is_safe() {
+                out.write_str(&text)
+            } else {
+                out.write_str(&shell_words::quote(&text))
+            };
+            written.map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+            })
+        });
         env
     })
 }
@@ -77,10 +101,23 @@ pub fn check(text: &str, allowed: &[&str]) -> Result<(), TemplateError> {
 
 /// Renders `text` with `vars`. Plain strings are returned unchanged.
 pub fn render(text: &str, vars: &Value) -> Result<String, TemplateError> {
+    render_in(environment(), text, vars)
+}
+
+/// Renders a shell command line: every printed value is shell-quoted unless marked `| safe`.
+pub fn render_shell(text: &str, vars: &Value) -> Result<String, TemplateError> {
+    render_in(shell_environment(), text, vars)
+}
+
+fn render_in(
+    env: &Environment<'static>,
+    text: &str,
+    vars: &Value,
+) -> Result<String, TemplateError> {
     if !is_template(text) {
         return Ok(text.to_string());
     }
-    environment().render_str(text, vars).map_err(|e| {
+    env.render_str(text, vars).map_err(|e| {
         let mut message = e.detail().unwrap_or("cannot render template").to_string();
         if e.kind() == minijinja::ErrorKind::UndefinedError {
             message = match e.detail() {
@@ -119,6 +156,34 @@ mod tests {
         );
         assert!(render("{{ env.MISSING }}", &vars).is_err());
         assert!(render("{{ nope }}", &vars).is_err());
+    }
+
+    #[test]
+    fn shell_rendering_quotes_every_value() {
+        let vars = minijinja::context! {
+            branch => "x$(id)",
+            tag => "a;touch pwned",
+            version => "1.2.3",
+            env => minijinja::context!{ X => "it's `here`" },
+        };
+        assert_eq!(
+            render_shell("echo {{ branch }} {{ tag }}", &vars).unwrap(),
+            "echo 'x$(id)' 'a;touch pwned'"
+        );
+        assert_eq!(
+            render_shell("echo {{ env.X }}", &vars).unwrap(),
+            r#"echo 'it'\''s `here`'"#
+        );
+        // Plain values stay as they are; one expression is one word; `safe` opts out.
+        assert_eq!(render_shell("v{{ version }}", &vars).unwrap(), "v1.2.3");
+        assert_eq!(
+            render_shell("echo {{ 'on ' ~ branch }}", &vars).unwrap(),
+            "echo 'on x$(id)'"
+        );
+        assert_eq!(
+            render_shell("{{ tag | safe }}", &vars).unwrap(),
+            "a;touch pwned"
+        );
     }
 
     #[test]

@@ -25,11 +25,9 @@ pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
     } else {
         Some(password(&args.password_env)?)
     };
-    let key = SecretKey::generate().map_err(|e| Error::Failed(e.to_string()))?;
+    let (key, secret_text) =
+        SecretKey::generate(password.as_deref()).map_err(|e| Error::Failed(e.to_string()))?;
     let public = key.public();
-    let secret_text = key
-        .to_text(password.as_deref())
-        .map_err(|e| Error::Failed(e.to_string()))?;
     write_file(&args.secret_key, &secret_text, 0o600)?;
     write_file(&args.public_key, &public.to_text(), 0o644)?;
     let protection = if password.is_some() {
