@@ -585,7 +585,7 @@ async fn run_unit(
         }
     }
 
-    let attempts = stage.retries + 1;
+    let attempts = stage.retries.saturating_add(1);
     for attempt in 1..=attempts {
         report.outcome.attempts = attempt;
         context.reporter.report(&Event::Started {

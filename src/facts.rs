@@ -106,6 +106,14 @@ pub enum FactsError {
         /// cargo's explanation.
         message: String,
     },
+    /// `SOURCE_DATE_EPOCH` is set to something that is not a usable time.
+    #[error("SOURCE_DATE_EPOCH=`{value}` is unusable: {why}; unset it, or set seconds since 1970")]
+    SourceDateEpoch {
+        /// The value (its start).
+        value: String,
+        /// What is wrong.
+        why: String,
+    },
     /// HEAD is tagged with a version different from Cargo's.
     #[error("tag `{tag}` at HEAD does not match version {version} in {}", manifest.display())]
     TagMismatch {
@@ -191,7 +199,10 @@ impl Facts {
             }
             tag_build = true;
         }
-        let build_time = build_time(&env);
+        let epoch = source_date_epoch(&env)?;
+        let build_time = epoch
+            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap_or_else(SystemTime::now);
         let version = if options.snapshot {
             format!("{cargo_version}-snapshot.{}", prerelease_id(&short_commit))
         } else if nightly {
@@ -215,9 +226,7 @@ impl Facts {
             });
         let timestamp = humantime::format_rfc3339_seconds(build_time).to_string();
         let rustc = rustc_version();
-        let source_date_epoch = env
-            .get("SOURCE_DATE_EPOCH")
-            .and_then(|s| s.trim().parse::<u64>().ok())
+        let source_date_epoch = epoch
             .or_else(|| {
                 git.run(&["log", "-1", "--format=%ct"])
                     .and_then(|t| t.parse().ok())
@@ -329,12 +338,27 @@ fn prerelease_id(id: &str) -> String {
     }
 }
 
-/// SOURCE_DATE_EPOCH when set (reproducible builds), else now.
-fn build_time(env: &BTreeMap<String, String>) -> SystemTime {
-    env.get("SOURCE_DATE_EPOCH")
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
-        .unwrap_or_else(SystemTime::now)
+/// The last second of year 9999: later times cannot be written as RFC 3339 dates.
+pub const MAX_SOURCE_DATE_EPOCH: u64 = 253_402_300_799;
+
+/// `SOURCE_DATE_EPOCH` when set: seconds since 1970, up to the end of year 9999. An unusable
+/// value is an error, not ignored: ignoring it would silently make the build unreproducible.
+fn source_date_epoch(env: &BTreeMap<String, String>) -> Result<Option<u64>, FactsError> {
+    let Some(text) = env.get("SOURCE_DATE_EPOCH") else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| FactsError::SourceDateEpoch {
+        value: text.chars().take(40).collect(),
+        why: why.to_string(),
+    };
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("it is not a whole number of seconds since 1970"));
+    }
+    match digits.parse::<u64>() {
+        Ok(secs) if secs <= MAX_SOURCE_DATE_EPOCH => Ok(Some(secs)),
+        _ => Err(invalid("it is after the year 9999")),
+    }
 }
 
 /// `rustc -vV` of the active toolchain; empty when rustc does not run.

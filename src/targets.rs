@@ -71,7 +71,13 @@ impl Target {
     /// A target from a full triple, when its architecture and OS are recognised.
     pub fn from_triple(triple: &str) -> Option<Target> {
         let parts: Vec<&str> = triple.split('-').collect();
-        if !(3..=4).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+        // A triple reaches file names, cargo's command line and the generated workflow.
+        let part_ok = |p: &&str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        };
+        if !(3..=4).contains(&parts.len()) || !parts.iter().all(part_ok) {
             return None;
         }
         let arch = match parts[0] {

@@ -122,7 +122,20 @@ fn render(
     }
     let cwd = std::env::current_dir().unwrap_or_default();
     let dist = relative(&plan.dist, &cwd);
-    let body = minijinja::Environment::new()
+    let mut env = minijinja::Environment::new();
+    // Every value becomes one YAML scalar, quoted unless it is plainly safe: a target, path or
+    // `--cron` value cannot add keys or steps to the workflow.
+    env.set_formatter(|out, _state, value| {
+        let text = value.to_string();
+        let scalar = if value.is_safe() {
+            text
+        } else {
+            yaml_scalar(&text)
+        };
+        out.write_str(&scalar)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+    });
+    let body = env
         .render_str(
             TEMPLATE,
             minijinja::context! {
@@ -138,6 +151,28 @@ fn render(
         .map_err(|e| Error::Internal(format!("workflow template: {e}")))?;
     let body = format!("{}\n", body.trim_end());
     Ok(format!("{body}{HASH_PREFIX}{}\n", content_hash(&body)))
+}
+
+/// `text` as a YAML scalar: as it is when that reads back as the same string, else a
+/// double-quoted (JSON) string, which YAML reads exactly.
+fn yaml_scalar(text: &str) -> String {
+    let plain = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./@+-".contains(c))
+        && !matches!(
+            text.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
+        )
+        && text.parse::<f64>().is_err();
+    if plain {
+        text.to_string()
+    } else {
+        serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
+    }
 }
 
 fn content_hash(body: &str) -> String {
@@ -166,6 +201,16 @@ fn relative(path: &Path, base: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_scalars_never_add_keys() {
+        assert_eq!(yaml_scalar("linux-x64-musl"), "linux-x64-musl");
+        assert_eq!(yaml_scalar("owner/action@v1"), "owner/action@v1");
+        assert_eq!(yaml_scalar("0 3 * * *"), "\"0 3 * * *\"");
+        assert_eq!(yaml_scalar("a\n  evil: key"), "\"a\\n  evil: key\"");
+        assert_eq!(yaml_scalar("on"), "\"on\"");
+        assert_eq!(yaml_scalar("1.0"), "\"1.0\"");
+    }
 
     #[test]
     fn edits_are_told_from_regeneration() {

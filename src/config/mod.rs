@@ -4,8 +4,10 @@
 //! errors first (nothing else is meaningful without a parse), then wrong types section by
 //! section, unknown keys anywhere, and finally the semantic checks of [`validate`].
 
+pub mod bounds;
 mod diagnostic;
 mod keys;
+pub mod names;
 pub mod schema;
 mod types;
 pub mod validate;

@@ -49,6 +49,8 @@ pub fn validate(loaded: &Loaded) -> Vec<Problem> {
         check_stage(loaded, name, stage, &mut problems);
     }
     check_cycles(loaded, &mut problems);
+    super::bounds::check(loaded, &mut problems);
+    super::names::check(loaded, &mut problems);
     problems
 }
 
@@ -369,6 +371,12 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let duration = humantime::parse_duration(text.trim()).map_err(|e| e.to_string())?;
     if duration.is_zero() {
         return Err("must be longer than zero".to_string());
+    }
+    if duration > super::bounds::MAX_DURATION {
+        return Err(format!(
+            "longer than the longest allowed, {}",
+            humantime::format_duration(super::bounds::MAX_DURATION)
+        ));
     }
     Ok(duration)
 }

@@ -133,6 +133,13 @@ impl Haproxy {
 
     /// Sends one command and returns the answer (HAProxy closes the connection after it).
     pub async fn command(&self, command: &str) -> Result<String, RouterError> {
+        // One command per connection: a line break or `;` would start another one.
+        if command.contains(['\n', '\r', ';', '\0']) {
+            return Err(RouterError::Refused {
+                command: command.escape_debug().to_string(),
+                answer: "not sent: a name in it holds a line break or `;`".into(),
+            });
+        }
         let unreachable = |e: std::io::Error| RouterError::Unreachable {
             address: self.address.to_string(),
             detail: e.to_string(),

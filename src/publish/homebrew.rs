@@ -183,6 +183,18 @@ impl Formula {
 
     /// Renders the formula with `template` (minijinja, with a `ruby` filter for literals).
     pub fn render(&self, template: &str) -> Result<String, String> {
+        // The class name is pasted as Ruby code, not as a literal: it must be a constant name.
+        let mut chars = self.class.chars();
+        let constant = chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && chars.all(|c| c.is_ascii_alphanumeric());
+        if !constant {
+            return Err(format!(
+                "formula name `{}` gives `{}`, which is not a Ruby class name; use letters, \
+                 digits, `-`, `_` and `.`",
+                self.name.escape_debug(),
+                self.class.escape_debug()
+            ));
+        }
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_filter("ruby", |value: String| ruby_string(&value));

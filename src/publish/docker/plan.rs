@@ -295,11 +295,14 @@ pub fn plan(
         })?,
         None => DEFAULT_MAX_RETRY,
     };
-    let name = repositories[0]
-        .rsplit('/')
-        .next()
-        .unwrap_or("image")
-        .to_string();
+    let Some(first) = repositories.first() else {
+        return Err(problem(
+            "`image` lists no repository".to_string(),
+            at("image"),
+            "name at least one, such as `image = \"ghcr.io/acme/demo\"`",
+        ));
+    };
+    let name = first.rsplit('/').next().unwrap_or("image").to_string();
     Ok(ImagePlan {
         repositories,
         tags,
