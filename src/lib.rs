@@ -22,6 +22,7 @@ pub mod oci;
 pub mod plan;
 pub mod publish;
 pub mod release_notes;
+pub mod relpath;
 pub mod secrets;
 pub mod stages;
 pub mod targets;

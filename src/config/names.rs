@@ -27,7 +27,9 @@ impl NameKind {
         match self {
             NameKind::Project => c.is_ascii_alphanumeric() || (!first && "._+-".contains(c)),
             NameKind::Identifier => c.is_ascii_alphanumeric() || c == '_' || (!first && c == '-'),
-            NameKind::Backend => c.is_ascii_alphanumeric() || "._:-".contains(c),
+            NameKind::Backend => {
+                c.is_ascii_alphanumeric() || c == '_' || (!first && ".:-".contains(c))
+            }
             NameKind::Variable => {
                 c.is_ascii_alphabetic() || c == '_' || (!first && c.is_ascii_digit())
             }
@@ -40,7 +42,9 @@ impl NameKind {
                 "letters, digits, `.`, `_`, `+` and `-`, starting with a letter or digit"
             }
             NameKind::Identifier => "letters, digits, `_` and `-`, not starting with `-`",
-            NameKind::Backend => "letters, digits, `.`, `_`, `:` and `-`",
+            NameKind::Backend => {
+                "letters, digits, `.`, `_`, `:` and `-`, starting with a letter, digit or `_`"
+            }
             NameKind::Variable => "letters, digits and `_`, not starting with a digit",
         }
     }
