@@ -43,8 +43,12 @@ pub struct ChecksumSpec {
 
 /// Hashes `path` with `algorithm`, streaming.
 pub fn hash(path: &Path, algorithm: Algorithm) -> std::io::Result<String> {
-    fn stream<D: Digest>(path: &Path) -> std::io::Result<String> {
-        let mut file = std::fs::File::open(path)?;
+    hash_reader(std::fs::File::open(path)?, algorithm)
+}
+
+/// Hashes everything `data` holds with `algorithm`, streaming.
+pub fn hash_reader(data: impl Read, algorithm: Algorithm) -> std::io::Result<String> {
+    fn stream<D: Digest>(mut file: impl Read) -> std::io::Result<String> {
         let mut hasher = D::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -56,8 +60,8 @@ pub fn hash(path: &Path, algorithm: Algorithm) -> std::io::Result<String> {
         }
     }
     match algorithm {
-        Algorithm::Sha256 => stream::<Sha256>(path),
-        Algorithm::Sha512 => stream::<Sha512>(path),
+        Algorithm::Sha256 => stream::<Sha256>(data),
+        Algorithm::Sha512 => stream::<Sha512>(data),
     }
 }
 

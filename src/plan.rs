@@ -438,12 +438,24 @@ pub fn targets(plan: &Plan) -> Vec<String> {
     names
 }
 
-/// Two artifacts at one path would overwrite each other: refused before anything is written.
+/// Two artifacts at one path would overwrite each other, and an artifact path that is not a
+/// safe relative path would leave dist: both refused before anything is written.
 fn collisions(loaded: &Loaded, planned: &[PlannedStage]) -> Vec<Problem> {
     let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
     let mut problems = Vec::new();
     for stage in planned {
         for artifact in stage.artifacts() {
+            if let Err(e) = crate::relpath::RelPath::new(&artifact.path) {
+                problems.push(
+                    Problem::new(
+                        format!("stage `{}` would write outside dist: {e}", stage.name),
+                        loaded.key_span(path!["stages", stage.name.as_str()]),
+                    )
+                    .label("escapes dist")
+                    .help("artifact names are relative paths inside dist, without `..`"),
+                );
+                continue;
+            }
             match owners.get(artifact.path.as_str()) {
                 Some(first) => problems.push(
                     Problem::new(

@@ -269,3 +269,243 @@ fn ci_github_cron_and_action_values_cannot_inject_workflow_keys() {
         "{stdout}{stderr}"
     );
 }
+
+// Class 3: paths that leave their root.
+
+/// A tiny host-only project whose archive stage gets `archive_options`.
+fn archive_project(archive_options: &str) -> tempfile::TempDir {
+    project(&format!(
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
+         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n{archive_options}\n"
+    ))
+}
+
+/// Every file below `dir`, except the build's own folders.
+fn files_below(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
+        .filter(|p| !p.starts_with("target") && !p.starts_with("dist") && !p.is_empty())
+        .collect()
+}
+
+#[test]
+fn archive_name_or_folder_with_dotdot_cannot_write_outside_dist() {
+    for options in [
+        "name = \"../../escaped\"",
+        "name = \"/tmp/shipit-escaped-{{ target }}\"",
+        "folder = \"../../x\"",
+        "format = \"zip\"\nfolder = \"../../x\"",
+    ] {
+        let dir = archive_project(options);
+        let before = files_below(dir.path());
+        let out = build(dir.path());
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{options}: {err}");
+        assert!(err.contains("not a safe relative path"), "{options}: {err}");
+        assert_eq!(
+            files_below(dir.path()),
+            before,
+            "{options} wrote outside dist"
+        );
+        assert!(
+            !dir.path().join("dist").exists() || files_below(&dir.path().join("dist")).is_empty()
+        );
+    }
+}
+
+#[test]
+fn files_from_outside_the_project_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.md"), "secret\n").unwrap();
+    for options in [
+        "files = [\"/etc/hostname\"]".to_string(),
+        "files = [\"../*/secret.md\"]".to_string(),
+        "files = [{ src = \"README*\", dst = \"../../README\" }]".to_string(),
+    ] {
+        let dir = archive_project(&options);
+        std::fs::write(dir.path().join("README.md"), "readme\n").unwrap();
+        let out = build(dir.path());
+        assert_eq!(out.status.code(), Some(2), "{options}: {:?}", text(&out));
+    }
+    // A symlinked folder leading out is not followed.
+    let dir = archive_project("files = [\"docs/*.md\"]");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("docs")).unwrap();
+    let out = build(dir.path());
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+}
+
+#[test]
+fn binary_format_for_several_targets_writes_each_output_whole() {
+    // Archives are written under unique temporary names: two targets at once never share one.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |name: &str| shipit::archive::ArchiveSpec {
+        format: shipit::archive::Format::Binary,
+        output: dir.path().join(name),
+        folder: None,
+        binaries: vec![dir.path().join(format!("{name}.src"))],
+        files: Vec::new(),
+        base: dir.path().to_path_buf(),
+        mtime: 0,
+        level: 6,
+    };
+    let names = ["demo-1.2.3-linux-x64", "demo-1.2.3-linux-arm64"];
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(
+            dir.path().join(format!("{name}.src")),
+            vec![i as u8; 4 << 20],
+        )
+        .unwrap();
+    }
+    std::thread::scope(|s| {
+        for name in names {
+            let spec = spec(name);
+            s.spawn(move || shipit::archive::write(&spec, 1).unwrap());
+        }
+    });
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            vec![i as u8; 4 << 20]
+        );
+    }
+}
+
+// Classes 3 and 5: `verify` on a hostile folder.
+
+/// A release folder signed by a `minisign -G -W` key: an archive, SHA256SUMS and its
+/// signature; the public key in `keys/`, outside the folder.
+fn signed_folder() -> tempfile::TempDir {
+    common::require("minisign");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("dist")).unwrap();
+    std::fs::create_dir_all(root.join("keys")).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {:?}", text(&out));
+        out
+    };
+    run(&[
+        "minisign",
+        "-G",
+        "-W",
+        "-p",
+        "keys/k.pub",
+        "-s",
+        "keys/k.key",
+    ]);
+    std::fs::write(root.join("dist/app.tar.gz"), "release bytes\n").unwrap();
+    sums(root);
+    dir
+}
+
+/// (Re)writes dist/SHA256SUMS for dist/app.tar.gz and signs it with keys/k.key.
+fn sums(root: &Path) {
+    let out = std::process::Command::new("sha256sum")
+        .arg("app.tar.gz")
+        .current_dir(root.join("dist"))
+        .output()
+        .unwrap();
+    std::fs::write(root.join("dist/SHA256SUMS"), &out.stdout).unwrap();
+    let signed = std::process::Command::new("minisign")
+        .args(["-S", "-s", "keys/k.key", "-m", "dist/SHA256SUMS"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{:?}", text(&signed));
+}
+
+fn verify(root: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = shipit(root)
+        .arg("verify")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A hang is a failure: give it a generous but finite time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("shipit verify {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+#[test]
+fn verify_never_reads_paths_a_checksum_line_points_outside_or_at_devices() {
+    let dir = signed_folder();
+    let root = dir.path();
+    std::os::unix::fs::symlink("/dev/zero", root.join("dist/zero")).unwrap();
+    nix::unistd::mkfifo(&root.join("dist/fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let zeros = "0".repeat(64);
+    let mut listing = std::fs::read_to_string(root.join("dist/SHA256SUMS")).unwrap();
+    for name in [
+        "/etc/shadow",
+        "../keys/k.key",
+        "sub/../../keys/k.pub",
+        "/dev/zero",
+        "zero",
+        "fifo",
+    ] {
+        listing.push_str(&format!("{zeros}  {name}\n"));
+    }
+    std::fs::write(
+        root.join("dist/EXTRA.SUMS"),
+        listing.replace("app.tar.gz", "nothing"),
+    )
+    .unwrap();
+    let (code, out) = verify(root, &["dist", "--key", "keys/k.pub"]);
+    assert_eq!(code, Some(1), "{out}");
+    for needle in [
+        "FAILED checksum /etc/shadow",
+        "it is absolute",
+        "it climbs out with `..`",
+        "FAILED checksum zero",
+        "FAILED checksum fifo",
+        "not a regular file",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in:\n{out}");
+    }
+    assert!(!out.contains("ok     checksum ../"), "{out}");
+}
+
+#[test]
+fn verify_with_key_fails_a_tampered_release_whose_signature_was_deleted() {
+    let dir = signed_folder();
+    let root = dir.path();
+    let (code, out) = verify(root, &["dist", "--key", "keys/k.pub"]);
+    assert_eq!(code, Some(0), "{out}");
+    // Tamper, regenerate SHA256SUMS, delete its signature.
+    std::fs::write(root.join("dist/app.tar.gz"), "evil bytes\n").unwrap();
+    sums(root);
+    std::fs::remove_file(root.join("dist/SHA256SUMS.minisig")).unwrap();
+    let (code, out) = verify(root, &["dist", "--key", "keys/k.pub"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAILED signature SHA256SUMS"), "{out}");
+    assert!(out.contains("every checksum file must be signed"), "{out}");
+}
+
+#[test]
+fn verify_without_key_reports_a_key_found_in_the_folder_as_integrity_only() {
+    let dir = signed_folder();
+    let root = dir.path();
+    std::fs::copy(root.join("keys/k.pub"), root.join("dist/k.pub")).unwrap();
+    let (code, out) = verify(root, &["dist"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("integrity only"), "{out}");
+    assert!(out.contains("pass --key"), "{out}");
+}

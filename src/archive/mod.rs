@@ -88,22 +88,28 @@ pub fn write(spec: &ArchiveSpec, threads: usize) -> Result<usize, String> {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
-    // Written beside the target and renamed at the end: no half archive under the real name.
-    let tmp = spec.output.with_extension("partial");
+    // Written beside the target under a name of its own (archives of several targets are
+    // written at once) and renamed at the end: no half archive under the real name.
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", spec.output.display());
+    let parent = spec.output.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".shipit-archive-")
+        .suffix(".partial")
+        .tempfile_in(parent)
+        .map_err(|e| cannot(&e))?;
     let result = match spec.format {
-        Format::TarGz => write_tar_gz(&tmp, &entries, spec, threads),
-        Format::Zip => write_zip(&tmp, &entries, spec),
-        Format::Binary => write_binary(&tmp, &entries),
+        Format::TarGz => write_tar_gz(tmp.path(), &entries, spec, threads),
+        Format::Zip => write_zip(tmp.path(), &entries, spec),
+        Format::Binary => write_binary(tmp.path(), &entries),
     };
-    match result {
-        Ok(()) => std::fs::rename(&tmp, &spec.output)
-            .map_err(|e| format!("cannot write {}: {e}", spec.output.display()))
-            .map(|()| entries.len()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(format!("cannot write {}: {e}", spec.output.display()))
-        }
+    result.map_err(|e| cannot(&e))?;
+    if spec.format != Format::Binary {
+        // Temporary files are private; a published archive is not.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| cannot(&e))?;
     }
+    tmp.persist(&spec.output).map_err(|e| cannot(&e.error))?;
+    Ok(entries.len())
 }
 
 /// Every entry with its path inside the archive, sorted, directories included.
@@ -154,6 +160,7 @@ fn entries(spec: &ArchiveSpec) -> Result<BTreeMap<String, Content>, String> {
             all.insert(format!("{}/", d.display()), Content::Dir);
             dir = d.parent();
         }
+        check_inside(&full)?;
         if let Content::Symlink { target } = &content {
             check_link(&full, target, prefix.as_deref())?;
         }
@@ -218,11 +225,24 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String
                 .contains(['*', '?', '[', '{'])
         })
         .collect();
+    crate::relpath::RelPath::new(&file.src).map_err(|e| format!("`files`: {e}"))?;
     let root = base.join(&fixed);
     let mut matches = Vec::new();
     if root.exists() {
+        // A link on the way to the glob's folder (`docs -> /etc`) must not lead out.
+        let (real_root, real_base) = (root.canonicalize(), base.canonicalize());
+        if let (Ok(real_root), Ok(real_base)) = (&real_root, &real_base)
+            && !real_root.starts_with(real_base)
+        {
+            return Err(format!(
+                "`files` glob `{}` leads through a symbolic link to {}, outside the project",
+                file.src,
+                real_root.display()
+            ));
+        }
         for entry in walkdir::WalkDir::new(&root)
             .follow_links(false)
+            .follow_root_links(false)
             .sort_by_file_name()
         {
             let entry = entry.map_err(|e| format!("cannot read files for `{}`: {e}", file.src))?;

@@ -1,6 +1,7 @@
 //! `shipit verify`: every checksum and signature of a release folder, or one file's signature.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -10,6 +11,7 @@ use crate::cli::VerifyArgs;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::minisign::{PublicKey, Signature};
+use crate::relpath::{self, RelPath};
 
 /// One check and its result.
 #[derive(Debug, Serialize)]
@@ -80,50 +82,102 @@ fn read_key(path: &Path) -> Result<PublicKey, Error> {
     PublicKey::from_text(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
 }
 
+/// The longest checksum or signature file read from a folder being verified.
+const MAX_LIST_LEN: u64 = 16 << 20;
+
+/// Reads a small text file under `root` (no links followed, regular files only, capped).
+fn read_small(root: &Path, rel: &RelPath) -> std::io::Result<String> {
+    let (file, len) = relpath::open_regular(root, rel)?;
+    if len > MAX_LIST_LEN {
+        return Err(std::io::Error::other(format!(
+            "{len} bytes; a checksum or signature file is never over {MAX_LIST_LEN}"
+        )));
+    }
+    let mut text = String::new();
+    file.take(MAX_LIST_LEN).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Where the public key came from, which says what a good signature proves.
+enum KeyOrigin {
+    /// `--key`: signatures prove who made the release.
+    Given,
+    /// A `.pub` inside the folder: whoever could change the files could change the key too.
+    Folder(String),
+}
+
 fn verify_folder(dir: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+    // Only regular files are listed (links are not followed); `logs/` is not part of a release.
+    let mut files: Vec<RelPath> = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| !p.starts_with(dir.join("logs")))
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(dir).ok()?.to_str()?;
+            RelPath::new(rel).ok()
+        })
+        .filter(|p| p.components().next() != Some("logs"))
         .collect();
     files.sort();
-    let name_of = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     let mut findings = Vec::new();
 
-    for sums in files.iter().filter(|p| is_checksum_file(p)) {
-        let text = std::fs::read_to_string(sums)
-            .map_err(|e| Error::Failed(format!("cannot read {}: {e}", sums.display())))?;
-        let base = sums.parent().unwrap_or(dir);
+    for sums in files.iter().filter(|p| is_checksum_file(p.as_str())) {
+        let text = match read_small(dir, sums) {
+            Ok(text) => text,
+            Err(e) => {
+                findings.push(Finding::failed(
+                    sums,
+                    "checksum",
+                    sums,
+                    format!("cannot read: {e}"),
+                ));
+                continue;
+            }
+        };
+        let folder = sums.as_str().rsplit_once('/').map(|(f, _)| f);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let Some((want, name)) = checksum::parse_line(line) else {
-                findings.push(Finding {
-                    file: name_of(sums),
-                    check: "checksum",
-                    by: name_of(sums),
-                    ok: false,
-                    detail: format!("not a checksum line: {line:?}"),
-                });
+                let detail = format!(
+                    "not a checksum line: {:?}",
+                    line.chars().take(200).collect::<String>()
+                );
+                findings.push(Finding::failed(sums, "checksum", sums, detail));
                 continue;
+            };
+            let listed = match folder {
+                Some(folder) => format!("{folder}/{name}"),
+                None => name.to_string(),
+            };
+            let target = match RelPath::new(&listed) {
+                Ok(target) => target,
+                Err(e) => {
+                    findings.push(Finding::failed(
+                        &listed.escape_debug(),
+                        "checksum",
+                        sums,
+                        e.to_string(),
+                    ));
+                    continue;
+                }
             };
             let algorithm = match want.len() {
                 64 => Algorithm::Sha256,
                 128 => Algorithm::Sha512,
                 _ => {
-                    findings.push(Finding {
-                        file: name.to_string(),
-                        check: "checksum",
-                        by: name_of(sums),
-                        ok: false,
-                        detail: "unknown digest length".into(),
-                    });
+                    findings.push(Finding::failed(
+                        &target,
+                        "checksum",
+                        sums,
+                        "unknown digest length".into(),
+                    ));
                     continue;
                 }
             };
-            let target = base.join(name);
-            let (ok, detail) = match checksum::hash(&target, algorithm) {
+            let hashed = relpath::open_regular(dir, &target).and_then(|(file, _)| {
+                checksum::hash_reader(std::io::BufReader::new(file), algorithm)
+            });
+            let (ok, detail) = match hashed {
                 Ok(got) if got.eq_ignore_ascii_case(want) => {
                     (true, format!("{algorithm:?} matches").to_lowercase())
                 }
@@ -131,61 +185,143 @@ fn verify_folder(dir: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> 
                 Err(e) => (false, format!("cannot read: {e}")),
             };
             findings.push(Finding {
-                file: name_of(&target),
+                file: target.to_string(),
                 check: "checksum",
-                by: name_of(sums),
+                by: sums.to_string(),
                 ok,
                 detail,
             });
         }
     }
 
-    let signatures: Vec<&PathBuf> = files
+    let signatures: Vec<&RelPath> = files
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "minisig"))
+        .filter(|p| p.as_str().ends_with(".minisig"))
         .collect();
-    if !signatures.is_empty() {
-        let key = match key {
-            Some(path) => read_key(path)?,
-            None => {
-                let keys: Vec<&PathBuf> = files
-                    .iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "pub"))
-                    .collect();
-                match keys.as_slice() {
-                    [one] => read_key(one)?,
-                    [] => {
-                        return Err(Error::Usage(format!(
-                            "{} has signatures but no public key; pass --key <FILE>",
-                            dir.display()
-                        )));
-                    }
-                    _ => {
-                        return Err(Error::Usage(format!(
-                            "{} has several public keys; choose one with --key <FILE>",
-                            dir.display()
-                        )));
-                    }
+    let checksum_files: Vec<&RelPath> = files
+        .iter()
+        .filter(|p| is_checksum_file(p.as_str()))
+        .collect();
+    if signatures.is_empty() && key.is_none() {
+        return Ok(findings);
+    }
+    let (key, origin) = match key {
+        Some(path) => (read_key(path)?, KeyOrigin::Given),
+        None => {
+            let keys: Vec<&RelPath> = files
+                .iter()
+                .filter(|p| p.as_str().ends_with(".pub"))
+                .collect();
+            match keys.as_slice() {
+                [one] => {
+                    let text = read_small(dir, one)
+                        .map_err(|e| Error::Usage(format!("cannot read {one}: {e}")))?;
+                    let key = PublicKey::from_text(&text)
+                        .map_err(|e| Error::Usage(format!("{one}: {e}")))?;
+                    (key, KeyOrigin::Folder(one.to_string()))
+                }
+                [] => {
+                    return Err(Error::Usage(format!(
+                        "{} has signatures but no public key; pass --key <FILE>",
+                        dir.display()
+                    )));
+                }
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "{} has several public keys; choose one with --key <FILE>",
+                        dir.display()
+                    )));
                 }
             }
+        }
+    };
+    for sig in &signatures {
+        let signed = sig.as_str().trim_end_matches(".minisig");
+        let mut finding = match RelPath::new(signed) {
+            Ok(signed) => verify_signature_in(dir, &signed, sig, &key),
+            Err(e) => Finding::failed(&signed, "signature", sig, e.to_string()),
         };
-        for sig in signatures {
-            let signed = PathBuf::from(sig.to_string_lossy().trim_end_matches(".minisig"));
-            let mut finding = verify_signature(&signed, &key, sig)?;
-            finding.file = name_of(&signed);
-            finding.by = name_of(sig);
-            findings.push(finding);
+        if let (true, KeyOrigin::Folder(pub_file)) = (finding.ok, &origin) {
+            finding.detail.push_str(&format!(
+                "; integrity only: the key {pub_file} came from the folder itself, so this does \
+                 not prove who made the release (pass --key)"
+            ));
+        }
+        findings.push(finding);
+    }
+    // With a key given, an unsigned checksum file proves nothing: whoever changed an archive
+    // could rewrite it too.
+    if matches!(origin, KeyOrigin::Given) {
+        for sums in checksum_files {
+            let sig = format!("{sums}.minisig");
+            if !signatures.iter().any(|s| s.as_str() == sig) {
+                findings.push(Finding::failed(
+                    sums,
+                    "signature",
+                    &sig,
+                    "no signature: with --key every checksum file must be signed".into(),
+                ));
+            }
         }
     }
     Ok(findings)
 }
 
+impl Finding {
+    fn failed(
+        file: &dyn std::fmt::Display,
+        check: &'static str,
+        by: &dyn std::fmt::Display,
+        detail: String,
+    ) -> Finding {
+        Finding {
+            file: file.to_string(),
+            check,
+            by: by.to_string(),
+            ok: false,
+            detail,
+        }
+    }
+}
+
+/// Checks `signed` (under `dir`) against `sig`, opening both without following links.
+fn verify_signature_in(dir: &Path, signed: &RelPath, sig: &RelPath, key: &PublicKey) -> Finding {
+    let mut finding = Finding::failed(signed, "signature", sig, String::new());
+    let signature = match read_small(dir, sig)
+        .map_err(|e| format!("cannot read the signature: {e}"))
+        .and_then(|text| Signature::from_text(&text).map_err(|e| e.to_string()))
+    {
+        Ok(signature) => signature,
+        Err(detail) => {
+            finding.detail = detail;
+            return finding;
+        }
+    };
+    match relpath::open_regular(dir, signed) {
+        Err(e) => finding.detail = format!("cannot read: {e}"),
+        Ok((data, _)) => check_signature(&mut finding, data, &signature, key),
+    }
+    finding
+}
+
+fn check_signature(
+    finding: &mut Finding,
+    data: std::fs::File,
+    signature: &Signature,
+    key: &PublicKey,
+) {
+    match key.verify(std::io::BufReader::new(data), signature) {
+        Ok(comment) => {
+            finding.ok = true;
+            finding.detail = format!("signed by key {} ({comment})", key.key_id());
+        }
+        Err(e) => finding.detail = e.to_string(),
+    }
+}
+
 /// `SHA256SUMS`, `SHA512SUMS`, any `*SUMS`, or `<file>.sha256` / `.sha512`.
-fn is_checksum_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+fn is_checksum_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
     name.ends_with("SUMS") || name.ends_with(".sha256") || name.ends_with(".sha512")
 }
 
@@ -219,13 +355,7 @@ fn verify_signature(file: &Path, key: &PublicKey, by: &Path) -> Result<Finding, 
     };
     match std::fs::File::open(file) {
         Err(e) => finding.detail = format!("cannot read: {e}"),
-        Ok(data) => match key.verify(std::io::BufReader::new(data), &signature) {
-            Ok(comment) => {
-                finding.ok = true;
-                finding.detail = format!("signed by key {} ({comment})", key.key_id());
-            }
-            Err(e) => finding.detail = e.to_string(),
-        },
+        Ok(data) => check_signature(&mut finding, data, &signature, key),
     }
     Ok(finding)
 }

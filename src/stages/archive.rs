@@ -95,6 +95,26 @@ impl Kind for Archive {
                 );
             }
         }
+        for (i, entry) in options.files.iter().enumerate() {
+            let (src, dst) = match entry {
+                FileEntry::Glob(src) => (src, None),
+                FileEntry::Mapped { src, dst, .. } => (src, dst.as_ref()),
+            };
+            let checked = crate::relpath::RelPath::new(src).and_then(|_| match dst {
+                Some(dst) => crate::relpath::RelPath::new(dst).map(drop),
+                None => Ok(()),
+            });
+            if let Err(e) = checked {
+                problems.push(
+                    Problem::new(
+                        format!("`files` entry: {e}"),
+                        stage.loaded.span_near(path!["stages", stage.name, "files", i]),
+                    )
+                    .label("outside the project")
+                    .help("`src` globs are relative to the project and `dst` to the archive; neither may use `..`"),
+                );
+            }
+        }
         if options.level.is_some_and(|l| l > 9) {
             problems.push(
                 Problem::new("`level` must be 0 to 9", stage.span("level"))
@@ -190,6 +210,25 @@ impl Kind for Archive {
                 Some(text) => render("folder", text, &mut problems),
                 None => Some(archive_name.clone()),
             };
+            // The name becomes a file in dist, the folder every entry's first component.
+            let unsafe_name = crate::relpath::RelPath::file_name(&archive_name)
+                .err()
+                .map(|e| ("name", e))
+                .or_else(|| {
+                    folder
+                        .as_deref()
+                        .filter(|f| !f.is_empty())
+                        .and_then(|f| crate::relpath::RelPath::new(f).err())
+                        .map(|e| ("folder", e))
+                });
+            if let Some((key, e)) = unsafe_name {
+                problems.push(
+                    Problem::new(format!("archive `{key}` for {name}: {e}"), stage.span(key))
+                        .label("escapes its folder")
+                        .help("archive names are file names in dist; folders are relative"),
+                );
+                continue;
+            }
             let format = overrides
                 .format
                 .or(options.format)
