@@ -1,7 +1,7 @@
 //! `shipit keygen`: a new minisign key pair, the secret key scrypt-encrypted unless asked not to.
 
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::Session;
@@ -13,7 +13,8 @@ use crate::minisign::SecretKey;
 /// Writes the key pair.
 pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
     for path in [&args.secret_key, &args.public_key] {
-        if path.exists() && !args.force {
+        // `symlink_metadata`: a dangling link is still something --force would replace.
+        if path.symlink_metadata().is_ok() && !args.force {
             return Err(Error::Usage(format!(
                 "{} exists; pass --force to replace it (the old key can then no longer sign)",
                 path.display()
@@ -74,18 +75,26 @@ fn password(var: &str) -> Result<String, Error> {
     Ok(first)
 }
 
+/// Writes `text` to a new private temporary file beside `path` (`O_EXCL`, mode 0600), sets
+/// `mode`, then renames it over `path`: an existing file's mode is never kept and a symlink at
+/// `path` is replaced, not written through.
 fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), Error> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::Failed(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", path.display())))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", path.display())))
+    let failed = |e: &dyn std::fmt::Display| Error::Failed(format!("cannot write {}: {e}", path.display()));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::Failed(format!("cannot create {}: {e}", parent.display())))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".shipit-key-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(parent)
+        .map_err(|e| failed(&e))?;
+    file.write_all(text.as_bytes()).map_err(|e| failed(&e))?;
+    file.as_file().sync_all().map_err(|e| failed(&e))?;
+    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode))
+        .map_err(|e| failed(&e))?;
+    file.persist(path).map_err(|e| failed(&e.error))?;
+    Ok(())
 }

@@ -62,14 +62,57 @@ pub struct Loaded {
     pub file: PipelineFile,
     /// Stages that exist in the file but did not type-check (already reported).
     broken_stages: Vec<String>,
+    /// The parsed document with spans, parsed once: every span lookup reads it.
+    doc: std::sync::Arc<Document>,
 }
+
+/// A parsed document with spans.
+type SpannedDoc<'a> = Spanned<DeTable<'a>>;
+
+self_cell::self_cell!(
+    /// The file's text with the document parsed from it (which borrows the text).
+    struct Document {
+        owner: String,
+        #[covariant]
+        dependent: SpannedDoc,
+    }
+    impl {Debug}
+);
+
+impl Document {
+    fn parse(text: String) -> Document {
+        Document::new(text, |text| {
+            DeTable::parse(text).unwrap_or_else(|_| Spanned::new(0..0, DeTable::new()))
+        })
+    }
+}
+
+/// The largest pipeline file read: far beyond any real one, small enough to parse quickly.
+pub const MAX_FILE_LEN: u64 = 16 << 20;
 
 /// Reads, parses and validates a pipeline file, reporting every problem at once.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // A FIFO or a device would block or never end: only regular files, and not huge ones.
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(read_error(std::io::Error::other("not a regular file")));
+    }
+    if meta.len() > MAX_FILE_LEN {
+        return Err(read_error(std::io::Error::other(format!(
+            "{} bytes; a pipeline file is at most {MAX_FILE_LEN}",
+            meta.len()
+        ))));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(path).map_err(read_error)?, MAX_FILE_LEN),
+        &mut bytes,
+    )
+    .map_err(read_error)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -109,6 +152,7 @@ pub fn load_str(path: &Path, text: String) -> Result<Loaded, ConfigError> {
     let loaded = Loaded {
         path: path.to_path_buf(),
         base_dir,
+        doc: std::sync::Arc::new(Document::parse(text.clone())),
         text,
         file,
         broken_stages,
@@ -149,9 +193,9 @@ impl Loaded {
         self.file.stages.contains_key(name) || self.broken_stages.iter().any(|s| s == name)
     }
 
-    /// The parsed document with spans. Re-parsed on demand: the file is small and known valid.
-    pub fn doc(&self) -> Spanned<DeTable<'_>> {
-        DeTable::parse(&self.text).unwrap_or_else(|_| Spanned::new(0..0, DeTable::new()))
+    /// The parsed document with spans.
+    pub fn doc(&self) -> &Spanned<DeTable<'_>> {
+        self.doc.borrow_dependent()
     }
 
     /// Bundles problems with this file's text for rendering.
@@ -263,10 +307,9 @@ fn value_at<'d, 'i>(
 }
 
 fn find_key<'d, 'i>(table: &'d DeTable<'i>, key: &str) -> Option<&'d Spanned<DeValue<'i>>> {
-    table
-        .iter()
-        .find(|(k, _)| k.get_ref() == key)
-        .map(|(_, v)| v)
+    // Spanned keys hash and compare by their text only: a hashed lookup, not a scan (a scan
+    // made loading quadratic in the number of stages).
+    table.get(&Spanned::new(0..0, std::borrow::Cow::Owned(key.to_string())))
 }
 
 /// Deserializes one spanned value; serde errors keep the location of the bad value.
