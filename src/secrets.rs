@@ -1,6 +1,13 @@
 //! Secret masking: every line shipit prints or logs passes through [`Masker::mask`].
+//!
+//! A masker knows the secrets of its environment (by variable name) plus every secret
+//! registered anywhere in the process with [`register`]: the variables a pipeline names
+//! (`password_env`, `key.env`, registry auth), and values resolved at run time (Docker
+//! credentials, a token's Basic form). Each secret is masked as written and in the escaped
+//! forms output formats give it (JSON strings, for `--json`).
 
 use std::borrow::Cow;
+use std::sync::RwLock;
 
 use regex::Regex;
 
@@ -41,6 +48,7 @@ impl Masker {
             })
             .filter(|value| value.len() >= MIN_SECRET_LEN)
             .collect();
+        values = values.iter().flat_map(|v| escaped_forms(v)).collect();
         // Longest first, so a secret that contains another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
@@ -51,17 +59,22 @@ impl Masker {
 
     /// Adds a value that must never be shown (a value read from a key file, say).
     pub fn add(&mut self, secret: impl Into<String>) {
-        let secret = secret.into();
-        if secret.len() >= MIN_SECRET_LEN && !self.values.contains(&secret) {
-            self.values.push(secret);
-            self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for form in escaped_forms(&secret.into()) {
+            if !self.values.contains(&form) {
+                self.values.push(form);
+            }
         }
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
     /// `text` with every secret replaced by `***`.
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        for value in &self.values {
+        let registered = REGISTERED.read().unwrap_or_else(|e| e.into_inner());
+        // Longest first across both lists, so a secret that contains another is masked whole.
+        let mut values: Vec<&String> = self.values.iter().chain(registered.iter()).collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for value in values {
             if out.contains(value.as_str()) {
                 out = Cow::Owned(out.replace(value.as_str(), MASK));
             }
@@ -71,6 +84,44 @@ impl Masker {
         }
         out
     }
+}
+
+/// Secrets registered by the pipeline and at run time, for every masker of the process.
+static REGISTERED: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Registers a secret value for every masker of the process (short values are ignored, as
+/// masking them everywhere would garble output).
+pub fn register(secret: &str) {
+    let mut registered = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    for form in escaped_forms(secret) {
+        if !registered.contains(&form) {
+            registered.push(form);
+        }
+    }
+}
+
+/// Registers the value of the environment variable `name`, if set: for variables a pipeline
+/// names as holding a secret, whatever their name.
+pub fn register_env(name: &str) {
+    if let Ok(value) = std::env::var(name) {
+        register(&value);
+        // A multi-line secret (a key file's text) shows up line by line too.
+        for line in value.lines() {
+            register(line.trim());
+        }
+    }
+}
+
+/// The secret as written and as output formats escape it (a JSON string's inside); only forms
+/// long enough to mask.
+fn escaped_forms(secret: &str) -> Vec<String> {
+    let mut forms = vec![secret.to_string()];
+    if let Ok(json) = serde_json::to_string(secret) {
+        forms.push(json[1..json.len() - 1].to_string());
+    }
+    forms.retain(|f| f.len() >= MIN_SECRET_LEN);
+    forms.dedup();
+    forms
 }
 
 /// Whether an environment variable of this name holds a secret.
@@ -116,6 +167,20 @@ mod tests {
         let fine = format!("github_pat_{}", "11AB_cd".repeat(10));
         let line = format!("auth {classic} and {server} and {fine}.");
         assert_eq!(m.mask(&line), "auth *** and *** and ***.");
+    }
+
+    #[test]
+    fn json_escaped_forms_are_masked() {
+        let m = Masker::new(vars(&[("A_TOKEN", r#"p"a\ss\word"#)]));
+        let json = serde_json::json!({ "line": r#"pw=p"a\ss\word"# }).to_string();
+        assert_eq!(m.mask(&json), r#"{"line":"pw=***"}"#);
+    }
+
+    #[test]
+    fn registered_secrets_are_masked_by_every_masker() {
+        let m = Masker::new(vars(&[]));
+        register("registered-secret-value");
+        assert_eq!(m.mask("x registered-secret-value y"), "x *** y");
     }
 
     #[test]

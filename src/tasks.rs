@@ -73,6 +73,13 @@ impl KeySource {
             Some(var) => std::env::var(var).ok(),
             None => None,
         };
+        crate::secrets::register(&text);
+        for line in text.lines() {
+            crate::secrets::register(line.trim());
+        }
+        if let Some(password) = &password {
+            crate::secrets::register(password);
+        }
         SecretKey::from_text(&text, password.as_deref()).map_err(|e| match e {
             crate::minisign::Error::PasswordRequired => format!(
                 "the signing key in {origin} is encrypted; set its password in {}",

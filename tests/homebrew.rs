@@ -374,3 +374,64 @@ fn pre_releases_skip_the_tap_unless_asked() {
     assert_eq!(tap_log(&bare), ["tiny 2.0.0-rc.1", "tap"]);
     assert!(tap_file(&bare, "Formula/tiny.rb").contains("version \"2.0.0-rc.1\""));
 }
+
+/// Trust class 8: the tap token travels in git's environment, never on its command line
+/// (which every local user can read in `/proc/*/cmdline`).
+#[test]
+fn homebrew_tap_token_never_on_a_git_command_line() {
+    use base64::Engine;
+    let real_git = which::which("git").unwrap();
+    let wrappers = tempfile::tempdir().unwrap();
+    let log = wrappers.path().join("git.log");
+    let wrapper = wrappers.path().join("git");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf 'ARGV: %s\\n' \"$*\" >> '{log}'\nenv | grep '^GIT_CONFIG_' >> '{log}'\nexec '{git}' \"$@\"\n",
+            log = log.display(),
+            git = real_git.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    // An https tap on a port nothing listens on: the clone fails, after git got its header.
+    let dir = built_tiny(
+        "1.0.0",
+        "\n[release.homebrew]\ntap = { repo = \"acme/homebrew-tap\", url = \"https://127.0.0.1:9/acme/homebrew-tap.git\" }\n",
+    );
+    let fake = FakeGithub::start(TOKEN);
+    let path = format!(
+        "{}:{}",
+        wrappers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = shipit(dir.path())
+        .arg("release")
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{TOKEN}"));
+    let recorded = std::fs::read_to_string(&log).unwrap();
+    let argv: Vec<&str> = recorded
+        .lines()
+        .filter(|l| l.starts_with("ARGV:"))
+        .collect();
+    assert!(!argv.is_empty(), "git never ran: {recorded}");
+    for line in &argv {
+        assert!(!line.contains(&basic) && !line.contains(TOKEN), "{line}");
+        assert!(!line.to_ascii_lowercase().contains("extraheader"), "{line}");
+    }
+    assert!(
+        recorded.contains(&format!("Authorization: Basic {basic}")),
+        "the token path never ran: {recorded}"
+    );
+    assert!(!stdout.contains(&basic) && !stderr.contains(&basic));
+}

@@ -509,3 +509,148 @@ fn verify_without_key_reports_a_key_found_in_the_folder_as_integrity_only() {
     assert!(out.contains("integrity only"), "{out}");
     assert!(out.contains("pass --key"), "{out}");
 }
+
+// Class 10: files.
+
+#[test]
+fn keygen_force_writes_a_new_private_file_instead_of_through_a_link_or_old_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("keys")).unwrap();
+    std::fs::write(root.join("keys/old.key"), "old\n").unwrap();
+    std::fs::set_permissions(
+        root.join("keys/old.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(root.join("victim"), "precious\n").unwrap();
+    std::os::unix::fs::symlink("../victim", root.join("keys/linked.pub")).unwrap();
+    let out = shipit(root)
+        .args([
+            "keygen",
+            "--unencrypted",
+            "--force",
+            "--secret-key",
+            "keys/old.key",
+        ])
+        .args(["--public-key", "keys/linked.pub"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let secret = std::fs::symlink_metadata(root.join("keys/old.key")).unwrap();
+    assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+    assert!(read(&root.join("keys/old.key")).contains("secret key"));
+    assert_eq!(
+        read(&root.join("victim")),
+        "precious\n",
+        "wrote through the link"
+    );
+    assert!(
+        std::fs::symlink_metadata(root.join("keys/linked.pub"))
+            .unwrap()
+            .is_file()
+    );
+    // Without --force, a dangling link is something that exists too.
+    std::os::unix::fs::symlink("nowhere", root.join("keys/dangling.key")).unwrap();
+    let out = shipit(root)
+        .args([
+            "keygen",
+            "--unencrypted",
+            "--secret-key",
+            "keys/dangling.key",
+        ])
+        .args(["--public-key", "keys/new.pub"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+}
+
+#[test]
+fn a_pipeline_file_that_is_a_fifo_is_refused_not_waited_on() {
+    let dir = project("version = 1\n");
+    let fifo = dir.path().join("pipe.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut child = shipit(dir.path())
+        .args(["check", "--pipeline", "pipe.toml"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            // Unblock nothing: the test fails on the hang itself.
+            panic!("shipit check hung on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("not a regular file"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn ten_thousand_stages_load_in_one_parse() {
+    // The time is measured by scripts/bench-check; this checks such a file loads at all.
+    let mut pipeline = String::from("version = 1\n");
+    for i in 0..10_000 {
+        pipeline.push_str(&format!("[stages.s{i}]\nrun = \"true\"\n"));
+        if i > 0 {
+            pipeline.push_str(&format!("needs = [\"s{}\"]\n", i - 1));
+        }
+    }
+    let (code, err) = check(&pipeline);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("10000 stages"), "{err}");
+}
+
+// Class 8: secrets in output.
+
+#[test]
+fn secrets_named_by_the_pipeline_or_holding_quotes_are_masked_in_json_and_logs() {
+    // `DEPLOY_PW` does not look like a secret by its name; the pipeline names it one.
+    let dir = project(
+        "version = 1\n[stages.leak]\nrun = [\"echo pw=$DEPLOY_PW q=$QUOTED_TOKEN; exit 1\"]\n\
+         [release.docker]\nimage = \"127.0.0.1:5000/tiny\"\n\
+         auth = { username = \"ci\", password_env = \"DEPLOY_PW\" }\n",
+    );
+    let quoted = r#"a"quoted\secret"#;
+    let out = shipit(dir.path())
+        .args(["build", "--json"])
+        .env("DEPLOY_PW", "plain-named-secret")
+        .env("QUOTED_TOKEN", quoted)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let log = std::fs::read_to_string(dir.path().join("dist/logs/leak.log")).unwrap_or_default();
+    for shown in [&stdout, &stderr, &log] {
+        assert!(!shown.contains("plain-named-secret"), "{shown}");
+        assert!(!shown.contains(r#"a\"quoted\\secret"#), "{shown}");
+        assert!(!shown.contains(quoted), "{shown}");
+    }
+    assert!(
+        stdout.contains("pw=***"),
+        "the stage output was not reported: {stdout}"
+    );
+}
+
+#[test]
+fn a_panic_message_is_masked_and_exits_3() {
+    let dir = project("version = 1\n");
+    let out = shipit(dir.path())
+        .arg("check")
+        .env("RELEASE_TOKEN", "tok-123456789")
+        .env("SHIPIT_DEBUG_PANIC", "boom tok-123456789")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("boom ***"), "{stderr}");
+    assert!(!stderr.contains("tok-123456789"), "{stderr}");
+}

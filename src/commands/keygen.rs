@@ -53,6 +53,7 @@ pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
 /// The password from the environment, or asked twice on a terminal.
 fn password(var: &str) -> Result<String, Error> {
     if let Some(password) = std::env::var(var).ok().filter(|p| !p.is_empty()) {
+        crate::secrets::register(&password);
         return Ok(password);
     }
     if !std::io::stdin().is_terminal() {
@@ -79,7 +80,8 @@ fn password(var: &str) -> Result<String, Error> {
 /// `mode`, then renames it over `path`: an existing file's mode is never kept and a symlink at
 /// `path` is replaced, not written through.
 fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), Error> {
-    let failed = |e: &dyn std::fmt::Display| Error::Failed(format!("cannot write {}: {e}", path.display()));
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Failed(format!("cannot write {}: {e}", path.display()));
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -157,6 +157,9 @@ pub fn load_str(path: &Path, text: String) -> Result<Loaded, ConfigError> {
         file,
         broken_stages,
     };
+    for var in secret_variables(loaded.doc().get_ref(), None) {
+        crate::secrets::register_env(&var);
+    }
     problems.extend(validate::validate(&loaded));
     if problems.is_empty() {
         Ok(loaded)
@@ -306,10 +309,34 @@ fn value_at<'d, 'i>(
     Some(current)
 }
 
+/// The variables the file names as holding secrets, whatever their names: `password_env`,
+/// `token_env` and a signing key's `key.env`, anywhere in the file.
+fn secret_variables(table: &DeTable<'_>, parent: Option<&str>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (key, value) in table {
+        let key = key.get_ref().as_ref();
+        match value.get_ref() {
+            DeValue::Table(inner) => found.extend(secret_variables(inner, Some(key))),
+            DeValue::String(name)
+                if key.ends_with("password_env")
+                    || key.ends_with("token_env")
+                    || (key == "env" && parent == Some("key")) =>
+            {
+                found.push(name.to_string())
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 fn find_key<'d, 'i>(table: &'d DeTable<'i>, key: &str) -> Option<&'d Spanned<DeValue<'i>>> {
     // Spanned keys hash and compare by their text only: a hashed lookup, not a scan (a scan
     // made loading quadratic in the number of stages).
-    table.get(&Spanned::new(0..0, std::borrow::Cow::Owned(key.to_string())))
+    table.get(&Spanned::new(
+        0..0,
+        std::borrow::Cow::Owned(key.to_string()),
+    ))
 }
 
 /// Deserializes one spanned value; serde errors keep the location of the bad value.

@@ -51,11 +51,21 @@ impl Credentials {
     }
 }
 
-/// Finds credentials for `registry` (as written in the image name).
+/// Finds credentials for `registry` (as written in the image name). Whatever is found is
+/// registered with the process's secret masker, in the forms it travels in.
 pub fn resolve(
     registry: &str,
     pipeline: Option<Credentials>,
 ) -> Result<Option<Credentials>, String> {
+    let found = find(registry, pipeline)?;
+    if let Some(credentials) = &found {
+        crate::secrets::register(&credentials.secret);
+        crate::secrets::register(&credentials.basic());
+    }
+    Ok(found)
+}
+
+fn find(registry: &str, pipeline: Option<Credentials>) -> Result<Option<Credentials>, String> {
     if pipeline.is_some() {
         return Ok(pipeline);
     }
@@ -85,7 +95,7 @@ pub fn resolve(
     Ok(None)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DockerConfig {
     #[serde(default)]
@@ -95,7 +105,7 @@ struct DockerConfig {
     cred_helpers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 struct AuthEntry {
     auth: Option<String>,
     username: Option<String>,

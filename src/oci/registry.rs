@@ -747,11 +747,13 @@ impl Registry {
             });
         }
         let answer: TokenAnswer = response.json().await.map_err(|e| self.transport(e))?;
-        answer
+        let token = answer
             .token
             .or(answer.access_token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| self.unauthorized("the token endpoint returned no token".into()))
+            .ok_or_else(|| self.unauthorized("the token endpoint returned no token".into()))?;
+        crate::secrets::register(&token);
+        Ok(token)
     }
 }
 

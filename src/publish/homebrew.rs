@@ -4,8 +4,9 @@
 //! asset URL and SHA-256 (a universal macOS archive serves both). Every value goes through
 //! [`ruby_string`], so no description can break the file or run code. The tap is cloned, the
 //! formula written and committed only when it changed, and pushed; a push that lost a race
-//! is rebased and retried. A token never enters a URL or the tap's git config: it travels
-//! as an `http.extraHeader` on the command line of each git call.
+//! is rebased and retried. A token never enters a URL, the tap's git config or a command line:
+//! it travels as an `http.extraHeader` in the environment of each git call
+//! (`GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -219,7 +220,7 @@ pub fn man_section(path: &str) -> String {
 }
 
 /// Where and how to push.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tap {
     /// Clone URL or local path.
     pub url: String,
@@ -261,6 +262,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tap")
+            .field("url", &self.display_url())
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("branch", &self.branch)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Tap {
     /// The tap's address as shown to people: credentials removed.
     pub fn display_url(&self) -> String {
@@ -280,9 +292,20 @@ impl Tap {
         {
             let basic =
                 base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+            crate::secrets::register(&basic);
+            // Through git's environment, never its command line (`/proc/*/cmdline` is readable
+            // by every local user), after whatever entries the caller's environment holds.
+            let count = std::env::var("GIT_CONFIG_COUNT")
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0);
             command
-                .arg("-c")
-                .arg(format!("http.extraHeader=Authorization: Basic {basic}"));
+                .env("GIT_CONFIG_COUNT", (count + 1).to_string())
+                .env(format!("GIT_CONFIG_KEY_{count}"), "http.extraHeader")
+                .env(
+                    format!("GIT_CONFIG_VALUE_{count}"),
+                    format!("Authorization: Basic {basic}"),
+                );
         }
         let out = command
             .args(["-c", "commit.gpgsign=false"])
