@@ -171,8 +171,37 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
+        Manifest::from_text(path, &text)
+    }
+
+    /// Reads the manifest of a folder shipit did not write (a split build's part): a regular
+    /// file, not a link, and not over 64 MiB.
+    pub fn read_untrusted(dist: &Path) -> Result<Manifest, ManifestError> {
+        const MAX_LEN: u64 = 64 << 20;
+        let path = dist.join(FILE_NAME);
+        let io_err = |source| ManifestError::Io {
+            path: path.clone(),
+            source,
+        };
+        let name = crate::relpath::RelPath::file_name(FILE_NAME)
+            .map_err(io::Error::other)
+            .map_err(io_err)?;
+        let (file, len) = crate::relpath::open_regular(dist, &name).map_err(io_err)?;
+        if len > MAX_LEN {
+            return Err(io_err(io::Error::other(format!(
+                "{len} bytes, over {MAX_LEN}"
+            ))));
+        }
+        let mut text = String::new();
+        file.take(MAX_LEN)
+            .read_to_string(&mut text)
+            .map_err(io_err)?;
+        Manifest::from_text(path, &text)
+    }
+
+    fn from_text(path: PathBuf, text: &str) -> Result<Manifest, ManifestError> {
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ManifestError::Invalid {
+            serde_json::from_str(text).map_err(|source| ManifestError::Invalid {
                 path: path.clone(),
                 source,
             })?;

