@@ -853,3 +853,164 @@ fn merge_part_with_tampered_bytes_leaves_no_half_merge() {
     assert!(err.contains("does not match"), "{err}");
     assert_no_half_merge(dir.path());
 }
+
+// Class 6: what a registry answers.
+
+/// A hostile HTTP server on 127.0.0.1: answers each request with what `answer` returns for its
+/// head (request line and headers), and records every head.
+struct Hostile {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Hostile {
+    fn start(answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Hostile {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                recorded.lock().unwrap().push(head.clone());
+                let _ = stream.write_all(&answer(&head));
+            }
+        });
+        Hostile { port, seen }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn http(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn registry_client(port: u16, credentials: bool) -> shipit::oci::registry::Registry {
+    let credentials = credentials.then(|| shipit::oci::auth::Credentials {
+        username: "ci".into(),
+        secret: "registry-secret-pw".into(),
+        source: "the test".into(),
+    });
+    shipit::oci::registry::Registry::new(
+        "hostile",
+        &format!("127.0.0.1:{port}"),
+        credentials,
+        &shipit::oci::registry::Options {
+            insecure: true,
+            max_retry: std::time::Duration::ZERO,
+        },
+    )
+    .unwrap()
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(60), future)
+                .await
+                .expect("the client hung on a hostile registry")
+        })
+}
+
+#[test]
+fn registry_base_image_pinned_by_digest_must_have_that_digest() {
+    let server = Hostile::start(|_| {
+        http(
+            "200 OK",
+            &[(
+                "Content-Type",
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            br#"{"schemaVersion":2,"layers":[]}"#,
+        )
+    });
+    let pinned = format!("sha256:{}", "ab".repeat(32));
+    let result = block_on(registry_client(server.port, false).manifest("base", &pinned));
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains(&pinned), "{err}");
+}
+
+#[test]
+fn registry_credentials_never_follow_a_link_to_another_host() {
+    let elsewhere = Hostile::start(|_| http("200 OK", &[], br#"{"tags":["stolen"]}"#));
+    let other = elsewhere.port;
+    let registry = Hostile::start(move |head| {
+        if !head.to_ascii_lowercase().contains("authorization: basic") {
+            return http(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", "Basic realm=\"r\"".into())],
+                b"",
+            );
+        }
+        http(
+            "200 OK",
+            &[(
+                "Link",
+                format!("<http://127.0.0.1:{other}/v2/app/tags/list?last=a>; rel=\"next\""),
+            )],
+            br#"{"tags":["a"]}"#,
+        )
+    });
+    let client = registry_client(registry.port, true);
+    let tags = block_on(client.tags("app")).unwrap();
+    assert_eq!(tags, ["a", "stolen"]);
+    for head in elsewhere.heads() {
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization"),
+            "credentials went to another host:\n{head}"
+        );
+    }
+}
+
+#[test]
+fn registry_self_referencing_or_malformed_link_ends_without_a_hang_or_panic() {
+    let looping = Hostile::start(|_| {
+        http(
+            "200 OK",
+            &[("Link", "</v2/app/tags/list?n=1000>; rel=\"next\"".into())],
+            br#"{"tags":["a"]}"#,
+        )
+    });
+    let err = block_on(registry_client(looping.port, false).tags("app")).unwrap_err();
+    assert!(err.to_string().contains("without end"), "{err}");
+    let malformed =
+        Hostile::start(|_| http("200 OK", &[("Link", ">oops<".into())], br#"{"tags":["a"]}"#));
+    assert_eq!(
+        block_on(registry_client(malformed.port, false).tags("app")).unwrap(),
+        ["a"]
+    );
+}
+
+#[test]
+fn registry_huge_manifest_body_is_refused_not_read() {
+    let server = Hostile::start(|_| {
+        let mut head = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 1073741824\r\n\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b' ', 1 << 16));
+        head
+    });
+    let err = block_on(registry_client(server.port, false).manifest("base", "latest")).unwrap_err();
+    assert!(err.to_string().contains("over"), "{err}");
+}

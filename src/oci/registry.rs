@@ -131,7 +131,17 @@ pub struct Registry {
     auth: Mutex<AuthState>,
     budget: Budget,
     sent: Arc<AtomicU64>,
+    insecure: bool,
 }
+
+/// The largest manifest or index read (the distribution spec's own limit is 4 MiB).
+const MAX_MANIFEST: usize = 4 << 20;
+/// The largest token answer or error body read.
+const MAX_SMALL_BODY: usize = 1 << 20;
+/// The largest page of a tag list.
+const MAX_TAG_PAGE: usize = 16 << 20;
+/// The most pages of a tag list followed.
+const MAX_TAG_PAGES: usize = 10_000;
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,6 +181,7 @@ impl Registry {
             auth: Mutex::new(AuthState::Unknown),
             budget: Budget::new(options.max_retry),
             sent: Arc::new(AtomicU64::new(0)),
+            insecure: options.insecure,
         })
     }
 
@@ -336,17 +347,33 @@ impl Registry {
                 )
                 .await?;
             let media_type = header_str(response.headers(), "content-type").unwrap_or_default();
-            let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+            let bytes = self
+                .read_capped(response, MAX_MANIFEST, "a manifest")
+                .await?;
+            // A manifest asked for by digest must be the one with that digest.
+            if reference.starts_with("sha256:") {
+                let got = super::sha256_digest(&bytes);
+                if got != reference {
+                    return Err(RegistryError::DigestMismatch {
+                        registry: self.name.clone(),
+                        what: format!("the manifest {reference}"),
+                        theirs: got,
+                        ours: reference.into(),
+                    });
+                }
+            }
             Ok((media_type, bytes))
         })
         .await
     }
 
-    /// Downloads a blob into `out`, checking its digest.
+    /// Downloads a blob of `size` bytes into `out` (the caller checks its digest); a registry
+    /// sending more than `size` is cut off.
     pub async fn download(
         &self,
         repository: &str,
         digest: &str,
+        size: u64,
         out: &mut super::layout::BlobWriter,
     ) -> Result<(), RegistryError> {
         use std::io::Write;
@@ -361,9 +388,23 @@ impl Registry {
             )
             .await?;
         let mut stream = response.bytes_stream();
+        let mut received = 0u64;
         while let Some(chunk) = stream.try_next().await.map_err(|e| self.transport(e))? {
+            received = received.saturating_add(chunk.len() as u64);
+            if received > size {
+                return Err(RegistryError::Io(format!(
+                    "{} sent more than the {size} bytes of blob {digest}",
+                    self.name
+                )));
+            }
             out.write_all(&chunk)
                 .map_err(|e| RegistryError::Io(e.to_string()))?;
+        }
+        if received != size {
+            return Err(RegistryError::Io(format!(
+                "{} sent {received} of the {size} bytes of blob {digest}",
+                self.name
+            )));
         }
         Ok(())
     }
@@ -408,7 +449,14 @@ impl Registry {
         let mut tags = Vec::new();
         let mut path = format!("v2/{repository}/tags/list?n=1000");
         let scope = pull_scope(repository);
+        let mut visited = std::collections::HashSet::new();
         loop {
+            if !visited.insert(path.clone()) || visited.len() > MAX_TAG_PAGES {
+                return Err(RegistryError::Io(format!(
+                    "{} pages its tag list without end (a `Link` loops or never stops)",
+                    self.name
+                )));
+            }
             let response = self
                 .retrying(|| {
                     self.send_allowing(Method::GET, &path, &[], Body::Empty, &scope, &[404])
@@ -417,12 +465,16 @@ impl Registry {
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(tags);
             }
-            let next = header_str(response.headers(), "link").and_then(|link| {
-                let start = link.find('<')? + 1;
-                let end = link.find('>')?;
-                Some(link[start..end].trim_start_matches('/').to_string())
-            });
-            let page: TagList = response.json().await.map_err(|e| self.transport(e))?;
+            let next = header_str(response.headers(), "link").and_then(|link| next_page(&link));
+            let body = self
+                .read_capped(response, MAX_TAG_PAGE, "a tag list")
+                .await?;
+            let page: TagList = serde_json::from_slice(&body).map_err(|e| {
+                RegistryError::Io(format!(
+                    "{} sent a tag list that is not JSON: {e}",
+                    self.name
+                ))
+            })?;
             tags.extend(page.tags.unwrap_or_default());
             match next {
                 Some(next) => path = next,
@@ -497,6 +549,33 @@ impl Registry {
             .map_err(|e| RegistryError::Io(e.to_string()))
     }
 
+    /// Reads a response body of at most `cap` bytes; a larger one is an error, not a download.
+    async fn read_capped(
+        &self,
+        response: reqwest::Response,
+        cap: usize,
+        what: &str,
+    ) -> Result<Bytes, RegistryError> {
+        if response.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(RegistryError::Io(format!(
+                "{} sent {what} over {cap} bytes",
+                self.name
+            )));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.try_next().await.map_err(|e| self.transport(e))? {
+            if body.len() + chunk.len() > cap {
+                return Err(RegistryError::Io(format!(
+                    "{} sent {what} over {cap} bytes",
+                    self.name
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    }
+
     fn transport(&self, e: reqwest::Error) -> RegistryError {
         let e = e.without_url();
         let mut detail = e.to_string();
@@ -544,13 +623,16 @@ impl Registry {
             for (name, value) in headers {
                 request = request.header(name, value);
             }
-            if let Some(auth) = self.authorization(scope).await? {
+            // Credentials go to the registry's own origin only, never to a host an upload
+            // `Location` or a `Link` names.
+            let same_origin = url.origin() == self.base.origin();
+            if same_origin && let Some(auth) = self.authorization(scope).await? {
                 request = request.header(header::AUTHORIZATION, auth);
             }
             request = self.attach(request, &body).await?;
             let response = request.send().await.map_err(|e| self.transport(e))?;
             let status = response.status();
-            if status == StatusCode::UNAUTHORIZED && !challenged {
+            if status == StatusCode::UNAUTHORIZED && !challenged && same_origin {
                 challenged = true;
                 let challenge = header_str(response.headers(), "www-authenticate")
                     .and_then(|h| parse_challenge(&h));
@@ -689,6 +771,12 @@ impl Registry {
             registry: self.name.clone(),
             detail: format!("bad token realm `{realm}`: {e}"),
         })?;
+        if url.scheme() != "https" && !self.insecure {
+            return Err(self.unauthorized(format!(
+                "the token realm `{realm}` is not https; credentials are sent to https realms only \
+                 (`insecure = true` allows plain http, on a network you trust)"
+            )));
+        }
         let request = match self
             .credentials
             .as_ref()
@@ -746,7 +834,12 @@ impl Registry {
                 detail: format!(": {detail}"),
             });
         }
-        let answer: TokenAnswer = response.json().await.map_err(|e| self.transport(e))?;
+        let body = self
+            .read_capped(response, MAX_SMALL_BODY, "a token")
+            .await?;
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+            self.unauthorized(format!("the token endpoint answered something else: {e}"))
+        })?;
         let token = answer
             .token
             .or(answer.access_token)
@@ -765,6 +858,15 @@ fn push_scope(repository: &str) -> String {
 /// The token scope for reading a repository.
 fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
+}
+
+/// The `rel="next"` target of a `Link` header, as a path on the registry: `</v2/x/tags/list?
+/// last=a>; rel="next"`. Anything malformed is no next page.
+fn next_page(link: &str) -> Option<String> {
+    let (_, rest) = link.split_once('<')?;
+    let (target, _) = rest.split_once('>')?;
+    let target = target.trim();
+    (!target.is_empty()).then(|| target.trim_start_matches('/').to_string())
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -795,7 +897,16 @@ async fn error_detail(response: reqwest::Response) -> String {
         code: Option<String>,
         message: Option<String>,
     }
-    let text = response.text().await.unwrap_or_default();
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Ok(Some(chunk)) = stream.try_next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_SMALL_BODY {
+            body.truncate(MAX_SMALL_BODY);
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
     if let Ok(errors) = serde_json::from_str::<Errors>(&text) {
         return errors
             .errors

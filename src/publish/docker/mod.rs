@@ -418,7 +418,7 @@ async fn fetch_blob(
     }
     let mut writer = layout.writer().map_err(|e| e.to_string())?;
     registry
-        .download(repo, &blob.digest, &mut writer)
+        .download(repo, &blob.digest, blob.size, &mut writer)
         .await
         .map_err(|e| e.to_string())?;
     let stored = writer.commit(&blob.media_type).map_err(|e| e.to_string())?;
