@@ -584,3 +584,60 @@ fn a_blue_green_preview_shows_the_new_color_before_the_switch() {
     let servers = env.haproxy.command("show servers state demo_preview");
     assert!(!servers.contains("-r2-"), "{servers}");
 }
+
+/// Trust class 7: the router dies half-way through a rollout. The new containers are removed
+/// anyway (the undo goes on past the router's errors), the attempt is recorded as failed, the
+/// lock is released, and the exit code is 1.
+#[test]
+fn a_router_failing_mid_rollout_is_undone_recorded_and_exits_1() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::new("midfail", "strategy = \"blue-green\"\nreplicas = 2");
+    assert_ok(&env.deploy("0.1.0"));
+    let mut child = env
+        .shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("as revision 2") {
+            env.haproxy.kill();
+        }
+        lines.push(line);
+    }
+    let code = child.wait().unwrap().code();
+    let all = lines.join("\n");
+    assert_eq!(code, Some(1), "{all}");
+    assert!(all.contains("failed half-way"), "{all}");
+    assert!(
+        env.containers().iter().all(|c| c.contains("-r1-")),
+        "revision 2 left running: {:?}\n{all}",
+        env.containers()
+    );
+    let records = Command::new("docker")
+        .args([
+            "volume",
+            "ls",
+            "--format",
+            "{{.Labels}}",
+            "--filter",
+            "label=shipit.kind=record",
+        ])
+        .arg("--filter")
+        .arg(format!("label=shipit.env={}", env.name))
+        .output()
+        .unwrap();
+    assert!(
+        text(&records).0.contains("shipit.outcome=failed"),
+        "no failed record: {:?}",
+        text(&records)
+    );
+    let lock = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("name=shipit-lock-demo-{}", env.name))
+        .output()
+        .unwrap();
+    assert!(text(&lock).0.trim().is_empty(), "the lock was left held");
+}

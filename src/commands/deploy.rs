@@ -149,6 +149,14 @@ fn finish(
             );
             ExitCode::Interrupted
         }
+        Outcome::Failed { revision, reason } => {
+            say(
+                reporter,
+                Level::Error,
+                format!("revision {revision} failed and was undone: {reason}"),
+            );
+            ExitCode::Failed
+        }
     })
 }
 

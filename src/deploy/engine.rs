@@ -264,7 +264,7 @@ impl Engine {
         name: &str,
         image: &str,
         labels: BTreeMap<String, String>,
-    ) -> Result<Result<(), BTreeMap<String, String>>, String> {
+    ) -> Result<Result<(), Holder>, String> {
         let body = ContainerCreateBody {
             image: Some(image.into()),
             labels: Some(labels.into_iter().collect()),
@@ -276,19 +276,36 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => {
-                let holder = self
-                    .docker
-                    .inspect_container(name, None)
-                    .await
-                    .ok()
-                    .and_then(|c| c.config)
-                    .and_then(|c| c.labels)
-                    .map(|l| l.into_iter().collect())
-                    .unwrap_or_default();
+                let found = self.docker.inspect_container(name, None).await.ok();
+                let holder = Holder {
+                    id: found.as_ref().and_then(|c| c.id.clone()),
+                    labels: found
+                        .and_then(|c| c.config)
+                        .and_then(|c| c.labels)
+                        .map(|l| l.into_iter().collect())
+                        .unwrap_or_default(),
+                };
                 Ok(Err(holder))
             }
             Err(e) => Err(format!(
                 "cannot take the deploy lock on {}: {e}",
+                self.address
+            )),
+        }
+    }
+
+    /// Removes the lock container `id` only (by id, not name): a lock another run has taken
+    /// in the meantime has another id and stays. `Ok(false)` when it was already gone.
+    pub async fn remove_lock(&self, id: &str) -> Result<bool, String> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(format!(
+                "cannot remove the stale lock on {}: {e}",
                 self.address
             )),
         }
@@ -364,4 +381,13 @@ impl Engine {
         records.sort_by_key(|r| r.revision);
         Ok(records)
     }
+}
+
+/// Who holds a lock: its container id and labels.
+#[derive(Debug, Clone, Default)]
+pub struct Holder {
+    /// The lock container's id.
+    pub id: Option<String>,
+    /// Its labels (`shipit.by`, `shipit.host`, `shipit.pid`, `shipit.started`).
+    pub labels: BTreeMap<String, String>,
 }

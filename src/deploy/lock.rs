@@ -28,18 +28,20 @@ impl Deployer<'_> {
         loop {
             match self.engine.lock(&name, image, labels.clone()).await? {
                 Ok(()) => return Ok(Lock { name }),
-                Err(holder) => {
+                Err(engine::Holder { id, labels: holder }) => {
                     let pid: Option<i32> = holder.get("shipit.pid").and_then(|p| p.parse().ok());
                     let same_host = holder.get("shipit.host") == Some(&host);
-                    let alive = pid.is_some_and(|pid| {
-                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-                    });
-                    if same_host && !alive {
-                        self.say(format!(
-                            "taking over a stale deploy lock (pid {} is gone)",
-                            pid.map(|p| p.to_string()).unwrap_or_default()
-                        ));
-                        self.engine.remove(&name).await?;
+                    if same_host
+                        && let (Some(pid), Some(id)) = (pid, id)
+                        && !process_alive(pid)
+                    {
+                        // By id: if another run took the stale lock over first, its new lock
+                        // has another id and is left alone (then it is a live holder).
+                        if self.engine.remove_lock(&id).await? {
+                            self.say(format!(
+                                "taking over a stale deploy lock (pid {pid} is gone)"
+                            ));
+                        }
                         continue;
                     }
                     if Instant::now() >= until {
@@ -58,7 +60,12 @@ impl Deployer<'_> {
                             }
                         ));
                     }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = self.cancel.cancelled() => {
+                            return Err("interrupted while waiting for the deploy lock".into());
+                        }
+                    }
                 }
             }
         }
@@ -67,6 +74,18 @@ impl Deployer<'_> {
     /// Releases the lock.
     pub async fn unlock(&self, lock: Lock) -> Result<(), String> {
         self.engine.remove(&lock.name).await
+    }
+}
+
+/// Whether process `pid` of this machine runs. `EPERM` means it runs as another user: alive.
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        // 0 and negative pids name process groups; such a label was not written by shipit.
+        return true;
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) | Err(nix::Error::EPERM) => true,
+        Err(_) => false,
     }
 }
 
@@ -100,4 +119,18 @@ pub(super) fn who() -> String {
 
 pub(super) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_of_another_user_is_alive() {
+        // pid 1 runs as root; to anyone else kill(1, 0) is EPERM, which must mean alive.
+        assert!(process_alive(1));
+        assert!(process_alive(std::process::id() as i32));
+        assert!(process_alive(0) && process_alive(-1));
+        assert!(!process_alive(i32::MAX));
+    }
 }

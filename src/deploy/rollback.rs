@@ -167,10 +167,17 @@ impl Deployer<'_> {
         };
         let revision = state.last_revision() + 1;
         let started = now_rfc3339();
-        let outcome = rollback.roll_out(&plan, revision, keep).await?;
+        let outcome = rollback.roll_out(&plan, revision, keep).await;
         let detail = format!("rollback to revision {}", target.revision);
-        self.record(&plan, revision, newest, started, &outcome, Some(detail))
-            .await?;
+        if let Err(e) = self
+            .record(&plan, revision, newest, started, &outcome, Some(detail))
+            .await
+        {
+            (self.say)(
+                crate::ui::Level::Warn,
+                format!("cannot record revision {revision}'s outcome in the engine: {e}"),
+            );
+        }
         Ok((outcome, self.state().await?))
     }
 }

@@ -50,8 +50,12 @@ impl<'a> Deployer<'a> {
             .servers(&plan.backend)
             .await
             .map_err(|e| e.to_string())?;
+        // Every request has an end: health probes set their own shorter timeout, the
+        // Prometheus check uses these.
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(0)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Deployer {
@@ -116,7 +120,13 @@ impl<'a> Deployer<'a> {
         self.pull(&plan.image).await?;
         let lock = self.lock(&plan.image).await?;
         let result = self.deploy_locked(plan).await;
-        self.unlock(lock).await?;
+        // The outcome stands whatever happens to the lock; a lock left behind is named.
+        if let Err(e) = self.unlock(lock).await {
+            (self.say)(
+                Level::Warn,
+                format!("cannot release the deploy lock ({e}); the next deploy will name it"),
+            );
+        }
         result
     }
 
@@ -144,10 +154,25 @@ impl<'a> Deployer<'a> {
             from.map(|r| format!(", replacing revision {r}"))
                 .unwrap_or_default()
         ));
-        let outcome = self.roll_out(plan, revision, serving).await?;
-        self.record(plan, revision, from, started, &outcome, None)
-            .await?;
-        Ok((outcome, self.state().await?))
+        let outcome = self.roll_out(plan, revision, serving).await;
+        if let Err(e) = self
+            .record(plan, revision, from, started, &outcome, None)
+            .await
+        {
+            (self.say)(
+                Level::Warn,
+                format!("cannot record revision {revision}'s outcome in the engine: {e}"),
+            );
+        }
+        // The outcome stands even when the state cannot be read back any more.
+        let state = self.state().await.unwrap_or_else(|e| {
+            (self.say)(
+                Level::Warn,
+                format!("cannot read the state after the rollout: {e}"),
+            );
+            State::default()
+        });
+        Ok((outcome, state))
     }
 
     /// Records how the attempt at `revision` ended (in the engine, for status and rollback).
@@ -164,6 +189,7 @@ impl<'a> Deployer<'a> {
             Outcome::Promoted { .. } => ("promoted", String::new()),
             Outcome::RolledBack { reason, .. } => ("rolled-back", reason.clone()),
             Outcome::Interrupted { .. } => ("interrupted", String::new()),
+            Outcome::Failed { reason, .. } => ("failed", reason.clone()),
         };
         let record = Record {
             revision,
@@ -209,18 +235,47 @@ impl<'a> Deployer<'a> {
         Ok(())
     }
 
-    /// Walks the rollout for `revision` with `stable` serving.
+    /// Walks the rollout for `revision` with `stable` serving. Never leaves it half-done: an
+    /// engine, router or analysis error on the way undoes it as a failed check would (going on
+    /// past the undo's own errors) and ends as [`Outcome::Failed`].
     pub(super) async fn roll_out(
         &self,
         plan: &DeployPlan,
         revision: u64,
-        mut stable: Vec<Container>,
+        stable: Vec<Container>,
+    ) -> Outcome {
+        let mut stable = stable;
+        let mut fresh: Vec<Fresh> = Vec::new();
+        match self.walk(plan, revision, &mut stable, &mut fresh).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                (self.say)(
+                    Level::Error,
+                    format!("revision {revision} failed half-way: {error}; undoing it"),
+                );
+                let problems = self.unwind(plan, &stable, &fresh).await;
+                let reason = if problems.is_empty() {
+                    error
+                } else {
+                    format!("{error}; the undo could not: {}", problems.join("; "))
+                };
+                Outcome::Failed { revision, reason }
+            }
+        }
+    }
+
+    /// The rollout's steps; `stable` and `fresh` always say what runs, for the undo.
+    async fn walk(
+        &self,
+        plan: &DeployPlan,
+        revision: u64,
+        stable: &mut Vec<Container>,
+        fresh: &mut Vec<Fresh>,
     ) -> Result<Outcome, String> {
         if stable.is_empty() {
             self.say("nothing serves yet: starting, checking health and routing at once".into());
         }
         let mut rollout = plan.rollout(stable.is_empty());
-        let mut fresh: Vec<Fresh> = Vec::new();
         let mut analysis = Analysis::new(plan.analysis.clone());
         let mut next_sample = Instant::now();
         let mut routed = false;
@@ -228,8 +283,7 @@ impl<'a> Deployer<'a> {
         let mut action = rollout.advance(Event::Begin, Instant::now());
         loop {
             if self.cancel.is_cancelled() {
-                self.preview(plan, &fresh, false).await?;
-                self.undo(&stable, &fresh).await?;
+                self.report_unwind(self.unwind(plan, stable, fresh).await);
                 return Ok(Outcome::Interrupted { revision });
             }
             let event = match action {
@@ -243,19 +297,19 @@ impl<'a> Deployer<'a> {
                             }
                             Event::Done
                         }
-                        Phase::AwaitHealthy => self.check_health(&mut fresh).await,
+                        Phase::AwaitHealthy => self.check_health(fresh).await,
                         Phase::Route { traffic } => {
-                            self.route(*traffic, &stable, &fresh).await?;
+                            self.route(*traffic, stable, fresh).await?;
                             if !routed {
                                 routed = true;
                                 analysis = Analysis::new(plan.analysis.clone());
-                                analysis.observe(self.counters(&fresh).await?);
+                                analysis.observe(self.counters(fresh).await?);
                                 next_sample = Instant::now() + plan.analysis_interval;
                             }
                             Event::Done
                         }
                         Phase::Preview { duration } => {
-                            self.preview(plan, &fresh, true).await?;
+                            self.preview(plan, fresh, true).await?;
                             self.say(format!(
                                 "showing revision {revision} on the preview backend for {}",
                                 humantime::format_duration(*duration)
@@ -271,8 +325,10 @@ impl<'a> Deployer<'a> {
                         }
                         Phase::RetireStable { count } => {
                             let n = (*count).min(stable.len());
-                            for old in stable.drain(..n).collect::<Vec<_>>() {
-                                self.retire(&old).await?;
+                            for _ in 0..n {
+                                // Out of `stable` only once retired: the undo must see it.
+                                self.retire(&stable[0]).await?;
+                                stable.remove(0);
                             }
                             Event::Done
                         }
@@ -286,7 +342,7 @@ impl<'a> Deployer<'a> {
                                 .min(until.saturating_duration_since(Instant::now())),
                         )
                         .await;
-                        self.check_health(&mut fresh).await
+                        self.check_health(fresh).await
                     } else {
                         let wake = if routed {
                             until.min(next_sample)
@@ -297,7 +353,7 @@ impl<'a> Deployer<'a> {
                             .await;
                         if routed && Instant::now() >= next_sample {
                             next_sample = Instant::now() + plan.analysis_interval;
-                            match self.sample(&mut analysis, &fresh, revision).await? {
+                            match self.sample(&mut analysis, fresh, revision).await? {
                                 Some(reason) => Event::AnalysisFailed(reason),
                                 None => Event::Tick,
                             }
@@ -307,7 +363,7 @@ impl<'a> Deployer<'a> {
                     }
                 }
                 Action::Promote => {
-                    self.preview(plan, &fresh, false).await?;
+                    self.preview(plan, fresh, false).await?;
                     self.say(format!(
                         "revision {revision} ({}) serves all traffic",
                         plan.version
@@ -335,8 +391,7 @@ impl<'a> Deployer<'a> {
                             ),
                         );
                     }
-                    self.preview(plan, &fresh, false).await?;
-                    self.undo(&stable, &fresh).await?;
+                    self.report_unwind(self.unwind(plan, stable, fresh).await);
                     return Ok(Outcome::RolledBack {
                         revision,
                         reason: reason.clone(),
@@ -384,6 +439,21 @@ impl<'a> Deployer<'a> {
     /// Starts container `n` of `revision` and registers it with the router at weight 0.
     async fn start(&self, plan: &DeployPlan, revision: u64, n: usize) -> Result<Fresh, String> {
         let name = format!("{}-{}-r{revision}-{n}", plan.app, plan.env);
+        let started = self.start_named(plan, revision, &name).await;
+        if started.is_err() {
+            // Not in `fresh` yet, so the undo would not see it: removed here.
+            let _ = self.engine.remove(&name).await;
+        }
+        started
+    }
+
+    async fn start_named(
+        &self,
+        plan: &DeployPlan,
+        revision: u64,
+        name: &str,
+    ) -> Result<Fresh, String> {
+        let name = name.to_string();
         let labels = BTreeMap::from([
             (engine::APP.to_string(), plan.app.clone()),
             (engine::ENV.into(), plan.env.clone()),
@@ -584,18 +654,41 @@ impl<'a> Deployer<'a> {
         }
     }
 
-    /// Traffic back to `stable` at once, the new containers drained and removed.
-    async fn undo(&self, stable: &[Container], fresh: &[Fresh]) -> Result<(), String> {
+    /// Says what an undo could not do, if anything.
+    fn report_unwind(&self, problems: Vec<String>) {
+        if !problems.is_empty() {
+            (self.say)(
+                Level::Warn,
+                format!("the undo could not: {}", problems.join("; ")),
+            );
+        }
+    }
+
+    /// The preview emptied, traffic back to `stable` at once, the new containers drained and
+    /// removed: every step tried whatever fails before it. Returns what failed.
+    async fn unwind(
+        &self,
+        plan: &DeployPlan,
+        stable: &[Container],
+        fresh: &[Fresh],
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.preview(plan, fresh, false).await {
+            problems.push(format!("empty the preview backend ({e})"));
+        }
         let backend = &self.plan.backend;
         for old in stable {
-            self.router
-                .set_weight(backend, &old.name, FULL)
-                .await
-                .map_err(|e| e.to_string())?;
+            if let Err(e) = self.router.set_weight(backend, &old.name, FULL).await {
+                problems.push(format!("route all traffic to {} ({e})", old.name));
+            }
         }
         for f in fresh {
-            self.retire_server(&f.container.name).await?;
-            self.engine.remove(&f.container.name).await?;
+            if let Err(e) = self.retire_server(&f.container.name).await {
+                problems.push(format!("take {} off the router ({e})", f.container.name));
+            }
+            if let Err(e) = self.engine.remove(&f.container.name).await {
+                problems.push(format!("remove {} ({e})", f.container.name));
+            }
         }
         self.say(format!(
             "{} new container{} removed; {}",
@@ -607,6 +700,6 @@ impl<'a> Deployer<'a> {
                 format!("revision {} serves all traffic", stable[0].revision)
             }
         ));
-        Ok(())
+        problems
     }
 }

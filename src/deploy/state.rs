@@ -31,10 +31,18 @@ pub enum Outcome {
         /// The revision that was stopped.
         revision: u64,
     },
+    /// The engine, router or analysis failed half-way: undone like a rollback, as far as
+    /// it would go.
+    Failed {
+        /// The revision that was being rolled out.
+        revision: u64,
+        /// What failed (and what the undo could not do).
+        reason: String,
+    },
 }
 
 /// The live state of an environment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct State {
     /// Service containers, every revision.
     pub containers: Vec<Container>,

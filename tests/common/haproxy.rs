@@ -83,6 +83,14 @@ impl Haproxy {
     }
 }
 
+impl Haproxy {
+    /// Stops HAProxy now (its runtime API goes away with it).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
