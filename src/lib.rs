@@ -17,6 +17,7 @@ pub mod executor;
 pub mod exit;
 pub mod facts;
 pub mod manifest;
+pub mod merge;
 pub mod minisign;
 pub mod oci;
 pub mod plan;

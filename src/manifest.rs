@@ -199,7 +199,8 @@ impl Manifest {
         Manifest::from_text(path, &text)
     }
 
-    fn from_text(path: PathBuf, text: &str) -> Result<Manifest, ManifestError> {
+    /// Parses and checks a manifest's text (`path` names it in errors).
+    pub fn from_text(path: PathBuf, text: &str) -> Result<Manifest, ManifestError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|source| ManifestError::Invalid {
                 path: path.clone(),

@@ -862,7 +862,7 @@ fn pull_scope(repository: &str) -> String {
 
 /// The `rel="next"` target of a `Link` header, as a path on the registry: `</v2/x/tags/list?
 /// last=a>; rel="next"`. Anything malformed is no next page.
-fn next_page(link: &str) -> Option<String> {
+pub fn next_page(link: &str) -> Option<String> {
     let (_, rest) = link.split_once('<')?;
     let (target, _) = rest.split_once('>')?;
     let target = target.trim();

@@ -175,6 +175,11 @@ impl Client {
             .personal_token(token.to_string())
             .base_uri(api_url)
             .map_err(|e| GithubError::Setup(format!("bad GitHub API URL `{api_url}`: {e}")))?
+            // A server that stops answering is a failure, not a hang (per read, so large
+            // uploads that keep moving are fine).
+            .set_connect_timeout(Some(Duration::from_secs(30)))
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .set_write_timeout(Some(Duration::from_secs(120)))
             .build()
             .map_err(|e| GithubError::Setup(format!("cannot set up the GitHub client: {e}")))?;
         Ok(Client {
