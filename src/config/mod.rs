@@ -209,7 +209,7 @@ impl Loaded {
 
     /// Span of the value at `path`, e.g. `path!["stages", "lint", "timeout"]`.
     pub fn span(&self, path: &[Seg<'_>]) -> Option<Range<usize>> {
-        value_at(&self.doc(), path).map(|v| v.span())
+        value_at(self.doc(), path).map(|v| v.span())
     }
 
     /// The longest prefix of `path` that exists in the file. Lists may be written as a single
@@ -217,7 +217,7 @@ impl Loaded {
     pub fn nearest<'p, 'a>(&self, path: &'p [Seg<'a>]) -> &'p [Seg<'a>] {
         let doc = self.doc();
         let mut end = path.len();
-        while end > 0 && value_at(&doc, &path[..end]).is_none() {
+        while end > 0 && value_at(doc, &path[..end]).is_none() {
             end -= 1;
         }
         &path[..end]
@@ -233,11 +233,11 @@ impl Loaded {
         let doc = self.doc();
         let (last, parent) = path.split_last()?;
         let Seg::Key(name) = last else {
-            return value_at(&doc, path).map(|v| v.span());
+            return value_at(doc, path).map(|v| v.span());
         };
         let table = match parent {
             [] => Some(doc.get_ref()),
-            _ => value_at(&doc, parent).and_then(|v| v.get_ref().as_table()),
+            _ => value_at(doc, parent).and_then(|v| v.get_ref().as_table()),
         }?;
         table
             .iter()
@@ -267,7 +267,7 @@ impl Loaded {
         path: &[Seg<'_>],
     ) -> Result<Option<T>, Problem> {
         let doc = self.doc();
-        match value_at(&doc, path) {
+        match value_at(doc, path) {
             None => Ok(None),
             Some(value) => deserialize(value.clone()).map(Some),
         }
@@ -278,7 +278,7 @@ impl Loaded {
         let doc = self.doc();
         let table = match path {
             [] => Some(doc.get_ref()),
-            _ => value_at(&doc, path).and_then(|v| v.get_ref().as_table()),
+            _ => value_at(doc, path).and_then(|v| v.get_ref().as_table()),
         };
         table
             .map(|t| t.keys().map(|k| k.get_ref().to_string()).collect())
