@@ -728,7 +728,7 @@ fn deploy_sections_are_checked_with_locations_before_anything_runs() {
         stderr.contains("health.deadline: `soon` is not a duration"),
         "{stderr}"
     );
-    assert!(stderr.contains("shipit.toml:8:10"), "{stderr}");
+    assert!(stderr.contains("shipit.toml:8:23"), "{stderr}");
 
     let dir = project(&section("canary = { steps = [50, 10] }\n"));
     let out = shipit(dir.path())

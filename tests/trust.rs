@@ -134,7 +134,7 @@ fn huge_durations_and_numbers_are_config_errors_not_panics() {
         ),
         (
             format!("version = 1\n{DEPLOY}analysis = {{ interval = \"100000000000000s\" }}\n"),
-            "invalid duration in `interval`",
+            "analysis.interval: `100000000000000s` is not a duration",
         ),
         (
             format!("version = 1\n{DEPLOY}canary = {{ steps = [0, 4294967295] }}\n"),
@@ -1013,4 +1013,50 @@ fn registry_huge_manifest_body_is_refused_not_read() {
     });
     let err = block_on(registry_client(server.port, false).manifest("base", "latest")).unwrap_err();
     assert!(err.to_string().contains("over"), "{err}");
+}
+
+// Class 9 (keys): a crafted encrypted key cannot exhaust memory or time.
+
+#[test]
+fn crafted_key_file_with_huge_scrypt_limits_is_refused_before_deriving() {
+    use base64::Engine;
+    let dir = signed_tiny("");
+    let out = shipit(dir.path())
+        .args([
+            "keygen",
+            "--secret-key",
+            "keys/ci.key",
+            "--public-key",
+            "keys/ci.pub",
+        ])
+        .env("SHIPIT_KEY_PASSWORD", "pw")
+        .args(["--password-env", "SHIPIT_KEY_PASSWORD"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let key = read(&dir.path().join("keys/ci.key"));
+    let line = key.lines().nth(1).unwrap();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut bytes = engine.decode(line).unwrap();
+    // opslimit and memlimit (little-endian u64s at 38 and 46) set to the largest values.
+    bytes[38..54].fill(0xff);
+    std::fs::write(
+        dir.path().join("keys/ci.key"),
+        format!("untrusted comment: crafted\n{}\n", engine.encode(bytes)),
+    )
+    .unwrap();
+    let pipeline = read(&dir.path().join("shipit.toml")).replace(
+        "key = { file = \"keys/ci.key\" }",
+        "key = { file = \"keys/ci.key\", password_env = \"SHIPIT_KEY_PASSWORD\" }",
+    );
+    std::fs::write(dir.path().join("shipit.toml"), pipeline).unwrap();
+    let out = shipit(dir.path())
+        .arg("build")
+        .env("SHIPIT_KEY_PASSWORD", "pw")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("scrypt limits"), "{err}");
 }

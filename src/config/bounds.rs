@@ -246,11 +246,27 @@ impl Checker<'_> {
             return;
         }
         if let Err(message) = super::validate::parse_duration(text) {
-            let key = match at.last() {
-                Some(Seg::Key(k)) => *k,
-                _ => "duration",
+            // `health.deadline` below a deploy environment, the key itself elsewhere.
+            let keys: Vec<&str> = at
+                .iter()
+                .filter_map(|s| match s {
+                    Seg::Key(k) => Some(*k),
+                    Seg::Index(_) => None,
+                })
+                .collect();
+            let shown = match keys.as_slice() {
+                ["deploy", _env, rest @ ..] => rest.join("."),
+                [.., last] => last.to_string(),
+                [] => "duration".to_string(),
             };
-            self.problem(at, format!("invalid duration in `{key}`: {message}"));
+            self.problems.push(
+                Problem::new(
+                    format!("{shown}: `{text}` is not a duration ({message})"),
+                    self.loaded.span_near(at),
+                )
+                .label("not a duration")
+                .help("write a number with a unit, like `90s`, `10m` or `1h30m`, at most 7 days"),
+            );
         }
     }
 }
