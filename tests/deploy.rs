@@ -194,6 +194,22 @@ fn streamed(
     (child.wait().unwrap().code(), lines)
 }
 
+/// Runs `command`, calling `on_line` with each stderr line as it comes; its exit code and lines.
+fn watched(mut command: Command, mut on_line: impl FnMut(&str)) -> (Option<i32>, Vec<String>) {
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        on_line(&line);
+        lines.push(line);
+    }
+    (child.wait().unwrap().code(), lines)
+}
+
 #[test]
 fn blue_green_then_rollback_under_load_lose_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -561,22 +577,14 @@ fn a_blue_green_preview_shows_the_new_color_before_the_switch() {
     );
     assert_ok(&env.deploy("0.1.0"));
     let mut seen = None;
-    let mut command = env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]);
-    let mut child = command
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut log = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
+    let command = env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]);
+    let (code, log) = watched(command, |line| {
         if line.contains("on the preview backend for") {
             let preview = load::get(&env.haproxy.preview).map(|(_, b)| b.trim().to_string());
             seen = Some((preview.unwrap_or_default(), env.answers(4)));
         }
-        log.push(line);
-    }
-    assert_eq!(child.wait().unwrap().code(), Some(0), "{log:#?}");
+    });
+    assert_eq!(code, Some(0), "{log:#?}");
     let (preview, live) = seen.unwrap_or_else(|| panic!("no preview in {log:#?}"));
     assert_eq!(preview, "demo 0.2.0");
     assert!(live.iter().all(|a| a == "demo 0.1.0"), "{live:?}");
@@ -593,21 +601,12 @@ fn a_router_failing_mid_rollout_is_undone_recorded_and_exits_1() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut env = Env::new("midfail", "strategy = \"blue-green\"\nreplicas = 2");
     assert_ok(&env.deploy("0.1.0"));
-    let mut child = env
-        .shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
+    let command = env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]);
+    let (code, lines) = watched(command, |line| {
         if line.contains("as revision 2") {
             env.haproxy.kill();
         }
-        lines.push(line);
-    }
-    let code = child.wait().unwrap().code();
+    });
     let all = lines.join("\n");
     assert_eq!(code, Some(1), "{all}");
     assert!(all.contains("failed half-way"), "{all}");

@@ -423,24 +423,28 @@ fn sums(root: &Path) {
     assert!(signed.status.success(), "{:?}", text(&signed));
 }
 
-fn verify(root: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = shipit(root)
-        .arg("verify")
-        .args(args)
+/// Runs `command` to its end; a hang is a failure (killed after a generous, finite time).
+fn output_without_hang(mut command: std::process::Command) -> std::process::Output {
+    let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // A hang is a failure: give it a generous but finite time.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("shipit verify {args:?} hung");
+            panic!("{command:?} hung");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn verify(root: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut command = shipit(root);
+    command.arg("verify").args(args);
+    let out = output_without_hang(command);
     let (stdout, stderr) = text(&out);
     (out.status.code(), format!("{stdout}{stderr}"))
 }
@@ -571,21 +575,9 @@ fn a_pipeline_file_that_is_a_fifo_is_refused_not_waited_on() {
     let dir = project("version = 1\n");
     let fifo = dir.path().join("pipe.toml");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-    let mut child = shipit(dir.path())
-        .args(["check", "--pipeline", "pipe.toml"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            // Unblock nothing: the test fails on the hang itself.
-            panic!("shipit check hung on a FIFO");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let mut command = shipit(dir.path());
+    command.args(["check", "--pipeline", "pipe.toml"]);
+    let out = output_without_hang(command);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).1.contains("not a regular file"),

@@ -46,37 +46,21 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
             RETRIES,
         );
     }
-    if let Some(github) = &file.release.github {
-        c.int(
-            path!["release", "github", "concurrency"],
-            as_u64(github.concurrency),
-            CONCURRENCY,
-        );
-        c.int(
-            path!["release", "github", "keep"],
-            as_u64(github.keep),
-            KEEP,
-        );
-        c.duration(
-            path!["release", "github", "max_retry_time"],
-            &github.max_retry_time,
-        );
-    }
-    if let Some(docker) = &file.release.docker {
-        c.int(
-            path!["release", "docker", "concurrency"],
-            as_u64(docker.concurrency),
-            CONCURRENCY,
-        );
-        c.int(
-            path!["release", "docker", "keep"],
-            as_u64(docker.keep),
-            KEEP,
-        );
-        c.duration(
-            path!["release", "docker", "max_retry_time"],
-            &docker.max_retry_time,
-        );
+    let publishers = [
+        file.release
+            .github
+            .as_ref()
+            .map(|g| ("github", g.concurrency, g.keep, &g.max_retry_time)),
+        file.release
+            .docker
+            .as_ref()
+            .map(|d| ("docker", d.concurrency, d.keep, &d.max_retry_time)),
+    ];
+    for (name, concurrency, keep, max_retry_time) in publishers.into_iter().flatten() {
+        let concurrency_at = path!["release", name, "concurrency"];
+        c.int(concurrency_at, as_u64(concurrency), CONCURRENCY);
+        c.int(path!["release", name, "keep"], as_u64(keep), KEEP);
+        c.duration(path!["release", name, "max_retry_time"], max_retry_time);
     }
     for (env, deploy) in &file.deploy {
         let env = env.as_str();
