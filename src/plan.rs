@@ -34,7 +34,7 @@ pub struct Plan {
     pub tag: String,
     /// Commit being built.
     pub commit: String,
-    /// Build time, RFC 3339.
+    /// Source date, RFC 3339: `SOURCE_DATE_EPOCH`, else the commit's time (never the wall clock).
     pub date: String,
     /// Where artifacts, logs and the manifest go.
     pub dist: PathBuf,
@@ -270,7 +270,12 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
         version: facts.version.clone(),
         tag: facts.tag.clone(),
         commit: facts.commit.clone(),
-        date: facts.timestamp.clone(),
+        // The source date (SOURCE_DATE_EPOCH, else the commit's time), not the wall clock: the
+        // manifest of an unchanged tree is the same file on every run.
+        date: humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(facts.source_date_epoch),
+        )
+        .to_string(),
         dist,
         stages: planned,
     })

@@ -169,10 +169,10 @@ impl fmt::Display for Task {
         match self {
             Task::Archive(spec) => write!(
                 f,
-                "archive {} ({} binaries, {} file patterns)",
+                "archive {} ({}, {})",
                 name(&spec.output),
-                spec.binaries.len(),
-                spec.files.len()
+                crate::ui::count(spec.binaries.len(), "binary", "binaries"),
+                crate::ui::count(spec.files.len(), "file pattern", "file patterns")
             ),
             Task::Checksum(spec) => write!(
                 f,

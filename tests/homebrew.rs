@@ -435,3 +435,52 @@ fn homebrew_tap_token_never_on_a_git_command_line() {
     );
     assert!(!stdout.contains(&basic) && !stderr.contains(&basic));
 }
+
+/// Real projects: Cargo's licence expressions (legacy `/`, `OR`, `AND`, `WITH`) become the
+/// structure Homebrew's `license` takes, as Ruby itself reads it.
+#[test]
+fn cargo_licence_expressions_become_homebrew_spdx_structures() {
+    require("ruby");
+    for (cargo, ruby) in [
+        ("MIT/Apache-2.0", r#"{ any_of: ["MIT", "Apache-2.0"] }"#),
+        ("MIT OR Apache-2.0", r#"{ any_of: ["MIT", "Apache-2.0"] }"#),
+        (
+            "(MIT OR Apache-2.0) AND Unicode-3.0",
+            r#"{ all_of: [{ any_of: ["MIT", "Apache-2.0"] }, "Unicode-3.0"] }"#,
+        ),
+        (
+            "Apache-2.0 WITH LLVM-exception",
+            r#"{ "Apache-2.0" => { with: "LLVM-exception" } }"#,
+        ),
+        ("Unlicense", r#""Unlicense""#),
+    ] {
+        let mut formula = sample("d");
+        formula.license = Some(cargo.into());
+        let rendered = formula
+            .render(shipit::publish::homebrew::DEFAULT_TEMPLATE)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("formula.rb");
+        std::fs::write(&file, &rendered).unwrap();
+        let stub = format!(
+            "class Formula\n  def self.license(v) = (@license = v)\n  def self.read = @license\n  \
+             def self.method_missing(*_args, &block) = (block&.call; nil)\n  \
+             def self.test(*_args, &_block) = nil\n  \
+             def self.respond_to_missing?(*) = true\nend\n\
+             def opt_bin = Pathname.new('/opt/bin')\nrequire 'pathname'\n\
+             load ARGV[0]\nprint(Demo.read == ({ruby}))\n"
+        );
+        let run = Command::new("ruby")
+            .arg("-e")
+            .arg(stub)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&run).0,
+            "true",
+            "{cargo}: {:?}\n{rendered}",
+            text(&run).1
+        );
+    }
+}

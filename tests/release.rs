@@ -513,3 +513,30 @@ fn a_nightly_with_keep_deletes_older_dated_nightly_releases() {
         "{refs:?}"
     );
 }
+
+/// Real projects (issue 20, point 6): a rebuilt file of the same size is told apart by content,
+/// with the digest of what is here, and the way out.
+#[test]
+fn an_asset_of_the_same_size_but_other_content_says_so_with_its_digest() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    assert_eq!(release(dir.path(), &fake, &[]).status.code(), Some(0));
+    let sums = dir.path().join("dist/SHA256SUMS");
+    let mut same_size = std::fs::read(&sums).unwrap();
+    same_size[0] = if same_size[0] == b'0' { b'1' } else { b'0' };
+    change_dist_file(dir.path(), "SHA256SUMS", &same_size);
+    let (_, sha) = shipit::manifest::hash_file(&sums).unwrap();
+    let out = release(dir.path(), &fake, &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let size = same_size.len();
+    assert!(stderr.contains("with other content"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("here: {size} bytes, sha256:{sha}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!("{size} bytes, not {size}")),
+        "{stderr}"
+    );
+}

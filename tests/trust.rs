@@ -1052,3 +1052,23 @@ fn crafted_key_file_with_huge_scrypt_limits_is_refused_before_deriving() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("scrypt limits"), "{err}");
 }
+
+// Real projects (issue 20, point 9): one file verified through the signed list beside it.
+
+#[test]
+fn verify_file_with_key_goes_through_a_signed_sha256sums_beside_it() {
+    let dir = signed_folder();
+    let root = dir.path();
+    let (code, out) = verify(root, &["dist/app.tar.gz", "--key", "keys/k.pub"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok     signature SHA256SUMS"), "{out}");
+    assert!(out.contains("ok     checksum app.tar.gz"), "{out}");
+    std::fs::write(root.join("dist/app.tar.gz"), "evil bytes\n").unwrap();
+    let (code, out) = verify(root, &["dist/app.tar.gz", "--key", "keys/k.pub"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAILED checksum app.tar.gz"), "{out}");
+    std::fs::remove_file(root.join("dist/SHA256SUMS.minisig")).unwrap();
+    let (code, out) = verify(root, &["dist/app.tar.gz", "--key", "keys/k.pub"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("is not signed"), "{out}");
+}

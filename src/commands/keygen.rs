@@ -36,15 +36,23 @@ pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
     } else {
         "NOT encrypted"
     };
+    // An unencrypted key has no password to name.
+    let key_table = match &password {
+        Some(_) => format!(
+            "{{ file = \"{}\", password_env = \"{}\" }}",
+            args.secret_key.display(),
+            args.password_env
+        ),
+        None => format!("{{ file = \"{}\" }}", args.secret_key.display()),
+    };
     session.printer.err(&format!(
         "wrote {} ({protection}) and {}; key id {}\n\
-         sign with: [stages.sign] uses = \"sign\", key = {{ file = \"{}\", password_env = \"{}\" }}\n\
-         verify with: minisign -V -p {} -m <file>   or   shipit verify dist/",
+         sign with: [stages.sign] uses = \"sign\", key = {key_table}\n\
+         verify with: minisign -V -p {} -m <file>   or   shipit verify dist/ --key {}",
         args.secret_key.display(),
         args.public_key.display(),
         public.key_id(),
-        args.secret_key.display(),
-        args.password_env,
+        args.public_key.display(),
         args.public_key.display()
     ));
     Ok(ExitCode::Success)

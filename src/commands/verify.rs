@@ -36,7 +36,11 @@ pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
             Error::Usage("verifying a single file needs its public key: --key <FILE>".into())
         })?;
         let key = read_key(key)?;
-        vec![verify_signature(&args.path, &key, &args.path)?]
+        if crate::tasks::signature_path(&args.path).exists() {
+            vec![verify_signature(&args.path, &key, &args.path)?]
+        } else {
+            verify_through_sums(&args.path, &key)?
+        }
     } else {
         return Err(Error::Usage(format!(
             "{} does not exist",
@@ -317,6 +321,71 @@ fn check_signature(
         }
         Err(e) => finding.detail = e.to_string(),
     }
+}
+
+/// A file without its own `.minisig`, through a checksum file beside it that lists it and is
+/// signed by `key`: the checksum file's signature and the file's digest are both checked.
+fn verify_through_sums(file: &Path, key: &PublicKey) -> Result<Vec<Finding>, Error> {
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Usage(format!("{} has no usable file name", file.display())))?;
+    let mut sums: Vec<RelPath> = std::fs::read_dir(dir)
+        .map_err(|e| Error::Usage(format!("cannot list {}: {e}", dir.display())))?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| RelPath::file_name(n).ok())
+        })
+        .filter(|p| is_checksum_file(p.as_str()))
+        .collect();
+    sums.sort();
+    for list in sums {
+        let Ok(text) = read_small(dir, &list) else {
+            continue;
+        };
+        let Some(want) = text
+            .lines()
+            .filter_map(checksum::parse_line)
+            .find(|(_, listed)| *listed == name)
+            .map(|(want, _)| want.to_string())
+        else {
+            continue;
+        };
+        let sig = RelPath::file_name(&format!("{list}.minisig"))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut signed = verify_signature_in(dir, &list, &sig, key);
+        if !dir.join(sig.as_str()).exists() {
+            signed.detail = format!("{list} lists {name} but is not signed");
+        }
+        let algorithm = if want.len() == 128 {
+            Algorithm::Sha512
+        } else {
+            Algorithm::Sha256
+        };
+        let target = RelPath::file_name(name).map_err(|e| Error::Usage(e.to_string()))?;
+        let hashed = relpath::open_regular(dir, &target)
+            .and_then(|(f, _)| checksum::hash_reader(std::io::BufReader::new(f), algorithm));
+        let mut digest = Finding::failed(&target, "checksum", &list, String::new());
+        match hashed {
+            Ok(got) if got.eq_ignore_ascii_case(&want) => {
+                digest.ok = true;
+                digest.detail = format!("{algorithm:?} matches").to_lowercase();
+            }
+            Ok(_) => digest.detail = "content does not match its checksum".into(),
+            Err(e) => digest.detail = format!("cannot read: {e}"),
+        }
+        return Ok(vec![signed, digest]);
+    }
+    Err(Error::Usage(format!(
+        "{} has no {name}.minisig, and no checksum file beside it lists it; sign it, or verify the folder",
+        file.display()
+    )))
 }
 
 /// `SHA256SUMS`, `SHA512SUMS`, any `*SUMS`, or `<file>.sha256` / `.sha512`.

@@ -55,15 +55,15 @@ pub enum GithubError {
     },
     /// An asset with the same name but other content is already on the release.
     #[error(
-        "asset `{name}` is already on the release with {found} bytes, not {expected}; set `replace = true` to replace it"
+        "asset `{name}` is already on the release with other content ({found}; here: {expected}); set `replace = true` in [release.github] to replace it"
     )]
     Conflict {
         /// Asset name.
         name: String,
-        /// Size on GitHub.
-        found: u64,
-        /// Size here.
-        expected: u64,
+        /// What GitHub has: size, and digest when GitHub reports one.
+        found: String,
+        /// What is here: size and digest.
+        expected: String,
     },
 }
 
@@ -766,10 +766,14 @@ pub async fn publish(
                 to_upload.push(upload);
             }
             Some(asset) => {
+                let found = match &asset.digest {
+                    Some(digest) => format!("{} bytes, {digest}", asset.size),
+                    None => format!("{} bytes", asset.size),
+                };
                 return Err(GithubError::Conflict {
                     name: upload.name.clone(),
-                    found: asset.size,
-                    expected: upload.size,
+                    found,
+                    expected: format!("{} bytes, sha256:{}", upload.size, upload.sha256),
                 });
             }
             None => to_upload.push(upload),
@@ -876,7 +880,11 @@ fn connection_error(error: &octocrab::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
-        text = format!("{text}: {inner}");
+        // Layers often repeat their cause's text (`client error (Connect)` twice).
+        let cause = inner.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
         source = inner.source();
     }
     text

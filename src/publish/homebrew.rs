@@ -199,6 +199,7 @@ impl Formula {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_filter("ruby", |value: String| ruby_string(&value));
+        env.add_filter("spdx", |value: String| license_arguments(&value));
         let mut text = env
             .render_str(template, minijinja::Value::from_serialize(self))
             .map_err(|e| format!("formula template: {e:#}"))?;
@@ -207,6 +208,141 @@ impl Formula {
         }
         Ok(text)
     }
+}
+
+/// A licence expression as Cargo writes it (SPDX `OR`, `AND`, `WITH`, parentheses, or the
+/// legacy `MIT/Apache-2.0`), as the arguments of Homebrew's `license`: `"MIT"`,
+/// `any_of: ["MIT", "Apache-2.0"]`, `all_of: [...]`, `"GPL-2.0-only" => { with: "..." }`.
+/// Text that is no such expression stays one literal string.
+pub fn license_arguments(expression: &str) -> String {
+    let tokens = license_tokens(expression);
+    let mut at = 0;
+    match parse_or(&tokens, &mut at) {
+        Some(node) if at == tokens.len() => match node {
+            License::Any(items) => format!("any_of: {}", license_list(&items)),
+            License::All(items) => format!("all_of: {}", license_list(&items)),
+            License::With(id, exception) => {
+                format!(
+                    "{} => {{ with: {} }}",
+                    ruby_string(&id),
+                    ruby_string(&exception)
+                )
+            }
+            License::Id(id) => ruby_string(&id),
+        },
+        _ => ruby_string(expression.trim()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum License {
+    Id(String),
+    With(String, String),
+    Any(Vec<License>),
+    All(Vec<License>),
+}
+
+fn license_tokens(text: &str) -> Vec<String> {
+    let spaced = text
+        .replace('(', " ( ")
+        .replace(')', " ) ")
+        .replace('/', " OR ");
+    spaced.split_whitespace().map(String::from).collect()
+}
+
+fn parse_or(tokens: &[String], at: &mut usize) -> Option<License> {
+    let mut items = vec![parse_and(tokens, at)?];
+    while tokens
+        .get(*at)
+        .is_some_and(|t| t.eq_ignore_ascii_case("OR"))
+    {
+        *at += 1;
+        items.push(parse_and(tokens, at)?);
+    }
+    Some(flatten(items, License::Any))
+}
+
+fn parse_and(tokens: &[String], at: &mut usize) -> Option<License> {
+    let mut items = vec![parse_with(tokens, at)?];
+    while tokens
+        .get(*at)
+        .is_some_and(|t| t.eq_ignore_ascii_case("AND"))
+    {
+        *at += 1;
+        items.push(parse_with(tokens, at)?);
+    }
+    Some(flatten(items, License::All))
+}
+
+fn parse_with(tokens: &[String], at: &mut usize) -> Option<License> {
+    let token = tokens.get(*at)?;
+    *at += 1;
+    if token == "(" {
+        let inner = parse_or(tokens, at)?;
+        (tokens.get(*at)? == ")").then_some(())?;
+        *at += 1;
+        return Some(inner);
+    }
+    let is_id = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-+:".contains(c))
+            && !["OR", "AND", "WITH"]
+                .iter()
+                .any(|k| t.eq_ignore_ascii_case(k))
+    };
+    if !is_id(token) {
+        return None;
+    }
+    if tokens
+        .get(*at)
+        .is_some_and(|t| t.eq_ignore_ascii_case("WITH"))
+    {
+        let exception = tokens.get(*at + 1).filter(|t| is_id(t))?;
+        *at += 2;
+        return Some(License::With(token.clone(), exception.clone()));
+    }
+    Some(License::Id(token.clone()))
+}
+
+/// One item stays itself; `A OR (B OR C)` is one `any_of` of three.
+fn flatten(items: Vec<License>, make: fn(Vec<License>) -> License) -> License {
+    if items.len() == 1 {
+        return items
+            .into_iter()
+            .next()
+            .unwrap_or(License::Id(String::new()));
+    }
+    let mut flat = Vec::new();
+    for item in items {
+        match (item, make(Vec::new())) {
+            (License::Any(inner), License::Any(_)) | (License::All(inner), License::All(_)) => {
+                flat.extend(inner)
+            }
+            (other, _) => flat.push(other),
+        }
+    }
+    make(flat)
+}
+
+/// A Ruby array of licence nodes; nested groups and exceptions are hashes.
+fn license_list(items: &[License]) -> String {
+    let item = |node: &License| match node {
+        License::Id(id) => ruby_string(id),
+        License::With(id, exception) => {
+            format!(
+                "{{ {} => {{ with: {} }} }}",
+                ruby_string(id),
+                ruby_string(exception)
+            )
+        }
+        License::Any(inner) => format!("{{ any_of: {} }}", license_list(inner)),
+        License::All(inner) => format!("{{ all_of: {} }}", license_list(inner)),
+    };
+    format!(
+        "[{}]",
+        items.iter().map(item).collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// The section of a man page from its extension (`demo.1` or `demo.1.gz` -> `1`).
@@ -413,6 +549,36 @@ impl Tap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cargo_licence_expressions_become_homebrew_license_arguments() {
+        assert_eq!(license_arguments("MIT"), r#""MIT""#);
+        assert_eq!(
+            license_arguments("MIT/Apache-2.0"),
+            r#"any_of: ["MIT", "Apache-2.0"]"#
+        );
+        assert_eq!(
+            license_arguments("MIT OR Apache-2.0"),
+            r#"any_of: ["MIT", "Apache-2.0"]"#
+        );
+        assert_eq!(
+            license_arguments("(MIT OR Apache-2.0) AND Unicode-3.0"),
+            r#"all_of: [{ any_of: ["MIT", "Apache-2.0"] }, "Unicode-3.0"]"#
+        );
+        assert_eq!(
+            license_arguments("Apache-2.0 WITH LLVM-exception OR MIT OR Unlicense"),
+            r#"any_of: [{ "Apache-2.0" => { with: "LLVM-exception" } }, "MIT", "Unlicense"]"#
+        );
+        assert_eq!(
+            license_arguments("GPL-2.0-only WITH Classpath-exception-2.0"),
+            r#""GPL-2.0-only" => { with: "Classpath-exception-2.0" }"#
+        );
+        // Not an expression: one literal, never code.
+        assert_eq!(
+            license_arguments("see LICENSE\"; system(1)"),
+            r#""see LICENSE\"; system(1)""#
+        );
+    }
 
     #[test]
     fn class_names_follow_homebrew() {

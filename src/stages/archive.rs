@@ -245,9 +245,9 @@ impl Kind for Archive {
                 problems.push(
                     Problem::new(
                         format!(
-                            "format `binary` ships one bare file, but `{name}` has {} binaries and {} file patterns",
-                            binaries.len(),
-                            files.len()
+                            "format `binary` ships one bare file, but `{name}` has {} and {}",
+                            crate::ui::count(binaries.len(), "binary", "binaries"),
+                            crate::ui::count(files.len(), "file pattern", "file patterns")
                         ),
                         stage.span("format"),
                     )
