@@ -118,38 +118,91 @@ pub fn group(commits: Vec<Commit>) -> Vec<Group> {
     groups
 }
 
-/// This version's section of a changelog in the Keep a Changelog style: the text under the
-/// first heading naming the version (`## [1.2.0] - 2026-01-02`, `## v1.2.0`, `# 1.2.0`), up to
-/// the next heading of the same or a higher level. `None` when there is no such section.
-pub fn changelog_section(changelog: &str, version: &str) -> Option<String> {
-    let mut lines = changelog.lines();
-    let level = loop {
-        let line = lines.next()?;
+/// A heading of a markdown file: its level (1 for `#` or `===`, 2 for `##` or `---`, ...), its
+/// text, and the lines it spans.
+struct Heading<'a> {
+    level: usize,
+    text: &'a str,
+    first_line: usize,
+    body_start: usize,
+}
+
+/// Every ATX (`## 1.2.0`) and setext (`1.2.0 (2024-09-08)` over `===` or `---`) heading.
+fn headings<'a>(lines: &[&'a str]) -> Vec<Heading<'a>> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
         let hashes = line.chars().take_while(|c| *c == '#').count();
-        if hashes == 0 {
-            continue;
+        if (1..=6).contains(&hashes) && line[hashes..].starts_with([' ', '\t']) {
+            found.push(Heading {
+                level: hashes,
+                text: line[hashes..].trim().trim_end_matches('#').trim(),
+                first_line: i,
+                body_start: i + 1,
+            });
+        } else if let Some(under) = lines.get(i + 1) {
+            let under = under.trim_end();
+            let setext = |c: char| under.len() >= 3 && under.chars().all(|x| x == c);
+            let level = if setext('=') {
+                Some(1)
+            } else if setext('-') {
+                Some(2)
+            } else {
+                None
+            };
+            if let Some(level) = level.filter(|_| !line.trim().is_empty()) {
+                found.push(Heading {
+                    level,
+                    text: line.trim(),
+                    first_line: i,
+                    body_start: i + 2,
+                });
+                i += 2;
+                continue;
+            }
         }
-        let title = line[hashes..].trim();
-        let first_word = title
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .trim_matches(|c| c == '[' || c == ']');
-        if first_word.trim_start_matches('v') == version {
-            break hashes;
-        }
-    };
-    let mut section = Vec::new();
-    for line in lines {
-        let hashes = line.chars().take_while(|c| *c == '#').count();
-        if hashes > 0 && hashes <= level && line[hashes..].starts_with(' ') {
-            break;
-        }
-        section.push(line);
+        i += 1;
     }
-    let text = section.join("\n").trim().to_string();
+    found
+}
+
+/// Whether a heading names `version`: `[1.2.0] - 2026-01-02`, `v1.2.0`, `1.2.0 (2024-09-08)`,
+/// `Version 1.2.0`, `[1.2.0](https://...)`, `Release v1.2.0:`.
+fn names_version(text: &str, version: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || "[]()".contains(c))
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .any(|word| {
+            let word = word.trim_end_matches([':', ',']);
+            word.strip_prefix('v').unwrap_or(word) == version
+        })
+}
+
+/// This version's section of a changelog: the text under the first heading naming the version
+/// (ATX or setext, in the common styles), up to the next heading of the same or a higher level.
+/// `None` when there is no such section.
+pub fn changelog_section(changelog: &str, version: &str) -> Option<String> {
+    let lines: Vec<&str> = changelog.lines().collect();
+    let all = headings(&lines);
+    let (index, heading) = all
+        .iter()
+        .enumerate()
+        .find(|(_, h)| names_version(h.text, version))?;
+    let end = all[index + 1..]
+        .iter()
+        .find(|h| h.level <= heading.level)
+        .map_or(lines.len(), |h| h.first_line);
+    let text = lines[heading.body_start.min(end)..end]
+        .join("\n")
+        .trim()
+        .to_string();
     (!text.is_empty()).then_some(text)
 }
+
+/// The most commits listed for a first release (no earlier tag): the whole history would be
+/// the notes otherwise.
+pub const FIRST_RELEASE_COMMITS: usize = 20;
 
 /// What the notes template sees.
 #[derive(Debug, Clone, Serialize)]
@@ -166,6 +219,12 @@ pub struct Notes {
     pub groups: Vec<Group>,
     /// `https://github.com/<repo>/compare/<previous>...<tag>`, when both are known.
     pub compare_url: Option<String>,
+    /// No earlier tag: this is the project's first release.
+    pub first_release: bool,
+    /// Commits left out of a first release's notes (only the latest are listed).
+    pub omitted: usize,
+    /// Where the notes come from, for `release --dry-run`.
+    pub source: String,
 }
 
 impl Notes {
@@ -173,10 +232,18 @@ impl Notes {
     /// web address (`https://github.com/owner/repo`), for the compare link.
     pub fn gather(dir: &Path, version: &str, tag: &str, web_url: Option<&str>) -> Notes {
         let git = crate::facts::Git::new(dir);
-        let changelog = ["CHANGELOG.md", "CHANGELOG", "CHANGES.md"]
-            .iter()
-            .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())
-            .and_then(|text| changelog_section(&text, version));
+        let changelog = [
+            "CHANGELOG.md",
+            "CHANGELOG",
+            "CHANGES.md",
+            "CHANGELOG.rst",
+            "HISTORY.md",
+        ]
+        .iter()
+        .find_map(|name| {
+            let text = std::fs::read_to_string(dir.join(name)).ok()?;
+            changelog_section(&text, version).map(|section| (*name, section))
+        });
         // The release tag may not exist yet (it is created with the release): count from HEAD.
         let head = if git
             .run(&["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")])
@@ -198,7 +265,7 @@ impl Notes {
             Some(previous) => format!("{previous}..{head}"),
             None => head.clone(),
         };
-        let commits = git
+        let commits: Vec<Commit> = git
             .run(&["log", "--no-merges", "--format=%H%x1f%s%x1f%b%x1e", &range])
             .map(|log| {
                 log.split('\x1e')
@@ -219,13 +286,35 @@ impl Notes {
             )),
             _ => None,
         };
+        let first_release = previous_tag.is_none();
+        let total = commits.len();
+        let listed = if first_release {
+            FIRST_RELEASE_COMMITS.min(total)
+        } else {
+            total
+        };
+        let source = match (&changelog, &previous_tag) {
+            (Some((file, _)), _) => format!("the {version} section of {file}"),
+            (None, Some(previous)) => format!("{total} commits since {previous}"),
+            (None, None) if listed < total => format!(
+                "first release: no {version} section in a CHANGELOG, so the latest {listed} of {total} commits"
+            ),
+            (None, None) => {
+                format!(
+                    "first release: no {version} section in a CHANGELOG, so its {total} commits"
+                )
+            }
+        };
         Notes {
             version: version.to_string(),
             tag: tag.to_string(),
             previous_tag,
-            changelog,
-            groups: group(commits),
+            changelog: changelog.map(|(_, section)| section),
+            groups: group(commits.into_iter().take(listed).collect()),
             compare_url,
+            first_release,
+            omitted: total - listed,
+            source,
         }
     }
 
@@ -277,5 +366,29 @@ mod tests {
             "big"
         );
         assert_eq!(changelog_section(text, "9.9.9"), None);
+    }
+
+    #[test]
+    fn setext_and_other_common_changelog_styles_are_recognised() {
+        let setext = "14.1.1 (2024-09-08)\n===================\nFixes a bug.\n\nBug fixes:\n- one\n\n14.1.0 (2024-01-06)\n===================\nold\n";
+        assert_eq!(
+            changelog_section(setext, "14.1.1").unwrap(),
+            "Fixes a bug.\n\nBug fixes:\n- one"
+        );
+        let dashes = "Version 2.0.0\n-------------\nnew\n\nVersion 1.0.0\n-------------\nold\n";
+        assert_eq!(changelog_section(dashes, "2.0.0").unwrap(), "new");
+        let linked = "## [3.1.0](https://x/compare/v3.0.0...v3.1.0) (2026-01-02)\n### Features\n- a\n## [3.0.0]\n";
+        assert_eq!(
+            changelog_section(linked, "3.1.0").unwrap(),
+            "### Features\n- a"
+        );
+        // A version inside a sentence is not a heading for it.
+        assert_eq!(
+            changelog_section(
+                "## Changes since the 1.0 line, now 2.0.0 is out\nx\n",
+                "2.0.0"
+            ),
+            None
+        );
     }
 }

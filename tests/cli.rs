@@ -409,6 +409,13 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let written = std::fs::read_to_string(dir.path().join("shipit.toml")).unwrap();
     insta::assert_snapshot!(written);
+    // No Cargo.lock yet (a fresh `cargo new`): no `--locked` anywhere, and one final newline.
+    assert!(!written.contains("--locked"), "{written}");
+    assert!(written.contains("locked = false"), "{written}");
+    assert!(
+        written.ends_with('\n') && !written.ends_with("\n\n"),
+        "{written:?}"
+    );
     let check = shipit(dir.path()).arg("check").output().unwrap();
     assert_eq!(check.status.code(), Some(0), "{:?}", text(&check));
     let again = shipit(dir.path()).arg("init").output().unwrap();
@@ -418,6 +425,20 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
         std::fs::read_to_string(dir.path().join("shipit.toml")).unwrap(),
         written
     );
+    // With a Cargo.lock, the starter locks.
+    let lock = Command::new("cargo")
+        .arg("generate-lockfile")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{:?}", text(&lock));
+    let out = shipit(dir.path())
+        .args(["init", "--pipeline", "locked.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let locked = std::fs::read_to_string(dir.path().join("locked.toml")).unwrap();
+    assert!(locked.contains("cargo test --locked") && !locked.contains("locked = false"));
 }
 
 #[test]

@@ -77,3 +77,65 @@ fn a_first_release_has_no_compare_link() {
     assert_eq!(notes.compare_url, None);
     insta::assert_snapshot!(notes.render(DEFAULT_TEMPLATE).unwrap());
 }
+
+/// Real projects (issue 20, point 3): a setext-style CHANGELOG (`14.1.1 (2024-09-08)` over
+/// `===`) is found under a bare version tag.
+#[test]
+fn a_setext_changelog_section_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "master"]);
+    git(
+        dir.path(),
+        &["commit", "-q", "--allow-empty", "-m", "feat: hello"],
+    );
+    std::fs::write(
+        dir.path().join("CHANGELOG.md"),
+        "14.1.1 (2024-09-08)\n===================\nA patch.\n\nBug fixes:\n\n* one\n\n\
+         14.1.0 (2024-01-06)\n===================\nOlder.\n",
+    )
+    .unwrap();
+    let notes = Notes::gather(dir.path(), "14.1.1", "14.1.1", None);
+    assert_eq!(
+        notes.changelog.as_deref(),
+        Some("A patch.\n\nBug fixes:\n\n* one")
+    );
+    assert_eq!(notes.source, "the 14.1.1 section of CHANGELOG.md");
+}
+
+/// Real projects (issue 20, point 3): a first release without a CHANGELOG section says so and
+/// lists only the latest commits, not the whole history.
+#[test]
+fn a_first_release_without_a_section_keeps_its_notes_short() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    for i in 0..45 {
+        git(
+            dir.path(),
+            &[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &format!("fix: change {i}"),
+            ],
+        );
+    }
+    let notes = Notes::gather(dir.path(), "1.0.0", "v1.0.0", None);
+    let text = notes.render(DEFAULT_TEMPLATE).unwrap();
+    assert!(text.starts_with("First release of v1.0.0."), "{text}");
+    assert!(
+        text.contains("- change 44 (") && !text.contains("- change 24 ("),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("- ")).count(),
+        20,
+        "{text}"
+    );
+    assert!(text.contains("… and 25 earlier commits."), "{text}");
+    assert!(
+        notes.source.contains("latest 20 of 45 commits"),
+        "{}",
+        notes.source
+    );
+}

@@ -62,6 +62,8 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
         .map(|(alias, _)| *alias)
         .filter(|a| !matches!(*a, "linux-x64" | "linux-arm64" | "darwin-universal"))
         .collect();
+    // `--locked` fails a project that has no Cargo.lock yet (a fresh `cargo new`).
+    let locked = metadata.workspace_root.join("Cargo.lock").exists();
     let text = minijinja::Environment::new()
         .render_str(
             TEMPLATE,
@@ -72,9 +74,11 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
                 binaries => binaries,
                 targets => targets,
                 repo => repo,
+                locked => locked,
             },
         )
         .map_err(|e| Error::Internal(format!("init template: {e}")))?;
+    let text = format!("{}\n", text.trim_end());
     std::fs::write(out, text)
         .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
     session.printer.err(&format!(

@@ -45,6 +45,8 @@ struct GithubPlan {
     max_retry: Duration,
     /// The GitHub release.
     github: ReleaseSpec,
+    /// Where the release notes come from.
+    notes_source: String,
     /// The formula to push, when `[release.homebrew]` is set and applies.
     homebrew: Option<FormulaPlan>,
     /// Why a configured formula is not pushed this time.
@@ -311,14 +313,15 @@ fn github_plan(
         }
         None => DEFAULT_TEMPLATE.to_string(),
     };
-    let notes = Notes::gather(
+    let gathered = Notes::gather(
         &facts.cargo.root,
         &facts.version,
         &facts.tag,
         Some(&format!("{}/{}", web.trim_end_matches('/'), github.repo)),
-    )
-    .render(&notes_template)
-    .map_err(|e| Error::Usage(format!("release notes template: {}", e.message)))?;
+    );
+    let notes = gathered
+        .render(&notes_template)
+        .map_err(|e| Error::Usage(format!("release notes template: {}", e.message)))?;
     let prerelease = match &github.prerelease {
         Some(Prerelease::Fixed(flag)) => *flag,
         // A semver pre-release part (`1.2.0-rc.1`, nightlies, snapshots).
@@ -410,6 +413,7 @@ fn github_plan(
         api_url: std::env::var("GITHUB_API_URL")
             .unwrap_or_else(|_| "https://api.github.com".into()),
         max_retry,
+        notes_source: gathered.source,
         github: ReleaseSpec {
             repo: github.repo.clone(),
             fields: ReleaseFields {
@@ -620,11 +624,12 @@ fn describe_github(plan: &GithubPlan, say: &dyn Fn(String)) {
         plan.github.fields.tag, plan.github.repo, plan.api_url, plan.github.fields.commit
     ));
     say(format!(
-        "would title it \"{}\" (pre-release: {}, latest: {}), with {} lines of notes",
+        "would title it \"{}\" (pre-release: {}, latest: {}), with {} lines of notes from {}",
         plan.github.fields.name,
         plan.github.fields.prerelease,
         plan.github.fields.make_latest,
-        plan.github.fields.notes.lines().count()
+        plan.github.fields.notes.lines().count(),
+        plan.notes_source
     ));
     for upload in &plan.github.uploads {
         say(format!(

@@ -598,6 +598,16 @@ fn asset_json(base: &str, owner: &str, repo: &str, r: &Release, a: &Asset) -> Va
     json["content_type"] = json!(a.content_type);
     json["state"] = json!(a.state);
     json["size"] = json!(a.data.len());
+    // GitHub reports each uploaded asset's SHA-256, as `sha256:<hex>`.
+    json["digest"] = if a.state == "uploaded" {
+        use sha2::Digest;
+        json!(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&a.data))
+        ))
+    } else {
+        Value::Null
+    };
     json["browser_download_url"] = json!(format!(
         "https://github.com/{owner}/{repo}/releases/download/{}/{}",
         r.tag_name, a.name
