@@ -18,7 +18,7 @@ pub struct Facts {
     /// The version being built: `X.Y.Z`, `X.Y.Z-snapshot.<short_commit>`, or
     /// `X.Y.Z-nightly.YYYYMMDD.<short_commit>` (valid semver and a valid OCI tag).
     pub version: String,
-    /// The release tag, `v<version>`.
+    /// The release tag: the tag prefix and the version (`v1.2.3`, or `1.2.3` for bare tags).
     pub tag: String,
     /// Full commit hash, or `unknown` outside a git repository.
     pub commit: String,
@@ -28,6 +28,8 @@ pub struct Facts {
     pub branch: Option<String>,
     /// The build date, `YYYY-MM-DD` (UTC).
     pub date: String,
+    /// What release tags put before the version (`v`, or `""` for bare tags).
+    pub tag_prefix: String,
     /// The build time, RFC 3339 (UTC). `SOURCE_DATE_EPOCH` fixes it for reproducible builds.
     pub timestamp: String,
     /// The time written into archives and signatures, for reproducible output:
@@ -185,11 +187,19 @@ impl Facts {
             || env
                 .get("GITHUB_EVENT_NAME")
                 .is_some_and(|e| e == "schedule");
-        let head_tag = head_release_tag(&git, &env);
+        let configured_prefix = loaded.file.project.tag_prefix.clone();
+        let head_tag = head_release_tag(&git, &env, configured_prefix.as_deref());
         let mut tag_build = false;
+        // The project's scheme: as configured, else as the tag at HEAD (or the latest release
+        // tag before it) is written, else `v`.
+        let mut tag_prefix = configured_prefix
+            .clone()
+            .or_else(|| head_tag.as_ref().map(|(_, prefix)| prefix.clone()))
+            .or_else(|| latest_release_prefix(&git))
+            .unwrap_or_else(|| "v".into());
         // Snapshots and nightlies are not releases of a tag, so a tag at HEAD does not bind them.
-        if let Some(tag) = head_tag.filter(|_| !options.snapshot && !nightly) {
-            let tagged = tag.trim_start_matches('v');
+        if let Some((tag, prefix)) = head_tag.filter(|_| !options.snapshot && !nightly) {
+            let tagged = &tag[prefix.len()..];
             if tagged != cargo_version {
                 return Err(FactsError::TagMismatch {
                     tag,
@@ -197,6 +207,7 @@ impl Facts {
                     manifest,
                 });
             }
+            tag_prefix = prefix;
             tag_build = true;
         }
         let epoch = source_date_epoch(&env)?;
@@ -240,7 +251,8 @@ impl Facts {
                 .name
                 .clone()
                 .unwrap_or_else(|| package.name.to_string()),
-            tag: format!("v{version}"),
+            tag: format!("{tag_prefix}{version}"),
+            tag_prefix,
             version,
             commit,
             short_commit,
@@ -318,14 +330,52 @@ pub fn version_parts(version: &str) -> (String, String, String, String) {
 }
 
 /// The `v*` tag on HEAD, from git or from GitHub Actions' ref on tag pushes.
-fn head_release_tag(git: &Git, env: &BTreeMap<String, String>) -> Option<String> {
+/// The release tag at HEAD with the prefix it is written with: `prefix` when configured, else
+/// `v1.2.3` or a bare `1.2.3`. A release tag is the prefix followed by a digit.
+fn head_release_tag(
+    git: &Git,
+    env: &BTreeMap<String, String>,
+    prefix: Option<&str>,
+) -> Option<(String, String)> {
+    let prefixes: Vec<&str> = match prefix {
+        Some(p) => vec![p],
+        None => vec!["v", ""],
+    };
+    let split = |tag: &str| {
+        prefixes
+            .iter()
+            .find(|p| {
+                tag.strip_prefix(**p)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .map(|p| (tag.to_string(), p.to_string()))
+    };
     if env.get("GITHUB_REF_TYPE").is_some_and(|t| t == "tag")
-        && let Some(name) = env.get("GITHUB_REF_NAME").filter(|n| n.starts_with('v'))
+        && let Some(found) = env.get("GITHUB_REF_NAME").and_then(|n| split(n))
     {
-        return Some(name.clone());
+        return Some(found);
     }
-    git.run(&["tag", "--points-at", "HEAD", "--list", "v[0-9]*"])
-        .and_then(|tags| tags.lines().next().map(str::to_owned))
+    git.run(&["tag", "--points-at", "HEAD"])
+        .and_then(|tags| tags.lines().find_map(split))
+}
+
+/// The prefix of the latest release tag reachable from HEAD (`v1.2.3` -> `v`, `1.2.3` -> ``),
+/// when there is one.
+fn latest_release_prefix(git: &Git) -> Option<String> {
+    ["v[0-9]*", "[0-9]*"]
+        .iter()
+        .filter_map(|pattern| {
+            let tag = git.run(&["describe", "--tags", "--abbrev=0", "--match", pattern])?;
+            // How far back it is: the nearer scheme wins when a project changed schemes.
+            let distance: usize = git
+                .run(&["rev-list", "--count", &format!("{tag}..HEAD")])?
+                .parse()
+                .ok()?;
+            let prefix = if pattern.starts_with('v') { "v" } else { "" };
+            Some((distance, prefix.to_string()))
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, prefix)| prefix)
 }
 
 /// `id` as a semver pre-release identifier: an all-digit commit prefix such as `0123456` would

@@ -253,12 +253,14 @@ impl Notes {
         } else {
             "HEAD".to_string()
         };
+        // Earlier releases are tagged the way this one is: `v1.2.3`, `1.2.3`, `tool-v1.2.3`.
+        let prefix = tag.strip_suffix(version).unwrap_or("v");
         let previous_tag = git.run(&[
             "describe",
             "--tags",
             "--abbrev=0",
             "--match",
-            "v[0-9]*",
+            &format!("{prefix}[0-9]*"),
             &format!("{head}^"),
         ]);
         let range = match &previous_tag {

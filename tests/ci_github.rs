@@ -137,3 +137,24 @@ fn the_action_declares_what_shipit_writes_to_github_output() {
         "{written}"
     );
 }
+
+/// Real projects (issue 20, point 4): a project's own hand-written `release.yml` is never
+/// replaced without --allow-edits, and the message points at `--output` first.
+#[test]
+fn an_existing_hand_written_workflow_points_at_output_not_allow_edits() {
+    let dir = project("\"linux-x64\"");
+    let workflow = dir.path().join(".github/workflows/release.yml");
+    std::fs::create_dir_all(workflow.parent().unwrap()).unwrap();
+    std::fs::write(&workflow, "name: Our own release\non: push\n").unwrap();
+    let (code, out) = ci(dir.path(), &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("was not written by shipit"), "{out}");
+    assert!(
+        out.contains("--output .github/workflows/shipit-release.yml"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&workflow).unwrap(),
+        "name: Our own release\non: push\n"
+    );
+}

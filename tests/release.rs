@@ -540,3 +540,80 @@ fn an_asset_of_the_same_size_but_other_content_says_so_with_its_digest() {
         "{stderr}"
     );
 }
+
+/// Real projects (issue 20, points 2 and 4): a project with bare version tags (`14.1.1`), a
+/// `master` default branch and a sign stage reading its key from `RELEASE_KEY` /
+/// `RELEASE_KEY_PASSWORD`: the workflow `ci github` writes triggers on its tags and branch and
+/// passes those variables (actionlint-clean), and the release goes out under the bare tag.
+#[test]
+fn bare_version_tags_master_and_own_signing_variables_release_end_to_end() {
+    common::require("actionlint");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    common::tiny_crate(root, "14.1.1");
+    std::fs::write(root.join(".gitignore"), "target/\ndist/\nkeys/\n").unwrap();
+    std::fs::write(
+        root.join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
+         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
+         [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
+         [stages.sign]\nneeds = [\"checksum\"]\nuses = \"sign\"\n\
+         key = { env = \"RELEASE_KEY\", password_env = \"RELEASE_KEY_PASSWORD\" }\n\n\
+         [release.github]\nrepo = \"acme/tiny\"\n",
+    )
+    .unwrap();
+    common::git(root, &["init", "-q", "-b", "master"]);
+    common::git(root, &["add", "."]);
+    common::git(root, &["commit", "-qm", "feat: first"]);
+    common::git(root, &["tag", "14.1.1"]);
+    let keygen = shipit(root)
+        .args([
+            "keygen",
+            "--secret-key",
+            "keys/k.key",
+            "--public-key",
+            "keys/k.pub",
+        ])
+        .args(["--password-env", "RELEASE_KEY_PASSWORD"])
+        .env("RELEASE_KEY_PASSWORD", "pw")
+        .output()
+        .unwrap();
+    assert_eq!(keygen.status.code(), Some(0), "{:?}", text(&keygen));
+    let key = std::fs::read_to_string(root.join("keys/k.key")).unwrap();
+
+    let workflow = root.join(".github/workflows/release.yml");
+    let out = shipit(root).args(["ci", "github"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let text_now = std::fs::read_to_string(&workflow).unwrap();
+    for needle in [
+        "branches: [master]",
+        r#"tags: ["[0-9]*"]"#,
+        "startsWith(github.ref, 'refs/tags/')",
+        "RELEASE_KEY: ${{ secrets.RELEASE_KEY }}",
+        "RELEASE_KEY_PASSWORD: ${{ secrets.RELEASE_KEY_PASSWORD }}",
+    ] {
+        assert!(text_now.contains(needle), "{needle} not in:\n{text_now}");
+    }
+    assert!(!text_now.contains("SHIPIT_SIGNING_KEY"), "{text_now}");
+    let lint = Command::new("actionlint").arg(&workflow).output().unwrap();
+    assert!(lint.status.success(), "actionlint: {:?}", text(&lint));
+
+    let build = shipit(root)
+        .arg("build")
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("RELEASE_KEY", &key)
+        .env("RELEASE_KEY_PASSWORD", "pw")
+        .output()
+        .unwrap();
+    assert_eq!(build.status.code(), Some(0), "{:?}", text(&build));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dist/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["tag"], "14.1.1");
+    let fake = FakeGithub::start(TOKEN);
+    let out = release(root, &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let releases = fake.releases();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0].tag_name, "14.1.1");
+}

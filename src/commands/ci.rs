@@ -33,7 +33,7 @@ pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error>
     )?;
     let plan = plan::build(&loaded, &facts)?;
     let images = loaded.file.release.docker.is_some();
-    let text = render(&global.pipeline, &plan, images, args)?;
+    let text = render(&global.pipeline, &plan, &facts, images, args)?;
     let existing = std::fs::read_to_string(&args.output).ok();
     let regenerate = format!(
         "shipit ci github --pipeline {}{}",
@@ -78,11 +78,26 @@ pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error>
             args.output.display()
         ))),
         (current, false) => {
-            if current.as_deref().is_some_and(edited_by_hand) && !args.allow_edits {
-                return Err(Error::Usage(format!(
-                    "{} was edited by hand; pass --allow-edits to overwrite it",
-                    args.output.display()
-                )));
+            if let Some(current) = current.as_deref()
+                && edited_by_hand(current)
+                && !args.allow_edits
+            {
+                // A workflow shipit never wrote is the project's own: point at a new file
+                // first, since --allow-edits would replace it.
+                let own = !current.contains(HASH_PREFIX);
+                return Err(Error::Usage(if own {
+                    format!(
+                        "{} exists and was not written by shipit; write the workflow beside it with \
+                         `--output .github/workflows/shipit-release.yml`, or pass --allow-edits to replace it",
+                        args.output.display()
+                    )
+                } else {
+                    format!(
+                        "{} was edited by hand; pass --allow-edits to overwrite your edits, or \
+                         `--output <another file>`",
+                        args.output.display()
+                    )
+                }));
             }
             if global.dry_run {
                 session.printer.out(&text);
@@ -110,6 +125,7 @@ pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error>
 fn render(
     pipeline: &Path,
     plan: &plan::Plan,
+    facts: &Facts,
     images: bool,
     args: &CiGithubArgs,
 ) -> Result<String, Error> {
@@ -144,7 +160,10 @@ fn render(
                 dist => dist.display().to_string(),
                 action => args.action,
                 cron => args.cron,
-                branch => "main",
+                branch => default_branch(&facts.cargo.root),
+                tag_glob => format!("{}[0-9]*", facts.tag_prefix),
+                tag_ref => format!("refs/tags/{}", facts.tag_prefix),
+                secrets => secret_variables(plan),
                 images => images,
             },
         )
@@ -173,6 +192,37 @@ fn yaml_scalar(text: &str) -> String {
     } else {
         serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
     }
+}
+
+/// The repository's default branch: what `origin/HEAD` points at, else the branch checked
+/// out, else `main`.
+fn default_branch(dir: &Path) -> String {
+    let git = crate::facts::Git::new(dir);
+    git.run(&["symbolic-ref", "--short", "-q", "refs/remotes/origin/HEAD"])
+        .and_then(|b| b.strip_prefix("origin/").map(str::to_owned))
+        .or_else(|| git.run(&["symbolic-ref", "--short", "-q", "HEAD"]))
+        .unwrap_or_else(|| "main".into())
+}
+
+/// The variables the release job needs from the repository's secrets: those the sign stages
+/// name for their key and password (`SHIPIT_SIGNING_KEY` is only the starter's choice).
+fn secret_variables(plan: &plan::Plan) -> Vec<String> {
+    let mut names: Vec<String> = plan
+        .stages
+        .iter()
+        .flat_map(|s| s.units.iter().flat_map(|u| u.steps.iter()))
+        .filter_map(|step| match &step.command {
+            plan::StepCommand::Task(crate::tasks::Task::Sign(spec)) => Some(&spec.key),
+            _ => None,
+        })
+        .flat_map(|key| [key.env.clone(), key.password_env.clone()])
+        .flatten()
+        .filter(|name| crate::config::names::NameKind::Variable.check(name).is_ok())
+        .filter(|name| name != "GITHUB_TOKEN")
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn content_hash(body: &str) -> String {

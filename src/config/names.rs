@@ -76,6 +76,22 @@ impl NameKind {
 /// Every name problem in the file.
 pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
     let file = &loaded.file;
+    if let Some(prefix) = &file.project.tag_prefix
+        && !prefix.is_empty()
+        && let Err(why) = NameKind::Project.check(prefix)
+    {
+        problems.push(
+            Problem::new(
+                format!(
+                    "`{}` is not a usable tag prefix: {why}",
+                    prefix.escape_debug()
+                ),
+                loaded.span(path!["project", "tag_prefix"]),
+            )
+            .label("bad prefix")
+            .help("a tag prefix is `v`, `\"\"` for bare version tags, or something like `tool-v`"),
+        );
+    }
     if let Some(docker) = &file.release.docker {
         if docker.image.0.is_empty() {
             problems.push(

@@ -44,6 +44,10 @@ pub struct ProjectConfig {
     pub cargo: Option<String>,
     /// Output folder, relative to the pipeline file. Default: `dist`.
     pub dist: Option<String>,
+    /// What release tags put before the version: `"v"` (`v1.2.3`, the default), `""` for bare
+    /// tags (`1.2.3`), `"mytool-v"` in a monorepo. A tag at HEAD of either form `v1.2.3` or
+    /// `1.2.3` is recognised when this is not set.
+    pub tag_prefix: Option<String>,
 }
 
 /// `[stages.<name>]`: one node of the build graph.
