@@ -516,7 +516,9 @@ async fn run_unit(
     let log_path = context.logs.join(log_name);
     let mut report = UnitReport::ended(unit.label.clone(), StageStatus::Succeeded);
     report.outcome.log = Some(log_path.clone());
-    let log = match Log::create(&log_path, context.masker.clone()) {
+    // A unit that may be cached keeps its log: a cached run appends a line to the log of the
+    // build that made the output, and a real build starts it over.
+    let log = match Log::open(&log_path, context.masker.clone(), unit.cache.is_some()) {
         Ok(log) => Arc::new(log),
         Err(e) => {
             report.outcome.status = StageStatus::Failed {
@@ -530,6 +532,7 @@ async fn run_unit(
         return (index, report);
     }
 
+    let mut building_because: Option<String> = None;
     let fingerprint = match &unit.cache {
         Some(key) => {
             let digest = {
@@ -551,7 +554,7 @@ async fn run_unit(
             match digest {
                 Ok(digest) => Some(cache::fingerprint(key, &stage.env, unit, &digest)),
                 Err(e) => {
-                    log.line(&format!("# shipit: cannot hash the inputs, building: {e}"));
+                    building_because = Some(format!("cannot hash the inputs, building: {e}"));
                     None
                 }
             }
@@ -568,7 +571,10 @@ async fn run_unit(
             .collect();
         let fresh = Stamp::read(&key.stamp).is_some_and(|s| s.is_fresh(fingerprint, &outputs));
         if fresh {
-            log.line("# shipit: inputs unchanged since the last good run; reusing its output");
+            log.line(&format!(
+                "# shipit: {}: inputs unchanged; reusing the output of the build logged above",
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            ));
             match collect_artifacts(unit, &context.dist) {
                 Ok(artifacts) => {
                     report.outcome.artifacts = artifacts;
@@ -577,14 +583,20 @@ async fn run_unit(
                     return (index, report);
                 }
                 Err(reason) => {
-                    log.line(&format!(
-                        "# shipit: cannot reuse the cached output ({reason}); building"
+                    building_because = Some(format!(
+                        "cannot reuse the cached output ({reason}); building"
                     ));
                 }
             }
         }
     }
 
+    if unit.cache.is_some() {
+        log.restart();
+    }
+    if let Some(reason) = building_because {
+        log.line(&format!("# shipit: {reason}"));
+    }
     let attempts = stage.retries.saturating_add(1);
     for attempt in 1..=attempts {
         report.outcome.attempts = attempt;
@@ -935,13 +947,27 @@ struct Log {
 }
 
 impl Log {
-    fn create(path: &Path, masker: Arc<Masker>) -> std::io::Result<Log> {
-        let file = std::fs::File::create(path)?;
+    /// Opens the log at `path`: emptied, or kept and appended to (`append`).
+    fn open(path: &Path, masker: Arc<Masker>, append: bool) -> std::io::Result<Log> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(path)?;
         Ok(Log {
             file: Mutex::new(std::io::BufWriter::new(file)),
             tail: Mutex::new(VecDeque::with_capacity(TAIL_LINES)),
             masker,
         })
+    }
+
+    /// Empties the log: a new build's log replaces the old one.
+    fn restart(&self) {
+        if let Ok(mut file) = self.file.lock() {
+            let _ = file.flush();
+            let _ = file.get_ref().set_len(0);
+        }
     }
 
     /// Appends a line; returns it masked.

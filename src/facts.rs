@@ -82,6 +82,8 @@ pub struct PackageFacts {
     pub name: String,
     /// Its binary targets.
     pub binaries: Vec<String>,
+    /// Its features (optional dependencies' implicit ones included).
+    pub features: Vec<String>,
 }
 
 /// 1980-01-01, the earliest time a zip can hold: used when there is neither
@@ -169,6 +171,7 @@ impl Facts {
             .map(|p| PackageFacts {
                 name: p.name.to_string(),
                 binaries: bins_of(p),
+                features: p.features.keys().cloned().collect(),
             })
             .collect();
         let cargo_version = package.version.to_string();

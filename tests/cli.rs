@@ -570,6 +570,20 @@ rustflags = "-C target-feature=+crt-static"
 env = { BUILD_NOTE = "{{ project }} {{ version }}" }
 "#,
     );
+    // The features named must exist: `check` and `plan` look them up in Cargo.
+    let manifest = dir.path().join("Cargo.toml");
+    let cargo = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!(
+            "{cargo}
+[features]
+a = []
+b = []
+"
+        ),
+    )
+    .unwrap();
     let out = shipit(dir.path())
         .args(["plan", "--json"])
         .output()
@@ -789,4 +803,61 @@ fn deploy_sections_are_checked_with_locations_before_anything_runs() {
         stderr.contains("unix:///nowhere/admin.sock") || stderr.contains("Docker engine"),
         "{stderr}"
     );
+}
+
+/// Real projects (issue 20, point 5): `shipit check` finds what used to fail only later: unknown
+/// packages, binaries and features, `files` globs that match nothing (every one), a missing
+/// signing key, `sha512 = "yes"` and the `OWNER/REPO` placeholder.
+#[test]
+fn check_finds_what_used_to_fail_only_later() {
+    let build = "[stages.build]\nuses = \"cargo\"\nlocked = false\n";
+    for (extra, needles) in [
+        (
+            format!("{build}packages = [\"tiyn\"]\n"),
+            vec![
+                "the workspace has no package `tiyn`",
+                "did you mean `tiny`?",
+            ],
+        ),
+        (format!("{build}bins = [\"nope\"]\n"), vec!["nope"]),
+        (
+            format!("{build}features = [\"fast\"]\n"),
+            vec!["no package built here has a feature `fast`"],
+        ),
+        (
+            format!(
+                "{build}\n[stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\
+                 files = [\"LICENSE*\", \"docs/*.md\"]\n"
+            ),
+            vec!["`LICENSE*` matches nothing", "`docs/*.md` matches nothing"],
+        ),
+        (
+            format!(
+                "{build}\n[stages.sum]\nneeds = [\"build\"]\nuses = \"checksum\"\n\n\
+                 [stages.sign]\nneeds = [\"sum\"]\nuses = \"sign\"\nkey = {{ file = \"keys/missing.key\" }}\n"
+            ),
+            vec!["keys/missing.key"],
+        ),
+        (
+            format!(
+                "{build}\n[stages.sum]\nneeds = [\"build\"]\nuses = \"checksum\"\nsha512 = \"yes\"\n"
+            ),
+            vec!["`sha512 = \"yes\"` would name the file `yes`"],
+        ),
+        (
+            "[release.github]\nrepo = \"OWNER/REPO\"\n".to_string(),
+            vec!["placeholder `shipit init` writes"],
+        ),
+    ] {
+        let dir = project(&format!("version = 1\n{extra}"));
+        let out = shipit(dir.path())
+            .args(["check", "--color", "never"])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra}\n{stderr}");
+        for needle in needles {
+            assert!(stderr.contains(needle), "{needle:?} not in:\n{stderr}");
+        }
+    }
 }

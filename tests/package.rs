@@ -345,11 +345,12 @@ fn archives_refuse_escaping_links_and_empty_globs_and_stay_inside_their_root() {
         .unwrap();
     };
 
-    // A glob that matches nothing is named; `optional = true` accepts it.
+    // A glob that matches nothing is named when the plan is made (exit 2, nothing built);
+    // `optional = true` accepts it.
     pipeline(r#"["NOTES.txt", "LICENSE*"]"#);
     let out = build_tiny(dir.path(), &[]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("`files` glob `LICENSE*` matches nothing"),
         "{stderr}"

@@ -334,7 +334,7 @@ fn files_from_outside_the_project_are_refused() {
     std::os::unix::fs::symlink(outside.path(), dir.path().join("docs")).unwrap();
     let out = build(dir.path());
     let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("symbolic link"), "{err}");
 }
 
@@ -1071,4 +1071,24 @@ fn verify_file_with_key_goes_through_a_signed_sha256sums_beside_it() {
     let (code, out) = verify(root, &["dist/app.tar.gz", "--key", "keys/k.pub"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("is not signed"), "{out}");
+}
+
+/// Real projects (issue 20, point 5): a missing signing key stops `--merge` before any part is
+/// copied into dist.
+#[test]
+fn merge_with_a_missing_signing_key_copies_nothing() {
+    let dir = split_parts();
+    let pipeline = dir.path().join("shipit.toml");
+    let text_now = read(&pipeline);
+    std::fs::write(
+        &pipeline,
+        format!(
+            "{text_now}\n[stages.sign]\nneeds = [\"checksum\"]\nuses = \"sign\"\nkey = {{ file = \"keys/missing.key\" }}\n"
+        ),
+    )
+    .unwrap();
+    let (code, err) = merge(dir.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("keys/missing.key"), "{err}");
+    assert_no_half_merge(dir.path());
 }

@@ -112,6 +112,29 @@ pub fn write(spec: &ArchiveSpec, threads: usize) -> Result<usize, String> {
     Ok(entries.len())
 }
 
+/// The problems of the `files` entries that can be judged before anything is built: globs that
+/// match nothing (and are not optional), lead out of the project or map several files to one
+/// name. Entries under `generated` (the build's own output folders) are left to the run.
+pub fn check_files(files: &[FileSpec], base: &Path, generated: &[&Path]) -> Vec<(usize, String)> {
+    files
+        .iter()
+        .enumerate()
+        .filter(|(_, file)| {
+            let fixed: PathBuf = Path::new(&file.src)
+                .components()
+                .take_while(|c| {
+                    !c.as_os_str()
+                        .to_string_lossy()
+                        .contains(['*', '?', '[', '{'])
+                })
+                .collect();
+            let root = base.join(fixed);
+            !generated.iter().any(|g| root.starts_with(g))
+        })
+        .filter_map(|(i, file)| expand(file, base).err().map(|why| (i, why)))
+        .collect()
+}
+
 /// Every entry with its path inside the archive, sorted, directories included.
 fn entries(spec: &ArchiveSpec) -> Result<BTreeMap<String, Content>, String> {
     let mut files: BTreeMap<String, Content> = BTreeMap::new();
@@ -135,10 +158,20 @@ fn entries(spec: &ArchiveSpec) -> Result<BTreeMap<String, Content>, String> {
             },
         )?;
     }
+    let mut unmatched = Vec::new();
     for file in &spec.files {
-        for (path, content) in expand(file, &spec.base)? {
-            add(path, content)?;
+        // Every `files` problem is reported, not only the first.
+        match expand(file, &spec.base) {
+            Ok(found) => {
+                for (path, content) in found {
+                    add(path, content)?;
+                }
+            }
+            Err(why) => unmatched.push(why),
         }
+    }
+    if !unmatched.is_empty() {
+        return Err(unmatched.join("; "));
     }
     if spec.format == Format::Binary {
         return Ok(files);

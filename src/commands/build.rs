@@ -134,7 +134,7 @@ pub(super) fn execute(
 
 /// Loads and decrypts every signing key the plan will use, before any work starts: a missing
 /// key or a wrong password is a usage error (exit 2), not a failure halfway through.
-fn signing_keys(plan: &plan::Plan) -> Result<BTreeMap<String, SecretKey>, Error> {
+pub(super) fn signing_keys(plan: &plan::Plan) -> Result<BTreeMap<String, SecretKey>, Error> {
     let mut keys = BTreeMap::new();
     for stage in plan.stages.iter().filter(|s| s.skip.is_none()) {
         for step in stage.units.iter().flat_map(|u| u.steps.iter()) {

@@ -157,7 +157,12 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
             Ok(ExitCode::Success)
         }
         Command::Check => {
+            // The whole file: its text, then everything the plan resolves against the project
+            // (packages, binaries, features, files, keys and their passwords), as a build would.
             let loaded = config::load(&global.pipeline)?;
+            let facts = Facts::gather(&loaded, FactsOptions::default())?;
+            let plan = plan::build(&loaded, &facts)?;
+            build::signing_keys(&plan)?;
             let stages = loaded.file.stages.len();
             if global.json {
                 let value =

@@ -73,6 +73,26 @@ impl NameKind {
     }
 }
 
+/// A GitHub repository, `owner/name`, that is not a placeholder left from `shipit init`.
+pub fn check_repo(repo: &str) -> Result<(), String> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 100
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if part_ok(owner) && part_ok(name) => {
+            if owner == "OWNER" || name == "REPO" {
+                Err("is the placeholder `shipit init` writes when it finds no GitHub remote".into())
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err("is not `owner/name`".into()),
+    }
+}
+
 /// Every name problem in the file.
 pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
     let file = &loaded.file;
@@ -114,6 +134,34 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
                     .help("write `registry/owner/name`, such as `ghcr.io/acme/demo`"),
                 );
             }
+        }
+    }
+    const GITHUB_REPO: &[Seg<'static>] =
+        &[Seg::Key("release"), Seg::Key("github"), Seg::Key("repo")];
+    const TAP_REPO: &[Seg<'static>] = &[
+        Seg::Key("release"),
+        Seg::Key("homebrew"),
+        Seg::Key("tap"),
+        Seg::Key("repo"),
+    ];
+    let repos = [
+        file.release
+            .github
+            .as_ref()
+            .map(|g| (GITHUB_REPO, g.repo.as_str())),
+        file.release
+            .homebrew
+            .as_ref()
+            .and_then(|h| h.tap.repo.as_deref())
+            .map(|r| (TAP_REPO, r)),
+    ];
+    for (at, repo) in repos.into_iter().flatten() {
+        if let Err(why) = check_repo(repo) {
+            problems.push(
+                Problem::new(format!("`{}` {why}", repo.escape_debug()), loaded.span(at))
+                    .label("not a repository")
+                    .help("write the GitHub repository as `owner/name`, such as `acme/demo`"),
+            );
         }
     }
     let mut name = |kind: NameKind, at: &[Seg<'_>], value: &str, key_itself: bool| {

@@ -177,6 +177,18 @@ impl Kind for Archive {
             })
             .collect();
         let mut problems = Vec::new();
+        let base = &context.facts.cargo.root;
+        let generated = [context.facts.cargo.target_dir.as_path(), context.dist];
+        for (i, why) in crate::archive::check_files(&files, base, &generated) {
+            problems.push(
+                Problem::new(
+                    format!("`files`: {why}"),
+                    stage.loaded.span_near(path!["stages", stage.name, "files", i]),
+                )
+                .label("found before the build")
+                .help("every `files` entry is checked when the plan is made; `optional = true` allows none"),
+            );
+        }
         let mut expansion = Expansion::default();
         for (name, (target, binaries)) in &by_target {
             let overrides = options

@@ -118,6 +118,7 @@ impl Kind for Cargo {
         let targets = resolve_targets(stage, &options, &facts.host)?;
         let packages = resolve_packages(stage, &options, facts)?;
         let bins = resolve_bins(stage, &options, facts, &packages)?;
+        check_features(stage, &options, facts, &packages)?;
         let profile = options.profile.as_deref().unwrap_or("release");
         let profile_dir = match profile {
             "dev" | "test" => "debug",
@@ -299,6 +300,64 @@ fn check_overrides(
             )
         })
         .collect()
+}
+
+/// Every feature named (by the stage and its overrides) exists in the packages built (any
+/// workspace member when none are listed). `dep/feature` forms are left to cargo.
+fn check_features(
+    stage: &StageRef<'_>,
+    options: &CargoOptions,
+    facts: &Facts,
+    packages: &[String],
+) -> Result<(), Vec<Problem>> {
+    let known: Vec<&str> = facts
+        .cargo
+        .packages
+        .iter()
+        .filter(|p| packages.is_empty() || packages.contains(&p.name))
+        .flat_map(|p| p.features.iter().map(String::as_str))
+        .collect();
+    let mut named: Vec<(&str, Option<std::ops::Range<usize>>)> = options
+        .features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.as_str(), stage.item_span("features", i)))
+        .collect();
+    for (target, o) in &options.overrides {
+        for (i, f) in o.features.iter().flatten().enumerate() {
+            let at = path![
+                "stages",
+                stage.name,
+                "overrides",
+                target.as_str(),
+                "features",
+                i
+            ];
+            named.push((f.as_str(), stage.loaded.span_near(at)));
+        }
+    }
+    let problems: Vec<Problem> = named
+        .into_iter()
+        .filter(|(f, _)| !f.contains('/') && !known.contains(f))
+        .map(|(f, span)| {
+            Problem::new(format!("no package built here has a feature `{f}`"), span)
+                .label("unknown feature")
+                .help(
+                    match crate::config::did_you_mean(f, known.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if known.is_empty() => {
+                            "the packages built here declare no features".into()
+                        }
+                        None => format!("features: {}", known.join(", ")),
+                    },
+                )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// The packages to build: as listed (each must be a workspace member), else none (the root).

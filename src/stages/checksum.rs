@@ -54,6 +54,22 @@ impl Kind for Checksum {
                     .help("the checksum file is written at the top of the dist folder"),
             );
         }
+        if let Some(Sha512Choice::Named(name)) = &options.sha512 {
+            let word = matches!(
+                name.to_ascii_lowercase().as_str(),
+                "yes" | "no" | "true" | "false" | "on" | "off" | "1" | "0"
+            );
+            if word || crate::relpath::RelPath::file_name(name).is_err() {
+                problems.push(
+                    Problem::new(
+                        format!("`sha512 = \"{}\"` would name the file `{}`", name.escape_debug(), name.escape_debug()),
+                        stage.span("sha512"),
+                    )
+                    .label("a file name, or true")
+                    .help("write `sha512 = true` for SHA512SUMS, or a file name such as \"SHA512SUMS.txt\""),
+                );
+            }
+        }
         if stage.config.needs.0.is_empty() {
             problems.push(
                 Problem::new(
