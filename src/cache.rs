@@ -122,12 +122,27 @@ impl Stamp {
 
     /// Whether this stamp is for `fingerprint` and every produced file is still as it was.
     pub fn is_fresh(&self, fingerprint: &str, outputs: &[PathBuf]) -> bool {
-        self.fingerprint == fingerprint
-            && outputs.iter().all(|path| {
-                self.outputs
-                    .get(path)
+        self.staleness(fingerprint, outputs).is_none()
+    }
+
+    /// Why the unit must run again, or `None` when its output can be reused.
+    pub fn staleness(&self, fingerprint: &str, outputs: &[PathBuf]) -> Option<String> {
+        if self.fingerprint != fingerprint {
+            return Some(
+                "its inputs changed (sources, Cargo.lock, features, flags, environment or \
+                 toolchain)"
+                    .into(),
+            );
+        }
+        outputs
+            .iter()
+            .find(|path| {
+                !self
+                    .outputs
+                    .get(*path)
                     .is_some_and(|want| hash_file(path).is_ok_and(|(_, sha)| &sha == want))
             })
+            .map(|path| format!("its output {} is missing or was changed", path.display()))
     }
 }
 

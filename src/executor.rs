@@ -328,11 +328,15 @@ pub async fn execute(
                     })
                 } else if options.dry_run {
                     for unit in &stage.units {
-                        for step in &unit.steps {
-                            reporter.report(&Event::StepStarted {
-                                lane: Lane::of(stage, unit),
-                                step,
+                        let lane = Lane::of(stage, unit);
+                        if let Some(note) = would_build(stage, unit, options.no_cache) {
+                            reporter.report(&Event::Message {
+                                level: crate::ui::Level::Info,
+                                text: &format!("{lane}: {note}"),
                             });
+                        }
+                        for step in &unit.steps {
+                            reporter.report(&Event::StepStarted { lane, step });
                         }
                     }
                     Some(StageStatus::Planned)
@@ -672,6 +676,31 @@ async fn run_unit(
     }
     report.outcome.elapsed = started.elapsed();
     (index, report)
+}
+
+/// For `--dry-run`: whether a unit with a cache would be reused, or why it would run.
+fn would_build(stage: &PlannedStage, unit: &Unit, no_cache: bool) -> Option<String> {
+    let key = unit.cache.as_ref()?;
+    if no_cache {
+        return Some("would build (--no-cache)".into());
+    }
+    let Some(stamp) = Stamp::read(&key.stamp) else {
+        return Some("would build: never built here before".into());
+    };
+    let digest = match cache::digest_inputs(&key.inputs, &key.exclude) {
+        Ok(digest) => digest,
+        Err(e) => return Some(format!("would build: cannot hash its inputs ({e})")),
+    };
+    let fingerprint = cache::fingerprint(key, &stage.env, unit, &digest);
+    let outputs: Vec<PathBuf> = unit
+        .artifacts
+        .iter()
+        .filter_map(|a| a.source.clone())
+        .collect();
+    Some(match stamp.staleness(&fingerprint, &outputs) {
+        None => "cached: inputs unchanged, output intact".into(),
+        Some(why) => format!("would build: {why}"),
+    })
 }
 
 /// Delay before attempt `attempt + 1`: `base`, doubled per earlier retry, capped.

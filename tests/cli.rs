@@ -861,3 +861,76 @@ fn check_finds_what_used_to_fail_only_later() {
         }
     }
 }
+
+/// Real projects (issue 20, point 7): `build --dry-run` says per target whether it is cached or
+/// why it would build, and checks the signing keys; a cached run keeps the build's log.
+#[test]
+fn dry_run_says_what_is_cached_and_why_the_rest_builds() {
+    let dir = project("version = 1\n[stages.build]\nuses = \"cargo\"\nlocked = false\n");
+    let run = |args: &[&str]| {
+        let out = shipit(dir.path())
+            .arg("build")
+            .args(args)
+            .env("CARGO_TARGET_DIR", dir.path().join("target"))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), format!("{stdout}{stderr}"))
+    };
+    let (code, out) = run(&["--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("would build: never built here before"),
+        "{out}"
+    );
+    // The first build writes Cargo.lock (`locked = false`), an input: the second one is the
+    // build whose output later runs reuse.
+    assert_eq!(run(&[]).0, Some(0));
+    assert_eq!(run(&[]).0, Some(0));
+    let log_path = std::fs::read_dir(dir.path().join("dist/logs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("build")
+        })
+        .unwrap();
+    let built_log = std::fs::read_to_string(&log_path).unwrap();
+    let (code, out) = run(&["--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("cached: inputs unchanged, output intact"),
+        "{out}"
+    );
+    // A cached run appends to the log of the build that made the output.
+    assert_eq!(run(&[]).0, Some(0));
+    let cached_log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(cached_log.starts_with(&built_log), "{cached_log}");
+    assert!(cached_log.contains("reusing the output of the build logged above"));
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() { println!(\"x\"); }\n",
+    )
+    .unwrap();
+    let (code, out) = run(&["--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("would build: its inputs changed"), "{out}");
+
+    // The keys are checked in a dry run too.
+    let pipeline = dir.path().join("shipit.toml");
+    let text_now = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(
+        &pipeline,
+        format!(
+            "{text_now}\n[stages.sum]\nneeds = [\"build\"]\nuses = \"checksum\"\n\n\
+             [stages.sign]\nneeds = [\"sum\"]\nuses = \"sign\"\nkey = {{ env = \"NO_SUCH_KEY_VAR\" }}\n"
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&["--dry-run"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("NO_SUCH_KEY_VAR"), "{out}");
+}

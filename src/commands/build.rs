@@ -103,9 +103,8 @@ pub(super) fn execute(
     mut options: ExecOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<RunReport, Error> {
-    if !options.dry_run {
-        options.tasks.keys = signing_keys(plan)?;
-    }
+    // Keys are loaded (and passwords checked) before anything runs, in a dry run too.
+    options.tasks.keys = signing_keys(plan)?;
     let runtime = super::runtime()?;
     let masker = session.printer.masker_arc();
     let report = runtime.block_on(async {
