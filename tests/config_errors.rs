@@ -97,3 +97,39 @@ fn mangled_input_never_panics() {
         }
     }
 }
+
+/// Real projects (issue 20, point 5): a stage's unknown key suggests that stage's own keys, not
+/// every kind's; every option of the wrong type is reported, not only the first.
+#[test]
+fn stage_problems_are_all_reported_and_suggestions_fit_the_kind() {
+    let text = "version = 1\n[stages.build]\nuses = \"cargo\"\nlocked = false\nfooo = 1\n\
+                [stages.x]\nrun = \"true\"\nbarr = 2\n\
+                [stages.sum]\nuses = \"checksum\"\nneeds = [\"build\"]\nsha512 = 5\nfile = 7\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"t\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let path = dir.path().join("shipit.toml");
+    let out = match config::load_str(&path, text.to_string()) {
+        Ok(_) => panic!("should not load"),
+        Err(e) => render_config_error(&e, false),
+    };
+    let cargo_help = out
+        .lines()
+        .find(|l| l.contains("expected one of `backoff`, `bins`"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        !cargo_help.contains("`artifacts`"),
+        "a sign option suggested for cargo: {out}"
+    );
+    assert!(
+        out.contains("wrong type for `sha512` in stage `sum`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wrong type for `file` in stage `sum`"),
+        "{out}"
+    );
+}

@@ -47,6 +47,15 @@ fn walk_table(
 ) {
     let props = object.get("properties").and_then(Value::as_object);
     let additional = object.get("additionalProperties");
+    // In a stage, suggest only the keys of its own kind: every kind's options are known there
+    // (so that one used on the wrong kind is named as such), but listing them all misleads.
+    let foreign = stage_table_kind(path, table).map(|kind| {
+        crate::stages::builtins()
+            .iter()
+            .filter(|k| Some(k.name()) != kind.as_deref())
+            .flat_map(|k| k.option_names())
+            .collect::<Vec<String>>()
+    });
     for (key, value) in table {
         let name = key.get_ref().as_ref();
         path.push(name.to_string());
@@ -60,7 +69,13 @@ fn walk_table(
             match additional {
                 Some(Value::Bool(false)) => {
                     path.pop();
-                    problems.push(unknown_key(name, key.span(), props, path));
+                    problems.push(unknown_key(
+                        name,
+                        key.span(),
+                        props,
+                        foreign.as_deref(),
+                        path,
+                    ));
                     continue;
                 }
                 Some(schema @ Value::Object(_)) => walk_value(value, schema, root, path, problems),
@@ -85,15 +100,29 @@ fn stage_kind(path: &[String], value: &Spanned<DeValue<'_>>) -> Option<String> {
     })
 }
 
+/// For a table at `stages.<name>`: `Some(its uses)`, `Some(None)` for a `run` stage.
+fn stage_table_kind(path: &[String], table: &DeTable<'_>) -> Option<Option<String>> {
+    if path.len() != 2 || path[0] != "stages" {
+        return None;
+    }
+    Some(table.iter().find_map(|(key, value)| match value.get_ref() {
+        DeValue::String(kind) if key.get_ref().as_ref() == "uses" => Some(kind.to_string()),
+        _ => None,
+    }))
+}
+
 fn unknown_key(
     name: &str,
     span: std::ops::Range<usize>,
     props: Option<&serde_json::Map<String, Value>>,
+    foreign: Option<&[String]>,
     path: &[String],
 ) -> Problem {
     let known: Vec<&str> = props
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+        .into_iter()
+        .flat_map(|p| p.keys().map(String::as_str))
+        .filter(|k| !foreign.is_some_and(|f| f.iter().any(|x| x == k)))
+        .collect();
     let help = match did_you_mean(name, known.iter().copied()) {
         Some(suggestion) => format!("did you mean `{suggestion}`?"),
         None if known.is_empty() => "remove this key".to_string(),

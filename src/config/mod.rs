@@ -273,6 +273,19 @@ impl Loaded {
         }
     }
 
+    /// Deserializes the table at `path` into `T`, reporting every key of the wrong type (not
+    /// only the first serde meets); `what` names the table in messages.
+    pub fn deserialize_table_at<T: DeserializeOwned>(
+        &self,
+        path: &[Seg<'_>],
+        what: &str,
+    ) -> Result<Option<T>, Vec<Problem>> {
+        match value_at(self.doc(), path) {
+            None => Ok(None),
+            Some(value) => deserialize_table(value, what).map(Some),
+        }
+    }
+
     /// The keys of the table at `path`, in file order.
     pub fn keys(&self, path: &[Seg<'_>]) -> Vec<String> {
         let doc = self.doc();

@@ -28,11 +28,15 @@ pub struct StageRef<'a> {
 }
 
 impl StageRef<'_> {
-    /// Reads this kind's options from the stage table; type errors come back located.
-    pub fn options<T: DeserializeOwned + Default>(&self) -> Result<T, Problem> {
+    /// Reads this kind's options from the stage table; type errors come back located, every
+    /// one of them.
+    pub fn options<T: DeserializeOwned + Default>(&self) -> Result<T, Vec<Problem>> {
         Ok(self
             .loaded
-            .deserialize_at(path!["stages", self.name])?
+            .deserialize_table_at(
+                path!["stages", self.name],
+                &format!("stage `{}`", self.name),
+            )?
             .unwrap_or_default())
     }
 
@@ -122,7 +126,7 @@ impl<K: Kind> Builtin for K {
     fn check(&self, stage: &StageRef<'_>) -> Vec<Problem> {
         match stage.options::<K::Options>() {
             Ok(options) => Kind::check(self, stage, &options),
-            Err(problem) => vec![problem],
+            Err(problems) => problems,
         }
     }
 
@@ -131,7 +135,7 @@ impl<K: Kind> Builtin for K {
         stage: &StageRef<'_>,
         context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>> {
-        let options = stage.options::<K::Options>().map_err(|p| vec![p])?;
+        let options = stage.options::<K::Options>()?;
         Kind::expand(self, stage, options, context)
     }
 }
