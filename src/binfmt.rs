@@ -139,61 +139,19 @@ pub fn verify(path: &Path, target: &Target) -> Result<Header, String> {
     Ok(found)
 }
 
-/// Sets the link time a PE header records (the linker writes the wall clock, and zig's
-/// linker has no switch to stop it) to `epoch`, so Windows builds are reproducible. Updates the
-/// header checksum when the linker wrote one. Other formats are left alone.
+/// Makes a linked binary reproducible where its linker wrote the wall clock or randomness (PE
+/// time stamps and PDB GUID, Mach-O UUID, debug-map times and the ad-hoc signature over them);
+/// see [`crate::reproducible`]. ELF files are left as they are.
 pub fn normalize_timestamp(path: &Path, epoch: u64) -> Result<bool, String> {
     let mut data =
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !set_pe_timestamp(&mut data, epoch as u32) {
-        return Ok(false);
+    let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
+    let changed = crate::reproducible::normalize(&mut data, epoch)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if changed {
+        std::fs::write(path, &data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    std::fs::write(path, &data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(true)
-}
-
-fn set_pe_timestamp(data: &mut [u8], epoch: u32) -> bool {
-    let u32_at = |data: &[u8], at: usize| {
-        data.get(at..at + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
-    };
-    if data.get(..2) != Some(b"MZ") {
-        return false;
-    }
-    let Some(pe) = u32_at(data, 0x3c).map(|o| o as usize) else {
-        return false;
-    };
-    if data.get(pe..pe + 4) != Some(b"PE\0\0") || data.len() < pe + 24 + 68 {
-        return false;
-    }
-    let stamp = pe + 8;
-    if u32_at(data, stamp) == Some(epoch) {
-        return false;
-    }
-    data[stamp..stamp + 4].copy_from_slice(&epoch.to_le_bytes());
-    // The optional header's CheckSum is at offset 64 in both PE32 and PE32+.
-    let checksum_at = pe + 24 + 64;
-    if u32_at(data, checksum_at).is_some_and(|c| c != 0) {
-        let sum = pe_checksum(data, checksum_at);
-        data[checksum_at..checksum_at + 4].copy_from_slice(&sum.to_le_bytes());
-    }
-    true
-}
-
-/// The PE image checksum: 16-bit one's-complement-style sum skipping the field, plus length.
-fn pe_checksum(data: &[u8], field: usize) -> u32 {
-    let mut sum: u64 = 0;
-    for (i, chunk) in data.chunks(2).enumerate() {
-        let at = i * 2;
-        if at >= field && at < field + 4 {
-            continue;
-        }
-        let word = u16::from_le_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]) as u64;
-        sum += word;
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum = (sum & 0xffff) + (sum >> 16);
-    (sum as u32).wrapping_add(data.len() as u32)
+    Ok(changed)
 }
 
 #[cfg(test)]
@@ -218,22 +176,6 @@ mod tests {
         assert!(err.contains("needs Mach-O arm64"), "{err}");
         let windows = Target::parse("windows-x64", "x").unwrap();
         assert!(verify(&exe, &windows).unwrap_err().contains("needs PE x64"));
-    }
-
-    #[test]
-    fn pe_timestamps_are_rewritten() {
-        let mut pe = vec![0u8; 0x200];
-        pe[..2].copy_from_slice(b"MZ");
-        pe[0x3c] = 0x80;
-        pe[0x80..0x84].copy_from_slice(b"PE\0\0");
-        pe[0x88..0x8c].copy_from_slice(&0x6b04a775u32.to_le_bytes());
-        assert!(set_pe_timestamp(&mut pe, 315_532_800));
-        assert_eq!(&pe[0x88..0x8c], &315_532_800u32.to_le_bytes());
-        assert!(
-            !set_pe_timestamp(&mut pe, 315_532_800),
-            "already normalized"
-        );
-        assert!(!set_pe_timestamp(&mut b"\x7fELF".to_vec(), 1));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod publish;
 pub mod release_notes;
 pub mod relpath;
+pub mod reproducible;
 pub mod secrets;
 pub mod stages;
 pub mod targets;

@@ -372,3 +372,82 @@ fn no_provision_names_the_missing_tools_and_the_command_to_install_them() {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
 }
+
+/// Real projects (issue 20, point 1): a workspace of two crates with real dependencies, LTO and
+/// debug info, built twice from clean for Linux, both macOS architectures, a universal macOS
+/// binary and Windows: every archive is the same, byte for byte. The linkers write link times,
+/// PDB GUIDs, Mach-O UUIDs and debug-map times that differ on every link; shipit derives them.
+#[test]
+fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_every_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("app/src")).unwrap();
+    std::fs::create_dir_all(root.join("core/src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"app\", \"core\"]\nresolver = \"2\"\n\n\
+         [profile.release]\nlto = true\ndebug = 1\ncodegen-units = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("core/Cargo.toml"),
+        "[package]\nname = \"repro-core\"\nversion = \"0.3.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\nsha2 = \"0.10\"\nhex = \"0.4\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("core/src/lib.rs"),
+        "use serde::{Deserialize, Serialize};\nuse sha2::Digest;\n\
+         #[derive(Serialize, Deserialize)]\npub struct Report { pub name: String, pub digest: String }\n\
+         pub fn report(name: &str) -> String {\n    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));\n    \
+         serde_json::to_string(&Report { name: name.into(), digest }).unwrap()\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("app/Cargo.toml"),
+        "[package]\nname = \"repro\"\nversion = \"0.3.0\"\nedition = \"2021\"\nlicense = \"MIT/Apache-2.0\"\n\n\
+         [dependencies]\nrepro-core = { path = \"../core\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("app/src/main.rs"),
+        "fn main() {\n    let name = std::env::args().nth(1).unwrap_or_default();\n    println!(\"{}\", repro_core::report(&name));\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("shipit.toml"),
+        "version = 1\n[project]\ncargo = \"app/Cargo.toml\"\ndist = \"dist\"\n\n\
+         [stages.build]\nuses = \"cargo\"\n\
+         targets = [\"linux-x64-musl\", \"darwin-x64\", \"darwin-arm64\", \"darwin-universal\", \"windows-x64\"]\n\n\
+         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
+         [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n",
+    )
+    .unwrap();
+    // The dependencies come from the local crate cache (shipit's own build filled it).
+    let lock = Command::new("cargo")
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{:?}", text(&lock));
+    let build = || {
+        let _ = std::fs::remove_dir_all(root.join("target"));
+        let _ = std::fs::remove_dir_all(root.join("dist"));
+        let out = shipit(root)
+            .args(["build", "--no-cache"])
+            .env("CARGO_TARGET_DIR", root.join("target"))
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("SOURCE_DATE_EPOCH", "1767322800")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        std::fs::read_to_string(root.join("dist/SHA256SUMS")).unwrap()
+    };
+    let first = build();
+    assert_eq!(first.lines().count(), 5, "{first}");
+    let darwin_arm = root.join("dist/darwin-arm64/repro");
+    let header = binfmt::read(&darwin_arm).unwrap();
+    assert_eq!(header.arches, vec!["arm64".to_string()]);
+    let second = build();
+    assert_eq!(first, second, "two clean builds differ");
+}

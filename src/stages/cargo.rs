@@ -213,8 +213,9 @@ impl Kind for Cargo {
                         path: format!("{}/{file}", target.name),
                         source: Some(out_dir.join(&file)),
                         target: Some(target.clone()),
-                        // Windows linkers stamp the link time into the PE header.
-                        reproducible_time: (target.os == "windows")
+                        // PE and Mach-O linkers write times, GUIDs and UUIDs that differ on
+                        // every link; they are derived from the source date and the content.
+                        reproducible_time: matches!(target.os.as_str(), "windows" | "darwin")
                             .then_some(facts.source_date_epoch),
                     }
                 })
