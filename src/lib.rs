@@ -32,6 +32,7 @@ pub mod tasks;
 pub mod template;
 pub mod toolchain;
 pub mod ui;
+pub mod words;
 
 pub use error::Error;
 pub use exit::ExitCode;

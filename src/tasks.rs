@@ -171,8 +171,8 @@ impl fmt::Display for Task {
                 f,
                 "archive {} ({}, {})",
                 name(&spec.output),
-                crate::ui::count(spec.binaries.len(), "binary", "binaries"),
-                crate::ui::count(spec.files.len(), "file pattern", "file patterns")
+                crate::words::count(spec.binaries.len(), "binary", "binaries"),
+                crate::words::count(spec.files.len(), "file pattern", "file patterns")
             ),
             Task::Checksum(spec) => write!(
                 f,

@@ -258,8 +258,8 @@ impl Kind for Archive {
                     Problem::new(
                         format!(
                             "format `binary` ships one bare file, but `{name}` has {} and {}",
-                            crate::ui::count(binaries.len(), "binary", "binaries"),
-                            crate::ui::count(files.len(), "file pattern", "file patterns")
+                            crate::words::count(binaries.len(), "binary", "binaries"),
+                            crate::words::count(files.len(), "file pattern", "file patterns")
                         ),
                         stage.span("format"),
                     )

@@ -270,11 +270,6 @@ pub fn reporter(options: UiOptions, printer: Printer) -> Arc<dyn Reporter> {
     }
 }
 
-/// `1 binary`, `2 binaries`: a count with the noun it takes.
-pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// `1.2s`, `3m 4s`: short, human.
 pub fn short_duration(d: Duration) -> String {
     if d < Duration::from_secs(60) {

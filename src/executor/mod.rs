@@ -1,0 +1,524 @@
+//! Runs a [`Plan`]: stages in dependency order with bounded parallelism, each command in its
+//! own process group, timeouts and cancellation that kill the whole group, retries with
+//! exponential backoff, and a log file per stage.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::binfmt;
+use crate::cache::{self, Stamp};
+use crate::manifest::{Artifact, ArtifactKind, hash_file};
+use crate::plan::{Plan, PlannedStage, StepCommand, Unit};
+use crate::secrets::Masker;
+use crate::tasks::{Task, TaskContext};
+use crate::ui::{Event, Lane, Reporter};
+
+/// Lines of output kept for the failure report.
+pub const TAIL_LINES: usize = 20;
+/// How long a process group gets between SIGTERM and SIGKILL.
+mod log;
+mod process;
+mod unit;
+
+pub use process::backoff;
+use unit::{run_unit, would_build};
+
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait for output after a command exits (a stray background child may hold the pipe).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// Longest wait between two retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Stages running at once.
+    pub jobs: usize,
+    /// Keep running independent stages after a failure.
+    pub keep_going: bool,
+    /// Show what would run; run nothing, write nothing.
+    pub dry_run: bool,
+    /// Run cached units anyway (`--no-cache`).
+    pub no_cache: bool,
+    /// Keys and settings for built-in tasks.
+    pub tasks: TaskContext,
+}
+
+/// How a stage ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StageStatus {
+    /// Every command succeeded and its artifacts were collected.
+    Succeeded,
+    /// Its inputs were unchanged since the last good run; its artifacts were reused.
+    Cached,
+    /// A command failed on its last attempt.
+    Failed {
+        /// What failed.
+        reason: String,
+    },
+    /// The last attempt ran out of time; its process group was killed.
+    TimedOut {
+        /// The limit, in milliseconds.
+        after_ms: u64,
+    },
+    /// Its `when` conditions did not hold.
+    Skipped {
+        /// Which condition.
+        reason: String,
+    },
+    /// A stage it needs did not succeed.
+    Blocked {
+        /// That stage.
+        by: String,
+    },
+    /// Stopped (or never started) because of another failure or an interrupt.
+    Cancelled,
+    /// Dry run: would have run.
+    Planned,
+}
+
+impl StageStatus {
+    /// Whether stages that need this one may run.
+    pub fn lets_dependents_run(&self) -> bool {
+        matches!(
+            self,
+            StageStatus::Succeeded
+                | StageStatus::Cached
+                | StageStatus::Skipped { .. }
+                | StageStatus::Planned
+        )
+    }
+
+    /// Whether this counts as a failure of the run.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            StageStatus::Failed { .. } | StageStatus::TimedOut { .. }
+        )
+    }
+
+    /// One word for tables and logs.
+    pub fn word(&self) -> &'static str {
+        match self {
+            StageStatus::Succeeded => "succeeded",
+            StageStatus::Cached => "cached",
+            StageStatus::Failed { .. } => "failed",
+            StageStatus::TimedOut { .. } => "timed out",
+            StageStatus::Skipped { .. } => "skipped",
+            StageStatus::Blocked { .. } => "blocked",
+            StageStatus::Cancelled => "cancelled",
+            StageStatus::Planned => "planned",
+        }
+    }
+}
+
+/// How a stage, or one unit of it, ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// How it ended.
+    #[serde(flatten)]
+    pub status: StageStatus,
+    /// Wall time over all attempts.
+    #[serde(rename = "elapsed_ms", serialize_with = "ms")]
+    pub elapsed: Duration,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Its log file (absent in dry runs and for work that never started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// The last lines of output, for failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<String>,
+    /// Artifacts it produced.
+    #[serde(skip)]
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Outcome {
+    /// Work that ended without running.
+    fn ended(status: StageStatus) -> Outcome {
+        Outcome {
+            status,
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            log: None,
+            tail: Vec::new(),
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+/// The result of one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Stage name.
+    pub stage: String,
+    /// How it ended (for a stage with units: the first failure, else all cached, else done).
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Its labelled units (one per target for `cargo`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitReport>,
+}
+
+impl StageReport {
+    /// A stage that ended without running.
+    fn settled(stage: &str, status: StageStatus) -> StageReport {
+        StageReport {
+            stage: stage.to_string(),
+            outcome: Outcome::ended(status),
+            units: Vec::new(),
+        }
+    }
+}
+
+/// The result of one unit of a stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitReport {
+    /// Its label (the target, for `cargo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl UnitReport {
+    /// A unit that ended without running its commands.
+    fn ended(label: Option<String>, status: StageStatus) -> UnitReport {
+        UnitReport {
+            label,
+            outcome: Outcome::ended(status),
+        }
+    }
+}
+
+fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// The result of a whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Per stage, in plan order.
+    pub stages: Vec<StageReport>,
+    /// Wall time.
+    #[serde(rename = "elapsed_ms", serialize_with = "ms")]
+    pub elapsed: Duration,
+    /// Stopped by Ctrl-C or SIGTERM.
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Every stage succeeded, was skipped, or (dry run) was planned.
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted
+            && self
+                .stages
+                .iter()
+                .all(|s| s.outcome.status.lets_dependents_run())
+    }
+
+    /// All artifacts, ordered by path.
+    pub fn artifacts(&self) -> Vec<Artifact> {
+        let mut all: Vec<Artifact> = self
+            .stages
+            .iter()
+            .flat_map(|s| s.outcome.artifacts.clone())
+            .collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create {}: {source}", path.display())]
+pub struct ExecError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+/// Shared by every stage of a run.
+struct RunContext {
+    dist: PathBuf,
+    logs: PathBuf,
+    reporter: Arc<dyn Reporter>,
+    masker: Arc<Masker>,
+    /// One permit per command that may run at once, across all stages and units.
+    slots: Arc<Semaphore>,
+    keep_going: bool,
+    no_cache: bool,
+    tasks: Arc<TaskContext>,
+}
+
+/// Runs the plan. `interrupt` is cancelled on Ctrl-C; every running process group is then stopped.
+pub async fn execute(
+    plan: &Plan,
+    options: &ExecOptions,
+    reporter: Arc<dyn Reporter>,
+    masker: Arc<Masker>,
+    interrupt: CancellationToken,
+) -> Result<RunReport, ExecError> {
+    let started = Instant::now();
+    let logs = plan.dist.join("logs");
+    if !options.dry_run {
+        std::fs::create_dir_all(&logs).map_err(|source| ExecError {
+            path: logs.clone(),
+            source,
+        })?;
+    }
+    let jobs = options.jobs.max(1);
+    let context = Arc::new(RunContext {
+        dist: plan.dist.clone(),
+        logs,
+        reporter: reporter.clone(),
+        masker,
+        slots: Arc::new(Semaphore::new(jobs)),
+        keep_going: options.keep_going,
+        no_cache: options.no_cache,
+        tasks: Arc::new(TaskContext {
+            threads: jobs,
+            ..options.tasks.clone()
+        }),
+    });
+    // Cancelled on an interrupt, or on the first failure unless --keep-going.
+    let stop = interrupt.child_token();
+    let mut reports: BTreeMap<String, StageReport> = BTreeMap::new();
+    let mut running: JoinSet<StageReport> = JoinSet::new();
+    let mut started_names: Vec<String> = Vec::new();
+
+    loop {
+        // Settle everything decidable without running (skips, blocks, dry runs), then start
+        // what is ready, up to the job limit.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for stage in &plan.stages {
+                if reports.contains_key(&stage.name) || started_names.contains(&stage.name) {
+                    continue;
+                }
+                let mut waiting = false;
+                let mut blocker = None;
+                for need in &stage.needs {
+                    match reports.get(need) {
+                        None => waiting = true,
+                        Some(r) if !r.outcome.status.lets_dependents_run() => {
+                            blocker = Some(need.clone())
+                        }
+                        Some(_) => {}
+                    }
+                }
+                let decided = if let Some(by) = blocker {
+                    Some(StageStatus::Blocked { by })
+                } else if waiting {
+                    None
+                } else if stop.is_cancelled() {
+                    Some(StageStatus::Cancelled)
+                } else if let Some(reason) = &stage.skip {
+                    Some(StageStatus::Skipped {
+                        reason: reason.clone(),
+                    })
+                } else if options.dry_run {
+                    for unit in &stage.units {
+                        let lane = Lane::of(stage, unit);
+                        if let Some(note) = would_build(stage, unit, options.no_cache) {
+                            reporter.report(&Event::Message {
+                                level: crate::ui::Level::Info,
+                                text: &format!("{lane}: {note}"),
+                            });
+                        }
+                        for step in &unit.steps {
+                            reporter.report(&Event::StepStarted { lane, step });
+                        }
+                    }
+                    Some(StageStatus::Planned)
+                } else if running.len() < jobs {
+                    started_names.push(stage.name.clone());
+                    running.spawn(run_stage(
+                        stage.clone(),
+                        context.clone(),
+                        stop.child_token(),
+                    ));
+                    None
+                } else {
+                    None
+                };
+                if let Some(status) = decided {
+                    let report = StageReport::settled(&stage.name, status);
+                    reporter.report(&Event::StageFinished(&report));
+                    reports.insert(stage.name.clone(), report);
+                    changed = true;
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = running.join_next() => {
+                let report = joined.unwrap_or_else(|e| StageReport::settled(
+                    "?",
+                    StageStatus::Failed { reason: format!("internal error: {e}") },
+                ));
+                if report.outcome.status.is_failure() && !options.keep_going {
+                    stop.cancel();
+                }
+                reporter.report(&Event::StageFinished(&report));
+                reports.insert(report.stage.clone(), report);
+            }
+            _ = stop.cancelled(), if !stop.is_cancelled() => {}
+        }
+    }
+
+    let stages = plan
+        .stages
+        .iter()
+        .filter_map(|s| reports.remove(&s.name))
+        .collect();
+    Ok(RunReport {
+        stages,
+        elapsed: started.elapsed(),
+        interrupted: interrupt.is_cancelled(),
+    })
+}
+
+/// Runs a stage's units in parallel, started in order as slots free up (fail-fast unless
+/// --keep-going), and sums them up.
+async fn run_stage(
+    stage: PlannedStage,
+    context: Arc<RunContext>,
+    cancel: CancellationToken,
+) -> StageReport {
+    let started = Instant::now();
+    let stage = Arc::new(stage);
+    let digests: Digests = Arc::default();
+    let siblings = cancel.child_token();
+    let mut running = JoinSet::new();
+    let mut finished: Vec<(usize, UnitReport)> = Vec::new();
+    let mut next = 0;
+    loop {
+        let can_start = next < stage.units.len() && !siblings.is_cancelled();
+        tokio::select! {
+            biased;
+            Some(joined) = running.join_next(), if !running.is_empty() => {
+                let (index, report) = joined.unwrap_or_else(|e| {
+                    (usize::MAX, UnitReport::ended(None, StageStatus::Failed {
+                        reason: format!("internal error: {e}"),
+                    }))
+                });
+                if report.outcome.status.is_failure() && !context.keep_going {
+                    siblings.cancel();
+                }
+                if report.label.is_some() {
+                    context.reporter.report(&Event::UnitFinished {
+                        stage: &stage.name,
+                        report: &report,
+                    });
+                }
+                finished.push((index, report));
+            }
+            permit = context.slots.clone().acquire_owned(), if can_start => {
+                let Ok(permit) = permit else { break };
+                running.spawn(run_unit(
+                    stage.clone(),
+                    next,
+                    context.clone(),
+                    siblings.child_token(),
+                    digests.clone(),
+                    permit,
+                ));
+                next += 1;
+            }
+            _ = siblings.cancelled(), if can_start => {}
+            else => break,
+        }
+    }
+    // Units never started because a sibling failed or the run was stopped.
+    for index in next..stage.units.len() {
+        let report = UnitReport::ended(stage.units[index].label.clone(), StageStatus::Cancelled);
+        if report.label.is_some() {
+            context.reporter.report(&Event::UnitFinished {
+                stage: &stage.name,
+                report: &report,
+            });
+        }
+        finished.push((index, report));
+    }
+    finished.sort_by_key(|(index, _)| *index);
+    let units: Vec<UnitReport> = finished.into_iter().map(|(_, r)| r).collect();
+    summarize(&stage.name, units, started.elapsed())
+}
+
+/// A stage's report from its units': the first failure decides, else cancelled, else cached
+/// when every unit was, else succeeded.
+fn summarize(stage: &str, units: Vec<UnitReport>, elapsed: Duration) -> StageReport {
+    let mut report = StageReport::settled(stage, StageStatus::Succeeded);
+    report.outcome.elapsed = elapsed;
+    report.outcome.attempts = units.iter().map(|u| u.outcome.attempts).max().unwrap_or(0);
+    report.outcome.artifacts = units
+        .iter()
+        .flat_map(|u| u.outcome.artifacts.clone())
+        .collect();
+    let failed = units.iter().find(|u| u.outcome.status.is_failure());
+    let cancelled = units
+        .iter()
+        .any(|u| u.outcome.status == StageStatus::Cancelled);
+    let all_cached = !units.is_empty()
+        && units
+            .iter()
+            .all(|u| u.outcome.status == StageStatus::Cached);
+    if let Some(unit) = failed {
+        report.outcome.status = match (&unit.label, &unit.outcome.status) {
+            (Some(label), StageStatus::Failed { reason }) => StageStatus::Failed {
+                reason: format!("{label}: {reason}"),
+            },
+            (_, status) => status.clone(),
+        };
+        report.outcome.log = unit.outcome.log.clone();
+        report.outcome.tail = unit.outcome.tail.clone();
+    } else if cancelled {
+        report.outcome.status = StageStatus::Cancelled;
+    } else if all_cached {
+        report.outcome.status = StageStatus::Cached;
+    }
+    if units.len() == 1 && units[0].label.is_none() {
+        report.outcome.log = units[0].outcome.log.clone();
+    } else {
+        report.units = units;
+    }
+    report
+}
+
+/// Digests of input folders, shared by a stage's units so sources are hashed once.
+type Digests = Arc<tokio::sync::Mutex<BTreeMap<Vec<PathBuf>, Result<String, String>>>>;
+
+/// Runs one unit: reuse it from the cache when its inputs are unchanged, else run its attempts,
+/// then collect (and verify) its artifacts.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let base = Duration::from_millis(100);
+        assert_eq!(backoff(base, 1), Duration::from_millis(100));
+        assert_eq!(backoff(base, 2), Duration::from_millis(200));
+        assert_eq!(backoff(base, 4), Duration::from_millis(800));
+        assert_eq!(backoff(base, 40), MAX_BACKOFF);
+    }
+}
