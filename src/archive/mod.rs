@@ -120,15 +120,7 @@ pub fn check_files(files: &[FileSpec], base: &Path, generated: &[&Path]) -> Vec<
         .iter()
         .enumerate()
         .filter(|(_, file)| {
-            let fixed: PathBuf = Path::new(&file.src)
-                .components()
-                .take_while(|c| {
-                    !c.as_os_str()
-                        .to_string_lossy()
-                        .contains(['*', '?', '[', '{'])
-                })
-                .collect();
-            let root = base.join(fixed);
+            let root = base.join(fixed_prefix(&file.src));
             !generated.iter().any(|g| root.starts_with(g))
         })
         .filter_map(|(i, file)| expand(file, base).err().map(|why| (i, why)))
@@ -242,6 +234,18 @@ fn check_link(path: &str, target: &str, prefix: Option<&str>) -> Result<(), Stri
     Ok(())
 }
 
+/// The folders of a glob before its first wildcard: where its matches can be.
+fn fixed_prefix(glob: &str) -> PathBuf {
+    Path::new(glob)
+        .components()
+        .take_while(|c| {
+            !c.as_os_str()
+                .to_string_lossy()
+                .contains(['*', '?', '[', '{'])
+        })
+        .collect()
+}
+
 /// The files one `files` entry matches, with their paths inside the archive.
 fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String> {
     let glob = globset::GlobBuilder::new(&file.src)
@@ -250,14 +254,7 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String
         .map_err(|e| format!("bad glob `{}`: {e}", file.src))?
         .compile_matcher();
     // Walk only below the glob's fixed prefix.
-    let fixed: PathBuf = Path::new(&file.src)
-        .components()
-        .take_while(|c| {
-            !c.as_os_str()
-                .to_string_lossy()
-                .contains(['*', '?', '[', '{'])
-        })
-        .collect();
+    let fixed = fixed_prefix(&file.src);
     crate::relpath::RelPath::new(&file.src).map_err(|e| format!("`files`: {e}"))?;
     let root = base.join(&fixed);
     let mut matches = Vec::new();
