@@ -50,10 +50,10 @@ fn walk_table(
     // In a stage, suggest only the keys of its own kind: every kind's options are known there
     // (so that one used on the wrong kind is named as such), but listing them all misleads.
     let foreign = stage_table_kind(path, table).map(|kind| {
-        crate::stages::builtins()
+        crate::stages::option_names()
             .iter()
-            .filter(|k| Some(k.name()) != kind.as_deref())
-            .flat_map(|k| k.option_names())
+            .filter(|(name, _)| Some(*name) != kind.as_deref())
+            .flat_map(|(_, options)| options.iter().cloned())
             .collect::<Vec<String>>()
     });
     for (key, value) in table {

@@ -249,10 +249,10 @@ fn check_option_owners(
         if common.contains(&key) {
             continue;
         }
-        let owners: Vec<&str> = stages::builtins()
+        let owners: Vec<&str> = stages::option_names()
             .iter()
-            .filter(|k| k.option_names().contains(&key))
-            .map(|k| k.name())
+            .filter(|(_, options)| options.contains(&key))
+            .map(|(name, _)| *name)
             .collect();
         if owners.is_empty() || uses.is_some_and(|u| owners.contains(&u)) {
             continue;

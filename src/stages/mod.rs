@@ -185,6 +185,18 @@ impl Context<'_> {
     }
 }
 
+/// The option names of every built-in kind, by kind, computed once (from the schemas).
+pub fn option_names() -> &'static [(&'static str, Vec<String>)] {
+    static NAMES: std::sync::OnceLock<Vec<(&'static str, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        builtins()
+            .iter()
+            .map(|k| (k.name(), k.option_names()))
+            .collect()
+    })
+}
+
 /// Every built-in kind.
 pub fn builtins() -> &'static [&'static dyn Builtin] {
     &[
