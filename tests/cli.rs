@@ -934,3 +934,28 @@ fn dry_run_says_what_is_cached_and_why_the_rest_builds() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("NO_SUCH_KEY_VAR"), "{out}");
 }
+
+/// Real projects (issue 20, point 8): the manifest carries the source date (the commit's time
+/// here), not the wall clock, so an unchanged tree gives the same manifest on every run.
+#[test]
+fn the_manifest_date_is_the_commit_time_not_the_clock() {
+    let dir = project("version = 1\n[stages.build]\nuses = \"cargo\"\nlocked = false\n");
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "first"]);
+    let build = || {
+        let out = shipit(dir.path())
+            .arg("build")
+            .env("CARGO_TARGET_DIR", dir.path().join("target"))
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap()
+    };
+    let first = build();
+    let manifest: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(manifest["date"], "2026-01-02T03:04:05Z");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(build(), first);
+}
