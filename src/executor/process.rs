@@ -4,6 +4,7 @@
 use super::log::Log;
 use super::*;
 
+/// Delay before attempt `attempt + 1`: `base`, doubled per earlier retry, capped.
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
         .min(MAX_BACKOFF)

@@ -206,8 +206,6 @@ pub(super) fn would_build(stage: &PlannedStage, unit: &Unit, no_cache: bool) -> 
     })
 }
 
-/// Delay before attempt `attempt + 1`: `base`, doubled per earlier retry, capped.
-
 /// Copies built files into the dist folder, checks that binaries are for their target, and
 /// records size and hash.
 pub(super) fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact>, String> {
