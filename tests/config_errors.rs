@@ -75,6 +75,8 @@ fn mangled_input_never_panics() {
         state
     };
     let alphabet = b"[]{}=\"'.,#\n\\ {}%-_azAZ09\xff\xc3";
+    let dir = tempfile::tempdir().unwrap();
+    let (mut valid, mut invalid) = (0, 0);
     for round in 0..3000 {
         let mut bytes = seeds[round % seeds.len()].clone();
         for _ in 0..(1 + next() % 4) {
@@ -87,15 +89,32 @@ fn mangled_input_never_panics() {
                 _ => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
             }
         }
-        if let Ok(text) = String::from_utf8(bytes) {
-            let result = std::panic::catch_unwind(|| {
-                if let Err(e) = config::load_str(Path::new("pipelines/fuzz.toml"), text.clone()) {
-                    let _ = render_config_error(&e, false);
-                }
-            });
-            assert!(result.is_ok(), "panic on input:\n{text}");
+        // Every input is loaded, invalid UTF-8 too (through the file reader that reports it).
+        let file = dir.path().join("fuzz.toml");
+        std::fs::write(&file, &bytes).unwrap();
+        if std::str::from_utf8(&bytes).is_ok() {
+            valid += 1;
+        } else {
+            invalid += 1;
         }
+        let result = std::panic::catch_unwind(|| match config::load(&file) {
+            Err(config::LoadError::Config(e)) => {
+                let _ = render_config_error(&e, false);
+            }
+            Err(config::LoadError::Read { .. }) | Ok(_) => {}
+        });
+        assert!(
+            result.is_ok(),
+            "panic on input:\n{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
+    // The test cannot pass by running nothing, or by skipping one kind of input.
+    assert_eq!(valid + invalid, 3000);
+    assert!(
+        valid > 300 && invalid > 300,
+        "{valid} valid, {invalid} invalid inputs"
+    );
 }
 
 /// Real projects (issue 20, point 5): a stage's unknown key suggests that stage's own keys, not

@@ -14,14 +14,30 @@ use std::process::{Command, Output, Stdio};
 pub fn shipit(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipit"));
     cmd.current_dir(dir);
+    // Whatever the machine running the tests has set must not change an outcome: a test sets
+    // what it needs after this.
     for var in [
         "GITHUB_ACTIONS",
         "GITHUB_OUTPUT",
         "GITHUB_STEP_SUMMARY",
         "GITHUB_REF_TYPE",
         "GITHUB_REF_NAME",
+        "GITHUB_HEAD_REF",
         "GITHUB_EVENT_NAME",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GITHUB_API_URL",
+        "GITHUB_SERVER_URL",
+        "GITHUB_ACTOR",
         "SHIPIT_PIPELINE",
+        "SHIPIT_SIGNING_KEY",
+        "SHIPIT_SIGNING_PASSWORD",
+        "SHIPIT_REGISTRY_USERNAME",
+        "SHIPIT_REGISTRY_PASSWORD",
+        "SHIPIT_LOG",
+        "SOURCE_DATE_EPOCH",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
     ] {
         cmd.env_remove(var);
     }
