@@ -25,6 +25,7 @@ pub mod publish;
 pub mod release_notes;
 pub mod relpath;
 pub mod reproducible;
+pub mod retry;
 pub mod secrets;
 pub mod stages;
 pub mod targets;

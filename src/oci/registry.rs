@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::Mutex;
 
 use super::auth::{Challenge, Credentials, parse_challenge};
-use crate::publish::retry::{self, Budget, Verdict};
+use crate::retry::{self, Budget, Verdict};
 
 /// Why a registry request failed. Never carries a credential.
 #[derive(Debug, thiserror::Error)]

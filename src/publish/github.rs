@@ -16,8 +16,8 @@ use octocrab::Octocrab;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::retry::{self, Budget, Verdict};
 use crate::manifest::PublishedRelease;
+use crate::retry::{self, Budget, Verdict};
 
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,4 +3,3 @@
 pub mod docker;
 pub mod github;
 pub mod homebrew;
-pub mod retry;
