@@ -24,6 +24,7 @@ pub mod plan;
 pub mod publish;
 pub mod release_notes;
 pub mod relpath;
+pub mod report;
 pub mod reproducible;
 pub mod retry;
 pub mod secrets;

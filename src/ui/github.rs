@@ -88,8 +88,8 @@ impl Reporter for GithubActions {
                 for stage in &run.stages {
                     let icon = match &stage.outcome.status {
                         s if s.is_failure() => "❌",
-                        crate::executor::StageStatus::Succeeded
-                        | crate::executor::StageStatus::Cached => "✅",
+                        crate::report::StageStatus::Succeeded
+                        | crate::report::StageStatus::Cached => "✅",
                         _ => "⏭️",
                     };
                     table.push_str(&format!(

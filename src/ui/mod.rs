@@ -14,8 +14,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::executor::{Outcome, RunReport, StageReport, UnitReport};
 use crate::plan::{PlannedStage, Step, Unit};
+use crate::report::{Outcome, RunReport, StageReport, UnitReport};
 use crate::secrets::Masker;
 
 pub use github::GithubActions;
@@ -299,7 +299,7 @@ pub fn failure_lines(outcome: &Outcome, units: &[UnitReport]) -> Vec<String> {
 /// What a finished stage's or unit's line says after its name.
 pub fn outcome_text(outcome: &Outcome) -> String {
     let (status, elapsed, attempts) = (&outcome.status, outcome.elapsed, outcome.attempts);
-    use crate::executor::StageStatus::*;
+    use crate::report::StageStatus::*;
     let took = short_duration(elapsed);
     let tries = if attempts > 1 {
         format!(", {attempts} attempts")

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Event, Printer, Reporter, failure_lines, outcome_text};
-use crate::executor::StageStatus;
+use crate::report::StageStatus;
 
 /// Spinners for running stages; finished stages become plain lines above them.
 pub struct ProgressReporter {
