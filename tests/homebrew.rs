@@ -44,8 +44,9 @@ fn sample(desc: &str) -> Formula {
     }
 }
 
-/// `ruby -c`, and the description as Ruby itself reads it, with a stand-in `Formula` class.
-fn ruby_reads(formula: &str, class: &str) -> String {
+/// `ruby -c` on the formula, then loads it with a stand-in `Formula` class (recording `desc` and
+/// `license`) and prints what Ruby makes of `expression`.
+fn ruby_eval(formula: &str, expression: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("formula.rb");
     std::fs::write(&file, formula).unwrap();
@@ -57,11 +58,12 @@ fn ruby_reads(formula: &str, class: &str) -> String {
     );
     let stub = format!(
         "class Formula\n  def self.desc(v = nil) = (v ? @desc = v : @desc)\n  \
+         def self.license(v = nil) = (v ? @license = v : @license)\n  \
          def self.method_missing(*_args, &block) = (block&.call; nil)\n  \
          def self.test(*_args, &_block) = nil\n  \
          def self.respond_to_missing?(*) = true\nend\n\
          def opt_bin = Pathname.new('/opt/bin')\nrequire 'pathname'\n\
-         load ARGV[0]\nprint {class}.desc\n"
+         load ARGV[0]\nprint({expression})\n"
     );
     let run = Command::new("ruby")
         .arg("-e")
@@ -69,8 +71,13 @@ fn ruby_reads(formula: &str, class: &str) -> String {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(run.status.success(), "ruby: {:?}", text(&run));
+    assert!(run.status.success(), "ruby: {:?}\n{formula}", text(&run));
     String::from_utf8(run.stdout).unwrap()
+}
+
+/// The description as Ruby itself reads it.
+fn ruby_reads(formula: &str, class: &str) -> String {
+    ruby_eval(formula, &format!("{class}.desc"))
 }
 
 #[test]
@@ -459,28 +466,10 @@ fn cargo_licence_expressions_become_homebrew_spdx_structures() {
         let rendered = formula
             .render(shipit::publish::homebrew::DEFAULT_TEMPLATE)
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("formula.rb");
-        std::fs::write(&file, &rendered).unwrap();
-        let stub = format!(
-            "class Formula\n  def self.license(v) = (@license = v)\n  def self.read = @license\n  \
-             def self.method_missing(*_args, &block) = (block&.call; nil)\n  \
-             def self.test(*_args, &_block) = nil\n  \
-             def self.respond_to_missing?(*) = true\nend\n\
-             def opt_bin = Pathname.new('/opt/bin')\nrequire 'pathname'\n\
-             load ARGV[0]\nprint(Demo.read == ({ruby}))\n"
-        );
-        let run = Command::new("ruby")
-            .arg("-e")
-            .arg(stub)
-            .arg(&file)
-            .output()
-            .unwrap();
         assert_eq!(
-            text(&run).0,
+            ruby_eval(&rendered, &format!("Demo.license == ({ruby})")),
             "true",
-            "{cargo}: {:?}\n{rendered}",
-            text(&run).1
+            "{cargo}:\n{rendered}"
         );
     }
 }
