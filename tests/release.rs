@@ -160,7 +160,7 @@ fn broken_uploads_rate_limits_and_resets_are_retried_to_a_complete_release() {
         method: "POST",
         path: "/uploads/",
         status: 403,
-        headers: vec![("retry-after", "1".into())],
+        headers: vec![("retry-after", "3".into())],
         body: json!({
             "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
             "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
@@ -172,8 +172,25 @@ fn broken_uploads_rate_limits_and_resets_are_retried_to_a_complete_release() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_one_complete_release(dir.path(), &fake);
-    // Retry-After was honoured.
-    assert!(started.elapsed() >= Duration::from_secs(1));
+    // Retry-After was honoured: the upload refused with it (the second upload request; the
+    // first met the 502) came again no sooner than 3 s later. Other faults' waits add up to
+    // less, so a client ignoring the header fails here.
+    let uploads_timed: Vec<(Instant, String)> = fake
+        .timed_calls()
+        .into_iter()
+        .filter(|(_, c)| c.starts_with("POST /uploads/"))
+        .collect();
+    let (refused_at, refused) = uploads_timed[1].clone();
+    let (retried_at, _) = uploads_timed[2..]
+        .iter()
+        .find(|(_, c)| *c == refused)
+        .unwrap_or_else(|| panic!("{refused} was never retried: {uploads_timed:#?}"));
+    assert!(
+        retried_at.duration_since(refused_at) >= Duration::from_secs(3),
+        "retried after {:?}",
+        retried_at.duration_since(refused_at)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(3));
     assert!(uploads(&fake) >= 5, "{:#?}", fake.calls());
     let creates = fake
         .calls()

@@ -100,6 +100,8 @@ struct State {
     releases: Vec<Release>,
     next_id: u64,
     calls: Vec<String>,
+    /// When each call arrived, in the order of `calls`.
+    times: Vec<std::time::Instant>,
     faults: VecDeque<Fault>,
     pulls: Vec<Value>,
     refs: Vec<(String, String)>,
@@ -148,6 +150,17 @@ impl FakeGithub {
     /// Every call so far, as `METHOD /path`.
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
+    }
+
+    /// Every call so far with when it arrived, so waits between calls can be asserted.
+    pub fn timed_calls(&self) -> Vec<(std::time::Instant, String)> {
+        let state = self.state.lock().unwrap();
+        state
+            .times
+            .iter()
+            .copied()
+            .zip(state.calls.iter().cloned())
+            .collect()
     }
 
     /// The asset lists of the first release after every change, oldest first.
@@ -199,6 +212,7 @@ impl FakeGithub {
                 state
                     .calls
                     .push(format!("{} {}", request.method, request.path));
+                state.times.push(std::time::Instant::now());
                 let index = state.faults.iter().position(|f| f.matches(&request));
                 index.and_then(|i| state.faults.remove(i))
             };
