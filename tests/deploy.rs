@@ -171,31 +171,37 @@ fn assert_ok(out: &Output) {
 /// Runs `command`, reading stderr as it comes: each line with when it arrived. `signal_on`:
 /// a line at which the process gets a signal (SIGKILL ends the reading there).
 fn streamed(
-    mut command: Command,
+    command: Command,
     signal_on: Option<(&str, Signal)>,
 ) -> (Option<i32>, Vec<(Instant, String)>) {
-    let mut child = command
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let matched = signal_on.filter(|(text, _)| line.contains(text));
-        lines.push((Instant::now(), line));
-        if let Some((_, signal)) = matched {
-            kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-            if signal == Signal::SIGKILL {
-                break;
+    let mut timed = Vec::new();
+    let (code, _) = watched_until(command, |line, pid| {
+        timed.push((Instant::now(), line.to_string()));
+        match signal_on.filter(|(text, _)| line.contains(text)) {
+            Some((_, signal)) => {
+                kill(Pid::from_raw(pid as i32), signal).unwrap();
+                signal == Signal::SIGKILL
             }
+            None => false,
         }
-    }
-    (child.wait().unwrap().code(), lines)
+    });
+    (code, timed)
 }
 
 /// Runs `command`, calling `on_line` with each stderr line as it comes; its exit code and lines.
-fn watched(mut command: Command, mut on_line: impl FnMut(&str)) -> (Option<i32>, Vec<String>) {
+fn watched(command: Command, mut on_line: impl FnMut(&str)) -> (Option<i32>, Vec<String>) {
+    watched_until(command, |line, _| {
+        on_line(line);
+        false
+    })
+}
+
+/// Runs `command`, calling `on_line` with each stderr line and the process id; reading stops
+/// when it returns true. The exit code and the lines read.
+fn watched_until(
+    mut command: Command,
+    mut on_line: impl FnMut(&str, u32) -> bool,
+) -> (Option<i32>, Vec<String>) {
     let mut child = command
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -204,8 +210,11 @@ fn watched(mut command: Command, mut on_line: impl FnMut(&str)) -> (Option<i32>,
     let mut lines = Vec::new();
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap();
-        on_line(&line);
+        let stop = on_line(&line, child.id());
         lines.push(line);
+        if stop {
+            break;
+        }
     }
     (child.wait().unwrap().code(), lines)
 }

@@ -251,27 +251,30 @@ fn license_tokens(text: &str) -> Vec<String> {
 }
 
 fn parse_or(tokens: &[String], at: &mut usize) -> Option<License> {
-    let mut items = vec![parse_and(tokens, at)?];
-    while tokens
-        .get(*at)
-        .is_some_and(|t| t.eq_ignore_ascii_case("OR"))
-    {
-        *at += 1;
-        items.push(parse_and(tokens, at)?);
-    }
-    Some(flatten(items, License::Any))
+    parse_joined(tokens, at, "OR", parse_and, License::Any)
 }
 
 fn parse_and(tokens: &[String], at: &mut usize) -> Option<License> {
-    let mut items = vec![parse_with(tokens, at)?];
+    parse_joined(tokens, at, "AND", parse_with, License::All)
+}
+
+/// Items of `item` joined by `keyword`, as one `make` node (or the item itself when alone).
+fn parse_joined(
+    tokens: &[String],
+    at: &mut usize,
+    keyword: &str,
+    item: fn(&[String], &mut usize) -> Option<License>,
+    make: fn(Vec<License>) -> License,
+) -> Option<License> {
+    let mut items = vec![item(tokens, at)?];
     while tokens
         .get(*at)
-        .is_some_and(|t| t.eq_ignore_ascii_case("AND"))
+        .is_some_and(|t| t.eq_ignore_ascii_case(keyword))
     {
         *at += 1;
-        items.push(parse_with(tokens, at)?);
+        items.push(item(tokens, at)?);
     }
-    Some(flatten(items, License::All))
+    Some(flatten(items, make))
 }
 
 fn parse_with(tokens: &[String], at: &mut usize) -> Option<License> {
