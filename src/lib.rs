@@ -16,6 +16,7 @@ pub mod error;
 pub mod executor;
 pub mod exit;
 pub mod facts;
+pub mod http;
 pub mod manifest;
 pub mod merge;
 pub mod minisign;

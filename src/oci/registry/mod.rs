@@ -561,37 +561,20 @@ impl Registry {
         cap: usize,
         what: &str,
     ) -> Result<Bytes, RegistryError> {
-        if response.content_length().is_some_and(|n| n > cap as u64) {
-            return Err(RegistryError::Io(format!(
-                "{} sent {what} over {cap} bytes",
-                self.name
-            )));
-        }
-        let mut body = Vec::new();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.try_next().await.map_err(|e| self.transport(e))? {
-            if body.len() + chunk.len() > cap {
-                return Err(RegistryError::Io(format!(
-                    "{} sent {what} over {cap} bytes",
-                    self.name
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(body))
+        crate::http::read_capped(response, cap)
+            .await
+            .map_err(|e| match e {
+                crate::http::ReadError::TooBig(_) => {
+                    RegistryError::Io(format!("{} sent {what} over {cap} bytes", self.name))
+                }
+                crate::http::ReadError::Transport(e) => self.transport(e),
+            })
     }
 
     fn transport(&self, e: reqwest::Error) -> RegistryError {
-        let e = e.without_url();
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            detail = format!("{detail}: {s}");
-            source = s.source();
-        }
         RegistryError::Transport {
             registry: self.name.clone(),
-            detail,
+            detail: crate::http::describe(&e),
         }
     }
 }

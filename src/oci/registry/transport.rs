@@ -282,10 +282,7 @@ pub(super) fn pull_scope(repository: &str) -> String {
 /// The `rel="next"` target of a `Link` header, as a path on the registry: `</v2/x/tags/list?
 /// last=a>; rel="next"`. Anything malformed is no next page.
 pub fn next_page(link: &str) -> Option<String> {
-    let (_, rest) = link.split_once('<')?;
-    let (target, _) = rest.split_once('>')?;
-    let target = target.trim();
-    (!target.is_empty()).then(|| target.trim_start_matches('/').to_string())
+    crate::http::next_link(link).map(|target| target.trim_start_matches('/').to_string())
 }
 
 pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

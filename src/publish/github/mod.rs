@@ -2,17 +2,19 @@
 //! several at once, retried through server errors, resets and rate limits), publish last.
 //! A run stopped at any point can be run again: finished assets are kept, broken ones
 //! (`starter`) replaced, and the draft is reused, so the end state is one complete release.
+//!
+//! The API may live under a path (`https://HOST/api/v3` on GitHub Enterprise Server) and
+//! uploads on another host (`uploads.github.com`); the token goes to the API's origin and to
+//! an upload host GitHub names only when that host is the API's own or its `uploads.` sibling.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{HeaderMap, Method, StatusCode};
-use http_body_util::BodyExt;
-use octocrab::Octocrab;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -75,19 +77,22 @@ pub enum GithubError {
 
 /// Attempts per request before giving up, whatever the time budget.
 const MAX_ATTEMPTS: u32 = 8;
-
-/// The HTTP methods the API calls use.
-#[derive(Debug, Clone, Copy)]
-enum Verb {
-    Get,
-    Post,
-    Patch,
-    Delete,
-}
+/// The most a JSON answer may be (100 releases with long notes fit easily).
+const MAX_ANSWER: usize = 64 << 20;
+/// Pages followed through `Link` before a list is called endless.
+const MAX_PAGES: usize = 1000;
+/// Items per page GitHub allows at most.
+const PER_PAGE: usize = 100;
+/// The REST API version shipit speaks.
+const API_VERSION: &str = "2022-11-28";
 
 /// A connection to the GitHub API, retrying what can be retried.
 pub struct Client {
-    octo: Octocrab,
+    http: reqwest::Client,
+    /// The API root, without a trailing slash (`https://api.github.com`,
+    /// `https://HOST/api/v3`).
+    api: Url,
+    auth: HeaderValue,
     budget: Arc<Budget>,
 }
 
@@ -121,41 +126,107 @@ impl Answer {
             })
             .unwrap_or_else(|| self.body.chars().take(200).collect())
     }
+
+    /// GitHub's 422 saying the thing to create is already there.
+    fn already_exists(&self) -> bool {
+        self.status == StatusCode::UNPROCESSABLE_ENTITY
+            && (self.body.contains("already_exists") || self.body.contains("already exists"))
+    }
+}
+
+/// What a request sends.
+enum Body<'a> {
+    None,
+    Json(&'a Value),
 }
 
 impl Client {
     /// A client for `api_url` (`https://api.github.com`, a GitHub Enterprise `/api/v3`, or a
     /// test server) with `token`.
     pub fn new(api_url: &str, token: &str, max_wait: Duration) -> Result<Client, GithubError> {
-        let octo = Octocrab::builder()
-            .personal_token(token.to_string())
-            .base_uri(api_url)
-            .map_err(|e| GithubError::Setup(format!("bad GitHub API URL `{api_url}`: {e}")))?
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api = Url::parse(api_url.trim_end_matches('/'))
+            .ok()
+            .filter(|url| matches!(url.scheme(), "https" | "http") && url.has_host())
+            .filter(|url| url.query().is_none() && url.fragment().is_none())
+            .ok_or_else(|| {
+                GithubError::Setup(format!(
+                    "bad GitHub API URL `{api_url}`: expected https://HOST[/PATH]"
+                ))
+            })?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            GithubError::Setup("the GitHub token holds characters a header cannot carry".into())
+        })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static(API_VERSION),
+        );
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            // Answers are followed by hand: a redirect must not carry the token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             // A server that stops answering is a failure, not a hang (per read, so large
             // uploads that keep moving are fine).
-            .set_connect_timeout(Some(Duration::from_secs(30)))
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .set_write_timeout(Some(Duration::from_secs(120)))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
             .build()
-            .map_err(|e| GithubError::Setup(format!("cannot set up the GitHub client: {e}")))?;
+            .map_err(|e| {
+                GithubError::Setup(format!(
+                    "cannot set up the GitHub client: {}",
+                    crate::http::describe(&e)
+                ))
+            })?;
         Ok(Client {
-            octo,
+            http,
+            api,
+            auth,
             budget: Arc::new(Budget::new(max_wait)),
         })
+    }
+
+    /// The address of `path` (`/repos/...`, with its query) under the API root.
+    fn endpoint(&self, path: &str) -> Result<Url, GithubError> {
+        let text = format!("{}{path}", self.api.as_str().trim_end_matches('/'));
+        Url::parse(&text).map_err(|e| GithubError::Setup(format!("bad API address {text}: {e}")))
+    }
+
+    /// Whether the token may go to `url`: the API's own origin, or an upload host GitHub
+    /// named that is the API's host or its `uploads.` sibling, over the same scheme.
+    fn trusted(&self, url: &Url) -> bool {
+        if url.scheme() != self.api.scheme() {
+            return false;
+        }
+        let (Some(host), Some(api)) = (url.host_str(), self.api.host_str()) else {
+            return false;
+        };
+        if url.origin() == self.api.origin() {
+            return true;
+        }
+        let sibling = api
+            .strip_prefix("api.")
+            .is_some_and(|domain| host.strip_prefix("uploads.") == Some(domain));
+        host == api || sibling
     }
 
     /// One JSON request, retried through server errors, resets and rate limits.
     async fn call(
         &self,
         what: &str,
-        method: Verb,
-        uri: &str,
-        body: Option<&Value>,
+        method: Method,
+        url: &Url,
+        body: Body<'_>,
     ) -> Result<Answer, GithubError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.call_once(method, uri, body, attempt).await {
+            match self.call_once(method.clone(), url, &body, attempt).await {
                 Ok(answer) => return Ok(answer),
                 Err(failure) => self.wait(what, attempt, failure).await?,
             }
@@ -165,33 +236,43 @@ impl Client {
     /// One attempt: the answer when it is final, else why it failed and how long to wait.
     async fn call_once(
         &self,
-        method: Verb,
-        uri: &str,
-        body: Option<&Value>,
+        method: Method,
+        url: &Url,
+        body: &Body<'_>,
         attempt: u32,
     ) -> Result<Answer, (String, Duration)> {
-        let result = match method {
-            Verb::Get => self.octo._get(uri).await,
-            Verb::Post => self.octo._post(uri, body).await,
-            Verb::Patch => self.octo._patch(uri, body).await,
-            Verb::Delete => self.octo._delete(uri, None::<&()>).await,
-        };
-        let response = result.map_err(|e| (connection_error(&e), retry::backoff(attempt)))?;
-        let (parts, body) = response.into_parts();
-        let bytes = body
-            .collect()
+        let mut request = self
+            .http
+            .request(method, url.clone())
+            .header(http::header::AUTHORIZATION, self.auth.clone());
+        if let Body::Json(value) = body {
+            request = request.json(value);
+        }
+        let response = request
+            .send()
             .await
-            .map_err(|e| (e.to_string(), retry::backoff(attempt)))?
-            .to_bytes();
-        let answer = Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        };
+            .map_err(|e| (crate::http::describe(&e), retry::backoff(attempt)))?;
+        let answer = Self::answer(response)
+            .await
+            .map_err(|e| (e, retry::backoff(attempt)))?;
         match retry::classify(answer.status, &answer.headers, &answer.body, attempt) {
             Verdict::Final => Ok(answer),
             Verdict::After(wait) => Err((format!("{} {}", answer.status, answer.message()), wait)),
         }
+    }
+
+    /// Reads a response whole (bounded).
+    async fn answer(response: reqwest::Response) -> Result<Answer, String> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = crate::http::read_capped(response, MAX_ANSWER)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
     }
 
     /// Sleeps before the next attempt, or gives up when attempts or the time budget run out.
@@ -217,11 +298,15 @@ impl Client {
         if ok.contains(&answer.status) {
             Ok(answer)
         } else {
-            Err(GithubError::Api {
-                what: what.to_string(),
-                status: answer.status.as_u16(),
-                message: answer.message(),
-            })
+            Err(Self::refused(answer, what))
+        }
+    }
+
+    fn refused(answer: Answer, what: &str) -> GithubError {
+        GithubError::Api {
+            what: what.to_string(),
+            status: answer.status.as_u16(),
+            message: answer.message(),
         }
     }
 
@@ -233,6 +318,50 @@ impl Client {
         })
     }
 
+    /// Every item of a list, following `Link: <...>; rel="next"` on the API's own origin.
+    async fn list<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> Result<Vec<T>, GithubError> {
+        let mut url = self.endpoint(path)?;
+        let mut seen = HashSet::new();
+        let mut all = Vec::new();
+        loop {
+            if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
+                return Err(GithubError::Api {
+                    what: what.to_string(),
+                    status: 200,
+                    message: "the list pages without end (its `Link` loops or never stops)".into(),
+                });
+            }
+            let answer = self.call(what, Method::GET, &url, Body::None).await?;
+            let answer = Self::expect(answer, what, &[StatusCode::OK])?;
+            let page: Vec<T> = Self::parse(&answer, what)?;
+            all.extend(page);
+            let next = answer
+                .headers
+                .get(http::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::http::next_link)
+                .and_then(|target| self.api.join(target).ok());
+            match next {
+                Some(next) if next.origin() == self.api.origin() => url = next,
+                Some(next) => {
+                    return Err(GithubError::Api {
+                        what: what.to_string(),
+                        status: 200,
+                        message: format!(
+                            "the next page is on another host ({}); not following it with the token",
+                            next.origin().ascii_serialization()
+                        ),
+                    });
+                }
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// The release for `tag`: the published one, else a draft for it, else `None`.
     pub async fn find_release(
         &self,
@@ -240,30 +369,18 @@ impl Client {
         tag: &str,
     ) -> Result<Option<Release>, GithubError> {
         let what = format!("looking up the release for {tag}");
-        let answer = self
-            .call(
-                &what,
-                Verb::Get,
-                &format!("/repos/{repo}/releases/tags/{tag}"),
-                None,
-            )
-            .await?;
+        let url = self.endpoint(&format!("/repos/{repo}/releases/tags/{}", encode(tag)))?;
+        let answer = self.call(&what, Method::GET, &url, Body::None).await?;
         if answer.status == StatusCode::OK {
             return Ok(Some(Self::parse(&answer, &what)?));
         }
         Self::expect(answer, &what, &[StatusCode::NOT_FOUND])?;
-        // Drafts are not found by tag; they are in the list (newest first).
-        let answer = self
-            .call(
-                &what,
-                Verb::Get,
-                &format!("/repos/{repo}/releases?per_page=100"),
-                None,
-            )
-            .await?;
-        let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
-        let releases: Vec<Release> = Self::parse(&answer, &what)?;
-        Ok(releases.into_iter().find(|r| r.tag_name == tag && r.draft))
+        // Drafts are not found by tag; they are in the list.
+        Ok(self
+            .releases(repo)
+            .await?
+            .into_iter()
+            .find(|r| r.tag_name == tag && r.draft))
     }
 
     /// Creates a draft release.
@@ -283,11 +400,21 @@ impl Client {
         });
         // Creating is not idempotent: after a failure whose answer may have been lost, look
         // for the draft before trying again, so a retry never makes a second one.
-        let uri = format!("/repos/{repo}/releases");
+        let url = self.endpoint(&format!("/repos/{repo}/releases"))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.call_once(Verb::Post, &uri, Some(&body), attempt).await {
+            match self
+                .call_once(Method::POST, &url, &Body::Json(&body), attempt)
+                .await
+            {
+                Ok(answer) if answer.already_exists() => {
+                    // A published release holds the tag: someone else released it meanwhile.
+                    if let Some(release) = self.find_release(repo, &fields.tag).await? {
+                        return Ok(release);
+                    }
+                    return Err(Self::refused(answer, &what));
+                }
                 Ok(answer) => {
                     let answer = Self::expect(answer, &what, &[StatusCode::CREATED])?;
                     return Self::parse(&answer, &what);
@@ -316,17 +443,14 @@ impl Client {
             "body": fields.notes,
             "draft": draft,
             "prerelease": fields.prerelease,
+            "target_commitish": fields.commit,
         });
         if !draft {
             body["make_latest"] = json!(fields.make_latest);
         }
+        let url = self.endpoint(&format!("/repos/{repo}/releases/{id}"))?;
         let answer = self
-            .call(
-                &what,
-                Verb::Patch,
-                &format!("/repos/{repo}/releases/{id}"),
-                Some(&body),
-            )
+            .call(&what, Method::PATCH, &url, Body::Json(&body))
             .await?;
         let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
         Self::parse(&answer, &what)
@@ -334,27 +458,11 @@ impl Client {
 
     /// The assets on a release.
     pub async fn assets(&self, repo: &str, id: u64) -> Result<Vec<Asset>, GithubError> {
-        const PAGE: usize = 100;
-        let what = "listing the release's assets";
-        let mut all = Vec::new();
-        for page in 1.. {
-            let answer = self
-                .call(
-                    what,
-                    Verb::Get,
-                    &format!("/repos/{repo}/releases/{id}/assets?per_page={PAGE}&page={page}"),
-                    None,
-                )
-                .await?;
-            let answer = Self::expect(answer, what, &[StatusCode::OK])?;
-            let assets: Vec<Asset> = Self::parse(&answer, what)?;
-            let last = assets.len() < PAGE;
-            all.extend(assets);
-            if last {
-                break;
-            }
-        }
-        Ok(all)
+        self.list(
+            "listing the release's assets",
+            &format!("/repos/{repo}/releases/{id}/assets?per_page={PER_PAGE}"),
+        )
+        .await
     }
 
     /// Renames an asset.
@@ -365,12 +473,13 @@ impl Client {
         name: &str,
     ) -> Result<Asset, GithubError> {
         let what = format!("renaming the asset {} to {name}", asset.name);
+        let url = self.endpoint(&format!("/repos/{repo}/releases/assets/{}", asset.id))?;
         let answer = self
             .call(
                 &what,
-                Verb::Patch,
-                &format!("/repos/{repo}/releases/assets/{}", asset.id),
-                Some(&json!({"name": name})),
+                Method::PATCH,
+                &url,
+                Body::Json(&json!({"name": name})),
             )
             .await?;
         let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
@@ -380,23 +489,25 @@ impl Client {
     /// Points `tag` at `sha`, creating the tag when it does not exist yet.
     pub async fn move_tag(&self, repo: &str, tag: &str, sha: &str) -> Result<(), GithubError> {
         let what = format!("moving the tag {tag}");
+        let url = self.endpoint(&format!("/repos/{repo}/git/refs/tags/{}", encode_ref(tag)))?;
         let answer = self
             .call(
                 &what,
-                Verb::Patch,
-                &format!("/repos/{repo}/git/refs/tags/{tag}"),
-                Some(&json!({"sha": sha, "force": true})),
+                Method::PATCH,
+                &url,
+                Body::Json(&json!({"sha": sha, "force": true})),
             )
             .await?;
         if answer.status == StatusCode::OK {
             return Ok(());
         }
+        let url = self.endpoint(&format!("/repos/{repo}/git/refs"))?;
         let answer = self
             .call(
                 &what,
-                Verb::Post,
-                &format!("/repos/{repo}/git/refs"),
-                Some(&json!({"ref": format!("refs/tags/{tag}"), "sha": sha})),
+                Method::POST,
+                &url,
+                Body::Json(&json!({"ref": format!("refs/tags/{tag}"), "sha": sha})),
             )
             .await?;
         Self::expect(answer, &what, &[StatusCode::CREATED]).map(|_| ())
@@ -414,13 +525,9 @@ impl Client {
     ) -> Result<Option<String>, GithubError> {
         let what = format!("opening a pull request on {repo}");
         let request = json!({"title": title, "head": head, "base": base, "body": body});
+        let url = self.endpoint(&format!("/repos/{repo}/pulls"))?;
         let answer = self
-            .call(
-                &what,
-                Verb::Post,
-                &format!("/repos/{repo}/pulls"),
-                Some(&request),
-            )
+            .call(&what, Method::POST, &url, Body::Json(&request))
             .await?;
         if answer.status == StatusCode::UNPROCESSABLE_ENTITY
             && answer.body.contains("A pull request already exists")
@@ -434,27 +541,11 @@ impl Client {
 
     /// Every release of the repository, drafts included, newest first.
     pub async fn releases(&self, repo: &str) -> Result<Vec<Release>, GithubError> {
-        const PER_PAGE: usize = 100;
-        let what = "listing the releases".to_string();
-        let mut all = Vec::new();
-        for page in 1.. {
-            let answer = self
-                .call(
-                    &what,
-                    Verb::Get,
-                    &format!("/repos/{repo}/releases?per_page={PER_PAGE}&page={page}"),
-                    None,
-                )
-                .await?;
-            let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
-            let releases: Vec<Release> = Self::parse(&answer, &what)?;
-            let last = releases.len() < PER_PAGE;
-            all.extend(releases);
-            if last {
-                break;
-            }
-        }
-        Ok(all)
+        self.list(
+            "listing the releases",
+            &format!("/repos/{repo}/releases?per_page={PER_PAGE}"),
+        )
+        .await
     }
 
     /// Deletes a release and then its tag (either already gone is fine).
@@ -467,7 +558,7 @@ impl Client {
         .await?;
         self.delete(
             &format!("the tag {tag}"),
-            &format!("/repos/{repo}/git/refs/tags/{tag}"),
+            &format!("/repos/{repo}/git/refs/tags/{}", encode_ref(tag)),
         )
         .await
     }
@@ -484,7 +575,8 @@ impl Client {
     /// `DELETE path`; a thing already gone (404, or 422 for a tag) is fine.
     async fn delete(&self, thing: &str, path: &str) -> Result<(), GithubError> {
         let what = format!("deleting {thing}");
-        let answer = self.call(&what, Verb::Delete, path, None).await?;
+        let url = self.endpoint(path)?;
+        let answer = self.call(&what, Method::DELETE, &url, Body::None).await?;
         let gone = [
             StatusCode::NO_CONTENT,
             StatusCode::NOT_FOUND,
@@ -493,43 +585,51 @@ impl Client {
         Self::expect(answer, &what, &gone).map(|_| ())
     }
 
-    /// One upload attempt, streamed from disk with its exact length.
-    async fn upload_once(&self, release: &Release, file: &Upload) -> Result<Answer, String> {
+    /// Where `release` takes uploads: its `upload_url` template without `{?name,label}`, on a
+    /// host the token may go to.
+    fn upload_address(&self, release: &Release) -> Result<Url, GithubError> {
         let base = release
             .upload_url
             .split('{')
             .next()
             .unwrap_or(&release.upload_url);
-        let mut query = format!("name={}", encode(&file.name));
+        let url = Url::parse(base).map_err(|e| {
+            GithubError::Setup(format!(
+                "GitHub gave an unusable upload address `{base}`: {e}"
+            ))
+        })?;
+        if !self.trusted(&url) {
+            return Err(GithubError::Setup(format!(
+                "GitHub named {} for uploads, which is neither the API's host ({}) nor its `uploads.` host; not sending the token there",
+                url.origin().ascii_serialization(),
+                self.api.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
+    /// One upload attempt, streamed from disk with its exact length and type.
+    async fn upload_once(&self, address: &Url, file: &Upload) -> Result<Answer, String> {
+        let mut url = address.clone();
+        url.query_pairs_mut().append_pair("name", &file.name);
         if let Some(label) = &file.label {
-            query.push_str(&format!("&label={}", encode(label)));
+            url.query_pairs_mut().append_pair("label", label);
         }
         let handle = tokio::fs::File::open(&file.path)
             .await
             .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
-        let frames = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024)
-            .map(|chunk: std::io::Result<Bytes>| chunk.map(http_body::Frame::data));
-        let body = octocrab::OctoBody::new(http_body_util::StreamBody::new(frames));
-        let request = http::Request::builder()
-            .method(Method::POST)
-            .uri(format!("{base}?{query}"))
+        let stream = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024);
+        let response = self
+            .http
+            .post(url)
+            .header(http::header::AUTHORIZATION, self.auth.clone())
             .header(http::header::CONTENT_TYPE, &file.content_type)
             .header(http::header::CONTENT_LENGTH, file.size)
-            .header(http::header::ACCEPT, "application/vnd.github+json")
-            .body(body)
-            .map_err(|e| e.to_string())?;
-        let response = self
-            .octo
-            .execute(request)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
             .await
-            .map_err(|e| connection_error(&e))?;
-        let (parts, body) = response.into_parts();
-        let bytes = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok(Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+            .map_err(|e| crate::http::describe(&e))?;
+        Self::answer(response).await
     }
 
     /// Uploads `file`, retrying. Before each retry, whatever the failed attempt left under
@@ -542,24 +642,19 @@ impl Client {
         file: &Upload,
     ) -> Result<Asset, GithubError> {
         let what = format!("uploading {}", file.name);
+        let address = self.upload_address(release)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let failure = match self.upload_once(release, file).await {
+            let failure = match self.upload_once(&address, file).await {
                 Ok(answer) if answer.status == StatusCode::CREATED => {
                     return Self::parse(&answer, &what);
                 }
+                // 422 already_exists: an earlier attempt landed; reconciled below.
+                Ok(answer) if answer.already_exists() => (answer.message(), Duration::ZERO),
                 Ok(answer) => {
                     match retry::classify(answer.status, &answer.headers, &answer.body, attempt) {
-                        // 422 already_exists: an earlier attempt landed; reconciled below.
-                        Verdict::Final if answer.status != StatusCode::UNPROCESSABLE_ENTITY => {
-                            return Err(GithubError::Api {
-                                what,
-                                status: answer.status.as_u16(),
-                                message: answer.message(),
-                            });
-                        }
-                        Verdict::Final => (answer.message(), Duration::ZERO),
+                        Verdict::Final => return Err(Self::refused(answer, &what)),
                         Verdict::After(wait) => {
                             (format!("{} {}", answer.status, answer.message()), wait)
                         }
@@ -583,23 +678,7 @@ impl Client {
     }
 }
 
-/// Describes a connection-level failure without the request (which carries no secret, but
-/// keeps messages short).
-fn connection_error(error: &octocrab::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        // Layers often repeat their cause's text (`client error (Connect)` twice).
-        let cause = inner.to_string();
-        if !text.contains(&cause) {
-            text = format!("{text}: {cause}");
-        }
-        source = inner.source();
-    }
-    text
-}
-
-/// Percent-encodes a query value.
+/// Percent-encodes one path segment (a tag in `releases/tags/{tag}`).
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -609,6 +688,11 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Percent-encodes a ref name for `git/refs/tags/{ref}`, whose `/` separate its parts.
+fn encode_ref(text: &str) -> String {
+    text.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
 /// The MIME type GitHub should serve a file with.
@@ -653,6 +737,7 @@ mod tests {
             "application/octet-stream"
         );
         assert_eq!(encode("demo 1.0+x/y"), "demo%201.0%2Bx%2Fy");
+        assert_eq!(encode_ref("cli/v1.0.0+b"), "cli/v1.0.0%2Bb");
     }
 
     #[test]
