@@ -12,7 +12,12 @@ pub fn next_link(header: &str) -> Option<&str> {
         let (_, after_open) = rest.split_once('<')?;
         let (target, after_close) = after_open.split_once('>')?;
         // Parameters run up to the next link, which starts with `<`.
-        let params = after_close.split('<').next().unwrap_or("");
+        let params = after_close
+            .split('<')
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .trim_end_matches(',');
         let is_next = params.split(';').any(|param| {
             let Some((key, value)) = param.split_once('=') else {
                 return false;

@@ -2,6 +2,7 @@
 //! re-run that uploads nothing, broken uploads, rate limits, resets, a run killed half-way.
 //! After each, the fake holds one published release whose assets match the manifest byte for byte.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -245,28 +246,61 @@ fn a_run_killed_half_way_is_finished_by_a_rerun() {
     assert_one_complete_release(dir.path(), &fake);
 }
 
+/// A token no shape rule knows: only masking by value can hide it.
+const PLAIN_TOKEN: &str = "plain-secret-value-4f1c9a7e2b";
+/// A GitHub-shaped token shipit was never given: only masking by shape can hide it.
+const STRAY_TOKEN: &str = "ghp_STRAYtoken0123456789abcdefghijklmnopq";
+
 #[test]
 fn the_token_never_appears_at_any_verbosity() {
     let dir = built_project();
     for flags in [&["-q"][..], &[], &["-v"], &["-vv"], &["-vvv"], &["--json"]] {
-        let fake = FakeGithub::start(TOKEN);
-        // A failure first, so error paths print too, then the retried success.
-        fake.inject(Fault::StarterThen502 { after: 5 });
+        let fake = FakeGithub::start(PLAIN_TOKEN);
+        // An upload refused with a message quoting the Authorization header (retried, so it
+        // is logged at debug level), then a refusal to publish that quotes a stray GitHub
+        // token (final, so it is the error shown at every verbosity).
+        fake.inject(Fault::EchoAuthorization {
+            method: "POST",
+            path: "/uploads/",
+            status: 502,
+        });
+        fake.inject(Fault::Status {
+            method: "PATCH",
+            path: "/repos/acme/tiny/releases/",
+            status: 422,
+            headers: Vec::new(),
+            body: json!({"message": format!("token {STRAY_TOKEN} may not publish")}),
+        });
         let out = shipit(dir.path())
             .arg("release")
             .args(flags)
             .env("GITHUB_API_URL", &fake.url)
-            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_TOKEN", PLAIN_TOKEN)
             .env("SHIPIT_LOG", "trace")
             .output()
             .unwrap();
         let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(0), "{flags:?}: {stderr}");
+        let all = format!("{stdout}{stderr}");
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {all}");
+        assert_eq!(fake.fired().len(), 2, "{flags:?}: {:#?}", fake.calls());
+        for secret in [PLAIN_TOKEN, STRAY_TOKEN] {
+            assert!(
+                !all.contains(secret),
+                "{secret} leaked with {flags:?}: {all}"
+            );
+        }
+        // The messages were shown, masked: the error at every verbosity, and the echoed
+        // header where retries are logged.
         assert!(
-            !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
-            "the token leaked with {flags:?}"
+            all.contains("token *** may not publish"),
+            "{flags:?}: {all}"
         );
-        assert_one_complete_release(dir.path(), &fake);
+        if flags.iter().any(|f| f.starts_with("-vv")) {
+            assert!(
+                all.contains("Authorization: Bearer ***"),
+                "{flags:?}: {all}"
+            );
+        }
     }
 }
 
@@ -360,6 +394,9 @@ fn a_different_asset_of_the_same_name_is_an_error_unless_replace() {
 fn a_pre_release_version_is_marked_and_not_made_latest() {
     let dir = built_project_at("2.0.0-rc.1");
     let fake = FakeGithub::start(TOKEN);
+    // The stable release users download as "latest" must stay so.
+    fake.add_release("v1.9.0", false);
+    assert_eq!(fake.latest().as_deref(), Some("v1.9.0"));
     // GH_TOKEN works as well as GITHUB_TOKEN.
     let out = shipit(dir.path())
         .arg("release")
@@ -370,9 +407,18 @@ fn a_pre_release_version_is_marked_and_not_made_latest() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let releases = fake.releases();
-    assert_eq!(releases[0].tag_name, "v2.0.0-rc.1");
-    assert!(releases[0].prerelease);
-    assert_one_complete_release(dir.path(), &fake);
+    let rc = releases
+        .iter()
+        .find(|r| r.tag_name == "v2.0.0-rc.1")
+        .unwrap();
+    assert!(rc.prerelease && !rc.draft);
+    assert_eq!(rc.make_latest.as_deref(), Some("false"));
+    assert_eq!(fake.latest().as_deref(), Some("v1.9.0"));
+    // The tag was created on the commit built.
+    assert_eq!(
+        fake.ref_sha("refs/tags/v2.0.0-rc.1"),
+        Some(head(dir.path()))
+    );
 }
 
 #[test]
@@ -427,8 +473,8 @@ fn uploading_a_1_gib_asset_streams_in_under_100_mib() {
     assert_eq!(asset, 1 << 30);
 }
 
-/// The SHA-256 of every top-level file the manifest in `dir` lists.
-fn release_set(dir: &Path) -> Vec<String> {
+/// Name and SHA-256 of every top-level file the manifest in `dir` lists.
+fn release_set(dir: &Path) -> BTreeMap<String, String> {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap())
             .unwrap();
@@ -437,7 +483,12 @@ fn release_set(dir: &Path) -> Vec<String> {
         .unwrap()
         .iter()
         .filter(|a| !a["path"].as_str().unwrap().contains('/'))
-        .map(|a| a["sha256"].as_str().unwrap().to_string())
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["sha256"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -459,17 +510,85 @@ fn nightly(dir: &Path, fake: &FakeGithub, day: &str) -> String {
     stderr
 }
 
+/// The commit `dir`'s HEAD is on.
+fn head(dir: &Path) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Checks one moment of a nightly roll from `old` to `new`, by name: the old set or the new
+/// set is there whole (each file under its name, with old or new content), or exactly one
+/// name shared by both is missing because its old file was just deleted and its new file is
+/// there as `NAME.next`, about to be renamed (GitHub cannot replace a file in one step).
+fn check_roll_step(
+    step: usize,
+    assets: &[(String, String)],
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let on_release: BTreeMap<&str, &str> = assets
+        .iter()
+        .map(|(name, sha)| (name.as_str(), sha.as_str()))
+        .collect();
+    for (name, there) in &on_release {
+        let known = [old.get(*name), new.get(*name)];
+        if known.iter().any(Option::is_some) && !known.contains(&Some(&there.to_string())) {
+            return Err(format!("step {step}: {name} holds {there}, neither set's"));
+        }
+    }
+    let missing = |set: &BTreeMap<String, String>| -> Vec<String> {
+        set.keys()
+            .filter(|name| !on_release.contains_key(name.as_str()))
+            .cloned()
+            .collect()
+    };
+    let (missing_old, missing_new) = (missing(old), missing(new));
+    if missing_old.is_empty() || missing_new.is_empty() {
+        return Ok(());
+    }
+    match (missing_old.as_slice(), missing_new.as_slice()) {
+        ([a], [b])
+            if a == b && on_release.get(format!("{a}.next").as_str()) == Some(&new[a].as_str()) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "step {step}: neither set is whole (old lacks {missing_old:?}, new lacks {missing_new:?}): {assets:?}"
+        )),
+    }
+}
+
 #[test]
 fn a_nightly_released_twice_rolls_one_release_and_is_never_incomplete() {
     let dir = built_project();
     let fake = FakeGithub::start(TOKEN);
     let nightly = |day: &str| nightly(dir.path(), &fake, day);
+    let first_commit = head(dir.path());
     nightly("1795400000");
     let first = release_set(dir.path());
+    // The tag is created on the commit released.
+    assert_eq!(
+        fake.ref_sha("refs/tags/nightly").as_deref(),
+        Some(first_commit.as_str())
+    );
+    common::git(
+        dir.path(),
+        &["commit", "-q", "--allow-empty", "-m", "fix: second"],
+    );
+    let second_commit = head(dir.path());
+    assert_ne!(first_commit, second_commit);
     let changes_before = fake.history().len();
     nightly("1795500000");
     let second = release_set(dir.path());
     assert_ne!(first, second, "the two nightlies must differ");
+    assert!(
+        first.keys().any(|name| second.contains_key(name)),
+        "no file keeps its name, so no replacement is exercised: {first:?} {second:?}"
+    );
 
     let releases = fake.releases();
     assert_eq!(releases.len(), 1, "{releases:#?}");
@@ -477,15 +596,63 @@ fn a_nightly_released_twice_rolls_one_release_and_is_never_incomplete() {
     assert!(releases[0].prerelease && !releases[0].draft);
     assert_one_complete_release(dir.path(), &fake);
     // The tag follows the newest commit.
-    assert!(fake.refs().iter().any(|(r, _)| r == "refs/tags/nightly"));
+    assert_eq!(
+        fake.ref_sha("refs/tags/nightly").as_deref(),
+        Some(second_commit.as_str())
+    );
+    assert_eq!(fake.latest(), None, "a nightly became latest");
 
-    // At every step of the second run, one whole set of files was on the release.
-    for (step, assets) in fake.history().iter().enumerate().skip(changes_before) {
-        let present: Vec<&String> = assets.iter().map(|(_, sha)| sha).collect();
-        let whole = |set: &[String]| set.iter().all(|sha| present.contains(&sha));
+    // At every step of the second run, by name, one whole set of files was on the release.
+    let history = fake.history();
+    assert!(history.len() > changes_before + 2, "{history:#?}");
+    for (step, assets) in history.iter().enumerate().skip(changes_before) {
+        check_roll_step(step, assets, &first, &second).unwrap();
+    }
+}
+
+/// The check above fails on the windows it is there to catch.
+#[test]
+fn the_nightly_roll_check_refuses_a_missing_name_and_early_deletes() {
+    let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect()
+    };
+    let assets = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect()
+    };
+    let old = set(&[("SUMS", "o1"), ("a-1.tgz", "o2")]);
+    let new = set(&[("SUMS", "n1"), ("a-2.tgz", "n2")]);
+    // Fine: uploading; both there; SUMS swapped through SUMS.next; the old archive deleted last.
+    for fine in [
+        assets(&[("SUMS", "o1"), ("a-1.tgz", "o2")]),
+        assets(&[
+            ("SUMS", "o1"),
+            ("a-1.tgz", "o2"),
+            ("a-2.tgz", "n2"),
+            ("SUMS.next", "n1"),
+        ]),
+        assets(&[("a-1.tgz", "o2"), ("a-2.tgz", "n2"), ("SUMS.next", "n1")]),
+        assets(&[("SUMS", "n1"), ("a-1.tgz", "o2"), ("a-2.tgz", "n2")]),
+        assets(&[("SUMS", "n1"), ("a-2.tgz", "n2")]),
+    ] {
+        check_roll_step(0, &fine, &old, &new).unwrap();
+    }
+    // Not fine: SUMS gone with nothing staged (the window a content-only check let through),
+    // an old file deleted before the new set was whole, a file with foreign content.
+    for broken in [
+        assets(&[("a-1.tgz", "o2"), ("a-2.tgz", "n2")]),
+        assets(&[("a-2.tgz", "n2"), ("SUMS.next", "n1")]),
+        assets(&[("SUMS", "o1")]),
+        assets(&[("SUMS", "x"), ("a-1.tgz", "o2")]),
+    ] {
         assert!(
-            whole(&first) || whole(&second),
-            "after change {step} neither set is complete: {assets:?}"
+            check_roll_step(0, &broken, &old, &new).is_err(),
+            "{broken:?}"
         );
     }
 }
@@ -633,4 +800,80 @@ fn bare_version_tags_master_and_own_signing_variables_release_end_to_end() {
     let releases = fake.releases();
     assert_eq!(releases.len(), 1);
     assert_eq!(releases[0].tag_name, "14.1.1");
+}
+
+/// The recorded 422 `already_exists` on upload is reconciled (a finished file kept, a broken
+/// one deleted and sent again), lists are followed page by page through `Link`, and each file
+/// goes up with its MIME type.
+#[test]
+fn recorded_upload_conflicts_are_reconciled_across_linked_pages() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    // One item per page, so every asset list spans pages.
+    fake.set_max_per_page(1);
+    fake.inject(Fault::AlreadyThere { complete: true });
+    fake.inject(Fault::AlreadyThere { complete: false });
+    let out = release(dir.path(), &fake, &["-vv"]);
+    assert_eq!(out.status.code(), Some(0), "{:#?}", fake.calls());
+    assert_one_complete_release(dir.path(), &fake);
+    let calls = fake.calls();
+    assert_eq!(uploads(&fake), 3, "two files, one sent again: {calls:#?}");
+    let deletes = calls
+        .iter()
+        .filter(|c| c.starts_with("DELETE /repos/acme/tiny/releases/assets/"))
+        .count();
+    assert_eq!(deletes, 1, "only the broken one is deleted: {calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("GET /repositories/") && c.contains("page=2")),
+        "the second page was never fetched: {calls:#?}"
+    );
+    for request in fake.requests() {
+        let Some(name) = request
+            .line
+            .split("name=")
+            .nth(1)
+            .map(|n| n.split('&').next().unwrap_or(n))
+        else {
+            continue;
+        };
+        let expected = if name.ends_with(".tar.gz") {
+            "application/gzip"
+        } else {
+            "text/plain"
+        };
+        assert_eq!(request.header("content-type"), Some(expected), "{name}");
+        assert!(request.header("content-length").is_some(), "{name}");
+    }
+
+    // A re-run finds both files on their pages and uploads nothing.
+    let before = uploads(&fake);
+    let out = release(dir.path(), &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(uploads(&fake), before);
+}
+
+/// An `upload_url` naming a host that is neither the API's nor its `uploads.` sibling gets no
+/// token and no file: the release stops with the host named.
+#[test]
+fn an_upload_address_on_a_foreign_host_gets_no_token() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    let foreign = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    foreign.set_nonblocking(true).unwrap();
+    let origin = format!("http://{}", foreign.local_addr().unwrap());
+    fake.set_upload_origin(&origin);
+    let out = release(dir.path(), &fake, &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&origin) && stderr.contains("not sending the token there"),
+        "{stderr}"
+    );
+    assert!(
+        foreign.accept().is_err(),
+        "something connected to the foreign host"
+    );
+    assert!(fake.releases()[0].draft, "published without its files");
 }

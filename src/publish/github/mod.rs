@@ -741,6 +741,33 @@ mod tests {
     }
 
     #[test]
+    fn the_token_goes_to_the_api_and_its_upload_host_only() {
+        let client = |api: &str| Client::new(api, "t0ken", Duration::from_secs(1)).unwrap();
+        let url = |text: &str| Url::parse(text).unwrap();
+        let dotcom = client("https://api.github.com");
+        assert!(dotcom.trusted(&url(
+            "https://uploads.github.com/repos/o/r/releases/1/assets"
+        )));
+        assert!(dotcom.trusted(&url("https://api.github.com/repos/o/r")));
+        assert!(!dotcom.trusted(&url(
+            "http://uploads.github.com/repos/o/r/releases/1/assets"
+        )));
+        assert!(!dotcom.trusted(&url("https://uploads.github.com.evil.io/x")));
+        assert!(!dotcom.trusted(&url("https://evil.io/uploads.github.com")));
+        let enterprise = client("https://ghe.example.com/api/v3/");
+        assert!(enterprise.trusted(&url(
+            "https://ghe.example.com/api/uploads/repos/o/r/releases/1/assets"
+        )));
+        assert!(!enterprise.trusted(&url("https://uploads.example.com/x")));
+        assert_eq!(
+            enterprise.endpoint("/repos/o/r/releases").unwrap().as_str(),
+            "https://ghe.example.com/api/v3/repos/o/r/releases"
+        );
+        assert!(Client::new("ftp://x", "t", Duration::ZERO).is_err());
+        assert!(Client::new("https://x/api?q=1", "t", Duration::ZERO).is_err());
+    }
+
+    #[test]
     fn complete_means_uploaded_same_size_and_digest() {
         let file = Upload {
             name: "a".into(),
