@@ -8,9 +8,7 @@ use std::net::TcpStream;
 use regex::Regex;
 use serde_json::{Value, json};
 
-mod common;
-
-use common::fake_github::{
+use crate::common::fake_github::{
     CONFLICT_FIXTURE, FakeGithub, Fault, MAIN_SHA, REFS_FIXTURE, RELEASE_FIXTURE, fixture,
 };
 
@@ -438,7 +436,10 @@ fn the_api_lives_under_its_prefix_and_uploads_on_their_own_host() {
     assert_eq!(uploaded.status, 201);
     assert_eq!(
         uploaded.json()["digest"],
-        json!(format!("sha256:{}", common::fake_github::sha256(b"a")))
+        json!(format!(
+            "sha256:{}",
+            crate::common::fake_github::sha256(b"a")
+        ))
     );
 }
 

@@ -4,9 +4,7 @@ use std::path::Path;
 
 use shipit::release_notes::{DEFAULT_TEMPLATE, Notes};
 
-mod common;
-
-use common::git;
+use crate::common::git;
 
 fn history(dir: &Path) {
     git(dir, &["init", "-q", "-b", "main"]);

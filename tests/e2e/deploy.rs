@@ -11,12 +11,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-mod common;
-
-use common::haproxy::Haproxy;
-use common::load::{self, Load};
-use common::registry::require_docker;
-use common::{demo_copy, git, shared_target_dir, shipit, text};
+use crate::common::haproxy::Haproxy;
+use crate::common::load::{self, Load};
+use crate::common::registry::require_docker;
+use crate::common::{demo_copy, git, shared_target_dir, shipit, text};
 
 /// Requests per second of the load.
 const RATE: u32 = 250;

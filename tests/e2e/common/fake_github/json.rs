@@ -6,13 +6,14 @@ use serde_json::{Value, json};
 use super::{Asset, Release};
 
 pub const RELEASE_FIXTURE: &str =
-    include_str!("../../fixtures/github-recorded/release-assets/normalized-fixture.json");
-pub const CONFLICT_FIXTURE: &str =
-    include_str!("../../fixtures/github-recorded/release-assets-conflict/normalized-fixture.json");
+    include_str!("../../../fixtures/github-recorded/release-assets/normalized-fixture.json");
+pub const CONFLICT_FIXTURE: &str = include_str!(
+    "../../../fixtures/github-recorded/release-assets-conflict/normalized-fixture.json"
+);
 pub const REFS_FIXTURE: &str =
-    include_str!("../../fixtures/github-recorded/git-refs/normalized-fixture.json");
+    include_str!("../../../fixtures/github-recorded/git-refs/normalized-fixture.json");
 pub const ERRORS_FIXTURE: &str =
-    include_str!("../../fixtures/github-recorded/errors/normalized-fixture.json");
+    include_str!("../../../fixtures/github-recorded/errors/normalized-fixture.json");
 
 /// The recorded exchanges of a fixture.
 pub fn fixture(text: &str) -> Vec<Value> {

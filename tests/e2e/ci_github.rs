@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-mod common;
-
-use common::{repo_root, require, shipit, text, tiny_crate};
+use crate::common::{repo_root, require, shipit, text, tiny_crate};
 
 #[test]
 fn the_production_workflow_is_snapshotted_and_passes_actionlint() {

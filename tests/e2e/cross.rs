@@ -12,9 +12,7 @@ use shipit::binfmt;
 use shipit::targets::Target;
 use shipit::toolchain::{ZigSource, Zigbuild};
 
-mod common;
-
-use common::{demo_copy, require, shared_target_dir, shipit, text};
+use crate::common::{demo_copy, require, shared_target_dir, shipit, text};
 
 const DEMO_TARGETS: [&str; 6] = [
     "linux-x64-musl",
@@ -123,7 +121,7 @@ fn version_of(mut command: Command) -> String {
 }
 
 fn serves_its_version(binary: &Path) {
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let mut server = Command::new(binary)
         .env("PORT", port.to_string())
         .env("BIND", "127.0.0.1")
@@ -185,7 +183,7 @@ fn bcrypt_shim() -> PathBuf {
         let dirs = std::iter::once(prefix.clone()).chain(std::env::split_paths(&path));
         zig.env("PATH", std::env::join_paths(dirs).unwrap());
     }
-    let source = common::repo_root().join("tests/fixtures/wine/bcryptprimitives.c");
+    let source = crate::common::repo_root().join("tests/fixtures/wine/bcryptprimitives.c");
     let tmp = out.with_extension("tmp.dll");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let status = zig

@@ -3,10 +3,8 @@
 
 use std::path::Path;
 
-mod common;
-
-use common::fake_github::FakeGithub;
-use common::{demo_copy, git, shared_target_dir, shipit, text};
+use crate::common::fake_github::FakeGithub;
+use crate::common::{demo_copy, git, shared_target_dir, shipit, text};
 
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
 const PARTS: [&str; 3] = [

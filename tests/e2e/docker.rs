@@ -4,10 +4,8 @@
 
 use std::path::Path;
 
-mod common;
-
-use common::registry::{self, PASSWORD, Registry, docker, require_docker};
-use common::{demo_copy, git, shared_target_dir, shipit, text};
+use crate::common::registry::{self, PASSWORD, Registry, docker, require_docker};
+use crate::common::{demo_copy, git, shared_target_dir, shipit, text};
 
 /// The demo with a build stage for the two Linux targets and `docker` appended as
 /// `[release.docker]`, committed and built.

@@ -6,9 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-mod common;
-
-use common::{demo_copy, git, require, shared_target_dir, shipit, text, tiny_crate};
+use crate::common::{demo_copy, git, require, shared_target_dir, shipit, text, tiny_crate};
 
 /// A key pair made by minisign itself, encrypted with `password`.
 fn minisign_key(dir: &Path, password: &str) -> (PathBuf, PathBuf) {

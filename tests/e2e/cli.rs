@@ -4,9 +4,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-
-use common::{git, repo_root, shipit, text};
+use crate::common::{git, repo_root, shipit, text};
 
 /// A minimal Cargo project with the given pipeline as `shipit.toml`.
 fn project(pipeline: &str) -> tempfile::TempDir {
@@ -793,7 +791,7 @@ fn deploy_sections_are_checked_with_locations_before_anything_runs() {
 
     // A router that does not answer is a failure of the work (exit 1), named. The engine is
     // reached first, so without a Docker engine this would test nothing of the router.
-    common::registry::require_docker();
+    crate::common::registry::require_docker();
     let dir = project(&section(""));
     let out = shipit(dir.path())
         .args(["deploy", "--env", "production"])

@@ -7,10 +7,8 @@ use std::process::Command;
 
 use shipit::publish::homebrew::{Download, Formula, Platform, Pushed, Tap};
 
-mod common;
-
-use common::fake_github::FakeGithub;
-use common::{built_tiny, demo_copy, git, require, shared_target_dir, shipit, text};
+use crate::common::fake_github::FakeGithub;
+use crate::common::{built_tiny, demo_copy, git, require, shared_target_dir, shipit, text};
 
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
 

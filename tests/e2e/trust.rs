@@ -3,14 +3,12 @@
 
 use std::path::Path;
 
-mod common;
-
-use common::{shipit, text};
+use crate::common::{shipit, text};
 
 /// A minimal Cargo project with `pipeline` as `shipit.toml`.
 fn project(pipeline: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    common::tiny_crate(dir.path(), "1.2.3");
+    crate::common::tiny_crate(dir.path(), "1.2.3");
     std::fs::write(dir.path().join("shipit.toml"), pipeline).unwrap();
     dir
 }
@@ -80,7 +78,7 @@ fn build(dir: &Path) -> std::process::Output {
 
 #[test]
 fn minisign_unencrypted_key_from_minisign_w_signs_a_release_minisign_verifies() {
-    common::require("minisign");
+    crate::common::require("minisign");
     let dir = signed_tiny("");
     std::fs::create_dir_all(dir.path().join("keys")).unwrap();
     let made = std::process::Command::new("minisign")
@@ -257,7 +255,7 @@ fn ci_github_cron_and_action_values_cannot_inject_workflow_keys() {
             .any(|l| l.trim_start().starts_with("- evil")),
         "{workflow}"
     );
-    common::require("actionlint");
+    crate::common::require("actionlint");
     let lint = std::process::Command::new("actionlint")
         .arg(&file)
         .output()
@@ -379,7 +377,7 @@ fn binary_format_for_several_targets_writes_each_output_whole() {
 /// A release folder signed by a `minisign -G -W` key: an archive, SHA256SUMS and its
 /// signature; the public key in `keys/`, outside the folder.
 fn signed_folder() -> tempfile::TempDir {
-    common::require("minisign");
+    crate::common::require("minisign");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("dist")).unwrap();
@@ -660,9 +658,9 @@ fn split_parts() -> tempfile::TempDir {
          [release.github]\nrepo = \"acme/tiny\"\n",
     );
     std::fs::write(dir.path().join(".gitignore"), "target/\ndist/\nparts/\n").unwrap();
-    common::git(dir.path(), &["init", "-q", "-b", "main"]);
-    common::git(dir.path(), &["add", "."]);
-    common::git(dir.path(), &["commit", "-qm", "first"]);
+    crate::common::git(dir.path(), &["init", "-q", "-b", "main"]);
+    crate::common::git(dir.path(), &["add", "."]);
+    crate::common::git(dir.path(), &["commit", "-qm", "first"]);
     let out = shipit(dir.path())
         .args(["build", "--split", "--targets", "linux-x64"])
         .env("CARGO_TARGET_DIR", dir.path().join("target"))

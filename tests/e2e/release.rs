@@ -9,10 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-mod common;
-
-use common::fake_github::{FakeGithub, Fault};
-use common::{built_tiny, shipit, text};
+use crate::common::fake_github::{FakeGithub, Fault};
+use crate::common::{built_tiny, shipit, text};
 
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
 
@@ -575,7 +573,7 @@ fn a_nightly_released_twice_rolls_one_release_and_is_never_incomplete() {
         fake.ref_sha("refs/tags/nightly").as_deref(),
         Some(first_commit.as_str())
     );
-    common::git(
+    crate::common::git(
         dir.path(),
         &["commit", "-q", "--allow-empty", "-m", "fix: second"],
     );
@@ -731,10 +729,10 @@ fn an_asset_of_the_same_size_but_other_content_says_so_with_its_digest() {
 /// passes those variables (actionlint-clean), and the release goes out under the bare tag.
 #[test]
 fn bare_version_tags_master_and_own_signing_variables_release_end_to_end() {
-    common::require("actionlint");
+    crate::common::require("actionlint");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    common::tiny_crate(root, "14.1.1");
+    crate::common::tiny_crate(root, "14.1.1");
     std::fs::write(root.join(".gitignore"), "target/\ndist/\nkeys/\n").unwrap();
     std::fs::write(
         root.join("shipit.toml"),
@@ -746,10 +744,10 @@ fn bare_version_tags_master_and_own_signing_variables_release_end_to_end() {
          [release.github]\nrepo = \"acme/tiny\"\n",
     )
     .unwrap();
-    common::git(root, &["init", "-q", "-b", "master"]);
-    common::git(root, &["add", "."]);
-    common::git(root, &["commit", "-qm", "feat: first"]);
-    common::git(root, &["tag", "14.1.1"]);
+    crate::common::git(root, &["init", "-q", "-b", "master"]);
+    crate::common::git(root, &["add", "."]);
+    crate::common::git(root, &["commit", "-qm", "feat: first"]);
+    crate::common::git(root, &["tag", "14.1.1"]);
     let keygen = shipit(root)
         .args([
             "keygen",

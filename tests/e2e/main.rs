@@ -1,0 +1,20 @@
+//! shipit's end-to-end tests, one binary (linked once; every test runs in one pool): each
+//! module drives the real `shipit` binary against real tools and local fakes.
+
+mod common;
+
+mod cache;
+mod ci_github;
+mod cli;
+mod config_errors;
+mod cross;
+mod deploy;
+mod docker;
+mod executor;
+mod github_fake;
+mod homebrew;
+mod package;
+mod release;
+mod release_notes;
+mod split;
+mod trust;
