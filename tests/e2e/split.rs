@@ -92,6 +92,86 @@ fn three_split_builds_merge_into_the_checksums_of_one_full_build() {
         "{:?}",
         text(&out)
     );
+
+    // A target in two parts, a file in two parts, another version: each refused, by name.
+    let twin = parts.path().join("twin");
+    copy_dir(&part(0), &twin);
+    let out = release(vec![part(0), twin.clone(), part(1), part(2)]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("is in both")
+            && text(&out).1.contains("each target belongs to one part"),
+        "{:?}",
+        text(&out)
+    );
+    let greedy = parts.path().join("greedy");
+    copy_dir(&part(2), &greedy);
+    let theirs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part(0).join("manifest.json")).unwrap())
+            .unwrap();
+    let borrowed = theirs["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"].as_str().unwrap().ends_with(".tar.gz"))
+        .unwrap()
+        .clone();
+    let borrowed_path = borrowed["path"].as_str().unwrap().to_string();
+    std::fs::copy(part(0).join(&borrowed_path), greedy.join(&borrowed_path)).unwrap();
+    let mut mine: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(greedy.join("manifest.json")).unwrap())
+            .unwrap();
+    mine["artifacts"].as_array_mut().unwrap().push(borrowed);
+    std::fs::write(greedy.join("manifest.json"), mine.to_string()).unwrap();
+    let out = release(vec![part(0), part(1), greedy.clone()]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains(&format!(
+            "holds `{borrowed_path}`, which the plan does not expect"
+        )),
+        "{:?}",
+        text(&out)
+    );
+    let other_version = parts.path().join("other-version");
+    copy_dir(&part(2), &other_version);
+    let manifest = other_version.join("manifest.json");
+    let edited = std::fs::read_to_string(&manifest).unwrap().replacen(
+        "\"version\": \"",
+        "\"version\": \"9",
+        1,
+    );
+    std::fs::write(&manifest, edited).unwrap();
+    let out = release(vec![part(0), part(1), other_version.clone()]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("was built for version 9"),
+        "{:?}",
+        text(&out)
+    );
+    // A tampered file (bytes changed after its part's manifest was written).
+    let tampered = parts.path().join("tampered");
+    copy_dir(&part(1), &tampered);
+    let archive = std::fs::read_dir(&tampered)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz") || p.to_string_lossy().ends_with(".zip"))
+        .unwrap();
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&archive, bytes).unwrap();
+    let out = release(vec![part(0), tampered.clone(), part(2)]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("does not match that part's manifest"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(
+        !dist.join(archive.file_name().unwrap()).exists(),
+        "a tampered part left a file in dist"
+    );
     assert!(fake.calls().is_empty());
 
     // All three: the same checksums as the full build, signed once, published once.
