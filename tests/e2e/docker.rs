@@ -491,3 +491,82 @@ fn nightly_images_beyond_keep_are_deleted() {
     ]);
     assert_eq!(text(&nightly).0, text(&newest).0);
 }
+
+/// The tags of `repository` in `registry`, read directly (not through any proxy); none when
+/// the repository does not exist.
+fn tags_of(registry: &Registry, repository: &str) -> Vec<String> {
+    let out = registry.skopeo(&[
+        "list-tags",
+        &format!("docker://{}/{repository}", registry.addr),
+    ]);
+    if !out.status.success() {
+        assert!(text(&out).1.contains("404"), "{:?}", text(&out));
+        return Vec::new();
+    }
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list["Tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .map(|t| t.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A push that fails part-way (a blob cut off mid-body, then a tag refused) leaves no tag on
+/// half an image; once the registry answers again, a re-run sends what is missing and tags.
+#[test]
+fn a_push_failing_part_way_leaves_no_tag_and_a_rerun_completes_it() {
+    use crate::common::proxy::{Failure, Proxy, Rule};
+    let registry = Registry::start();
+    // Two blob uploads get through; every later one is cut off after 1 KiB.
+    let proxy = Proxy::start(
+        &registry.addr,
+        vec![Rule {
+            method: "PUT",
+            path_has: "/blobs/uploads/",
+            path_lacks: "",
+            pass: 2,
+            failure: Failure::CutAfter(1024),
+        }],
+    );
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/half\"\ninsecure = true\nmax_retry_time = \"2s\"\ntags = [\"{{{{ version }}}}\", \"latest\"]",
+        proxy.addr
+    ));
+    let config = registry.docker_config_at(&proxy.addr, PASSWORD);
+    let out = release(dir.path(), config.path());
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(proxy.failed() > 0, "{:#?}", proxy.log());
+    assert!(
+        proxy
+            .log()
+            .iter()
+            .any(|l| l.contains("/blobs/uploads/") && l.ends_with("201")),
+        "no blob landed, so nothing was half-pushed: {:#?}",
+        proxy.log()
+    );
+    assert_eq!(tags_of(&registry, "acme/half"), Vec::<String>::new());
+
+    // Every blob and manifest lands, but the registry refuses the first tag.
+    proxy.set_rules(vec![Rule {
+        method: "PUT",
+        path_has: "/manifests/",
+        path_lacks: "/manifests/sha256:",
+        pass: 0,
+        failure: Failure::Status(500),
+    }]);
+    let out = release(dir.path(), config.path());
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(proxy.failed() > 0, "{:#?}", proxy.log());
+    assert_eq!(tags_of(&registry, "acme/half"), Vec::<String>::new());
+
+    // The registry answers again: the re-run completes the push and tags it.
+    proxy.set_rules(Vec::new());
+    let out = release(dir.path(), config.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let mut tags = tags_of(&registry, "acme/half");
+    tags.sort();
+    assert_eq!(tags, ["0.1.0", "latest"]);
+}

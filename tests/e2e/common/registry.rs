@@ -105,12 +105,17 @@ impl Registry {
 
     /// A Docker config folder (`DOCKER_CONFIG`) holding `password` for this registry.
     pub fn docker_config(&self, password: &str) -> tempfile::TempDir {
+        self.docker_config_at(&self.addr, password)
+    }
+
+    /// A Docker config folder holding `password` for this registry reached as `host` (a proxy).
+    pub fn docker_config_at(&self, host: &str, password: &str) -> tempfile::TempDir {
         use base64::Engine;
         let dir = tempfile::tempdir().unwrap();
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
         std::fs::write(
             dir.path().join("config.json"),
-            format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, self.addr),
+            format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
         )
         .unwrap();
         dir
