@@ -121,16 +121,18 @@ fn version_of(mut command: Command) -> String {
 }
 
 fn serves_its_version(binary: &Path) {
-    let port = crate::common::free_port();
+    // An address of its own: whatever answers there is this server.
+    let addr = crate::common::private_addr();
+    let (ip, port) = addr.rsplit_once(':').unwrap();
     let mut server = Command::new(binary)
-        .env("PORT", port.to_string())
-        .env("BIND", "127.0.0.1")
+        .env("PORT", port)
+        .env("BIND", ip)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let reply = loop {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut stream) = TcpStream::connect(&addr) {
             stream
                 .write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
                 .unwrap();

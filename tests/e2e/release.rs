@@ -420,7 +420,9 @@ fn a_pre_release_version_is_marked_and_not_made_latest() {
 }
 
 #[test]
-fn uploading_a_1_gib_asset_streams_in_under_100_mib() {
+fn uploading_a_1_gib_asset_streams_in_about_30_mib() {
+    // GNU time, which scripts/test installs, reports the peak memory.
+    crate::common::require("/usr/bin/time");
     let dir = built_project();
     // A 1 GiB file (sparse, so it costs no disk) as a release asset.
     let big = dir.path().join("dist/big.bin");
@@ -461,7 +463,8 @@ fn uploading_a_1_gib_asset_streams_in_under_100_mib() {
         .parse()
         .unwrap();
     eprintln!("peak RSS uploading 1 GiB: {} MiB", peak_kib / 1024);
-    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
+    // The README says about 30 MiB (32 MiB measured); buffering the file would take 1 GiB.
+    assert!(peak_kib < 48 * 1024, "peak RSS {peak_kib} KiB");
     let asset = fake.releases()[0]
         .assets
         .iter()

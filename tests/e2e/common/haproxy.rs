@@ -1,4 +1,4 @@
-//! A real HAProxy for deploy tests, on a free port of 127.0.0.1, with its runtime API on a
+//! A real HAProxy for deploy tests, on loopback addresses of its own, with its runtime API on a
 //! unix socket and two empty backends that shipit fills: `demo` (frontend [`Haproxy::frontend`])
 //! and `demo_preview` (frontend [`Haproxy::preview`]).
 
@@ -26,8 +26,8 @@ impl Haproxy {
     pub fn start() -> Haproxy {
         require("haproxy");
         let dir = tempfile::tempdir().unwrap();
-        let free = || format!("127.0.0.1:{}", super::free_port());
-        let (frontend, preview) = (free(), free());
+        // Addresses of its own, so the frontends can only be this HAProxy's.
+        let (frontend, preview) = (super::private_addr(), super::private_addr());
         let socket = dir.path().join("admin.sock");
         let config = dir.path().join("haproxy.cfg");
         std::fs::write(
@@ -54,7 +54,12 @@ impl Haproxy {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut child = child;
         while !socket.exists() || TcpStream::connect(&frontend).is_err() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "haproxy exited while starting"
+            );
             assert!(Instant::now() < deadline, "haproxy did not start");
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -91,6 +91,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `IP:PORT` on a loopback address of its own (one of 127.0.0.0/8, picked at random) with a
+/// port free right now: a server a test starts there cannot be mistaken for a neighbour
+/// test's, even if the port is reused between the check and its bind.
+pub fn private_addr() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let bits = hasher.finish();
+    let ip = std::net::Ipv4Addr::new(
+        127,
+        1 + (bits % 254) as u8,
+        ((bits >> 8) % 256) as u8,
+        1 + ((bits >> 16) % 254) as u8,
+    );
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
 /// Fails the test, loudly, when an external program it needs is not installed: a test that
 /// passes without doing its checks proves nothing. `.ci/run` installs them all.
 pub fn require(program: &str) {

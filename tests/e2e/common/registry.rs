@@ -61,41 +61,63 @@ impl Registry {
         tokens: Option<super::token_service::TokenService>,
     ) -> Registry {
         require("docker-registry");
-        let addr = format!("127.0.0.1:{}", super::free_port());
-        let root = dir.path().display();
-        std::fs::write(
-            dir.path().join("config.yml"),
-            format!(
-                "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {root}/data}}\n  delete: {{enabled: true}}\n\
-                 http:\n  addr: {addr}\n  secret: shipit-tests\nauth:\n{auth}"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
+        // A free port can be taken by a neighbour test before the registry binds it: each
+        // registry answers with its own id, and one that lost the port is started again.
+        for attempt in 0..5 {
+            let addr = format!("127.0.0.1:{}", super::free_port());
+            let id = format!("{}-{attempt}", dir.path().display());
+            let root = dir.path().display();
+            std::fs::write(
+                dir.path().join("config.yml"),
+                format!(
+                    "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {root}/data}}\n  delete: {{enabled: true}}\n\
+                     http:\n  addr: {addr}\n  secret: shipit-tests\n  headers:\n    X-Shipit-Test-Registry: [\"{id}\"]\nauth:\n{auth}"
+                ),
+            )
             .unwrap();
-        let registry = Registry {
-            addr,
-            child,
-            dir,
-            tokens,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&registry.addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the registry did not start: {}",
-                registry.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(dir.path().join("config.yml"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                match identity(&addr) {
+                    Some(found) if found == id => {
+                        return Registry {
+                            addr,
+                            child,
+                            dir,
+                            tokens,
+                        };
+                    }
+                    // Someone else's server: ours cannot have the port.
+                    Some(_) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    None => {}
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the registry did not start: {}",
+                    std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        registry
+        panic!(
+            "no registry could keep a port: {}",
+            std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
+        )
     }
 
     /// What the registry logged.
@@ -148,6 +170,35 @@ impl Registry {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     }
+}
+
+/// The `X-Shipit-Test-Registry` id of the server answering `GET /v2/` at `addr`: `None` while
+/// nothing answers, `Some("")` for a server without one.
+fn identity(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(
+            format!("GET /v2/ HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    if !text.starts_with("HTTP/") {
+        return None;
+    }
+    Some(
+        text.lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("x-shipit-test-registry")
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap_or_default(),
+    )
 }
 
 impl Drop for Registry {
