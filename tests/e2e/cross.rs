@@ -12,7 +12,7 @@ use shipit::binfmt;
 use shipit::targets::Target;
 use shipit::toolchain::{ZigSource, Zigbuild};
 
-use crate::common::{demo_copy, require, shared_target_dir, shipit, text};
+use crate::common::{demo_copy, require, shared_target_dir, shipit, text, tiny_crate};
 
 const DEMO_TARGETS: [&str; 6] = [
     "linux-x64-musl",
@@ -448,6 +448,84 @@ fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_eve
     let darwin_arm = root.join("dist/darwin-arm64/repro");
     let header = binfmt::read(&darwin_arm).unwrap();
     assert_eq!(header.arches, vec!["arm64".to_string()]);
+    // The universal binary holds both architectures, and its archive is checksummed.
+    let universal = binfmt::read(&root.join("dist/darwin-universal/repro")).unwrap();
+    let mut arches = universal.arches.clone();
+    arches.sort();
+    assert_eq!(arches, ["arm64", "x64"], "{universal}");
+    assert!(
+        first
+            .lines()
+            .any(|l| l.ends_with("repro-0.3.0-darwin-universal.tar.gz")),
+        "{first}"
+    );
     let second = build();
     assert_eq!(first, second, "two clean builds differ");
+}
+
+/// The newest `GLIBC_2.N` symbol version a Linux binary needs (from its version strings).
+fn newest_glibc(binary: &Path) -> (u32, u32) {
+    let data = std::fs::read(binary).unwrap();
+    let needle = b"GLIBC_2.";
+    let mut newest = (0, 0);
+    for at in data
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i + needle.len())
+    {
+        let digits: String = data[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .map(|b| *b as char)
+            .collect();
+        let minor: u32 = digits.split('.').next().unwrap_or("").parse().unwrap_or(0);
+        newest = newest.max((2, minor));
+    }
+    newest
+}
+
+/// A gnu target pinned to an old glibc (`glibc = "2.17"`) needs no newer symbol, and runs here.
+#[test]
+fn a_gnu_target_pinned_to_glibc_2_17_needs_nothing_newer() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_crate(dir.path(), "1.0.0");
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() {\n    let now = std::time::SystemTime::now();\n    let t = std::thread::spawn(move || now.elapsed().is_ok());\n    println!(\"pinned {}\", t.join().unwrap());\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\ntargets = [\"linux-x64\"]\nglibc = \"2.17\"\n",
+    )
+    .unwrap();
+    let out = shipit(dir.path())
+        .arg("build")
+        .env("CARGO_TARGET_DIR", shared_target_dir("glibc-pin"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let binary = dir.path().join("dist/linux-x64/tiny");
+    let newest = newest_glibc(&binary);
+    assert!(newest > (2, 0), "no glibc version found: not a gnu binary?");
+    assert!(newest <= (2, 17), "needs GLIBC_2.{}", newest.1);
+    let run = Command::new(&binary).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "pinned true\n");
+    // Unpinned, the same program links against this machine's newer glibc: the check can fail.
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\ntargets = [\"linux-x64\"]\n",
+    )
+    .unwrap();
+    let out = shipit(dir.path())
+        .arg("build")
+        .env("CARGO_TARGET_DIR", shared_target_dir("glibc-unpinned"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(
+        newest_glibc(&binary) > (2, 17),
+        "the unpinned build needs only 2.17 too"
+    );
 }

@@ -570,3 +570,158 @@ fn a_push_failing_part_way_leaves_no_tag_and_a_rerun_completes_it() {
     tags.sort();
     assert_eq!(tags, ["0.1.0", "latest"]);
 }
+
+/// Rewrites the `[release.docker]` section of the committed demo's image pipeline.
+fn set_docker_section(dir: &Path, docker: &str) {
+    let path = dir.join("pipelines/image.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let head = text.split("[release.docker]").next().unwrap();
+    std::fs::write(&path, format!("{head}[release.docker]\n{docker}\n")).unwrap();
+}
+
+/// A `docker-credential-shipittest` helper on a PATH of its own, which knows the test user's
+/// password for `server` only (as `docker login` with a helper stores it).
+fn credential_helper(server: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-shipittest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread -r server\nif [ \"$server\" = '{server}' ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"{}\",\"Secret\":\"{}\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+            registry::USER,
+            PASSWORD
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (bin, path)
+}
+
+/// Every credential source the README lists gets an image pushed: pipeline `auth`,
+/// `SHIPIT_REGISTRY_*`, Docker's `credHelpers` and `credsStore`, and an identity token
+/// exchanged through OAuth2; an image list goes to every registry in it.
+#[test]
+fn every_credential_source_pushes_and_an_image_list_reaches_each_registry() {
+    use crate::common::token_service::IDENTITY_TOKEN;
+    let (a, b) = (Registry::start(), Registry::start());
+    let tokens = Registry::start_with_tokens();
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/first\"\ninsecure = true",
+        a.addr
+    ));
+    let empty = tempfile::tempdir().unwrap();
+    let run = |docker: &str, config: &Path, env: &[(&str, &str)]| {
+        set_docker_section(dir.path(), docker);
+        let out = shipit(dir.path())
+            .args(["release", "--pipeline", "pipelines/image.toml"])
+            .env("DOCKER_CONFIG", config)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{docker}: {stdout}{stderr}");
+        assert!(!stderr.contains(PASSWORD), "{stderr}");
+        stderr
+    };
+    let tagged = |registry: &Registry, repository: &str| {
+        assert!(
+            tags_of(registry, repository).contains(&"0.1.0".to_string()),
+            "{repository} on {} has no 0.1.0",
+            registry.addr
+        );
+    };
+
+    // The pipeline's `auth`, with the password from the environment, for both registries.
+    run(
+        &format!(
+            "image = [\"{}/acme/piped\", \"{}/acme/piped\"]\ninsecure = true\nauth = {{ username = \"{}\", password_env = \"REGISTRY_PW\" }}",
+            a.addr,
+            b.addr,
+            registry::USER
+        ),
+        empty.path(),
+        &[("REGISTRY_PW", PASSWORD)],
+    );
+    tagged(&a, "acme/piped");
+    tagged(&b, "acme/piped");
+
+    // SHIPIT_REGISTRY_USERNAME / SHIPIT_REGISTRY_PASSWORD.
+    run(
+        &format!(
+            "image = [\"{}/acme/env\", \"{}/acme/env\"]\ninsecure = true",
+            a.addr, b.addr
+        ),
+        empty.path(),
+        &[
+            ("SHIPIT_REGISTRY_USERNAME", registry::USER),
+            ("SHIPIT_REGISTRY_PASSWORD", PASSWORD),
+        ],
+    );
+    tagged(&a, "acme/env");
+    tagged(&b, "acme/env");
+
+    // A credential helper named for one registry (`credHelpers`), then as the default store.
+    let (_bin_a, path_a) = credential_helper(&a.addr);
+    let helpers = tempfile::tempdir().unwrap();
+    std::fs::write(
+        helpers.path().join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"shipittest"}}}}"#, a.addr),
+    )
+    .unwrap();
+    run(
+        &format!("image = \"{}/acme/helper\"\ninsecure = true", a.addr),
+        helpers.path(),
+        &[("PATH", path_a.as_str())],
+    );
+    tagged(&a, "acme/helper");
+    let (_bin_b, path_b) = credential_helper(&b.addr);
+    let store = tempfile::tempdir().unwrap();
+    std::fs::write(
+        store.path().join("config.json"),
+        r#"{"credsStore":"shipittest"}"#,
+    )
+    .unwrap();
+    run(
+        &format!("image = \"{}/acme/store\"\ninsecure = true", b.addr),
+        store.path(),
+        &[("PATH", path_b.as_str())],
+    );
+    tagged(&b, "acme/store");
+
+    // An identity token, exchanged for access tokens at the registry's realm.
+    let identity = tempfile::tempdir().unwrap();
+    std::fs::write(
+        identity.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"{IDENTITY_TOKEN}"}}}}}}"#,
+            tokens.addr
+        ),
+    )
+    .unwrap();
+    let stderr = run(
+        &format!("image = \"{}/acme/identity\"\ninsecure = true", tokens.addr),
+        identity.path(),
+        &[],
+    );
+    assert!(!stderr.contains(IDENTITY_TOKEN), "{stderr}");
+    // shipit's token requests (skopeo's own checks come after, with Basic credentials).
+    let requests = tokens
+        .tokens
+        .as_ref()
+        .unwrap()
+        .requests
+        .lock()
+        .unwrap()
+        .clone();
+    tagged(&tokens, "acme/identity");
+    assert!(
+        !requests.is_empty() && requests.iter().all(|r| r.oauth && r.authenticated),
+        "{requests:?}"
+    );
+}

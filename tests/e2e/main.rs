@@ -3,6 +3,7 @@
 
 mod common;
 
+mod action;
 mod cache;
 mod ci_github;
 mod cli;

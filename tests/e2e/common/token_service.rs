@@ -13,6 +13,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use super::registry::{PASSWORD, USER};
+
+/// The Docker identity (OAuth2 refresh) token the service accepts for [`USER`].
+pub const IDENTITY_TOKEN: &str = "identity-refresh-7d1e0c5b";
 use super::require;
 
 /// The `iss` of every token.
@@ -25,8 +28,10 @@ pub struct TokenRequest {
     pub service: String,
     /// `scope` parameters.
     pub scopes: Vec<String>,
-    /// Whether it carried the right Basic credentials.
+    /// Whether it carried the right Basic credentials (or refresh token).
     pub authenticated: bool,
+    /// An OAuth2 refresh grant (POST) rather than a Basic-authenticated GET.
+    pub oauth: bool,
 }
 
 /// The service; runs until the test process ends.
@@ -108,42 +113,63 @@ fn answer(
         .unwrap_or_default()
         .to_string();
     let mut authorization = String::new();
+    let mut length = 0usize;
     loop {
         let mut header = String::new();
         reader.read_line(&mut header)?;
         if header.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            authorization = value.trim().to_string();
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = value.trim().to_string();
+            } else if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
         }
     }
-    let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    // An OAuth2 refresh grant (a Docker identity token) comes as a form in a POST body.
+    let mut form = vec![0u8; length];
+    std::io::Read::read_exact(&mut reader, &mut form)?;
+    let form = String::from_utf8_lossy(&form).into_owned();
+    let oauth = line.starts_with("POST ");
+    let query = if oauth {
+        form.as_str()
+    } else {
+        target.split_once('?').map(|(_, q)| q).unwrap_or_default()
+    };
     let mut service = String::new();
     let mut scopes = Vec::new();
+    let mut refresh = String::new();
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_decode(v);
         match k {
             "service" => service = v,
-            "scope" => scopes.push(v),
+            // The form joins scopes with spaces; the query repeats `scope`.
+            "scope" => scopes.extend(v.split(' ').filter(|s| !s.is_empty()).map(String::from)),
+            "refresh_token" => refresh = v,
             _ => {}
         }
     }
     let expected = format!("Basic {}", STANDARD.encode(format!("{USER}:{PASSWORD}")));
-    let authenticated = authorization == expected;
+    let authenticated = if oauth {
+        refresh == IDENTITY_TOKEN
+    } else {
+        authorization == expected
+    };
     seen.lock().unwrap().push(TokenRequest {
         service: service.clone(),
         scopes: scopes.clone(),
         authenticated,
+        oauth,
     });
     let (status, body) = if authenticated {
         let token = sign(dir, key, der, &service, &scopes);
+        let field = if oauth { "access_token" } else { "token" };
         (
             "200 OK",
-            format!(r#"{{"token":"{token}","expires_in":300}}"#),
+            format!(r#"{{"{field}":"{token}","expires_in":300}}"#),
         )
     } else {
         (
