@@ -959,3 +959,51 @@ fn the_manifest_date_is_the_commit_time_not_the_clock() {
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(build(), first);
 }
+
+/// The README's guarantees table names, on every row, tests that exist: a promise without a
+/// test, or a test renamed away from its row, fails here.
+#[test]
+fn every_guarantee_names_tests_that_exist() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Guarantees and the tests behind them")
+        .nth(1)
+        .expect("README has a guarantees section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| guarantee"))
+        .collect();
+    assert!(rows.len() >= 30, "{} rows", rows.len());
+    for row in rows {
+        let tests_cell = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        let names: Vec<&str> = tests_cell
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| n.contains("::"))
+            .collect();
+        assert!(!names.is_empty(), "a guarantee without a test: {row}");
+        for name in names {
+            let (module, test) = name.split_once("::").unwrap();
+            let file = repo_root().join(format!("tests/e2e/{module}.rs"));
+            let source = std::fs::read_to_string(&file)
+                .unwrap_or_else(|_| panic!("{name}: no tests/e2e/{module}.rs"));
+            let defined = source
+                .split(&format!("\nfn {test}("))
+                .next()
+                .filter(|before| before.len() < source.len())
+                .and_then(|before| {
+                    before
+                        .trim_end()
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim_start().starts_with("///"))
+                })
+                .is_some_and(|attr| attr.trim() == "#[test]");
+            assert!(defined, "{name} in the guarantees table is not a test");
+        }
+    }
+}
