@@ -247,7 +247,9 @@ fn blue_green_then_rollback_under_load_lose_no_request() {
     );
 
     assert_eq!(tally.failures(), 0, "{tally:?}");
-    assert!(tally.rate() >= 200.0, "{tally:?}");
+    // Enough requests crossed the switch for "none lost" to mean something (a count, not a
+    // rate: two loaded cores slow the generator, not the promise).
+    assert!(tally.sent >= 250, "{tally:?}");
     assert!(
         switched.ok.get("demo 0.2.0").is_some_and(|n| *n > 50),
         "{switched:?}"
@@ -304,7 +306,9 @@ fn a_rolling_update_of_three_replicas_under_load_loses_no_request() {
         tally.failures()
     );
     assert_eq!(tally.failures(), 0, "{tally:?}");
-    assert!(tally.rate() >= 200.0, "{tally:?}");
+    // Enough requests crossed the switch for "none lost" to mean something (a count, not a
+    // rate: two loaded cores slow the generator, not the promise).
+    assert!(tally.sent >= 250, "{tally:?}");
     assert_eq!(
         env.containers(),
         (1..=3)
