@@ -7,6 +7,7 @@ pub mod load;
 pub mod proxy;
 pub mod registry;
 pub mod token_service;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -203,25 +203,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) {
 }
 
 fn read_body(reader: &mut impl BufRead, chunked: bool, length: usize) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    if !chunked {
-        body.resize(length, 0);
-        reader.read_exact(&mut body).ok()?;
-        return Some(body);
+    if chunked {
+        return super::wire::read_chunked(reader, None);
     }
-    loop {
-        let mut size = String::new();
-        reader.read_line(&mut size).ok()?;
-        let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-        if size == 0 {
-            let mut end = String::new();
-            reader.read_line(&mut end).ok()?;
-            return Some(body);
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..]).ok()?;
-        let mut crlf = [0u8; 2];
-        reader.read_exact(&mut crlf).ok()?;
-    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(body)
 }

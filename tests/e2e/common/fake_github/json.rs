@@ -102,11 +102,11 @@ pub fn conflict_body() -> Value {
     fixture(CONFLICT_FIXTURE)[1]["response"].clone()
 }
 
-pub fn ok(status: u16, json: Value) -> super::wire::Response {
+pub fn ok(status: u16, json: Value) -> crate::common::wire::Response {
     (status, Vec::new(), json.to_string())
 }
 
-pub fn message(status: u16, text: &str) -> super::wire::Response {
+pub fn message(status: u16, text: &str) -> crate::common::wire::Response {
     (
         status,
         Vec::new(),
@@ -114,12 +114,12 @@ pub fn message(status: u16, text: &str) -> super::wire::Response {
     )
 }
 
-pub fn not_found() -> super::wire::Response {
+pub fn not_found() -> crate::common::wire::Response {
     message(404, "Not Found")
 }
 
 /// GitHub's 422 in the recorded shape (`errors/` fixture).
-pub fn validation(resource: &str, code: &str, field: &str) -> super::wire::Response {
+pub fn validation(resource: &str, code: &str, field: &str) -> crate::common::wire::Response {
     let mut json = fixture(ERRORS_FIXTURE)[0]["response"].clone();
     json["errors"] = json!([{"resource": resource, "code": code, "field": field}]);
     (422, Vec::new(), json.to_string())

@@ -14,7 +14,6 @@
 //! headers.
 
 mod json;
-mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::BufReader;
@@ -24,8 +23,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::wire::{self, Head, Response, read_body, read_head, write_response};
 use json::{Hosts, message, not_found, ok, validation};
-use wire::{Head, Response, read_body, read_head, write_response};
 
 #[allow(unused_imports)]
 pub use json::{CONFLICT_FIXTURE, ERRORS_FIXTURE, REFS_FIXTURE, RELEASE_FIXTURE, fixture};

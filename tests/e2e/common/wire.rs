@@ -1,5 +1,5 @@
-//! HTTP/1.1 as the fake GitHub reads and writes it: request heads, bodies (length-delimited
-//! or chunked), responses with GitHub's recorded headers.
+//! HTTP/1.1 as the test servers read and write it: request heads, bodies (length-delimited or
+//! chunked), responses with GitHub's recorded headers.
 
 use std::io::{BufRead, Write};
 
@@ -80,35 +80,40 @@ pub fn read_head(reader: &mut impl BufRead) -> Option<Head> {
 
 /// Reads the body (content-length or chunked); with `limit`, stops after that many bytes.
 pub fn read_body(reader: &mut impl BufRead, head: &Head, limit: Option<usize>) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
     if head.chunked() {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            if size == 0 {
-                let mut end = String::new();
-                reader.read_line(&mut end).ok()?;
-                return Some(body);
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            reader.read_exact(&mut body[start..]).ok()?;
-            let mut crlf = [0u8; 2];
-            reader.read_exact(&mut crlf).ok()?;
-            if limit.is_some_and(|l| body.len() >= l) {
-                return Some(body);
-            }
-        }
+        return read_chunked(reader, limit);
     }
     let length: usize = head
         .header("content-length")
         .and_then(|l| l.parse().ok())
         .unwrap_or(0);
     let take = limit.map_or(length, |l| l.min(length));
-    body.resize(take, 0);
+    let mut body = vec![0; take];
     reader.read_exact(&mut body).ok()?;
     Some(body)
+}
+
+/// Reads a chunked body to its end; with `limit`, stops after the chunk that reaches it.
+pub fn read_chunked(reader: &mut impl BufRead, limit: Option<usize>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).ok()?;
+        let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+        if size == 0 {
+            let mut end = String::new();
+            reader.read_line(&mut end).ok()?;
+            return Some(body);
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..]).ok()?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf).ok()?;
+        if limit.is_some_and(|l| body.len() >= l) {
+            return Some(body);
+        }
+    }
 }
 
 /// Writes a response with the headers GitHub sends on every answer (from the recording).
