@@ -29,7 +29,6 @@ pub mod report;
 pub mod reproducible;
 pub mod retry;
 pub mod secrets;
-pub mod stages;
 pub mod targets;
 pub mod tasks;
 pub mod template;

@@ -64,7 +64,7 @@ impl Target {
         }
         Target::from_triple(name).ok_or_else(|| UnknownTarget {
             name: name.to_string(),
-            suggestion: crate::config::did_you_mean(name, ALIASES.iter().map(|(a, _)| *a)),
+            suggestion: crate::words::did_you_mean(name, ALIASES.iter().map(|(a, _)| *a)),
         })
     }
 

@@ -13,8 +13,6 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::plan::Plan;
-
 /// A tool a stage needs before it can run.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "tool", rename_all = "snake_case")]
@@ -152,7 +150,8 @@ impl Zigbuild {
     }
 }
 
-fn search_path(prefix: Option<&Path>) -> Option<std::ffi::OsString> {
+/// `PATH` with `prefix` first (unchanged without one); `None` when it cannot be joined.
+pub fn search_path(prefix: Option<&Path>) -> Option<std::ffi::OsString> {
     let current = std::env::var_os("PATH").unwrap_or_default();
     match prefix {
         Some(prefix) => {
@@ -220,17 +219,15 @@ impl<F: Fn(&str)> Announce for F {
     }
 }
 
-/// Makes every requirement of the plan's runnable stages hold, then binds the plan to the tools
-/// found: `PATH` for stages that need zig, and tool versions in their cache keys.
-pub fn prepare(plan: &mut Plan, mode: Provision, announce: &dyn Announce) -> Result<(), ToolError> {
-    let needed: BTreeSet<Requirement> = plan
-        .stages
-        .iter()
-        .filter(|s| s.skip.is_none())
-        .flat_map(|s| s.requires.iter().cloned())
-        .collect();
+/// Makes every requirement in `needed` hold (installing what is missing, as `mode` allows);
+/// returns the cargo-zigbuild found when one was needed, for the plan to bind its stages to.
+pub fn provide(
+    needed: &BTreeSet<Requirement>,
+    mode: Provision,
+    announce: &dyn Announce,
+) -> Result<Option<Zigbuild>, ToolError> {
     if needed.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let triples: Vec<String> = needed
         .iter()
@@ -274,26 +271,7 @@ pub fn prepare(plan: &mut Plan, mode: Provision, announce: &dyn Announce) -> Res
     if !errors.is_empty() {
         return Err(ToolError::new(errors.join("\n")));
     }
-    let Some(zigbuild) = zigbuild else {
-        return Ok(());
-    };
-    let path = search_path(zigbuild.path_prefix.as_deref());
-    for stage in &mut plan.stages {
-        if !stage.requires.contains(&Requirement::Zigbuild) {
-            continue;
-        }
-        if let (Some(_), Some(path)) = (&zigbuild.path_prefix, &path) {
-            stage
-                .env
-                .insert("PATH".into(), path.to_string_lossy().into_owned());
-        }
-        for unit in &mut stage.units {
-            if let Some(cache) = &mut unit.cache {
-                cache.identity.push(zigbuild.fingerprint());
-            }
-        }
-    }
-    Ok(())
+    Ok(zigbuild)
 }
 
 fn ensure_rust_std(

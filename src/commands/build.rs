@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::Session;
 use crate::cli::BuildArgs;
 use crate::error::Error;
+use crate::plan::kinds;
 use std::sync::Arc;
 
 use crate::executor::{self, ExecOptions, RunReport};
@@ -16,14 +17,14 @@ use crate::manifest::{self, Manifest};
 use crate::minisign::SecretKey;
 use crate::plan::StepCommand;
 use crate::tasks::{Task, TaskContext};
-use crate::toolchain::{self, Provision};
+use crate::toolchain::Provision;
 use crate::ui::{self, Event, Level, Reporter};
 use crate::{config, plan};
 
 /// Runs the pipeline.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline)?;
+    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
     let facts = Facts::gather(&loaded, FactsOptions::from(&args.version))?;
     let mut plan = plan::build(&loaded, &facts)?;
     if args.split {
@@ -49,7 +50,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
             text,
         })
     };
-    toolchain::prepare(&mut plan, provision, &announce)
+    plan.prepare_tools(provision, &announce)
         .map_err(|e| Error::Failed(e.to_string()))?;
     let options = ExecOptions {
         jobs: args

@@ -15,6 +15,7 @@ use crate::cli::CiGithubArgs;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
+use crate::plan::kinds;
 use crate::{config, plan};
 
 const TEMPLATE: &str = include_str!("../../templates/ci/github-release.yml.j2");
@@ -23,7 +24,7 @@ const HASH_PREFIX: &str = "# shipit-content-sha256: ";
 /// Runs `shipit ci github`.
 pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline)?;
+    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
     let facts = Facts::gather(
         &loaded,
         FactsOptions {

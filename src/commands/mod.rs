@@ -16,10 +16,12 @@ use clap::Parser;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use crate::cli::{Cli, Command};
+use crate::config::StageKinds;
 use crate::config::{self, ConfigError};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
+use crate::plan::kinds;
 use crate::secrets::Masker;
 use crate::ui::{Printer, UiOptions};
 use crate::{plan, ui};
@@ -144,7 +146,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
     match &session.cli.command {
         Command::Build(args) => build::run(session, args),
         Command::Plan(args) => {
-            let loaded = config::load(&global.pipeline)?;
+            let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
             let facts = Facts::gather(&loaded, FactsOptions::from(args))?;
             let plan = plan::build(&loaded, &facts)?;
             if global.json {
@@ -159,7 +161,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Check => {
             // The whole file: its text, then everything the plan resolves against the project
             // (packages, binaries, features, files, keys and their passwords), as a build would.
-            let loaded = config::load(&global.pipeline)?;
+            let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
             let facts = Facts::gather(&loaded, FactsOptions::default())?;
             let plan = plan::build(&loaded, &facts)?;
             build::signing_keys(&plan)?;
@@ -180,7 +182,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Doctor => doctor::run(session),
         Command::Ci(crate::cli::CiCommand::Github(args)) => ci::github(session, args),
         Command::Schema => {
-            let schema = config::schema::pipeline_schema();
+            let schema = kinds::BUILTINS.pipeline_schema();
             let text =
                 serde_json::to_string_pretty(schema).map_err(|e| Error::Internal(e.to_string()))?;
             session.printer.out(&text);

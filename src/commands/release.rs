@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::{ArtifactKind, Manifest, hash_file};
+use crate::plan::kinds;
 use crate::publish::docker::{self, ImagePlan, ImageSource};
 use crate::publish::github::{self, Client, ReleaseFields, ReleaseSpec, Upload};
 use crate::publish::homebrew::{self, Formula, ManPage, Pushed, Tap};
@@ -72,7 +73,7 @@ struct FormulaPlan {
 pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Error> {
     let args = &release_args.version;
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline)?;
+    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
     let release = &loaded.file.release;
     if release.github.is_none() && release.docker.is_none() {
         return Err(Error::Usage(format!(

@@ -4,85 +4,103 @@ use serde_json::{Value, json};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::schema::{object_schema, pipeline_schema, resolve};
-use super::{Problem, did_you_mean};
+use super::schema::{object_schema, resolve};
+use super::{KindInfo, Problem, StageKinds, did_you_mean};
 
-/// Adds a problem for every key the schema does not allow, anywhere in the document.
-pub(super) fn check_unknown(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) {
-    let schema = pipeline_schema();
-    walk_table(root.get_ref(), schema, schema, &mut Vec::new(), problems);
-}
-
-fn walk_value(
-    value: &Spanned<DeValue<'_>>,
-    schema: &Value,
-    root: &Value,
-    path: &mut Vec<String>,
+/// Adds a problem for every key the schema of `kinds` does not allow, anywhere in the document.
+pub(super) fn check_unknown(
+    root: &Spanned<DeTable<'_>>,
+    kinds: &dyn StageKinds,
     problems: &mut Vec<Problem>,
 ) {
-    match value.get_ref() {
-        DeValue::Table(table) => {
-            if let Some(object) = object_schema(schema, root) {
-                walk_table(table, object, root, path, problems);
-            }
-        }
-        DeValue::Array(items) => {
-            let items_schema = resolve(schema, root).get("items");
-            if let Some(items_schema) = items_schema {
-                for item in items {
-                    walk_value(item, items_schema, root, path, problems);
+    let schema = kinds.pipeline_schema();
+    let walk = Walk {
+        root: schema,
+        kinds: kinds.kinds(),
+    };
+    walk.table(root.get_ref(), schema, &mut Vec::new(), problems);
+}
+
+/// The schema being walked and the kinds it was built from.
+struct Walk<'a> {
+    root: &'a Value,
+    kinds: &'a [KindInfo],
+}
+
+impl Walk<'_> {
+    fn value(
+        &self,
+        value: &Spanned<DeValue<'_>>,
+        schema: &Value,
+        path: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
+    ) {
+        let root = self.root;
+        match value.get_ref() {
+            DeValue::Table(table) => {
+                if let Some(object) = object_schema(schema, root) {
+                    self.table(table, object, path, problems);
                 }
             }
+            DeValue::Array(items) => {
+                let items_schema = resolve(schema, root).get("items");
+                if let Some(items_schema) = items_schema {
+                    for item in items {
+                        self.value(item, items_schema, path, problems);
+                    }
+                }
+            }
+            _ => {}
         }
-        _ => {}
     }
-}
 
-fn walk_table(
-    table: &DeTable<'_>,
-    object: &Value,
-    root: &Value,
-    path: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
-) {
-    let props = object.get("properties").and_then(Value::as_object);
-    let additional = object.get("additionalProperties");
-    // In a stage, suggest only the keys of its own kind: every kind's options are known there
-    // (so that one used on the wrong kind is named as such), but listing them all misleads.
-    let foreign = stage_table_kind(path, table).map(|kind| {
-        crate::stages::option_names()
-            .iter()
-            .filter(|(name, _)| Some(*name) != kind.as_deref())
-            .flat_map(|(_, options)| options.iter().cloned())
-            .collect::<Vec<String>>()
-    });
-    for (key, value) in table {
-        let name = key.get_ref().as_ref();
-        path.push(name.to_string());
-        let kind_schema =
-            stage_kind(path, value).map(|kind| json!({"$ref": format!("#/$defs/Stage.{kind}")}));
-        if let Some(schema) = kind_schema.as_ref().filter(|s| resolve(s, root) != *s) {
-            walk_value(value, schema, root, path, problems);
-        } else if let Some(prop) = props.and_then(|p| p.get(name)) {
-            walk_value(value, prop, root, path, problems);
-        } else {
-            match additional {
-                Some(Value::Bool(false)) => {
-                    path.pop();
-                    problems.push(unknown_key(
-                        name,
-                        key.span(),
-                        props,
-                        foreign.as_deref(),
-                        path,
-                    ));
-                    continue;
+    fn table(
+        &self,
+        table: &DeTable<'_>,
+        object: &Value,
+        path: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
+    ) {
+        let root = self.root;
+        let props = object.get("properties").and_then(Value::as_object);
+        let additional = object.get("additionalProperties");
+        // In a stage, suggest only the keys of its own kind: every kind's options are known there
+        // (so that one used on the wrong kind is named as such), but listing them all misleads.
+        let foreign = stage_table_kind(path, table).map(|kind| {
+            self.kinds
+                .iter()
+                .filter(|k| Some(k.name) != kind.as_deref())
+                .flat_map(|k| k.option_names.iter().cloned())
+                .collect::<Vec<String>>()
+        });
+        for (key, value) in table {
+            let name = key.get_ref().as_ref();
+            path.push(name.to_string());
+            let kind_schema = stage_kind(path, value)
+                .map(|kind| json!({"$ref": format!("#/$defs/Stage.{kind}")}));
+            if let Some(schema) = kind_schema.as_ref().filter(|s| resolve(s, root) != *s) {
+                self.value(value, schema, path, problems);
+            } else if let Some(prop) = props.and_then(|p| p.get(name)) {
+                self.value(value, prop, path, problems);
+            } else {
+                match additional {
+                    Some(Value::Bool(false)) => {
+                        path.pop();
+                        problems.push(unknown_key(
+                            name,
+                            key.span(),
+                            props,
+                            foreign.as_deref(),
+                            path,
+                        ));
+                        continue;
+                    }
+                    Some(schema @ Value::Object(_)) => self.value(value, schema, path, problems),
+                    _ => {}
                 }
-                Some(schema @ Value::Object(_)) => walk_value(value, schema, root, path, problems),
-                _ => {}
             }
+            path.pop();
         }
-        path.pop();
     }
 }
 

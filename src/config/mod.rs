@@ -7,6 +7,7 @@
 pub mod bounds;
 mod diagnostic;
 mod keys;
+mod kinds;
 pub mod names;
 pub mod schema;
 mod types;
@@ -20,6 +21,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use diagnostic::{ConfigError, Problem, ProblemDiagnostic, did_you_mean, line_col};
+pub use kinds::{KindInfo, StageKinds, StageRef};
 pub use types::*;
 
 /// One step of a path into the TOML document: a key or an array index.
@@ -90,8 +92,9 @@ impl Document {
 /// The largest pipeline file read: far beyond any real one, small enough to parse quickly.
 pub const MAX_FILE_LEN: u64 = 16 << 20;
 
-/// Reads, parses and validates a pipeline file, reporting every problem at once.
-pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+/// Reads, parses and validates a pipeline file whose stages may use `kinds`, reporting every
+/// problem at once.
+pub fn load(path: &Path, kinds: &dyn StageKinds) -> Result<Loaded, LoadError> {
     let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
@@ -124,11 +127,11 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         .help("save the file as UTF-8");
         ConfigError::new(display_name(path), lossy, vec![problem])
     })?;
-    Ok(load_str(path, text)?)
+    Ok(load_str(path, text, kinds)?)
 }
 
 /// Parses, type-checks and validates pipeline text that claims to come from `path`.
-pub fn load_str(path: &Path, text: String) -> Result<Loaded, ConfigError> {
+pub fn load_str(path: &Path, text: String, kinds: &dyn StageKinds) -> Result<Loaded, ConfigError> {
     let name = display_name(path);
     let (root, errors) = DeTable::parse_recoverable(&text);
     if !errors.is_empty() {
@@ -141,7 +144,7 @@ pub fn load_str(path: &Path, text: String) -> Result<Loaded, ConfigError> {
         return Err(ConfigError::new(name, text, problems));
     }
     let mut problems = Vec::new();
-    keys::check_unknown(&root, &mut problems);
+    keys::check_unknown(&root, kinds, &mut problems);
     let (file, broken_stages) = typed(&root, &mut problems);
     drop(root);
     let base_dir = path
@@ -160,7 +163,7 @@ pub fn load_str(path: &Path, text: String) -> Result<Loaded, ConfigError> {
     for var in secret_variables(loaded.doc().get_ref(), None) {
         crate::secrets::register_env(&var);
     }
-    problems.extend(validate::validate(&loaded));
+    problems.extend(validate::validate(&loaded, kinds));
     if problems.is_empty() {
         Ok(loaded)
     } else {

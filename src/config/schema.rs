@@ -1,37 +1,30 @@
 //! The pipeline file's JSON Schema: what `shipit schema` prints for editors, and what
 //! `shipit check` uses to find unknown keys. One source for both, so they never disagree.
 
-use std::sync::OnceLock;
-
 use serde_json::{Map, Value, json};
 
-use super::PipelineFile;
-use crate::stages;
+use super::{KindInfo, PipelineFile};
 
-/// The JSON Schema (draft 2020-12) of a pipeline file, built-in stage options included.
-pub fn pipeline_schema() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(build)
-}
-
-fn build() -> Value {
+/// The JSON Schema (draft 2020-12) of a pipeline file with the options of `kinds` (what
+/// [`super::StageKinds::pipeline_schema`] keeps).
+pub fn build(kinds: &[KindInfo]) -> Value {
     let mut root = schemars::schema_for!(PipelineFile).to_value();
     root["$id"] = json!("https://shipit.dev/schema/pipeline-v1.json");
     root["properties"]["version"]["const"] = json!(1);
 
-    let kinds: Vec<&str> = stages::builtins().iter().map(|k| k.name()).collect();
+    let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
     let mut extra_props: Map<String, Value> = Map::new();
     let mut extra_defs = Map::new();
     let mut kind_props: Vec<(&str, Map<String, Value>)> = Vec::new();
-    for kind in stages::builtins() {
-        let mut options = kind.options_schema().to_value();
+    for kind in kinds {
+        let mut options = kind.options.clone();
         if let Some(Value::Object(defs)) = options.get_mut("$defs").map(Value::take) {
             extra_defs.extend(defs);
         }
         let mut this_kind = Map::new();
         if let Some(Value::Object(props)) = options.get_mut("properties").map(Value::take) {
             for (key, mut prop) in props {
-                let note = format!("(`uses = \"{}\"`)", kind.name());
+                let note = format!("(`uses = \"{}\"`)", kind.name);
                 let text = match prop.get("description").and_then(Value::as_str) {
                     Some(d) => format!("{d} {note}"),
                     None => note,
@@ -57,7 +50,7 @@ fn build() -> Value {
                 }
             }
         }
-        kind_props.push((kind.name(), this_kind));
+        kind_props.push((kind.name, this_kind));
     }
 
     let stage = &mut root["$defs"]["StageConfig"];
@@ -68,7 +61,7 @@ fn build() -> Value {
             json!({
                 "description": "A built-in stage kind.",
                 "type": "string",
-                "enum": kinds,
+                "enum": names,
             }),
         );
     }
@@ -129,16 +122,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stage_schema_lists_common_and_builtin_options() {
-        let root = pipeline_schema();
+    fn stage_schema_lists_common_options_and_the_kinds_given() {
+        let kind = KindInfo {
+            name: "demo",
+            about: "a kind for this test",
+            options: json!({"type": "object", "properties": {"flavour": {"type": "string"}}}),
+            option_names: vec!["flavour".into()],
+        };
+        let root = build(&[kind]);
         let stage = &root["$defs"]["StageConfig"];
-        let names = property_names(stage, root);
+        let names = property_names(stage, &root);
         for key in [
-            "run", "uses", "needs", "timeout", "retries", "when", "targets", "profile",
+            "run", "uses", "needs", "timeout", "retries", "when", "flavour",
         ] {
             assert!(names.contains(&key), "{key} missing from {names:?}");
         }
         assert_eq!(stage["additionalProperties"], json!(false));
+        assert_eq!(stage["properties"]["uses"]["enum"], json!(["demo"]));
         assert_eq!(root["properties"]["version"]["const"], json!(1));
+        assert!(root["$defs"]["Stage.demo"].is_object());
     }
 }

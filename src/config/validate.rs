@@ -5,12 +5,11 @@ use std::sync::OnceLock;
 
 use indexmap::IndexMap;
 
-use super::{Loaded, Problem, Seg, did_you_mean};
-use crate::stages::{self, StageRef};
+use super::{Loaded, Problem, Seg, StageKinds, StageRef, did_you_mean};
 use crate::{dag, path, template};
 
 /// Every semantic problem in the file.
-pub fn validate(loaded: &Loaded) -> Vec<Problem> {
+pub fn validate(loaded: &Loaded, kinds: &dyn StageKinds) -> Vec<Problem> {
     let mut problems = Vec::new();
     let file = &loaded.file;
 
@@ -46,7 +45,7 @@ pub fn validate(loaded: &Loaded) -> Vec<Problem> {
         );
     }
     for (name, stage) in &file.stages {
-        check_stage(loaded, name, stage, &mut problems);
+        check_stage(loaded, kinds, name, stage, &mut problems);
     }
     check_cycles(loaded, &mut problems);
     super::bounds::check(loaded, &mut problems);
@@ -56,6 +55,7 @@ pub fn validate(loaded: &Loaded) -> Vec<Problem> {
 
 fn check_stage(
     loaded: &Loaded,
+    kinds: &dyn StageKinds,
     name: &str,
     stage: &super::StageConfig,
     problems: &mut Vec<Problem>,
@@ -120,10 +120,10 @@ fn check_stage(
         config: stage,
         loaded,
     };
-    let kind = stage.uses.as_deref().map(|uses| (uses, stages::find(uses)));
+    let kind = stage.uses.as_deref().map(|uses| (uses, kinds.find(uses)));
     match kind {
         Some((uses, None)) => {
-            let names = stages::builtins().iter().map(|k| k.name());
+            let names = kinds.kinds().iter().map(|k| k.name);
             let help = match did_you_mean(uses, names.clone()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!(
@@ -143,11 +143,11 @@ fn check_stage(
                 .help(help),
             );
         }
-        Some((_, Some(builtin))) => problems.extend(builtin.check(&stage_ref)),
+        Some((uses, Some(_))) => problems.extend(kinds.check(uses, &stage_ref)),
         None => {}
     }
     if !matches!(kind, Some((_, None))) {
-        check_option_owners(loaded, name, stage.uses.as_deref(), problems);
+        check_option_owners(loaded, kinds, name, stage.uses.as_deref(), problems);
     }
 
     for (i, need) in stage.needs.0.iter().enumerate() {
@@ -240,6 +240,7 @@ fn check_stage(
 /// Built-in options used on a stage of another kind (or on a `run` stage).
 fn check_option_owners(
     loaded: &Loaded,
+    kinds: &dyn StageKinds,
     name: &str,
     uses: Option<&str>,
     problems: &mut Vec<Problem>,
@@ -249,10 +250,11 @@ fn check_option_owners(
         if common.contains(&key) {
             continue;
         }
-        let owners: Vec<&str> = stages::option_names()
+        let owners: Vec<&str> = kinds
+            .kinds()
             .iter()
-            .filter(|(_, options)| options.contains(&key))
-            .map(|(name, _)| *name)
+            .filter(|k| k.option_names.contains(&key))
+            .map(|k| k.name)
             .collect();
         if owners.is_empty() || uses.is_some_and(|u| owners.contains(&u)) {
             continue;

@@ -8,7 +8,7 @@ use shipit::config;
 
 fn rendered(fixture: &str) -> String {
     let path = Path::new("tests/fixtures/config").join(fixture);
-    match config::load(&path) {
+    match config::load(&path, shipit::plan::kinds::BUILTINS) {
         Ok(_) => panic!("{fixture} should not load"),
         Err(config::LoadError::Config(e)) => render_config_error(&e, false),
         Err(e) => panic!("{fixture}: {e}"),
@@ -51,7 +51,7 @@ fn version_manifest_self_need_misplaced_option_and_section_typo() {
 #[test]
 fn the_bundled_pipelines_are_valid() {
     for file in ["pipelines/demo.toml", "pipelines/production.toml"] {
-        if let Err(e) = config::load(Path::new(file)) {
+        if let Err(e) = config::load(Path::new(file), shipit::plan::kinds::BUILTINS) {
             panic!("{file}: {e:?}");
         }
     }
@@ -97,12 +97,15 @@ fn mangled_input_never_panics() {
         } else {
             invalid += 1;
         }
-        let result = std::panic::catch_unwind(|| match config::load(&file) {
-            Err(config::LoadError::Config(e)) => {
-                let _ = render_config_error(&e, false);
-            }
-            Err(config::LoadError::Read { .. }) | Ok(_) => {}
-        });
+        let result =
+            std::panic::catch_unwind(
+                || match config::load(&file, shipit::plan::kinds::BUILTINS) {
+                    Err(config::LoadError::Config(e)) => {
+                        let _ = render_config_error(&e, false);
+                    }
+                    Err(config::LoadError::Read { .. }) | Ok(_) => {}
+                },
+            );
         assert!(
             result.is_ok(),
             "panic on input:\n{}",
@@ -131,7 +134,7 @@ fn stage_problems_are_all_reported_and_suggestions_fit_the_kind() {
     )
     .unwrap();
     let path = dir.path().join("shipit.toml");
-    let out = match config::load_str(&path, text.to_string()) {
+    let out = match config::load_str(&path, text.to_string(), shipit::plan::kinds::BUILTINS) {
         Ok(_) => panic!("should not load"),
         Err(e) => render_config_error(&e, false),
     };

@@ -4,6 +4,7 @@
 mod common;
 
 mod action;
+mod architecture;
 mod cache;
 mod ci_github;
 mod cli;

@@ -2,6 +2,8 @@
 //! produce, decided before anything runs. A plain value: printed by `shipit plan`, run by the
 //! executor, compared in tests.
 
+pub mod kinds;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -14,11 +16,11 @@ use crate::config::validate::{parse_duration, template_problem};
 use crate::config::{ConfigError, Loaded, Problem, Seg, StageConfig};
 use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
-use crate::stages::{self, StageRef};
 use crate::targets::Target;
 use crate::tasks::Task;
-use crate::toolchain::Requirement;
+use crate::toolchain::{self, Announce, Provision, Requirement, ToolError};
 use crate::{dag, path, template};
+use kinds::StageRef;
 
 /// Default delay before the first retry.
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
@@ -117,6 +119,44 @@ impl Unit {
             artifacts: Vec::new(),
             cache: None,
         }
+    }
+}
+
+impl Plan {
+    /// Makes every tool the runnable stages need present ([`toolchain::provide`]), then binds
+    /// the stages to what was found: `PATH` for stages that need zig, tool versions in their
+    /// cache keys.
+    pub fn prepare_tools(
+        &mut self,
+        mode: Provision,
+        announce: &dyn Announce,
+    ) -> Result<(), ToolError> {
+        let needed: std::collections::BTreeSet<Requirement> = self
+            .stages
+            .iter()
+            .filter(|s| s.skip.is_none())
+            .flat_map(|s| s.requires.iter().cloned())
+            .collect();
+        let Some(zigbuild) = toolchain::provide(&needed, mode, announce)? else {
+            return Ok(());
+        };
+        let path = toolchain::search_path(zigbuild.path_prefix.as_deref());
+        for stage in &mut self.stages {
+            if !stage.requires.contains(&Requirement::Zigbuild) {
+                continue;
+            }
+            if let (Some(_), Some(path)) = (&zigbuild.path_prefix, &path) {
+                stage
+                    .env
+                    .insert("PATH".into(), path.to_string_lossy().into_owned());
+            }
+            for unit in &mut stage.units {
+                if let Some(cache) = &mut unit.cache {
+                    cache.identity.push(zigbuild.fingerprint());
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -352,14 +392,14 @@ fn plan_stage(
             ("run".to_string(), vec![Unit::single(steps)], Vec::new())
         }
         (None, Some(uses)) => {
-            let builtin = stages::find(uses)
+            let builtin = kinds::find(uses)
                 .ok_or_else(|| vec![Problem::new(format!("unknown stage kind `{uses}`"), None)])?;
             let stage_ref = StageRef {
                 name,
                 config: stage,
                 loaded,
             };
-            let context = stages::Context {
+            let context = kinds::Context {
                 facts,
                 dist,
                 planned,

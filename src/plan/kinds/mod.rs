@@ -10,49 +10,13 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::config::{Loaded, Problem, StageConfig};
+pub use crate::config::StageRef;
+use crate::config::{KindInfo, Problem, StageKinds};
 use crate::facts::Facts;
-use crate::path;
 use crate::plan::{PlannedArtifact, PlannedStage, Unit};
 use crate::toolchain::Requirement;
-
-/// A stage of the pipeline file, with access to its own table for reading options.
-pub struct StageRef<'a> {
-    /// The stage's name.
-    pub name: &'a str,
-    /// Its common settings.
-    pub config: &'a StageConfig,
-    /// The file it comes from.
-    pub loaded: &'a Loaded,
-}
-
-impl StageRef<'_> {
-    /// Reads this kind's options from the stage table; type errors come back located, every
-    /// one of them.
-    pub fn options<T: DeserializeOwned + Default>(&self) -> Result<T, Vec<Problem>> {
-        Ok(self
-            .loaded
-            .deserialize_table_at(
-                path!["stages", self.name],
-                &format!("stage `{}`", self.name),
-            )?
-            .unwrap_or_default())
-    }
-
-    /// Span of the option `key`'s value, or of the stage header when it is absent.
-    pub fn span(&self, key: &str) -> Option<std::ops::Range<usize>> {
-        self.loaded
-            .span(path!["stages", self.name, key])
-            .or_else(|| self.loaded.key_span(path!["stages", self.name]))
-    }
-
-    /// Span of item `index` of the list option `key`.
-    pub fn item_span(&self, key: &str, index: usize) -> Option<std::ops::Range<usize>> {
-        self.loaded
-            .span_near(path!["stages", self.name, key, index])
-    }
-}
 
 /// What a built-in stage turns into: units of work and the tools they need.
 #[derive(Debug, Clone, Default)]
@@ -185,16 +149,36 @@ impl Context<'_> {
     }
 }
 
-/// The option names of every built-in kind, by kind, computed once (from the schemas).
-pub fn option_names() -> &'static [(&'static str, Vec<String>)] {
-    static NAMES: std::sync::OnceLock<Vec<(&'static str, Vec<String>)>> =
-        std::sync::OnceLock::new();
-    NAMES.get_or_init(|| {
-        builtins()
-            .iter()
-            .map(|k| (k.name(), k.option_names()))
-            .collect()
-    })
+/// The built-in kinds, as config needs to know them: what [`crate::config::load`] takes.
+pub const BUILTINS: &Builtins = &Builtins;
+
+/// The built-in kinds behind config's [`StageKinds`] seam.
+pub struct Builtins;
+
+impl StageKinds for Builtins {
+    fn kinds(&self) -> &[KindInfo] {
+        static KINDS: std::sync::OnceLock<Vec<KindInfo>> = std::sync::OnceLock::new();
+        KINDS.get_or_init(|| {
+            builtins()
+                .iter()
+                .map(|k| KindInfo {
+                    name: k.name(),
+                    about: k.about(),
+                    options: k.options_schema().to_value(),
+                    option_names: k.option_names(),
+                })
+                .collect()
+        })
+    }
+
+    fn check(&self, kind: &str, stage: &StageRef<'_>) -> Vec<Problem> {
+        find(kind).map(|k| k.check(stage)).unwrap_or_default()
+    }
+
+    fn pipeline_schema(&self) -> &Value {
+        static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+        SCHEMA.get_or_init(|| crate::config::schema::build(self.kinds()))
+    }
 }
 
 /// Every built-in kind.

@@ -1,0 +1,80 @@
+//! What config knows of stage kinds: only what the layer that defines them hands in (names,
+//! option schemas as plain data, and a check), so config never imports a kind and a new kind
+//! never edits config.
+
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Loaded, Problem, StageConfig};
+use crate::path;
+
+/// One stage kind, as config sees it.
+#[derive(Debug, Clone)]
+pub struct KindInfo {
+    /// The name used in `uses = "<name>"`.
+    pub name: &'static str,
+    /// One line about what it does.
+    pub about: &'static str,
+    /// JSON Schema of the options it reads from its stage table.
+    pub options: Value,
+    /// Names of those options.
+    pub option_names: Vec<String>,
+}
+
+/// The stage kinds a pipeline may name in `uses`.
+pub trait StageKinds: Sync {
+    /// Every kind.
+    fn kinds(&self) -> &[KindInfo];
+
+    /// Checks the options of `stage`, whose kind is `kind` (one of [`StageKinds::kinds`]),
+    /// without project facts; every problem located.
+    fn check(&self, kind: &str, stage: &StageRef<'_>) -> Vec<Problem>;
+
+    /// The pipeline file's JSON Schema with these kinds' options ([`super::schema::build`]);
+    /// built once by the implementation, as the unknown-key check reads it on every load.
+    fn pipeline_schema(&self) -> &Value;
+
+    /// The kind called `name`.
+    fn find(&self, name: &str) -> Option<&KindInfo> {
+        self.kinds().iter().find(|k| k.name == name)
+    }
+}
+
+/// A stage of the pipeline file, with access to its own table for reading options.
+pub struct StageRef<'a> {
+    /// The stage's name.
+    pub name: &'a str,
+    /// Its common settings.
+    pub config: &'a StageConfig,
+    /// The file it comes from.
+    pub loaded: &'a Loaded,
+}
+
+impl StageRef<'_> {
+    /// Reads a kind's options from the stage table; type errors come back located, every one
+    /// of them.
+    pub fn options<T: DeserializeOwned + Default>(&self) -> Result<T, Vec<Problem>> {
+        Ok(self
+            .loaded
+            .deserialize_table_at(
+                path!["stages", self.name],
+                &format!("stage `{}`", self.name),
+            )?
+            .unwrap_or_default())
+    }
+
+    /// Span of the option `key`'s value, or of the stage header when it is absent.
+    pub fn span(&self, key: &str) -> Option<Range<usize>> {
+        self.loaded
+            .span(path!["stages", self.name, key])
+            .or_else(|| self.loaded.key_span(path!["stages", self.name]))
+    }
+
+    /// Span of item `index` of the list option `key`.
+    pub fn item_span(&self, key: &str, index: usize) -> Option<Range<usize>> {
+        self.loaded
+            .span_near(path!["stages", self.name, key, index])
+    }
+}

@@ -1,0 +1,156 @@
+//! The code's shape, checked: imports between top-level modules of `src/` point one way (no
+//! cycle), as ARCHITECTURE.md says.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::common::repo_root;
+
+/// Top-level module -> the top-level modules it names through `crate::` paths.
+fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(src).unwrap();
+        let first = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let uses = graph.entry(module.clone()).or_default();
+        for (at, _) in text.match_indices("crate::") {
+            let name: String = text[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `use crate::{a, b}` names several.
+            if name.is_empty() {
+                let group = &text[at + "crate::".len()..];
+                if let Some(inner) = group.strip_prefix('{').and_then(|g| g.split('}').next()) {
+                    for part in inner.split(',') {
+                        let part = part.trim().split("::").next().unwrap_or("").trim();
+                        if !part.is_empty() && part != module {
+                            uses.insert(part.to_string());
+                        }
+                    }
+                }
+            } else if name != module {
+                uses.insert(name);
+            }
+        }
+    }
+    graph
+}
+
+/// Groups of two or more modules that reach each other (Tarjan's strongly connected
+/// components, iteratively).
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    let names: Vec<&String> = graph.keys().collect();
+    let index_of: BTreeMap<&String, usize> =
+        names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let edges: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| {
+            graph[*n]
+                .iter()
+                .filter_map(|m| index_of.get(m).copied())
+                .collect()
+        })
+        .collect();
+    let n = names.len();
+    let (mut index, mut low, mut on_stack) = (vec![usize::MAX; n], vec![0; n], vec![false; n]);
+    let (mut stack, mut found, mut counter) = (Vec::new(), Vec::new(), 0);
+    for start in 0..n {
+        if index[start] != usize::MAX {
+            continue;
+        }
+        let mut work = vec![(start, 0usize)];
+        while let Some((v, next)) = work.pop() {
+            if next == 0 {
+                index[v] = counter;
+                low[v] = counter;
+                counter += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = edges[v].get(next) {
+                work.push((v, next + 1));
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(names[w].clone());
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    component.sort();
+                    found.push(component);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_import_cycle_spans_two_top_level_modules() {
+    let graph = module_graph(&repo_root().join("src"));
+    assert!(graph.len() > 20, "{graph:?}");
+    assert!(
+        graph["plan"].contains("config"),
+        "the reader misses imports"
+    );
+    let found = cycles(&graph);
+    assert!(
+        found.is_empty(),
+        "import cycles between top-level modules: {found:?}"
+    );
+}
+
+/// The check finds what it is for.
+#[test]
+fn the_cycle_check_finds_a_cycle() {
+    let mut graph = BTreeMap::new();
+    let edge = |from: &str, to: &[&str]| {
+        (
+            from.to_string(),
+            to.iter()
+                .map(|t| t.to_string())
+                .collect::<BTreeSet<String>>(),
+        )
+    };
+    graph.extend([
+        edge("a", &["b"]),
+        edge("b", &["c"]),
+        edge("c", &["a"]),
+        edge("d", &["a"]),
+    ]);
+    assert_eq!(
+        cycles(&graph),
+        vec![vec!["a".to_string(), "b".into(), "c".into()]]
+    );
+    graph.insert("c".into(), BTreeSet::new());
+    assert!(cycles(&graph).is_empty());
+}
