@@ -123,6 +123,7 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
                 .help("name at least one, such as `image = \"ghcr.io/acme/demo\"`"),
             );
         }
+        check_docker_tags(loaded, docker.tags.as_deref().unwrap_or_default(), problems);
         for (i, image) in docker.image.0.iter().enumerate() {
             if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 problems.push(
@@ -231,6 +232,34 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
                 true,
             );
         }
+    }
+}
+
+/// Tag templates rendered with sample values (a release `1.2.3` on `main`): a tag that breaks the
+/// OCI grammar whatever the version (`{{ version }}+build`) is reported by `shipit check`, located,
+/// instead of at release time. The real values are checked again before anything is uploaded.
+fn check_docker_tags(loaded: &Loaded, tags: &[String], problems: &mut Vec<Problem>) {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let sample = minijinja::context! {
+        project => "project", version => "1.2.3", major => 1, minor => 2, patch => 3,
+        prerelease => "", tag => "v1.2.3", commit => "0123456789abcdef0123456789abcdef01234567",
+        short_commit => "0123456", date => "2026-01-01", branch => "main", nightly => false,
+        snapshot => false, env => env,
+    };
+    for (i, text) in tags.iter().enumerate() {
+        let span = loaded.span_near(path!["release", "docker", "tags", i]);
+        let problem = match crate::template::render(text, &sample) {
+            Ok(tag) => match crate::oci::reference::check_tag(&tag) {
+                Ok(()) => continue,
+                Err(why) => Problem::new(format!("tag `{text}` gives {why}"), span)
+                    .label("not an image tag")
+                    .help("tags are letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`"),
+            },
+            Err(e) => Problem::new(format!("bad tag template: {}", e.message), span)
+                .label("here")
+                .help("tags may use `version`, `major`, `minor`, `patch`, `prerelease`, `commit`, `short_commit`, `branch`, `env.NAME`"),
+        };
+        problems.push(problem);
     }
 }
 

@@ -155,3 +155,32 @@ fn stage_problems_are_all_reported_and_suggestions_fit_the_kind() {
         "{out}"
     );
 }
+
+/// `shipit check` validates every section: a bad `[deploy.*]` duration and a bad
+/// `[release.docker]` tag come in one run, each located, exit 2.
+#[test]
+fn check_reports_a_bad_deploy_duration_and_a_bad_image_tag_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::tiny_crate(dir.path(), "1.0.0");
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\n\n\
+         [release.docker]\nimage = \"127.0.0.1:5000/acme/tiny\"\ntags = [\"{{ version }}+build\"]\n\n\
+         [deploy.production]\nimage = \"127.0.0.1:5000/acme/tiny\"\nport = 8080\n\
+         router = { haproxy = \"unix:///tmp/x.sock\", backend = \"tiny\" }\n\
+         strategy = \"blue-green\"\nhealth = { deadline = \"soon\" }\n",
+    )
+    .unwrap();
+    let out = crate::common::shipit(dir.path())
+        .arg("check")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (_, stderr) = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("shipit.toml:8:9"), "{stderr}");
+    assert!(stderr.contains("is not a valid image tag"), "{stderr}");
+    assert!(stderr.contains("shipit.toml:15:23"), "{stderr}");
+    assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
+    assert!(stderr.contains("has 2 problems"), "{stderr}");
+}

@@ -341,14 +341,19 @@ fn a_dockerfile_builds_through_dockerd_and_pushes() {
 
 #[test]
 fn tags_and_platforms_are_checked_before_anything_is_uploaded() {
-    let dir = built_demo(
+    let dir = committed_demo(
         "image = \"127.0.0.1:9/acme/demo\"\ninsecure = true\ntags = [\"{{ version }}+build\"]",
     );
-    let out = release(dir.path(), dir.path());
+    // A tag no version can make valid is refused as soon as the file is read (here by
+    // `build`, as by `check`), before anything is built or uploaded.
+    let out = shipit(dir.path())
+        .args(["build", "--pipeline", "pipelines/image.toml"])
+        .output()
+        .unwrap();
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("tag `{{ version }}+build` gives `0.1.0+build` is not a valid image tag: `+` is not allowed"), "{stderr}");
-    assert!(stderr.contains("image.toml:"), "{stderr}");
+    assert!(stderr.contains("tag `{{ version }}+build` gives `1.2.3+build` is not a valid image tag: `+` is not allowed"), "{stderr}");
+    assert!(stderr.contains("image.toml:16:9"), "{stderr}");
 
     let pipeline = dir.path().join("pipelines/image.toml");
     let text_now = std::fs::read_to_string(&pipeline).unwrap();
@@ -360,6 +365,7 @@ fn tags_and_platforms_are_checked_before_anything_is_uploaded() {
         ),
     )
     .unwrap();
+    build(dir.path(), &[], &[]);
     let out = release(dir.path(), dir.path());
     let stderr = text(&out).1;
     assert_eq!(out.status.code(), Some(2), "{stderr}");
