@@ -1,5 +1,5 @@
 //! The code's shape, checked: imports between top-level modules of `src/` point one way (no
-//! cycle), as ARCHITECTURE.md says.
+//! cycle), as ARCHITECTURE.md says, and no source file outgrows a reading.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -153,4 +153,19 @@ fn the_cycle_check_finds_a_cycle() {
     );
     graph.insert("c".into(), BTreeSet::new());
     assert!(cycles(&graph).is_empty());
+}
+
+/// Files people can read whole: none in `src/` over 700 lines.
+#[test]
+fn no_source_file_is_over_700_lines() {
+    let long: Vec<String> = walkdir::WalkDir::new(repo_root().join("src"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .filter_map(|e| {
+            let lines = std::fs::read_to_string(e.path()).ok()?.lines().count();
+            (lines > 700).then(|| format!("{} ({lines} lines)", e.path().display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these: {long:?}");
 }

@@ -8,7 +8,7 @@
 //! an upload host GitHub names only when that host is the API's own or its `uploads.` sibling.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,13 @@ use serde_json::{Value, json};
 use crate::manifest::PublishedRelease;
 use crate::retry::{self, Budget, Verdict};
 
+mod encoding;
 mod flow;
 mod types;
+mod upload;
 
+pub use encoding::content_type;
+use encoding::{encode, encode_ref};
 pub use flow::{ReleaseSpec, is_complete, prune_nightlies, publish};
 pub use types::{Asset, Release, ReleaseFields, Upload};
 
@@ -584,161 +588,11 @@ impl Client {
         ];
         Self::expect(answer, &what, &gone).map(|_| ())
     }
-
-    /// Where `release` takes uploads: its `upload_url` template without `{?name,label}`, on a
-    /// host the token may go to.
-    fn upload_address(&self, release: &Release) -> Result<Url, GithubError> {
-        let base = release
-            .upload_url
-            .split('{')
-            .next()
-            .unwrap_or(&release.upload_url);
-        let url = Url::parse(base).map_err(|e| {
-            GithubError::Setup(format!(
-                "GitHub gave an unusable upload address `{base}`: {e}"
-            ))
-        })?;
-        if !self.trusted(&url) {
-            return Err(GithubError::Setup(format!(
-                "GitHub named {} for uploads, which is neither the API's host ({}) nor its `uploads.` host; not sending the token there",
-                url.origin().ascii_serialization(),
-                self.api.origin().ascii_serialization()
-            )));
-        }
-        Ok(url)
-    }
-
-    /// One upload attempt, streamed from disk with its exact length and type.
-    async fn upload_once(&self, address: &Url, file: &Upload) -> Result<Answer, String> {
-        let mut url = address.clone();
-        url.query_pairs_mut().append_pair("name", &file.name);
-        if let Some(label) = &file.label {
-            url.query_pairs_mut().append_pair("label", label);
-        }
-        let handle = tokio::fs::File::open(&file.path)
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024);
-        let response = self
-            .http
-            .post(url)
-            .header(http::header::AUTHORIZATION, self.auth.clone())
-            .header(http::header::CONTENT_TYPE, &file.content_type)
-            .header(http::header::CONTENT_LENGTH, file.size)
-            .body(reqwest::Body::wrap_stream(stream))
-            .send()
-            .await
-            .map_err(|e| crate::http::describe(&e))?;
-        Self::answer(response).await
-    }
-
-    /// Uploads `file`, retrying. Before each retry, whatever the failed attempt left under
-    /// that name (a `starter`, or a complete asset whose answer was lost) is checked: a
-    /// complete one is kept, anything else is deleted.
-    pub async fn upload(
-        &self,
-        repo: &str,
-        release: &Release,
-        file: &Upload,
-    ) -> Result<Asset, GithubError> {
-        let what = format!("uploading {}", file.name);
-        let address = self.upload_address(release)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let failure = match self.upload_once(&address, file).await {
-                Ok(answer) if answer.status == StatusCode::CREATED => {
-                    return Self::parse(&answer, &what);
-                }
-                // 422 already_exists: an earlier attempt landed; reconciled below.
-                Ok(answer) if answer.already_exists() => (answer.message(), Duration::ZERO),
-                Ok(answer) => {
-                    match retry::classify(answer.status, &answer.headers, &answer.body, attempt) {
-                        Verdict::Final => return Err(Self::refused(answer, &what)),
-                        Verdict::After(wait) => {
-                            (format!("{} {}", answer.status, answer.message()), wait)
-                        }
-                    }
-                }
-                Err(e) => (e, retry::backoff(attempt)),
-            };
-            if let Some(existing) = self
-                .assets(repo, release.id)
-                .await?
-                .into_iter()
-                .find(|a| a.name == file.name)
-            {
-                if is_complete(&existing, file) {
-                    return Ok(existing);
-                }
-                self.delete_asset(repo, &existing).await?;
-            }
-            self.wait(&what, attempt, failure).await?;
-        }
-    }
-}
-
-/// Percent-encodes one path segment (a tag in `releases/tags/{tag}`).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Percent-encodes a ref name for `git/refs/tags/{ref}`, whose `/` separate its parts.
-fn encode_ref(text: &str) -> String {
-    text.split('/').map(encode).collect::<Vec<_>>().join("/")
-}
-
-/// The MIME type GitHub should serve a file with.
-pub fn content_type(path: &Path) -> &'static str {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        "application/gzip"
-    } else if name.ends_with(".zip") {
-        "application/zip"
-    } else if name.ends_with(".json") {
-        "application/json"
-    } else if name.ends_with("sums")
-        || name.ends_with(".sha256")
-        || name.ends_with(".sha512")
-        || name.ends_with(".minisig")
-        || name.ends_with(".pub")
-        || name.ends_with(".txt")
-    {
-        "text/plain"
-    } else {
-        "application/octet-stream"
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_types_and_query_encoding() {
-        assert_eq!(
-            content_type(Path::new("a-1.0-linux.tar.gz")),
-            "application/gzip"
-        );
-        assert_eq!(content_type(Path::new("a.zip")), "application/zip");
-        assert_eq!(content_type(Path::new("SHA256SUMS")), "text/plain");
-        assert_eq!(
-            content_type(Path::new("demo.exe")),
-            "application/octet-stream"
-        );
-        assert_eq!(encode("demo 1.0+x/y"), "demo%201.0%2Bx%2Fy");
-        assert_eq!(encode_ref("cli/v1.0.0+b"), "cli/v1.0.0%2Bb");
-    }
 
     #[test]
     fn the_token_goes_to_the_api_and_its_upload_host_only() {

@@ -1,0 +1,98 @@
+//! Uploading release assets: to the address GitHub names (on a host the token may go to),
+//! streamed from disk with their length and type, reconciling what a failed attempt left.
+
+use super::*;
+
+impl Client {
+    /// Where `release` takes uploads: its `upload_url` template without `{?name,label}`, on a
+    /// host the token may go to.
+    fn upload_address(&self, release: &Release) -> Result<Url, GithubError> {
+        let base = release
+            .upload_url
+            .split('{')
+            .next()
+            .unwrap_or(&release.upload_url);
+        let url = Url::parse(base).map_err(|e| {
+            GithubError::Setup(format!(
+                "GitHub gave an unusable upload address `{base}`: {e}"
+            ))
+        })?;
+        if !self.trusted(&url) {
+            return Err(GithubError::Setup(format!(
+                "GitHub named {} for uploads, which is neither the API's host ({}) nor its `uploads.` host; not sending the token there",
+                url.origin().ascii_serialization(),
+                self.api.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
+    /// One upload attempt, streamed from disk with its exact length and type.
+    async fn upload_once(&self, address: &Url, file: &Upload) -> Result<Answer, String> {
+        let mut url = address.clone();
+        url.query_pairs_mut().append_pair("name", &file.name);
+        if let Some(label) = &file.label {
+            url.query_pairs_mut().append_pair("label", label);
+        }
+        let handle = tokio::fs::File::open(&file.path)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024);
+        let response = self
+            .http
+            .post(url)
+            .header(http::header::AUTHORIZATION, self.auth.clone())
+            .header(http::header::CONTENT_TYPE, &file.content_type)
+            .header(http::header::CONTENT_LENGTH, file.size)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .map_err(|e| crate::http::describe(&e))?;
+        Self::answer(response).await
+    }
+
+    /// Uploads `file`, retrying. Before each retry, whatever the failed attempt left under
+    /// that name (a `starter`, or a complete asset whose answer was lost) is checked: a
+    /// complete one is kept, anything else is deleted.
+    pub async fn upload(
+        &self,
+        repo: &str,
+        release: &Release,
+        file: &Upload,
+    ) -> Result<Asset, GithubError> {
+        let what = format!("uploading {}", file.name);
+        let address = self.upload_address(release)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match self.upload_once(&address, file).await {
+                Ok(answer) if answer.status == StatusCode::CREATED => {
+                    return Self::parse(&answer, &what);
+                }
+                // 422 already_exists: an earlier attempt landed; reconciled below.
+                Ok(answer) if answer.already_exists() => (answer.message(), Duration::ZERO),
+                Ok(answer) => {
+                    match retry::classify(answer.status, &answer.headers, &answer.body, attempt) {
+                        Verdict::Final => return Err(Self::refused(answer, &what)),
+                        Verdict::After(wait) => {
+                            (format!("{} {}", answer.status, answer.message()), wait)
+                        }
+                    }
+                }
+                Err(e) => (e, retry::backoff(attempt)),
+            };
+            if let Some(existing) = self
+                .assets(repo, release.id)
+                .await?
+                .into_iter()
+                .find(|a| a.name == file.name)
+            {
+                if is_complete(&existing, file) {
+                    return Ok(existing);
+                }
+                self.delete_asset(repo, &existing).await?;
+            }
+            self.wait(&what, attempt, failure).await?;
+        }
+    }
+}
