@@ -1,5 +1,260 @@
-//! Publishing what `shipit build` recorded in `dist/manifest.json`. One file per destination.
+//! Publishing what `shipit build` recorded in `dist/manifest.json`. Each channel is one file
+//! behind [`Publisher`] plus one line in [`channels`]: it plans as printable data (what
+//! `--dry-run` shows), checks what it needs before any channel starts, then publishes and
+//! records the result in the manifest.
 
 pub mod docker;
 pub mod github;
 pub mod homebrew;
+
+use std::path::Path;
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::config::Loaded;
+use crate::error::Error;
+use crate::facts::Facts;
+use crate::manifest::Manifest;
+use crate::ui::Level;
+
+/// What a channel may read while it plans.
+pub struct Context<'a> {
+    /// The pipeline file.
+    pub loaded: &'a Loaded,
+    /// Facts of this run.
+    pub facts: &'a Facts,
+    /// What the build produced.
+    pub manifest: &'a Manifest,
+    /// The dist folder.
+    pub dist: &'a Path,
+}
+
+/// What a channel works with while it publishes.
+pub struct Run<'a> {
+    /// The manifest, holding what earlier channels published.
+    pub manifest: &'a mut Manifest,
+    /// Where it is written.
+    pub dist: &'a Path,
+    /// Messages for the user.
+    pub say: &'a (dyn Fn(Level, String) + Sync),
+    /// Step outputs (`$GITHUB_OUTPUT`) collected so far.
+    pub outputs: Vec<(&'static str, String)>,
+}
+
+impl Run<'_> {
+    /// Writes the manifest with what was published so far, so an interrupted release keeps it.
+    pub fn record(&self) -> Result<(), Error> {
+        self.manifest
+            .write(self.dist)
+            .map(|_| ())
+            .map_err(|e| Error::Failed(e.to_string()))
+    }
+
+    /// An informational line.
+    pub fn say(&self, text: String) {
+        (self.say)(Level::Info, text);
+    }
+}
+
+/// A release channel.
+pub trait Publisher: Sync {
+    /// Its name, as other channels name it in [`Publisher::needs`].
+    fn name(&self) -> &'static str;
+
+    /// Channels whose results it builds on: when one of them fails, it is skipped.
+    fn needs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Decides everything before any request, from the file, the facts and the manifest;
+    /// `None` when the pipeline does not configure it.
+    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error>;
+}
+
+/// A channel's plan: printable, checkable, then applied.
+pub trait Planned: Send + Sync {
+    /// What it would do (`--dry-run`).
+    fn describe(&self, say: &dyn Fn(String));
+
+    /// Checks what it needs to run (a token) before any channel starts.
+    fn preflight(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Publishes, records the result in the manifest and adds its step outputs.
+    fn apply<'a>(&'a self, run: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>>;
+}
+
+/// Every channel, in the order they run: container images first, so the release announces
+/// images that exist; then the GitHub release; then channels whose files point at the
+/// release's download URLs (Homebrew).
+pub fn channels() -> &'static [&'static dyn Publisher] {
+    &[&docker::Channel, &github::Channel, &homebrew::Channel]
+}
+
+/// The plans of every configured channel, in order.
+pub struct ReleasePlan {
+    planned: Vec<(&'static dyn Publisher, Box<dyn Planned>)>,
+}
+
+/// Plans every configured channel; the first planning error stops it (nothing was sent).
+pub fn plan(cx: &Context<'_>) -> Result<ReleasePlan, Error> {
+    let mut planned = Vec::new();
+    for channel in channels() {
+        if let Some(plan) = channel.plan(cx)? {
+            planned.push((*channel, plan));
+        }
+    }
+    Ok(ReleasePlan { planned })
+}
+
+impl ReleasePlan {
+    /// Whether no channel is configured.
+    pub fn is_empty(&self) -> bool {
+        self.planned.is_empty()
+    }
+
+    /// Every action, in order (`--dry-run`).
+    pub fn describe(&self, say: &dyn Fn(String)) {
+        for (_, plan) in &self.planned {
+            plan.describe(say);
+        }
+    }
+
+    /// Every channel's preflight, before any of them runs.
+    pub fn preflight(&self) -> Result<(), Error> {
+        self.planned
+            .iter()
+            .try_for_each(|(_, plan)| plan.preflight())
+    }
+
+    /// Publishes every channel in order. A failed channel does not stop the ones that do not
+    /// need it; they run, and the failures are reported together at the end.
+    pub async fn apply(&self, run: &mut Run<'_>) -> Result<(), Error> {
+        let mut failed: Vec<&'static str> = Vec::new();
+        let mut errors = Vec::new();
+        for (channel, plan) in &self.planned {
+            if let Some(need) = channel.needs().iter().find(|n| failed.contains(n)) {
+                failed.push(channel.name());
+                run.say(format!("skipping {}: {need} failed", channel.name()));
+                continue;
+            }
+            if let Err(e) = plan.apply(run).await {
+                if matches!(e, Error::Interrupted) {
+                    return Err(e);
+                }
+                failed.push(channel.name());
+                errors.push(e);
+            }
+        }
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Failed(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A channel that records that it ran and fails when told to.
+    struct Fake {
+        name: &'static str,
+        needs: &'static [&'static str],
+        fails: bool,
+        ran: &'static Mutex<Vec<&'static str>>,
+    }
+
+    impl Publisher for Fake {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn needs(&self) -> &'static [&'static str] {
+            self.needs
+        }
+        fn plan(&self, _: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
+            unreachable!("planned by the test")
+        }
+    }
+
+    impl Planned for Fake {
+        fn describe(&self, say: &dyn Fn(String)) {
+            say(format!("would publish {}", self.name));
+        }
+        fn apply<'a>(&'a self, _: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>> {
+            Box::pin(async move {
+                self.ran.lock().unwrap().push(self.name);
+                if self.fails {
+                    Err(Error::Failed(format!("{} refused", self.name)))
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    fn fake(
+        name: &'static str,
+        needs: &'static [&'static str],
+        fails: bool,
+        ran: &'static Mutex<Vec<&'static str>>,
+    ) -> (&'static dyn Publisher, Box<dyn Planned>) {
+        let channel: &'static Fake = Box::leak(Box::new(Fake {
+            name,
+            needs,
+            fails,
+            ran,
+        }));
+        let planned = Box::new(Fake {
+            name,
+            needs,
+            fails,
+            ran,
+        });
+        (channel, planned)
+    }
+
+    #[test]
+    fn a_failed_channel_skips_its_dependents_and_not_the_others() {
+        static RAN: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+        let plan = ReleasePlan {
+            planned: vec![
+                fake("images", &[], true, &RAN),
+                fake("release", &[], true, &RAN),
+                fake("tap", &["release"], false, &RAN),
+                fake("scoop", &[], false, &RAN),
+            ],
+        };
+        let dist = tempfile::tempdir().unwrap();
+        let mut manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "schema": 1, "project": "p", "version": "1.0.0", "tag": "v1.0.0",
+            "commit": "c", "date": "d", "artifacts": []
+        }))
+        .unwrap();
+        let said = Mutex::new(Vec::new());
+        let say = |_: Level, text: String| said.lock().unwrap().push(text);
+        let mut run = Run {
+            manifest: &mut manifest,
+            dist: dist.path(),
+            say: &say,
+            outputs: Vec::new(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let error = runtime.block_on(plan.apply(&mut run)).unwrap_err();
+        assert_eq!(*RAN.lock().unwrap(), ["images", "release", "scoop"]);
+        assert_eq!(error.to_string(), "images refused\nrelease refused");
+        assert_eq!(*said.lock().unwrap(), ["skipping tap: release failed"]);
+    }
+}

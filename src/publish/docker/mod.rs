@@ -4,8 +4,10 @@
 //! [`plan`] decides everything (references, tags, platforms, files, config) and validates it
 //! before any request; [`publish`] assembles the image into `dist/oci/<name>` and pushes it.
 
+mod channel;
 mod plan;
 
+pub use channel::Channel;
 pub use plan::{ImagePlan, ImageSource, plan};
 
 use std::collections::BTreeMap;

@@ -21,11 +21,13 @@ use serde_json::{Value, json};
 use crate::manifest::PublishedRelease;
 use crate::retry::{self, Budget, Verdict};
 
+mod channel;
 mod encoding;
 mod flow;
 mod types;
 mod upload;
 
+pub use channel::{Channel, api_url, is_prerelease, max_retry, release_tag, token};
 pub use encoding::content_type;
 use encoding::{encode, encode_ref};
 pub use flow::{ReleaseSpec, is_complete, prune_nightlies, publish};

@@ -8,6 +8,10 @@
 //! it travels as an `http.extraHeader` in the environment of each git call
 //! (`GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n`).
 
+mod channel;
+
+pub use channel::Channel;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +22,7 @@ use serde::Serialize;
 use crate::manifest::{ArtifactKind, Manifest};
 
 /// The default formula template.
-pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/homebrew/formula.rb.j2");
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/homebrew/formula.rb.j2");
 
 /// Homebrew's class name for a formula name (`Formulary.class_s`): `my-tool` -> `MyTool`,
 /// `foo.js` -> `FooJs`, `lib+plus` -> `LibxPlus`, `python@3` -> `PythonAT3`.

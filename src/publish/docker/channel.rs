@@ -1,0 +1,104 @@
+//! `[release.docker]` as a release channel: images are planned from the manifest, assembled
+//! (or built) into their OCI layout and pushed to every repository.
+
+use futures_util::future::LocalBoxFuture;
+
+use super::{ImagePlan, ImageSource};
+use crate::error::Error;
+use crate::publish::{Context, Planned, Publisher, Run};
+use crate::ui::Level;
+
+/// The container image channel.
+pub struct Channel;
+
+impl Publisher for Channel {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
+        let Some(config) = &cx.loaded.file.release.docker else {
+            return Ok(None);
+        };
+        let plan = super::plan(cx.loaded, cx.facts, config, cx.manifest, cx.dist)?;
+        Ok(Some(Box::new(plan)))
+    }
+}
+
+impl Planned for ImagePlan {
+    fn describe(&self, say: &dyn Fn(String)) {
+        describe_images(self, say);
+    }
+
+    fn apply<'a>(&'a self, run: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let say = run.say;
+            let pushed = super::publish(self, &|text| say(Level::Info, text), &|text| {
+                say(Level::Debug, text)
+            })
+            .await?;
+            let digests = pushed
+                .iter()
+                .map(|p| format!("{}@{}", p.repository, p.digest))
+                .collect::<Vec<_>>()
+                .join(" ");
+            run.manifest.published.docker = pushed;
+            run.record()?;
+            run.outputs.push(("images", digests));
+            for skipped in &self.skipped_tags {
+                run.say(format!("not tagged {skipped}"));
+            }
+            Ok(())
+        })
+    }
+}
+
+fn describe_images(plan: &ImagePlan, say: &dyn Fn(String)) {
+    match &plan.source {
+        ImageSource::Binaries {
+            base,
+            platforms,
+            config,
+        } => {
+            for platform in platforms {
+                say(format!(
+                    "would assemble the {} image from {} ({}) on {}",
+                    platform.platform,
+                    platform.target,
+                    platform
+                        .files
+                        .iter()
+                        .map(|f| format!("/{}", f.path))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    base.as_deref().unwrap_or("scratch")
+                ));
+            }
+            say(format!(
+                "with entrypoint {:?}, user {}",
+                config.entrypoint,
+                config.user.as_deref().unwrap_or("(the base image's)")
+            ));
+        }
+        ImageSource::Dockerfile(build) => {
+            for platform in &build.platforms {
+                say(format!(
+                    "would build {} in {} for {} through the Docker engine",
+                    build.dockerfile,
+                    build.context.display(),
+                    platform.platform
+                ));
+            }
+        }
+    }
+    say(format!("in the OCI layout {}", plan.layout.display()));
+    for repository in &plan.repositories {
+        say(format!(
+            "would push it to {repository} (blobs the registry has are skipped) and tag it {}",
+            plan.tags.join(", ")
+        ));
+    }
+    for skipped in &plan.skipped_tags {
+        say(format!("would not tag {skipped}"));
+    }
+}

@@ -1,0 +1,307 @@
+//! `[release.homebrew]` as a release channel: after the GitHub release, the formula is
+//! rendered with the release's download URLs and pushed to the tap (or proposed in a pull
+//! request).
+
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use serde::Serialize;
+
+use super::{Formula, ManPage, Pushed, Tap};
+use crate::config::{self, HomebrewConfig};
+use crate::error::Error;
+use crate::facts::Facts;
+use crate::manifest::{ArtifactKind, Manifest};
+use crate::publish::github::{self, Client};
+use crate::publish::{Context, Planned, Publisher, Run};
+
+/// The Homebrew tap channel.
+pub struct Channel;
+
+impl Publisher for Channel {
+    fn name(&self) -> &'static str {
+        "homebrew"
+    }
+
+    fn needs(&self) -> &'static [&'static str] {
+        &["github"]
+    }
+
+    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
+        let Some(config) = &cx.loaded.file.release.homebrew else {
+            return Ok(None);
+        };
+        let Some(release) = &cx.loaded.file.release.github else {
+            return Err(Error::Usage(
+                "[release.homebrew] downloads from the GitHub release: add `[release.github]` too"
+                    .into(),
+            ));
+        };
+        if github::is_prerelease(release, cx.facts) && !config.prerelease {
+            return Ok(Some(Box::new(HomebrewPlan::Skipped(format!(
+                "skipping the Homebrew formula: {} is a pre-release (set `prerelease = true` in [release.homebrew] to publish it)",
+                cx.facts.version
+            )))));
+        }
+        let web =
+            std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".into());
+        let mut plan = formula_plan(
+            cx.loaded,
+            cx.facts,
+            config,
+            cx.manifest,
+            &web,
+            &release.repo,
+        )?;
+        plan.tag = github::release_tag(cx.facts);
+        plan.api_url = github::api_url();
+        plan.max_retry = github::max_retry(release)?;
+        Ok(Some(Box::new(HomebrewPlan::Formula(Box::new(plan)))))
+    }
+}
+
+/// What the channel does this time.
+#[derive(Debug, Serialize)]
+enum HomebrewPlan {
+    /// Nothing, and why.
+    Skipped(String),
+    /// Push this formula.
+    Formula(Box<FormulaPlan>),
+}
+
+/// A formula for a tap. URLs are filled in once the GitHub release exists.
+#[derive(Debug, Serialize)]
+struct FormulaPlan {
+    formula: Formula,
+    template: String,
+    /// Web address of the GitHub repository, for download URLs.
+    web_repo: String,
+    /// The release's tag, for download URLs the manifest does not record.
+    tag: String,
+    #[serde(skip)]
+    tap: Tap,
+    tap_repo: Option<String>,
+    pull_request: bool,
+    /// Where pull requests are opened.
+    api_url: String,
+    #[serde(skip)]
+    max_retry: Duration,
+}
+
+impl Planned for HomebrewPlan {
+    fn describe(&self, say: &dyn Fn(String)) {
+        let brew = match self {
+            HomebrewPlan::Skipped(why) => return say(why.clone()),
+            HomebrewPlan::Formula(brew) => brew,
+        };
+        say(format!(
+            "would write {}/{}.rb (class {}) to the tap {} and {}",
+            brew.tap.folder,
+            brew.formula.name,
+            brew.formula.class,
+            brew.tap.display_url(),
+            if brew.pull_request {
+                "open a pull request"
+            } else {
+                "push it, if it changed"
+            }
+        ));
+    }
+
+    fn apply<'a>(&'a self, run: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            match self {
+                HomebrewPlan::Skipped(why) => {
+                    run.say(why.clone());
+                    Ok(())
+                }
+                HomebrewPlan::Formula(brew) => {
+                    let say = |text: String| run.say(text);
+                    push_formula(brew, run.manifest, &say).await
+                }
+            }
+        })
+    }
+}
+
+/// Renders the formula with the release's download URLs and pushes it to the tap.
+async fn push_formula(
+    brew: &FormulaPlan,
+    manifest: &Manifest,
+    say: &dyn Fn(String),
+) -> Result<(), Error> {
+    let published = manifest.published.github.as_ref();
+    let url_of = |name: &str| {
+        published
+            .and_then(|p| p.assets.get(name).cloned())
+            .unwrap_or_else(|| format!("{}/releases/download/{}/{name}", brew.web_repo, brew.tag))
+    };
+    let mut formula = brew.formula.clone();
+    (formula.macos, formula.linux) = Formula::platforms(manifest, url_of);
+    if formula.macos.is_none() && formula.linux.is_none() {
+        return Err(Error::Usage(
+            "[release.homebrew]: the manifest has no macOS or Linux archives".into(),
+        ));
+    }
+    let text = formula.render(&brew.template).map_err(Error::Usage)?;
+    let message = format!("{} {}", formula.name, formula.version);
+    let pr_branch = brew
+        .pull_request
+        .then(|| format!("shipit/{}-{}", formula.name, formula.version));
+    let pushed = brew
+        .tap
+        .publish(&formula.name, &text, &message, pr_branch.as_deref())
+        .map_err(Error::Failed)?;
+    match pushed {
+        Pushed::Unchanged => say(format!(
+            "the tap's {}.rb is already up to date",
+            formula.name
+        )),
+        Pushed::Committed { branch, attempts } => {
+            say(format!(
+                "pushed {}/{}.rb to the tap's {branch}{}",
+                brew.tap.folder,
+                formula.name,
+                if attempts > 1 {
+                    " (rebased on newer commits)"
+                } else {
+                    ""
+                }
+            ));
+            if let (Some(head), Some(repo)) = (&pr_branch, &brew.tap_repo) {
+                let base = brew.tap.branch.clone().unwrap_or_else(|| "main".into());
+                let body = format!("Formula for {message}, released by shipit.");
+                let token = github::token().unwrap_or_default();
+                let url = Client::new(&brew.api_url, &token, brew.max_retry)
+                    .map_err(|e| Error::Failed(e.to_string()))?
+                    .open_pull_request(repo, head, &base, &message, &body)
+                    .await
+                    .map_err(|e| Error::Failed(e.to_string()))?;
+                say(match url {
+                    Some(url) => format!("opened {url}"),
+                    None => format!("a pull request for {head} is already open"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn formula_plan(
+    loaded: &config::Loaded,
+    facts: &Facts,
+    config: &HomebrewConfig,
+    manifest: &Manifest,
+    web: &str,
+    github_repo: &str,
+) -> Result<FormulaPlan, Error> {
+    let name = config.name.clone().unwrap_or_else(|| facts.project.clone());
+    let template = match &config.template {
+        Some(file) => {
+            let path = loaded.resolve(file);
+            std::fs::read_to_string(&path).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read the formula template {}: {e}",
+                    path.display()
+                ))
+            })?
+        }
+        None => super::DEFAULT_TEMPLATE.to_string(),
+    };
+    let web_repo = format!("{}/{github_repo}", web.trim_end_matches('/'));
+    let mut binaries: Vec<String> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Binary && a.os.as_deref() != Some("windows"))
+        .map(|a| a.name.clone())
+        .collect();
+    binaries.sort();
+    binaries.dedup();
+    if binaries.is_empty() {
+        return Err(Error::Usage(
+            "[release.homebrew]: the manifest lists no macOS or Linux binaries to install".into(),
+        ));
+    }
+    let formula = Formula {
+        class: super::class_name(&name),
+        name: name.clone(),
+        desc: config
+            .description
+            .clone()
+            .or_else(|| facts.cargo.description.clone())
+            .unwrap_or_else(|| name.clone()),
+        homepage: config
+            .homepage
+            .clone()
+            .or_else(|| facts.cargo.homepage.clone())
+            .unwrap_or_else(|| web_repo.clone()),
+        version: facts.version.clone(),
+        license: config
+            .license
+            .clone()
+            .or_else(|| facts.cargo.license.clone()),
+        macos: None,
+        linux: None,
+        binaries,
+        completions: config.completions.clone(),
+        manpages: config
+            .manpages
+            .iter()
+            .map(|path| ManPage {
+                section: super::man_section(path),
+                path: path.clone(),
+            })
+            .collect(),
+        depends_on: config.depends_on.clone(),
+        conflicts_with: config.conflicts_with.clone(),
+        caveats: config.caveats.clone(),
+        service: config.service.clone(),
+    };
+    let url = match (&config.tap.url, &config.tap.repo) {
+        (Some(url), _) => {
+            // A local path is taken relative to the pipeline file.
+            if url.contains("://") || url.contains('@') {
+                url.clone()
+            } else {
+                loaded.resolve(url).display().to_string()
+            }
+        }
+        (None, Some(repo)) => format!("{}/{repo}.git", web.trim_end_matches('/')),
+        (None, None) => {
+            return Err(Error::Usage(
+                "[release.homebrew] tap needs `repo = \"owner/homebrew-tap\"` or `url`".into(),
+            ));
+        }
+    };
+    if config.pull_request && config.tap.repo.is_none() {
+        return Err(Error::Usage(
+            "[release.homebrew] pull_request = true needs `tap.repo`, to open the pull request on"
+                .into(),
+        ));
+    }
+    let author = config
+        .commit_author
+        .as_ref()
+        .map(|a| (a.name.clone(), a.email.clone()))
+        .unwrap_or_else(|| ("shipit".into(), "shipit@users.noreply.github.com".into()));
+    let token = ["HOMEBREW_TAP_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()));
+    Ok(FormulaPlan {
+        formula,
+        template,
+        web_repo,
+        tap: Tap {
+            url,
+            token,
+            branch: config.branch.clone(),
+            folder: config.folder.clone().unwrap_or_else(|| "Formula".into()),
+            author,
+        },
+        tap_repo: config.tap.repo.clone(),
+        pull_request: config.pull_request,
+        tag: String::new(),
+        api_url: String::new(),
+        max_retry: Duration::ZERO,
+    })
+}
