@@ -34,7 +34,9 @@ pub mod tasks;
 pub mod template;
 pub mod toolchain;
 pub mod ui;
+pub mod verify;
 pub mod words;
+pub mod workflow;
 
 pub use error::Error;
 pub use exit::ExitCode;
