@@ -20,9 +20,10 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
     let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
     if args.init {
-        session
-            .printer
-            .out(&starter_haproxy(&loaded, args.env.as_deref()));
+        session.printer.out(&crate::deploy::haproxy::starter_config(
+            &loaded,
+            args.env.as_deref(),
+        ));
         return Ok(ExitCode::Success);
     }
     let reporter = ui::reporter(session.ui, session.printer.clone());
@@ -172,30 +173,9 @@ fn version_of(state: &State, revision: u64) -> String {
 
 /// `--dry-run`: the plan, nothing touched.
 fn describe(plan: &DeployPlan, reporter: &dyn Reporter) {
-    let say = |text: String| say(reporter, Level::Info, text);
-    say(format!(
-        "would deploy {} {} ({}) to {} with {}: {} replicas, port {}",
-        plan.app, plan.version, plan.image, plan.env, plan.strategy, plan.replicas, plan.port
-    ));
-    say(format!(
-        "engine {}, router {} backend {}",
-        plan.docker
-            .as_deref()
-            .unwrap_or("$DOCKER_HOST or the local socket"),
-        plan.router,
-        plan.backend
-    ));
-    for (i, phase) in plan.phases.iter().enumerate() {
-        say(format!("  {}. {phase}", i + 1));
+    for line in plan.describe() {
+        say(reporter, Level::Info, line);
     }
-    say(format!(
-        "health: {} every {} within {}; analysis every {}: a bad version is rolled back within {}",
-        plan.health.path,
-        humantime::format_duration(plan.health.interval),
-        humantime::format_duration(plan.health.deadline),
-        humantime::format_duration(plan.analysis_interval),
-        humantime::format_duration(plan.worst_case_detection)
-    ));
 }
 
 fn show_state(session: &Session, plan: &DeployPlan, state: &State) {
@@ -205,82 +185,7 @@ fn show_state(session: &Session, plan: &DeployPlan, state: &State) {
             .out(&serde_json::to_string(state).unwrap_or_default());
         return;
     }
-    let serving = state.serving();
-    let out = |text: String| session.printer.out(&text);
-    out(format!(
-        "{} in {} (backend {}):",
-        plan.app, plan.env, plan.backend
-    ));
-    if state.containers.is_empty() {
-        out("  no containers".into());
+    for line in state.render(&plan.app, &plan.env, &plan.backend) {
+        session.printer.out(&line);
     }
-    for c in &state.containers {
-        let server = state.servers.iter().find(|s| s.name == c.name);
-        out(format!(
-            "  revision {:<3} {:<5} {:<12} {:<28} {:<8} {}{}",
-            c.revision,
-            crate::deploy::engine::color(c.revision),
-            c.version,
-            c.name,
-            c.state,
-            server.map_or("not routed".to_string(), |s| format!(
-                "weight {} {}",
-                s.weight, s.admin
-            )),
-            if serving.iter().any(|s| s.name == c.name) {
-                "  (serving)"
-            } else {
-                ""
-            }
-        ));
-    }
-    for s in state
-        .servers
-        .iter()
-        .filter(|s| !state.containers.iter().any(|c| c.name == s.name))
-    {
-        out(format!(
-            "  server {} {} weight {} (not a shipit container)",
-            s.name, s.address, s.weight
-        ));
-    }
-    if !state.records.is_empty() {
-        out("history:".into());
-    }
-    for r in state.records.iter().rev().take(10) {
-        out(format!(
-            "  r{:<3} {:<12} {:<20} {:<9} by {} at {}{}",
-            r.revision,
-            r.version,
-            r.outcome,
-            r.from.map(|f| format!("from r{f}")).unwrap_or_default(),
-            r.by,
-            r.finished,
-            if r.detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", r.detail)
-            }
-        ));
-    }
-}
-
-/// A starter HAProxy configuration with the runtime API and the backend shipit manages.
-fn starter_haproxy(loaded: &Loaded, env: Option<&str>) -> String {
-    let config = env
-        .and_then(|e| loaded.file.deploy.get(e))
-        .or_else(|| loaded.file.deploy.values().next());
-    let backend = config.map_or("app", |c| c.router.backend.as_str());
-    let socket = config
-        .map(|c| c.router.haproxy.trim_start_matches("unix://").to_string())
-        .unwrap_or_else(|| "/run/haproxy/admin.sock".into());
-    format!(
-        "# HAProxy for shipit deploys: shipit adds, weighs, drains and removes the servers of\n\
-         # backend `{backend}` through the runtime API; no reload is ever needed.\n\
-         global\n    stats socket {socket} mode 660 level admin\n    stats timeout 30s\n\n\
-         defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
-         \x20   retries 3\n    option redispatch\n\n\
-         frontend web\n    bind :80\n    default_backend {backend}\n\n\
-         backend {backend}\n    balance roundrobin\n    # servers are added by `shipit deploy`\n"
-    )
 }

@@ -1,6 +1,7 @@
 //! One function per command: each turns parsed arguments into work and returns how it ended.
 
 mod build;
+mod check;
 mod ci;
 mod deploy;
 mod doctor;
@@ -8,23 +9,28 @@ mod init;
 mod keygen;
 mod merge;
 mod release;
+mod report;
+mod runtime;
 mod verify;
 
 use std::sync::Arc;
 
 use clap::Parser;
-use miette::{GraphicalReportHandler, GraphicalTheme};
+
+pub use report::render_config_error;
+use report::report_error;
+use runtime::{block_on_interruptible, cancel_on_signal, github_output, runtime};
 
 use crate::cli::{Cli, Command};
+use crate::config;
 use crate::config::StageKinds;
-use crate::config::{self, ConfigError};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
+use crate::plan;
 use crate::plan::kinds;
 use crate::secrets::Masker;
 use crate::ui::{Printer, UiOptions};
-use crate::{plan, ui};
 
 /// Everything a command needs from the command line and the environment.
 pub struct Session {
@@ -158,26 +164,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::Success)
         }
-        Command::Check => {
-            // The whole file: its text, then everything the plan resolves against the project
-            // (packages, binaries, features, files, keys and their passwords), as a build would.
-            let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
-            let facts = Facts::gather(&loaded, FactsOptions::default())?;
-            let plan = plan::build(&loaded, &facts)?;
-            build::signing_keys(&plan)?;
-            let stages = loaded.file.stages.len();
-            if global.json {
-                let value =
-                    serde_json::json!({"file": global.pipeline, "valid": true, "stages": stages});
-                session.printer.out(&value.to_string());
-            } else if global.verbosity() >= 0 {
-                session.printer.err(&format!(
-                    "{}: valid, {stages} stages",
-                    global.pipeline.display()
-                ));
-            }
-            Ok(ExitCode::Success)
-        }
+        Command::Check => check::run(session),
         Command::Init(args) => init::run(session, args),
         Command::Doctor => doctor::run(session),
         Command::Ci(crate::cli::CiCommand::Github(args)) => ci::github(session, args),
@@ -201,129 +188,4 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Keygen(args) => keygen::run(session, args),
         Command::Verify(args) => verify::run(session, args),
     }
-}
-
-/// The async runtime commands run their work on.
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
-}
-
-/// Runs `work` to its end on a new runtime, or stops it on Ctrl-C / SIGTERM.
-fn block_on_interruptible<T>(
-    work: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let runtime = runtime()?;
-    let result = runtime.block_on(async {
-        let interrupt = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(cancel_on_signal(interrupt.clone()));
-        tokio::select! {
-            result = work => result,
-            _ = interrupt.cancelled() => Err(Error::Interrupted),
-        }
-    });
-    runtime.shutdown_background();
-    result
-}
-
-/// Cancels `token` on Ctrl-C or SIGTERM.
-pub(crate) async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            token.cancel();
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    token.cancel();
-}
-
-/// Appends `key=value` lines to `$GITHUB_OUTPUT`, when it is set (GitHub Actions step outputs).
-fn github_output(pairs: &[(&str, String)]) -> Result<(), Error> {
-    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
-        return Ok(());
-    };
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        for (key, value) in pairs {
-            writeln!(file, "{key}={value}")?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))
-}
-
-/// Prints an error the way its kind deserves: located diagnostics for config problems.
-fn report_error(session: &Session, error: &Error) {
-    let printer = &session.printer;
-    if session.ui.json {
-        let value = match error {
-            Error::Config(config) => serde_json::json!({
-                "event": "error",
-                "kind": "config",
-                "message": config.to_string(),
-                "problems": config.problems().iter().map(|p| serde_json::json!({
-                    "location": config.location(p),
-                    "message": p.message,
-                    "help": p.help,
-                })).collect::<Vec<_>>(),
-            }),
-            other => {
-                serde_json::json!({"event": "error", "kind": format!("{:?}", other.exit_code()).to_lowercase(), "message": other.to_string()})
-            }
-        };
-        printer.out(&value.to_string());
-        return;
-    }
-    match error {
-        Error::Config(config) => printer.err(&render_config_error(config, session.ui.color)),
-        // Reported stage by stage (with annotations under GitHub Actions) as they ended.
-        Error::StagesFailed => return,
-        other => {
-            let prefix = if session.ui.color {
-                console::style("error:").red().bold().to_string()
-            } else {
-                "error:".to_string()
-            };
-            printer.err(&format!("{prefix} {other}"));
-        }
-    }
-    if session.ui.github {
-        printer.out(&format!(
-            "::error::{}",
-            ui::github::escape(&error.to_string())
-        ));
-    }
-}
-
-/// Renders every problem with its snippet, caret and hint, then a one-line summary.
-pub fn render_config_error(error: &ConfigError, color: bool) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    // Never split target names such as `linux-x64-musl` at their hyphens.
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false)
-        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
-    let mut out = String::new();
-    for diagnostic in error.diagnostics() {
-        let _ = handler.render_report(&mut out, &diagnostic);
-    }
-    out.push_str(&format!("error: {}", error));
-    out
 }

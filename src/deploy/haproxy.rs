@@ -331,6 +331,27 @@ fn parse_stats(answer: &str, backend: &str) -> Vec<Stats> {
     out
 }
 
+/// A starter HAProxy configuration with the runtime API and the backend shipit manages, for
+/// the environment `env` of the file (or its first one).
+pub fn starter_config(loaded: &crate::config::Loaded, env: Option<&str>) -> String {
+    let config = env
+        .and_then(|e| loaded.file.deploy.get(e))
+        .or_else(|| loaded.file.deploy.values().next());
+    let backend = config.map_or("app", |c| c.router.backend.as_str());
+    let socket = config
+        .map(|c| c.router.haproxy.trim_start_matches("unix://").to_string())
+        .unwrap_or_else(|| "/run/haproxy/admin.sock".into());
+    format!(
+        "# HAProxy for shipit deploys: shipit adds, weighs, drains and removes the servers of\n\
+         # backend `{backend}` through the runtime API; no reload is ever needed.\n\
+         global\n    stats socket {socket} mode 660 level admin\n    stats timeout 30s\n\n\
+         defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
+         \x20   retries 3\n    option redispatch\n\n\
+         frontend web\n    bind :80\n    default_backend {backend}\n\n\
+         backend {backend}\n    balance roundrobin\n    # servers are added by `shipit deploy`\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,3 +304,36 @@ fn health_spec(config: &DeployConfig, duration: DurationOf<'_>) -> Result<Health
         deadline: duration("health.deadline", h.deadline.as_ref(), "60s")?,
     })
 }
+
+impl DeployPlan {
+    /// What a deploy with this plan does, line by line (`--dry-run`).
+    pub fn describe(&self) -> Vec<String> {
+        let plan = self;
+        let mut lines = Vec::new();
+        let mut say = |text: String| lines.push(text);
+        say(format!(
+            "would deploy {} {} ({}) to {} with {}: {} replicas, port {}",
+            plan.app, plan.version, plan.image, plan.env, plan.strategy, plan.replicas, plan.port
+        ));
+        say(format!(
+            "engine {}, router {} backend {}",
+            plan.docker
+                .as_deref()
+                .unwrap_or("$DOCKER_HOST or the local socket"),
+            plan.router,
+            plan.backend
+        ));
+        for (i, phase) in plan.phases.iter().enumerate() {
+            say(format!("  {}. {phase}", i + 1));
+        }
+        say(format!(
+            "health: {} every {} within {}; analysis every {}: a bad version is rolled back within {}",
+            plan.health.path,
+            humantime::format_duration(plan.health.interval),
+            humantime::format_duration(plan.health.deadline),
+            humantime::format_duration(plan.analysis_interval),
+            humantime::format_duration(plan.worst_case_detection)
+        ));
+        lines
+    }
+}

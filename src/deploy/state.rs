@@ -108,6 +108,71 @@ pub fn split_weights(percent: u32, new: usize, stable: usize) -> (u32, u32) {
     (MAX_WEIGHT, (w_stable as u32).max(1))
 }
 
+impl State {
+    /// Containers by revision, router weights and the latest attempts, line by line
+    /// (`shipit deploy status`).
+    pub fn render(&self, app: &str, env: &str, backend: &str) -> Vec<String> {
+        let state = self;
+        let serving = state.serving();
+        let mut lines = Vec::new();
+        let mut out = |text: String| lines.push(text);
+        out(format!("{app} in {env} (backend {backend}):"));
+        if state.containers.is_empty() {
+            out("  no containers".into());
+        }
+        for c in &state.containers {
+            let server = state.servers.iter().find(|s| s.name == c.name);
+            out(format!(
+                "  revision {:<3} {:<5} {:<12} {:<28} {:<8} {}{}",
+                c.revision,
+                super::engine::color(c.revision),
+                c.version,
+                c.name,
+                c.state,
+                server.map_or("not routed".to_string(), |s| format!(
+                    "weight {} {}",
+                    s.weight, s.admin
+                )),
+                if serving.iter().any(|s| s.name == c.name) {
+                    "  (serving)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        for s in state
+            .servers
+            .iter()
+            .filter(|s| !state.containers.iter().any(|c| c.name == s.name))
+        {
+            out(format!(
+                "  server {} {} weight {} (not a shipit container)",
+                s.name, s.address, s.weight
+            ));
+        }
+        if !state.records.is_empty() {
+            out("history:".into());
+        }
+        for r in state.records.iter().rev().take(10) {
+            out(format!(
+                "  r{:<3} {:<12} {:<20} {:<9} by {} at {}{}",
+                r.revision,
+                r.version,
+                r.outcome,
+                r.from.map(|f| format!("from r{f}")).unwrap_or_default(),
+                r.by,
+                r.finished,
+                if r.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.detail)
+                }
+            ));
+        }
+        lines
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

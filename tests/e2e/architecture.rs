@@ -169,3 +169,20 @@ fn no_source_file_is_over_700_lines() {
         .collect();
     assert!(long.is_empty(), "split these: {long:?}");
 }
+
+/// Commands stay thin (parse, call the library, map the exit code): each under 200 lines.
+#[test]
+fn every_command_file_is_under_200_lines() {
+    let long: Vec<String> = std::fs::read_dir(repo_root().join("src/commands"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let lines = std::fs::read_to_string(e.path()).ok()?.lines().count();
+            (lines >= 200).then(|| format!("{} ({lines} lines)", e.path().display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "move their work into the library: {long:?}"
+    );
+}
