@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: the pipeline's `[deploy.<env>]` becomes a [`plan::DeployPlan`]; its
 //! [`strategy::Rollout`] (a pure state machine) says what to do next; [`run::Deployer`] does
-//! it on the Docker [`engine`] and the [`haproxy`] router, with [`health`] checks and the
+//! it on a [`runtime::Runtime`] (the Docker [`engine`]) and a [`router::Router`] (the
+//! [`haproxy`] runtime API), with [`health`] checks and the
 //! [`analysis`] of router counters, and leaves [`state`] that status and [`rollback`] read
 //! back. The [`lock`] keeps two deploys of one environment apart.
 
@@ -14,7 +15,9 @@ pub mod lock;
 pub mod plan;
 pub mod prometheus;
 pub mod rollback;
+pub mod router;
 pub mod run;
+pub mod runtime;
 pub mod state;
 pub mod strategy;
 

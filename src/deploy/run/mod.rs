@@ -12,11 +12,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::analysis::{Analysis, Counters};
-use super::engine::{self, Container, ContainerSpec, Engine, Record};
-use super::haproxy::{Haproxy, Server};
+use std::sync::Arc;
+
+use super::engine::{self, Container, ContainerSpec, Record};
+use super::haproxy::Server;
 use super::health::{self, Health, Tracker};
 use super::lock::{now_rfc3339, who};
 use super::plan::DeployPlan;
+use super::router::{self, Router};
+use super::runtime::{self, Runtime};
 use super::state::{FULL, Outcome, ServerView, State, split_weights};
 use super::strategy::{Action, Event, Phase, Traffic};
 use crate::ui::Level;
@@ -31,8 +35,8 @@ struct Fresh {
 /// Drives deploys of one environment.
 pub struct Deployer<'a> {
     pub(super) plan: &'a DeployPlan,
-    pub(super) engine: Engine,
-    pub(super) router: Haproxy,
+    pub(super) engine: Arc<dyn Runtime>,
+    pub(super) router: Arc<dyn Router>,
     pub(super) http: reqwest::Client,
     pub(super) say: &'a (dyn Fn(Level, String) + Sync),
     pub(super) cancel: CancellationToken,
@@ -46,8 +50,8 @@ impl<'a> Deployer<'a> {
         cancel: CancellationToken,
     ) -> Result<Deployer<'a>, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let engine = Engine::connect(plan.docker.as_deref()).await?;
-        let router = Haproxy::new(plan.router.clone());
+        let engine = runtime::connect(plan).await?;
+        let router = router::connect(plan);
         router
             .servers(&plan.backend)
             .await
@@ -634,10 +638,7 @@ impl<'a> Deployer<'a> {
                         "{name} still has {busy} requests after the drain timeout; closing them"
                     ),
                 );
-                let _ = self
-                    .router
-                    .command(&format!("shutdown sessions server {backend}/{name}"))
-                    .await;
+                let _ = self.router.close_sessions(backend, name).await;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
