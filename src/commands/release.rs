@@ -53,9 +53,13 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
         dist: &dist,
     })?;
     let reporter = ui::reporter(session.ui, session.printer.clone());
-    let say = |level: Level, text: String| reporter.report(&Event::Message { level, text: &text });
     if global.dry_run {
-        plan.describe(&|text| say(Level::Info, text));
+        plan.describe(&|text| {
+            reporter.report(&Event::Message {
+                level: Level::Info,
+                text: &text,
+            })
+        });
         return Ok(ExitCode::Success);
     }
     plan.preflight()?;
@@ -63,7 +67,7 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
     let mut run = Run {
         manifest: &mut manifest,
         dist: &dist,
-        say: &say,
+        reporter: &*reporter,
         outputs: vec![
             ("version", facts.version.clone()),
             ("manifest", manifest_path.display().to_string()),

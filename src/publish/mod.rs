@@ -15,7 +15,7 @@ use crate::config::Loaded;
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::Manifest;
-use crate::ui::Level;
+use crate::ui::{Event, Level, Reporter};
 
 /// What a channel may read while it plans.
 pub struct Context<'a> {
@@ -35,8 +35,8 @@ pub struct Run<'a> {
     pub manifest: &'a mut Manifest,
     /// Where it is written.
     pub dist: &'a Path,
-    /// Messages for the user.
-    pub say: &'a (dyn Fn(Level, String) + Sync),
+    /// Where messages and events go.
+    pub reporter: &'a dyn Reporter,
     /// Step outputs (`$GITHUB_OUTPUT`) collected so far.
     pub outputs: Vec<(&'static str, String)>,
 }
@@ -52,7 +52,12 @@ impl Run<'_> {
 
     /// An informational line.
     pub fn say(&self, text: String) {
-        (self.say)(Level::Info, text);
+        self.tell(Level::Info, text);
+    }
+
+    /// A line at `level`.
+    pub fn tell(&self, level: Level, text: String) {
+        self.reporter.report(&Event::Message { level, text: &text });
     }
 }
 
@@ -81,8 +86,12 @@ pub trait Planned: Send + Sync {
         Ok(())
     }
 
-    /// Publishes, records the result in the manifest and adds its step outputs.
-    fn apply<'a>(&'a self, run: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>>;
+    /// Publishes, records the result in the manifest and adds its step outputs; returns the
+    /// record (for the `channel_finished` event).
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>>;
 }
 
 /// Every channel, in the order they run: container images first, so the release announces
@@ -134,17 +143,35 @@ impl ReleasePlan {
         let mut failed: Vec<&'static str> = Vec::new();
         let mut errors = Vec::new();
         for (channel, plan) in &self.planned {
+            let name = channel.name();
             if let Some(need) = channel.needs().iter().find(|n| failed.contains(n)) {
-                failed.push(channel.name());
-                run.say(format!("skipping {}: {need} failed", channel.name()));
+                failed.push(name);
+                let why = format!("skipped: {need} failed");
+                run.say(format!("skipping {name}: {need} failed"));
+                run.reporter.report(&Event::ChannelFinished {
+                    channel: name,
+                    record: None,
+                    error: Some(&why),
+                });
                 continue;
             }
-            if let Err(e) = plan.apply(run).await {
-                if matches!(e, Error::Interrupted) {
-                    return Err(e);
+            match plan.apply(run).await {
+                Ok(record) => run.reporter.report(&Event::ChannelFinished {
+                    channel: name,
+                    record: Some(&record),
+                    error: None,
+                }),
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
+                Err(e) => {
+                    let why = e.to_string();
+                    run.reporter.report(&Event::ChannelFinished {
+                        channel: name,
+                        record: None,
+                        error: Some(&why),
+                    });
+                    failed.push(name);
+                    errors.push(e);
                 }
-                failed.push(channel.name());
-                errors.push(e);
             }
         }
         match errors.len() {
@@ -191,13 +218,16 @@ mod tests {
         fn describe(&self, say: &dyn Fn(String)) {
             say(format!("would publish {}", self.name));
         }
-        fn apply<'a>(&'a self, _: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>> {
+        fn apply<'a>(
+            &'a self,
+            _: &'a mut Run<'_>,
+        ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
             Box::pin(async move {
                 self.ran.lock().unwrap().push(self.name);
                 if self.fails {
                     Err(Error::Failed(format!("{} refused", self.name)))
                 } else {
-                    Ok(())
+                    Ok(serde_json::json!({"published": self.name}))
                 }
             })
         }
@@ -241,12 +271,11 @@ mod tests {
             "commit": "c", "date": "d", "artifacts": []
         }))
         .unwrap();
-        let said = Mutex::new(Vec::new());
-        let say = |_: Level, text: String| said.lock().unwrap().push(text);
+        let reporter = Collect(Mutex::new(Vec::new()));
         let mut run = Run {
             manifest: &mut manifest,
             dist: dist.path(),
-            say: &say,
+            reporter: &reporter,
             outputs: Vec::new(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -255,6 +284,39 @@ mod tests {
         let error = runtime.block_on(plan.apply(&mut run)).unwrap_err();
         assert_eq!(*RAN.lock().unwrap(), ["images", "release", "scoop"]);
         assert_eq!(error.to_string(), "images refused\nrelease refused");
-        assert_eq!(*said.lock().unwrap(), ["skipping tap: release failed"]);
+        let events = reporter.0.lock().unwrap();
+        let finished: Vec<(&str, bool)> = events
+            .iter()
+            .filter(|e| e["event"] == "channel_finished")
+            .map(|e| (e["channel"].as_str().unwrap(), e["ok"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(
+            finished,
+            [
+                ("images", false),
+                ("release", false),
+                ("tap", false),
+                ("scoop", true)
+            ]
+        );
+        assert_eq!(events.last().unwrap()["record"]["published"], "scoop");
+        assert!(
+            events
+                .iter()
+                .any(|e| e["text"] == "skipping tap: release failed"),
+            "{events:?}"
+        );
+    }
+
+    /// Every event, as `--json` prints it.
+    struct Collect(Mutex<Vec<serde_json::Value>>);
+
+    impl Reporter for Collect {
+        fn report(&self, event: &Event<'_>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(crate::ui::json::event_json(event));
+        }
     }
 }

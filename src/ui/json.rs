@@ -62,6 +62,13 @@ pub fn event_json(event: &Event<'_>) -> Value {
         Event::RunFinished(run) => {
             json!({"event": "run_finished", "succeeded": run.succeeded(), "interrupted": run.interrupted, "elapsed_ms": run.elapsed.as_millis() as u64})
         }
+        Event::ChannelFinished {
+            channel,
+            record,
+            error,
+        } => {
+            json!({"event": "channel_finished", "channel": channel, "ok": error.is_none(), "record": record, "error": error})
+        }
         Event::Message { level, text } => json!({"event": "message", "level": level, "text": text}),
     }
 }

@@ -6,7 +6,7 @@
 //! Every string passes through the [`Masker`] on its way out.
 
 pub mod github;
-mod json;
+pub mod json;
 mod plain;
 mod progress;
 
@@ -79,6 +79,16 @@ pub enum Event<'a> {
     StageFinished(&'a StageReport),
     /// The run ended.
     RunFinished(&'a RunReport),
+    /// A release channel ended: what it recorded in the manifest, or why it failed or was
+    /// skipped.
+    ChannelFinished {
+        /// The channel (`docker`, `github`, `homebrew`).
+        channel: &'a str,
+        /// What it published, as recorded, when it succeeded.
+        record: Option<&'a serde_json::Value>,
+        /// Why it failed or was skipped.
+        error: Option<&'a str>,
+    },
     /// A note for the user.
     Message {
         /// How important.

@@ -878,3 +878,35 @@ fn an_upload_address_on_a_foreign_host_gets_no_token() {
     );
     assert!(fake.releases()[0].draft, "published without its files");
 }
+
+/// `release --json` is structured: one JSON event per line, and a `channel_finished` event per
+/// channel carrying what it recorded in the manifest.
+#[test]
+fn release_json_reports_each_channel_with_its_record() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    let out = release(dir.path(), &fake, &["--json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let finished: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "channel_finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "{events:#?}");
+    assert_eq!(finished[0]["channel"], "github");
+    assert_eq!(finished[0]["ok"], true);
+    assert_eq!(
+        finished[0]["record"]["url"],
+        "https://github.com/acme/tiny/releases/tag/v1.0.0"
+    );
+    assert!(
+        finished[0]["record"]["assets"]["SHA256SUMS"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/download/v1.0.0/SHA256SUMS")),
+        "{events:#?}"
+    );
+}

@@ -30,11 +30,17 @@ impl Planned for ImagePlan {
         describe_images(self, say);
     }
 
-    fn apply<'a>(&'a self, run: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>> {
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let say = run.say;
-            let pushed = super::publish(self, &|text| say(Level::Info, text), &|text| {
-                say(Level::Debug, text)
+            let reporter = run.reporter;
+            let tell = |level: Level, text: String| {
+                reporter.report(&crate::ui::Event::Message { level, text: &text })
+            };
+            let pushed = super::publish(self, &|text| tell(Level::Info, text), &|text| {
+                tell(Level::Debug, text)
             })
             .await?;
             let digests = pushed
@@ -42,13 +48,15 @@ impl Planned for ImagePlan {
                 .map(|p| format!("{}@{}", p.repository, p.digest))
                 .collect::<Vec<_>>()
                 .join(" ");
+            let record =
+                serde_json::to_value(&pushed).map_err(|e| Error::Internal(e.to_string()))?;
             run.manifest.published.docker = pushed;
             run.record()?;
             run.outputs.push(("images", digests));
             for skipped in &self.skipped_tags {
                 run.say(format!("not tagged {skipped}"));
             }
-            Ok(())
+            Ok(record)
         })
     }
 }

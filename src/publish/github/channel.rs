@@ -105,7 +105,10 @@ impl Planned for GithubPlan {
         }
     }
 
-    fn apply<'a>(&'a self, run: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>> {
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
             self.preflight()?;
             let token = token().unwrap_or_default();
@@ -113,9 +116,12 @@ impl Planned for GithubPlan {
                 Client::new(&self.api_url, &token, self.max_retry)
                     .map_err(|e| Error::Failed(e.to_string()))?,
             );
-            let say = run.say;
+            let reporter = run.reporter;
             let published = super::publish(&client, &self.github, &|text| {
-                say(crate::ui::Level::Info, text)
+                reporter.report(&crate::ui::Event::Message {
+                    level: crate::ui::Level::Info,
+                    text: &text,
+                })
             })
             .await
             .map_err(|e| Error::Failed(e.to_string()))?;
@@ -135,12 +141,14 @@ impl Planned for GithubPlan {
             let url = published.url.clone();
             let asset_urls = serde_json::to_string(&published.assets)
                 .map_err(|e| Error::Internal(e.to_string()))?;
+            let record =
+                serde_json::to_value(&published).map_err(|e| Error::Internal(e.to_string()))?;
             run.manifest.published.github = Some(published);
             run.record()?;
             run.outputs.push(("release-url", url.clone()));
             run.outputs.push(("asset-urls", asset_urls));
             run.say(format!("released {} at {url}", self.github.fields.tag));
-            Ok(())
+            Ok(record)
         })
     }
 }

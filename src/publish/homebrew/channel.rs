@@ -108,16 +108,24 @@ impl Planned for HomebrewPlan {
         ));
     }
 
-    fn apply<'a>(&'a self, run: &'a mut Run<'_>) -> LocalBoxFuture<'a, Result<(), Error>> {
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
             match self {
                 HomebrewPlan::Skipped(why) => {
                     run.say(why.clone());
-                    Ok(())
+                    Ok(serde_json::json!({"skipped": why}))
                 }
                 HomebrewPlan::Formula(brew) => {
                     let say = |text: String| run.say(text);
-                    push_formula(brew, run.manifest, &say).await
+                    push_formula(brew, run.manifest, &say).await?;
+                    Ok(serde_json::json!({
+                        "formula": format!("{}/{}.rb", brew.tap.folder, brew.formula.name),
+                        "tap": brew.tap.display_url(),
+                        "version": brew.formula.version,
+                    }))
                 }
             }
         })
