@@ -188,7 +188,7 @@ impl Facts {
         };
         let nightly = options.nightly
             || env
-                .get("GITHUB_EVENT_NAME")
+                .get(crate::env_vars::GITHUB_EVENT_NAME)
                 .is_some_and(|e| e == "schedule");
         let configured_prefix = loaded.file.project.tag_prefix.clone();
         let head_tag = head_release_tag(&git, &env, configured_prefix.as_deref());
@@ -230,13 +230,18 @@ impl Facts {
             cargo_version
         };
         let branch = env
-            .get("GITHUB_HEAD_REF")
+            .get(crate::env_vars::GITHUB_HEAD_REF)
             .filter(|b| !b.is_empty())
             .cloned()
             .or_else(|| git.run(&["symbolic-ref", "--short", "-q", "HEAD"]))
-            .or_else(|| match env.get("GITHUB_REF_TYPE").map(String::as_str) {
-                Some("branch") => env.get("GITHUB_REF_NAME").cloned(),
-                _ => None,
+            .or_else(|| {
+                match env
+                    .get(crate::env_vars::GITHUB_REF_TYPE)
+                    .map(String::as_str)
+                {
+                    Some("branch") => env.get(crate::env_vars::GITHUB_REF_NAME).cloned(),
+                    _ => None,
+                }
             });
         let timestamp = humantime::format_rfc3339_seconds(build_time).to_string();
         let rustc = rustc_version();
@@ -353,8 +358,12 @@ fn head_release_tag(
             })
             .map(|p| (tag.to_string(), p.to_string()))
     };
-    if env.get("GITHUB_REF_TYPE").is_some_and(|t| t == "tag")
-        && let Some(found) = env.get("GITHUB_REF_NAME").and_then(|n| split(n))
+    if env
+        .get(crate::env_vars::GITHUB_REF_TYPE)
+        .is_some_and(|t| t == "tag")
+        && let Some(found) = env
+            .get(crate::env_vars::GITHUB_REF_NAME)
+            .and_then(|n| split(n))
     {
         return Some(found);
     }
@@ -397,7 +406,7 @@ pub const MAX_SOURCE_DATE_EPOCH: u64 = 253_402_300_799;
 /// `SOURCE_DATE_EPOCH` when set: seconds since 1970, up to the end of year 9999. An unusable
 /// value is an error, not ignored: ignoring it would silently make the build unreproducible.
 fn source_date_epoch(env: &BTreeMap<String, String>) -> Result<Option<u64>, FactsError> {
-    let Some(text) = env.get("SOURCE_DATE_EPOCH") else {
+    let Some(text) = env.get(crate::env_vars::SOURCE_DATE_EPOCH) else {
         return Ok(None);
     };
     let invalid = |why: &str| FactsError::SourceDateEpoch {

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod dag;
 pub mod deploy;
+pub mod env_vars;
 pub mod error;
 pub mod executor;
 pub mod exit;

@@ -54,7 +54,8 @@ impl ToolError {
 
 /// shipit's cache folder: `$SHIPIT_CACHE_DIR`, else `$XDG_CACHE_HOME/shipit`, else `~/.cache/shipit`.
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHIPIT_CACHE_DIR").filter(|d| !d.is_empty()) {
+    if let Some(dir) = std::env::var_os(crate::env_vars::SHIPIT_CACHE_DIR).filter(|d| !d.is_empty())
+    {
         return PathBuf::from(dir);
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {

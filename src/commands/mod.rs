@@ -60,7 +60,7 @@ pub fn main() -> ExitCode {
     install_panic_hook(masker.clone());
     // Debug builds only: lets the tests prove a panic's message is masked and exits 3.
     if cfg!(debug_assertions)
-        && let Ok(message) = std::env::var("SHIPIT_DEBUG_PANIC")
+        && let Ok(message) = std::env::var(crate::env_vars::SHIPIT_DEBUG_PANIC)
     {
         panic!("{message}");
     }
@@ -97,8 +97,8 @@ fn init_tracing(verbosity: i8, masker: Arc<Masker>) {
         2 => "shipit=debug",
         _ => "shipit=trace",
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("SHIPIT_LOG").unwrap_or_else(|_| level.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env(crate::env_vars::SHIPIT_LOG)
+        .unwrap_or_else(|_| level.into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(MaskedStderr(masker))

@@ -48,7 +48,7 @@ pub(crate) async fn cancel_on_signal(token: tokio_util::sync::CancellationToken)
 
 /// Appends `key=value` lines to `$GITHUB_OUTPUT`, when it is set (GitHub Actions step outputs).
 pub(super) fn github_output(pairs: &[(&str, String)]) -> Result<(), Error> {
-    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
+    let Some(path) = std::env::var_os(crate::env_vars::GITHUB_OUTPUT) else {
         return Ok(());
     };
     let write = || -> std::io::Result<()> {

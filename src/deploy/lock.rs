@@ -104,7 +104,7 @@ pub(super) fn hostname() -> String {
 
 /// `user@host`, for records and locks.
 pub(super) fn who() -> String {
-    let user = std::env::var("GITHUB_ACTOR")
+    let user = std::env::var(crate::env_vars::GITHUB_ACTOR)
         .ok()
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| {

@@ -71,8 +71,8 @@ fn find(registry: &str, pipeline: Option<Credentials>) -> Result<Option<Credenti
     }
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if let (Some(username), Some(secret)) = (
-        env("SHIPIT_REGISTRY_USERNAME"),
-        env("SHIPIT_REGISTRY_PASSWORD"),
+        env(crate::env_vars::SHIPIT_REGISTRY_USERNAME),
+        env(crate::env_vars::SHIPIT_REGISTRY_PASSWORD),
     ) {
         return Ok(Some(Credentials {
             username,
@@ -84,10 +84,10 @@ fn find(registry: &str, pipeline: Option<Credentials>) -> Result<Option<Credenti
         return Ok(Some(found));
     }
     if normalize(registry) == "ghcr.io"
-        && let Some(secret) = env("GITHUB_TOKEN")
+        && let Some(secret) = env(crate::env_vars::GITHUB_TOKEN)
     {
         return Ok(Some(Credentials {
-            username: env("GITHUB_ACTOR").unwrap_or_else(|| "shipit".into()),
+            username: env(crate::env_vars::GITHUB_ACTOR).unwrap_or_else(|| "shipit".into()),
             secret,
             source: "GITHUB_TOKEN".into(),
         }));
@@ -114,7 +114,7 @@ struct AuthEntry {
 }
 
 fn docker_config_path() -> Option<PathBuf> {
-    match std::env::var_os("DOCKER_CONFIG") {
+    match std::env::var_os(crate::env_vars::DOCKER_CONFIG) {
         Some(dir) => Some(PathBuf::from(dir).join("config.json")),
         None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")),
     }

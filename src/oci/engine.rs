@@ -76,7 +76,7 @@ impl BuildPlatform {
 pub fn address(engine: Option<&str>) -> String {
     engine
         .map(String::from)
-        .or_else(|| std::env::var("DOCKER_HOST").ok())
+        .or_else(|| std::env::var(crate::env_vars::DOCKER_HOST).ok())
         .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
 }
 

@@ -80,7 +80,7 @@ impl Reporter for GithubActions {
                 }
             }
             Event::RunFinished(run) => {
-                let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else {
+                let Ok(path) = std::env::var(crate::env_vars::GITHUB_STEP_SUMMARY) else {
                     return;
                 };
                 let mut table =

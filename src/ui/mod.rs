@@ -170,7 +170,7 @@ impl UiOptions {
     /// Settings for this process: `--color`, `--json`, `-v/-q`, `GITHUB_ACTIONS`, terminal detection.
     pub fn detect(json: bool, verbosity: i8, color: ColorChoice) -> UiOptions {
         let tty = std::io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let no_color = std::env::var_os(crate::env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
         UiOptions {
             json,
             verbosity,
@@ -179,7 +179,7 @@ impl UiOptions {
                 ColorChoice::Never => false,
                 ColorChoice::Auto => tty && !no_color,
             },
-            github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            github: std::env::var(crate::env_vars::GITHUB_ACTIONS).is_ok_and(|v| v == "true"),
             interactive: tty && !json,
         }
     }

@@ -506,8 +506,7 @@ fn platform_of(name: &str, facts: &Facts) -> Result<(Option<Target>, Platform), 
 /// Where the source lives, for `org.opencontainers.image.source`.
 fn source_url(loaded: &Loaded, facts: &Facts) -> Option<String> {
     if let Some(github) = &loaded.file.release.github {
-        let web =
-            std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".into());
+        let web = crate::publish::github::server_url();
         return Some(format!("{}/{}", web.trim_end_matches('/'), github.repo));
     }
     facts.cargo.homepage.clone()

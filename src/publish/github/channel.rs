@@ -54,12 +54,19 @@ pub struct GithubPlan {
 
 /// The API root: `GITHUB_API_URL` (GitHub Enterprise Server), else github.com's.
 pub fn api_url() -> String {
-    std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into())
+    std::env::var(crate::env_vars::GITHUB_API_URL)
+        .unwrap_or_else(|_| "https://api.github.com".into())
+}
+
+/// The web root release pages and downloads are under: `GITHUB_SERVER_URL`, else github.com.
+pub fn server_url() -> String {
+    std::env::var(crate::env_vars::GITHUB_SERVER_URL)
+        .unwrap_or_else(|_| "https://github.com".into())
 }
 
 /// The token from `GITHUB_TOKEN` or `GH_TOKEN`.
 pub fn token() -> Option<String> {
-    ["GITHUB_TOKEN", "GH_TOKEN"]
+    [crate::env_vars::GITHUB_TOKEN, crate::env_vars::GH_TOKEN]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()))
 }
@@ -167,7 +174,7 @@ pub(crate) fn github_plan(
         .unwrap_or("{{ project }} {{ version }}");
     let name = template::render(name_template, &vars)
         .map_err(|e| Error::Usage(format!("[release.github] name: {}", e.message)))?;
-    let web = std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".into());
+    let web = server_url();
     let notes_template = match &github.notes {
         Some(file) => {
             let path = loaded.resolve(file);

@@ -27,7 +27,7 @@ mod flow;
 mod types;
 mod upload;
 
-pub use channel::{Channel, api_url, is_prerelease, max_retry, release_tag, token};
+pub use channel::{Channel, api_url, is_prerelease, max_retry, release_tag, server_url, token};
 pub use encoding::content_type;
 use encoding::{encode, encode_ref};
 pub use flow::{ReleaseSpec, is_complete, prune_nightlies, publish};

@@ -43,8 +43,7 @@ impl Publisher for Channel {
                 cx.facts.version
             )))));
         }
-        let web =
-            std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".into());
+        let web = github::server_url();
         let mut plan = formula_plan(
             cx.loaded,
             cx.facts,
@@ -292,9 +291,13 @@ fn formula_plan(
         .as_ref()
         .map(|a| (a.name.clone(), a.email.clone()))
         .unwrap_or_else(|| ("shipit".into(), "shipit@users.noreply.github.com".into()));
-    let token = ["HOMEBREW_TAP_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()));
+    let token = [
+        crate::env_vars::HOMEBREW_TAP_TOKEN,
+        crate::env_vars::GITHUB_TOKEN,
+        crate::env_vars::GH_TOKEN,
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()));
     Ok(FormulaPlan {
         formula,
         template,
