@@ -8,7 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use super::{Formula, ManPage, Pushed, Tap};
-use crate::config::{self, HomebrewConfig};
+use crate::config::{self, GithubConfig, HomebrewConfig};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{ArtifactKind, Manifest};
@@ -43,18 +43,7 @@ impl Publisher for Channel {
                 cx.facts.version
             )))));
         }
-        let web = github::server_url();
-        let mut plan = formula_plan(
-            cx.loaded,
-            cx.facts,
-            config,
-            cx.manifest,
-            &web,
-            &release.repo,
-        )?;
-        plan.tag = github::release_tag(cx.facts);
-        plan.api_url = github::api_url();
-        plan.max_retry = github::max_retry(release)?;
+        let plan = formula_plan(cx.loaded, cx.facts, config, cx.manifest, release)?;
         Ok(Some(Box::new(HomebrewPlan::Formula(Box::new(plan)))))
     }
 }
@@ -194,14 +183,16 @@ async fn push_formula(
     Ok(())
 }
 
+/// The formula for the release `release` makes, and where it goes.
 fn formula_plan(
     loaded: &config::Loaded,
     facts: &Facts,
     config: &HomebrewConfig,
     manifest: &Manifest,
-    web: &str,
-    github_repo: &str,
+    release: &GithubConfig,
 ) -> Result<FormulaPlan, Error> {
+    let web = &github::server_url();
+    let github_repo = &release.repo;
     let name = config.name.clone().unwrap_or_else(|| facts.project.clone());
     let template = match &config.template {
         Some(file) => {
@@ -311,8 +302,8 @@ fn formula_plan(
         },
         tap_repo: config.tap.repo.clone(),
         pull_request: config.pull_request,
-        tag: String::new(),
-        api_url: String::new(),
-        max_retry: Duration::ZERO,
+        tag: github::release_tag(facts),
+        api_url: github::api_url(),
+        max_retry: github::max_retry(release)?,
     })
 }
