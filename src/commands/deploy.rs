@@ -97,12 +97,11 @@ fn with_deployer<T>(
     reporter: &dyn Reporter,
     work: impl AsyncFnOnce(&Deployer<'_>) -> Result<T, String>,
 ) -> Result<T, Error> {
-    let say = |level: Level, text: String| reporter.report(&Event::Message { level, text: &text });
     let runtime = super::runtime()?;
     let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
         tokio::spawn(super::cancel_on_signal(cancel.clone()));
-        let deployer = Deployer::connect(plan, &say, cancel).await?;
+        let deployer = Deployer::connect(plan, reporter, cancel).await?;
         work(&deployer).await
     });
     runtime.shutdown_background();

@@ -162,7 +162,7 @@ impl Deployer<'_> {
             engine: self.engine.clone(),
             router: self.router.clone(),
             http: self.http.clone(),
-            say: self.say,
+            reporter: self.reporter,
             cancel: self.cancel.clone(),
         };
         let revision = state.last_revision() + 1;
@@ -173,7 +173,7 @@ impl Deployer<'_> {
             .record(&plan, revision, newest, started, &outcome, Some(detail))
             .await
         {
-            (self.say)(
+            self.tell(
                 crate::ui::Level::Warn,
                 format!("cannot record revision {revision}'s outcome in the engine: {e}"),
             );

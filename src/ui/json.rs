@@ -69,6 +69,18 @@ pub fn event_json(event: &Event<'_>) -> Value {
         } => {
             json!({"event": "channel_finished", "channel": channel, "ok": error.is_none(), "record": record, "error": error})
         }
+        Event::DeployPhase { revision, phase } => {
+            json!({"event": "deploy_phase", "revision": revision, "phase": phase})
+        }
+        Event::DeploySample {
+            revision,
+            requests,
+            errors,
+            response_ms,
+            failure,
+        } => {
+            json!({"event": "deploy_sample", "revision": revision, "requests": requests, "errors": errors, "response_ms": response_ms, "failure": failure})
+        }
         Event::Message { level, text } => json!({"event": "message", "level": level, "text": text}),
     }
 }

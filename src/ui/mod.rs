@@ -89,6 +89,26 @@ pub enum Event<'a> {
         /// Why it failed or was skipped.
         error: Option<&'a str>,
     },
+    /// A deploy begins a step of its rollout (`route 10% of requests to the new version`).
+    DeployPhase {
+        /// The revision being rolled out.
+        revision: u64,
+        /// The step.
+        phase: &'a str,
+    },
+    /// The analysis read the new revision's counters for one interval.
+    DeploySample {
+        /// The revision being rolled out.
+        revision: u64,
+        /// Requests in the interval.
+        requests: u64,
+        /// Failed ones.
+        errors: u64,
+        /// Average response time, milliseconds.
+        response_ms: u64,
+        /// Why the sample failed, when it did.
+        failure: Option<&'a str>,
+    },
     /// A note for the user.
     Message {
         /// How important.

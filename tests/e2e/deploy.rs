@@ -430,23 +430,46 @@ fn a_healthy_canary_is_promoted_step_by_step_under_load_losing_no_request() {
     assert_ok(&env.deploy("0.1.0"));
     let load = Load::start(&env.haproxy.frontend, RATE, 5);
     std::thread::sleep(Duration::from_secs(1));
-    let (code, lines) = streamed(
-        env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]),
-        None,
-    );
+    // With --json: typed events for each step and each analysis sample.
+    let out = env
+        .shipit(&["deploy", "--env", &env.name, "--version", "0.2.0", "--json"])
+        .output()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let tally = load.stop();
-    let log: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
-    assert_eq!(code, Some(0), "{log:#?}");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "deploy_phase")
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
     let step = |p: u32| {
-        log.iter()
-            .position(|l| l.contains(&format!("routing {p}% of requests")))
-            .unwrap_or_else(|| panic!("no {p}% step: {log:#?}"))
+        phases
+            .iter()
+            .position(|l| l.contains(&format!("route {p}% of requests")))
+            .unwrap_or_else(|| panic!("no {p}% step: {phases:#?}"))
     };
-    assert!(step(10) < step(50) && step(50) < step(100), "{log:#?}");
+    assert!(step(10) < step(50) && step(50) < step(100), "{phases:#?}");
+    let samples: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "deploy_sample")
+        .collect();
     assert!(
-        log.iter().any(|l| l.contains("serves all traffic")),
-        "{log:#?}"
+        samples
+            .iter()
+            .any(|s| s["requests"].as_u64() > Some(0) && s["failure"].is_null()),
+        "{samples:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "deploy_finished" && e["result"]["outcome"] == "promoted"),
+        "{events:#?}"
     );
     eprintln!(
         "canary promoted: {} requests at {:.0}/s, {} failed",

@@ -23,7 +23,7 @@ use super::router::{self, Router};
 use super::runtime::{self, Runtime};
 use super::state::{FULL, Outcome, ServerView, State, split_weights};
 use super::strategy::{Action, Event, Phase, Traffic};
-use crate::ui::Level;
+use crate::ui::{Event as UiEvent, Level, Reporter};
 
 /// A new container during a rollout.
 struct Fresh {
@@ -38,7 +38,7 @@ pub struct Deployer<'a> {
     pub(super) engine: Arc<dyn Runtime>,
     pub(super) router: Arc<dyn Router>,
     pub(super) http: reqwest::Client,
-    pub(super) say: &'a (dyn Fn(Level, String) + Sync),
+    pub(super) reporter: &'a dyn Reporter,
     pub(super) cancel: CancellationToken,
 }
 
@@ -46,7 +46,7 @@ impl<'a> Deployer<'a> {
     /// Connects to the engine and the router, and checks the backend exists.
     pub async fn connect(
         plan: &'a DeployPlan,
-        say: &'a (dyn Fn(Level, String) + Sync),
+        reporter: &'a dyn Reporter,
         cancel: CancellationToken,
     ) -> Result<Deployer<'a>, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -69,13 +69,19 @@ impl<'a> Deployer<'a> {
             engine,
             router,
             http,
-            say,
+            reporter,
             cancel,
         })
     }
 
     pub(super) fn say(&self, text: String) {
-        (self.say)(Level::Info, text)
+        self.tell(Level::Info, text)
+    }
+
+    /// A line at `level`.
+    pub(super) fn tell(&self, level: Level, text: String) {
+        self.reporter
+            .report(&UiEvent::Message { level, text: &text });
     }
 
     /// Reads the environment's containers, servers and records.
@@ -128,7 +134,7 @@ impl<'a> Deployer<'a> {
         let result = self.deploy_locked(plan).await;
         // The outcome stands whatever happens to the lock; a lock left behind is named.
         if let Err(e) = self.unlock(lock).await {
-            (self.say)(
+            self.tell(
                 Level::Warn,
                 format!("cannot release the deploy lock ({e}); the next deploy will name it"),
             );
@@ -165,14 +171,14 @@ impl<'a> Deployer<'a> {
             .record(plan, revision, from, started, &outcome, None)
             .await
         {
-            (self.say)(
+            self.tell(
                 Level::Warn,
                 format!("cannot record revision {revision}'s outcome in the engine: {e}"),
             );
         }
         // The outcome stands even when the state cannot be read back any more.
         let state = self.state().await.unwrap_or_else(|e| {
-            (self.say)(
+            self.tell(
                 Level::Warn,
                 format!("cannot read the state after the rollout: {e}"),
             );
@@ -255,7 +261,7 @@ impl<'a> Deployer<'a> {
         match self.walk(plan, revision, &mut stable, &mut fresh).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                (self.say)(
+                self.tell(
                     Level::Error,
                     format!("revision {revision} failed half-way: {error}; undoing it"),
                 );
@@ -295,6 +301,10 @@ impl<'a> Deployer<'a> {
             let event = match action {
                 Action::Perform(ref p) => {
                     phase = Some(p.clone());
+                    self.reporter.report(&UiEvent::DeployPhase {
+                        revision,
+                        phase: &p.to_string(),
+                    });
                     match p {
                         Phase::StartNew { count } => {
                             for _ in 0..*count {
@@ -377,12 +387,12 @@ impl<'a> Deployer<'a> {
                     return Ok(Outcome::Promoted { revision });
                 }
                 Action::Rollback { ref reason } => {
-                    (self.say)(
+                    self.tell(
                         Level::Warn,
                         format!("rolling back revision {revision}: {reason}"),
                     );
                     for sample in analysis.samples.iter().filter(|s| s.requests > 0) {
-                        (self.say)(
+                        self.tell(
                             Level::Info,
                             format!(
                                 "  measured: {} requests, {} failed, {} ms average{}",
@@ -581,7 +591,17 @@ impl<'a> Deployer<'a> {
         fresh: &[Fresh],
         revision: u64,
     ) -> Result<Option<String>, String> {
-        if let Some(reason) = analysis.observe(self.counters(fresh).await?) {
+        let verdict = analysis.observe(self.counters(fresh).await?);
+        if let Some(sample) = analysis.samples.last() {
+            self.reporter.report(&UiEvent::DeploySample {
+                revision,
+                requests: sample.requests,
+                errors: sample.errors,
+                response_ms: sample.response_ms,
+                failure: sample.failure.as_deref(),
+            });
+        }
+        if let Some(reason) = verdict {
             return Ok(Some(reason));
         }
         if let Some(check) = &self.plan.prometheus {
@@ -632,7 +652,7 @@ impl<'a> Deployer<'a> {
                 break;
             }
             if Instant::now() >= deadline {
-                (self.say)(
+                self.tell(
                     Level::Warn,
                     format!(
                         "{name} still has {busy} requests after the drain timeout; closing them"

@@ -7,7 +7,7 @@ impl Deployer<'_> {
     /// Says what an undo could not do, if anything.
     pub(super) fn report_unwind(&self, problems: Vec<String>) {
         if !problems.is_empty() {
-            (self.say)(
+            self.tell(
                 Level::Warn,
                 format!("the undo could not: {}", problems.join("; ")),
             );
