@@ -90,3 +90,46 @@ impl Reporter for JsonReporter {
         self.printer.out(&event_json(event).to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::Level;
+
+    /// The events `release` and `deploy` print with `--json`, pinned: a change to their shape
+    /// shows up here (and is a change for whoever parses them).
+    #[test]
+    fn release_and_deploy_event_schema() {
+        let record =
+            json!({"url": "https://github.com/acme/demo/releases/tag/v1.0.0", "assets": {}});
+        let events = [
+            Event::ChannelFinished {
+                channel: "github",
+                record: Some(&record),
+                error: None,
+            },
+            Event::ChannelFinished {
+                channel: "homebrew",
+                record: None,
+                error: Some("skipped: github failed"),
+            },
+            Event::DeployPhase {
+                revision: 2,
+                phase: "route 10% of requests to the new version",
+            },
+            Event::DeploySample {
+                revision: 2,
+                requests: 25,
+                errors: 8,
+                response_ms: 3,
+                failure: Some("8 of 25 requests failed (32.0% > 5.0%)"),
+            },
+            Event::Message {
+                level: Level::Warn,
+                text: "rolling back revision 2",
+            },
+        ];
+        let lines: Vec<String> = events.iter().map(|e| event_json(e).to_string()).collect();
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+}
