@@ -67,13 +67,21 @@ pub struct DeployPlan {
     #[serde(skip)]
     health_deadline: Duration,
     #[serde(skip)]
-    canary_steps: Vec<u32>,
-    #[serde(skip)]
-    pause: Duration,
-    #[serde(skip)]
-    scale_down_delay: Duration,
-    #[serde(skip)]
-    surge: (usize, usize),
+    options: StrategyOptions,
+}
+
+/// The options of the plan's strategy, and only its own.
+#[derive(Debug, Clone)]
+enum StrategyOptions {
+    /// Keep the old color warm this long after the switch.
+    BlueGreen { scale_down_delay: Duration },
+    /// Containers over and under the count while replacing.
+    Rolling {
+        max_surge: usize,
+        max_unavailable: usize,
+    },
+    /// Traffic percentages, with a pause after each.
+    Canary { steps: Vec<u32>, pause: Duration },
 }
 
 /// A blue-green preview.
@@ -98,25 +106,25 @@ impl DeployPlan {
         if first {
             return Rollout::blue_green(self.replicas, Duration::ZERO, self.health_deadline, None);
         }
-        match self.strategy {
-            DeployStrategy::BlueGreen => Rollout::blue_green(
+        match &self.options {
+            StrategyOptions::BlueGreen { scale_down_delay } => Rollout::blue_green(
                 self.replicas,
-                self.scale_down_delay,
+                *scale_down_delay,
                 self.health_deadline,
                 self.preview.as_ref().map(|p| p.duration),
             ),
-            DeployStrategy::Rolling => Rollout::rolling(
+            StrategyOptions::Rolling {
+                max_surge,
+                max_unavailable,
+            } => Rollout::rolling(
                 self.replicas,
-                self.surge.0,
-                self.surge.1,
+                *max_surge,
+                *max_unavailable,
                 self.health_deadline,
             ),
-            DeployStrategy::Canary => Rollout::canary(
-                self.replicas,
-                &self.canary_steps,
-                self.pause,
-                self.health_deadline,
-            ),
+            StrategyOptions::Canary { steps, pause } => {
+                Rollout::canary(self.replicas, steps, *pause, self.health_deadline)
+            }
         }
     }
 
@@ -127,7 +135,9 @@ impl DeployPlan {
         plan.version = version.into();
         plan.image = image.into();
         plan.strategy = DeployStrategy::BlueGreen;
-        plan.scale_down_delay = Duration::ZERO;
+        plan.options = StrategyOptions::BlueGreen {
+            scale_down_delay: Duration::ZERO,
+        };
         plan.preview = None;
         plan.phases = plan.rollout(false).phases().to_vec();
         plan
@@ -226,6 +236,36 @@ pub fn plan(
         failure_limit: a.failure_limit.unwrap_or(2).max(1),
         min_requests: a.min_requests.unwrap_or(10),
     };
+    let options = match config.strategy {
+        DeployStrategy::BlueGreen => StrategyOptions::BlueGreen {
+            scale_down_delay: duration(
+                "blue_green.scale_down_delay",
+                config.blue_green.scale_down_delay.as_ref(),
+                "30s",
+            )?,
+        },
+        DeployStrategy::Rolling => {
+            let (max_surge, max_unavailable) = (
+                config.rolling.max_surge.unwrap_or(1),
+                config.rolling.max_unavailable.unwrap_or(0),
+            );
+            if (max_surge, max_unavailable) == (0, 0) {
+                return Err(problem(
+                    "rolling",
+                    "max_surge and max_unavailable cannot both be 0".into(),
+                    "set max_surge = 1",
+                ));
+            }
+            StrategyOptions::Rolling {
+                max_surge,
+                max_unavailable,
+            }
+        }
+        DeployStrategy::Canary => StrategyOptions::Canary {
+            steps,
+            pause: duration("canary.pause", config.canary.pause.as_ref(), "30s")?,
+        },
+    };
     let mut plan = DeployPlan {
         app: project.to_string(),
         env: env.to_string(),
@@ -265,25 +305,8 @@ pub fn plan(
         prometheus: a.prometheus.clone(),
         drain_timeout: duration("drain_timeout", config.drain_timeout.as_ref(), "30s")?,
         lock_wait: duration("lock_wait", config.lock_wait.as_ref(), "0s")?,
-        canary_steps: steps,
-        pause: duration("canary.pause", config.canary.pause.as_ref(), "30s")?,
-        scale_down_delay: duration(
-            "blue_green.scale_down_delay",
-            config.blue_green.scale_down_delay.as_ref(),
-            "30s",
-        )?,
-        surge: (
-            config.rolling.max_surge.unwrap_or(1),
-            config.rolling.max_unavailable.unwrap_or(0),
-        ),
+        options,
     };
-    if plan.surge == (0, 0) {
-        return Err(problem(
-            "rolling",
-            "max_surge and max_unavailable cannot both be 0".into(),
-            "set max_surge = 1",
-        ));
-    }
     plan.phases = plan.rollout(false).phases().to_vec();
     Ok(plan)
 }
