@@ -15,7 +15,10 @@ use bollard::query_parameters::{
     ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures_util::TryStreamExt;
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
+
+use super::runtime::Runtime;
 
 /// The application a container belongs to.
 pub const APP: &str = "shipit.app";
@@ -110,83 +113,6 @@ impl Engine {
         Ok(Engine { docker, address })
     }
 
-    /// Pulls `image` unless the engine has it.
-    pub async fn ensure_image(
-        &self,
-        image: &str,
-        credentials: Option<(String, String)>,
-    ) -> Result<(), String> {
-        if self.docker.inspect_image(image).await.is_ok() {
-            return Ok(());
-        }
-        let credentials = credentials.map(|(username, password)| DockerCredentials {
-            username: Some(username),
-            password: Some(password),
-            ..Default::default()
-        });
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(image)
-            .build();
-        self.docker
-            .create_image(Some(options), None, credentials)
-            .try_collect::<Vec<_>>()
-            .await
-            .map_err(|e| format!("cannot pull {image} on {}: {e}", self.address))?;
-        Ok(())
-    }
-
-    /// Creates and starts a container; returns it with its published address.
-    pub async fn start(&self, spec: &ContainerSpec) -> Result<Container, String> {
-        let port = format!("{}/tcp", spec.port);
-        let bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::from([(
-            port.clone(),
-            Some(vec![PortBinding {
-                host_ip: Some(spec.publish_address.clone()),
-                host_port: Some(String::new()),
-            }]),
-        )]);
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            env: Some(spec.env.clone()),
-            labels: Some(spec.labels.clone().into_iter().collect()),
-            exposed_ports: Some(vec![port]),
-            host_config: Some(HostConfig {
-                port_bindings: Some(bindings),
-                restart_policy: Some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                    maximum_retry_count: None,
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
-        let fail = |e: bollard::errors::Error| {
-            format!("cannot start {} on {}: {e}", spec.name, self.address)
-        };
-        self.docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(fail)?;
-        self.docker
-            .start_container(&spec.name, None)
-            .await
-            .map_err(fail)?;
-        self.list_by(&[(KIND, "service")], Some(&spec.name))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| format!("{} vanished right after it started", spec.name))
-    }
-
-    /// Every service container of `app` in `env`, running or not, by revision then name.
-    pub async fn containers(&self, app: &str, env: &str) -> Result<Vec<Container>, String> {
-        self.list_by(&[(APP, app), (ENV, env), (KIND, "service")], None)
-            .await
-    }
-
     async fn list_by(
         &self,
         labels: &[(&str, &str)],
@@ -244,142 +170,257 @@ impl Engine {
         containers.sort_by(|a, b| (a.revision, &a.name).cmp(&(b.revision, &b.name)));
         Ok(containers)
     }
+}
+
+impl Runtime for Engine {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Pulls `image` unless the engine has it.
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        credentials: Option<(String, String)>,
+    ) -> LocalBoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            if self.docker.inspect_image(image).await.is_ok() {
+                return Ok(());
+            }
+            let credentials = credentials.map(|(username, password)| DockerCredentials {
+                username: Some(username),
+                password: Some(password),
+                ..Default::default()
+            });
+            let options = CreateImageOptionsBuilder::default()
+                .from_image(image)
+                .build();
+            self.docker
+                .create_image(Some(options), None, credentials)
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| format!("cannot pull {image} on {}: {e}", self.address))?;
+            Ok(())
+        })
+    }
+
+    /// Creates and starts a container; returns it with its published address.
+    fn start<'a>(
+        &'a self,
+        spec: &'a ContainerSpec,
+    ) -> LocalBoxFuture<'a, Result<Container, String>> {
+        Box::pin(async move {
+            let port = format!("{}/tcp", spec.port);
+            let bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::from([(
+                port.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some(spec.publish_address.clone()),
+                    host_port: Some(String::new()),
+                }]),
+            )]);
+            let body = ContainerCreateBody {
+                image: Some(spec.image.clone()),
+                env: Some(spec.env.clone()),
+                labels: Some(spec.labels.clone().into_iter().collect()),
+                exposed_ports: Some(vec![port]),
+                host_config: Some(HostConfig {
+                    port_bindings: Some(bindings),
+                    restart_policy: Some(RestartPolicy {
+                        name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                        maximum_retry_count: None,
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let options = CreateContainerOptionsBuilder::default()
+                .name(&spec.name)
+                .build();
+            let fail = |e: bollard::errors::Error| {
+                format!("cannot start {} on {}: {e}", spec.name, self.address)
+            };
+            self.docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(fail)?;
+            self.docker
+                .start_container(&spec.name, None)
+                .await
+                .map_err(fail)?;
+            self.list_by(&[(KIND, "service")], Some(&spec.name))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("{} vanished right after it started", spec.name))
+        })
+    }
+
+    /// Every service container of `app` in `env`, running or not, by revision then name.
+    fn containers<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<Container>, String>> {
+        Box::pin(async move {
+            self.list_by(&[(APP, app), (ENV, env), (KIND, "service")], None)
+                .await
+        })
+    }
 
     /// Stops and removes a container (already gone is fine).
-    pub async fn remove(&self, name: &str) -> Result<(), String> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
-        match self.docker.remove_container(name, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(format!("cannot remove {name} on {}: {e}", self.address)),
-        }
+    fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let options = RemoveContainerOptionsBuilder::default().force(true).build();
+            match self.docker.remove_container(name, Some(options)).await {
+                Ok(()) => Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(()),
+                Err(e) => Err(format!("cannot remove {name} on {}: {e}", self.address)),
+            }
+        })
     }
 
     /// Takes the environment's lock: a container named for it (names are unique in an
     /// engine, so creating it is atomic), never started. `Err(holder labels)` when held.
-    pub async fn lock(
-        &self,
-        name: &str,
-        image: &str,
+    fn lock<'a>(
+        &'a self,
+        name: &'a str,
+        image: &'a str,
         labels: BTreeMap<String, String>,
-    ) -> Result<Result<(), Holder>, String> {
-        let body = ContainerCreateBody {
-            image: Some(image.into()),
-            labels: Some(labels.into_iter().collect()),
-            ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::default().name(name).build();
-        match self.docker.create_container(Some(options), body).await {
-            Ok(_) => Ok(Ok(())),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            }) => {
-                let found = self.docker.inspect_container(name, None).await.ok();
-                let holder = Holder {
-                    id: found.as_ref().and_then(|c| c.id.clone()),
-                    labels: found
-                        .and_then(|c| c.config)
-                        .and_then(|c| c.labels)
-                        .map(|l| l.into_iter().collect())
-                        .unwrap_or_default(),
-                };
-                Ok(Err(holder))
+    ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, String>> {
+        Box::pin(async move {
+            let body = ContainerCreateBody {
+                image: Some(image.into()),
+                labels: Some(labels.into_iter().collect()),
+                ..Default::default()
+            };
+            let options = CreateContainerOptionsBuilder::default().name(name).build();
+            match self.docker.create_container(Some(options), body).await {
+                Ok(_) => Ok(Ok(())),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => {
+                    let found = self.docker.inspect_container(name, None).await.ok();
+                    let holder = Holder {
+                        id: found.as_ref().and_then(|c| c.id.clone()),
+                        labels: found
+                            .and_then(|c| c.config)
+                            .and_then(|c| c.labels)
+                            .map(|l| l.into_iter().collect())
+                            .unwrap_or_default(),
+                    };
+                    Ok(Err(holder))
+                }
+                Err(e) => Err(format!(
+                    "cannot take the deploy lock on {}: {e}",
+                    self.address
+                )),
             }
-            Err(e) => Err(format!(
-                "cannot take the deploy lock on {}: {e}",
-                self.address
-            )),
-        }
+        })
     }
 
     /// Removes the lock container `id` only (by id, not name): a lock another run has taken
     /// in the meantime has another id and stays. `Ok(false)` when it was already gone.
-    pub async fn remove_lock(&self, id: &str) -> Result<bool, String> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
-        match self.docker.remove_container(id, Some(options)).await {
-            Ok(()) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404 | 409,
-                ..
-            }) => Ok(false),
-            Err(e) => Err(format!(
-                "cannot remove the stale lock on {}: {e}",
-                self.address
-            )),
-        }
+    fn remove_lock<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let options = RemoveContainerOptionsBuilder::default().force(true).build();
+            match self.docker.remove_container(id, Some(options)).await {
+                Ok(()) => Ok(true),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => Ok(false),
+                Err(e) => Err(format!(
+                    "cannot remove the stale lock on {}: {e}",
+                    self.address
+                )),
+            }
+        })
     }
 
     /// Writes a record of a deploy attempt.
-    pub async fn add_record(&self, app: &str, env: &str, record: &Record) -> Result<(), String> {
-        let mut labels = HashMap::from([
-            (APP.to_string(), app.to_string()),
-            (ENV.into(), env.into()),
-            (KIND.into(), "record".into()),
-            (REVISION.into(), record.revision.to_string()),
-            (VERSION.into(), record.version.clone()),
-            (IMAGE.into(), record.image.clone()),
-            ("shipit.outcome".into(), record.outcome.clone()),
-            ("shipit.by".into(), record.by.clone()),
-            ("shipit.started".into(), record.started.clone()),
-            ("shipit.finished".into(), record.finished.clone()),
-            ("shipit.detail".into(), record.detail.clone()),
-        ]);
-        if let Some(from) = record.from {
-            labels.insert("shipit.from".into(), from.to_string());
-        }
-        let request = VolumeCreateRequest {
-            name: Some(format!("shipit-{app}-{env}-r{}", record.revision)),
-            labels: Some(labels),
-            ..Default::default()
-        };
-        self.docker
-            .create_volume(request)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("cannot record the deploy on {}: {e}", self.address))
+    fn add_record<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+        record: &'a Record,
+    ) -> LocalBoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut labels = HashMap::from([
+                (APP.to_string(), app.to_string()),
+                (ENV.into(), env.into()),
+                (KIND.into(), "record".into()),
+                (REVISION.into(), record.revision.to_string()),
+                (VERSION.into(), record.version.clone()),
+                (IMAGE.into(), record.image.clone()),
+                ("shipit.outcome".into(), record.outcome.clone()),
+                ("shipit.by".into(), record.by.clone()),
+                ("shipit.started".into(), record.started.clone()),
+                ("shipit.finished".into(), record.finished.clone()),
+                ("shipit.detail".into(), record.detail.clone()),
+            ]);
+            if let Some(from) = record.from {
+                labels.insert("shipit.from".into(), from.to_string());
+            }
+            let request = VolumeCreateRequest {
+                name: Some(format!("shipit-{app}-{env}-r{}", record.revision)),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            self.docker
+                .create_volume(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("cannot record the deploy on {}: {e}", self.address))
+        })
     }
 
     /// Every record of `app` in `env`, oldest first.
-    pub async fn records(&self, app: &str, env: &str) -> Result<Vec<Record>, String> {
-        let filters: HashMap<String, Vec<String>> = HashMap::from([(
-            "label".to_string(),
-            vec![
-                format!("{APP}={app}"),
-                format!("{ENV}={env}"),
-                format!("{KIND}=record"),
-            ],
-        )]);
-        let options = ListVolumesOptionsBuilder::default()
-            .filters(&filters)
-            .build();
-        let volumes = self
-            .docker
-            .list_volumes(Some(options))
-            .await
-            .map_err(|e| format!("cannot read the deploy records on {}: {e}", self.address))?
-            .volumes
-            .unwrap_or_default();
-        let mut records: Vec<Record> = volumes
-            .into_iter()
-            .map(|v| {
-                let label = |k: &str| v.labels.get(k).cloned().unwrap_or_default();
-                Record {
-                    revision: label(REVISION).parse().unwrap_or(0),
-                    version: label(VERSION),
-                    image: label(IMAGE),
-                    outcome: label("shipit.outcome"),
-                    from: label("shipit.from").parse().ok(),
-                    by: label("shipit.by"),
-                    started: label("shipit.started"),
-                    finished: label("shipit.finished"),
-                    detail: label("shipit.detail"),
-                }
-            })
-            .collect();
-        records.sort_by_key(|r| r.revision);
-        Ok(records)
+    fn records<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<Record>, String>> {
+        Box::pin(async move {
+            let filters: HashMap<String, Vec<String>> = HashMap::from([(
+                "label".to_string(),
+                vec![
+                    format!("{APP}={app}"),
+                    format!("{ENV}={env}"),
+                    format!("{KIND}=record"),
+                ],
+            )]);
+            let options = ListVolumesOptionsBuilder::default()
+                .filters(&filters)
+                .build();
+            let volumes = self
+                .docker
+                .list_volumes(Some(options))
+                .await
+                .map_err(|e| format!("cannot read the deploy records on {}: {e}", self.address))?
+                .volumes
+                .unwrap_or_default();
+            let mut records: Vec<Record> = volumes
+                .into_iter()
+                .map(|v| {
+                    let label = |k: &str| v.labels.get(k).cloned().unwrap_or_default();
+                    Record {
+                        revision: label(REVISION).parse().unwrap_or(0),
+                        version: label(VERSION),
+                        image: label(IMAGE),
+                        outcome: label("shipit.outcome"),
+                        from: label("shipit.from").parse().ok(),
+                        by: label("shipit.by"),
+                        started: label("shipit.started"),
+                        finished: label("shipit.finished"),
+                        detail: label("shipit.detail"),
+                    }
+                })
+                .collect();
+            records.sort_by_key(|r| r.revision);
+            Ok(records)
+        })
     }
 }
 

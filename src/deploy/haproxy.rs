@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures_util::future::LocalBoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::router::Router;
 
 /// Longest wait for one runtime API command.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,77 +184,124 @@ impl Haproxy {
             answer: text.lines().next().unwrap_or_default().into(),
         })
     }
+}
 
+impl Router for Haproxy {
     /// The backend's servers.
-    pub async fn servers(&self, backend: &str) -> Result<Vec<Server>, RouterError> {
-        let command = format!("show servers state {backend}");
-        let answer = self.command(&command).await?;
-        if answer.contains("Can't find backend") {
-            return Err(RouterError::Refused {
-                command,
-                answer: answer.trim().into(),
-            });
-        }
-        Ok(parse_servers(&answer))
+    fn servers<'a>(
+        &'a self,
+        backend: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<Server>, RouterError>> {
+        Box::pin(async move {
+            let command = format!("show servers state {backend}");
+            let answer = self.command(&command).await?;
+            if answer.contains("Can't find backend") {
+                return Err(RouterError::Refused {
+                    command,
+                    answer: answer.trim().into(),
+                });
+            }
+            Ok(parse_servers(&answer))
+        })
     }
 
     /// Adds a server that takes traffic at `weight` (HAProxy adds it in maintenance; it is
     /// enabled once registered).
-    pub async fn add_server(
-        &self,
-        backend: &str,
-        name: &str,
-        addr: &str,
+    fn add_server<'a>(
+        &'a self,
+        backend: &'a str,
+        name: &'a str,
+        addr: &'a str,
         weight: u32,
-    ) -> Result<(), RouterError> {
-        self.command_ok(
-            &format!("add server {backend}/{name} {addr} weight {weight}"),
-            &["New server registered."],
-        )
-        .await?;
-        self.command_ok(&format!("enable server {backend}/{name}"), &[])
-            .await
+    ) -> LocalBoxFuture<'a, Result<(), RouterError>> {
+        Box::pin(async move {
+            self.command_ok(
+                &format!("add server {backend}/{name} {addr} weight {weight}"),
+                &["New server registered."],
+            )
+            .await?;
+            self.command_ok(&format!("enable server {backend}/{name}"), &[])
+                .await
+        })
     }
 
     /// Sets a server's weight (0 to 256); 0 takes it out of the rotation for new requests.
-    pub async fn set_weight(
-        &self,
-        backend: &str,
-        name: &str,
+    fn set_weight<'a>(
+        &'a self,
+        backend: &'a str,
+        name: &'a str,
         weight: u32,
-    ) -> Result<(), RouterError> {
-        self.command_ok(&format!("set server {backend}/{name} weight {weight}"), &[])
-            .await
+    ) -> LocalBoxFuture<'a, Result<(), RouterError>> {
+        Box::pin(async move {
+            self.command_ok(&format!("set server {backend}/{name} weight {weight}"), &[])
+                .await
+        })
     }
 
     /// Drains a server: no new requests, in-flight ones finish.
-    pub async fn drain(&self, backend: &str, name: &str) -> Result<(), RouterError> {
-        self.command_ok(&format!("set server {backend}/{name} state drain"), &[])
-            .await
+    fn drain<'a>(
+        &'a self,
+        backend: &'a str,
+        name: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), RouterError>> {
+        Box::pin(async move {
+            self.command_ok(&format!("set server {backend}/{name} state drain"), &[])
+                .await
+        })
     }
 
     /// Puts a server back in the rotation.
-    pub async fn ready(&self, backend: &str, name: &str) -> Result<(), RouterError> {
-        self.command_ok(&format!("set server {backend}/{name} state ready"), &[])
-            .await
+    fn ready<'a>(
+        &'a self,
+        backend: &'a str,
+        name: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), RouterError>> {
+        Box::pin(async move {
+            self.command_ok(&format!("set server {backend}/{name} state ready"), &[])
+                .await
+        })
     }
 
     /// Removes a server: maintenance, then `del server` (HAProxy refuses while it still has
     /// connections; callers drain first).
-    pub async fn remove_server(&self, backend: &str, name: &str) -> Result<(), RouterError> {
-        self.command_ok(&format!("set server {backend}/{name} state maint"), &[])
-            .await?;
-        self.command_ok(
-            &format!("del server {backend}/{name}"),
-            &["Server deleted."],
-        )
-        .await
+    fn remove_server<'a>(
+        &'a self,
+        backend: &'a str,
+        name: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), RouterError>> {
+        Box::pin(async move {
+            self.command_ok(&format!("set server {backend}/{name} state maint"), &[])
+                .await?;
+            self.command_ok(
+                &format!("del server {backend}/{name}"),
+                &["Server deleted."],
+            )
+            .await
+        })
     }
 
     /// Per-server counters of the backend.
-    pub async fn stats(&self, backend: &str) -> Result<Vec<Stats>, RouterError> {
-        let answer = self.command("show stat").await?;
-        Ok(parse_stats(&answer, backend))
+    fn stats<'a>(
+        &'a self,
+        backend: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<Stats>, RouterError>> {
+        Box::pin(async move {
+            let answer = self.command("show stat").await?;
+            Ok(parse_stats(&answer, backend))
+        })
+    }
+
+    /// `shutdown sessions server`.
+    fn close_sessions<'a>(
+        &'a self,
+        backend: &'a str,
+        name: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), RouterError>> {
+        Box::pin(async move {
+            self.command(&format!("shutdown sessions server {backend}/{name}"))
+                .await
+                .map(|_| ())
+        })
     }
 }
 

@@ -71,6 +71,15 @@ pub fn token() -> Option<String> {
         .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()))
 }
 
+/// The token, or the usage error that says how to give one.
+fn required_token() -> Result<String, Error> {
+    token().ok_or_else(|| {
+        Error::Usage(
+            "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) with `contents: write`".into(),
+        )
+    })
+}
+
 /// `max_retry_time` of `[release.github]`, or the default.
 pub fn max_retry(github: &GithubConfig) -> Result<Duration, Error> {
     match &github.max_retry_time {
@@ -104,12 +113,7 @@ impl Planned for GithubPlan {
     }
 
     fn preflight(&self) -> Result<(), Error> {
-        match token() {
-            Some(_) => Ok(()),
-            None => Err(Error::Usage(
-                "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) with `contents: write`".into(),
-            )),
-        }
+        required_token().map(|_| ())
     }
 
     fn apply<'a>(
@@ -117,8 +121,7 @@ impl Planned for GithubPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            self.preflight()?;
-            let token = token().unwrap_or_default();
+            let token = required_token()?;
             let client = Arc::new(
                 Client::new(&self.api_url, &token, self.max_retry)
                     .map_err(|e| Error::Failed(e.to_string()))?,
