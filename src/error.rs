@@ -16,6 +16,9 @@ pub enum Error {
     /// Work was attempted and failed.
     #[error("{0}")]
     Failed(String),
+    /// Work failed because of an error that has causes (each is reported, `Caused by:`).
+    #[error(transparent)]
+    Work(Box<dyn std::error::Error + Send + Sync>),
     /// One or more stages failed; each was reported in detail as it ended.
     #[error("one or more stages failed")]
     StagesFailed,
@@ -32,10 +35,28 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Usage(_) => ExitCode::Usage,
-            Error::Failed(_) | Error::StagesFailed => ExitCode::Failed,
+            Error::Failed(_) | Error::Work(_) | Error::StagesFailed => ExitCode::Failed,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Internal(_) => ExitCode::Internal,
         }
+    }
+}
+
+impl Error {
+    /// Failed work, keeping `error`'s causes for the report.
+    pub fn work(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Work(Box::new(error))
+    }
+
+    /// The messages of the errors that caused this one, outermost first.
+    pub fn causes(&self) -> Vec<String> {
+        let mut causes = Vec::new();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            causes.push(cause.to_string());
+            next = cause.source();
+        }
+        causes
     }
 }
 

@@ -5,6 +5,7 @@ use tokio_util::sync::CancellationToken;
 use super::Session;
 use crate::cli::{DeployAction, DeployArgs, RollbackArgs};
 use crate::config::{self, Loaded};
+use crate::deploy::error::DeployError;
 use crate::deploy::plan::{self, DeployPlan};
 use crate::deploy::run::Deployer;
 use crate::deploy::state::{Outcome, State};
@@ -95,7 +96,7 @@ fn plan_for(loaded: &Loaded, env: &str, version: Option<&str>) -> Result<DeployP
 fn with_deployer<T>(
     plan: &DeployPlan,
     reporter: &dyn Reporter,
-    work: impl AsyncFnOnce(&Deployer<'_>) -> Result<T, String>,
+    work: impl AsyncFnOnce(&Deployer<'_>) -> Result<T, DeployError>,
 ) -> Result<T, Error> {
     let runtime = super::runtime()?;
     let result = runtime.block_on(async {
@@ -105,7 +106,7 @@ fn with_deployer<T>(
         work(&deployer).await
     });
     runtime.shutdown_background();
-    result.map_err(Error::Failed)
+    result.map_err(Error::work)
 }
 
 fn finish(

@@ -23,9 +23,12 @@ pub(super) fn report_error(session: &Session, error: &Error) {
                     "help": p.help,
                 })).collect::<Vec<_>>(),
             }),
-            other => {
-                serde_json::json!({"event": "error", "kind": format!("{:?}", other.exit_code()).to_lowercase(), "message": other.to_string()})
-            }
+            other => serde_json::json!({
+                "event": "error",
+                "kind": format!("{:?}", other.exit_code()).to_lowercase(),
+                "message": other.to_string(),
+                "causes": other.causes(),
+            }),
         };
         printer.out(&value.to_string());
         return;
@@ -40,7 +43,11 @@ pub(super) fn report_error(session: &Session, error: &Error) {
             } else {
                 "error:".to_string()
             };
-            printer.err(&format!("{prefix} {other}"));
+            let mut text = format!("{prefix} {other}");
+            for cause in other.causes() {
+                text.push_str(&format!("\n  Caused by: {cause}"));
+            }
+            printer.err(&text);
         }
     }
     if session.ui.github {

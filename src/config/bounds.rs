@@ -1,6 +1,7 @@
-//! The documented bound of every number and duration a pipeline file can hold, checked by
-//! `shipit check` (and before every command) so that no arithmetic on a user's number wraps,
-//! overflows a clock or panics later. README "Limits" lists the same table.
+//! The documented bound of every number a pipeline file can hold, checked by `shipit check`
+//! (and before every command) so that no arithmetic on a user's number wraps, overflows a
+//! clock or panics later; durations and sizes are bounded as they are read
+//! ([`super::values`]). README "Limits" lists the same table.
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use crate::path;
 
 /// The longest duration any key accepts: a week.
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The largest size any key accepts (`chunk_size`): 4 GiB.
+pub const MAX_SIZE: u64 = 4 << 30;
 /// `retries` of a stage.
 pub const RETRIES: RangeInclusive<u64> = 0..=100;
 /// Uploads or blobs sent at once.
@@ -50,17 +53,16 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
         file.release
             .github
             .as_ref()
-            .map(|g| ("github", g.concurrency, g.keep, &g.max_retry_time)),
+            .map(|g| ("github", g.concurrency, g.keep)),
         file.release
             .docker
             .as_ref()
-            .map(|d| ("docker", d.concurrency, d.keep, &d.max_retry_time)),
+            .map(|d| ("docker", d.concurrency, d.keep)),
     ];
-    for (name, concurrency, keep, max_retry_time) in publishers.into_iter().flatten() {
+    for (name, concurrency, keep) in publishers.into_iter().flatten() {
         let concurrency_at = path!["release", name, "concurrency"];
         c.int(concurrency_at, as_u64(concurrency), CONCURRENCY);
         c.int(path!["release", name, "keep"], as_u64(keep), KEEP);
-        c.duration(path!["release", name, "max_retry_time"], max_retry_time);
     }
     for (env, deploy) in &file.deploy {
         let env = env.as_str();
@@ -74,8 +76,6 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
             Some(u64::from(deploy.port)),
             PORT,
         );
-        c.duration(path!["deploy", env, "drain_timeout"], &deploy.drain_timeout);
-        c.duration(path!["deploy", env, "lock_wait"], &deploy.lock_wait);
         let health = &deploy.health;
         c.int(
             path!["deploy", env, "health", "status"],
@@ -91,22 +91,6 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
             path!["deploy", env, "health", "unhealthy"],
             health.unhealthy.map(u64::from),
             IN_A_ROW,
-        );
-        for key in ["interval", "timeout", "deadline"] {
-            let value = match key {
-                "interval" => &health.interval,
-                "timeout" => &health.timeout,
-                _ => &health.deadline,
-            };
-            c.duration(path!["deploy", env, "health", key], value);
-        }
-        c.duration(
-            path!["deploy", env, "blue_green", "scale_down_delay"],
-            &deploy.blue_green.scale_down_delay,
-        );
-        c.duration(
-            path!["deploy", env, "blue_green", "preview"],
-            &deploy.blue_green.preview,
         );
         c.int(
             path!["deploy", env, "rolling", "max_surge"],
@@ -133,15 +117,7 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
                 );
             }
         }
-        c.duration(
-            path!["deploy", env, "canary", "pause"],
-            &deploy.canary.pause,
-        );
         let analysis = &deploy.analysis;
-        c.duration(
-            path!["deploy", env, "analysis", "interval"],
-            &analysis.interval,
-        );
         c.int(
             path!["deploy", env, "analysis", "failure_limit"],
             analysis.failure_limit.map(u64::from),
@@ -219,37 +195,6 @@ impl Checker<'_> {
                     range.start(),
                     range.end()
                 ),
-            );
-        }
-    }
-
-    fn duration(&mut self, at: &[Seg<'_>], value: &Option<String>) {
-        let Some(text) = value else { return };
-        // `0s` means "none" where a key allows it; each consumer decides.
-        if matches!(text.trim(), "0" | "0s") {
-            return;
-        }
-        if let Err(message) = super::validate::parse_duration(text) {
-            // `health.deadline` below a deploy environment, the key itself elsewhere.
-            let keys: Vec<&str> = at
-                .iter()
-                .filter_map(|s| match s {
-                    Seg::Key(k) => Some(*k),
-                    Seg::Index(_) => None,
-                })
-                .collect();
-            let shown = match keys.as_slice() {
-                ["deploy", _env, rest @ ..] => rest.join("."),
-                [.., last] => last.to_string(),
-                [] => "duration".to_string(),
-            };
-            self.problems.push(
-                Problem::new(
-                    format!("{shown}: `{text}` is not a duration ({message})"),
-                    self.loaded.span_near(at),
-                )
-                .label("not a duration")
-                .help("write a number with a unit, like `90s`, `10m` or `1h30m`, at most 7 days"),
             );
         }
     }

@@ -12,6 +12,7 @@ pub mod names;
 pub mod schema;
 mod types;
 pub mod validate;
+mod values;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use toml::de::{DeTable, DeValue};
 pub use diagnostic::{ConfigError, Problem, ProblemDiagnostic, did_you_mean, line_col};
 pub use kinds::{KindInfo, StageKinds, StageRef};
 pub use types::*;
+pub use values::{Duration, Size, ValueError};
 
 /// One step of a path into the TOML document: a key or an array index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +287,10 @@ impl Loaded {
     ) -> Result<Option<T>, Vec<Problem>> {
         match value_at(self.doc(), path) {
             None => Ok(None),
-            Some(value) => deserialize_table(value, what).map(Some),
+            Some(value) => match deserialize_table(value, what) {
+                (Some(v), problems) if problems.is_empty() => Ok(Some(v)),
+                (_, problems) => Err(problems),
+            },
         }
     }
 
@@ -360,8 +365,47 @@ fn deserialize<T: DeserializeOwned>(value: Spanned<DeValue<'_>>) -> Result<T, Pr
     let span = value.span();
     T::deserialize(value.into_deserializer()).map_err(|e| {
         let message = e.message().trim_end().to_string();
-        Problem::new(message, e.span().or(Some(span))).label("wrong type")
+        let problem = Problem::new(message, e.span().or(Some(span)));
+        match values::hint(&problem.message) {
+            Some((label, help)) => problem.label(label).help(help),
+            None => problem.label("wrong type"),
+        }
     })
+}
+
+/// `[deploy.<env>]` one environment at a time, so a bad one does not hide the others.
+fn deploy_environments(
+    value: &Spanned<DeValue<'_>>,
+    file: &mut PipelineFile,
+    problems: &mut Vec<Problem>,
+) {
+    let DeValue::Table(table) = value.get_ref() else {
+        collect(deserialize(value.clone()), problems, |d| file.deploy = d);
+        return;
+    };
+    for (env, item) in table {
+        let what = format!("deploy environment `{}`", env.get_ref());
+        let (config, mut found) = deserialize_table(item, &what);
+        problems.append(&mut found);
+        if let Some(config) = config {
+            file.deploy.insert(env.get_ref().to_string(), config);
+        }
+    }
+}
+
+/// The dotted keys from `value` down to the value written at `span` (`health.deadline`).
+fn key_path_to(value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<String> {
+    match value.get_ref() {
+        DeValue::Table(table) => table.iter().find_map(|(key, item)| {
+            if item.span() == *span {
+                return Some(key.get_ref().to_string());
+            }
+            let inner = key_path_to(item, span)?;
+            Some(format!("{}.{inner}", key.get_ref()))
+        }),
+        DeValue::Array(items) => items.iter().find_map(|item| key_path_to(item, span)),
+        _ => None,
+    }
 }
 
 /// Builds the typed [`PipelineFile`] section by section, so a bad section does not hide
@@ -384,19 +428,20 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> (PipelineF
         ),
     }
     if let Some(v) = get("project") {
-        match deserialize_table(&v, "`project`") {
-            Ok(project) => file.project = project,
-            Err(mut p) => problems.append(&mut p),
-        }
+        let (project, mut found) = deserialize_table(&v, "`project`");
+        problems.append(&mut found);
+        file.project = project.unwrap_or_default();
     }
     if let Some(v) = get("env") {
         collect(deserialize(v), problems, |e| file.env = e);
     }
     if let Some(v) = get("release") {
-        collect(deserialize(v), problems, |r| file.release = r);
+        let (release, mut found) = deserialize_table(&v, "`[release]`");
+        problems.append(&mut found);
+        file.release = release.unwrap_or_default();
     }
     if let Some(v) = get("deploy") {
-        collect(deserialize(v), problems, |d| file.deploy = d);
+        deploy_environments(&v, &mut file, problems);
     }
     let Some(stages) = get("stages") else {
         return (file, broken);
@@ -425,51 +470,94 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> (PipelineF
             broken.push(name.to_string());
             continue;
         }
-        match deserialize_table::<StageConfig>(value, &format!("stage `{name}`")) {
-            Ok(stage) => {
+        let (stage, mut found) =
+            deserialize_table::<StageConfig>(value, &format!("stage `{name}`"));
+        problems.append(&mut found);
+        match stage {
+            Some(stage) => {
                 file.stages.insert(name.to_string(), stage);
             }
-            Err(mut p) => {
-                problems.append(&mut p);
-                broken.push(name.to_string());
-            }
+            None => broken.push(name.to_string()),
         }
     }
     (file, broken)
 }
 
-/// Deserializes a table; on failure, retries key by key so that every bad key is reported,
-/// not just the first one serde meets. Fits types whose fields all have defaults.
+/// Deserializes a table, reporting every bad key (not only the first serde meets): a key
+/// whose value is wrong is reported and left out, and the rest is tried again, so one bad key
+/// does not hide the others. `None` when a key had the wrong type or what is left is not a
+/// `T` (a required key is missing); `what` names the table in messages.
 fn deserialize_table<T: DeserializeOwned>(
     value: &Spanned<DeValue<'_>>,
     what: &str,
-) -> Result<T, Vec<Problem>> {
-    let first = match deserialize::<T>(value.clone()) {
-        Ok(v) => return Ok(v),
-        Err(problem) => problem,
-    };
+) -> (Option<T>, Vec<Problem>) {
     let DeValue::Table(table) = value.get_ref() else {
-        return Err(vec![first]);
+        return match deserialize(value.clone()) {
+            Ok(v) => (Some(v), Vec::new()),
+            Err(problem) => (None, vec![problem]),
+        };
     };
+    let mut left = table.clone();
     let mut problems = Vec::new();
-    for (key, item) in table {
-        let mut single = DeTable::new();
-        single.insert(key.clone(), item.clone());
-        if let Err(mut problem) =
-            deserialize::<T>(Spanned::new(value.span(), DeValue::Table(single)))
-        {
-            problem.message = format!(
-                "wrong type for `{}` in {what}: {}",
-                key.get_ref(),
-                problem.message
-            );
-            problems.push(problem);
-        }
+    loop {
+        let problem =
+            match deserialize::<T>(Spanned::new(value.span(), DeValue::Table(left.clone()))) {
+                // A key of the wrong type leaves the table out (checks on what is left would
+                // only guess); a well-typed value that does not parse is just that key's problem.
+                Ok(v) if problems.iter().all(is_value_problem) => return (Some(v), problems),
+                Ok(_) => return (None, problems),
+                Err(problem) => problem,
+            };
+        let bad_key = problem.span.as_ref().and_then(|span| {
+            left.iter()
+                .find(|(_, item)| {
+                    // A `[table]` header's span does not cover its keys: look inside too.
+                    (item.span().start <= span.start && span.end <= item.span().end)
+                        || key_path_to(item, span).is_some()
+                })
+                .map(|(key, item)| (key.clone(), item.clone()))
+        });
+        let Some((key, item)) = bad_key else {
+            // Not one key's fault (a missing key): worth saying unless it follows from a bad
+            // key already reported.
+            if problems.is_empty() {
+                problems.push(problem);
+            }
+            return (None, problems);
+        };
+        left.remove(&key);
+        problems.push(key_problem(problem, key.get_ref(), &item, what));
     }
-    if problems.is_empty() {
-        problems.push(first);
-    }
-    Err(problems)
+}
+
+/// Whether `problem` is a value of the right type that does not parse (a duration, a size).
+fn is_value_problem(problem: &Problem) -> bool {
+    values::hint(&problem.message).is_some()
+}
+
+/// Names the key of `what` that holds a problem.
+fn key_problem(
+    mut problem: Problem,
+    key: &str,
+    item: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Problem {
+    problem.message = if values::hint(&problem.message).is_some() {
+        // A value of the right type that does not parse: name the key holding it.
+        let inner = problem
+            .span
+            .as_ref()
+            .filter(|span| item.span() != **span)
+            .and_then(|span| key_path_to(item, span));
+        let at = match inner {
+            Some(inner) => format!("{key}.{inner}"),
+            None => key.to_string(),
+        };
+        format!("`{at}` of {what}: {}", problem.message)
+    } else {
+        format!("wrong type for `{key}` in {what}: {}", problem.message)
+    };
+    problem
 }
 
 fn collect<T>(result: Result<T, Problem>, problems: &mut Vec<Problem>, store: impl FnOnce(T)) {

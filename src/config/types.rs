@@ -1,7 +1,8 @@
 //! The pipeline file as written: plain data, faithful to the TOML, nothing resolved yet.
 //!
-//! Durations, templates, targets and stage references stay strings here; `config::validate`
-//! checks them and `plan` turns them into typed values.
+//! Durations and sizes are typed while the file is read ([`super::values`]); templates, targets
+//! and stage references stay strings here, `config::validate` checks them and `plan` resolves
+//! them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +11,8 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+
+use super::values::{Duration, Size};
 
 /// A shipit pipeline file (`shipit.toml`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -67,12 +70,12 @@ pub struct StageConfig {
     #[serde(default)]
     pub needs: StringList,
     /// Longest time one attempt may take, e.g. `90s`, `10m`, `1h30m`. The whole process group is killed after it.
-    pub timeout: Option<String>,
+    pub timeout: Option<Duration>,
     /// How many times to retry a failed attempt.
     #[serde(default)]
     pub retries: u32,
     /// Delay before the first retry, doubled for each further one. Default: `1s`.
-    pub backoff: Option<String>,
+    pub backoff: Option<Duration>,
     /// Environment variables for this stage (values are templates).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -131,8 +134,8 @@ pub struct GithubConfig {
     pub replace: bool,
     /// Uploads at once. Default: 4.
     pub concurrency: Option<usize>,
-    /// Longest total time spent waiting to retry a request. Default: `10m`.
-    pub max_retry_time: Option<String>,
+    /// Longest total time spent waiting to retry a request (`0s`: never retry). Default: `10m`.
+    pub max_retry_time: Option<Duration>,
     /// Nightly runs keep this many dated nightly releases (tags `vX.Y.Z-nightly.YYYYMMDD.*` or
     /// `nightly-YYYYMMDD`) besides the rolling `nightly` one, and delete older ones with their
     /// tags. Default: keep all.
@@ -238,11 +241,11 @@ pub struct DockerConfig {
     #[serde(default)]
     pub insecure: bool,
     /// Upload blobs larger than this in chunks of this size (`"16MiB"`). Default: one request.
-    pub chunk_size: Option<String>,
+    pub chunk_size: Option<Size>,
     /// Blobs uploaded at once. Default: 4.
     pub concurrency: Option<usize>,
-    /// Longest total time spent waiting to retry. Default: `10m`.
-    pub max_retry_time: Option<String>,
+    /// Longest total time spent waiting to retry (`0s`: never retry). Default: `10m`.
+    pub max_retry_time: Option<Duration>,
     /// Nightly runs keep this many nightly images (tags `X.Y.Z-nightly.YYYYMMDD.*`) and delete
     /// older ones. Default: keep all.
     pub keep: Option<usize>,
@@ -289,9 +292,9 @@ pub struct DeployConfig {
     #[serde(default)]
     pub analysis: AnalysisConfig,
     /// Longest wait for a retired container's in-flight requests. Default: `30s`.
-    pub drain_timeout: Option<String>,
+    pub drain_timeout: Option<Duration>,
     /// How long a deploy waits for another one on the same environment. Default: `0s` (fail).
-    pub lock_wait: Option<String>,
+    pub lock_wait: Option<Duration>,
 }
 
 /// Rollout strategies.
@@ -337,15 +340,15 @@ pub struct HealthConfig {
     /// `Host` header sent.
     pub host: Option<String>,
     /// Time between checks. Default: `1s`.
-    pub interval: Option<String>,
+    pub interval: Option<Duration>,
     /// Longest wait for one answer. Default: `2s`.
-    pub timeout: Option<String>,
+    pub timeout: Option<Duration>,
     /// Passed checks in a row that make a container healthy. Default: 2.
     pub healthy: Option<u32>,
     /// Failed checks in a row (after it first answered) that make it unhealthy. Default: 3.
     pub unhealthy: Option<u32>,
     /// Longest wait for every new container to be healthy. Default: `60s`.
-    pub deadline: Option<String>,
+    pub deadline: Option<Duration>,
 }
 
 /// `blue_green = { ... }`.
@@ -353,12 +356,12 @@ pub struct HealthConfig {
 #[serde(deny_unknown_fields)]
 pub struct BlueGreenConfig {
     /// How long the old color stays warm (and the analysis runs) after the switch. Default: `30s`.
-    pub scale_down_delay: Option<String>,
+    pub scale_down_delay: Option<Duration>,
     /// A second HAProxy backend (of the same runtime API) where the healthy new color is shown
     /// before the switch, for a look or a smoke test.
     pub preview_backend: Option<String>,
     /// How long the preview lasts. Default: `30s`.
-    pub preview: Option<String>,
+    pub preview: Option<Duration>,
 }
 
 /// `rolling = { ... }`.
@@ -378,7 +381,7 @@ pub struct CanaryConfig {
     /// Traffic shares of the new version, in percent. Default: `[10, 50, 100]`.
     pub steps: Option<Vec<u32>>,
     /// Pause after each step. Default: `30s`.
-    pub pause: Option<String>,
+    pub pause: Option<Duration>,
 }
 
 /// `analysis = { ... }`.
@@ -386,7 +389,7 @@ pub struct CanaryConfig {
 #[serde(deny_unknown_fields)]
 pub struct AnalysisConfig {
     /// Time between samples. Default: `5s`.
-    pub interval: Option<String>,
+    pub interval: Option<Duration>,
     /// Failed samples in a row that roll back. Default: 2.
     pub failure_limit: Option<u32>,
     /// Largest share of 5xx answers and connection errors. Default: 0.01.

@@ -18,7 +18,8 @@ use futures_util::TryStreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
-use super::runtime::Runtime;
+use super::runtime::{Runtime, RuntimeError};
+use crate::oci::engine::EngineError;
 
 /// The application a container belongs to.
 pub const APP: &str = "shipit.app";
@@ -107,17 +108,26 @@ pub struct Engine {
 
 impl Engine {
     /// Connects as [`crate::oci::engine::connect`] does (like the docker CLI).
-    pub async fn connect(address: Option<&str>) -> Result<Engine, String> {
+    pub async fn connect(address: Option<&str>) -> Result<Engine, EngineError> {
         let address = crate::oci::engine::address(address);
         let docker = crate::oci::engine::connect(Some(&address)).await?;
         Ok(Engine { docker, address })
+    }
+
+    /// Maps an engine error to a runtime error saying what was being done.
+    fn failed(
+        &self,
+        action: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> RuntimeError + '_ {
+        let action = action.into();
+        move |e| RuntimeError::new(action, &self.address, e)
     }
 
     async fn list_by(
         &self,
         labels: &[(&str, &str)],
         name: Option<&str>,
-    ) -> Result<Vec<Container>, String> {
+    ) -> Result<Vec<Container>, RuntimeError> {
         let mut filters: HashMap<String, Vec<String>> = HashMap::from([(
             "label".to_string(),
             labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -133,7 +143,7 @@ impl Engine {
             .docker
             .list_containers(Some(options))
             .await
-            .map_err(|e| format!("cannot list containers on {}: {e}", self.address))?;
+            .map_err(self.failed("list containers"))?;
         let mut containers: Vec<Container> = summaries
             .into_iter()
             .map(|c| {
@@ -182,7 +192,7 @@ impl Runtime for Engine {
         &'a self,
         image: &'a str,
         credentials: Option<(String, String)>,
-    ) -> LocalBoxFuture<'a, Result<(), String>> {
+    ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             if self.docker.inspect_image(image).await.is_ok() {
                 return Ok(());
@@ -199,7 +209,7 @@ impl Runtime for Engine {
                 .create_image(Some(options), None, credentials)
                 .try_collect::<Vec<_>>()
                 .await
-                .map_err(|e| format!("cannot pull {image} on {}: {e}", self.address))?;
+                .map_err(self.failed(format!("pull {image}")))?;
             Ok(())
         })
     }
@@ -208,7 +218,7 @@ impl Runtime for Engine {
     fn start<'a>(
         &'a self,
         spec: &'a ContainerSpec,
-    ) -> LocalBoxFuture<'a, Result<Container, String>> {
+    ) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
         Box::pin(async move {
             let port = format!("{}/tcp", spec.port);
             let bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::from([(
@@ -236,22 +246,26 @@ impl Runtime for Engine {
             let options = CreateContainerOptionsBuilder::default()
                 .name(&spec.name)
                 .build();
-            let fail = |e: bollard::errors::Error| {
-                format!("cannot start {} on {}: {e}", spec.name, self.address)
-            };
+            let action = format!("start {}", spec.name);
             self.docker
                 .create_container(Some(options), body)
                 .await
-                .map_err(fail)?;
+                .map_err(self.failed(action.clone()))?;
             self.docker
                 .start_container(&spec.name, None)
                 .await
-                .map_err(fail)?;
+                .map_err(self.failed(action))?;
             self.list_by(&[(KIND, "service")], Some(&spec.name))
                 .await?
                 .into_iter()
                 .next()
-                .ok_or_else(|| format!("{} vanished right after it started", spec.name))
+                .ok_or_else(|| {
+                    RuntimeError::new(
+                        format!("list {}", spec.name),
+                        &self.address,
+                        std::io::Error::other("it vanished right after it started"),
+                    )
+                })
         })
     }
 
@@ -260,7 +274,7 @@ impl Runtime for Engine {
         &'a self,
         app: &'a str,
         env: &'a str,
-    ) -> LocalBoxFuture<'a, Result<Vec<Container>, String>> {
+    ) -> LocalBoxFuture<'a, Result<Vec<Container>, RuntimeError>> {
         Box::pin(async move {
             self.list_by(&[(APP, app), (ENV, env), (KIND, "service")], None)
                 .await
@@ -268,7 +282,7 @@ impl Runtime for Engine {
     }
 
     /// Stops and removes a container (already gone is fine).
-    fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), String>> {
+    fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let options = RemoveContainerOptionsBuilder::default().force(true).build();
             match self.docker.remove_container(name, Some(options)).await {
@@ -276,7 +290,7 @@ impl Runtime for Engine {
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 }) => Ok(()),
-                Err(e) => Err(format!("cannot remove {name} on {}: {e}", self.address)),
+                Err(e) => Err(self.failed(format!("remove {name}"))(e)),
             }
         })
     }
@@ -288,7 +302,7 @@ impl Runtime for Engine {
         name: &'a str,
         image: &'a str,
         labels: BTreeMap<String, String>,
-    ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, String>> {
+    ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>> {
         Box::pin(async move {
             let body = ContainerCreateBody {
                 image: Some(image.into()),
@@ -312,17 +326,14 @@ impl Runtime for Engine {
                     };
                     Ok(Err(holder))
                 }
-                Err(e) => Err(format!(
-                    "cannot take the deploy lock on {}: {e}",
-                    self.address
-                )),
+                Err(e) => Err(self.failed("take the deploy lock")(e)),
             }
         })
     }
 
     /// Removes the lock container `id` only (by id, not name): a lock another run has taken
     /// in the meantime has another id and stays. `Ok(false)` when it was already gone.
-    fn remove_lock<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<bool, String>> {
+    fn remove_lock<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<bool, RuntimeError>> {
         Box::pin(async move {
             let options = RemoveContainerOptionsBuilder::default().force(true).build();
             match self.docker.remove_container(id, Some(options)).await {
@@ -331,10 +342,7 @@ impl Runtime for Engine {
                     status_code: 404 | 409,
                     ..
                 }) => Ok(false),
-                Err(e) => Err(format!(
-                    "cannot remove the stale lock on {}: {e}",
-                    self.address
-                )),
+                Err(e) => Err(self.failed("remove the stale lock")(e)),
             }
         })
     }
@@ -345,7 +353,7 @@ impl Runtime for Engine {
         app: &'a str,
         env: &'a str,
         record: &'a Record,
-    ) -> LocalBoxFuture<'a, Result<(), String>> {
+    ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let mut labels = HashMap::from([
                 (APP.to_string(), app.to_string()),
@@ -372,7 +380,7 @@ impl Runtime for Engine {
                 .create_volume(request)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("cannot record the deploy on {}: {e}", self.address))
+                .map_err(self.failed("record the deploy"))
         })
     }
 
@@ -381,7 +389,7 @@ impl Runtime for Engine {
         &'a self,
         app: &'a str,
         env: &'a str,
-    ) -> LocalBoxFuture<'a, Result<Vec<Record>, String>> {
+    ) -> LocalBoxFuture<'a, Result<Vec<Record>, RuntimeError>> {
         Box::pin(async move {
             let filters: HashMap<String, Vec<String>> = HashMap::from([(
                 "label".to_string(),
@@ -398,7 +406,7 @@ impl Runtime for Engine {
                 .docker
                 .list_volumes(Some(options))
                 .await
-                .map_err(|e| format!("cannot read the deploy records on {}: {e}", self.address))?
+                .map_err(self.failed("read the deploy records"))?
                 .volumes
                 .unwrap_or_default();
             let mut records: Vec<Record> = volumes

@@ -105,12 +105,13 @@ pub struct Stats {
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
     /// The socket could not be reached.
-    #[error("cannot reach HAProxy's runtime API at {address}: {detail}")]
+    #[error("cannot reach HAProxy's runtime API at {address}")]
     Unreachable {
         /// The address.
         address: String,
         /// What went wrong.
-        detail: String,
+        #[source]
+        source: std::io::Error,
     },
     /// HAProxy refused the command.
     #[error("HAProxy refused `{command}`: {answer}")]
@@ -143,9 +144,9 @@ impl Haproxy {
                 answer: "not sent: a name in it holds a line break or `;`".into(),
             });
         }
-        let unreachable = |e: std::io::Error| RouterError::Unreachable {
+        let unreachable = |source: std::io::Error| RouterError::Unreachable {
             address: self.address.to_string(),
-            detail: e.to_string(),
+            source,
         };
         let exchange = async {
             let mut answer = Vec::new();

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::engine;
+use super::error::DeployError;
 use super::run::Deployer;
 
 impl Deployer<'_> {
     /// Takes the environment's lock, waiting up to `lock_wait`; a lock left by a killed run on
     /// this machine is taken over.
-    pub async fn lock(&self, image: &str) -> Result<Lock, String> {
+    pub async fn lock(&self, image: &str) -> Result<Lock, DeployError> {
         let plan = self.plan;
         let name = format!("shipit-lock-{}-{}", plan.app, plan.env);
         let host = hostname();
@@ -45,7 +46,7 @@ impl Deployer<'_> {
                         continue;
                     }
                     if Instant::now() >= until {
-                        return Err(format!(
+                        return Err(DeployError::Refused(format!(
                             "another deploy of {} to {} holds the lock: {} on {}, pid {}, since {}; it is released when that run ends{}",
                             plan.app,
                             plan.env,
@@ -58,7 +59,7 @@ impl Deployer<'_> {
                             } else {
                                 ""
                             }
-                        ));
+                        )));
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -72,8 +73,8 @@ impl Deployer<'_> {
     }
 
     /// Releases the lock.
-    pub async fn unlock(&self, lock: Lock) -> Result<(), String> {
-        self.engine.remove(&lock.name).await
+    pub async fn unlock(&self, lock: Lock) -> Result<(), DeployError> {
+        Ok(self.engine.remove(&lock.name).await?)
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod engine;
+pub mod error;
 pub mod haproxy;
 pub mod health;
 pub mod lock;

@@ -170,21 +170,6 @@ pub fn plan(
             .or_else(|| loaded.span(path!["deploy", env]));
         Error::Config(loaded.error(vec![Problem::new(message, span).label("here").help(help)]))
     };
-    let duration = |key: &str, text: Option<&String>, default: &str| -> Result<Duration, Error> {
-        let text = text.map(String::as_str).unwrap_or(default);
-        if text.trim() == "0s" || text.trim() == "0" {
-            return Ok(Duration::ZERO);
-        }
-        // `health.deadline` points at the `health` table, and names the key inside it.
-        let table = key.split('.').next().unwrap_or(key);
-        crate::config::validate::parse_duration(text).map_err(|e| {
-            problem(
-                table,
-                format!("{key}: `{text}` is not a duration ({e})"),
-                "write a duration such as \"30s\"",
-            )
-        })
-    };
     let context = minijinja::context! { version => version, ..vars.clone() };
     let render = |key: &str, text: &str| {
         crate::template::render(text, &context).map_err(|e| {
@@ -204,7 +189,7 @@ pub fn plan(
     for (key, text) in &config.env {
         env_vars.push(format!("{key}={}", render("env", text)?));
     }
-    let health = health_spec(config, &duration)?;
+    let health = health_spec(config);
     let replicas = config.replicas.unwrap_or(2);
     if replicas == 0 {
         return Err(problem(
@@ -229,7 +214,7 @@ pub fn plan(
         ));
     }
     let a = &config.analysis;
-    let analysis_interval = duration("analysis.interval", a.interval.as_ref(), "5s")?;
+    let analysis_interval = or(a.interval, 5);
     let analysis = Thresholds {
         max_error_rate: a.max_error_rate.unwrap_or(0.01),
         max_response_ms: a.max_response_ms,
@@ -238,11 +223,7 @@ pub fn plan(
     };
     let options = match config.strategy {
         DeployStrategy::BlueGreen => StrategyOptions::BlueGreen {
-            scale_down_delay: duration(
-                "blue_green.scale_down_delay",
-                config.blue_green.scale_down_delay.as_ref(),
-                "30s",
-            )?,
+            scale_down_delay: or(config.blue_green.scale_down_delay, 30),
         },
         DeployStrategy::Rolling => {
             let (max_surge, max_unavailable) = (
@@ -263,7 +244,7 @@ pub fn plan(
         }
         DeployStrategy::Canary => StrategyOptions::Canary {
             steps,
-            pause: duration("canary.pause", config.canary.pause.as_ref(), "30s")?,
+            pause: or(config.canary.pause, 30),
         },
     };
     let mut plan = DeployPlan {
@@ -277,17 +258,14 @@ pub fn plan(
         docker: config.docker.clone(),
         router,
         backend: config.router.backend.clone(),
-        preview: match &config.blue_green.preview_backend {
-            Some(backend) => Some(Preview {
+        preview: config
+            .blue_green
+            .preview_backend
+            .as_ref()
+            .map(|backend| Preview {
                 backend: backend.clone(),
-                duration: duration(
-                    "blue_green.preview",
-                    config.blue_green.preview.as_ref(),
-                    "30s",
-                )?,
+                duration: or(config.blue_green.preview, 30),
             }),
-            None => None,
-        },
         publish_address: config
             .publish_address
             .clone()
@@ -303,29 +281,34 @@ pub fn plan(
         analysis_interval,
         analysis,
         prometheus: a.prometheus.clone(),
-        drain_timeout: duration("drain_timeout", config.drain_timeout.as_ref(), "30s")?,
-        lock_wait: duration("lock_wait", config.lock_wait.as_ref(), "0s")?,
+        drain_timeout: or(config.drain_timeout, 30),
+        lock_wait: or(config.lock_wait, 0),
         options,
     };
     plan.phases = plan.rollout(false).phases().to_vec();
     Ok(plan)
 }
 
-/// Parses a duration option of the section (key, text, default).
-type DurationOf<'a> = &'a dyn Fn(&str, Option<&String>, &str) -> Result<Duration, Error>;
+/// A duration option of the section, or its default in seconds.
+fn or(value: Option<crate::config::Duration>, default_secs: u64) -> Duration {
+    value.map_or(
+        Duration::from_secs(default_secs),
+        crate::config::Duration::get,
+    )
+}
 
-fn health_spec(config: &DeployConfig, duration: DurationOf<'_>) -> Result<HealthSpec, Error> {
+fn health_spec(config: &DeployConfig) -> HealthSpec {
     let h = &config.health;
-    Ok(HealthSpec {
+    HealthSpec {
         path: h.path.clone().unwrap_or_else(|| "/healthz".into()),
         status: h.status.unwrap_or(200),
         host: h.host.clone(),
-        interval: duration("health.interval", h.interval.as_ref(), "1s")?,
-        timeout: duration("health.timeout", h.timeout.as_ref(), "2s")?,
+        interval: or(h.interval, 1),
+        timeout: or(h.timeout, 2),
         healthy: h.healthy.unwrap_or(2),
         unhealthy: h.unhealthy.unwrap_or(3),
-        deadline: duration("health.deadline", h.deadline.as_ref(), "60s")?,
-    })
+        deadline: or(h.deadline, 60),
+    }
 }
 
 impl DeployPlan {

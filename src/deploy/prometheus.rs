@@ -5,31 +5,67 @@ use serde::Deserialize;
 
 use crate::config::PrometheusCheck;
 
+/// Why the check's query gave no value.
+#[derive(Debug, thiserror::Error)]
+pub enum PrometheusError {
+    /// The query template does not render.
+    #[error("the Prometheus query is not a valid template: {0}")]
+    Template(String),
+    /// `url` is not a URL.
+    #[error("the Prometheus url `{url}` is not a URL")]
+    Url {
+        /// As written.
+        url: String,
+        /// Why.
+        #[source]
+        source: url::ParseError,
+    },
+    /// The server did not answer, or not with a query result.
+    #[error("Prometheus at {url} did not answer the query")]
+    Request {
+        /// The server.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer is not one number.
+    #[error("the Prometheus query `{0}` returned no single number")]
+    NotANumber(String),
+}
+
 /// Runs the check's query (a template of `version` and `revision`) and returns its value.
 pub async fn query(
     client: &reqwest::Client,
     check: &PrometheusCheck,
     version: &str,
     revision: u64,
-) -> Result<f64, String> {
+) -> Result<f64, PrometheusError> {
     let text = crate::template::render(
         &check.query,
         &minijinja::context! { version => version, revision => revision },
     )
-    .map_err(|e| format!("Prometheus query: {}", e.message))?;
+    .map_err(|e| PrometheusError::Template(e.message))?;
     let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", check.url.trim_end_matches('/')))
-        .map_err(|e| format!("Prometheus url {}: {e}", check.url))?;
+        .map_err(|source| PrometheusError::Url {
+            url: check.url.clone(),
+            source,
+        })?;
     url.query_pairs_mut().append_pair("query", &text);
+    let request = |source| PrometheusError::Request {
+        url: check.url.clone(),
+        source,
+    };
     let answer: Answer = client
         .get(url)
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("Prometheus at {}: {e}", check.url))?
+        .map_err(request)?
         .json()
         .await
-        .map_err(|e| format!("Prometheus at {}: {e}", check.url))?;
-    value(&answer).ok_or_else(|| format!("the Prometheus query `{text}` returned no single number"))
+        .map_err(request)?;
+    value(&answer).ok_or(PrometheusError::NotANumber(text))
 }
 
 #[derive(Debug, Deserialize)]

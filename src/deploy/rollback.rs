@@ -2,6 +2,7 @@
 //! still run and are healthy, else by deploying its version again.
 
 use super::engine::{Container, Record};
+use super::error::DeployError;
 use super::health;
 use super::lock::{now_rfc3339, who};
 use super::run::Deployer;
@@ -11,7 +12,7 @@ impl Deployer<'_> {
     /// Returns to revision `to` (default: the one before the revision serving), with every
     /// other container drained and removed. Keeps serving containers of `to` when it has
     /// them; otherwise deploys its version again as a new revision.
-    pub async fn rollback(&self, to: Option<u64>) -> Result<(Outcome, State), String> {
+    pub async fn rollback(&self, to: Option<u64>) -> Result<(Outcome, State), DeployError> {
         let state = self.state().await?;
         let serving: Vec<Container> = state.serving().into_iter().cloned().collect();
         let promoted: Vec<&Record> = state
@@ -68,7 +69,7 @@ impl Deployer<'_> {
         state: &State,
         target: Record,
         serving: Vec<Container>,
-    ) -> Result<(Outcome, State), String> {
+    ) -> Result<(Outcome, State), DeployError> {
         let kept: Vec<Container> = state
             .containers
             .iter()
@@ -97,12 +98,8 @@ impl Deployer<'_> {
             for c in &healthy {
                 self.router
                     .set_weight(&self.plan.backend, &c.name, FULL)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.router
-                    .ready(&self.plan.backend, &c.name)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
+                self.router.ready(&self.plan.backend, &c.name).await?;
             }
             for c in state
                 .containers
@@ -175,7 +172,10 @@ impl Deployer<'_> {
         {
             self.tell(
                 crate::ui::Level::Warn,
-                format!("cannot record revision {revision}'s outcome in the engine: {e}"),
+                format!(
+                    "cannot record revision {revision}'s outcome in the engine: {}",
+                    e.chain()
+                ),
             );
         }
         Ok((outcome, self.state().await?))

@@ -7,15 +7,44 @@ use std::path::Path;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+/// Why the build context could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// `.dockerignore` holds a pattern that is not one.
+    #[error("{file}:{line}: not a pattern")]
+    Pattern {
+        /// The `.dockerignore`.
+        file: String,
+        /// Its line.
+        line: usize,
+        /// What the pattern parser said.
+        #[source]
+        source: ignore::Error,
+    },
+    /// A file of the context could not be read or the tar written.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_error(what: String) -> impl FnOnce(io::Error) -> ContextError {
+    move |source| ContextError::Io { what, source }
+}
+
 /// `.dockerignore` rules. Patterns are relative to the context root (`*.md` matches only at
 /// the top, `**/*.md` anywhere); `!` re-includes.
-pub fn dockerignore(context: &Path) -> Result<Gitignore, String> {
+pub fn dockerignore(context: &Path) -> Result<Gitignore, ContextError> {
     let mut builder = GitignoreBuilder::new(context);
     let path = context.join(".dockerignore");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(io_error(format!("cannot read {}", path.display()))(e)),
     };
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -30,15 +59,25 @@ pub fn dockerignore(context: &Path) -> Result<Gitignore, String> {
         let pattern = pattern.trim_start_matches("./").trim_start_matches('/');
         builder
             .add_line(None, &format!("{negate}/{pattern}"))
-            .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+            .map_err(|source| ContextError::Pattern {
+                file: path.display().to_string(),
+                line: n + 1,
+                source,
+            })?;
     }
-    builder
-        .build()
-        .map_err(|e| format!("{}: {e}", path.display()))
+    builder.build().map_err(|source| ContextError::Pattern {
+        file: path.display().to_string(),
+        line: 0,
+        source,
+    })
 }
 
 /// Writes the context tar to `out`; returns how many files it holds.
-pub fn write_context(context: &Path, dockerfile: &str, out: impl Write) -> Result<usize, String> {
+pub fn write_context(
+    context: &Path,
+    dockerfile: &str,
+    out: impl Write,
+) -> Result<usize, ContextError> {
     let rules = dockerignore(context)?;
     let always = [dockerfile.trim_start_matches("./"), ".dockerignore"];
     let mut tar = tar::Builder::new(out);
@@ -49,11 +88,13 @@ pub fn write_context(context: &Path, dockerfile: &str, out: impl Write) -> Resul
         .min_depth(1)
         .into_iter();
     while let Some(entry) = walk.next() {
-        let entry = entry.map_err(|e| format!("cannot read the build context: {e}"))?;
+        let entry =
+            entry.map_err(|e| io_error("cannot read the build context".into())(e.into()))?;
+        // Entries are below the root they were walked from.
         let rel = entry
             .path()
             .strip_prefix(context)
-            .map_err(|e| e.to_string())?
+            .unwrap_or(entry.path())
             .to_string_lossy()
             .replace('\\', "/");
         let is_dir = entry.file_type().is_dir();
@@ -71,11 +112,11 @@ pub fn write_context(context: &Path, dockerfile: &str, out: impl Write) -> Resul
             continue;
         }
         tar.append_path_with_name(entry.path(), &rel)
-            .map_err(|e| format!("cannot add {rel} to the build context: {e}"))?;
+            .map_err(io_error(format!("cannot add {rel} to the build context")))?;
         files += 1;
     }
     tar.finish()
-        .map_err(|e| format!("cannot write the build context: {e}"))?;
+        .map_err(io_error("cannot write the build context".into()))?;
     Ok(files)
 }
 

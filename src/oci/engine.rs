@@ -80,17 +80,65 @@ pub fn address(engine: Option<&str>) -> String {
         .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
 }
 
+/// Why the Docker engine could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No engine answers at the address (or it is not one).
+    #[error("the Docker engine at {address} does not answer (is dockerd running?)")]
+    Unreachable {
+        /// Where it was looked for.
+        address: String,
+        /// What the connection said.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The engine answered a request with an error.
+    #[error("the Docker engine could not {action}")]
+    Request {
+        /// What was asked, e.g. `export acme:1.0`.
+        action: String,
+        /// The engine's answer.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// A Dockerfile build failed; the message holds the build's last output.
+    #[error("{0}")]
+    Build(String),
+    /// A local file (the build context, the exported image) could not be written or read.
+    #[error("{what}")]
+    Io {
+        /// Which file, doing what.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// What the engine exported is not an image it could have exported.
+    #[error("the exported image is malformed: {0}")]
+    Malformed(String),
+    /// The build context could not be assembled.
+    #[error(transparent)]
+    Context(#[from] super::context::ContextError),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+    let what = what.into();
+    move |source| EngineError::Io { what, source }
+}
+
 /// Connects like the docker CLI: `unix://`, `tcp://` (TLS when `DOCKER_TLS_VERIFY` is set),
 /// `ssh://user@host`, and agrees on an API version with the engine.
-pub async fn connect(engine: Option<&str>) -> Result<Docker, String> {
+pub async fn connect(engine: Option<&str>) -> Result<Docker, EngineError> {
     let address = address(engine);
+    let unreachable = |source| EngineError::Unreachable {
+        address: address.clone(),
+        source,
+    };
     Docker::connect_with_host(&address)
-        .map_err(|e| format!("cannot connect to the Docker engine at {address}: {e}"))?
+        .map_err(unreachable)?
         .negotiate_version()
         .await
-        .map_err(|e| {
-            format!("the Docker engine at {address} does not answer: {e} (is dockerd running?)")
-        })
+        .map_err(unreachable)
 }
 
 /// Builds every platform and stores the images in `layout`; returns their manifests.
@@ -99,9 +147,10 @@ pub async fn build(
     layout: &Layout,
     threads: usize,
     say: &(dyn Fn(String) + Sync),
-) -> Result<Vec<Descriptor>, String> {
+) -> Result<Vec<Descriptor>, EngineError> {
     let docker = connect(spec.engine.as_deref()).await?;
-    let context_file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let context_file =
+        tempfile::NamedTempFile::new().map_err(io("cannot create the build context file"))?;
     let files = {
         let out = std::io::BufWriter::new(context_file.as_file());
         super::context::write_context(&spec.context, &spec.dockerfile, out)?
@@ -137,7 +186,7 @@ async fn build_one(
     tag: &str,
     context: &std::path::Path,
     say: &(dyn Fn(String) + Sync),
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let platform = &build.platform;
     let mut args: HashMap<String, String> = build.build_args().into_iter().collect();
     args.extend(spec.build_args.clone());
@@ -162,7 +211,7 @@ async fn build_one(
     }
     let file = tokio::fs::File::open(context)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(io("cannot read the build context file"))?;
     let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
     let mut stream = docker.build_image(options.build(), None, Some(body));
     let mut tail: Vec<String> = Vec::new();
@@ -185,7 +234,7 @@ async fn build_one(
     Ok(())
 }
 
-fn failure(platform: &Platform, message: &str, tail: &[String]) -> String {
+fn failure(platform: &Platform, message: &str, tail: &[String]) -> EngineError {
     let mut text = format!(
         "the Dockerfile build for {platform} failed: {}",
         message.trim()
@@ -204,7 +253,7 @@ fn failure(platform: &Platform, message: &str, tail: &[String]) -> String {
             text.push_str(line);
         }
     }
-    text
+    EngineError::Build(text)
 }
 
 #[derive(Deserialize)]
@@ -221,25 +270,30 @@ async fn export(
     tag: &str,
     layout: &Layout,
     threads: usize,
-) -> Result<Descriptor, String> {
-    let saved = tempfile::tempdir().map_err(|e| e.to_string())?;
+) -> Result<Descriptor, EngineError> {
+    let saved = tempfile::tempdir().map_err(io("cannot create a folder for the exported image"))?;
     let archive = saved.path().join("image.tar");
     {
-        let mut out = std::fs::File::create(&archive).map_err(|e| e.to_string())?;
+        let mut out =
+            std::fs::File::create(&archive).map_err(io("cannot write the exported image"))?;
         let mut stream = docker.export_image(tag);
         while let Some(chunk) = stream
             .try_next()
             .await
-            .map_err(|e| format!("cannot export {tag} from the engine: {e}"))?
+            .map_err(|source| EngineError::Request {
+                action: format!("export {tag}"),
+                source,
+            })?
         {
-            out.write_all(&chunk).map_err(|e| e.to_string())?;
+            out.write_all(&chunk)
+                .map_err(io("cannot write the exported image"))?;
         }
     }
     let layout = layout.clone();
     let dir = saved.path().to_path_buf();
     tokio::task::spawn_blocking(move || store_saved(&archive, &dir, &layout, threads))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| io("storing the exported image stopped")(std::io::Error::other(e)))?
 }
 
 fn store_saved(
@@ -247,45 +301,54 @@ fn store_saved(
     dir: &std::path::Path,
     layout: &Layout,
     threads: usize,
-) -> Result<Descriptor, String> {
+) -> Result<Descriptor, EngineError> {
     let unpacked = dir.join("image");
-    tar::Archive::new(std::fs::File::open(archive).map_err(|e| e.to_string())?)
+    tar::Archive::new(std::fs::File::open(archive).map_err(io("cannot read the exported image"))?)
         .unpack(&unpacked)
-        .map_err(|e| format!("cannot read the exported image: {e}"))?;
+        .map_err(io("cannot unpack the exported image"))?;
     let read = |rel: &str| {
-        std::fs::read(unpacked.join(rel)).map_err(|e| format!("exported image: {rel}: {e}"))
+        std::fs::read(unpacked.join(rel)).map_err(io(format!("exported image: cannot read {rel}")))
     };
     let saved: Vec<SavedImage> = serde_json::from_slice(&read("manifest.json")?)
-        .map_err(|e| format!("exported image: manifest.json: {e}"))?;
+        .map_err(|e| EngineError::Malformed(format!("manifest.json: {e}")))?;
     let saved = saved
         .into_iter()
         .next()
-        .ok_or("the exported image has no manifest")?;
+        .ok_or_else(|| EngineError::Malformed("no manifest".into()))?;
     let config_bytes = read(&saved.config)?;
-    let config_json: Value =
-        serde_json::from_slice(&config_bytes).map_err(|e| format!("exported image config: {e}"))?;
+    let config_json: Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| EngineError::Malformed(format!("config: {e}")))?;
     let diff_ids: Vec<&str> = config_json["rootfs"]["diff_ids"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    let store = io("cannot store the exported image's layers");
     let mut layers = Vec::new();
     for (i, rel) in saved.layers.iter().enumerate() {
-        let mut source = std::fs::File::open(unpacked.join(rel)).map_err(|e| e.to_string())?;
-        let gz = ParallelGzWriter::new(layout.writer().map_err(|e| e.to_string())?, 6, threads)
-            .map_err(|e| e.to_string())?;
+        let mut source = std::fs::File::open(unpacked.join(rel))
+            .map_err(io(format!("exported image: cannot read {rel}")))?;
+        let gz = ParallelGzWriter::new(
+            layout.writer().map_err(io("cannot store a layer"))?,
+            6,
+            threads,
+        )
+        .map_err(io("cannot store a layer"))?;
         let mut hashing = HashingWriter::new(gz);
-        std::io::copy(&mut source, &mut hashing).map_err(|e| e.to_string())?;
+        std::io::copy(&mut source, &mut hashing).map_err(io("cannot store a layer"))?;
         let (gz, diff_id) = hashing.finish();
         if diff_ids.get(i).is_some_and(|d| *d != diff_id) {
-            return Err(format!(
-                "exported layer {rel} does not match the image config"
-            ));
+            return Err(EngineError::Malformed(format!(
+                "layer {rel} does not match the image config"
+            )));
         }
-        let blob = gz.finish().map_err(|e| e.to_string())?;
-        layers.push(blob.commit(LAYER_GZIP).map_err(|e| e.to_string())?);
+        let blob = gz.finish().map_err(io("cannot store a layer"))?;
+        layers.push(
+            blob.commit(LAYER_GZIP)
+                .map_err(io("cannot store a layer"))?,
+        );
     }
     let config = layout
         .put(CONFIG, &config_bytes)
-        .map_err(|e| e.to_string())?;
-    super::image::put_manifest(layout, config, layers).map_err(|e| e.to_string())
+        .map_err(io("cannot store the image config"))?;
+    super::image::put_manifest(layout, config, layers).map_err(store)
 }

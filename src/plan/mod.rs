@@ -12,7 +12,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::config::validate::{parse_duration, template_problem};
+use crate::config::validate::template_problem;
 use crate::config::{ConfigError, Loaded, Problem, Seg, StageConfig};
 use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
@@ -369,7 +369,6 @@ fn plan_stage(
         .unwrap_or_default(),
         None => facts.cargo.root.clone(),
     };
-    let duration = |text: &Option<String>| text.as_deref().and_then(|t| parse_duration(t).ok());
 
     let (kind, units, requires) = match (&stage.run, &stage.uses) {
         (Some(run), _) => {
@@ -425,9 +424,11 @@ fn plan_stage(
         skip: stage.when.as_ref().and_then(|w| skip_reason(w, facts)),
         dir,
         env,
-        timeout: duration(&stage.timeout),
+        timeout: stage.timeout.map(crate::config::Duration::get),
         retries: stage.retries,
-        backoff: duration(&stage.backoff).unwrap_or(DEFAULT_BACKOFF),
+        backoff: stage
+            .backoff
+            .map_or(DEFAULT_BACKOFF, crate::config::Duration::get),
         requires,
         units,
     })

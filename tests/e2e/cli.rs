@@ -46,7 +46,7 @@ fn check_accepts_the_demo_and_rejects_bad_files_with_locations() {
         "unknown-key-cycle-duration.toml:8:1",
         "dependency cycle: `test` -> `build` -> `test`",
         "unknown-key-cycle-duration.toml:11:10",
-        "invalid duration in `timeout`",
+        "`timeout` of stage `test`: `10 minutes please` is not a duration",
         "unknown-key-cycle-duration.toml:13:11",
         "did you mean `needs`?",
     ] {
@@ -759,7 +759,9 @@ fn deploy_sections_are_checked_with_locations_before_anything_runs() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("health.deadline: `soon` is not a duration"),
+        stderr.contains(
+            "`health.deadline` of deploy environment `production`: `soon` is not a duration"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("shipit.toml:8:23"), "{stderr}");
@@ -804,6 +806,51 @@ fn deploy_sections_are_checked_with_locations_before_anything_runs() {
         stderr.contains("cannot reach HAProxy's runtime API at unix:///nowhere/admin.sock"),
         "{stderr}"
     );
+    assert!(stderr.contains("\n  Caused by: "), "{stderr}");
+}
+
+/// A failure is reported with its causes: the outermost message, then each `Caused by:`, on
+/// stderr and as `causes` of the `--json` error event.
+#[test]
+fn a_deploy_to_an_engine_that_does_not_answer_names_it_with_its_cause() {
+    // A loopback port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = project(&format!(
+        "version = 1\n\n[deploy.production]\nstrategy = \"rolling\"\nimage = \"127.0.0.1:9/acme/tiny:1\"\n\
+         port = 8080\ndocker = \"tcp://127.0.0.1:{port}\"\n\
+         router = {{ haproxy = \"unix:///nowhere/admin.sock\", backend = \"tiny\" }}\n"
+    ));
+    let out = shipit(dir.path())
+        .args(["deploy", "--env", "production"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let first = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert_eq!(
+        first,
+        format!("error: the Docker engine at tcp://127.0.0.1:{port} does not answer (is dockerd running?)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\n  Caused by: "), "{stderr}");
+
+    let out = shipit(dir.path())
+        .args(["--json", "deploy", "--env", "production"])
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&out);
+    let error: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "error")
+        .unwrap_or_else(|| panic!("no error event in {stdout}"));
+    assert_eq!(error["kind"], "failed", "{error}");
+    let causes = error["causes"].as_array().unwrap();
+    assert!(!causes.is_empty(), "{error}");
 }
 
 /// Real projects (issue 20, point 5): `shipit check` finds what used to fail only later: unknown

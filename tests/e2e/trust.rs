@@ -128,11 +128,11 @@ fn huge_durations_and_numbers_are_config_errors_not_panics() {
     for (pipeline, needle) in [
         (
             "version = 1\n[stages.a]\nrun = \"true\"\ntimeout = \"99999999999h\"\n".to_string(),
-            "invalid duration in `timeout`",
+            "`timeout` of stage `a`: `99999999999h` is not a duration (longer than the longest allowed",
         ),
         (
             format!("version = 1\n{DEPLOY}analysis = {{ interval = \"100000000000000s\" }}\n"),
-            "analysis.interval: `100000000000000s` is not a duration",
+            "`analysis.interval` of deploy environment `prod`: `100000000000000s` is not a duration",
         ),
         (
             format!("version = 1\n{DEPLOY}canary = {{ steps = [0, 4294967295] }}\n"),

@@ -15,6 +15,7 @@ use super::analysis::{Analysis, Counters};
 use std::sync::Arc;
 
 use super::engine::{self, Container, ContainerSpec, Record};
+use super::error::DeployError;
 use super::haproxy::Server;
 use super::health::{self, Health, Tracker};
 use super::lock::{now_rfc3339, who};
@@ -48,14 +49,11 @@ impl<'a> Deployer<'a> {
         plan: &'a DeployPlan,
         reporter: &'a dyn Reporter,
         cancel: CancellationToken,
-    ) -> Result<Deployer<'a>, String> {
+    ) -> Result<Deployer<'a>, DeployError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let engine = runtime::connect(plan).await?;
         let router = router::connect(plan);
-        router
-            .servers(&plan.backend)
-            .await
-            .map_err(|e| e.to_string())?;
+        router.servers(&plan.backend).await?;
         // Every request has an end: health probes set their own shorter timeout, the
         // Prometheus check uses these.
         let http = reqwest::Client::builder()
@@ -63,7 +61,7 @@ impl<'a> Deployer<'a> {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| DeployError::Refused(format!("cannot make an HTTP client: {e}")))?;
         Ok(Deployer {
             plan,
             engine,
@@ -85,14 +83,10 @@ impl<'a> Deployer<'a> {
     }
 
     /// Reads the environment's containers, servers and records.
-    pub async fn state(&self) -> Result<State, String> {
+    pub async fn state(&self) -> Result<State, DeployError> {
         let plan = self.plan;
         let containers = self.engine.containers(&plan.app, &plan.env).await?;
-        let servers: Vec<Server> = self
-            .router
-            .servers(&plan.backend)
-            .await
-            .map_err(|e| e.to_string())?;
+        let servers: Vec<Server> = self.router.servers(&plan.backend).await?;
         let servers = servers
             .into_iter()
             .map(|s| ServerView {
@@ -118,16 +112,16 @@ impl<'a> Deployer<'a> {
     }
 
     /// Pulls the plan's image (with the registry credentials shipit would push with).
-    pub async fn pull(&self, image: &str) -> Result<(), String> {
+    pub async fn pull(&self, image: &str) -> Result<(), DeployError> {
         let credentials = crate::oci::reference::Reference::parse(image)
             .ok()
             .and_then(|r| crate::oci::auth::resolve(&r.registry, None).ok().flatten())
             .map(|c| (c.username, c.secret));
-        self.engine.ensure_image(image, credentials).await
+        Ok(self.engine.ensure_image(image, credentials).await?)
     }
 
     /// Deploys the plan's version; `Err` only when the deploy could not run at all.
-    pub async fn deploy(&self) -> Result<(Outcome, State), String> {
+    pub async fn deploy(&self) -> Result<(Outcome, State), DeployError> {
         let plan = self.plan;
         self.pull(&plan.image).await?;
         let lock = self.lock(&plan.image).await?;
@@ -136,22 +130,25 @@ impl<'a> Deployer<'a> {
         if let Err(e) = self.unlock(lock).await {
             self.tell(
                 Level::Warn,
-                format!("cannot release the deploy lock ({e}); the next deploy will name it"),
+                format!(
+                    "cannot release the deploy lock ({}); the next deploy will name it",
+                    e.chain()
+                ),
             );
         }
         result
     }
 
-    async fn deploy_locked(&self, plan: &DeployPlan) -> Result<(Outcome, State), String> {
+    async fn deploy_locked(&self, plan: &DeployPlan) -> Result<(Outcome, State), DeployError> {
         let state = self.state().await?;
         let serving: Vec<Container> = state.serving().into_iter().cloned().collect();
         let mut revisions: Vec<u64> = serving.iter().map(|c| c.revision).collect();
         revisions.dedup();
         if revisions.len() > 1 {
-            return Err(format!(
+            return Err(DeployError::Refused(format!(
                 "revisions {revisions:?} are both serving (an interrupted rollout?): run `shipit rollback --env {}` first",
                 plan.env
-            ));
+            )));
         }
         self.remove_strays(&state, &serving).await?;
         let revision = state.last_revision() + 1;
@@ -173,14 +170,17 @@ impl<'a> Deployer<'a> {
         {
             self.tell(
                 Level::Warn,
-                format!("cannot record revision {revision}'s outcome in the engine: {e}"),
+                format!(
+                    "cannot record revision {revision}'s outcome in the engine: {}",
+                    e.chain()
+                ),
             );
         }
         // The outcome stands even when the state cannot be read back any more.
         let state = self.state().await.unwrap_or_else(|e| {
             self.tell(
                 Level::Warn,
-                format!("cannot read the state after the rollout: {e}"),
+                format!("cannot read the state after the rollout: {}", e.chain()),
             );
             State::default()
         });
@@ -196,7 +196,7 @@ impl<'a> Deployer<'a> {
         started: String,
         outcome: &Outcome,
         detail: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DeployError> {
         let (label, reason) = match outcome {
             Outcome::Promoted { .. } => ("promoted", String::new()),
             Outcome::RolledBack { reason, .. } => ("rolled-back", reason.clone()),
@@ -214,7 +214,10 @@ impl<'a> Deployer<'a> {
             finished: now_rfc3339(),
             detail: detail.unwrap_or(reason),
         };
-        self.engine.add_record(&plan.app, &plan.env, &record).await
+        Ok(self
+            .engine
+            .add_record(&plan.app, &plan.env, &record)
+            .await?)
     }
 
     /// Removes containers that serve nothing (left by a killed run) and servers whose
@@ -223,7 +226,7 @@ impl<'a> Deployer<'a> {
         &self,
         state: &State,
         serving: &[Container],
-    ) -> Result<(), String> {
+    ) -> Result<(), DeployError> {
         for container in &state.containers {
             if !serving.iter().any(|s| s.name == container.name) {
                 self.say(format!(
@@ -261,6 +264,7 @@ impl<'a> Deployer<'a> {
         match self.walk(plan, revision, &mut stable, &mut fresh).await {
             Ok(outcome) => outcome,
             Err(error) => {
+                let error = error.chain();
                 self.tell(
                     Level::Error,
                     format!("revision {revision} failed half-way: {error}; undoing it"),
@@ -283,7 +287,7 @@ impl<'a> Deployer<'a> {
         revision: u64,
         stable: &mut Vec<Container>,
         fresh: &mut Vec<Fresh>,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, DeployError> {
         if stable.is_empty() {
             self.say("nothing serves yet: starting, checking health and routing at once".into());
         }
@@ -419,15 +423,16 @@ impl<'a> Deployer<'a> {
     }
 
     /// Adds the new containers to the preview backend (`show`), or takes them off it.
-    async fn preview(&self, plan: &DeployPlan, fresh: &[Fresh], show: bool) -> Result<(), String> {
+    async fn preview(
+        &self,
+        plan: &DeployPlan,
+        fresh: &[Fresh],
+        show: bool,
+    ) -> Result<(), DeployError> {
         let Some(preview) = &plan.preview else {
             return Ok(());
         };
-        let on_it = self
-            .router
-            .servers(&preview.backend)
-            .await
-            .map_err(|e| e.to_string())?;
+        let on_it = self.router.servers(&preview.backend).await?;
         for f in fresh {
             let name = &f.container.name;
             let present = on_it.iter().any(|s| s.name == *name);
@@ -435,8 +440,7 @@ impl<'a> Deployer<'a> {
                 let address = f.container.address.clone().unwrap_or_default();
                 self.router
                     .add_server(&preview.backend, name, &address, FULL)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
             } else if !show && present {
                 self.retire_server_of(&preview.backend, name).await?;
             }
@@ -453,7 +457,12 @@ impl<'a> Deployer<'a> {
     }
 
     /// Starts container `n` of `revision` and registers it with the router at weight 0.
-    async fn start(&self, plan: &DeployPlan, revision: u64, n: usize) -> Result<Fresh, String> {
+    async fn start(
+        &self,
+        plan: &DeployPlan,
+        revision: u64,
+        n: usize,
+    ) -> Result<Fresh, DeployError> {
         let name = format!("{}-{}-r{revision}-{n}", plan.app, plan.env);
         let started = self.start_named(plan, revision, &name).await;
         if started.is_err() {
@@ -468,7 +477,7 @@ impl<'a> Deployer<'a> {
         plan: &DeployPlan,
         revision: u64,
         name: &str,
-    ) -> Result<Fresh, String> {
+    ) -> Result<Fresh, DeployError> {
         let name = name.to_string();
         let labels = BTreeMap::from([
             (engine::APP.to_string(), plan.app.clone()),
@@ -496,8 +505,7 @@ impl<'a> Deployer<'a> {
             .ok_or_else(|| format!("{name} started without a published port"))?;
         self.router
             .add_server(&plan.backend, &name, &address, 0)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         self.say(format!("started {name} on {address}"));
         Ok(Fresh {
             container,
@@ -538,7 +546,7 @@ impl<'a> Deployer<'a> {
         traffic: Traffic,
         stable: &[Container],
         fresh: &[Fresh],
-    ) -> Result<(), String> {
+    ) -> Result<(), DeployError> {
         let backend = &self.plan.backend;
         let (w_new, w_stable) = match traffic {
             Traffic::Percent(p) => split_weights(p, fresh.len(), stable.len()),
@@ -547,14 +555,10 @@ impl<'a> Deployer<'a> {
         for f in fresh {
             self.router
                 .set_weight(backend, &f.container.name, w_new)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
         for old in stable {
-            self.router
-                .set_weight(backend, &old.name, w_stable)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.router.set_weight(backend, &old.name, w_stable).await?;
         }
         self.say(match traffic {
             Traffic::Percent(p) => format!("routing {p}% of requests to the new revision"),
@@ -564,12 +568,8 @@ impl<'a> Deployer<'a> {
     }
 
     /// The new servers' counters, summed.
-    async fn counters(&self, fresh: &[Fresh]) -> Result<Counters, String> {
-        let stats = self
-            .router
-            .stats(&self.plan.backend)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn counters(&self, fresh: &[Fresh]) -> Result<Counters, DeployError> {
+        let stats = self.router.stats(&self.plan.backend).await?;
         let mut total = Counters::default();
         let mut weighted_ms = 0;
         for s in stats
@@ -590,7 +590,7 @@ impl<'a> Deployer<'a> {
         analysis: &mut Analysis,
         fresh: &[Fresh],
         revision: u64,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, DeployError> {
         let verdict = analysis.observe(self.counters(fresh).await?);
         if let Some(sample) = analysis.samples.last() {
             self.reporter.report(&UiEvent::DeploySample {
@@ -618,7 +618,7 @@ impl<'a> Deployer<'a> {
     }
 
     /// Drains a container's server, waits for its in-flight requests, removes both.
-    async fn retire(&self, container: &Container) -> Result<(), String> {
+    async fn retire(&self, container: &Container) -> Result<(), DeployError> {
         self.retire_server(&container.name).await?;
         self.engine.remove(&container.name).await?;
         self.say(format!(
@@ -629,12 +629,16 @@ impl<'a> Deployer<'a> {
     }
 
     /// Drains a server of the managed backend and deletes it once idle.
-    pub(super) async fn retire_server(&self, name: &str) -> Result<(), String> {
+    pub(super) async fn retire_server(&self, name: &str) -> Result<(), DeployError> {
         self.retire_server_of(&self.plan.backend, name).await
     }
 
     /// Drains a server and deletes it from `backend` once idle (or at `drain_timeout`).
-    pub(super) async fn retire_server_of(&self, backend: &str, name: &str) -> Result<(), String> {
+    pub(super) async fn retire_server_of(
+        &self,
+        backend: &str,
+        name: &str,
+    ) -> Result<(), DeployError> {
         let err = |e: super::haproxy::RouterError| e.to_string();
         self.router
             .set_weight(backend, name, 0)
@@ -672,7 +676,7 @@ impl<'a> Deployer<'a> {
                     tracing::debug!("{e}; retrying");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
     }

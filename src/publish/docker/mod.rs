@@ -97,7 +97,7 @@ pub async fn publish(
         ImageSource::Dockerfile(build) => (
             engine::build(build, &layout, threads, detail)
                 .await
-                .map_err(failed)?,
+                .map_err(Error::work)?,
             None,
         ),
     };

@@ -275,26 +275,10 @@ pub fn plan(
             &vars,
         )?,
     };
-    let chunk = match &config.chunk_size {
-        Some(text) => Some(parse_size(text).map_err(|e| {
-            problem(
-                format!("chunk_size: {e}"),
-                at("chunk_size"),
-                "write a size such as \"16MiB\"",
-            )
-        })?),
-        None => None,
-    };
-    let max_retry = match &config.max_retry_time {
-        Some(text) => config::validate::parse_duration(text).map_err(|e| {
-            problem(
-                format!("max_retry_time: {e}"),
-                at("max_retry_time"),
-                "write a duration such as \"10m\"",
-            )
-        })?,
-        None => DEFAULT_MAX_RETRY,
-    };
+    let chunk = config.chunk_size.map(config::Size::bytes);
+    let max_retry = config
+        .max_retry_time
+        .map_or(DEFAULT_MAX_RETRY, config::Duration::get);
     let Some(first) = repositories.first() else {
         return Err(problem(
             "`image` lists no repository".to_string(),
@@ -510,41 +494,4 @@ fn source_url(loaded: &Loaded, facts: &Facts) -> Option<String> {
         return Some(format!("{}/{}", web.trim_end_matches('/'), github.repo));
     }
     facts.cargo.homepage.clone()
-}
-
-/// Parses `16MiB`, `512KiB`, `1048576`.
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size"))?;
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown unit `{other}`")),
-    };
-    match number * factor {
-        0 => Err("must be more than zero".into()),
-        n => Ok(n),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
-        assert_eq!(parse_size("512k").unwrap(), 512 << 10);
-        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("12 parsecs").is_err());
-    }
 }

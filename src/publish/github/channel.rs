@@ -8,7 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use super::{Client, ReleaseFields, ReleaseSpec, Upload};
-use crate::config::{self, GithubConfig, Prerelease, validate::parse_duration};
+use crate::config::{self, GithubConfig, Prerelease};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{Manifest, hash_file};
@@ -81,12 +81,10 @@ fn required_token() -> Result<String, Error> {
 }
 
 /// `max_retry_time` of `[release.github]`, or the default.
-pub fn max_retry(github: &GithubConfig) -> Result<Duration, Error> {
-    match &github.max_retry_time {
-        Some(text) => parse_duration(text)
-            .map_err(|e| Error::Usage(format!("[release.github] max_retry_time: {e}"))),
-        None => Ok(DEFAULT_MAX_RETRY),
-    }
+pub fn max_retry(github: &GithubConfig) -> Duration {
+    github
+        .max_retry_time
+        .map_or(DEFAULT_MAX_RETRY, config::Duration::get)
 }
 
 /// Whether this version is released as a pre-release: as `prerelease` says, else when it has a
@@ -249,7 +247,7 @@ pub(crate) fn github_plan(
             }
         }
     }
-    let max_retry = max_retry(github)?;
+    let max_retry = max_retry(github);
     // A nightly goes to one rolling pre-release under the `nightly` tag.
     let nightly = facts.nightly;
     let (tag, prerelease, make_latest) = if nightly {

@@ -304,6 +304,6 @@ fn formula_plan(
         pull_request: config.pull_request,
         tag: github::release_tag(facts),
         api_url: github::api_url(),
-        max_retry: github::max_retry(release)?,
+        max_retry: github::max_retry(release),
     })
 }
