@@ -48,30 +48,93 @@ impl fmt::Display for Header {
     }
 }
 
-/// Reads the header of the executable at `path`.
-pub fn read(path: &Path) -> Result<Header, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse(&data).map_err(|e| format!("{} is not an executable shipit knows: {e}", path.display()))
+/// Why a binary cannot be read, shipped or normalised.
+#[derive(Debug, thiserror::Error)]
+pub enum BinaryError {
+    /// The file could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// `read` or `write`.
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It is not an executable format shipit knows.
+    #[error("{} is not an executable shipit knows: {reason}", path.display())]
+    Unknown {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// It is an executable for another platform.
+    #[error(transparent)]
+    WrongPlatform(Box<WrongPlatform>),
+    /// Its structures do not parse, so it cannot be made reproducible.
+    #[error("{}: {source}", path.display())]
+    Malformed {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What does not parse.
+        source: crate::reproducible::Malformed,
+    },
 }
 
-/// Parses an executable's header from its bytes.
-pub fn parse(data: &[u8]) -> Result<Header, String> {
-    let kind = FileKind::parse(data).map_err(|e| e.to_string())?;
+/// A binary for another platform than its target's.
+#[derive(Debug, thiserror::Error)]
+#[error("{} is {found}, but target `{target}` needs {want}; refusing to ship it (check the linker configured for {triple})", path.display())]
+pub struct WrongPlatform {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What it is.
+    pub found: Header,
+    /// What the target needs.
+    pub want: Header,
+    /// The target's name.
+    pub target: String,
+    /// The target's triple.
+    pub triple: String,
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BinaryError {
+    let path = path.to_path_buf();
+    move |source| BinaryError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Reads the header of the executable at `path`.
+pub fn read(path: &Path) -> Result<Header, BinaryError> {
+    let data = std::fs::read(path).map_err(io("read", path))?;
+    parse(&data).map_err(|reason| BinaryError::Unknown {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    })
+}
+
+/// Parses an executable's header from its bytes; what the parser said when it is none.
+pub fn parse(data: &[u8]) -> Result<Header, crate::invalid::Invalid> {
+    let kind = FileKind::parse(data).map_err(crate::invalid::Invalid::new)?;
     let format = match kind {
         FileKind::Elf32 | FileKind::Elf64 => Format::Elf,
         FileKind::MachO32 | FileKind::MachO64 => Format::MachO,
         FileKind::Pe32 | FileKind::Pe64 => Format::Pe,
         FileKind::MachOFat32 => {
-            let fat = MachOFatFile32::parse(data).map_err(|e| e.to_string())?;
+            let fat = MachOFatFile32::parse(data).map_err(crate::invalid::Invalid::new)?;
             return Ok(fat_header(fat.arches().iter().map(|a| a.architecture())));
         }
         FileKind::MachOFat64 => {
-            let fat = MachOFatFile64::parse(data).map_err(|e| e.to_string())?;
+            let fat = MachOFatFile64::parse(data).map_err(crate::invalid::Invalid::new)?;
             return Ok(fat_header(fat.arches().iter().map(|a| a.architecture())));
         }
-        other => return Err(format!("unsupported file kind {other:?}")),
+        other => return Err(format!("unsupported file kind {other:?}").into()),
     };
-    let file = object::File::parse(data).map_err(|e| e.to_string())?;
+    let file = object::File::parse(data).map_err(crate::invalid::Invalid::new)?;
     Ok(Header {
         format,
         arches: vec![arch_name(file.architecture())],
@@ -117,7 +180,7 @@ pub fn expected(target: &Target) -> Header {
 }
 
 /// Checks that the binary at `path` is an executable for `target`.
-pub fn verify(path: &Path, target: &Target) -> Result<Header, String> {
+pub fn verify(path: &Path, target: &Target) -> Result<Header, BinaryError> {
     let found = read(path)?;
     let want = expected(target);
     let arches_match = if want.format == Format::MachOFat {
@@ -130,11 +193,13 @@ pub fn verify(path: &Path, target: &Target) -> Result<Header, String> {
         found.arches == want.arches
     };
     if found.format != want.format || !arches_match {
-        return Err(format!(
-            "{} is {found}, but target `{target}` needs {want}; refusing to ship it (check the linker configured for {})",
-            path.display(),
-            target.triple
-        ));
+        return Err(BinaryError::WrongPlatform(Box::new(WrongPlatform {
+            path: path.to_path_buf(),
+            found,
+            want,
+            target: target.to_string(),
+            triple: target.triple.clone(),
+        })));
     }
     Ok(found)
 }
@@ -142,14 +207,17 @@ pub fn verify(path: &Path, target: &Target) -> Result<Header, String> {
 /// Makes a linked binary reproducible where its linker wrote the wall clock or randomness (PE
 /// time stamps and PDB GUID, Mach-O UUID, debug-map times and the ad-hoc signature over them);
 /// see [`crate::reproducible`]. ELF files are left as they are.
-pub fn normalize_timestamp(path: &Path, epoch: u64) -> Result<bool, String> {
-    let mut data =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn normalize_timestamp(path: &Path, epoch: u64) -> Result<bool, BinaryError> {
+    let mut data = std::fs::read(path).map_err(io("read", path))?;
     let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
-    let changed = crate::reproducible::normalize(&mut data, epoch)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let changed = crate::reproducible::normalize(&mut data, epoch).map_err(|source| {
+        BinaryError::Malformed {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
     if changed {
-        std::fs::write(path, &data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, &data).map_err(io("write", path))?;
     }
     Ok(changed)
 }
@@ -172,10 +240,15 @@ mod tests {
     fn rejects_a_binary_for_another_target() {
         let exe = std::env::current_exe().unwrap();
         let darwin = Target::parse("darwin-arm64", "x").unwrap();
-        let err = verify(&exe, &darwin).unwrap_err();
+        let err = verify(&exe, &darwin).unwrap_err().to_string();
         assert!(err.contains("needs Mach-O arm64"), "{err}");
         let windows = Target::parse("windows-x64", "x").unwrap();
-        assert!(verify(&exe, &windows).unwrap_err().contains("needs PE x64"));
+        assert!(
+            verify(&exe, &windows)
+                .unwrap_err()
+                .to_string()
+                .contains("needs PE x64")
+        );
     }
 
     #[test]

@@ -97,19 +97,42 @@ pub fn hash_all(
         .collect()
 }
 
+/// Why a checksum file was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ChecksumError {
+    /// Two files of the list have one name.
+    #[error("`{0}` would be listed twice")]
+    Twice(String),
+    /// A file could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// `read` or `write`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Writes the checksum file (and per-file checksums); returns every file written.
-pub fn write(spec: &ChecksumSpec, threads: usize) -> Result<Vec<PathBuf>, String> {
+pub fn write(spec: &ChecksumSpec, threads: usize) -> Result<Vec<PathBuf>, ChecksumError> {
     let mut files = spec.files.clone();
     files.sort();
     if let Some(pair) = files.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(format!("`{}` would be listed twice", pair[0].0));
+        return Err(ChecksumError::Twice(pair[0].0.clone()));
     }
     let paths: Vec<&Path> = files.iter().map(|(_, p)| p.as_path()).collect();
     let hashes = hash_all(&paths, spec.algorithm, threads);
     let mut text = String::new();
     let mut written = Vec::new();
     for ((name, path), hash) in files.iter().zip(hashes) {
-        let hash = hash.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let hash = hash.map_err(|source| ChecksumError::Io {
+            action: "read",
+            path: path.clone(),
+            source,
+        })?;
         let line = format!("{hash}  {name}\n");
         if spec.per_file {
             let single =
@@ -128,11 +151,15 @@ pub fn write(spec: &ChecksumSpec, threads: usize) -> Result<Vec<PathBuf>, String
     Ok(written)
 }
 
-fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+fn write_atomic(path: &Path, text: &str) -> Result<(), ChecksumError> {
     let tmp = path.with_extension("partial");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|source| ChecksumError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// One line of a checksum file: the expected hex digest and the file name.

@@ -50,14 +50,30 @@ impl Error {
 
     /// The messages of the errors that caused this one, outermost first.
     pub fn causes(&self) -> Vec<String> {
-        let mut causes = Vec::new();
-        let mut next = std::error::Error::source(self);
-        while let Some(cause) = next {
-            causes.push(cause.to_string());
-            next = cause.source();
-        }
-        causes
+        causes(self)
     }
+}
+
+/// The messages of the errors that caused `error`, outermost first.
+pub fn causes(error: &dyn std::error::Error) -> Vec<String> {
+    let mut causes = Vec::new();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    causes
+}
+
+/// `error` with every cause after it, on one line: for a failure reason, a record or a
+/// warning, where there is no room for `Caused by:` lines.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    for cause in causes(error) {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
+    text
 }
 
 impl From<LoadError> for Error {

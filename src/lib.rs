@@ -18,6 +18,7 @@ pub mod executor;
 pub mod exit;
 pub mod facts;
 pub mod http;
+pub mod invalid;
 pub mod manifest;
 pub mod merge;
 pub mod minisign;

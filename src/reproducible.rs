@@ -13,9 +13,14 @@
 
 use sha2::{Digest, Sha256};
 
+/// An executable whose structures do not parse (or cannot be redone here).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(String);
+
 /// Normalises `data` in place; returns whether anything changed. Files of other formats, and
 /// structures that do not parse, are left alone.
-pub fn normalize(data: &mut [u8], epoch: u32) -> Result<bool, String> {
+pub fn normalize(data: &mut [u8], epoch: u32) -> Result<bool, Malformed> {
     let before = Sha256::digest(&*data);
     match data.get(..4) {
         Some([b'M', b'Z', ..]) => pe(data, epoch)?,
@@ -38,9 +43,9 @@ fn u32_be(data: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn put(data: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), String> {
+fn put(data: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), Malformed> {
     data.get_mut(at..at + bytes.len())
-        .ok_or_else(|| format!("offset {at} is past the end of the file"))?
+        .ok_or_else(|| Malformed(format!("offset {at} is past the end of the file")))?
         .copy_from_slice(bytes);
     Ok(())
 }
@@ -57,8 +62,8 @@ fn derived_id(hash: &[u8]) -> [u8; 16] {
 const PE_DEBUG_DIRECTORY: usize = 6;
 const IMAGE_DEBUG_TYPE_CODEVIEW: u32 = 2;
 
-fn pe(data: &mut [u8], epoch: u32) -> Result<(), String> {
-    let bad = || "a PE file whose headers do not parse".to_string();
+fn pe(data: &mut [u8], epoch: u32) -> Result<(), Malformed> {
+    let bad = || Malformed("a PE file whose headers do not parse".into());
     let pe = u32_le(data, 0x3c).ok_or_else(bad)? as usize;
     if data.get(pe..pe + 4) != Some(b"PE\0\0") {
         return Ok(());
@@ -148,8 +153,8 @@ const CSMAGIC_CODEDIRECTORY: u32 = 0xfade_0c02;
 const CS_HASHTYPE_SHA256: u8 = 2;
 
 /// One 64-bit little-endian Mach-O image (a whole file, or a slice of a universal one).
-fn macho(data: &mut [u8]) -> Result<(), String> {
-    let bad = || "a Mach-O file whose load commands do not parse".to_string();
+fn macho(data: &mut [u8]) -> Result<(), Malformed> {
+    let bad = || Malformed("a Mach-O file whose load commands do not parse".into());
     let ncmds = u32_le(data, 16).ok_or_else(bad)? as usize;
     let mut at = 32;
     let (mut uuid, mut symtab, mut signature) = (None, None, None);
@@ -197,8 +202,8 @@ fn macho(data: &mut [u8]) -> Result<(), String> {
 }
 
 /// Recomputes the page hashes of every code directory of an embedded (ad-hoc) signature.
-fn resign(data: &mut [u8], off: usize, len: usize) -> Result<(), String> {
-    let bad = || "a code signature that does not parse".to_string();
+fn resign(data: &mut [u8], off: usize, len: usize) -> Result<(), Malformed> {
+    let bad = || Malformed("a code signature that does not parse".into());
     if u32_be(data, off) != Some(CSMAGIC_EMBEDDED_SIGNATURE) {
         return Ok(());
     }
@@ -215,9 +220,9 @@ fn resign(data: &mut [u8], off: usize, len: usize) -> Result<(), String> {
         let hash_type = *data.get(blob + 37).ok_or_else(bad)?;
         let page_log = *data.get(blob + 39).ok_or_else(bad)? as u32;
         if hash_type != CS_HASHTYPE_SHA256 || hash_size != 32 || page_log > 20 {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "a code signature with hash type {hash_type} cannot be redone here; only SHA-256 ad-hoc signatures are"
-            ));
+            )));
         }
         let page = 1usize << page_log;
         for slot in 0..slots {
@@ -231,8 +236,8 @@ fn resign(data: &mut [u8], off: usize, len: usize) -> Result<(), String> {
 }
 
 /// A universal binary: each 64-bit slice on its own.
-fn fat(data: &mut [u8]) -> Result<(), String> {
-    let bad = || "a universal binary whose header does not parse".to_string();
+fn fat(data: &mut [u8]) -> Result<(), Malformed> {
+    let bad = || Malformed("a universal binary whose header does not parse".into());
     let count = u32_be(data, 4).ok_or_else(bad)? as usize;
     // Java class files share the magic; they have far more "architectures".
     if count == 0 || count > 16 {

@@ -51,23 +51,96 @@ pub struct KeySource {
     pub password_env: Option<String>,
 }
 
+/// Why a signing key could not be loaded; it names where the key came from, never its
+/// content.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file could not be read.
+    #[error("cannot read the signing key {}", .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+    /// The variable that should hold the key is empty or not set.
+    #[error("the signing key variable `{0}` is not set")]
+    NotSet(String),
+    /// Neither a file nor a variable was named.
+    #[error("no signing key: set `key.file` or `key.env`")]
+    Unnamed,
+    /// The key is encrypted and no password was given.
+    #[error("the signing key in {origin} is encrypted; set its password in {variable}")]
+    NeedsPassword {
+        /// Where the key came from.
+        origin: String,
+        /// Which variable should hold the password.
+        variable: String,
+    },
+    /// The key does not decode or decrypt.
+    #[error("the signing key in {origin}: {source}")]
+    Invalid {
+        /// Where the key came from.
+        origin: String,
+        /// Why.
+        source: crate::minisign::Error,
+    },
+}
+
+/// Why a task failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The archive was not written.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+    /// The checksum file was not written.
+    #[error(transparent)]
+    Checksum(#[from] crate::checksum::ChecksumError),
+    /// The stage's signing key was not loaded before the run (a bug in the caller).
+    #[error("no signing key was loaded for stage `{0}`")]
+    NoKey(String),
+    /// A file could not be signed.
+    #[error("cannot sign {}", path.display())]
+    Sign {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::minisign::Error,
+    },
+    /// A file to sign, or a signature, could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// `read` or `write`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TaskError {
+    let path = path.to_path_buf();
+    move |source| TaskError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 impl KeySource {
     /// Reads and decrypts the key. Errors name where the key came from, never its content.
-    pub fn load(&self) -> Result<SecretKey, String> {
+    pub fn load(&self) -> Result<SecretKey, KeyError> {
         let (text, origin) = match (&self.file, &self.env) {
             (Some(file), _) => (
-                std::fs::read_to_string(file)
-                    .map_err(|e| format!("cannot read the signing key {}: {e}", file.display()))?,
+                std::fs::read_to_string(file).map_err(|e| KeyError::Read(file.clone(), e))?,
                 file.display().to_string(),
             ),
             (None, Some(var)) => (
                 std::env::var(var)
                     .ok()
                     .filter(|v| !v.trim().is_empty())
-                    .ok_or_else(|| format!("the signing key variable `{var}` is not set"))?,
+                    .ok_or_else(|| KeyError::NotSet(var.clone()))?,
                 format!("${var}"),
             ),
-            (None, None) => return Err("no signing key: set `key.file` or `key.env`".into()),
+            (None, None) => return Err(KeyError::Unnamed),
         };
         let password = match &self.password_env {
             Some(var) => std::env::var(var).ok(),
@@ -81,14 +154,15 @@ impl KeySource {
             crate::secrets::register(password);
         }
         SecretKey::from_text(&text, password.as_deref()).map_err(|e| match e {
-            crate::minisign::Error::PasswordRequired => format!(
-                "the signing key in {origin} is encrypted; set its password in {}",
-                self.password_env
+            crate::minisign::Error::PasswordRequired => KeyError::NeedsPassword {
+                origin,
+                variable: self
+                    .password_env
                     .as_deref()
                     .map(|v| format!("`{v}`"))
-                    .unwrap_or_else(|| "a variable named by `key.password_env`".into())
-            ),
-            other => format!("the signing key in {origin}: {other}"),
+                    .unwrap_or_else(|| "a variable named by `key.password_env`".into()),
+            },
+            source => KeyError::Invalid { origin, source },
         })
     }
 }
@@ -104,7 +178,7 @@ pub struct TaskContext {
 
 impl Task {
     /// Does the work; returns a line for the log.
-    pub fn run(&self, context: &TaskContext) -> Result<String, String> {
+    pub fn run(&self, context: &TaskContext) -> Result<String, TaskError> {
         let threads = context.threads.max(1);
         match self {
             Task::Archive(spec) => {
@@ -123,26 +197,27 @@ impl Task {
                 ))
             }
             Task::Sign(spec) => {
-                let key = context.keys.get(&spec.stage).ok_or_else(|| {
-                    format!("no signing key was loaded for stage `{}`", spec.stage)
-                })?;
+                let key = context
+                    .keys
+                    .get(&spec.stage)
+                    .ok_or_else(|| TaskError::NoKey(spec.stage.clone()))?;
                 for file in &spec.files {
-                    let data = std::fs::File::open(file)
-                        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                    let data = std::fs::File::open(file).map_err(io("read", file))?;
                     let name = file
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     let signature = key
                         .sign(std::io::BufReader::new(data), &name, spec.timestamp)
-                        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                        .map_err(|source| TaskError::Sign {
+                            path: file.clone(),
+                            source,
+                        })?;
                     let out = signature_path(file);
-                    std::fs::write(&out, signature.to_text())
-                        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                    std::fs::write(&out, signature.to_text()).map_err(io("write", &out))?;
                 }
                 if let Some(public) = &spec.public_key {
-                    std::fs::write(public, key.public().to_text())
-                        .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+                    std::fs::write(public, key.public().to_text()).map_err(io("write", public))?;
                 }
                 Ok(format!(
                     "signed {} file(s) with key {}",

@@ -42,14 +42,41 @@ pub enum Provision {
 #[error("{message}")]
 pub struct ToolError {
     message: String,
+    #[source]
+    source: Option<CommandFailed>,
 }
 
 impl ToolError {
     fn new(message: impl Into<String>) -> ToolError {
         ToolError {
             message: message.into(),
+            source: None,
         }
     }
+
+    fn caused(message: impl Into<String>) -> impl FnOnce(CommandFailed) -> ToolError {
+        let message = message.into();
+        move |source| ToolError {
+            message,
+            source: Some(source),
+        }
+    }
+}
+
+/// A provisioning command that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandFailed {
+    /// It could not be started.
+    #[error("it could not be started")]
+    Spawn(#[source] std::io::Error),
+    /// It ended with an error; its last lines of output.
+    #[error("{status}\n{tail}")]
+    Exited {
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// The last lines it wrote to stderr.
+        tail: String,
+    },
 }
 
 /// shipit's cache folder: `$SHIPIT_CACHE_DIR`, else `$XDG_CACHE_HOME/shipit`, else `~/.cache/shipit`.
@@ -331,7 +358,7 @@ fn ensure_rust_std(
                     .args(["target", "add"])
                     .args(&missing),
             )
-            .map_err(|e| ToolError::new(format!("`{command}` failed: {e}")))
+            .map_err(ToolError::caused(format!("`{command}` failed")))
         }
     }
 }
@@ -356,12 +383,9 @@ fn provision_zigbuild(announce: &dyn Announce) -> Result<Zigbuild, ToolError> {
         std::fs::remove_dir_all(&venv)
             .map_err(|e| ToolError::new(format!("cannot clear {}: {e}", venv.display())))?;
     }
-    run_quietly(Command::new(&python).arg("-m").arg("venv").arg(&venv)).map_err(|e| {
-        ToolError::new(format!(
-            "cannot create a Python venv at {}: {e}",
-            venv.display()
-        ))
-    })?;
+    run_quietly(Command::new(&python).arg("-m").arg("venv").arg(&venv)).map_err(
+        ToolError::caused(format!("cannot create a Python venv at {}", venv.display())),
+    )?;
     run_quietly(Command::new(venv.join("bin").join("pip")).args([
         "install",
         "--disable-pip-version-check",
@@ -369,7 +393,9 @@ fn provision_zigbuild(announce: &dyn Announce) -> Result<Zigbuild, ToolError> {
         "ziglang",
         "cargo-zigbuild",
     ]))
-    .map_err(|e| ToolError::new(format!("`pip install ziglang cargo-zigbuild` failed: {e}")))?;
+    .map_err(ToolError::caused(
+        "`pip install ziglang cargo-zigbuild` failed",
+    ))?;
     let found = Zigbuild::find_in(Some(&venv.join("bin"))).ok_or_else(|| {
         ToolError::new(format!(
             "provisioned {} but cargo-zigbuild or zig does not run from it",
@@ -404,7 +430,7 @@ fn install_with_cargo(announce: &dyn Announce) -> Result<Zigbuild, ToolError> {
             .args(["install", "--locked", "cargo-zigbuild", "--root"])
             .arg(&root),
     )
-    .map_err(|e| ToolError::new(format!("`cargo install cargo-zigbuild` failed: {e}")))?;
+    .map_err(ToolError::caused("`cargo install cargo-zigbuild` failed"))?;
     Zigbuild::find_in(Some(&root.join("bin"))).ok_or_else(|| {
         ToolError::new(format!(
             "installed cargo-zigbuild into {} but it does not run",
@@ -427,18 +453,21 @@ fn tools_lock() -> Result<File, ToolError> {
 }
 
 /// Runs a command, keeping its output for the error message.
-fn run_quietly(command: &mut Command) -> Result<(), String> {
+fn run_quietly(command: &mut Command) -> Result<(), CommandFailed> {
     let out = command
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(CommandFailed::Spawn)?;
     if out.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(10).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
-    Err(format!("{}\n{}", out.status, tail.join("\n")))
+    Err(CommandFailed::Exited {
+        status: out.status,
+        tail: tail.join("\n"),
+    })
 }
 
 /// One line of `shipit doctor`.

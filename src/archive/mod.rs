@@ -81,34 +81,67 @@ enum Content {
     Dir,
 }
 
+/// Why an archive was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// What it would hold is refused: a path out of its root, two files under one name, a
+    /// glob that matches nothing.
+    #[error("{0}")]
+    Refused(String),
+    /// A file could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// `create`, `write`.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<String> for ArchiveError {
+    fn from(reason: String) -> Self {
+        ArchiveError::Refused(reason)
+    }
+}
+
 /// Writes the archive; returns the number of entries.
-pub fn write(spec: &ArchiveSpec, threads: usize) -> Result<usize, String> {
+pub fn write(spec: &ArchiveSpec, threads: usize) -> Result<usize, ArchiveError> {
     let entries = entries(spec)?;
     if let Some(parent) = spec.output.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|source| ArchiveError::Io {
+            action: "create",
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     // Written beside the target under a name of its own (archives of several targets are
     // written at once) and renamed at the end: no half archive under the real name.
-    let cannot = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", spec.output.display());
+    let cannot = |source: std::io::Error| ArchiveError::Io {
+        action: "write",
+        path: spec.output.clone(),
+        source,
+    };
     let parent = spec.output.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".shipit-archive-")
         .suffix(".partial")
         .tempfile_in(parent)
-        .map_err(|e| cannot(&e))?;
+        .map_err(cannot)?;
     let result = match spec.format {
         Format::TarGz => write_tar_gz(tmp.path(), &entries, spec, threads),
         Format::Zip => write_zip(tmp.path(), &entries, spec),
         Format::Binary => write_binary(tmp.path(), &entries),
     };
-    result.map_err(|e| cannot(&e))?;
+    result.map_err(cannot)?;
     if spec.format != Format::Binary {
         // Temporary files are private; a published archive is not.
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| cannot(&e))?;
+            .map_err(cannot)?;
     }
-    tmp.persist(&spec.output).map_err(|e| cannot(&e.error))?;
+    tmp.persist(&spec.output).map_err(|e| cannot(e.error))?;
     Ok(entries.len())
 }
 
@@ -123,17 +156,17 @@ pub fn check_files(files: &[FileSpec], base: &Path, generated: &[&Path]) -> Vec<
             let root = base.join(fixed_prefix(&file.src));
             !generated.iter().any(|g| root.starts_with(g))
         })
-        .filter_map(|(i, file)| expand(file, base).err().map(|why| (i, why)))
+        .filter_map(|(i, file)| expand(file, base).err().map(|why| (i, why.to_string())))
         .collect()
 }
 
 /// Every entry with its path inside the archive, sorted, directories included.
-fn entries(spec: &ArchiveSpec) -> Result<BTreeMap<String, Content>, String> {
+fn entries(spec: &ArchiveSpec) -> Result<BTreeMap<String, Content>, ArchiveError> {
     let mut files: BTreeMap<String, Content> = BTreeMap::new();
-    let mut add = |path: String, content: Content| -> Result<(), String> {
+    let mut add = |path: String, content: Content| -> Result<(), ArchiveError> {
         check_inside(&path)?;
         if files.insert(path.clone(), content).is_some() {
-            return Err(format!("two files would be `{path}` in the archive"));
+            return Err(format!("two files would be `{path}` in the archive").into());
         }
         Ok(())
     };
@@ -159,11 +192,11 @@ fn entries(spec: &ArchiveSpec) -> Result<BTreeMap<String, Content>, String> {
                     add(path, content)?;
                 }
             }
-            Err(why) => unmatched.push(why),
+            Err(why) => unmatched.push(why.to_string()),
         }
     }
     if !unmatched.is_empty() {
-        return Err(unmatched.join("; "));
+        return Err(unmatched.join("; ").into());
     }
     if spec.format == Format::Binary {
         return Ok(files);
@@ -195,7 +228,7 @@ fn entries(spec: &ArchiveSpec) -> Result<BTreeMap<String, Content>, String> {
 }
 
 /// Paths inside an archive are relative and never climb out.
-fn check_inside(path: &str) -> Result<(), String> {
+fn check_inside(path: &str) -> Result<(), ArchiveError> {
     if path.is_empty()
         || path.starts_with('/')
         || path
@@ -203,19 +236,20 @@ fn check_inside(path: &str) -> Result<(), String> {
             .split('/')
             .any(|segment| matches!(segment, "" | "." | ".."))
     {
-        return Err(format!(
-            "`{path}` is not a safe archive path (absolute, empty, or with `..`)"
-        ));
+        return Err(
+            format!("`{path}` is not a safe archive path (absolute, empty, or with `..`)").into(),
+        );
     }
     Ok(())
 }
 
 /// A symlink must resolve inside the archive's root.
-fn check_link(path: &str, target: &str, prefix: Option<&str>) -> Result<(), String> {
+fn check_link(path: &str, target: &str, prefix: Option<&str>) -> Result<(), ArchiveError> {
     if Path::new(target).is_absolute() {
         return Err(format!(
             "symlink `{path}` points to the absolute path `{target}`, outside the archive"
-        ));
+        )
+        .into());
     }
     let root_depth = prefix.map_or(0, |_| 1);
     let mut depth: i64 = Path::new(path).components().count() as i64 - 1;
@@ -226,9 +260,9 @@ fn check_link(path: &str, target: &str, prefix: Option<&str>) -> Result<(), Stri
             _ => {}
         }
         if depth < root_depth {
-            return Err(format!(
-                "symlink `{path}` points to `{target}`, outside the archive"
-            ));
+            return Err(
+                format!("symlink `{path}` points to `{target}`, outside the archive").into(),
+            );
         }
     }
     Ok(())
@@ -247,7 +281,7 @@ fn fixed_prefix(glob: &str) -> PathBuf {
 }
 
 /// The files one `files` entry matches, with their paths inside the archive.
-fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String> {
+fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, ArchiveError> {
     let glob = globset::GlobBuilder::new(&file.src)
         .literal_separator(true)
         .build()
@@ -268,7 +302,8 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String
                 "`files` glob `{}` leads through a symbolic link to {}, outside the project",
                 file.src,
                 real_root.display()
-            ));
+            )
+            .into());
         }
         for entry in walkdir::WalkDir::new(&root)
             .follow_links(false)
@@ -293,7 +328,8 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String
             "`files` glob `{}` matches nothing in {} (add `optional = true` if that is fine)",
             file.src,
             base.display()
-        ));
+        )
+        .into());
     }
     if let Some(dst) = &file.dst
         && !dst.ends_with('/')
@@ -303,7 +339,7 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, String
             "`{}` matches {} files but `dst = \"{dst}\"` names one file; end it with `/` for a folder",
             file.src,
             matches.len()
-        ));
+        ).into());
     }
     let mut out = Vec::with_capacity(matches.len());
     for path in matches {
@@ -555,7 +591,7 @@ mod tests {
             dst: None,
             optional: false,
         });
-        let err = write(&s, 1).unwrap_err();
+        let err = write(&s, 1).unwrap_err().to_string();
         assert!(err.contains("`LICENSE*` matches nothing"), "{err}");
         s.files.last_mut().unwrap().optional = true;
         write(&s, 1).unwrap();

@@ -28,7 +28,8 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     let facts = Facts::gather(&loaded, FactsOptions::from(&args.version))?;
     let mut plan = plan::build(&loaded, &facts)?;
     if args.split {
-        plan::restrict_targets(&mut plan, &args.targets).map_err(Error::Usage)?;
+        plan::restrict_targets(&mut plan, &args.targets)
+            .map_err(|e| Error::Usage(e.to_string()))?;
         for stage in &mut plan.stages {
             if matches!(stage.kind.as_str(), "checksum" | "sign") && stage.skip.is_none() {
                 stage.skip = Some(

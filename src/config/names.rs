@@ -4,6 +4,7 @@
 //! each writer escapes on top of that.
 
 use super::{Loaded, Problem, Seg};
+use crate::invalid::Invalid;
 use crate::path;
 
 /// One kind of name, with its grammar.
@@ -50,12 +51,12 @@ impl NameKind {
     }
 
     /// Whether `name` fits this grammar; why not otherwise.
-    pub fn check(self, name: &str) -> Result<(), String> {
+    pub fn check(self, name: &str) -> Result<(), Invalid> {
         if name.is_empty() {
             return Err("it is empty".into());
         }
         if name.len() > MAX_LEN {
-            return Err(format!("it is longer than {MAX_LEN} characters"));
+            return Err(format!("it is longer than {MAX_LEN} characters").into());
         }
         if let Some((i, c)) = name
             .chars()
@@ -67,14 +68,15 @@ impl NameKind {
                 c.escape_debug(),
                 i + 1,
                 self.describe()
-            ));
+            )
+            .into());
         }
         Ok(())
     }
 }
 
 /// A GitHub repository, `owner/name`, that is not a placeholder left from `shipit init`.
-pub fn check_repo(repo: &str) -> Result<(), String> {
+pub fn check_repo(repo: &str) -> Result<(), Invalid> {
     let part_ok = |p: &str| {
         !p.is_empty()
             && p.len() <= 100

@@ -49,14 +49,7 @@ impl DeployError {
 impl DeployError {
     /// The message with every cause after it, on one line (for records and warnings).
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut next = std::error::Error::source(self);
-        while let Some(cause) = next {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            next = cause.source();
-        }
-        text
+        crate::error::chain(self)
     }
 }
 

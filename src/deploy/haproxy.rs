@@ -24,7 +24,7 @@ pub enum Address {
 
 impl Address {
     /// Parses `unix://PATH`, a bare absolute path, or `tcp://HOST:PORT`.
-    pub fn parse(text: &str) -> Result<Address, String> {
+    pub fn parse(text: &str) -> Result<Address, crate::invalid::Invalid> {
         if let Some(path) = text.strip_prefix("unix://") {
             return Ok(Address::Unix(path.into()));
         }
@@ -40,7 +40,7 @@ impl Address {
         }
         Err(format!(
             "`{text}` is not a runtime API address: write `unix:///run/haproxy/admin.sock` or `tcp://127.0.0.1:9999`"
-        ))
+        ).into())
     }
 }
 

@@ -65,22 +65,22 @@ impl Tracker {
         }
     }
 
-    /// Records one check; `Err` holds why it failed and whether the service answered at all
-    /// (a refused connection while it starts up is not yet a failure of the service).
-    pub fn record(&mut self, result: Result<(), (String, bool)>) -> Health {
+    /// Records one check. A refused connection while the service starts up is not yet a
+    /// failure of the service; once it has answered, every failure counts.
+    pub fn record(&mut self, result: Result<(), ProbeFailure>) -> Health {
         match result {
             Ok(()) => {
                 self.answered = true;
                 self.failures = 0;
                 self.passes += 1;
             }
-            Err((why, answered)) => {
-                self.answered |= answered;
+            Err(failure) => {
+                self.answered |= failure.answered();
                 self.passes = 0;
                 if self.answered {
                     self.failures += 1;
                 }
-                self.last_failure = Some(why);
+                self.last_failure = Some(failure.to_string());
             }
         }
         if self.passes >= self.healthy {
@@ -93,12 +93,43 @@ impl Tracker {
     }
 }
 
-/// One check of `address` (`host:port`): `Err((why, answered))`.
+/// Why one health check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeFailure {
+    /// The service answered with another status.
+    #[error("{path} answered {status}")]
+    Status {
+        /// The health path.
+        path: String,
+        /// Its status.
+        status: u16,
+    },
+    /// The service took the connection but did not answer in time.
+    #[error("{path} did not answer within {after:?}")]
+    Timeout {
+        /// The health path.
+        path: String,
+        /// The check's timeout.
+        after: Duration,
+    },
+    /// Nothing accepts connections at the address (yet).
+    #[error("nothing accepts connections on {0}")]
+    Refused(String),
+}
+
+impl ProbeFailure {
+    /// Whether the service answered at all.
+    pub fn answered(&self) -> bool {
+        !matches!(self, ProbeFailure::Refused(_))
+    }
+}
+
+/// One check of `address` (`host:port`).
 pub async fn probe(
     client: &reqwest::Client,
     address: &str,
     spec: &HealthSpec,
-) -> Result<(), (String, bool)> {
+) -> Result<(), ProbeFailure> {
     let url = format!("http://{address}{}", spec.path);
     let mut request = client.get(&url).timeout(spec.timeout);
     if let Some(host) = &spec.host {
@@ -106,15 +137,15 @@ pub async fn probe(
     }
     match request.send().await {
         Ok(response) if response.status().as_u16() == spec.status => Ok(()),
-        Ok(response) => Err((
-            format!("{} answered {}", spec.path, response.status().as_u16()),
-            true,
-        )),
-        Err(e) if e.is_timeout() => Err((
-            format!("{} did not answer within {:?}", spec.path, spec.timeout),
-            true,
-        )),
-        Err(_) => Err((format!("nothing accepts connections on {address}"), false)),
+        Ok(response) => Err(ProbeFailure::Status {
+            path: spec.path.clone(),
+            status: response.status().as_u16(),
+        }),
+        Err(e) if e.is_timeout() => Err(ProbeFailure::Timeout {
+            path: spec.path.clone(),
+            after: spec.timeout,
+        }),
+        Err(_) => Err(ProbeFailure::Refused(address.to_string())),
     }
 }
 
@@ -138,8 +169,13 @@ mod tests {
     #[test]
     fn thresholds_count_in_a_row() {
         let mut t = Tracker::new(&spec());
-        let refused = || Err(("refused".to_string(), false));
-        let bad = || Err(("/healthz answered 503".to_string(), true));
+        let refused = || Err(ProbeFailure::Refused("127.0.0.1:1".into()));
+        let bad = || {
+            Err(ProbeFailure::Status {
+                path: "/healthz".into(),
+                status: 503,
+            })
+        };
         // Refused connections while starting never make it unhealthy.
         for _ in 0..10 {
             assert_eq!(t.record(refused()), Health::Pending);

@@ -181,10 +181,20 @@ pub fn plan(
         })
     };
     let image = render("image", &config.image)?;
-    crate::oci::reference::Reference::parse(&image)
-        .map_err(|e| problem("image", e, "write `registry/owner/name:{{ version }}`"))?;
-    let router = Address::parse(&config.router.haproxy)
-        .map_err(|e| problem("router", e, "the HAProxy stats socket, with `level admin`"))?;
+    crate::oci::reference::Reference::parse(&image).map_err(|e| {
+        problem(
+            "image",
+            e.to_string(),
+            "write `registry/owner/name:{{ version }}`",
+        )
+    })?;
+    let router = Address::parse(&config.router.haproxy).map_err(|e| {
+        problem(
+            "router",
+            e.to_string(),
+            "the HAProxy stats socket, with `level admin`",
+        )
+    })?;
     let mut env_vars = Vec::new();
     for (key, text) in &config.env {
         env_vars.push(format!("{key}={}", render("env", text)?));

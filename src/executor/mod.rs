@@ -317,11 +317,10 @@ fn summarize(stage: &str, units: Vec<UnitReport>, elapsed: Duration) -> StageRep
     report
 }
 
-/// Digests of input folders, shared by a stage's units so sources are hashed once.
-type Digests = Arc<tokio::sync::Mutex<BTreeMap<Vec<PathBuf>, Result<String, String>>>>;
+/// Digests of input folders, shared by a stage's units so sources are hashed once (a failure
+/// to hash them too, so it is reported once per unit without walking the folders again).
+type Digests = Arc<tokio::sync::Mutex<BTreeMap<Vec<PathBuf>, Result<String, Arc<std::io::Error>>>>>;
 
-/// Runs one unit: reuse it from the cache when its inputs are unchanged, else run its attempts,
-/// then collect (and verify) its artifacts.
 #[cfg(test)]
 mod tests {
     use super::*;

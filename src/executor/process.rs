@@ -144,7 +144,7 @@ pub(super) async fn run_task(
     let job = {
         let task = task.clone();
         let tasks = context.tasks.clone();
-        tokio::task::spawn_blocking(move || task.run(&tasks))
+        tokio::task::spawn_blocking(move || task.run(&tasks).map_err(|e| crate::error::chain(&e)))
     };
     let sleep = async {
         match deadline {

@@ -49,10 +49,10 @@ pub(super) async fn run_unit(
                     None => {
                         let (inputs, exclude) = (key.inputs.clone(), key.exclude.clone());
                         let digest = tokio::task::spawn_blocking(move || {
-                            cache::digest_inputs(&inputs, &exclude).map_err(|e| e.to_string())
+                            cache::digest_inputs(&inputs, &exclude).map_err(Arc::new)
                         })
                         .await
-                        .unwrap_or_else(|e| Err(e.to_string()));
+                        .unwrap_or_else(|e| Err(Arc::new(std::io::Error::other(e))));
                         digests.insert(key.inputs.clone(), digest.clone());
                         digest
                     }
@@ -91,7 +91,8 @@ pub(super) async fn run_unit(
                 }
                 Err(reason) => {
                     building_because = Some(format!(
-                        "cannot reuse the cached output ({reason}); building"
+                        "cannot reuse the cached output ({}); building",
+                        crate::error::chain(&reason)
                     ));
                 }
             }
@@ -122,7 +123,7 @@ pub(super) async fn run_unit(
                     report.outcome.status = StageStatus::Succeeded;
                     break;
                 }
-                Err(reason) => Failure::Failed(reason),
+                Err(reason) => Failure::Failed(crate::error::chain(&reason)),
             },
             Err(failure) => failure,
         };
@@ -206,23 +207,36 @@ pub(super) fn would_build(stage: &PlannedStage, unit: &Unit, no_cache: bool) -> 
     })
 }
 
+/// Why a unit's output could not be collected.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum CollectError {
+    /// The folder of an artifact could not be made.
+    #[error("cannot create {}", .0.display())]
+    Folder(PathBuf, #[source] std::io::Error),
+    /// The build did not leave the file it should have.
+    #[error("expected artifact {} was not produced", .0.display())]
+    NotProduced(PathBuf, #[source] std::io::Error),
+    /// A binary is not for its target, or cannot be made reproducible.
+    #[error(transparent)]
+    Binary(#[from] binfmt::BinaryError),
+    /// The artifact could not be hashed.
+    #[error("cannot read artifact {}", .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+}
+
 /// Copies built files into the dist folder, checks that binaries are for their target, and
 /// records size and hash.
-pub(super) fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact>, String> {
+pub(super) fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact>, CollectError> {
     let mut artifacts = Vec::with_capacity(unit.artifacts.len());
     for planned in &unit.artifacts {
         let dest = dist.join(&planned.path);
         if let Some(source) = &planned.source {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                    .map_err(|e| CollectError::Folder(parent.to_path_buf(), e))?;
             }
-            std::fs::copy(source, &dest).map_err(|e| {
-                format!(
-                    "expected artifact {} was not produced: {e}",
-                    source.display()
-                )
-            })?;
+            std::fs::copy(source, &dest)
+                .map_err(|e| CollectError::NotProduced(source.clone(), e))?;
         }
         if let Some(epoch) = planned.reproducible_time {
             binfmt::normalize_timestamp(&dest, epoch)?;
@@ -232,10 +246,9 @@ pub(super) fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact
         {
             // A binary for the wrong platform must not stay where publishers look.
             let _ = std::fs::remove_file(&dest);
-            return Err(mismatch);
+            return Err(mismatch.into());
         }
-        let (size, sha256) = hash_file(&dest)
-            .map_err(|e| format!("cannot read artifact {}: {e}", dest.display()))?;
+        let (size, sha256) = hash_file(&dest).map_err(|e| CollectError::Read(dest.clone(), e))?;
         artifacts.push(Artifact {
             name: planned.name.clone(),
             path: planned.path.clone(),

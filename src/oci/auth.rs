@@ -51,12 +51,37 @@ impl Credentials {
     }
 }
 
+/// Why credentials could not be looked up (finding none is not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The Docker config file could not be read.
+    #[error("cannot read {}", .0.display())]
+    Read(PathBuf, #[source] std::io::Error),
+    /// The Docker config file is not one.
+    #[error("{} is not a valid Docker config", .0.display())]
+    Config(PathBuf, #[source] serde_json::Error),
+    /// An `auth` entry does not decode.
+    #[error("the `auth` for {registry} in {file} is not base64 of `user:password`")]
+    BadAuth {
+        /// The registry.
+        registry: String,
+        /// The config file.
+        file: String,
+    },
+    /// The credential helper could not be run.
+    #[error("cannot run the Docker credential helper {0}")]
+    Helper(String, #[source] std::io::Error),
+    /// The credential helper answered something else than credentials.
+    #[error("{0} answered something other than credentials")]
+    HelperAnswer(String),
+}
+
 /// Finds credentials for `registry` (as written in the image name). Whatever is found is
 /// registered with the process's secret masker, in the forms it travels in.
 pub fn resolve(
     registry: &str,
     pipeline: Option<Credentials>,
-) -> Result<Option<Credentials>, String> {
+) -> Result<Option<Credentials>, AuthError> {
     let found = find(registry, pipeline)?;
     if let Some(credentials) = &found {
         crate::secrets::register(&credentials.secret);
@@ -65,7 +90,7 @@ pub fn resolve(
     Ok(found)
 }
 
-fn find(registry: &str, pipeline: Option<Credentials>) -> Result<Option<Credentials>, String> {
+fn find(registry: &str, pipeline: Option<Credentials>) -> Result<Option<Credentials>, AuthError> {
     if pipeline.is_some() {
         return Ok(pipeline);
     }
@@ -120,21 +145,24 @@ fn docker_config_path() -> Option<PathBuf> {
     }
 }
 
-fn from_docker_config(registry: &str) -> Result<Option<Credentials>, String> {
+fn from_docker_config(registry: &str) -> Result<Option<Credentials>, AuthError> {
     match docker_config_path() {
         Some(path) => from_config_file(&path, registry),
         None => Ok(None),
     }
 }
 
-fn from_config_file(path: &std::path::Path, registry: &str) -> Result<Option<Credentials>, String> {
+fn from_config_file(
+    path: &std::path::Path,
+    registry: &str,
+) -> Result<Option<Credentials>, AuthError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(AuthError::Read(path.to_path_buf(), e)),
     };
-    let config: DockerConfig = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a valid Docker config: {e}", path.display()))?;
+    let config: DockerConfig =
+        serde_json::from_str(&text).map_err(|e| AuthError::Config(path.to_path_buf(), e))?;
     let wanted = normalize(registry);
     let source = path.display().to_string();
     let helper = config
@@ -179,8 +207,9 @@ fn from_config_file(path: &std::path::Path, registry: &str) -> Result<Option<Cre
                 s.split_once(':')
                     .map(|(u, p)| (u.to_string(), p.to_string()))
             })
-            .ok_or_else(|| {
-                format!("the `auth` for {registry} in {source} is not base64 of `user:password`")
+            .ok_or_else(|| AuthError::BadAuth {
+                registry: registry.to_string(),
+                file: source.clone(),
             })?;
         return Ok(Some(Credentials {
             username: decoded.0,
@@ -192,7 +221,7 @@ fn from_config_file(path: &std::path::Path, registry: &str) -> Result<Option<Cre
 }
 
 /// Asks `docker-credential-<helper> get`, as the Docker CLI does.
-fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, String> {
+fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, AuthError> {
     let program = format!("docker-credential-{helper}");
     let mut child = match Command::new(&program)
         .arg("get")
@@ -202,18 +231,14 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, String
         .spawn()
     {
         Ok(child) => child,
-        Err(e) => {
-            return Err(format!(
-                "cannot run the Docker credential helper {program}: {e}"
-            ));
-        }
+        Err(e) => return Err(AuthError::Helper(program, e)),
     };
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
     let output = child
         .wait_with_output()
-        .map_err(|e| format!("{program} failed: {e}"))?;
+        .map_err(|e| AuthError::Helper(program.clone(), e))?;
     if !output.status.success() {
         // "credentials not found" is how helpers say they have nothing for this server.
         return Ok(None);
@@ -225,7 +250,7 @@ fn from_helper(helper: &str, server: &str) -> Result<Option<Credentials>, String
         secret: String,
     }
     let answer: Answer = serde_json::from_slice(&output.stdout)
-        .map_err(|_| format!("{program} answered something other than credentials"))?;
+        .map_err(|_| AuthError::HelperAnswer(program.clone()))?;
     Ok(Some(Credentials {
         username: answer.username,
         secret: answer.secret,

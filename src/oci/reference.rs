@@ -1,6 +1,7 @@
 //! Image references (`registry/repository[:tag][@digest]`) and the distribution spec's
 //! grammar for repository names and tags.
 
+use crate::invalid::Invalid;
 use std::fmt;
 
 use regex::Regex;
@@ -33,7 +34,7 @@ pub struct Reference {
 
 impl Reference {
     /// Parses a reference; a missing registry means Docker Hub.
-    pub fn parse(text: &str) -> Result<Reference, String> {
+    pub fn parse(text: &str) -> Result<Reference, Invalid> {
         let text = text.trim();
         if text.is_empty() {
             return Err("an image reference cannot be empty".into());
@@ -41,7 +42,7 @@ impl Reference {
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => {
                 if super::digest_hex(digest).is_none() {
-                    return Err(format!("`{digest}` is not a sha256 digest"));
+                    return Err(format!("`{digest}` is not a sha256 digest").into());
                 }
                 (rest, Some(digest.to_string()))
             }
@@ -68,7 +69,7 @@ impl Reference {
         if !REPOSITORY.is_match(&repository) {
             return Err(format!(
                 "`{repository}` is not a valid repository name: use lowercase letters, digits and separators (`.`, `_`, `-`, `/`)"
-            ));
+            ).into());
         }
         if let Some(tag) = &tag {
             check_tag(tag)?;
@@ -118,7 +119,7 @@ impl fmt::Display for Reference {
 }
 
 /// Checks a tag against the distribution spec: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), Invalid> {
     if TAG.is_match(tag) {
         return Ok(());
     }
@@ -131,7 +132,7 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     } else {
         ": tags use letters, digits, `_`, `.` and `-`, and cannot start with `.` or `-`"
     };
-    Err(format!("`{tag}` is not a valid image tag{hint}"))
+    Err(format!("`{tag}` is not a valid image tag{hint}").into())
 }
 
 #[cfg(test)]
@@ -163,18 +164,25 @@ mod tests {
         assert!(
             Reference::parse("ghcr.io/Acme/demo")
                 .unwrap_err()
+                .to_string()
                 .contains("not a valid repository")
         );
         assert!(
             Reference::parse("ghcr.io/acme/demo:1.0+build")
                 .unwrap_err()
+                .to_string()
                 .contains("`+` is not allowed")
         );
         assert!(Reference::parse("x@sha256:zz").is_err());
         assert!(check_tag("latest").is_ok());
         assert!(check_tag("1.2.3-nightly.20261123.abc1234").is_ok());
         assert!(check_tag(".hidden").is_err());
-        assert!(check_tag(&"a".repeat(129)).unwrap_err().contains("128"));
+        assert!(
+            check_tag(&"a".repeat(129))
+                .unwrap_err()
+                .to_string()
+                .contains("128")
+        );
         assert!(check_tag("").is_err());
     }
 }

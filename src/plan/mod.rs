@@ -434,9 +434,19 @@ fn plan_stage(
     })
 }
 
+/// `--target` names a target no stage builds.
+#[derive(Debug, thiserror::Error)]
+#[error("target `{name}` is not built by this pipeline; its targets: {known}")]
+pub struct UnknownTarget {
+    /// As given.
+    pub name: String,
+    /// The targets the pipeline builds.
+    pub known: String,
+}
+
 /// Keeps only the units building `targets` (names as aliases or triples); stages of other
 /// units are untouched. Errors name a target that no stage builds.
-pub fn restrict_targets(plan: &mut Plan, targets: &[String]) -> Result<(), String> {
+pub fn restrict_targets(plan: &mut Plan, targets: &[String]) -> Result<(), UnknownTarget> {
     let unit_target =
         |unit: &Unit| -> Option<Target> { unit.artifacts.iter().find_map(|a| a.target.clone()) };
     let known: std::collections::BTreeSet<String> = plan
@@ -455,11 +465,9 @@ pub fn restrict_targets(plan: &mut Plan, targets: &[String]) -> Result<(), Strin
                 .filter_map(unit_target)
                 .find(|t| t.name == *name || t.triple == *name)
                 .map(|t| t.name)
-                .ok_or_else(|| {
-                    format!(
-                        "target `{name}` is not built by this pipeline; its targets: {}",
-                        known.iter().cloned().collect::<Vec<_>>().join(", ")
-                    )
+                .ok_or_else(|| UnknownTarget {
+                    name: name.clone(),
+                    known: known.iter().cloned().collect::<Vec<_>>().join(", "),
                 })
         })
         .collect::<Result<_, _>>()?;

@@ -163,7 +163,7 @@ impl ReleasePlan {
                 }),
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
                 Err(e) => {
-                    let why = e.to_string();
+                    let why = crate::error::chain(&e);
                     run.reporter.report(&Event::ChannelFinished {
                         channel: name,
                         record: None,
@@ -180,7 +180,7 @@ impl ReleasePlan {
             _ => Err(Error::Failed(
                 errors
                     .iter()
-                    .map(ToString::to_string)
+                    .map(|e| crate::error::chain(e))
                     .collect::<Vec<_>>()
                     .join("\n"),
             )),

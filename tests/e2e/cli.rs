@@ -830,10 +830,15 @@ fn a_deploy_to_an_engine_that_does_not_answer_names_it_with_its_cause() {
         .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let first = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    let first = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
     assert_eq!(
         first,
-        format!("error: the Docker engine at tcp://127.0.0.1:{port} does not answer (is dockerd running?)"),
+        format!(
+            "error: the Docker engine at tcp://127.0.0.1:{port} does not answer (is dockerd running?)"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("\n  Caused by: "), "{stderr}");

@@ -204,7 +204,7 @@ async fn push_everywhere(
         .collect();
     let mut published = Vec::new();
     for repository in &plan.repositories {
-        let reference = Reference::parse(repository).map_err(failed)?;
+        let reference = Reference::parse(repository).map_err(|e| failed(e.to_string()))?;
         let registry = connect(plan, &reference)?;
         let options = PushOptions {
             concurrency: plan.concurrency,
@@ -308,7 +308,7 @@ fn connect(plan: &ImagePlan, reference: &Reference) -> Result<Registry, Error> {
         Some(a) => Some(pipeline_credentials(a)?),
         None => None,
     };
-    let credentials = auth::resolve(&reference.registry, pipeline).map_err(Error::Failed)?;
+    let credentials = auth::resolve(&reference.registry, pipeline).map_err(Error::work)?;
     Registry::new(
         &reference.registry,
         reference.api_host(),
@@ -353,7 +353,7 @@ async fn pull_base(
     say: &(dyn Fn(String) + Sync),
 ) -> Result<(Reference, BTreeMap<Platform, Base>), Error> {
     let failed = |e: String| Error::Failed(format!("base image {base}: {e}"));
-    let reference = Reference::parse(base).map_err(failed)?;
+    let reference = Reference::parse(base).map_err(|e| failed(e.to_string()))?;
     let registry = connect(plan, &reference)?;
     let repo = &reference.repository;
     let (media_type, bytes) = registry
@@ -387,7 +387,7 @@ async fn pull_base(
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             fetch_blob(&registry, repo, blob, layout)
                 .await
-                .map_err(failed)?;
+                .map_err(|e| failed(e.to_string()))?;
         }
         let config: serde_json::Value = serde_json::from_slice(
             &layout
@@ -414,26 +414,24 @@ async fn fetch_blob(
     repo: &str,
     blob: &Descriptor,
     layout: &Layout,
-) -> Result<(), String> {
+) -> Result<(), registry::RegistryError> {
     if layout.has(blob) {
         return Ok(());
     }
-    let mut writer = layout.writer().map_err(|e| e.to_string())?;
+    let local = |e: std::io::Error| registry::RegistryError::Io(e.to_string());
+    let mut writer = layout.writer().map_err(local)?;
     registry
         .download(repo, &blob.digest, blob.size, &mut writer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let stored = writer.commit(&blob.media_type).map_err(|e| e.to_string())?;
+        .await?;
+    let stored = writer.commit(&blob.media_type).map_err(local)?;
     if stored.digest != blob.digest {
-        let _ = std::fs::remove_file(
-            layout
-                .blob_path(&stored.digest)
-                .map_err(|e| e.to_string())?,
-        );
-        return Err(format!(
-            "blob {} arrived with digest {}",
-            blob.digest, stored.digest
-        ));
+        let _ = std::fs::remove_file(layout.blob_path(&stored.digest).map_err(local)?);
+        return Err(registry::RegistryError::DigestMismatch {
+            registry: registry.name().to_string(),
+            what: format!("blob {}", blob.digest),
+            theirs: blob.digest.clone(),
+            ours: stored.digest,
+        });
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::{self, DockerConfig, Loaded, Port, Problem, RegistryAuth};
 use crate::error::Error;
 use crate::facts::Facts;
+use crate::invalid::Invalid;
 use crate::manifest::{ArtifactKind, Manifest};
 use crate::oci::Platform;
 use crate::oci::engine::{BuildPlatform, DockerfileBuild};
@@ -95,7 +96,7 @@ pub fn plan(
                 .span(path!["release", "docker", "image", i])
                 .or_else(|| at("image"));
             problem(
-                e,
+                e.to_string(),
                 span,
                 "write `registry/owner/name`, such as `ghcr.io/acme/demo`",
             )
@@ -219,7 +220,7 @@ pub fn plan(
             let mut platforms = Vec::new();
             for (i, name) in platform_names.iter().enumerate() {
                 let span = loaded.span(path!["release", "docker", "platforms", i]);
-                let (target, platform) = platform_of(name, facts).map_err(|e| problem(e, span, "platforms are Linux targets (`linux-x64-musl`) or `os/arch` (`linux/amd64`)"))?;
+                let (target, platform) = platform_of(name, facts).map_err(|e| problem(e.to_string(), span, "platforms are Linux targets (`linux-x64-musl`) or `os/arch` (`linux/amd64`)"))?;
                 platforms.push(BuildPlatform {
                     platform,
                     target: target.map(|t| t.name),
@@ -328,7 +329,7 @@ fn binaries_source(
             .or_else(|| at("image"));
         let (target, platform) = platform_of(name, facts).map_err(|e| {
             problem(
-                e,
+                e.to_string(),
                 span.clone(),
                 "platforms are the Linux targets of a cargo stage, such as `linux-x64-musl`",
             )
@@ -440,7 +441,7 @@ fn binaries_source(
         Some(text) => {
             Reference::parse(text).map_err(|e| {
                 problem(
-                    e,
+                    e.to_string(),
                     at("base"),
                     "write a reference such as `registry/owner/base:tag`",
                 )
@@ -468,10 +469,12 @@ fn binaries_source(
 }
 
 /// A platform name: a build target (`linux-x64-musl`) or `os/arch[/variant]`.
-fn platform_of(name: &str, facts: &Facts) -> Result<(Option<Target>, Platform), String> {
+fn platform_of(name: &str, facts: &Facts) -> Result<(Option<Target>, Platform), Invalid> {
     if name.contains('/') {
         return Platform::parse(name).map(|p| (None, p)).ok_or_else(|| {
-            format!("`{name}` is not a platform: write `os/arch`, such as `linux/amd64`")
+            Invalid::new(format!(
+                "`{name}` is not a platform: write `os/arch`, such as `linux/amd64`"
+            ))
         });
     }
     let target = Target::parse(name, &facts.host).map_err(|e| {
@@ -479,10 +482,12 @@ fn platform_of(name: &str, facts: &Facts) -> Result<(Option<Target>, Platform), 
         if let Some(s) = e.suggestion {
             text.push_str(&format!(" (did you mean `{s}`?)"));
         }
-        text
+        Invalid::new(text)
     })?;
     let platform = Platform::of_target(&target).ok_or_else(|| {
-        format!("`{name}` is not a Linux target; container images run Linux binaries")
+        Invalid::new(format!(
+            "`{name}` is not a Linux target; container images run Linux binaries"
+        ))
     })?;
     Ok((Some(target), platform))
 }

@@ -260,7 +260,7 @@ impl Client {
             .map_err(|e| (crate::http::describe(&e), retry::backoff(attempt)))?;
         let answer = Self::answer(response)
             .await
-            .map_err(|e| (e, retry::backoff(attempt)))?;
+            .map_err(|e| (e.to_string(), retry::backoff(attempt)))?;
         match retry::classify(answer.status, &answer.headers, &answer.body, attempt) {
             Verdict::Final => Ok(answer),
             Verdict::After(wait) => Err((format!("{} {}", answer.status, answer.message()), wait)),
@@ -268,12 +268,10 @@ impl Client {
     }
 
     /// Reads a response whole (bounded).
-    async fn answer(response: reqwest::Response) -> Result<Answer, String> {
+    async fn answer(response: reqwest::Response) -> Result<Answer, crate::http::ReadError> {
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = crate::http::read_capped(response, MAX_ANSWER)
-            .await
-            .map_err(|e| e.to_string())?;
+        let bytes = crate::http::read_capped(response, MAX_ANSWER).await?;
         Ok(Answer {
             status,
             headers,

@@ -28,7 +28,7 @@ impl Client {
     }
 
     /// One upload attempt, streamed from disk with its exact length and type.
-    async fn upload_once(&self, address: &Url, file: &Upload) -> Result<Answer, String> {
+    async fn upload_once(&self, address: &Url, file: &Upload) -> Result<Answer, AttemptError> {
         let mut url = address.clone();
         url.query_pairs_mut().append_pair("name", &file.name);
         if let Some(label) = &file.label {
@@ -36,7 +36,7 @@ impl Client {
         }
         let handle = tokio::fs::File::open(&file.path)
             .await
-            .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
+            .map_err(|e| AttemptError::File(file.path.clone(), e))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024);
         let response = self
             .http
@@ -47,8 +47,8 @@ impl Client {
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await
-            .map_err(|e| crate::http::describe(&e))?;
-        Self::answer(response).await
+            .map_err(|e| AttemptError::Read(crate::http::ReadError::Transport(e)))?;
+        Ok(Self::answer(response).await?)
     }
 
     /// Uploads `file`, retrying. Before each retry, whatever the failed attempt left under
@@ -79,7 +79,7 @@ impl Client {
                         }
                     }
                 }
-                Err(e) => (e, retry::backoff(attempt)),
+                Err(e) => (crate::error::chain(&e), retry::backoff(attempt)),
             };
             if let Some(existing) = self
                 .assets(repo, release.id)
@@ -95,4 +95,15 @@ impl Client {
             self.wait(&what, attempt, failure).await?;
         }
     }
+}
+
+/// Why one upload attempt got no answer (retried).
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    /// The file to upload could not be opened.
+    #[error("cannot read {}", .0.display())]
+    File(std::path::PathBuf, #[source] std::io::Error),
+    /// The request or its answer broke off.
+    #[error(transparent)]
+    Read(#[from] crate::http::ReadError),
 }

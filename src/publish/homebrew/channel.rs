@@ -139,7 +139,9 @@ async fn push_formula(
             "[release.homebrew]: the manifest has no macOS or Linux archives".into(),
         ));
     }
-    let text = formula.render(&brew.template).map_err(Error::Usage)?;
+    let text = formula
+        .render(&brew.template)
+        .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
     let message = format!("{} {}", formula.name, formula.version);
     let pr_branch = brew
         .pull_request
@@ -147,7 +149,7 @@ async fn push_formula(
     let pushed = brew
         .tap
         .publish(&formula.name, &text, &message, pr_branch.as_deref())
-        .map_err(Error::Failed)?;
+        .map_err(Error::work)?;
     match pushed {
         Pushed::Unchanged => say(format!(
             "the tap's {}.rb is already up to date",

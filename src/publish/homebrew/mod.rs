@@ -9,14 +9,13 @@
 //! (`GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n`).
 
 mod channel;
+mod tap;
 
 pub use channel::Channel;
+pub use tap::{GitFailed, Pushed, Tap, TapError, redact_url};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use base64::Engine;
 use serde::Serialize;
 
 use crate::manifest::{ArtifactKind, Manifest};
@@ -187,18 +186,16 @@ impl Formula {
     }
 
     /// Renders the formula with `template` (minijinja, with a `ruby` filter for literals).
-    pub fn render(&self, template: &str) -> Result<String, String> {
+    pub fn render(&self, template: &str) -> Result<String, FormulaError> {
         // The class name is pasted as Ruby code, not as a literal: it must be a constant name.
         let mut chars = self.class.chars();
         let constant = chars.next().is_some_and(|c| c.is_ascii_uppercase())
             && chars.all(|c| c.is_ascii_alphanumeric());
         if !constant {
-            return Err(format!(
-                "formula name `{}` gives `{}`, which is not a Ruby class name; use letters, \
-                 digits, `-`, `_` and `.`",
-                self.name.escape_debug(),
-                self.class.escape_debug()
-            ));
+            return Err(FormulaError::ClassName {
+                name: self.name.escape_debug().to_string(),
+                class: self.class.escape_debug().to_string(),
+            });
         }
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -206,7 +203,7 @@ impl Formula {
         env.add_filter("spdx", |value: String| license_arguments(&value));
         let mut text = env
             .render_str(template, minijinja::Value::from_serialize(self))
-            .map_err(|e| format!("formula template: {e:#}"))?;
+            .map_err(FormulaError::Template)?;
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -362,195 +359,22 @@ pub fn man_section(path: &str) -> String {
         .unwrap_or_else(|| "1".to_string())
 }
 
-/// Where and how to push.
-#[derive(Clone)]
-pub struct Tap {
-    /// Clone URL or local path.
-    pub url: String,
-    /// A token for https GitHub remotes.
-    pub token: Option<String>,
-    /// Branch to push to; `None` for the tap's default branch.
-    pub branch: Option<String>,
-    /// Formula folder.
-    pub folder: String,
-    /// Commit author name and email.
-    pub author: (String, String),
-}
-
-/// What a push did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pushed {
-    /// The formula was already up to date; nothing committed.
-    Unchanged,
-    /// A commit was pushed to `branch`.
-    Committed {
-        /// The branch pushed.
-        branch: String,
-        /// Pushes it took (more than one when another push won a race).
-        attempts: u32,
+/// Why the formula was not rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum FormulaError {
+    /// The formula's name does not make a Ruby class name.
+    #[error(
+        "formula name `{name}` gives `{class}`, which is not a Ruby class name; use letters, digits, `-`, `_` and `.`"
+    )]
+    ClassName {
+        /// The name.
+        name: String,
+        /// The class it gives.
+        class: String,
     },
-}
-
-/// Pushes that lost a race are rebased and retried this many times.
-const PUSH_ATTEMPTS: u32 = 6;
-
-/// `url` without any `user:password@` part, for messages.
-pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, host)) if !userinfo.contains('/') => format!("{scheme}://***@{host}"),
-            _ => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
-
-impl std::fmt::Debug for Tap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tap")
-            .field("url", &self.display_url())
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("branch", &self.branch)
-            .field("folder", &self.folder)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Tap {
-    /// The tap's address as shown to people: credentials removed.
-    pub fn display_url(&self) -> String {
-        redact_url(&self.url)
-    }
-
-    /// git, with the token as an extra header (never in a URL or the config) when there is one.
-    fn git(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
-        let mut command = Command::new("git");
-        if let Some(dir) = dir {
-            command.arg("-C").arg(dir);
-        }
-        if let Some(token) = self
-            .token
-            .as_deref()
-            .filter(|_| self.url.starts_with("https://"))
-        {
-            let basic =
-                base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-            crate::secrets::register(&basic);
-            // Through git's environment, never its command line (`/proc/*/cmdline` is readable
-            // by every local user), after whatever entries the caller's environment holds.
-            let count = std::env::var("GIT_CONFIG_COUNT")
-                .ok()
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(0);
-            command
-                .env("GIT_CONFIG_COUNT", (count + 1).to_string())
-                .env(format!("GIT_CONFIG_KEY_{count}"), "http.extraHeader")
-                .env(
-                    format!("GIT_CONFIG_VALUE_{count}"),
-                    format!("Authorization: Basic {basic}"),
-                );
-        }
-        let out = command
-            .args(["-c", "commit.gpgsign=false"])
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .map_err(|e| format!("cannot run git: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            Err(stderr.trim().replace(&self.url, &self.display_url()))
-        }
-    }
-
-    /// Clones the tap, writes `Formula/<name>.rb`, commits if it changed, and pushes to the
-    /// branch (rebasing on a lost race) or, with `pr_branch`, to that branch instead.
-    pub fn publish(
-        &self,
-        name: &str,
-        text: &str,
-        message: &str,
-        pr_branch: Option<&str>,
-    ) -> Result<Pushed, String> {
-        let work = tempfile::tempdir().map_err(|e| format!("cannot create a folder: {e}"))?;
-        let dir = work.path().join("tap");
-        let dir_arg = dir.to_string_lossy().into_owned();
-        self.git(None, &["clone", "--quiet", &self.url, &dir_arg])
-            .map_err(|e| format!("cannot clone the tap {}: {e}", self.display_url()))?;
-        let branch = match &self.branch {
-            Some(branch) => {
-                // The branch may not exist yet in an empty tap.
-                let _ = self.git(Some(&dir), &["checkout", "--quiet", "-B", branch]);
-                branch.clone()
-            }
-            None => self
-                .git(Some(&dir), &["symbolic-ref", "--short", "HEAD"])
-                .unwrap_or_else(|_| "main".to_string()),
-        };
-        let formula: PathBuf = dir.join(&self.folder).join(format!("{name}.rb"));
-        if let Some(parent) = formula.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        if std::fs::read_to_string(&formula).is_ok_and(|old| old == text) {
-            return Ok(Pushed::Unchanged);
-        }
-        std::fs::write(&formula, text)
-            .map_err(|e| format!("cannot write {}: {e}", formula.display()))?;
-        let relative = format!("{}/{name}.rb", self.folder);
-        self.git(Some(&dir), &["add", &relative])?;
-        let (author, email) = &self.author;
-        let identity = [
-            "-c".to_string(),
-            format!("user.name={author}"),
-            "-c".to_string(),
-            format!("user.email={email}"),
-        ];
-        let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
-        commit.extend(["commit", "--quiet", "-m", message]);
-        self.git(Some(&dir), &commit)
-            .map_err(|e| format!("cannot commit the formula: {e}"))?;
-
-        if let Some(pr_branch) = pr_branch {
-            self.git(
-                Some(&dir),
-                &[
-                    "push",
-                    "--quiet",
-                    "--force",
-                    "origin",
-                    &format!("HEAD:refs/heads/{pr_branch}"),
-                ],
-            )
-            .map_err(|e| format!("cannot push the branch {pr_branch}: {e}"))?;
-            return Ok(Pushed::Committed {
-                branch: pr_branch.to_string(),
-                attempts: 1,
-            });
-        }
-        let target = format!("HEAD:refs/heads/{branch}");
-        let mut last = String::new();
-        for attempt in 1..=PUSH_ATTEMPTS {
-            match self.git(Some(&dir), &["push", "--quiet", "origin", &target]) {
-                Ok(_) => {
-                    return Ok(Pushed::Committed {
-                        branch,
-                        attempts: attempt,
-                    });
-                }
-                Err(e) => last = e,
-            }
-            // Someone pushed first: replay the commit on top of theirs and try again.
-            let mut rebase: Vec<&str> = identity.iter().map(String::as_str).collect();
-            rebase.extend(["pull", "--quiet", "--rebase", "origin", &branch]);
-            self.git(Some(&dir), &rebase)
-                .map_err(|e| format!("cannot rebase on the tap's {branch}: {e}"))?;
-        }
-        Err(format!(
-            "cannot push to the tap's {branch} after {PUSH_ATTEMPTS} attempts: {last}"
-        ))
-    }
+    /// The template does not render.
+    #[error("formula template")]
+    Template(#[source] minijinja::Error),
 }
 
 #[cfg(test)]

@@ -1,0 +1,241 @@
+//! Pushing the formula to a tap: clone, write, commit only when it changed, push, and on a
+//! lost race rebase and push again. The token travels in each git call's environment, never
+//! its command line or the tap's config.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+
+/// Where and how to push.
+#[derive(Clone)]
+pub struct Tap {
+    /// Clone URL or local path.
+    pub url: String,
+    /// A token for https GitHub remotes.
+    pub token: Option<String>,
+    /// Branch to push to; `None` for the tap's default branch.
+    pub branch: Option<String>,
+    /// Formula folder.
+    pub folder: String,
+    /// Commit author name and email.
+    pub author: (String, String),
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// The formula was already up to date; nothing committed.
+    Unchanged,
+    /// A commit was pushed to `branch`.
+    Committed {
+        /// The branch pushed.
+        branch: String,
+        /// Pushes it took (more than one when another push won a race).
+        attempts: u32,
+    },
+}
+
+/// Pushes that lost a race are rebased and retried this many times.
+const PUSH_ATTEMPTS: u32 = 6;
+
+/// `url` without any `user:password@` part, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) if !userinfo.contains('/') => format!("{scheme}://***@{host}"),
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tap")
+            .field("url", &self.display_url())
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("branch", &self.branch)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tap {
+    /// The tap's address as shown to people: credentials removed.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// git, with the token as an extra header (never in a URL or the config) when there is one.
+    fn git(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, GitFailed> {
+        let mut command = Command::new("git");
+        if let Some(dir) = dir {
+            command.arg("-C").arg(dir);
+        }
+        if let Some(token) = self
+            .token
+            .as_deref()
+            .filter(|_| self.url.starts_with("https://"))
+        {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+            crate::secrets::register(&basic);
+            // Through git's environment, never its command line (`/proc/*/cmdline` is readable
+            // by every local user), after whatever entries the caller's environment holds.
+            let count = std::env::var("GIT_CONFIG_COUNT")
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0);
+            command
+                .env("GIT_CONFIG_COUNT", (count + 1).to_string())
+                .env(format!("GIT_CONFIG_KEY_{count}"), "http.extraHeader")
+                .env(
+                    format!("GIT_CONFIG_VALUE_{count}"),
+                    format!("Authorization: Basic {basic}"),
+                );
+        }
+        let out = command
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(GitFailed::Spawn)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            Err(GitFailed::Refused(
+                stderr.trim().replace(&self.url, &self.display_url()),
+            ))
+        }
+    }
+
+    /// Clones the tap, writes `Formula/<name>.rb`, commits if it changed, and pushes to the
+    /// branch (rebasing on a lost race) or, with `pr_branch`, to that branch instead.
+    pub fn publish(
+        &self,
+        name: &str,
+        text: &str,
+        message: &str,
+        pr_branch: Option<&str>,
+    ) -> Result<Pushed, TapError> {
+        let work = tempfile::tempdir().map_err(|e| TapError::Io("create a folder".into(), e))?;
+        let dir = work.path().join("tap");
+        let dir_arg = dir.to_string_lossy().into_owned();
+        self.git(None, &["clone", "--quiet", &self.url, &dir_arg])
+            .map_err(TapError::step(format!(
+                "clone the tap {}",
+                self.display_url()
+            )))?;
+        let branch = match &self.branch {
+            Some(branch) => {
+                // The branch may not exist yet in an empty tap.
+                let _ = self.git(Some(&dir), &["checkout", "--quiet", "-B", branch]);
+                branch.clone()
+            }
+            None => self
+                .git(Some(&dir), &["symbolic-ref", "--short", "HEAD"])
+                .unwrap_or_else(|_| "main".to_string()),
+        };
+        let formula: PathBuf = dir.join(&self.folder).join(format!("{name}.rb"));
+        if let Some(parent) = formula.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| TapError::Io(format!("create {}", parent.display()), e))?;
+        }
+        if std::fs::read_to_string(&formula).is_ok_and(|old| old == text) {
+            return Ok(Pushed::Unchanged);
+        }
+        std::fs::write(&formula, text)
+            .map_err(|e| TapError::Io(format!("write {}", formula.display()), e))?;
+        let relative = format!("{}/{name}.rb", self.folder);
+        self.git(Some(&dir), &["add", &relative])
+            .map_err(TapError::step("add the formula"))?;
+        let (author, email) = &self.author;
+        let identity = [
+            "-c".to_string(),
+            format!("user.name={author}"),
+            "-c".to_string(),
+            format!("user.email={email}"),
+        ];
+        let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
+        commit.extend(["commit", "--quiet", "-m", message]);
+        self.git(Some(&dir), &commit)
+            .map_err(TapError::step("commit the formula"))?;
+
+        if let Some(pr_branch) = pr_branch {
+            self.git(
+                Some(&dir),
+                &[
+                    "push",
+                    "--quiet",
+                    "--force",
+                    "origin",
+                    &format!("HEAD:refs/heads/{pr_branch}"),
+                ],
+            )
+            .map_err(TapError::step(format!("push the branch {pr_branch}")))?;
+            return Ok(Pushed::Committed {
+                branch: pr_branch.to_string(),
+                attempts: 1,
+            });
+        }
+        let target = format!("HEAD:refs/heads/{branch}");
+        let mut last = None;
+        for attempt in 1..=PUSH_ATTEMPTS {
+            match self.git(Some(&dir), &["push", "--quiet", "origin", &target]) {
+                Ok(_) => {
+                    return Ok(Pushed::Committed {
+                        branch,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+            // Someone pushed first: replay the commit on top of theirs and try again.
+            let mut rebase: Vec<&str> = identity.iter().map(String::as_str).collect();
+            rebase.extend(["pull", "--quiet", "--rebase", "origin", &branch]);
+            self.git(Some(&dir), &rebase)
+                .map_err(TapError::step(format!("rebase on the tap's {branch}")))?;
+        }
+        Err(TapError::Step {
+            step: format!("push to the tap's {branch} after {PUSH_ATTEMPTS} attempts"),
+            source: last.unwrap_or(GitFailed::Refused(String::new())),
+        })
+    }
+}
+
+/// A git command that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitFailed {
+    /// git could not be run.
+    #[error("cannot run git")]
+    Spawn(#[source] std::io::Error),
+    /// git refused; what it said (the tap's address without credentials).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Why the formula was not pushed to the tap.
+#[derive(Debug, thiserror::Error)]
+pub enum TapError {
+    /// A local folder or file could not be made.
+    #[error("cannot {0}")]
+    Io(String, #[source] std::io::Error),
+    /// A git step failed.
+    #[error("cannot {step}")]
+    Step {
+        /// The step.
+        step: String,
+        /// What git said.
+        #[source]
+        source: GitFailed,
+    },
+}
+
+impl TapError {
+    fn step(step: impl Into<String>) -> impl FnOnce(GitFailed) -> TapError {
+        let step = step.into();
+        move |source| TapError::Step { step, source }
+    }
+}
