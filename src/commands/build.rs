@@ -7,7 +7,6 @@ use tokio_util::sync::CancellationToken;
 use super::Session;
 use crate::cli::BuildArgs;
 use crate::error::Error;
-use crate::plan::kinds;
 use std::sync::Arc;
 
 use crate::executor::{self, ExecOptions, RunReport};
@@ -24,7 +23,7 @@ use crate::{config, plan};
 /// Runs the pipeline.
 pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
+    let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     let facts = Facts::gather(&loaded, FactsOptions::from(&args.version))?;
     let mut plan = plan::build(&loaded, &facts)?;
     if args.split {

@@ -6,12 +6,12 @@ use crate::config;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
-use crate::plan::{self, kinds};
+use crate::plan;
 
 /// Runs `shipit check`.
 pub fn run(session: &Session) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
+    let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     let facts = Facts::gather(&loaded, FactsOptions::default())?;
     let plan = plan::build(&loaded, &facts)?;
     super::build::signing_keys(&plan)?;

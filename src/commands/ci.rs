@@ -13,14 +13,13 @@ use crate::cli::CiGithubArgs;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
-use crate::plan::kinds;
 use crate::workflow::{self, HASH_PREFIX, edited_by_hand};
 use crate::{config, plan};
 
 /// Runs `shipit ci github`.
 pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
+    let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     let facts = Facts::gather(
         &loaded,
         FactsOptions {
@@ -29,7 +28,7 @@ pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error>
         },
     )?;
     let plan = plan::build(&loaded, &facts)?;
-    let images = loaded.file.release.docker.is_some();
+    let images = loaded.has_channel("docker");
     let text = workflow::render(
         &plan,
         &facts,

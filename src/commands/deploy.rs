@@ -13,13 +13,12 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::Manifest;
-use crate::plan::kinds;
 use crate::ui::{self, Event, Level, Reporter};
 
 /// Runs `shipit deploy` (or `deploy status`, `deploy --init`).
 pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
+    let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     if args.init {
         session.printer.out(&crate::deploy::haproxy::starter_config(
             &loaded,
@@ -47,7 +46,7 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
 /// Runs `shipit rollback`.
 pub fn rollback(session: &Session, args: &RollbackArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
+    let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     let reporter = ui::reporter(session.ui, session.printer.clone());
     let plan = plan_for(&loaded, &args.env, None)?;
     if global.dry_run {

@@ -10,7 +10,6 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{self, Facts, FactsOptions};
 use crate::plan::StepCommand;
-use crate::plan::kinds;
 use crate::targets::{ALIASES, Target};
 use crate::toolchain::{self, Check, Requirement};
 use crate::{config, plan};
@@ -30,7 +29,7 @@ pub fn run(session: &Session) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
     let rustc = facts::rustc_version();
     let host = facts::host_triple(&rustc);
-    let rows = match config::load(&global.pipeline, kinds::BUILTINS) {
+    let rows = match config::load(&global.pipeline, super::PIPELINE) {
         Ok(loaded) => {
             let facts = Facts::gather(&loaded, FactsOptions::default())?;
             let plan = plan::build(&loaded, &facts)?;

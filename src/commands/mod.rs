@@ -8,6 +8,7 @@ mod doctor;
 mod init;
 mod keygen;
 mod merge;
+mod pipeline;
 mod release;
 mod report;
 mod runtime;
@@ -17,18 +18,18 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+pub use pipeline::PIPELINE;
 pub use report::render_config_error;
 use report::report_error;
 use runtime::{block_on_interruptible, cancel_on_signal, github_output, runtime};
 
 use crate::cli::{Cli, Command};
 use crate::config;
-use crate::config::StageKinds;
+use crate::config::Extensions;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::plan;
-use crate::plan::kinds;
 use crate::secrets::Masker;
 use crate::ui::{Printer, UiOptions};
 
@@ -152,7 +153,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
     match &session.cli.command {
         Command::Build(args) => build::run(session, args),
         Command::Plan(args) => {
-            let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
+            let loaded = config::load(&global.pipeline, PIPELINE)?;
             let facts = Facts::gather(&loaded, FactsOptions::from(args))?;
             let plan = plan::build(&loaded, &facts)?;
             if global.json {
@@ -169,7 +170,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Doctor => doctor::run(session),
         Command::Ci(crate::cli::CiCommand::Github(args)) => ci::github(session, args),
         Command::Schema => {
-            let schema = kinds::BUILTINS.pipeline_schema();
+            let schema = PIPELINE.pipeline_schema();
             let text =
                 serde_json::to_string_pretty(schema).map_err(|e| Error::Internal(e.to_string()))?;
             session.printer.out(&text);

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::Manifest;
-use crate::plan::{self, kinds};
+use crate::plan;
 use crate::publish::{self, Context, Run};
 use crate::ui::{self, Event, Level};
 
@@ -20,12 +20,16 @@ use crate::ui::{self, Event, Level};
 pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Error> {
     let args = &release_args.version;
     let global = &session.cli.global;
-    let loaded = config::load(&global.pipeline, kinds::BUILTINS)?;
-    let release = &loaded.file.release;
-    if release.github.is_none() && release.docker.is_none() {
+    let loaded = config::load(&global.pipeline, super::PIPELINE)?;
+    if loaded.file.release.0.is_empty() {
         return Err(Error::Usage(format!(
-            "{} has nothing to release: add `[release.github]` (`repo = \"owner/name\"`) or `[release.docker]` (`image = \"registry/owner/name\"`)",
-            global.pipeline.display()
+            "{} has nothing to release: add `[release.github]` (`repo = \"owner/name\"`) or another channel ({})",
+            global.pipeline.display(),
+            crate::publish::channels()
+                .iter()
+                .map(|c| format!("`[release.{}]`", c.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let facts = Facts::gather(&loaded, FactsOptions::from(args))?;

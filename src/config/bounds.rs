@@ -49,21 +49,6 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
             RETRIES,
         );
     }
-    let publishers = [
-        file.release
-            .github
-            .as_ref()
-            .map(|g| ("github", g.concurrency, g.keep)),
-        file.release
-            .docker
-            .as_ref()
-            .map(|d| ("docker", d.concurrency, d.keep)),
-    ];
-    for (name, concurrency, keep) in publishers.into_iter().flatten() {
-        let concurrency_at = path!["release", name, "concurrency"];
-        c.int(concurrency_at, as_u64(concurrency), CONCURRENCY);
-        c.int(path!["release", name, "keep"], as_u64(keep), KEEP);
-    }
     for (env, deploy) in &file.deploy {
         let env = env.as_str();
         c.int(
@@ -152,7 +137,25 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
     }
 }
 
-fn as_u64(value: Option<usize>) -> Option<u64> {
+/// The problem of `value` at `at` when it is outside `range` (for sections their owners check,
+/// such as a release channel's).
+pub fn int_problem(
+    loaded: &Loaded,
+    at: &[Seg<'_>],
+    value: Option<u64>,
+    range: RangeInclusive<u64>,
+) -> Option<Problem> {
+    let mut problems = Vec::new();
+    Checker {
+        loaded,
+        problems: &mut problems,
+    }
+    .int(at, value, range);
+    problems.pop()
+}
+
+/// A count as the bounds compare it.
+pub fn as_u64(value: Option<usize>) -> Option<u64> {
     value.map(|v| u64::try_from(v).unwrap_or(u64::MAX))
 }
 

@@ -5,12 +5,12 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::schema::{object_schema, resolve};
-use super::{KindInfo, Problem, StageKinds, did_you_mean};
+use super::{Extensions, KindInfo, Problem, did_you_mean};
 
 /// Adds a problem for every key the schema of `kinds` does not allow, anywhere in the document.
 pub(super) fn check_unknown(
     root: &Spanned<DeTable<'_>>,
-    kinds: &dyn StageKinds,
+    kinds: &dyn Extensions,
     problems: &mut Vec<Problem>,
 ) {
     let schema = kinds.pipeline_schema();

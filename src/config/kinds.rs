@@ -1,6 +1,6 @@
-//! What config knows of stage kinds: only what the layer that defines them hands in (names,
-//! option schemas as plain data, and a check), so config never imports a kind and a new kind
-//! never edits config.
+//! What config knows of stage kinds and release channels: only what the layers that define
+//! them hand in (names, schemas as plain data, and a check), so config never imports a kind or
+//! a channel, and a new one never edits config.
 
 use std::ops::Range;
 
@@ -23,17 +23,42 @@ pub struct KindInfo {
     pub option_names: Vec<String>,
 }
 
-/// The stage kinds a pipeline may name in `uses`.
-pub trait StageKinds: Sync {
+/// One release channel, as config sees it: a `[release.<name>]` section.
+#[derive(Debug, Clone)]
+pub struct ChannelInfo {
+    /// The section's name.
+    pub name: &'static str,
+    /// One line about what it publishes.
+    pub about: &'static str,
+    /// JSON Schema of its section.
+    pub schema: Value,
+}
+
+/// What the layers above config add to the pipeline file: the stage kinds a pipeline may name
+/// in `uses`, and the release channels it may configure under `[release]`.
+pub trait Extensions: Sync {
     /// Every kind.
     fn kinds(&self) -> &[KindInfo];
 
-    /// Checks the options of `stage`, whose kind is `kind` (one of [`StageKinds::kinds`]),
+    /// Checks the options of `stage`, whose kind is `kind` (one of [`Extensions::kinds`]),
     /// without project facts; every problem located.
     fn check(&self, kind: &str, stage: &StageRef<'_>) -> Vec<Problem>;
 
-    /// The pipeline file's JSON Schema with these kinds' options ([`super::schema::build`]);
-    /// built once by the implementation, as the unknown-key check reads it on every load.
+    /// Every release channel.
+    fn channels(&self) -> &[ChannelInfo] {
+        &[]
+    }
+
+    /// Checks the `[release.<channel>]` section (one of [`Extensions::channels`]) without
+    /// project facts; every problem located.
+    fn check_channel(&self, channel: &str, loaded: &Loaded) -> Vec<Problem> {
+        let _ = (channel, loaded);
+        Vec::new()
+    }
+
+    /// The pipeline file's JSON Schema with these kinds' options and channels' sections
+    /// ([`super::schema::build`]); built once by the implementation, as the unknown-key check
+    /// reads it on every load.
     fn pipeline_schema(&self) -> &Value;
 
     /// The kind called `name`.

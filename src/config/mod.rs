@@ -22,7 +22,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use diagnostic::{ConfigError, Problem, ProblemDiagnostic, did_you_mean, line_col};
-pub use kinds::{KindInfo, StageKinds, StageRef};
+pub use kinds::{ChannelInfo, Extensions, KindInfo, StageRef};
 pub use types::*;
 pub use values::{Duration, Size, ValueError};
 
@@ -96,7 +96,7 @@ pub const MAX_FILE_LEN: u64 = 16 << 20;
 
 /// Reads, parses and validates a pipeline file whose stages may use `kinds`, reporting every
 /// problem at once.
-pub fn load(path: &Path, kinds: &dyn StageKinds) -> Result<Loaded, LoadError> {
+pub fn load(path: &Path, kinds: &dyn Extensions) -> Result<Loaded, LoadError> {
     let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
@@ -133,7 +133,7 @@ pub fn load(path: &Path, kinds: &dyn StageKinds) -> Result<Loaded, LoadError> {
 }
 
 /// Parses, type-checks and validates pipeline text that claims to come from `path`.
-pub fn load_str(path: &Path, text: String, kinds: &dyn StageKinds) -> Result<Loaded, ConfigError> {
+pub fn load_str(path: &Path, text: String, kinds: &dyn Extensions) -> Result<Loaded, ConfigError> {
     let name = display_name(path);
     let (root, errors) = DeTable::parse_recoverable(&text);
     if !errors.is_empty() {
@@ -294,6 +294,20 @@ impl Loaded {
         }
     }
 
+    /// Whether the file has a `[release.<channel>]` section.
+    pub fn has_channel(&self, channel: &str) -> bool {
+        self.file.release.0.contains_key(channel)
+    }
+
+    /// The `[release.<channel>]` section as the channel reads it; `None` when the file has
+    /// none; type errors located, every one of them.
+    pub fn channel_section<T: DeserializeOwned>(
+        &self,
+        channel: &str,
+    ) -> Result<Option<T>, Vec<Problem>> {
+        self.deserialize_table_at(path!["release", channel], &format!("`[release.{channel}]`"))
+    }
+
     /// The keys of the table at `path`, in file order.
     pub fn keys(&self, path: &[Seg<'_>]) -> Vec<String> {
         let doc = self.doc();
@@ -436,9 +450,8 @@ fn typed(root: &Spanned<DeTable<'_>>, problems: &mut Vec<Problem>) -> (PipelineF
         collect(deserialize(v), problems, |e| file.env = e);
     }
     if let Some(v) = get("release") {
-        let (release, mut found) = deserialize_table(&v, "`[release]`");
-        problems.append(&mut found);
-        file.release = release.unwrap_or_default();
+        // Each channel reads and checks its own section (`Extensions::check_channel`).
+        collect(deserialize(v), problems, |r| file.release = r);
     }
     if let Some(v) = get("deploy") {
         deploy_environments(&v, &mut file, problems);

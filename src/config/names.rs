@@ -95,7 +95,34 @@ pub fn check_repo(repo: &str) -> Result<(), Invalid> {
     }
 }
 
-/// Every name problem in the file.
+/// The problem of `value` as a name of `kind`, at `span`, if it breaks the grammar.
+pub fn name_problem(
+    kind: NameKind,
+    value: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> Option<Problem> {
+    let why = kind.check(value).err()?;
+    Some(
+        Problem::new(
+            format!("`{}` is not a valid name: {why}", value.escape_debug()),
+            span,
+        )
+        .label("bad name")
+        .help("names reach file names, scripts and the router; SECURITY.md says why"),
+    )
+}
+
+/// The problem of `repo` as a GitHub `owner/name`, at `span`.
+pub fn repo_problem(repo: &str, span: Option<std::ops::Range<usize>>) -> Option<Problem> {
+    let why = check_repo(repo).err()?;
+    Some(
+        Problem::new(format!("`{}` {why}", repo.escape_debug()), span)
+            .label("not a repository")
+            .help("write the GitHub repository as `owner/name`, such as `acme/demo`"),
+    )
+}
+
+/// Every name problem of the file's own sections (channels check theirs).
 pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
     let file = &loaded.file;
     if let Some(prefix) = &file.project.tag_prefix
@@ -114,75 +141,13 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
             .help("a tag prefix is `v`, `\"\"` for bare version tags, or something like `tool-v`"),
         );
     }
-    if let Some(docker) = &file.release.docker {
-        if docker.image.0.is_empty() {
-            problems.push(
-                Problem::new(
-                    "`image` lists no repository",
-                    loaded.span(path!["release", "docker", "image"]),
-                )
-                .label("empty")
-                .help("name at least one, such as `image = \"ghcr.io/acme/demo\"`"),
-            );
-        }
-        check_docker_tags(loaded, docker.tags.as_deref().unwrap_or_default(), problems);
-        for (i, image) in docker.image.0.iter().enumerate() {
-            if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                problems.push(
-                    Problem::new(
-                        format!("`{}` is not an image repository", image.escape_debug()),
-                        loaded.span_near(path!["release", "docker", "image", i]),
-                    )
-                    .label("bad name")
-                    .help("write `registry/owner/name`, such as `ghcr.io/acme/demo`"),
-                );
-            }
-        }
-    }
-    const GITHUB_REPO: &[Seg<'static>] =
-        &[Seg::Key("release"), Seg::Key("github"), Seg::Key("repo")];
-    const TAP_REPO: &[Seg<'static>] = &[
-        Seg::Key("release"),
-        Seg::Key("homebrew"),
-        Seg::Key("tap"),
-        Seg::Key("repo"),
-    ];
-    let repos = [
-        file.release
-            .github
-            .as_ref()
-            .map(|g| (GITHUB_REPO, g.repo.as_str())),
-        file.release
-            .homebrew
-            .as_ref()
-            .and_then(|h| h.tap.repo.as_deref())
-            .map(|r| (TAP_REPO, r)),
-    ];
-    for (at, repo) in repos.into_iter().flatten() {
-        if let Err(why) = check_repo(repo) {
-            problems.push(
-                Problem::new(format!("`{}` {why}", repo.escape_debug()), loaded.span(at))
-                    .label("not a repository")
-                    .help("write the GitHub repository as `owner/name`, such as `acme/demo`"),
-            );
-        }
-    }
     let mut name = |kind: NameKind, at: &[Seg<'_>], value: &str, key_itself: bool| {
-        if let Err(why) = kind.check(value) {
-            let span = if key_itself {
-                loaded.key_span(at).or_else(|| loaded.span_near(at))
-            } else {
-                loaded.span_near(at)
-            };
-            problems.push(
-                Problem::new(
-                    format!("`{}` is not a valid name: {why}", value.escape_debug()),
-                    span,
-                )
-                .label("bad name")
-                .help("names reach file names, scripts and the router; SECURITY.md says why"),
-            );
-        }
+        let span = if key_itself {
+            loaded.key_span(at).or_else(|| loaded.span_near(at))
+        } else {
+            loaded.span_near(at)
+        };
+        problems.extend(name_problem(kind, value, span));
     };
     if let Some(project) = &file.project.name {
         name(NameKind::Project, path!["project", "name"], project, false);
@@ -201,16 +166,6 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
             let at = path!["stages", stage.as_str(), "env", var.as_str()];
             name(NameKind::Variable, at, var, true);
         }
-    }
-    if let Some(brew) = &file.release.homebrew
-        && let Some(formula) = &brew.name
-    {
-        name(
-            NameKind::Project,
-            path!["release", "homebrew", "name"],
-            formula,
-            false,
-        );
     }
     for (env, deploy) in &file.deploy {
         let env = env.as_str();
@@ -234,34 +189,6 @@ pub fn check(loaded: &Loaded, problems: &mut Vec<Problem>) {
                 true,
             );
         }
-    }
-}
-
-/// Tag templates rendered with sample values (a release `1.2.3` on `main`): a tag that breaks the
-/// OCI grammar whatever the version (`{{ version }}+build`) is reported by `shipit check`, located,
-/// instead of at release time. The real values are checked again before anything is uploaded.
-fn check_docker_tags(loaded: &Loaded, tags: &[String], problems: &mut Vec<Problem>) {
-    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let sample = minijinja::context! {
-        project => "project", version => "1.2.3", major => 1, minor => 2, patch => 3,
-        prerelease => "", tag => "v1.2.3", commit => "0123456789abcdef0123456789abcdef01234567",
-        short_commit => "0123456", date => "2026-01-01", branch => "main", nightly => false,
-        snapshot => false, env => env,
-    };
-    for (i, text) in tags.iter().enumerate() {
-        let span = loaded.span_near(path!["release", "docker", "tags", i]);
-        let problem = match crate::template::render(text, &sample) {
-            Ok(tag) => match crate::oci::reference::check_tag(&tag) {
-                Ok(()) => continue,
-                Err(why) => Problem::new(format!("tag `{text}` gives {why}"), span)
-                    .label("not an image tag")
-                    .help("tags are letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`"),
-            },
-            Err(e) => Problem::new(format!("bad tag template: {}", e.message), span)
-                .label("here")
-                .help("tags may use `version`, `major`, `minor`, `patch`, `prerelease`, `commit`, `short_commit`, `branch`, `env.NAME`"),
-        };
-        problems.push(problem);
     }
 }
 

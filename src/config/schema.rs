@@ -3,18 +3,37 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{KindInfo, PipelineFile};
+use super::{ChannelInfo, KindInfo, PipelineFile};
 
-/// The JSON Schema (draft 2020-12) of a pipeline file with the options of `kinds` (what
-/// [`super::StageKinds::pipeline_schema`] keeps).
-pub fn build(kinds: &[KindInfo]) -> Value {
+/// The JSON Schema (draft 2020-12) of a pipeline file with the options of `kinds` and the
+/// sections of `channels` (what [`super::Extensions::pipeline_schema`] keeps).
+pub fn build(kinds: &[KindInfo], channels: &[ChannelInfo]) -> Value {
     let mut root = schemars::schema_for!(PipelineFile).to_value();
     root["$id"] = json!("https://shipit.dev/schema/pipeline-v1.json");
     root["properties"]["version"]["const"] = json!(1);
+    let mut extra_defs = Map::new();
+    let mut sections = Map::new();
+    for channel in channels {
+        let mut schema = channel.schema.clone();
+        if let Some(Value::Object(defs)) = schema.get_mut("$defs").map(Value::take) {
+            extra_defs.extend(defs);
+        }
+        if let Value::Object(object) = &mut schema {
+            object.remove("$schema");
+            object.remove("title");
+        }
+        schema["description"] = json!(channel.about);
+        sections.insert(channel.name.to_string(), schema);
+    }
+    root["properties"]["release"] = json!({
+        "description": "Where `shipit release` publishes: one section per channel.",
+        "type": "object",
+        "properties": sections,
+        "additionalProperties": false,
+    });
 
     let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
     let mut extra_props: Map<String, Value> = Map::new();
-    let mut extra_defs = Map::new();
     let mut kind_props: Vec<(&str, Map<String, Value>)> = Vec::new();
     for kind in kinds {
         let mut options = kind.options.clone();
@@ -129,7 +148,7 @@ mod tests {
             options: json!({"type": "object", "properties": {"flavour": {"type": "string"}}}),
             option_names: vec!["flavour".into()],
         };
-        let root = build(&[kind]);
+        let root = build(&[kind], &[]);
         let stage = &root["$defs"]["StageConfig"];
         let names = property_names(stage, &root);
         for key in [

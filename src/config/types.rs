@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::values::{Duration, Size};
+use super::values::Duration;
 
 /// A shipit pipeline file (`shipit.toml`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -99,157 +99,14 @@ pub struct WhenConfig {
     pub nightly: Option<bool>,
 }
 
-/// `[release]`: publishers. Each one is configured by its own section.
+/// `[release]`: one section per release channel, as written. Each channel reads and checks
+/// its own section (`Extensions::check_channel`, `Loaded::channel_section`); config knows the
+/// channels only through that seam.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct ReleaseConfig {
-    /// GitHub Releases.
-    pub github: Option<GithubConfig>,
-    /// OCI / Docker images.
-    pub docker: Option<DockerConfig>,
-    /// Homebrew tap formula.
-    pub homebrew: Option<HomebrewConfig>,
-}
-
-/// `[release.github]`: publish the manifest's artifacts as a GitHub Release.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GithubConfig {
-    /// `owner/name` of the repository.
-    pub repo: String,
-    /// Leave the release as a draft (it is always a draft while assets upload).
-    #[serde(default)]
-    pub draft: bool,
-    /// `"auto"` (from the version's pre-release part), `true` or `false`. Default: `"auto"`.
-    pub prerelease: Option<Prerelease>,
-    /// Mark as the latest release: `"true"`, `"false"` or `"legacy"`. Default: `"true"`, `"false"` for pre-releases.
-    pub make_latest: Option<String>,
-    /// Release title (template). Default: `{{ project }} {{ version }}`.
-    pub name: Option<String>,
-    /// Template file for the release notes, relative to the pipeline file. Default: shipit's
-    /// (the CHANGELOG section, else commits since the previous tag).
-    pub notes: Option<String>,
-    /// Replace an existing asset of the same name whose size differs (else that is an error).
-    #[serde(default)]
-    pub replace: bool,
-    /// Uploads at once. Default: 4.
-    pub concurrency: Option<usize>,
-    /// Longest total time spent waiting to retry a request (`0s`: never retry). Default: `10m`.
-    pub max_retry_time: Option<Duration>,
-    /// Nightly runs keep this many dated nightly releases (tags `vX.Y.Z-nightly.YYYYMMDD.*` or
-    /// `nightly-YYYYMMDD`) besides the rolling `nightly` one, and delete older ones with their
-    /// tags. Default: keep all.
-    pub keep: Option<usize>,
-}
-
-/// `[release.homebrew]`: a formula in a Homebrew tap, so `brew install owner/tap/name` works.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HomebrewConfig {
-    /// The tap: `{ repo = "acme/homebrew-tap" }` (GitHub, token from `GITHUB_TOKEN`), or
-    /// `{ url = "..." }` (https, ssh or a local path).
-    pub tap: TapConfig,
-    /// Formula name. Default: the project name.
-    pub name: Option<String>,
-    /// One-line description.
-    pub description: Option<String>,
-    /// Home page. Default: the GitHub repository's page.
-    pub homepage: Option<String>,
-    /// SPDX license. Default: the Cargo package's.
-    pub license: Option<String>,
-    /// Your own formula template (minijinja), relative to the pipeline file.
-    pub template: Option<String>,
-    /// Formulae it depends on.
-    #[serde(default)]
-    pub depends_on: Vec<String>,
-    /// Formulae it conflicts with.
-    #[serde(default)]
-    pub conflicts_with: Vec<String>,
-    /// Text shown after installing.
-    pub caveats: Option<String>,
-    /// A service: the command `brew services` runs (first word is the installed binary).
-    pub service: Option<Vec<String>>,
-    /// Shell completions inside the archive, by shell: `{ bash = "completions/demo.bash" }`.
-    #[serde(default)]
-    pub completions: BTreeMap<String, String>,
-    /// Man pages inside the archive.
-    #[serde(default)]
-    pub manpages: Vec<String>,
-    /// Folder of the tap holding formulae. Default: `Formula`.
-    pub folder: Option<String>,
-    /// Branch to push to. Default: the tap's default branch.
-    pub branch: Option<String>,
-    /// Commit author, `{ name = "...", email = "..." }`. Default: shipit.
-    pub commit_author: Option<CommitAuthor>,
-    /// Push a branch and open a pull request instead of pushing to the branch.
-    #[serde(default)]
-    pub pull_request: bool,
-    /// Publish pre-releases too.
-    #[serde(default)]
-    pub prerelease: bool,
-}
-
-/// `[release.docker]`: container images pushed to an OCI registry.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DockerConfig {
-    /// Image repository, or several: `"ghcr.io/acme/demo"`, `["ghcr.io/acme/demo", "docker.io/acme/demo"]`.
-    pub image: StringList,
-    /// Build targets to make images for, one platform each (`linux-x64-musl` is linux/amd64).
-    /// Default: every Linux target the build produced.
-    pub platforms: Option<Vec<String>>,
-    /// Tags (templates). Default: `["{{ version }}", "latest"]`.
-    pub tags: Option<Vec<String>>,
-    /// Also tag pre-releases `latest`.
-    #[serde(default)]
-    pub latest_on_prerelease: bool,
-    /// Base image: `"scratch"` (default) or a reference pulled from its registry.
-    pub base: Option<String>,
-    /// Binaries to put in `/usr/local/bin`. Default: all of the target's.
-    pub binaries: Option<Vec<String>>,
-    /// Entrypoint. Default: the binary named like the project (or the only one).
-    pub entrypoint: Option<Vec<String>>,
-    /// Default arguments.
-    pub cmd: Option<Vec<String>>,
-    /// `user[:group]` to run as. Default on `scratch`: `65532:65532` (non-root).
-    pub user: Option<String>,
-    /// Working directory.
-    pub workdir: Option<String>,
-    /// Environment of the container (templates).
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Exposed ports: `[8080, "9090/udp"]`.
-    #[serde(default)]
-    pub ports: Vec<Port>,
-    /// Labels (templates), over the `org.opencontainers.image.*` ones shipit sets.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Build with this Dockerfile through a Docker engine instead (relative to `context`).
-    pub dockerfile: Option<String>,
-    /// Build context folder, relative to the pipeline file. Default: the Cargo project's folder.
-    pub context: Option<String>,
-    /// Build arguments (templates).
-    #[serde(default)]
-    pub build_args: BTreeMap<String, String>,
-    /// Dockerfile stage to build.
-    pub target: Option<String>,
-    /// Docker engine address. Default: `DOCKER_HOST`, else the local socket.
-    pub engine: Option<String>,
-    /// Registry credentials: `{ username = "...", password_env = "REGISTRY_PASSWORD" }`.
-    pub auth: Option<RegistryAuth>,
-    /// The registries speak plain HTTP (never use this over a network you do not trust).
-    #[serde(default)]
-    pub insecure: bool,
-    /// Upload blobs larger than this in chunks of this size (`"16MiB"`). Default: one request.
-    pub chunk_size: Option<Size>,
-    /// Blobs uploaded at once. Default: 4.
-    pub concurrency: Option<usize>,
-    /// Longest total time spent waiting to retry (`0s`: never retry). Default: `10m`.
-    pub max_retry_time: Option<Duration>,
-    /// Nightly runs keep this many nightly images (tags `X.Y.Z-nightly.YYYYMMDD.*`) and delete
-    /// older ones. Default: keep all.
-    pub keep: Option<usize>,
-}
+#[serde(transparent)]
+pub struct ReleaseConfig(
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")] pub IndexMap<String, toml::Value>,
+);
 
 /// `[deploy.<env>]`: how the service runs in one environment and how new versions roll out.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -412,66 +269,6 @@ pub struct PrometheusCheck {
     pub query: String,
     /// Largest value allowed.
     pub max: f64,
-}
-
-/// A port, as a number (`8080`, TCP) or text (`"53/udp"`).
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Port {
-    /// A TCP port.
-    Number(u16),
-    /// `port[/tcp|udp|sctp]`.
-    Text(String),
-}
-
-/// Registry credentials named in the pipeline. The password is always read from the environment.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryAuth {
-    /// User name.
-    pub username: Option<String>,
-    /// Variable holding the user name.
-    pub username_env: Option<String>,
-    /// Variable holding the password or token.
-    pub password_env: String,
-}
-
-/// Where a tap lives.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TapConfig {
-    /// `owner/name` on GitHub.
-    pub repo: Option<String>,
-    /// A clone URL or a local path; overrides the one made from `repo`.
-    pub url: Option<String>,
-}
-
-/// A git identity.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CommitAuthor {
-    /// Name.
-    pub name: String,
-    /// Email.
-    pub email: String,
-}
-
-/// `prerelease = "auto" | true | false`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Prerelease {
-    /// Decided by hand.
-    Fixed(bool),
-    /// `"auto"`: a version like `1.2.0-rc.1` is a pre-release.
-    Auto(AutoWord),
-}
-
-/// The word `auto`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AutoWord {
-    /// `auto`.
-    Auto,
 }
 
 /// One string or a list of strings; `run = "make"` means `run = ["make"]`.

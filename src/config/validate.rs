@@ -5,11 +5,11 @@ use std::sync::OnceLock;
 
 use indexmap::IndexMap;
 
-use super::{Loaded, Problem, Seg, StageKinds, StageRef, did_you_mean};
+use super::{Extensions, Loaded, Problem, Seg, StageRef, did_you_mean};
 use crate::{dag, path, template};
 
 /// Every semantic problem in the file.
-pub fn validate(loaded: &Loaded, kinds: &dyn StageKinds) -> Vec<Problem> {
+pub fn validate(loaded: &Loaded, kinds: &dyn Extensions) -> Vec<Problem> {
     let mut problems = Vec::new();
     let file = &loaded.file;
 
@@ -48,6 +48,12 @@ pub fn validate(loaded: &Loaded, kinds: &dyn StageKinds) -> Vec<Problem> {
         check_stage(loaded, kinds, name, stage, &mut problems);
     }
     check_cycles(loaded, &mut problems);
+    for channel in file.release.0.keys() {
+        // An unknown channel is an unknown key, reported with the others.
+        if kinds.channels().iter().any(|c| c.name == channel) {
+            problems.extend(kinds.check_channel(channel, loaded));
+        }
+    }
     super::bounds::check(loaded, &mut problems);
     super::names::check(loaded, &mut problems);
     problems
@@ -55,7 +61,7 @@ pub fn validate(loaded: &Loaded, kinds: &dyn StageKinds) -> Vec<Problem> {
 
 fn check_stage(
     loaded: &Loaded,
-    kinds: &dyn StageKinds,
+    kinds: &dyn Extensions,
     name: &str,
     stage: &super::StageConfig,
     problems: &mut Vec<Problem>,
@@ -238,7 +244,7 @@ fn check_stage(
 /// Built-in options used on a stage of another kind (or on a `run` stage).
 fn check_option_owners(
     loaded: &Loaded,
-    kinds: &dyn StageKinds,
+    kinds: &dyn Extensions,
     name: &str,
     uses: Option<&str>,
     problems: &mut Vec<Problem>,

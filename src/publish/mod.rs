@@ -11,7 +11,9 @@ use std::path::Path;
 
 use futures_util::future::LocalBoxFuture;
 
-use crate::config::Loaded;
+use serde::de::DeserializeOwned;
+
+use crate::config::{ChannelInfo, Loaded, Problem};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::Manifest;
@@ -63,8 +65,19 @@ impl Run<'_> {
 
 /// A release channel.
 pub trait Publisher: Sync {
-    /// Its name, as other channels name it in [`Publisher::needs`].
+    /// Its name: its section is `[release.<name>]`, and other channels name it in
+    /// [`Publisher::needs`].
     fn name(&self) -> &'static str;
+
+    /// One line about what it publishes.
+    fn about(&self) -> &'static str;
+
+    /// JSON Schema of its section (for `shipit schema`, and unknown keys in `shipit check`).
+    fn schema(&self) -> schemars::Schema;
+
+    /// Checks its section without project facts, as `shipit check` does; every problem
+    /// located.
+    fn check(&self, loaded: &Loaded) -> Vec<Problem>;
 
     /// Channels whose results it builds on: when one of them fails, it is skipped.
     fn needs(&self) -> &'static [&'static str] {
@@ -99,6 +112,34 @@ pub trait Planned: Send + Sync {
 /// release's download URLs (Homebrew).
 pub fn channels() -> &'static [&'static dyn Publisher] {
     &[&docker::Channel, &github::Channel, &homebrew::Channel]
+}
+
+/// The channels as config sees them, for [`crate::config::Extensions::channels`].
+pub fn channel_infos() -> &'static [ChannelInfo] {
+    static INFOS: std::sync::OnceLock<Vec<ChannelInfo>> = std::sync::OnceLock::new();
+    INFOS.get_or_init(|| {
+        channels()
+            .iter()
+            .map(|c| ChannelInfo {
+                name: c.name(),
+                about: c.about(),
+                schema: c.schema().to_value(),
+            })
+            .collect()
+    })
+}
+
+/// The channel whose section is `[release.<name>]`.
+pub fn find(name: &str) -> Option<&'static dyn Publisher> {
+    channels().iter().copied().find(|c| c.name() == name)
+}
+
+/// A channel's section as `T`; `None` when the file has none. Loading checked it already, so
+/// an error here is still reported as the located config error it is.
+pub fn section<T: DeserializeOwned>(loaded: &Loaded, channel: &str) -> Result<Option<T>, Error> {
+    loaded
+        .channel_section(channel)
+        .map_err(|problems| Error::Config(loaded.error(problems)))
 }
 
 /// The plans of every configured channel, in order.
@@ -208,6 +249,15 @@ mod tests {
         }
         fn needs(&self) -> &'static [&'static str] {
             self.needs
+        }
+        fn about(&self) -> &'static str {
+            "a channel for this test"
+        }
+        fn schema(&self) -> schemars::Schema {
+            schemars::json_schema!({"type": "object"})
+        }
+        fn check(&self, _: &Loaded) -> Vec<Problem> {
+            Vec::new()
         }
         fn plan(&self, _: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
             unreachable!("planned by the test")

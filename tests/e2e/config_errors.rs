@@ -8,7 +8,7 @@ use shipit::config;
 
 fn rendered(fixture: &str) -> String {
     let path = Path::new("tests/fixtures/config").join(fixture);
-    match config::load(&path, shipit::plan::kinds::BUILTINS) {
+    match config::load(&path, shipit::commands::PIPELINE) {
         Ok(_) => panic!("{fixture} should not load"),
         Err(config::LoadError::Config(e)) => render_config_error(&e, false),
         Err(e) => panic!("{fixture}: {e}"),
@@ -51,7 +51,7 @@ fn version_manifest_self_need_misplaced_option_and_section_typo() {
 #[test]
 fn the_bundled_pipelines_are_valid() {
     for file in ["pipelines/demo.toml", "pipelines/production.toml"] {
-        if let Err(e) = config::load(Path::new(file), shipit::plan::kinds::BUILTINS) {
+        if let Err(e) = config::load(Path::new(file), shipit::commands::PIPELINE) {
             panic!("{file}: {e:?}");
         }
     }
@@ -98,14 +98,12 @@ fn mangled_input_never_panics() {
             invalid += 1;
         }
         let result =
-            std::panic::catch_unwind(
-                || match config::load(&file, shipit::plan::kinds::BUILTINS) {
-                    Err(config::LoadError::Config(e)) => {
-                        let _ = render_config_error(&e, false);
-                    }
-                    Err(config::LoadError::Read { .. }) | Ok(_) => {}
-                },
-            );
+            std::panic::catch_unwind(|| match config::load(&file, shipit::commands::PIPELINE) {
+                Err(config::LoadError::Config(e)) => {
+                    let _ = render_config_error(&e, false);
+                }
+                Err(config::LoadError::Read { .. }) | Ok(_) => {}
+            });
         assert!(
             result.is_ok(),
             "panic on input:\n{}",
@@ -134,7 +132,7 @@ fn stage_problems_are_all_reported_and_suggestions_fit_the_kind() {
     )
     .unwrap();
     let path = dir.path().join("shipit.toml");
-    let out = match config::load_str(&path, text.to_string(), shipit::plan::kinds::BUILTINS) {
+    let out = match config::load_str(&path, text.to_string(), shipit::commands::PIPELINE) {
         Ok(_) => panic!("should not load"),
         Err(e) => render_config_error(&e, false),
     };
@@ -183,4 +181,43 @@ fn check_reports_a_bad_deploy_duration_and_a_bad_image_tag_in_one_run() {
     assert!(stderr.contains("shipit.toml:15:23"), "{stderr}");
     assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
     assert!(stderr.contains("has 2 problems"), "{stderr}");
+}
+
+/// Each release channel checks its own section through config's seam: an unknown key is
+/// reported once (by the schema walk, not again by the channel's deserializer), and the
+/// channel's bounds, names and typed values are each located; an unknown channel gets a
+/// suggestion from the registered ones.
+#[test]
+fn release_channels_check_their_own_sections_and_unknown_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::tiny_crate(dir.path(), "1.0.0");
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        "version = 1\n\n[release.github]\nrepo = \"acme/tiny\"\nconcurency = 3\nkeep = 0\n\n\
+         [release.gitlabb]\nx = 1\n\n\
+         [release.docker]\nimage = \"127.0.0.1:5000/acme/tiny\"\nchunk_size = \"9 parsecs\"\n\n\
+         [release.homebrew]\ntap = { repo = \"not a repo\" }\n",
+    )
+    .unwrap();
+    let out = crate::common::shipit(dir.path())
+        .arg("check")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (_, stderr) = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in [
+        "unknown key `concurency` in `release.github`",
+        "did you mean `concurrency`?",
+        "`keep` is 0; it must be from 1 to 10000",
+        "shipit.toml:6:8",
+        "unknown key `gitlabb` in `release`",
+        "did you mean `github`?",
+        "`chunk_size` of `[release.docker]`: `9 parsecs` is not a size",
+        "`not a repo` is not `owner/name`",
+        "has 5 problems",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("unknown field"), "{stderr}");
 }

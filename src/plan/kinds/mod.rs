@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use crate::config::StageRef;
-use crate::config::{KindInfo, Problem, StageKinds};
+use crate::config::{Extensions, KindInfo, Problem};
 use crate::facts::Facts;
 use crate::plan::{PlannedArtifact, PlannedStage, Unit};
 use crate::toolchain::Requirement;
@@ -152,10 +152,10 @@ impl Context<'_> {
 /// The built-in kinds, as config needs to know them: what [`crate::config::load`] takes.
 pub const BUILTINS: &Builtins = &Builtins;
 
-/// The built-in kinds behind config's [`StageKinds`] seam.
+/// The built-in kinds behind config's [`Extensions`] seam.
 pub struct Builtins;
 
-impl StageKinds for Builtins {
+impl Extensions for Builtins {
     fn kinds(&self) -> &[KindInfo] {
         static KINDS: std::sync::OnceLock<Vec<KindInfo>> = std::sync::OnceLock::new();
         KINDS.get_or_init(|| {
@@ -177,7 +177,7 @@ impl StageKinds for Builtins {
 
     fn pipeline_schema(&self) -> &Value {
         static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-        SCHEMA.get_or_init(|| crate::config::schema::build(self.kinds()))
+        SCHEMA.get_or_init(|| crate::config::schema::build(self.kinds(), &[]))
     }
 }
 

@@ -3,7 +3,9 @@
 
 use futures_util::future::LocalBoxFuture;
 
+use super::config::DockerConfig;
 use super::{ImagePlan, ImageSource};
+use crate::config::{Loaded, Problem};
 use crate::error::Error;
 use crate::publish::{Context, Planned, Publisher, Run};
 use crate::ui::Level;
@@ -16,11 +18,23 @@ impl Publisher for Channel {
         "docker"
     }
 
+    fn about(&self) -> &'static str {
+        "OCI / Docker images pushed to registries"
+    }
+
+    fn schema(&self) -> schemars::Schema {
+        schemars::schema_for!(DockerConfig)
+    }
+
+    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
+        super::config::check(loaded)
+    }
+
     fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(config) = &cx.loaded.file.release.docker else {
+        let Some(config) = crate::publish::section::<DockerConfig>(cx.loaded, "docker")? else {
             return Ok(None);
         };
-        let plan = super::plan(cx.loaded, cx.facts, config, cx.manifest, cx.dist)?;
+        let plan = super::plan(cx.loaded, cx.facts, &config, cx.manifest, cx.dist)?;
         Ok(Some(Box::new(plan)))
     }
 }

@@ -5,6 +5,7 @@
 //! before any request; [`publish`] assembles the image into `dist/oci/<name>` and pushes it.
 
 mod channel;
+pub mod config;
 mod plan;
 
 pub use channel::Channel;
@@ -13,7 +14,6 @@ pub use plan::{ImagePlan, ImageSource, plan};
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
-use crate::config::RegistryAuth;
 use crate::error::Error;
 use crate::manifest::PublishedImage;
 use crate::oci::auth::{self, Credentials};
@@ -24,6 +24,7 @@ use crate::oci::push::{self, BlobOutcome, PushOptions, human_bytes};
 use crate::oci::reference::Reference;
 use crate::oci::registry::{self, Registry};
 use crate::oci::{self, Descriptor, ImageIndex, ImageManifest, Platform};
+use config::RegistryAuth;
 
 /// Builds the image into its layout and pushes it to every repository.
 pub async fn publish(

@@ -7,7 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::{self, DockerConfig, Loaded, Port, Problem, RegistryAuth};
+use super::config::{DockerConfig, Port, RegistryAuth};
+use crate::config::{self, Loaded, Problem};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::invalid::Invalid;
@@ -494,7 +495,9 @@ fn platform_of(name: &str, facts: &Facts) -> Result<(Option<Target>, Platform), 
 
 /// Where the source lives, for `org.opencontainers.image.source`.
 fn source_url(loaded: &Loaded, facts: &Facts) -> Option<String> {
-    if let Some(github) = &loaded.file.release.github {
+    if let Ok(Some(github)) =
+        crate::publish::section::<crate::publish::github::config::GithubConfig>(loaded, "github")
+    {
         let web = crate::publish::github::server_url();
         return Some(format!("{}/{}", web.trim_end_matches('/'), github.repo));
     }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
+use super::config::{GithubConfig, Prerelease};
 use super::{Client, ReleaseFields, ReleaseSpec, Upload};
-use crate::config::{self, GithubConfig, Prerelease};
+use crate::config::{self, Loaded, Problem};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{Manifest, hash_file};
@@ -29,11 +30,23 @@ impl Publisher for Channel {
         "github"
     }
 
+    fn about(&self) -> &'static str {
+        "GitHub Releases: the manifest's artifacts as a release"
+    }
+
+    fn schema(&self) -> schemars::Schema {
+        schemars::schema_for!(GithubConfig)
+    }
+
+    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
+        super::config::check(loaded)
+    }
+
     fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(github) = &cx.loaded.file.release.github else {
+        let Some(github) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
             return Ok(None);
         };
-        let plan = github_plan(cx.loaded, cx.facts, github, cx.manifest, cx.dist)?;
+        let plan = github_plan(cx.loaded, cx.facts, &github, cx.manifest, cx.dist)?;
         Ok(Some(Box::new(plan)))
     }
 }

@@ -22,6 +22,7 @@ use crate::manifest::PublishedRelease;
 use crate::retry::{self, Budget, Verdict};
 
 mod channel;
+pub mod config;
 mod encoding;
 mod flow;
 mod types;

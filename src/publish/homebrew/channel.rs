@@ -7,11 +7,13 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
+use super::config::HomebrewConfig;
 use super::{Formula, ManPage, Pushed, Tap};
-use crate::config::{self, GithubConfig, HomebrewConfig};
+use crate::config::{self, Loaded, Problem};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{ArtifactKind, Manifest};
+use crate::publish::github::config::GithubConfig;
 use crate::publish::github::{self, Client};
 use crate::publish::{Context, Planned, Publisher, Run};
 
@@ -23,27 +25,39 @@ impl Publisher for Channel {
         "homebrew"
     }
 
+    fn about(&self) -> &'static str {
+        "a formula in a Homebrew tap, pointing at the GitHub release"
+    }
+
+    fn schema(&self) -> schemars::Schema {
+        schemars::schema_for!(HomebrewConfig)
+    }
+
+    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
+        super::config::check(loaded)
+    }
+
     fn needs(&self) -> &'static [&'static str] {
         &["github"]
     }
 
     fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(config) = &cx.loaded.file.release.homebrew else {
+        let Some(config) = crate::publish::section::<HomebrewConfig>(cx.loaded, "homebrew")? else {
             return Ok(None);
         };
-        let Some(release) = &cx.loaded.file.release.github else {
+        let Some(release) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
             return Err(Error::Usage(
                 "[release.homebrew] downloads from the GitHub release: add `[release.github]` too"
                     .into(),
             ));
         };
-        if github::is_prerelease(release, cx.facts) && !config.prerelease {
+        if github::is_prerelease(&release, cx.facts) && !config.prerelease {
             return Ok(Some(Box::new(HomebrewPlan::Skipped(format!(
                 "skipping the Homebrew formula: {} is a pre-release (set `prerelease = true` in [release.homebrew] to publish it)",
                 cx.facts.version
             )))));
         }
-        let plan = formula_plan(cx.loaded, cx.facts, config, cx.manifest, release)?;
+        let plan = formula_plan(cx.loaded, cx.facts, &config, cx.manifest, &release)?;
         Ok(Some(Box::new(HomebrewPlan::Formula(Box::new(plan)))))
     }
 }

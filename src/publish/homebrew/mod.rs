@@ -9,6 +9,7 @@
 //! (`GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n`).
 
 mod channel;
+pub mod config;
 mod tap;
 
 pub use channel::Channel;

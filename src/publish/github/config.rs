@@ -1,0 +1,85 @@
+//! `[release.github]` as the pipeline file writes it, and what `shipit check` checks of it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::bounds::{self, CONCURRENCY, KEEP};
+use crate::config::names::repo_problem;
+use crate::config::{Duration, Loaded, Problem};
+use crate::path;
+
+/// `[release.github]`: publish the manifest's artifacts as a GitHub Release.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// `owner/name` of the repository.
+    pub repo: String,
+    /// Leave the release as a draft (it is always a draft while assets upload).
+    #[serde(default)]
+    pub draft: bool,
+    /// `"auto"` (from the version's pre-release part), `true` or `false`. Default: `"auto"`.
+    pub prerelease: Option<Prerelease>,
+    /// Mark as the latest release: `"true"`, `"false"` or `"legacy"`. Default: `"true"`, `"false"` for pre-releases.
+    pub make_latest: Option<String>,
+    /// Release title (template). Default: `{{ project }} {{ version }}`.
+    pub name: Option<String>,
+    /// Template file for the release notes, relative to the pipeline file. Default: shipit's
+    /// (the CHANGELOG section, else commits since the previous tag).
+    pub notes: Option<String>,
+    /// Replace an existing asset of the same name whose size differs (else that is an error).
+    #[serde(default)]
+    pub replace: bool,
+    /// Uploads at once. Default: 4.
+    pub concurrency: Option<usize>,
+    /// Longest total time spent waiting to retry a request (`0s`: never retry). Default: `10m`.
+    pub max_retry_time: Option<Duration>,
+    /// Nightly runs keep this many dated nightly releases (tags `vX.Y.Z-nightly.YYYYMMDD.*` or
+    /// `nightly-YYYYMMDD`) besides the rolling `nightly` one, and delete older ones with their
+    /// tags. Default: keep all.
+    pub keep: Option<usize>,
+}
+
+/// `prerelease = "auto" | true | false`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Prerelease {
+    /// Decided by hand.
+    Fixed(bool),
+    /// `"auto"`: a version like `1.2.0-rc.1` is a pre-release.
+    Auto(AutoWord),
+}
+
+/// The word `auto`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoWord {
+    /// `auto`.
+    Auto,
+}
+
+/// Every problem of the section, located; none when the file has no section.
+pub fn check(loaded: &Loaded) -> Vec<Problem> {
+    let github = match loaded.channel_section::<GithubConfig>("github") {
+        Ok(Some(github)) => github,
+        Ok(None) => return Vec::new(),
+        Err(problems) => return problems,
+    };
+    let mut problems = Vec::new();
+    problems.extend(repo_problem(
+        &github.repo,
+        loaded.span(path!["release", "github", "repo"]),
+    ));
+    problems.extend(bounds::int_problem(
+        loaded,
+        path!["release", "github", "concurrency"],
+        bounds::as_u64(github.concurrency),
+        CONCURRENCY,
+    ));
+    problems.extend(bounds::int_problem(
+        loaded,
+        path!["release", "github", "keep"],
+        bounds::as_u64(github.keep),
+        KEEP,
+    ));
+    problems
+}

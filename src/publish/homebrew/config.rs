@@ -1,0 +1,101 @@
+//! `[release.homebrew]` as the pipeline file writes it, and what `shipit check` checks of it.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::names::{NameKind, name_problem, repo_problem};
+use crate::config::{Loaded, Problem};
+use crate::path;
+
+/// `[release.homebrew]`: a formula in a Homebrew tap, so `brew install owner/tap/name` works.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HomebrewConfig {
+    /// The tap: `{ repo = "acme/homebrew-tap" }` (GitHub, token from `GITHUB_TOKEN`), or
+    /// `{ url = "..." }` (https, ssh or a local path).
+    pub tap: TapConfig,
+    /// Formula name. Default: the project name.
+    pub name: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Home page. Default: the GitHub repository's page.
+    pub homepage: Option<String>,
+    /// SPDX license. Default: the Cargo package's.
+    pub license: Option<String>,
+    /// Your own formula template (minijinja), relative to the pipeline file.
+    pub template: Option<String>,
+    /// Formulae it depends on.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Formulae it conflicts with.
+    #[serde(default)]
+    pub conflicts_with: Vec<String>,
+    /// Text shown after installing.
+    pub caveats: Option<String>,
+    /// A service: the command `brew services` runs (first word is the installed binary).
+    pub service: Option<Vec<String>>,
+    /// Shell completions inside the archive, by shell: `{ bash = "completions/demo.bash" }`.
+    #[serde(default)]
+    pub completions: BTreeMap<String, String>,
+    /// Man pages inside the archive.
+    #[serde(default)]
+    pub manpages: Vec<String>,
+    /// Folder of the tap holding formulae. Default: `Formula`.
+    pub folder: Option<String>,
+    /// Branch to push to. Default: the tap's default branch.
+    pub branch: Option<String>,
+    /// Commit author, `{ name = "...", email = "..." }`. Default: shipit.
+    pub commit_author: Option<CommitAuthor>,
+    /// Push a branch and open a pull request instead of pushing to the branch.
+    #[serde(default)]
+    pub pull_request: bool,
+    /// Publish pre-releases too.
+    #[serde(default)]
+    pub prerelease: bool,
+}
+
+/// Where a tap lives.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct TapConfig {
+    /// `owner/name` on GitHub.
+    pub repo: Option<String>,
+    /// A clone URL or a local path; overrides the one made from `repo`.
+    pub url: Option<String>,
+}
+
+/// A git identity.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct CommitAuthor {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+/// Every problem of the section, located; none when the file has no section.
+pub fn check(loaded: &Loaded) -> Vec<Problem> {
+    let brew = match loaded.channel_section::<HomebrewConfig>("homebrew") {
+        Ok(Some(brew)) => brew,
+        Ok(None) => return Vec::new(),
+        Err(problems) => return problems,
+    };
+    let mut problems = Vec::new();
+    if let Some(repo) = &brew.tap.repo {
+        problems.extend(repo_problem(
+            repo,
+            loaded.span(path!["release", "homebrew", "tap", "repo"]),
+        ));
+    }
+    if let Some(formula) = &brew.name {
+        problems.extend(name_problem(
+            NameKind::Project,
+            formula,
+            loaded.span_near(path!["release", "homebrew", "name"]),
+        ));
+    }
+    problems
+}
