@@ -101,7 +101,8 @@ fn with_deployer<T>(
     let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
         tokio::spawn(super::cancel_on_signal(cancel.clone()));
-        let deployer = Deployer::connect(plan, reporter, cancel).await?;
+        let clock = std::sync::Arc::new(crate::deploy::clock::SystemClock);
+        let deployer = Deployer::connect(plan, reporter, cancel, clock).await?;
         work(&deployer).await
     });
     runtime.shutdown_background();

@@ -3,7 +3,7 @@
 //! process is gone on this machine is taken over.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::engine;
 use super::error::DeployError;
@@ -25,7 +25,7 @@ impl Deployer<'_> {
             ("shipit.pid".into(), std::process::id().to_string()),
             ("shipit.started".into(), now_rfc3339()),
         ]);
-        let until = Instant::now() + plan.lock_wait;
+        let until = self.clock.now() + plan.lock_wait;
         loop {
             match self.engine.lock(&name, image, labels.clone()).await? {
                 Ok(()) => return Ok(Lock { name }),
@@ -45,7 +45,7 @@ impl Deployer<'_> {
                         }
                         continue;
                     }
-                    if Instant::now() >= until {
+                    if self.clock.now() >= until {
                         return Err(DeployError::Refused(format!(
                             "another deploy of {} to {} holds the lock: {} on {}, pid {}, since {}; it is released when that run ends{}",
                             plan.app,
@@ -62,7 +62,7 @@ impl Deployer<'_> {
                         )));
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = self.clock.sleep(Duration::from_millis(500)) => {}
                         _ = self.cancel.cancelled() => {
                             return Err("interrupted while waiting for the deploy lock".into());
                         }
@@ -124,7 +124,154 @@ pub(super) fn now_rfc3339() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use futures_util::future::LocalBoxFuture;
+
     use super::*;
+    use crate::deploy::clock::{Clock, ManualClock};
+    use crate::deploy::engine::{Container, ContainerSpec, Holder, Record};
+    use crate::deploy::runtime::{Runtime, RuntimeError};
+
+    /// A runtime whose lock a live process on this machine holds, forever.
+    struct Held;
+
+    fn not_here<T>() -> LocalBoxFuture<'static, Result<T, RuntimeError>> {
+        Box::pin(async {
+            Err(RuntimeError::new(
+                "do this",
+                "memory",
+                std::io::Error::other("not in this test"),
+            ))
+        })
+    }
+
+    impl Runtime for Held {
+        fn address(&self) -> &str {
+            "memory"
+        }
+        fn ensure_image<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<(String, String)>,
+        ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
+            not_here()
+        }
+        fn start<'a>(
+            &'a self,
+            _: &'a ContainerSpec,
+        ) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
+            not_here()
+        }
+        fn containers<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> LocalBoxFuture<'a, Result<Vec<Container>, RuntimeError>> {
+            not_here()
+        }
+        fn remove<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
+            not_here()
+        }
+        fn lock<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: BTreeMap<String, String>,
+        ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>> {
+            Box::pin(async {
+                Ok(Err(Holder {
+                    id: Some("lock".into()),
+                    labels: BTreeMap::from([
+                        ("shipit.host".into(), hostname()),
+                        ("shipit.pid".into(), std::process::id().to_string()),
+                        ("shipit.by".into(), "someone".into()),
+                    ]),
+                }))
+            })
+        }
+        fn remove_lock<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<bool, RuntimeError>> {
+            not_here()
+        }
+        fn add_record<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a Record,
+        ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
+            not_here()
+        }
+        fn records<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> LocalBoxFuture<'a, Result<Vec<Record>, RuntimeError>> {
+            not_here()
+        }
+    }
+
+    struct Quiet;
+
+    impl crate::ui::Reporter for Quiet {
+        fn report(&self, _: &crate::ui::Event<'_>) {}
+    }
+
+    /// The executor waits on the clock it is given: an hour's `lock_wait` against a lock that
+    /// is never released runs its whole course (every retry every 500 ms) on a manual clock,
+    /// in no time, and ends naming the holder.
+    #[tokio::test]
+    async fn an_hour_of_lock_wait_runs_on_the_clock_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"tiny\"\nversion = \"1.0.0\"\n",
+        )
+        .unwrap();
+        let text = "version = 1\n[deploy.production]\nstrategy = \"rolling\"\n\
+                    image = \"127.0.0.1:9/acme/tiny:1\"\nport = 8080\nlock_wait = \"1h\"\n\
+                    router = { haproxy = \"tcp://127.0.0.1:9\", backend = \"tiny\" }\n";
+        let loaded = crate::config::load_str(
+            &dir.path().join("shipit.toml"),
+            text.to_string(),
+            crate::plan::kinds::BUILTINS,
+        )
+        .unwrap();
+        let plan = crate::deploy::plan::plan(
+            &loaded,
+            "tiny",
+            "production",
+            "1.0.0",
+            &minijinja::Value::UNDEFINED,
+        )
+        .unwrap();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let clock = Arc::new(ManualClock::new());
+        let start = clock.now();
+        let deployer = Deployer {
+            plan: &plan,
+            engine: Arc::new(Held),
+            router: crate::deploy::router::connect(&plan),
+            http: reqwest::Client::new(),
+            reporter: &Quiet,
+            cancel: tokio_util::sync::CancellationToken::new(),
+            clock: clock.clone(),
+        };
+        // Waiting on the machine's clock instead would take the whole hour: fail in seconds.
+        let error = tokio::time::timeout(
+            Duration::from_secs(10),
+            deployer.lock("127.0.0.1:9/acme/tiny:1"),
+        )
+        .await
+        .expect("the lock wait ran on the machine's clock, not the one given")
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("holds the lock: someone on"),
+            "{error}"
+        );
+        let waited = clock.now() - start;
+        assert!(waited >= Duration::from_secs(3600), "{waited:?}");
+        assert!(waited < Duration::from_secs(3601), "{waited:?}");
+    }
 
     #[test]
     fn a_process_of_another_user_is_alive() {

@@ -8,6 +8,7 @@
 //! back. The [`lock`] keeps two deploys of one environment apart.
 
 pub mod analysis;
+pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod haproxy;

@@ -161,6 +161,7 @@ impl Deployer<'_> {
             http: self.http.clone(),
             reporter: self.reporter,
             cancel: self.cancel.clone(),
+            clock: self.clock.clone(),
         };
         let revision = state.last_revision() + 1;
         let started = now_rfc3339();

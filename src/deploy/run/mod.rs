@@ -7,11 +7,12 @@
 mod unwind;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::analysis::{Analysis, Counters};
+use super::clock::Clock;
 use std::sync::Arc;
 
 use super::engine::{self, Container, ContainerSpec, Record};
@@ -41,14 +42,17 @@ pub struct Deployer<'a> {
     pub(super) http: reqwest::Client,
     pub(super) reporter: &'a dyn Reporter,
     pub(super) cancel: CancellationToken,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl<'a> Deployer<'a> {
-    /// Connects to the engine and the router, and checks the backend exists.
+    /// Connects to the engine and the router, and checks the backend exists. Time is read
+    /// and waited on through `clock`.
     pub async fn connect(
         plan: &'a DeployPlan,
         reporter: &'a dyn Reporter,
         cancel: CancellationToken,
+        clock: Arc<dyn Clock>,
     ) -> Result<Deployer<'a>, DeployError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let engine = runtime::connect(plan).await?;
@@ -69,6 +73,7 @@ impl<'a> Deployer<'a> {
             http,
             reporter,
             cancel,
+            clock,
         })
     }
 
@@ -293,10 +298,10 @@ impl<'a> Deployer<'a> {
         }
         let mut rollout = plan.rollout(stable.is_empty());
         let mut analysis = Analysis::new(plan.analysis.clone());
-        let mut next_sample = Instant::now();
+        let mut next_sample = self.clock.now();
         let mut routed = false;
         let mut phase: Option<Phase> = None;
-        let mut action = rollout.advance(Event::Begin, Instant::now());
+        let mut action = rollout.advance(Event::Begin, self.clock.now());
         loop {
             if self.cancel.is_cancelled() {
                 self.report_unwind(self.unwind(plan, stable, fresh).await);
@@ -324,7 +329,7 @@ impl<'a> Deployer<'a> {
                                 routed = true;
                                 analysis = Analysis::new(plan.analysis.clone());
                                 analysis.observe(self.counters(fresh).await?);
-                                next_sample = Instant::now() + plan.analysis_interval;
+                                next_sample = self.clock.now() + plan.analysis_interval;
                             }
                             Event::Done
                         }
@@ -359,7 +364,7 @@ impl<'a> Deployer<'a> {
                         self.pause(
                             plan.health
                                 .interval
-                                .min(until.saturating_duration_since(Instant::now())),
+                                .min(until.saturating_duration_since(self.clock.now())),
                         )
                         .await;
                         self.check_health(fresh).await
@@ -369,10 +374,10 @@ impl<'a> Deployer<'a> {
                         } else {
                             until
                         };
-                        self.pause(wake.saturating_duration_since(Instant::now()))
+                        self.pause(wake.saturating_duration_since(self.clock.now()))
                             .await;
-                        if routed && Instant::now() >= next_sample {
-                            next_sample = Instant::now() + plan.analysis_interval;
+                        if routed && self.clock.now() >= next_sample {
+                            next_sample = self.clock.now() + plan.analysis_interval;
                             match self.sample(&mut analysis, fresh, revision).await? {
                                 Some(reason) => Event::AnalysisFailed(reason),
                                 None => Event::Tick,
@@ -418,7 +423,7 @@ impl<'a> Deployer<'a> {
                     });
                 }
             };
-            action = rollout.advance(event, Instant::now());
+            action = rollout.advance(event, self.clock.now());
         }
     }
 
@@ -451,7 +456,7 @@ impl<'a> Deployer<'a> {
     /// Sleeps, waking early on Ctrl-C.
     async fn pause(&self, duration: Duration) {
         tokio::select! {
-            _ = tokio::time::sleep(duration) => {}
+            _ = self.clock.sleep(duration) => {}
             _ = self.cancel.cancelled() => {}
         }
     }
@@ -645,7 +650,7 @@ impl<'a> Deployer<'a> {
             .await
             .map_err(err)?;
         self.router.drain(backend, name).await.map_err(err)?;
-        let deadline = Instant::now() + self.plan.drain_timeout;
+        let deadline = self.clock.now() + self.plan.drain_timeout;
         loop {
             let stats = self.router.stats(backend).await.map_err(err)?;
             let busy = stats
@@ -655,7 +660,7 @@ impl<'a> Deployer<'a> {
             if busy == 0 {
                 break;
             }
-            if Instant::now() >= deadline {
+            if self.clock.now() >= deadline {
                 self.tell(
                     Level::Warn,
                     format!(
@@ -665,7 +670,7 @@ impl<'a> Deployer<'a> {
                 let _ = self.router.close_sessions(backend, name).await;
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.clock.sleep(Duration::from_millis(100)).await;
         }
         let mut attempts = 0;
         loop {
@@ -674,7 +679,7 @@ impl<'a> Deployer<'a> {
                 Err(e) if attempts < 20 => {
                     attempts += 1;
                     tracing::debug!("{e}; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    self.clock.sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e.into()),
             }
