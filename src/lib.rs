@@ -14,6 +14,7 @@ pub mod dag;
 pub mod deploy;
 pub mod env_vars;
 pub mod error;
+pub mod events;
 pub mod executor;
 pub mod exit;
 pub mod facts;

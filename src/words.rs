@@ -17,3 +17,12 @@ pub fn did_you_mean<'a>(
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
+
+/// `1.2s`, `3m 4s`: short, human.
+pub fn short_duration(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+    }
+}

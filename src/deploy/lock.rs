@@ -212,8 +212,8 @@ mod tests {
 
     struct Quiet;
 
-    impl crate::ui::Reporter for Quiet {
-        fn report(&self, _: &crate::ui::Event<'_>) {}
+    impl crate::events::Reporter for Quiet {
+        fn report(&self, _: &crate::events::Event<'_>) {}
     }
 
     /// The executor waits on the clock it is given: an hour's `lock_wait` against a lock that

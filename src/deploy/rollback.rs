@@ -172,7 +172,7 @@ impl Deployer<'_> {
             .await
         {
             self.tell(
-                crate::ui::Level::Warn,
+                crate::events::Level::Warn,
                 format!(
                     "cannot record revision {revision}'s outcome in the engine: {}",
                     e.chain()

@@ -19,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::binfmt;
 use crate::cache::{self, Stamp};
+use crate::events::{Event, Lane, Reporter};
 use crate::manifest::{Artifact, ArtifactKind, hash_file};
 use crate::plan::{Plan, PlannedStage, StepCommand, Unit};
 use crate::secrets::Masker;
 use crate::tasks::{Task, TaskContext};
-use crate::ui::{Event, Lane, Reporter};
 
 /// Lines of output kept for the failure report.
 pub const TAIL_LINES: usize = 20;
@@ -151,7 +151,7 @@ pub async fn execute(
                         let lane = Lane::of(stage, unit);
                         if let Some(note) = would_build(stage, unit, options.no_cache) {
                             reporter.report(&Event::Message {
-                                level: crate::ui::Level::Info,
+                                level: crate::events::Level::Info,
                                 text: &format!("{lane}: {note}"),
                             });
                         }

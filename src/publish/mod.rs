@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{ChannelInfo, Loaded, Problem};
 use crate::error::Error;
+use crate::events::{Event, Level, Reporter};
 use crate::facts::Facts;
 use crate::manifest::Manifest;
-use crate::ui::{Event, Level, Reporter};
 
 /// What a channel may read while it plans.
 pub struct Context<'a> {

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Event, Printer, Reporter};
+use crate::events::UploadState;
 
 /// Writes every event as a JSON line.
 pub struct JsonReporter {
@@ -69,6 +70,27 @@ pub fn event_json(event: &Event<'_>) -> Value {
         } => {
             json!({"event": "channel_finished", "channel": channel, "ok": error.is_none(), "record": record, "error": error})
         }
+        Event::Upload {
+            channel,
+            name,
+            size,
+            state,
+        } => {
+            let (state, elapsed) = match state {
+                UploadState::Started => ("started", None),
+                UploadState::Done { elapsed } => ("done", Some(elapsed.as_millis() as u64)),
+                UploadState::Present => ("present", None),
+                UploadState::Failed => ("failed", None),
+            };
+            json!({"event": "upload", "channel": channel, "name": name, "size": size, "state": state, "elapsed_ms": elapsed})
+        }
+        Event::ImagePushed {
+            repository,
+            digest,
+            tags,
+        } => {
+            json!({"event": "image_pushed", "repository": repository, "digest": digest, "tags": tags})
+        }
         Event::DeployPhase { revision, phase } => {
             json!({"event": "deploy_phase", "revision": revision, "phase": phase})
         }
@@ -102,7 +124,33 @@ mod tests {
     fn release_and_deploy_event_schema() {
         let record =
             json!({"url": "https://github.com/acme/demo/releases/tag/v1.0.0", "assets": {}});
+        let tags = ["1.0.0".to_string(), "latest".to_string()];
         let events = [
+            Event::Upload {
+                channel: "github",
+                name: "demo-1.0.0-linux-x64.tar.gz",
+                size: 1_048_576,
+                state: UploadState::Started,
+            },
+            Event::Upload {
+                channel: "github",
+                name: "demo-1.0.0-linux-x64.tar.gz",
+                size: 1_048_576,
+                state: UploadState::Done {
+                    elapsed: std::time::Duration::from_millis(1250),
+                },
+            },
+            Event::Upload {
+                channel: "github",
+                name: "SHA256SUMS",
+                size: 180,
+                state: UploadState::Present,
+            },
+            Event::ImagePushed {
+                repository: "ghcr.io/acme/demo",
+                digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                tags: &tags,
+            },
             Event::ChannelFinished {
                 channel: "github",
                 record: Some(&record),

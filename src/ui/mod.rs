@@ -1,7 +1,7 @@
 //! Everything shipit shows to people and machines goes through here.
 //!
-//! Work code emits [`Event`]s to a [`Reporter`]; the reporter chosen at start-up decides how
-//! they look: progress bars on a terminal, timestamped lines otherwise, JSON lines with
+//! Work code emits [`Event`]s to a [`Reporter`] (both defined below it, in
+//! [`crate::events`]); the reporter chosen at start-up here decides how they look: progress bars on a terminal, timestamped lines otherwise, JSON lines with
 //! `--json`, plus GitHub Actions groups and annotations under `GITHUB_ACTIONS=true`.
 //! Every string passes through the [`Masker`] on its way out.
 
@@ -14,162 +14,12 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::plan::{PlannedStage, Step, Unit};
-use crate::report::{Outcome, RunReport, StageReport, UnitReport};
+pub use crate::events::{Event, Lane, Level, Reporter};
+use crate::report::{Outcome, RunReport, UnitReport};
 use crate::secrets::Masker;
+pub use crate::words::short_duration;
 
 pub use github::GithubActions;
-
-/// Something that happened during a run.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// A run begins.
-    RunStarted {
-        /// What is being built.
-        project: &'a str,
-        /// Its version.
-        version: &'a str,
-        /// Stages in the plan.
-        stages: usize,
-        /// Nothing will be executed.
-        dry_run: bool,
-    },
-    /// An attempt of a stage (or of one of its units) begins.
-    Started {
-        /// Where.
-        lane: Lane<'a>,
-        /// 1-based attempt.
-        attempt: u32,
-        /// Attempts allowed.
-        attempts: u32,
-    },
-    /// A command begins (or, in a dry run, would begin).
-    StepStarted {
-        /// Where.
-        lane: Lane<'a>,
-        /// The command.
-        step: &'a Step,
-    },
-    /// One line of a command's output (already masked).
-    Output {
-        /// Where.
-        lane: Lane<'a>,
-        /// The line.
-        line: &'a str,
-    },
-    /// An attempt failed and another follows after `delay`.
-    Retrying {
-        /// Where.
-        lane: Lane<'a>,
-        /// The attempt about to start.
-        attempt: u32,
-        /// Wait before it.
-        delay: Duration,
-        /// Why the previous attempt failed.
-        reason: &'a str,
-    },
-    /// A labelled unit of a stage (a target) ended: built, cached or failed.
-    UnitFinished {
-        /// Its stage.
-        stage: &'a str,
-        /// How it went.
-        report: &'a UnitReport,
-    },
-    /// A stage ended, was skipped or blocked.
-    StageFinished(&'a StageReport),
-    /// The run ended.
-    RunFinished(&'a RunReport),
-    /// A release channel ended: what it recorded in the manifest, or why it failed or was
-    /// skipped.
-    ChannelFinished {
-        /// The channel (`docker`, `github`, `homebrew`).
-        channel: &'a str,
-        /// What it published, as recorded, when it succeeded.
-        record: Option<&'a serde_json::Value>,
-        /// Why it failed or was skipped.
-        error: Option<&'a str>,
-    },
-    /// A deploy begins a step of its rollout (`route 10% of requests to the new version`).
-    DeployPhase {
-        /// The revision being rolled out.
-        revision: u64,
-        /// The step.
-        phase: &'a str,
-    },
-    /// The analysis read the new revision's counters for one interval.
-    DeploySample {
-        /// The revision being rolled out.
-        revision: u64,
-        /// Requests in the interval.
-        requests: u64,
-        /// Failed ones.
-        errors: u64,
-        /// Average response time, milliseconds.
-        response_ms: u64,
-        /// Why the sample failed, when it did.
-        failure: Option<&'a str>,
-    },
-    /// A note for the user.
-    Message {
-        /// How important.
-        level: Level,
-        /// What to say.
-        text: &'a str,
-    },
-}
-
-/// Where work happens: a stage, or one unit (target) of it. Shown as `build` or `build linux-x64`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lane<'a> {
-    /// The stage.
-    pub stage: &'a str,
-    /// The unit's label, for stages with several units.
-    pub unit: Option<&'a str>,
-}
-
-impl<'a> Lane<'a> {
-    /// The lane of `unit` in `stage`.
-    pub fn of(stage: &'a PlannedStage, unit: &'a Unit) -> Lane<'a> {
-        Lane {
-            stage: &stage.name,
-            unit: unit.label.as_deref(),
-        }
-    }
-
-    /// An owned copy, for tasks that outlive the borrow.
-    pub fn owned(&self) -> (String, Option<String>) {
-        (self.stage.to_string(), self.unit.map(str::to_string))
-    }
-}
-
-impl std::fmt::Display for Lane<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.unit {
-            Some(unit) => write!(f, "{} {unit}", self.stage),
-            None => f.write_str(self.stage),
-        }
-    }
-}
-
-/// Importance of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Details, shown with `-v`.
-    Debug,
-    /// Normal progress.
-    Info,
-    /// Something to look at.
-    Warn,
-    /// Something failed.
-    Error,
-}
-
-/// Receives events and shows them.
-pub trait Reporter: Send + Sync {
-    /// Shows one event.
-    fn report(&self, event: &Event<'_>);
-}
 
 /// Output settings from the command line and environment.
 #[derive(Debug, Clone, Copy)]
@@ -297,15 +147,6 @@ pub fn reporter(options: UiOptions, printer: Printer) -> Arc<dyn Reporter> {
         Arc::new(GithubActions::new(inner, printer))
     } else {
         inner
-    }
-}
-
-/// `1.2s`, `3m 4s`: short, human.
-pub fn short_duration(d: Duration) -> String {
-    if d < Duration::from_secs(60) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Event, Printer, Reporter, failure_lines, outcome_text};
+use crate::events::UploadState;
 use crate::report::StageStatus;
 
 /// Spinners for running stages; finished stages become plain lines above them.
@@ -115,6 +116,28 @@ impl Reporter for ProgressReporter {
                     for line in failure_lines(&report.outcome, &report.units) {
                         self.printer.err(&line);
                     }
+                }
+            }
+            Event::Upload {
+                channel,
+                name,
+                size,
+                state,
+            } => {
+                let key = format!("{channel} {name}");
+                if *state == UploadState::Started {
+                    let bar = self.bars.add(ProgressBar::new_spinner());
+                    bar.set_style(Self::style());
+                    bar.set_prefix(channel.to_string());
+                    bar.set_message(format!(
+                        "uploading {name} ({})",
+                        indicatif::HumanBytes(*size)
+                    ));
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    running.insert(key, bar);
+                } else if let Some(bar) = running.remove(&key) {
+                    bar.finish_and_clear();
+                    self.bars.remove(&bar);
                 }
             }
             Event::RunFinished(run) => self.printer.err(&super::run_finished_text(run)),

@@ -909,4 +909,34 @@ fn release_json_reports_each_channel_with_its_record() {
             .is_some_and(|u| u.ends_with("/download/v1.0.0/SHA256SUMS")),
         "{events:#?}"
     );
+    // Every asset's upload is typed: started, then done with its size, before the channel ends.
+    let assets = finished[0]["record"]["assets"].as_object().unwrap();
+    let position = |name: &str, state: &str| {
+        events
+            .iter()
+            .position(|e| e["event"] == "upload" && e["name"] == name && e["state"] == state)
+    };
+    let end = events
+        .iter()
+        .position(|e| e["event"] == "channel_finished")
+        .unwrap();
+    for name in assets.keys() {
+        let started = position(name, "started").unwrap_or_else(|| panic!("{name}: {events:#?}"));
+        let done = position(name, "done").unwrap_or_else(|| panic!("{name}: {events:#?}"));
+        assert!(started < done && done < end, "{name}: {events:#?}");
+        let size = std::fs::metadata(dir.path().join("dist").join(name)).map(|m| m.len());
+        assert_eq!(events[done]["size"].as_u64(), size.ok(), "{name}");
+    }
+
+    // A second run finds every file there: each is `present`, none is sent again.
+    let again = release(dir.path(), &fake, &["--json"]);
+    let (stdout, _) = text(&again);
+    let states: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "upload")
+        .map(|e| e["state"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(states.len(), assets.len(), "{stdout}");
+    assert!(states.iter().all(|s| s == "present"), "{states:?}");
 }

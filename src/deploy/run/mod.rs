@@ -25,7 +25,7 @@ use super::router::{self, Router};
 use super::runtime::{self, Runtime};
 use super::state::{FULL, Outcome, ServerView, State, split_weights};
 use super::strategy::{Action, Event, Phase, Traffic};
-use crate::ui::{Event as UiEvent, Level, Reporter};
+use crate::events::{Event as UiEvent, Level, Reporter};
 
 /// A new container during a rollout.
 struct Fresh {

@@ -7,8 +7,8 @@ use super::config::DockerConfig;
 use super::{ImagePlan, ImageSource};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
+use crate::events::Level;
 use crate::publish::{Context, Planned, Publisher, Run};
-use crate::ui::Level;
 
 /// The container image channel.
 pub struct Channel;
@@ -51,12 +51,19 @@ impl Planned for ImagePlan {
         Box::pin(async move {
             let reporter = run.reporter;
             let tell = |level: Level, text: String| {
-                reporter.report(&crate::ui::Event::Message { level, text: &text })
+                reporter.report(&crate::events::Event::Message { level, text: &text })
             };
             let pushed = super::publish(self, &|text| tell(Level::Info, text), &|text| {
                 tell(Level::Debug, text)
             })
             .await?;
+            for image in &pushed {
+                reporter.report(&crate::events::Event::ImagePushed {
+                    repository: &image.repository,
+                    digest: &image.digest,
+                    tags: &image.tags,
+                });
+            }
             let digests = pushed
                 .iter()
                 .map(|p| format!("{}@{}", p.repository, p.digest))

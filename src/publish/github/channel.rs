@@ -137,15 +137,9 @@ impl Planned for GithubPlan {
                 Client::new(&self.api_url, &token, self.max_retry)
                     .map_err(|e| Error::Failed(e.to_string()))?,
             );
-            let reporter = run.reporter;
-            let published = super::publish(&client, &self.github, &|text| {
-                reporter.report(&crate::ui::Event::Message {
-                    level: crate::ui::Level::Info,
-                    text: &text,
-                })
-            })
-            .await
-            .map_err(|e| Error::Failed(e.to_string()))?;
+            let published = super::publish(&client, &self.github, run.reporter)
+                .await
+                .map_err(|e| Error::Failed(e.to_string()))?;
             if let Some(keep) = self.prune_keep {
                 let deleted = super::prune_nightlies(&client, &self.github.repo, keep)
                     .await

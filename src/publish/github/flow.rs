@@ -3,6 +3,7 @@
 //! nightlies.
 
 use super::*;
+use crate::events::{Event, Level, Reporter, UploadState};
 
 /// A GitHub release to make, decided before any request.
 #[derive(Debug, Clone, Serialize)]
@@ -107,8 +108,22 @@ async fn roll_nightly(
 pub async fn publish(
     client: &Arc<Client>,
     spec: &ReleaseSpec,
-    say: &(dyn Fn(String) + Sync),
+    reporter: &dyn Reporter,
 ) -> Result<PublishedRelease, GithubError> {
+    let say = &|text: String| {
+        reporter.report(&Event::Message {
+            level: Level::Info,
+            text: &text,
+        })
+    };
+    let upload_event = |upload: &Upload, state: UploadState| {
+        reporter.report(&Event::Upload {
+            channel: "github",
+            name: &upload.name,
+            size: upload.size,
+            state,
+        })
+    };
     let release = match client.find_release(&spec.repo, &spec.fields.tag).await? {
         Some(release) => {
             say(format!(
@@ -133,6 +148,7 @@ pub async fn publish(
         match existing.iter().find(|a| a.name == upload.name) {
             Some(asset) if is_complete(asset, upload) => {
                 say(format!("{} is already uploaded", upload.name));
+                upload_event(upload, UploadState::Present);
             }
             Some(asset) if asset.state != "uploaded" || spec.replace => {
                 client.delete_asset(&spec.repo, asset).await?;
@@ -162,12 +178,22 @@ pub async fn publish(
             let release = release.clone();
             async move {
                 let started = Instant::now();
-                client.upload(&spec.repo, &release, upload).await?;
+                upload_event(upload, UploadState::Started);
+                if let Err(e) = client.upload(&spec.repo, &release, upload).await {
+                    upload_event(upload, UploadState::Failed);
+                    return Err(e);
+                }
+                upload_event(
+                    upload,
+                    UploadState::Done {
+                        elapsed: started.elapsed(),
+                    },
+                );
                 say(format!(
                     "uploaded {} ({} bytes) in {}",
                     upload.name,
                     upload.size,
-                    crate::ui::short_duration(started.elapsed())
+                    crate::words::short_duration(started.elapsed())
                 ));
                 Ok(())
             }
