@@ -130,6 +130,30 @@ fn no_import_cycle_spans_two_top_level_modules() {
 }
 
 /// The check finds what it is for.
+/// The layers ARCHITECTURE.md names: the executor, publishers and deploys sit side by side and
+/// never import each other; none of them, nor anything below them, imports the screen (`ui`) or
+/// the application (`commands`, `cli`). They speak through `events`.
+#[test]
+fn work_layers_import_neither_each_other_nor_the_screen() {
+    let graph = module_graph(&repo_root().join("src"));
+    let above = ["ui", "commands", "cli"];
+    let siblings = ["executor", "publish", "deploy"];
+    let mut wrong = Vec::new();
+    for (module, uses) in &graph {
+        if above.contains(&module.as_str()) {
+            continue;
+        }
+        for used in uses {
+            let upward = above.contains(&used.as_str());
+            let sideways = siblings.contains(&module.as_str()) && siblings.contains(&used.as_str());
+            if upward || sideways {
+                wrong.push(format!("{module} -> {used}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "imports against the layers: {wrong:?}");
+}
+
 #[test]
 fn the_cycle_check_finds_a_cycle() {
     let mut graph = BTreeMap::new();
