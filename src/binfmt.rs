@@ -52,16 +52,8 @@ impl fmt::Display for Header {
 #[derive(Debug, thiserror::Error)]
 pub enum BinaryError {
     /// The file could not be read or written.
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        /// `read` or `write`.
-        action: &'static str,
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::file_error::FileError),
     /// It is not an executable format shipit knows.
     #[error("{} is not an executable shipit knows: {reason}", path.display())]
     Unknown {
@@ -100,12 +92,8 @@ pub struct WrongPlatform {
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BinaryError {
-    let path = path.to_path_buf();
-    move |source| BinaryError::Io {
-        action,
-        path,
-        source,
-    }
+    let on = crate::file_error::FileError::on(action, path);
+    move |source| BinaryError::Io(on(source))
 }
 
 /// Reads the header of the executable at `path`.

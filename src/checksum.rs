@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::file_error::FileError;
+
 /// Hash functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,16 +106,8 @@ pub enum ChecksumError {
     #[error("`{0}` would be listed twice")]
     Twice(String),
     /// A file could not be read or written.
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        /// `read` or `write`.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::file_error::FileError),
 }
 
 /// Writes the checksum file (and per-file checksums); returns every file written.
@@ -128,11 +122,7 @@ pub fn write(spec: &ChecksumSpec, threads: usize) -> Result<Vec<PathBuf>, Checks
     let mut text = String::new();
     let mut written = Vec::new();
     for ((name, path), hash) in files.iter().zip(hashes) {
-        let hash = hash.map_err(|source| ChecksumError::Io {
-            action: "read",
-            path: path.clone(),
-            source,
-        })?;
+        let hash = hash.map_err(FileError::on("read", path))?;
         let line = format!("{hash}  {name}\n");
         if spec.per_file {
             let single =
@@ -155,11 +145,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ChecksumError> {
     let tmp = path.with_extension("partial");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| ChecksumError::Io {
-            action: "write",
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|e| FileError::on("write", path)(e).into())
 }
 
 /// One line of a checksum file: the expected hex digest and the file name.

@@ -18,6 +18,7 @@ pub mod events;
 pub mod executor;
 pub mod exit;
 pub mod facts;
+pub mod file_error;
 pub mod http;
 pub mod invalid;
 pub mod manifest;

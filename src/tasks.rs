@@ -103,26 +103,14 @@ pub enum TaskError {
         #[source]
         source: crate::minisign::Error,
     },
-    /// A file to sign, or a signature, could not be read or written.
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        /// `read` or `write`.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] crate::file_error::FileError),
 }
 
 fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TaskError {
-    let path = path.to_path_buf();
-    move |source| TaskError::Io {
-        action,
-        path,
-        source,
-    }
+    let on = crate::file_error::FileError::on(action, path);
+    move |source| TaskError::Io(on(source))
 }
 
 impl KeySource {

@@ -15,6 +15,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::file_error::FileError;
+
 /// Archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Format {
@@ -89,16 +91,8 @@ pub enum ArchiveError {
     #[error("{0}")]
     Refused(String),
     /// A file could not be read or written.
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        /// `create`, `write`.
-        action: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::file_error::FileError),
 }
 
 impl From<String> for ArchiveError {
@@ -111,19 +105,11 @@ impl From<String> for ArchiveError {
 pub fn write(spec: &ArchiveSpec, threads: usize) -> Result<usize, ArchiveError> {
     let entries = entries(spec)?;
     if let Some(parent) = spec.output.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| ArchiveError::Io {
-            action: "create",
-            path: parent.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
     }
     // Written beside the target under a name of its own (archives of several targets are
     // written at once) and renamed at the end: no half archive under the real name.
-    let cannot = |source: std::io::Error| ArchiveError::Io {
-        action: "write",
-        path: spec.output.clone(),
-        source,
-    };
+    let cannot = |source: std::io::Error| FileError::on("write", &spec.output)(source);
     let parent = spec.output.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".shipit-archive-")
