@@ -47,12 +47,21 @@ pub struct Published {
     /// Container images, one per repository.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub docker: Vec<PublishedImage>,
+    /// What every other channel recorded, by channel name, in the channel's own shape: a new
+    /// channel records here without a field of its own.
+    #[serde(flatten)]
+    pub channels: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Published {
     /// Nothing published yet.
     pub fn is_empty(&self) -> bool {
-        self.github.is_none() && self.docker.is_empty()
+        self.github.is_none() && self.docker.is_empty() && self.channels.is_empty()
+    }
+
+    /// Records what `channel` published (replacing an earlier record of it).
+    pub fn record(&mut self, channel: &str, record: serde_json::Value) {
+        self.channels.insert(channel.to_string(), record);
     }
 }
 

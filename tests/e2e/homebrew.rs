@@ -183,6 +183,15 @@ fn releasing_the_demo_twice_adds_one_formula_commit() {
     };
     let out = release();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // The channel records itself in the manifest under its own name (no field of its own).
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["published"]["homebrew"]["formula"], "Formula/demo.rb",
+        "{manifest:#}"
+    );
     let out = release();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(

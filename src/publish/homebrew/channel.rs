@@ -123,11 +123,14 @@ impl Planned for HomebrewPlan {
                 HomebrewPlan::Formula(brew) => {
                     let say = |text: String| run.say(text);
                     push_formula(brew, run.manifest, &say).await?;
-                    Ok(serde_json::json!({
+                    let record = serde_json::json!({
                         "formula": format!("{}/{}.rb", brew.tap.folder, brew.formula.name),
                         "tap": brew.tap.display_url(),
                         "version": brew.formula.version,
-                    }))
+                    });
+                    run.manifest.published.record("homebrew", record.clone());
+                    run.record()?;
+                    Ok(record)
                 }
             }
         })
