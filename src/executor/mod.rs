@@ -28,6 +28,7 @@ use crate::tasks::{Task, TaskContext};
 /// Lines of output kept for the failure report.
 pub const TAIL_LINES: usize = 20;
 /// How long a process group gets between SIGTERM and SIGKILL.
+mod batch;
 mod log;
 mod process;
 mod unit;
@@ -77,6 +78,8 @@ struct RunContext {
     keep_going: bool,
     no_cache: bool,
     tasks: Arc<TaskContext>,
+    /// Folders only one command at a time works in (cargo's target folders).
+    folder_locks: Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Runs the plan. `interrupt` is cancelled on Ctrl-C; every running process group is then stopped.
@@ -108,6 +111,7 @@ pub async fn execute(
             threads: jobs,
             ..options.tasks.clone()
         }),
+        folder_locks: Mutex::default(),
     });
     // Cancelled on an interrupt, or on the first failure unless --keep-going.
     let stop = interrupt.child_token();
@@ -223,9 +227,11 @@ async fn run_stage(
     let siblings = cancel.child_token();
     let mut running = JoinSet::new();
     let mut finished: Vec<(usize, UnitReport)> = Vec::new();
-    let mut next = 0;
+    let groups = batch::groups(&stage);
+    let mut started_units = vec![false; stage.units.len()];
     loop {
-        let can_start = next < stage.units.len() && !siblings.is_cancelled();
+        let next = started_units.iter().position(|s| !s);
+        let can_start = next.is_some() && !siblings.is_cancelled();
         tokio::select! {
             biased;
             Some(joined) = running.join_next(), if !running.is_empty() => {
@@ -247,22 +253,42 @@ async fn run_stage(
             }
             permit = context.slots.clone().acquire_owned(), if can_start => {
                 let Ok(permit) = permit else { break };
-                running.spawn(run_unit(
-                    stage.clone(),
-                    next,
-                    context.clone(),
-                    siblings.child_token(),
-                    digests.clone(),
-                    permit,
-                ));
-                next += 1;
+                let Some(next) = next else { break };
+                // A batch group starts together on one slot: one cargo builds all of it.
+                let members = stage.units[next]
+                    .batch
+                    .as_ref()
+                    .and_then(|b| groups.get(&b.group))
+                    .cloned()
+                    .unwrap_or_else(|| vec![next]);
+                let rendezvous = stage.units[next].batch.as_ref().map(|_| {
+                    batch::Rendezvous::new(
+                        stage.clone(),
+                        context.clone(),
+                        siblings.clone(),
+                        members.len(),
+                    )
+                });
+                let mut permit = Some(permit);
+                for index in members {
+                    started_units[index] = true;
+                    running.spawn(run_unit(
+                        stage.clone(),
+                        index,
+                        context.clone(),
+                        siblings.child_token(),
+                        digests.clone(),
+                        permit.take(),
+                        rendezvous.as_ref().map(|r| r.member()),
+                    ));
+                }
             }
             _ = siblings.cancelled(), if can_start => {}
             else => break,
         }
     }
     // Units never started because a sibling failed or the run was stopped.
-    for index in next..stage.units.len() {
+    for (index, _) in started_units.iter().enumerate().filter(|(_, s)| !**s) {
         let report = UnitReport::ended(stage.units[index].label.clone(), StageStatus::Cancelled);
         if report.label.is_some() {
             context.reporter.report(&Event::UnitFinished {

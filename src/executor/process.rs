@@ -10,7 +10,7 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum Failure {
     Failed(String),
     TimedOut(Duration),
@@ -84,7 +84,7 @@ pub(super) async fn run_attempt(
         if let Some(out) = child.stdout.take() {
             readers.spawn(pump(
                 out,
-                log.clone(),
+                vec![log.clone()],
                 context.reporter.clone(),
                 lane.owned(),
             ));
@@ -92,7 +92,7 @@ pub(super) async fn run_attempt(
         if let Some(err) = child.stderr.take() {
             readers.spawn(pump(
                 err,
-                log.clone(),
+                vec![log.clone()],
                 context.reporter.clone(),
                 lane.owned(),
             ));
@@ -184,10 +184,10 @@ pub(super) async fn drain(mut readers: JoinSet<()>) {
     }
 }
 
-/// Copies a stream into the stage log line by line (lossy UTF-8, secrets masked).
+/// Copies a stream into the unit logs line by line (lossy UTF-8, secrets masked).
 pub(super) async fn pump(
     stream: impl AsyncRead + Unpin,
-    log: Arc<Log>,
+    logs: Vec<Arc<Log>>,
     reporter: Arc<dyn Reporter>,
     lane: (String, Option<String>),
 ) {
@@ -200,7 +200,10 @@ pub(super) async fn pump(
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
                 let text = text.trim_end_matches(['\n', '\r']);
-                let masked = log.line(text);
+                let mut masked = String::new();
+                for log in &logs {
+                    masked = log.line(text);
+                }
                 reporter.report(&Event::Output {
                     lane: Lane {
                         stage: &lane.0,

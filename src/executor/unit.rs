@@ -1,6 +1,7 @@
 //! One unit of a stage: the cache check, its attempts with retries, its log and the artifacts
 //! it leaves.
 
+use super::batch::Member;
 use super::log::Log;
 use super::process::{Failure, backoff, run_attempt};
 use super::*;
@@ -11,8 +12,11 @@ pub(super) async fn run_unit(
     context: Arc<RunContext>,
     cancel: CancellationToken,
     digests: Digests,
-    _slot: OwnedSemaphorePermit,
+    _slot: Option<OwnedSemaphorePermit>,
+    member: Option<Member>,
 ) -> (usize, UnitReport) {
+    // A member that returns before joining its group (cached, cancelled) declines on drop.
+    let mut member = member;
     let started = Instant::now();
     let unit = &stage.units[index];
     let lane = Lane::of(&stage, unit);
@@ -116,7 +120,20 @@ pub(super) async fn run_unit(
         log.line(&format!(
             "# shipit: {lane}, attempt {attempt} of {attempts}",
         ));
-        let failure = match run_attempt(&stage, unit, lane, &context, &log, &cancel).await {
+        let attempted = match member.take() {
+            Some(member) => member.join(index, log.clone()).await,
+            None => {
+                // Other cargo invocations in the same target folder wait here, not on
+                // cargo's lock.
+                let lock = unit.batch.as_ref().map(|b| context.folder_lock(&b.lock));
+                let _held = match &lock {
+                    Some(lock) => Some(lock.lock().await),
+                    None => None,
+                };
+                run_attempt(&stage, unit, lane, &context, &log, &cancel).await
+            }
+        };
+        let failure = match attempted {
             Ok(()) => match collect_artifacts(unit, &context.dist) {
                 Ok(artifacts) => {
                     report.outcome.artifacts = artifacts;

@@ -94,6 +94,27 @@ pub struct Unit {
     /// When set, the unit is skipped while its inputs are unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheKey>,
+    /// When set, the unit's one step is a cargo build that runs together with the other units
+    /// of its stage in the same group: one invocation with each of their `--target`s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+}
+
+/// How a cargo unit joins one invocation with others: the units of a stage with the same
+/// `group` have the same command but for `--target`, so one cargo builds them all, sharing one
+/// job queue and the host's build scripts and proc-macros.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    /// The invocation it joins, within its stage.
+    pub group: String,
+    /// Why its group is not the stage's main one (shown by `shipit plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apart: Option<String>,
+    /// This unit's `--target` value.
+    pub target: String,
+    /// The folder the invocation works in (cargo's target folder, which cargo locks): no two
+    /// invocations that share it run at once, so none waits on cargo's lock.
+    pub lock: PathBuf,
 }
 
 /// What decides a unit's output, so an unchanged unit need not run again.
@@ -118,6 +139,7 @@ impl Unit {
             steps,
             artifacts: Vec::new(),
             cache: None,
+            batch: None,
         }
     }
 }

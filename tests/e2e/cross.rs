@@ -459,6 +459,28 @@ fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_eve
             .any(|l| l.ends_with("repro-0.3.0-darwin-universal.tar.gz")),
         "{first}"
     );
+    // Targets built the same way share one cargo (its command names them all), and no cargo
+    // ever waits for another's lock on the target folder.
+    let logs = root.join("dist/logs");
+    let musl = std::fs::read_to_string(logs.join("build-linux-x64-musl.log")).unwrap();
+    let command = musl.lines().find(|l| l.starts_with("$ cargo")).unwrap();
+    for triple in [
+        "x86_64-unknown-linux-musl",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+        "x86_64-pc-windows-gnu",
+    ] {
+        assert!(command.contains(&format!("--target {triple}")), "{command}");
+    }
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("Blocking waiting for file lock"),
+            "{}:\n{text}",
+            path.display()
+        );
+    }
     let second = build();
     assert_eq!(first, second, "two clean builds differ");
 }

@@ -295,6 +295,7 @@ impl Kind for Archive {
                     reproducible_time: None,
                 }],
                 cache: None,
+                batch: None,
             });
         }
         if problems.is_empty() {

@@ -11,7 +11,7 @@ use crate::config::Problem;
 use crate::config::validate::template_problem;
 use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
-use crate::plan::{CacheKey, PlannedArtifact, Step, Unit};
+use crate::plan::{Batch, CacheKey, PlannedArtifact, Step, Unit};
 use crate::targets::{self, Target};
 use crate::toolchain::Requirement;
 use crate::{path, template};
@@ -146,6 +146,8 @@ impl Kind for Cargo {
                 Some(version) => format!("{}.{version}", target.triple),
                 None => target.triple.clone(),
             };
+            let cargo_target_arg = cargo_target.clone();
+            let group = batch_group(target, zig, glibc, lookup_override(&options, target));
             let mut argv: Vec<String> = vec![
                 "cargo".into(),
                 if zig { "zigbuild" } else { "build" }.into(),
@@ -238,6 +240,12 @@ impl Kind for Cargo {
                         .join(stage.name)
                         .join(format!("{}.json", target.name)),
                 }),
+                batch: Some(Batch {
+                    group: group.0,
+                    apart: group.1,
+                    target: cargo_target_arg,
+                    lock: facts.cargo.target_dir.clone(),
+                }),
             });
             for triple in target.rust_triples() {
                 let requirement = Requirement::RustStd { triple };
@@ -254,6 +262,43 @@ impl Kind for Cargo {
         }
         Ok(expansion)
     }
+}
+
+/// The invocation a target builds in, and why it is apart from the stage's main one: targets
+/// built the same way (zig, the stage's features and flags) share one cargo; the host (plain
+/// cargo), a glibc pin, a target's own overrides and the universal macOS binary (which
+/// cargo-zigbuild assembles itself) each get their own.
+fn batch_group(
+    target: &Target,
+    zig: bool,
+    glibc: Option<&str>,
+    overrides: Option<&TargetOverride>,
+) -> (String, Option<String>) {
+    if !zig {
+        return (
+            "cargo".into(),
+            Some("the host builds with plain cargo".into()),
+        );
+    }
+    if let Some(version) = glibc {
+        return (
+            format!("zig glibc {version}"),
+            Some(format!("pinned to glibc {version}")),
+        );
+    }
+    if overrides.is_some() {
+        return (
+            format!("zig {}", target.name),
+            Some(format!("`{}` has its own overrides", target.name)),
+        );
+    }
+    if target.triple == targets::UNIVERSAL_DARWIN {
+        return (
+            format!("zig {}", target.name),
+            Some("cargo-zigbuild assembles the universal binary on its own".into()),
+        );
+    }
+    ("zig".into(), None)
 }
 
 fn is_glibc_version(text: &str) -> bool {

@@ -150,6 +150,7 @@ impl Kind for Checksum {
                 }))],
                 artifacts,
                 cache: None,
+                batch: None,
             });
         }
         if expansion.units.len() > 1 {

@@ -163,6 +163,7 @@ impl Kind for Sign {
                 steps: vec![Step::task(Task::Sign(spec))],
                 artifacts,
                 cache: None,
+                batch: None,
             }],
             requires: Vec::new(),
         })
