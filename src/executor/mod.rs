@@ -151,6 +151,12 @@ pub async fn execute(
                         reason: reason.clone(),
                     })
                 } else if options.dry_run {
+                    for line in crate::plan::batch_summary(stage) {
+                        reporter.report(&Event::Message {
+                            level: crate::events::Level::Info,
+                            text: &format!("{}: {line}", stage.name),
+                        });
+                    }
                     for unit in &stage.units {
                         let lane = Lane::of(stage, unit);
                         if let Some(note) = would_build(stage, unit, options.no_cache) {

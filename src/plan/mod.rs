@@ -620,74 +620,9 @@ pub fn skip_reason(when: &crate::config::WhenConfig, facts: &Facts) -> Option<St
     }
 }
 
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let short: String = self.commit.chars().take(7).collect();
-        writeln!(
-            f,
-            "Plan for {} {} ({}, commit {short}): {} stages, output in {}",
-            self.project,
-            self.version,
-            self.tag,
-            self.stages.len(),
-            self.dist.display()
-        )?;
-        for (i, stage) in self.stages.iter().enumerate() {
-            let mut notes = Vec::new();
-            if stage.kind != "run" {
-                notes.push(format!("uses {}", stage.kind));
-            }
-            if !stage.needs.is_empty() {
-                notes.push(format!("needs {}", stage.needs.join(", ")));
-            }
-            if let Some(t) = stage.timeout {
-                notes.push(format!("timeout {}", humantime::format_duration(t)));
-            }
-            if stage.retries > 0 {
-                notes.push(format!("retries {}", stage.retries));
-            }
-            if let Some(reason) = &stage.skip {
-                notes.push(format!("skipped: {reason}"));
-            }
-            let notes = if notes.is_empty() {
-                String::new()
-            } else {
-                format!("  ({})", notes.join("; "))
-            };
-            writeln!(f, "{:>3}. {}{notes}", i + 1, stage.name)?;
-            if let Some(d) = &stage.description {
-                writeln!(f, "       {d}")?;
-            }
-            for unit in &stage.units {
-                let indent = match &unit.label {
-                    Some(label) => {
-                        let cache = if unit.cache.is_some() {
-                            "  (cached while inputs are unchanged)"
-                        } else {
-                            ""
-                        };
-                        writeln!(f, "       [{label}]{cache}")?;
-                        "         "
-                    }
-                    None => "       ",
-                };
-                for step in &unit.steps {
-                    writeln!(f, "{indent}$ {}", step.command)?;
-                }
-                for artifact in &unit.artifacts {
-                    writeln!(
-                        f,
-                        "{indent}-> {}/{}  ({})",
-                        self.dist.display(),
-                        artifact.path,
-                        artifact.kind
-                    )?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
+mod display;
+
+pub use display::batch_summary;
 
 mod millis {
     use std::time::Duration;

@@ -551,3 +551,49 @@ fn a_gnu_target_pinned_to_glibc_2_17_needs_nothing_newer() {
         "the unpinned build needs only 2.17 too"
     );
 }
+
+/// `shipit plan` and `--dry-run` show which targets one cargo builds together and why the others
+/// are built apart (the host with plain cargo, a glibc pin, a target's own overrides).
+#[test]
+fn the_plan_shows_the_cargo_invocations_and_why_targets_are_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::tiny_crate(dir.path(), "1.0.0");
+    let plan = |extra: &str| {
+        std::fs::write(
+            dir.path().join("shipit.toml"),
+            format!(
+                "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n{extra}\n\
+                 [stages.build.overrides.windows-x64]\nfeatures = []\n"
+            ),
+        )
+        .unwrap();
+        let out = shipit(dir.path()).arg("plan").output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        stdout
+    };
+    let stdout =
+        plan("targets = [\"host\", \"linux-x64-musl\", \"linux-arm64-musl\", \"windows-x64\"]");
+    for needle in [
+        "one cargo builds linux-x64-musl, linux-arm64-musl together",
+        "windows-x64 built apart: `windows-x64` has its own overrides",
+        "built apart: the host builds with plain cargo",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    let stdout =
+        plan("targets = [\"linux-x64-musl\", \"linux-arm64\", \"windows-x64\"]\nglibc = \"2.17\"");
+    assert!(
+        stdout.contains("linux-arm64 built apart: pinned to glibc 2.17"),
+        "{stdout}"
+    );
+    let out = shipit(dir.path())
+        .args(["build", "--dry-run"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("build: one cargo builds linux-x64-musl"),
+        "{stderr}"
+    );
+}
