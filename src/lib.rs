@@ -21,6 +21,7 @@ pub mod facts;
 pub mod file_error;
 pub mod http;
 pub mod invalid;
+pub mod lipo;
 pub mod manifest;
 pub mod merge;
 pub mod minisign;

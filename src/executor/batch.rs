@@ -91,13 +91,7 @@ impl Rendezvous {
         let (stage, context) = (&self.stage, &self.context);
         let all = |failure: Failure| members.iter().map(|_| Err(failure.clone())).collect();
         let units: Vec<&Unit> = members.iter().map(|m| &stage.units[m.index]).collect();
-        let Some(argv) = merged_argv(&units) else {
-            return all(Failure::Failed(
-                "internal error: a batched unit is not one cargo command".into(),
-            ));
-        };
         let lock = units[0].batch.as_ref().map(|b| b.lock.clone());
-        let deadline = stage.timeout.map(|t| tokio::time::Instant::now() + t);
         let _held = match &lock {
             Some(folder) => tokio::select! {
                 held = context.folder_lock(folder).lock_owned() => Some(held),
@@ -105,9 +99,66 @@ impl Rendezvous {
             },
             None => None,
         };
+        let builders: Vec<(&Joined, &Unit)> = members
+            .iter()
+            .zip(units.iter().copied())
+            .filter(|(_, u)| u.batch.as_ref().is_some_and(|b| b.assemble.is_empty()))
+            .collect();
+        // Nothing to compile when only universal binaries of cached slices are missing.
+        let run = if builders.is_empty() {
+            None
+        } else {
+            match self.cargo(&builders).await {
+                Ok(run) => Some(run),
+                Err(failure) => return all(failure),
+            }
+        };
+        units
+            .iter()
+            .zip(members)
+            .map(|(unit, member)| {
+                let assemble = unit.batch.as_ref().map_or(&[][..], |b| &b.assemble[..]);
+                if !assemble.is_empty() {
+                    return assemble_universal(assemble, run.as_ref(), &member.log);
+                }
+                let run = run.as_ref().expect("cargo ran for its builders");
+                if run.success {
+                    return Ok(());
+                }
+                let missing: Vec<String> = unit
+                    .artifacts
+                    .iter()
+                    .filter_map(|a| a.source.as_ref())
+                    .filter(|source| !run.produced.contains(*source))
+                    .map(|source| source.display().to_string())
+                    .collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    let target = unit.label.as_deref().unwrap_or("its target");
+                    Err(Failure::Failed(format!(
+                        "cargo made no {} for {target} ({})",
+                        missing.join(", "),
+                        run.how
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    /// Runs one cargo for every builder's target; what it produced and how it ended.
+    async fn cargo(&self, builders: &[(&Joined, &Unit)]) -> Result<CargoRun, Failure> {
+        let (stage, context) = (&self.stage, &self.context);
+        let units: Vec<&Unit> = builders.iter().map(|(_, u)| *u).collect();
+        let Some(argv) = merged_argv(&units) else {
+            return Err(Failure::Failed(
+                "internal error: a batched unit is not one cargo command".into(),
+            ));
+        };
+        let deadline = stage.timeout.map(|t| tokio::time::Instant::now() + t);
         let step = crate::plan::Step::exec(argv.clone());
-        let logs: Vec<Arc<Log>> = members.iter().map(|m| m.log.clone()).collect();
-        for (member, unit) in members.iter().zip(&units) {
+        let logs: Vec<Arc<Log>> = builders.iter().map(|(m, _)| m.log.clone()).collect();
+        for (member, unit) in builders {
             let lane = Lane::of(stage, unit);
             context
                 .reporter
@@ -126,16 +177,13 @@ impl Rendezvous {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = match command.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                return all(Failure::Failed(format!(
-                    "cannot start `{}` in {}: {e}",
-                    step.command,
-                    stage.dir.display()
-                )));
-            }
-        };
+        let mut child = command.spawn().map_err(|e| {
+            Failure::Failed(format!(
+                "cannot start `{}` in {}: {e}",
+                step.command,
+                stage.dir.display()
+            ))
+        })?;
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
         let lane = Lane::of(stage, units[0]).owned();
         let produced = Arc::new(Mutex::new(BTreeSet::new()));
@@ -164,41 +212,92 @@ impl Rendezvous {
                     kill_group(pgid, &mut child).await;
                 }
                 drain(readers).await;
-                return all(failure);
+                return Err(failure);
             }
         };
         drain(readers).await;
-        let how = match status {
-            // cargo built every target (a universal macOS binary is assembled after cargo's
-            // messages, under a name none of them gives).
-            Ok(status) if status.success() => return members.iter().map(|_| Ok(())).collect(),
-            Ok(status) => describe_status(status),
-            Err(e) => format!("could not be waited for: {e}"),
-        };
-        let produced = produced.lock().unwrap_or_else(|e| e.into_inner());
-        units
-            .iter()
-            .map(|unit| {
-                let missing: Vec<String> = unit
-                    .artifacts
-                    .iter()
-                    .filter_map(|a| a.source.as_ref())
-                    .filter(|source| !produced.contains(*source))
-                    .map(|source| source.display().to_string())
-                    .collect();
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    let target = unit.label.as_deref().unwrap_or("its target");
-                    Err(Failure::Failed(format!(
-                        "cargo made no {} for {target} (`{}` {how})",
-                        missing.join(", "),
-                        step.command
-                    )))
-                }
-            })
-            .collect()
+        let produced = std::mem::take(&mut *produced.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(match status {
+            Ok(status) => CargoRun {
+                // cargo built every target (a universal binary it assembles itself comes
+                // after its messages, under a name none of them gives).
+                success: status.success(),
+                how: format!("`{}` {}", step.command, describe_status(status)),
+                produced,
+            },
+            Err(e) => CargoRun {
+                success: false,
+                how: format!("`{}` could not be waited for: {e}", step.command),
+                produced,
+            },
+        })
     }
+}
+
+/// How one cargo invocation ended.
+struct CargoRun {
+    success: bool,
+    how: String,
+    produced: BTreeSet<PathBuf>,
+}
+
+/// Writes each universal binary from its slices (as `lipo -create`), once they are built: by
+/// this invocation, or earlier when their cache held.
+fn assemble_universal(
+    assemble: &[crate::plan::Assembly],
+    run: Option<&CargoRun>,
+    log: &Log,
+) -> Result<(), Failure> {
+    for universal in assemble {
+        let built = |slice: &PathBuf| match run {
+            Some(run) if !run.success => run.produced.contains(slice),
+            _ => slice.is_file(),
+        };
+        if let Some(slice) = universal.slices.iter().find(|s| !built(s)) {
+            let how = run.map_or(String::new(), |r| format!(" ({})", r.how));
+            return Err(Failure::Failed(format!(
+                "the slice {} of {} was not built{how}",
+                slice.display(),
+                universal.output.display()
+            )));
+        }
+        let fail =
+            |what: String| Failure::Failed(format!("{}: {what}", universal.output.display()));
+        let slices: Vec<Vec<u8>> = universal
+            .slices
+            .iter()
+            .map(|s| {
+                std::fs::read(s).map_err(|e| fail(format!("cannot read {}: {e}", s.display())))
+            })
+            .collect::<Result<_, _>>()?;
+        let views: Vec<&[u8]> = slices.iter().map(Vec::as_slice).collect();
+        let fat = crate::lipo::universal(&views).map_err(|e| fail(e.to_string()))?;
+        if let Some(parent) = universal.output.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let partial = universal.output.with_extension("partial");
+        std::fs::write(&partial, &fat)
+            .and_then(|()| {
+                std::fs::set_permissions(
+                    &partial,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+            })
+            .and_then(|()| std::fs::rename(&partial, &universal.output))
+            .map_err(|e| fail(format!("cannot write it: {e}")))?;
+        log.line(&format!(
+            "# shipit: assembled {} from {}",
+            universal.output.display(),
+            universal
+                .slices
+                .iter()
+                .map(|s| s.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ));
+    }
+    Ok(())
 }
 
 impl Member {
@@ -233,6 +332,7 @@ fn merged_argv(units: &[&Unit]) -> Option<Vec<String>> {
         return None;
     };
     let own = &first.batch.as_ref()?.target;
+    // Only the members cargo builds come here (not universal binaries assembled after).
     let at = argv
         .windows(2)
         .position(|pair| pair[0] == "--target" && pair[1] == *own)?;
@@ -330,6 +430,7 @@ mod tests {
             apart: None,
             target: target.into(),
             lock: PathBuf::from("/t"),
+            assemble: Vec::new(),
         });
         unit
     }

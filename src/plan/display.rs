@@ -80,9 +80,16 @@ impl fmt::Display for Plan {
 /// together, and why the others are built apart. Empty for stages without batches.
 pub fn batch_summary(stage: &PlannedStage) -> Vec<String> {
     let mut groups: Vec<(&str, Option<&str>, Vec<&str>)> = Vec::new();
+    let mut assembled = Vec::new();
     for unit in &stage.units {
         let Some(batch) = &unit.batch else { continue };
         let label = unit.label.as_deref().unwrap_or(&batch.target);
+        if !batch.assemble.is_empty() {
+            assembled.push(format!(
+                "{label} is assembled from the darwin-x64 and darwin-arm64 builds"
+            ));
+            continue;
+        }
         match groups
             .iter_mut()
             .find(|(group, _, _)| *group == batch.group)
@@ -98,5 +105,6 @@ pub fn batch_summary(stage: &PlannedStage) -> Vec<String> {
             (None, _) => format!("one cargo builds {} together", labels.join(", ")),
             (Some(why), _) => format!("{} built apart: {why}", labels.join(", ")),
         })
+        .chain(assembled)
         .collect()
 }

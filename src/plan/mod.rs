@@ -115,6 +115,19 @@ pub struct Batch {
     /// The folder the invocation works in (cargo's target folder, which cargo locks): no two
     /// invocations that share it run at once, so none waits on cargo's lock.
     pub lock: PathBuf,
+    /// For a universal macOS binary whose slices other members build: cargo does not build it,
+    /// each file is assembled from its slices once they are built.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assemble: Vec<Assembly>,
+}
+
+/// A universal binary and the single-architecture builds it is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assembly {
+    /// Where the universal binary goes.
+    pub output: PathBuf,
+    /// The slices, built by other members of the batch.
+    pub slices: Vec<PathBuf>,
 }
 
 /// What decides a unit's output, so an unchanged unit need not run again.

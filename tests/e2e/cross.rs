@@ -587,13 +587,27 @@ fn the_plan_shows_the_cargo_invocations_and_why_targets_are_apart() {
         stdout.contains("linux-arm64 built apart: pinned to glibc 2.17"),
         "{stdout}"
     );
+    let stdout =
+        plan("targets = [\"darwin-x64\", \"darwin-arm64\", \"darwin-universal\", \"windows-x64\"]");
+    assert!(
+        stdout.contains("one cargo builds darwin-x64, darwin-arm64 together")
+            && stdout.contains(
+                "darwin-universal is assembled from the darwin-x64 and darwin-arm64 builds"
+            ),
+        "{stdout}"
+    );
+    let stdout = plan("targets = [\"windows-x64\", \"darwin-universal\"]");
+    assert!(
+        stdout.contains("darwin-universal built apart: without darwin-x64 and darwin-arm64"),
+        "{stdout}"
+    );
     let out = shipit(dir.path())
         .args(["build", "--dry-run"])
         .output()
         .unwrap();
     let (_, stderr) = text(&out);
     assert!(
-        stderr.contains("build: one cargo builds linux-x64-musl"),
+        stderr.contains("build: darwin-universal built apart: without darwin-x64"),
         "{stderr}"
     );
 }

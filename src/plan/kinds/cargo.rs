@@ -11,7 +11,7 @@ use crate::config::Problem;
 use crate::config::validate::template_problem;
 use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
-use crate::plan::{Batch, CacheKey, PlannedArtifact, Step, Unit};
+use crate::plan::{Assembly, Batch, CacheKey, PlannedArtifact, Step, Unit};
 use crate::targets::{self, Target};
 use crate::toolchain::Requirement;
 use crate::{path, template};
@@ -135,6 +135,17 @@ impl Kind for Cargo {
 
         let mut expansion = Expansion::default();
         let mut problems = Vec::new();
+        // The universal macOS binary is assembled from the two macOS builds when both are in
+        // the stage's main invocation, instead of compiling both architectures again.
+        let in_main_group = |triple: &str| {
+            targets.iter().any(|t| {
+                t.triple == triple
+                    && batch_group(t, true, None, lookup_override(&options, t), false)
+                        .1
+                        .is_none()
+            })
+        };
+        let slices_built = DARWIN_SLICES.iter().all(|t| in_main_group(t));
         for target in &targets {
             let overrides = lookup_override(&options, target)
                 .cloned()
@@ -147,7 +158,26 @@ impl Kind for Cargo {
                 None => target.triple.clone(),
             };
             let cargo_target_arg = cargo_target.clone();
-            let group = batch_group(target, zig, glibc, lookup_override(&options, target));
+            let overrides_of = lookup_override(&options, target);
+            let group = batch_group(target, zig, glibc, overrides_of, slices_built);
+            let assemble = if target.triple == targets::UNIVERSAL_DARWIN && group.1.is_none() {
+                bins.iter()
+                    .map(|bin| Assembly {
+                        output: facts
+                            .cargo
+                            .target_dir
+                            .join(&target.triple)
+                            .join(profile_dir)
+                            .join(bin),
+                        slices: DARWIN_SLICES
+                            .iter()
+                            .map(|t| facts.cargo.target_dir.join(t).join(profile_dir).join(bin))
+                            .collect(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let mut argv: Vec<String> = vec![
                 "cargo".into(),
                 if zig { "zigbuild" } else { "build" }.into(),
@@ -245,6 +275,7 @@ impl Kind for Cargo {
                     apart: group.1,
                     target: cargo_target_arg,
                     lock: facts.cargo.target_dir.clone(),
+                    assemble,
                 }),
             });
             for triple in target.rust_triples() {
@@ -264,15 +295,19 @@ impl Kind for Cargo {
     }
 }
 
+/// The builds a universal macOS binary is made of.
+const DARWIN_SLICES: [&str; 2] = ["x86_64-apple-darwin", "aarch64-apple-darwin"];
+
 /// The invocation a target builds in, and why it is apart from the stage's main one: targets
 /// built the same way (zig, the stage's features and flags) share one cargo; the host (plain
-/// cargo), a glibc pin, a target's own overrides and the universal macOS binary (which
-/// cargo-zigbuild assembles itself) each get their own.
+/// cargo), a glibc pin and a target's own overrides each get their own; so does the universal
+/// macOS binary unless both of its slices are built in the main invocation.
 fn batch_group(
     target: &Target,
     zig: bool,
     glibc: Option<&str>,
     overrides: Option<&TargetOverride>,
+    slices_built: bool,
 ) -> (String, Option<String>) {
     if !zig {
         return (
@@ -292,10 +327,10 @@ fn batch_group(
             Some(format!("`{}` has its own overrides", target.name)),
         );
     }
-    if target.triple == targets::UNIVERSAL_DARWIN {
+    if target.triple == targets::UNIVERSAL_DARWIN && !slices_built {
         return (
             format!("zig {}", target.name),
-            Some("cargo-zigbuild assembles the universal binary on its own".into()),
+            Some("without darwin-x64 and darwin-arm64 in the same build, cargo-zigbuild builds both architectures for it".into()),
         );
     }
     ("zig".into(), None)
