@@ -472,6 +472,13 @@ fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_eve
     ] {
         assert!(command.contains(&format!("--target {triple}")), "{command}");
     }
+    // The universal binary is assembled from those two builds, not compiled a third time.
+    let universal_log = std::fs::read_to_string(logs.join("build-darwin-universal.log")).unwrap();
+    assert!(
+        universal_log.contains("# shipit: assembled")
+            && !command.contains("universal2-apple-darwin"),
+        "{universal_log}"
+    );
     for entry in std::fs::read_dir(&logs).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
