@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use tokio::sync::oneshot;
 
 use super::log::Log;
-use super::process::{Failure, describe_status, drain, kill_group, pump};
+use super::process::{Failure, describe_status, pump, supervise};
 use super::*;
 
 /// Where a group's units meet.
@@ -167,55 +167,25 @@ impl Rendezvous {
         }
         let (program, args) = argv.split_first().expect("a cargo command");
         let mut command = Command::new(program);
-        command
-            .args(args)
-            .current_dir(&stage.dir)
-            .envs(&stage.env)
-            .envs(&units[0].env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| {
-            Failure::Failed(format!(
-                "cannot start `{}` in {}: {e}",
-                step.command,
-                stage.dir.display()
-            ))
-        })?;
-        let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+        command.args(args).envs(&stage.env).envs(&units[0].env);
         let lane = Lane::of(stage, units[0]).owned();
         let produced = Arc::new(Mutex::new(BTreeSet::new()));
-        let mut readers = JoinSet::new();
-        if let Some(out) = child.stdout.take() {
-            readers.spawn(read_messages(out, logs.clone(), produced.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.spawn(pump(err, logs.clone(), context.reporter.clone(), lane));
-        }
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        let outcome = tokio::select! {
-            status = child.wait() => Ok(status),
-            _ = sleep => Err(Failure::TimedOut(stage.timeout.unwrap_or_default())),
-            _ = self.cancel.cancelled() => Err(Failure::Cancelled),
-        };
-        let status = match outcome {
-            Ok(status) => status,
-            Err(failure) => {
-                if let Some(pgid) = pgid {
-                    kill_group(pgid, &mut child).await;
+        let status = supervise(
+            command,
+            stage,
+            &step,
+            deadline,
+            &self.cancel,
+            |child, readers| {
+                if let Some(out) = child.stdout.take() {
+                    readers.spawn(read_messages(out, logs.clone(), produced.clone()));
                 }
-                drain(readers).await;
-                return Err(failure);
-            }
-        };
-        drain(readers).await;
+                if let Some(err) = child.stderr.take() {
+                    readers.spawn(pump(err, logs.clone(), context.reporter.clone(), lane));
+                }
+            },
+        )
+        .await?;
         let produced = std::mem::take(&mut *produced.lock().unwrap_or_else(|e| e.into_inner()));
         Ok(match status {
             Ok(status) => CargoRun {

@@ -63,62 +63,30 @@ pub(super) async fn run_attempt(
             }
             StepCommand::Task(_) => unreachable!("tasks ran above"),
         };
-        command
-            .current_dir(&stage.dir)
-            .envs(&stage.env)
-            .envs(&unit.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| {
-            Failure::Failed(format!(
-                "cannot start `{}` in {}: {e}",
-                step.command,
-                stage.dir.display()
-            ))
-        })?;
-        let pgid = child.id().map(|id| Pid::from_raw(id as i32));
-        let mut readers = JoinSet::new();
-        if let Some(out) = child.stdout.take() {
-            readers.spawn(pump(
-                out,
-                vec![log.clone()],
-                context.reporter.clone(),
-                lane.owned(),
-            ));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.spawn(pump(
-                err,
-                vec![log.clone()],
-                context.reporter.clone(),
-                lane.owned(),
-            ));
-        }
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
+        command.envs(&stage.env).envs(&unit.env);
+        let status = supervise(command, stage, step, deadline, cancel, |child, readers| {
+            for stream in [
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                readers.spawn(pump(
+                    stream,
+                    vec![log.clone()],
+                    context.reporter.clone(),
+                    lane.owned(),
+                ));
             }
-        };
-        let outcome = tokio::select! {
-            status = child.wait() => Ok(status),
-            _ = sleep => Err(Failure::TimedOut(stage.timeout.unwrap_or_default())),
-            _ = cancel.cancelled() => Err(Failure::Cancelled),
-        };
-        let status = match outcome {
-            Ok(status) => status,
-            Err(failure) => {
-                if let Some(pgid) = pgid {
-                    kill_group(pgid, &mut child).await;
-                }
-                drain(readers).await;
-                return Err(failure);
-            }
-        };
-        drain(readers).await;
+        })
+        .await?;
         let status =
             status.map_err(|e| Failure::Failed(format!("waiting for `{}`: {e}", step.command)))?;
         if !status.success() {
@@ -130,6 +98,54 @@ pub(super) async fn run_attempt(
         }
     }
     Ok(())
+}
+
+/// Starts `command` (its environment already set) in the stage's folder, in a process group of its own,
+/// lets `read` take its output streams, and waits for it within `deadline`: on a timeout or
+/// cancellation the whole group is stopped. Output readers are drained either way.
+pub(super) async fn supervise(
+    mut command: Command,
+    stage: &PlannedStage,
+    step: &crate::plan::Step,
+    deadline: Option<tokio::time::Instant>,
+    cancel: &CancellationToken,
+    read: impl FnOnce(&mut tokio::process::Child, &mut JoinSet<()>),
+) -> Result<std::io::Result<ExitStatus>, Failure> {
+    command
+        .current_dir(&stage.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| {
+        Failure::Failed(format!(
+            "cannot start `{}` in {}: {e}",
+            step.command,
+            stage.dir.display()
+        ))
+    })?;
+    let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    let mut readers = JoinSet::new();
+    read(&mut child, &mut readers);
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        status = child.wait() => Ok(status),
+        _ = sleep => Err(Failure::TimedOut(stage.timeout.unwrap_or_default())),
+        _ = cancel.cancelled() => Err(Failure::Cancelled),
+    };
+    if outcome.is_err()
+        && let Some(pgid) = pgid
+    {
+        kill_group(pgid, &mut child).await;
+    }
+    drain(readers).await;
+    outcome
 }
 
 /// Runs a built-in task on a blocking thread, within the stage's deadline.
