@@ -308,6 +308,20 @@ impl Loaded {
         self.deserialize_table_at(path!["release", channel], &format!("`[release.{channel}]`"))
     }
 
+    /// Checks the `[release.<channel>]` section with `check` once it reads as `T`; otherwise
+    /// its type errors; nothing when the file has no such section.
+    pub fn check_channel_section<T: DeserializeOwned>(
+        &self,
+        channel: &str,
+        check: impl FnOnce(T) -> Vec<Problem>,
+    ) -> Vec<Problem> {
+        match self.channel_section::<T>(channel) {
+            Ok(Some(section)) => check(section),
+            Ok(None) => Vec::new(),
+            Err(problems) => problems,
+        }
+    }
+
     /// The keys of the table at `path`, in file order.
     pub fn keys(&self, path: &[Seg<'_>]) -> Vec<String> {
         let doc = self.doc();

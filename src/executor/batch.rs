@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use tokio::sync::oneshot;
 
 use super::log::Log;
-use super::process::{Failure, describe_status, pump, supervise};
+use super::process::{Failure, describe_status, each_line, pump, supervise};
 use super::*;
 
 /// Where a group's units meet.
@@ -333,28 +333,23 @@ async fn read_messages(
         #[serde(default)]
         executable: Option<PathBuf>,
     }
-    let mut reader = BufReader::new(stream);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => match serde_json::from_slice::<Message>(&buf) {
-                Ok(message) if message.reason == "compiler-artifact" => {
-                    let mut produced = produced.lock().unwrap_or_else(|e| e.into_inner());
-                    produced.extend(message.filenames);
-                    produced.extend(message.executable);
+    each_line(stream, |line| {
+        match serde_json::from_slice::<Message>(line) {
+            Ok(message) if message.reason == "compiler-artifact" => {
+                let mut produced = produced.lock().unwrap_or_else(|e| e.into_inner());
+                produced.extend(message.filenames);
+                produced.extend(message.executable);
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let text = String::from_utf8_lossy(line);
+                for log in &logs {
+                    log.line(text.trim_end_matches(['\n', '\r']));
                 }
-                Ok(_) => {}
-                Err(_) => {
-                    let text = String::from_utf8_lossy(&buf);
-                    for log in &logs {
-                        log.line(text.trim_end_matches(['\n', '\r']));
-                    }
-                }
-            },
+            }
         }
-    }
+    })
+    .await;
 }
 
 impl RunContext {

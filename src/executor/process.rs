@@ -200,6 +200,19 @@ pub(super) async fn drain(mut readers: JoinSet<()>) {
     }
 }
 
+/// Calls `each` with every line of `stream` (with its line break), until it ends.
+pub(super) async fn each_line(stream: impl AsyncRead + Unpin, mut each: impl FnMut(&[u8])) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => each(&buf),
+        }
+    }
+}
+
 /// Copies a stream into the unit logs line by line (lossy UTF-8, secrets masked).
 pub(super) async fn pump(
     stream: impl AsyncRead + Unpin,
@@ -207,29 +220,22 @@ pub(super) async fn pump(
     reporter: Arc<dyn Reporter>,
     lane: (String, Option<String>),
 ) {
-    let mut reader = BufReader::new(stream);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&buf);
-                let text = text.trim_end_matches(['\n', '\r']);
-                let mut masked = String::new();
-                for log in &logs {
-                    masked = log.line(text);
-                }
-                reporter.report(&Event::Output {
-                    lane: Lane {
-                        stage: &lane.0,
-                        unit: lane.1.as_deref(),
-                    },
-                    line: &masked,
-                });
-            }
+    each_line(stream, |line| {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        let mut masked = String::new();
+        for log in &logs {
+            masked = log.line(text);
         }
-    }
+        reporter.report(&Event::Output {
+            lane: Lane {
+                stage: &lane.0,
+                unit: lane.1.as_deref(),
+            },
+            line: &masked,
+        });
+    })
+    .await;
 }
 
 pub(super) fn describe_status(status: ExitStatus) -> String {

@@ -95,52 +95,49 @@ pub struct RegistryAuth {
 
 /// Every problem of the section, located; none when the file has no section.
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    let docker = match loaded.channel_section::<DockerConfig>("docker") {
-        Ok(Some(docker)) => docker,
-        Ok(None) => return Vec::new(),
-        Err(problems) => return problems,
-    };
-    let mut problems = Vec::new();
-    if docker.image.0.is_empty() {
-        problems.push(
-            Problem::new(
-                "`image` lists no repository",
-                loaded.span(path!["release", "docker", "image"]),
-            )
-            .label("empty")
-            .help("name at least one, such as `image = \"ghcr.io/acme/demo\"`"),
-        );
-    }
-    check_tags(
-        loaded,
-        docker.tags.as_deref().unwrap_or_default(),
-        &mut problems,
-    );
-    for (i, image) in docker.image.0.iter().enumerate() {
-        if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    loaded.check_channel_section("docker", |docker: DockerConfig| {
+        let mut problems = Vec::new();
+        if docker.image.0.is_empty() {
             problems.push(
                 Problem::new(
-                    format!("`{}` is not an image repository", image.escape_debug()),
-                    loaded.span_near(path!["release", "docker", "image", i]),
+                    "`image` lists no repository",
+                    loaded.span(path!["release", "docker", "image"]),
                 )
-                .label("bad name")
-                .help("write `registry/owner/name`, such as `ghcr.io/acme/demo`"),
+                .label("empty")
+                .help("name at least one, such as `image = \"ghcr.io/acme/demo\"`"),
             );
         }
-    }
-    problems.extend(bounds::int_problem(
-        loaded,
-        path!["release", "docker", "concurrency"],
-        bounds::as_u64(docker.concurrency),
-        CONCURRENCY,
-    ));
-    problems.extend(bounds::int_problem(
-        loaded,
-        path!["release", "docker", "keep"],
-        bounds::as_u64(docker.keep),
-        KEEP,
-    ));
-    problems
+        check_tags(
+            loaded,
+            docker.tags.as_deref().unwrap_or_default(),
+            &mut problems,
+        );
+        for (i, image) in docker.image.0.iter().enumerate() {
+            if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                problems.push(
+                    Problem::new(
+                        format!("`{}` is not an image repository", image.escape_debug()),
+                        loaded.span_near(path!["release", "docker", "image", i]),
+                    )
+                    .label("bad name")
+                    .help("write `registry/owner/name`, such as `ghcr.io/acme/demo`"),
+                );
+            }
+        }
+        problems.extend(bounds::int_problem(
+            loaded,
+            path!["release", "docker", "concurrency"],
+            bounds::as_u64(docker.concurrency),
+            CONCURRENCY,
+        ));
+        problems.extend(bounds::int_problem(
+            loaded,
+            path!["release", "docker", "keep"],
+            bounds::as_u64(docker.keep),
+            KEEP,
+        ));
+        problems
+    })
 }
 
 /// Tag templates rendered with sample values (a release `1.2.3` on `main`): a tag that breaks the

@@ -59,27 +59,24 @@ pub enum AutoWord {
 
 /// Every problem of the section, located; none when the file has no section.
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    let github = match loaded.channel_section::<GithubConfig>("github") {
-        Ok(Some(github)) => github,
-        Ok(None) => return Vec::new(),
-        Err(problems) => return problems,
-    };
-    let mut problems = Vec::new();
-    problems.extend(repo_problem(
-        &github.repo,
-        loaded.span(path!["release", "github", "repo"]),
-    ));
-    problems.extend(bounds::int_problem(
-        loaded,
-        path!["release", "github", "concurrency"],
-        bounds::as_u64(github.concurrency),
-        CONCURRENCY,
-    ));
-    problems.extend(bounds::int_problem(
-        loaded,
-        path!["release", "github", "keep"],
-        bounds::as_u64(github.keep),
-        KEEP,
-    ));
-    problems
+    loaded.check_channel_section("github", |github: GithubConfig| {
+        let mut problems = Vec::new();
+        problems.extend(repo_problem(
+            &github.repo,
+            loaded.span(path!["release", "github", "repo"]),
+        ));
+        problems.extend(bounds::int_problem(
+            loaded,
+            path!["release", "github", "concurrency"],
+            bounds::as_u64(github.concurrency),
+            CONCURRENCY,
+        ));
+        problems.extend(bounds::int_problem(
+            loaded,
+            path!["release", "github", "keep"],
+            bounds::as_u64(github.keep),
+            KEEP,
+        ));
+        problems
+    })
 }

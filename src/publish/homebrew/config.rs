@@ -78,24 +78,21 @@ pub struct CommitAuthor {
 
 /// Every problem of the section, located; none when the file has no section.
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    let brew = match loaded.channel_section::<HomebrewConfig>("homebrew") {
-        Ok(Some(brew)) => brew,
-        Ok(None) => return Vec::new(),
-        Err(problems) => return problems,
-    };
-    let mut problems = Vec::new();
-    if let Some(repo) = &brew.tap.repo {
-        problems.extend(repo_problem(
-            repo,
-            loaded.span(path!["release", "homebrew", "tap", "repo"]),
-        ));
-    }
-    if let Some(formula) = &brew.name {
-        problems.extend(name_problem(
-            NameKind::Project,
-            formula,
-            loaded.span_near(path!["release", "homebrew", "name"]),
-        ));
-    }
-    problems
+    loaded.check_channel_section("homebrew", |brew: HomebrewConfig| {
+        let mut problems = Vec::new();
+        if let Some(repo) = &brew.tap.repo {
+            problems.extend(repo_problem(
+                repo,
+                loaded.span(path!["release", "homebrew", "tap", "repo"]),
+            ));
+        }
+        if let Some(formula) = &brew.name {
+            problems.extend(name_problem(
+                NameKind::Project,
+                formula,
+                loaded.span_near(path!["release", "homebrew", "name"]),
+            ));
+        }
+        problems
+    })
 }
