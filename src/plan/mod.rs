@@ -510,6 +510,26 @@ pub fn restrict_targets(plan: &mut Plan, targets: &[String]) -> Result<(), Unkno
         stage
             .units
             .retain(|unit| unit_target(unit).is_none_or(|t| wanted.contains(&t.name)));
+        // A universal binary whose slices this part does not build is compiled whole on its
+        // own (never assembled from stale slices of an earlier build).
+        let sources: Vec<PathBuf> = stage
+            .units
+            .iter()
+            .flat_map(|u| u.artifacts.iter().filter_map(|a| a.source.clone()))
+            .collect();
+        for unit in &mut stage.units {
+            let label = unit.label.clone().unwrap_or_default();
+            if let Some(batch) = &mut unit.batch
+                && batch
+                    .assemble
+                    .iter()
+                    .any(|a| a.slices.iter().any(|s| !sources.contains(s)))
+            {
+                batch.assemble.clear();
+                batch.group = format!("zig {label}");
+                batch.apart = Some("its slices are not built in this part".into());
+            }
+        }
     }
     Ok(())
 }

@@ -603,6 +603,24 @@ fn the_plan_shows_the_cargo_invocations_and_why_targets_are_apart() {
             ),
         "{stdout}"
     );
+    // A split part building only darwin-universal compiles it whole: its slices are not there.
+    let out = shipit(dir.path())
+        .args([
+            "build",
+            "--dry-run",
+            "--split",
+            "--targets",
+            "darwin-universal",
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr
+            .contains("build: darwin-universal built apart: its slices are not built in this part")
+            && !stderr.contains("build darwin-x64"),
+        "{stderr}"
+    );
     let stdout = plan("targets = [\"windows-x64\", \"darwin-universal\"]");
     assert!(
         stdout.contains("darwin-universal built apart: without darwin-x64 and darwin-arm64"),
