@@ -75,8 +75,13 @@ impl Rendezvous {
         let mut meeting = self.state.lock().unwrap_or_else(|e| e.into_inner());
         meeting.reported += 1;
         meeting.joined.extend(joined);
-        (meeting.reported == meeting.expected && !meeting.joined.is_empty())
-            .then(|| std::mem::take(&mut meeting.joined))
+        if meeting.reported < meeting.expected || meeting.joined.is_empty() {
+            return None;
+        }
+        // In plan order, whatever order they arrived in: the same command every time.
+        let mut joined = std::mem::take(&mut meeting.joined);
+        joined.sort_by_key(|j| j.index);
+        Some(joined)
     }
 
     /// Builds every joined unit's target in one invocation and tells each how it went.

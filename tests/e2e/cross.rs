@@ -636,3 +636,38 @@ fn the_plan_shows_the_cargo_invocations_and_why_targets_are_apart() {
         "{stderr}"
     );
 }
+
+/// Two targets in one cargo invocation, one of which does not compile: cargo's messages name
+/// the binaries it made, so the failing target is named with the compiler's lines and the other
+/// is built and collected (the invocation goes on with `--keep-going`).
+#[test]
+fn a_target_failing_inside_a_shared_invocation_is_named_and_the_other_is_built() {
+    let dir = broken_project("");
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "#[cfg(windows)]\ncompile_error!(\"no windows here\");\nfn main() {}\n",
+    )
+    .unwrap();
+    let out = shipit(dir.path())
+        .arg("build")
+        .env(
+            "CARGO_TARGET_DIR",
+            shared_target_dir("shared-invocation-target"),
+        )
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("build windows-x64: failed"), "{stderr}");
+    assert!(stderr.contains("no windows here"), "{stderr}");
+    assert!(stderr.contains("build linux-x64-musl: done"), "{stderr}");
+    assert!(dir.path().join("dist/linux-x64-musl/tiny").is_file());
+    assert!(!dir.path().join("dist/windows-x64/tiny.exe").exists());
+    let log =
+        std::fs::read_to_string(dir.path().join("dist/logs/build-linux-x64-musl.log")).unwrap();
+    let command = log.lines().find(|l| l.starts_with("$ cargo")).unwrap();
+    assert!(
+        command.contains("--target x86_64-pc-windows-gnu --target x86_64-unknown-linux-musl"),
+        "in plan order: {command}"
+    );
+}
