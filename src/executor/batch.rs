@@ -126,7 +126,10 @@ impl Rendezvous {
                 if !assemble.is_empty() {
                     return assemble_universal(assemble, run.as_ref(), &member.log);
                 }
-                let run = run.as_ref().expect("cargo ran for its builders");
+                // Cargo ran: this unit is one of the builders.
+                let Some(run) = run.as_ref() else {
+                    return Err(Failure::Failed("internal error: cargo did not run".into()));
+                };
                 if run.success {
                     return Ok(());
                 }
@@ -155,11 +158,11 @@ impl Rendezvous {
     async fn cargo(&self, builders: &[(&Joined, &Unit)]) -> Result<CargoRun, Failure> {
         let (stage, context) = (&self.stage, &self.context);
         let units: Vec<&Unit> = builders.iter().map(|(_, u)| *u).collect();
-        let Some(argv) = merged_argv(&units) else {
-            return Err(Failure::Failed(
-                "internal error: a batched unit is not one cargo command".into(),
-            ));
-        };
+        let argv = merged_argv(&units)
+            .filter(|argv| !argv.is_empty())
+            .ok_or_else(|| {
+                Failure::Failed("internal error: a batched unit is not one cargo command".into())
+            })?;
         let deadline = stage.timeout.map(|t| tokio::time::Instant::now() + t);
         let step = crate::plan::Step::exec(argv.clone());
         let logs: Vec<Arc<Log>> = builders.iter().map(|(m, _)| m.log.clone()).collect();
@@ -170,9 +173,11 @@ impl Rendezvous {
                 .report(&Event::StepStarted { lane, step: &step });
             member.log.line(&format!("$ {}", step.command));
         }
-        let (program, args) = argv.split_first().expect("a cargo command");
-        let mut command = Command::new(program);
-        command.args(args).envs(&stage.env).envs(&units[0].env);
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .envs(&stage.env)
+            .envs(&units[0].env);
         let lane = Lane::of(stage, units[0]).owned();
         let produced = Arc::new(Mutex::new(BTreeSet::new()));
         let status = supervise(
