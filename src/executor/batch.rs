@@ -2,8 +2,9 @@
 //! [`crate::plan::Batch`] group each check their own cache, then meet here: the ones that must
 //! build join, and one `cargo ... --target a --target b` builds them all, sharing one job queue
 //! and the host's build scripts and proc-macros. cargo's JSON messages say which files it made,
-//! so when the invocation fails, each unit learns whether its own binaries came out anyway;
-//! its log holds the whole build's output. Invocations sharing a target folder never overlap (cargo would only wait for its
+//! so when the invocation fails, each unit learns whether its own binaries came out anyway,
+//! and the errors of the crates that made nothing for its platform end its log; its log holds
+//! the whole build's output. Invocations sharing a target folder never overlap (cargo would only wait for its
 //! lock), and `--keep-going` lets the targets that compile finish when another does not.
 
 use std::collections::{BTreeSet, HashMap};
@@ -133,16 +134,33 @@ impl Rendezvous {
                 if run.success {
                     return Ok(());
                 }
-                let missing: Vec<String> = unit
+                let missing: Vec<&PathBuf> = unit
                     .artifacts
                     .iter()
                     .filter_map(|a| a.source.as_ref())
-                    .filter(|source| !run.produced.contains(*source))
-                    .map(|source| source.display().to_string())
+                    .filter(|source| !run.heard.produced.contains(*source))
                     .collect();
                 if missing.is_empty() {
                     Ok(())
                 } else {
+                    // Its own errors last in its log, where the failure report quotes it from.
+                    let platform = missing[0].parent().and_then(Path::parent);
+                    let errors = platform
+                        .map(|p| run.heard.errors_for(p))
+                        .unwrap_or_default();
+                    if !errors.is_empty() {
+                        let target = unit.label.as_deref().unwrap_or("this target");
+                        member
+                            .log
+                            .line(&format!("# shipit: the compiler's errors for {target}:"));
+                        for error in errors {
+                            for line in error.trim_end().lines() {
+                                member.log.line(line);
+                            }
+                        }
+                    }
+                    let missing: Vec<String> =
+                        missing.iter().map(|m| m.display().to_string()).collect();
                     let target = unit.label.as_deref().unwrap_or("its target");
                     Err(Failure::Failed(format!(
                         "cargo made no {} for {target} ({})",
@@ -179,7 +197,7 @@ impl Rendezvous {
             .envs(&stage.env)
             .envs(&units[0].env);
         let lane = Lane::of(stage, units[0]).owned();
-        let produced = Arc::new(Mutex::new(BTreeSet::new()));
+        let heard = Arc::new(Mutex::new(Heard::default()));
         let status = supervise(
             command,
             stage,
@@ -188,7 +206,7 @@ impl Rendezvous {
             &self.cancel,
             |child, readers| {
                 if let Some(out) = child.stdout.take() {
-                    readers.spawn(read_messages(out, logs.clone(), produced.clone()));
+                    readers.spawn(read_messages(out, logs.clone(), heard.clone()));
                 }
                 if let Some(err) = child.stderr.take() {
                     readers.spawn(pump(err, logs.clone(), context.reporter.clone(), lane));
@@ -196,19 +214,19 @@ impl Rendezvous {
             },
         )
         .await?;
-        let produced = std::mem::take(&mut *produced.lock().unwrap_or_else(|e| e.into_inner()));
+        let heard = std::mem::take(&mut *heard.lock().unwrap_or_else(|e| e.into_inner()));
         Ok(match status {
             Ok(status) => CargoRun {
                 // cargo built every target (a universal binary it assembles itself comes
                 // after its messages, under a name none of them gives).
                 success: status.success(),
                 how: format!("`{}` {}", step.command, describe_status(status)),
-                produced,
+                heard,
             },
             Err(e) => CargoRun {
                 success: false,
                 how: format!("`{}` could not be waited for: {e}", step.command),
-                produced,
+                heard,
             },
         })
     }
@@ -218,7 +236,7 @@ impl Rendezvous {
 struct CargoRun {
     success: bool,
     how: String,
-    produced: BTreeSet<PathBuf>,
+    heard: Heard,
 }
 
 /// Writes each universal binary from its slices (as `lipo -create`), once they are built: by
@@ -230,7 +248,7 @@ fn assemble_universal(
 ) -> Result<(), Failure> {
     for universal in assemble {
         let built = |slice: &PathBuf| match run {
-            Some(run) if !run.success => run.produced.contains(slice),
+            Some(run) if !run.success => run.heard.produced.contains(slice),
             _ => slice.is_file(),
         };
         if let Some(slice) = universal.slices.iter().find(|s| !built(s)) {
@@ -322,44 +340,114 @@ fn merged_argv(units: &[&Unit]) -> Option<Vec<String>> {
     }
     merged.extend(argv[at + 2..].iter().cloned());
     merged.extend([
-        "--message-format=json-render-diagnostics".to_string(),
+        "--message-format=json".to_string(),
         "--keep-going".to_string(),
     ]);
     Some(merged)
 }
 
-/// Reads cargo's JSON messages: the files of every `compiler-artifact` go into `produced`;
-/// a line that is not a message (a build script's stray output) goes to the logs.
+/// What cargo's messages said during one invocation.
+#[derive(Default)]
+struct Heard {
+    /// Every file it made.
+    produced: BTreeSet<PathBuf>,
+    /// The files made for each crate (package and crate target), to tell the platforms apart.
+    made: HashMap<(String, String), Vec<PathBuf>>,
+    /// Each compiler error, rendered, with the crate it came from.
+    errors: Vec<((String, String), String)>,
+}
+
+/// Reads cargo's JSON messages: the files of every `compiler-artifact`, and every compiler
+/// message (rendered into the logs as it comes; errors kept to tell whose they are at the
+/// end); a line that is not a message (a build script's stray output) goes to the logs.
 async fn read_messages(
     stream: impl AsyncRead + Unpin,
     logs: Vec<Arc<Log>>,
-    produced: Arc<Mutex<BTreeSet<PathBuf>>>,
+    heard: Arc<Mutex<Heard>>,
 ) {
     #[derive(serde::Deserialize)]
     struct Message {
         reason: String,
         #[serde(default)]
+        package_id: String,
+        #[serde(default)]
+        target: Option<CrateTarget>,
+        #[serde(default)]
         filenames: Vec<PathBuf>,
         #[serde(default)]
         executable: Option<PathBuf>,
+        #[serde(default)]
+        message: Option<Diagnostic>,
     }
+    #[derive(serde::Deserialize)]
+    struct CrateTarget {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Diagnostic {
+        #[serde(default)]
+        rendered: Option<String>,
+        #[serde(default)]
+        level: String,
+    }
+    let to_logs = |text: &str| {
+        for line in text.trim_end_matches(['\n', '\r']).lines() {
+            for log in &logs {
+                log.line(line);
+            }
+        }
+    };
     each_line(stream, |line| {
         match serde_json::from_slice::<Message>(line) {
-            Ok(message) if message.reason == "compiler-artifact" => {
-                let mut produced = produced.lock().unwrap_or_else(|e| e.into_inner());
-                produced.extend(message.filenames);
-                produced.extend(message.executable);
-            }
-            Ok(_) => {}
-            Err(_) => {
-                let text = String::from_utf8_lossy(line);
-                for log in &logs {
-                    log.line(text.trim_end_matches(['\n', '\r']));
+            Ok(message) => {
+                let key = (
+                    message.package_id,
+                    message.target.map(|t| t.name).unwrap_or_default(),
+                );
+                let mut heard = heard.lock().unwrap_or_else(|e| e.into_inner());
+                match message.reason.as_str() {
+                    "compiler-artifact" => {
+                        heard.produced.extend(message.filenames.iter().cloned());
+                        heard.produced.extend(message.executable);
+                        heard.made.entry(key).or_default().extend(message.filenames);
+                    }
+                    "compiler-message" => {
+                        let Some(diagnostic) = message.message else {
+                            return;
+                        };
+                        let Some(rendered) = diagnostic.rendered else {
+                            return;
+                        };
+                        to_logs(&rendered);
+                        if diagnostic.level == "error" {
+                            heard.errors.push((key, rendered));
+                        }
+                    }
+                    _ => {}
                 }
             }
+            Err(_) => to_logs(&String::from_utf8_lossy(line)),
         }
     })
     .await;
+}
+
+impl Heard {
+    /// The compiler errors of crates that made nothing under `platform` (the target's own
+    /// folder in the target folder): cargo does not say which platform a message is for, but
+    /// a crate that failed for one platform made its files for the others.
+    fn errors_for(&self, platform: &Path) -> Vec<&str> {
+        self.errors
+            .iter()
+            .filter(|(key, _)| {
+                !self
+                    .made
+                    .get(key)
+                    .is_some_and(|files| files.iter().any(|f| f.starts_with(platform)))
+            })
+            .map(|(_, rendered)| rendered.as_str())
+            .collect()
+    }
 }
 
 impl RunContext {
@@ -420,7 +508,7 @@ mod tests {
             merged_argv(&[&a, &b]).unwrap().join(" "),
             "cargo zigbuild --profile release --target x86_64-unknown-linux-musl \
              --target x86_64-pc-windows-gnu --locked \
-             --message-format=json-render-diagnostics --keep-going"
+             --message-format=json --keep-going"
         );
     }
 }

@@ -663,8 +663,17 @@ fn a_target_failing_inside_a_shared_invocation_is_named_and_the_other_is_built()
     assert!(stderr.contains("build linux-x64-musl: done"), "{stderr}");
     assert!(dir.path().join("dist/linux-x64-musl/tiny").is_file());
     assert!(!dir.path().join("dist/windows-x64/tiny.exe").exists());
+    // cargo does not say whose an error is; the crate that made nothing for windows tells.
+    let windows =
+        std::fs::read_to_string(dir.path().join("dist/logs/build-windows-x64.log")).unwrap();
+    let own = windows
+        .split("# shipit: the compiler's errors for windows-x64:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no errors of its own in:\n{windows}"));
+    assert!(own.contains("error: no windows here"), "{windows}");
     let log =
         std::fs::read_to_string(dir.path().join("dist/logs/build-linux-x64-musl.log")).unwrap();
+    assert!(!log.contains("# shipit: the compiler's errors"), "{log}");
     let command = log.lines().find(|l| l.starts_with("$ cargo")).unwrap();
     assert!(
         command.contains("--target x86_64-pc-windows-gnu --target x86_64-unknown-linux-musl"),
