@@ -128,45 +128,9 @@ impl Rendezvous {
                     return assemble_universal(assemble, run.as_ref(), &member.log);
                 }
                 // Cargo ran: this unit is one of the builders.
-                let Some(run) = run.as_ref() else {
-                    return Err(Failure::Failed("internal error: cargo did not run".into()));
-                };
-                if run.success {
-                    return Ok(());
-                }
-                let missing: Vec<&PathBuf> = unit
-                    .artifacts
-                    .iter()
-                    .filter_map(|a| a.source.as_ref())
-                    .filter(|source| !run.heard.produced.contains(*source))
-                    .collect();
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    // Its own errors last in its log, where the failure report quotes it from.
-                    let platform = missing[0].parent().and_then(Path::parent);
-                    let errors = platform
-                        .map(|p| run.heard.errors_for(p))
-                        .unwrap_or_default();
-                    if !errors.is_empty() {
-                        let target = unit.label.as_deref().unwrap_or("this target");
-                        member
-                            .log
-                            .line(&format!("# shipit: the compiler's errors for {target}:"));
-                        for error in errors {
-                            for line in error.trim_end().lines() {
-                                member.log.line(line);
-                            }
-                        }
-                    }
-                    let missing: Vec<String> =
-                        missing.iter().map(|m| m.display().to_string()).collect();
-                    let target = unit.label.as_deref().unwrap_or("its target");
-                    Err(Failure::Failed(format!(
-                        "cargo made no {} for {target} ({})",
-                        missing.join(", "),
-                        run.how
-                    )))
+                match run.as_ref() {
+                    Some(run) => verdict(unit, member, run),
+                    None => Err(Failure::Failed("internal error: cargo did not run".into())),
                 }
             })
             .collect()
@@ -230,6 +194,43 @@ impl Rendezvous {
             },
         })
     }
+}
+
+/// Whether cargo built a builder's target: every binary named in its messages (or cargo
+/// succeeded for all); if not, its own compiler errors end its log.
+fn verdict(unit: &Unit, member: &Joined, run: &CargoRun) -> Result<(), Failure> {
+    if run.success {
+        return Ok(());
+    }
+    let missing: Vec<&PathBuf> = unit
+        .artifacts
+        .iter()
+        .filter_map(|a| a.source.as_ref())
+        .filter(|source| !run.heard.produced.contains(*source))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let target = unit.label.as_deref().unwrap_or("its target");
+    // Its own errors last in its log, where the failure report quotes it from.
+    let platform = missing[0].parent().and_then(Path::parent);
+    let errors = platform
+        .map(|p| run.heard.errors_for(p))
+        .unwrap_or_default();
+    if !errors.is_empty() {
+        member
+            .log
+            .line(&format!("# shipit: the compiler's errors for {target}:"));
+        for line in errors.iter().flat_map(|e| e.trim_end().lines()) {
+            member.log.line(line);
+        }
+    }
+    let missing: Vec<String> = missing.iter().map(|m| m.display().to_string()).collect();
+    Err(Failure::Failed(format!(
+        "cargo made no {} for {target} ({})",
+        missing.join(", "),
+        run.how
+    )))
 }
 
 /// How one cargo invocation ended.
