@@ -635,13 +635,19 @@ b = []
 
 /// Writes `pipeline` as the project's shipit.toml; `shipit plan` must exit 2 and say each needle.
 fn plan_rejects(dir: &Path, pipeline: &str, needles: &[&str]) {
+    rejects(dir, "plan", pipeline, needles);
+}
+
+/// Writes `pipeline` as the project's shipit.toml; `shipit <command>` must exit 2 and say each
+/// needle.
+fn rejects(dir: &Path, command: &str, pipeline: &str, needles: &[&str]) {
     std::fs::write(dir.join("shipit.toml"), pipeline).unwrap();
     let out = shipit(dir)
-        .args(["plan", "--color", "never"])
+        .args([command, "--color", "never"])
         .output()
         .unwrap();
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{pipeline}\n{stderr}");
     for needle in needles {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
@@ -902,16 +908,8 @@ fn check_finds_what_used_to_fail_only_later() {
             vec!["placeholder `shipit init` writes"],
         ),
     ] {
-        let dir = project(&format!("version = 1\n{extra}"));
-        let out = shipit(dir.path())
-            .args(["check", "--color", "never"])
-            .output()
-            .unwrap();
-        let (_, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{extra}\n{stderr}");
-        for needle in needles {
-            assert!(stderr.contains(needle), "{needle:?} not in:\n{stderr}");
-        }
+        let pipeline = format!("version = 1\n{extra}");
+        rejects(project(&pipeline).path(), "check", &pipeline, &needles);
     }
 }
 

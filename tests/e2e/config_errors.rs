@@ -158,24 +158,14 @@ fn stage_problems_are_all_reported_and_suggestions_fit_the_kind() {
 /// `[release.docker]` tag come in one run, each located, exit 2.
 #[test]
 fn check_reports_a_bad_deploy_duration_and_a_bad_image_tag_in_one_run() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::common::tiny_crate(dir.path(), "1.0.0");
-    std::fs::write(
-        dir.path().join("shipit.toml"),
+    let (code, stderr) = check_tiny_crate(
         "version = 1\n\n[stages.build]\nuses = \"cargo\"\n\n\
          [release.docker]\nimage = \"127.0.0.1:5000/acme/tiny\"\ntags = [\"{{ version }}+build\"]\n\n\
          [deploy.production]\nimage = \"127.0.0.1:5000/acme/tiny\"\nport = 8080\n\
          router = { haproxy = \"unix:///tmp/x.sock\", backend = \"tiny\" }\n\
          strategy = \"blue-green\"\nhealth = { deadline = \"soon\" }\n",
-    )
-    .unwrap();
-    let out = crate::common::shipit(dir.path())
-        .arg("check")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let (_, stderr) = crate::common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    );
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("shipit.toml:8:9"), "{stderr}");
     assert!(stderr.contains("is not a valid image tag"), "{stderr}");
     assert!(stderr.contains("shipit.toml:15:23"), "{stderr}");
@@ -189,23 +179,13 @@ fn check_reports_a_bad_deploy_duration_and_a_bad_image_tag_in_one_run() {
 /// suggestion from the registered ones.
 #[test]
 fn release_channels_check_their_own_sections_and_unknown_ones_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::common::tiny_crate(dir.path(), "1.0.0");
-    std::fs::write(
-        dir.path().join("shipit.toml"),
+    let (code, stderr) = check_tiny_crate(
         "version = 1\n\n[release.github]\nrepo = \"acme/tiny\"\nconcurency = 3\nkeep = 0\n\n\
          [release.gitlabb]\nx = 1\n\n\
          [release.docker]\nimage = \"127.0.0.1:5000/acme/tiny\"\nchunk_size = \"9 parsecs\"\n\n\
          [release.homebrew]\ntap = { repo = \"not a repo\" }\n",
-    )
-    .unwrap();
-    let out = crate::common::shipit(dir.path())
-        .arg("check")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let (_, stderr) = crate::common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    );
+    assert_eq!(code, Some(2), "{stderr}");
     for needle in [
         "unknown key `concurency` in `release.github`",
         "did you mean `concurrency`?",
@@ -220,4 +200,17 @@ fn release_channels_check_their_own_sections_and_unknown_ones_are_named() {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
     assert!(!stderr.contains("unknown field"), "{stderr}");
+}
+
+/// `shipit check` of `pipeline` in a tiny crate: its exit code and stderr (without colour).
+fn check_tiny_crate(pipeline: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::tiny_crate(dir.path(), "1.0.0");
+    std::fs::write(dir.path().join("shipit.toml"), pipeline).unwrap();
+    let out = crate::common::shipit(dir.path())
+        .arg("check")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (out.status.code(), crate::common::text(&out).1)
 }
