@@ -235,12 +235,24 @@ pub struct CiGithubArgs {
 /// `shipit keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Secret key file to write (mode 0600).
-    #[arg(long, value_name = "FILE", default_value = "shipit.key")]
-    pub secret_key: PathBuf,
-    /// Public key file to write.
-    #[arg(long, value_name = "FILE", default_value = "shipit.pub")]
-    pub public_key: PathBuf,
+    /// Make an OpenPGP key (Ed25519, armored) for signing rpm packages and APT/YUM
+    /// repositories, instead of a minisign key.
+    #[arg(long)]
+    pub pgp: bool,
+    /// The OpenPGP key's user id.
+    #[arg(
+        long,
+        value_name = "NAME <EMAIL>",
+        default_value = "shipit release key <release@localhost>",
+        requires = "pgp"
+    )]
+    pub user_id: String,
+    /// Secret key file to write (mode 0600). Default: shipit.key (shipit-pgp.key with --pgp).
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: Option<PathBuf>,
+    /// Public key file to write. Default: shipit.pub (shipit-pgp.asc with --pgp).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
     /// Store the secret key without a password (for secret stores that protect it already).
     #[arg(long)]
     pub unencrypted: bool,

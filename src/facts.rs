@@ -73,6 +73,10 @@ pub struct CargoFacts {
     pub license: Option<String>,
     /// Its home page (or repository).
     pub homepage: Option<String>,
+    /// Its `authors` (`Name <email>`).
+    pub authors: Vec<String>,
+    /// Its README file (Cargo's `readme`, else `README.md` beside the manifest when present).
+    pub readme: Option<PathBuf>,
 }
 
 /// A workspace member.
@@ -286,6 +290,20 @@ impl Facts {
                     .homepage
                     .clone()
                     .or_else(|| package.repository.clone()),
+                authors: package.authors.clone(),
+                readme: package
+                    .readme
+                    .as_ref()
+                    .map(|r| {
+                        package
+                            .manifest_path
+                            .parent()
+                            .map_or(r.clone().into_std_path_buf(), |dir| {
+                                dir.join(r).into_std_path_buf()
+                            })
+                    })
+                    .or_else(|| Some(manifest.with_file_name("README.md")))
+                    .filter(|p| p.is_file()),
             },
             env,
         })

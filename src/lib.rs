@@ -26,6 +26,8 @@ pub mod manifest;
 pub mod merge;
 pub mod minisign;
 pub mod oci;
+pub mod openpgp;
+pub mod package;
 pub mod plan;
 pub mod publish;
 pub mod release_notes;

@@ -123,6 +123,8 @@ pub enum ArtifactKind {
     Binary,
     /// A tar.gz or zip of binaries and files.
     Archive,
+    /// A Linux package (.deb, .rpm).
+    Package,
     /// A checksums file.
     Checksum,
     /// A signature.
@@ -136,6 +138,7 @@ impl fmt::Display for ArtifactKind {
         f.write_str(match self {
             ArtifactKind::Binary => "binary",
             ArtifactKind::Archive => "archive",
+            ArtifactKind::Package => "package",
             ArtifactKind::Checksum => "checksum",
             ArtifactKind::Signature => "signature",
             ArtifactKind::File => "file",

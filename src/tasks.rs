@@ -10,6 +10,8 @@ use serde::Serialize;
 use crate::archive::ArchiveSpec;
 use crate::checksum::ChecksumSpec;
 use crate::minisign::SecretKey;
+use crate::openpgp::PgpKey;
+use crate::package::PackageSpec;
 
 /// A built-in piece of work.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +23,17 @@ pub enum Task {
     Checksum(ChecksumSpec),
     /// Sign files with the stage's key.
     Sign(SignSpec),
+    /// Write a .deb or .rpm (boxed: a package's spec is far larger than the other tasks).
+    Package(Box<PackageTask>),
+}
+
+/// A package to write and, for a signed rpm, where the stage's OpenPGP key comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageTask {
+    /// The package.
+    pub spec: PackageSpec,
+    /// The key that signs it (loaded before the run, see [`TaskContext::pgp_keys`]).
+    pub key: Option<KeySource>,
 }
 
 /// Files to sign, planned before the run; the key itself never enters the plan, only where
@@ -72,6 +85,14 @@ pub enum KeyError {
         /// Which variable should hold the password.
         variable: String,
     },
+    /// The OpenPGP key does not decode, or its password is wrong.
+    #[error("the OpenPGP key in {origin}: {source}")]
+    InvalidPgp {
+        /// Where the key came from.
+        origin: String,
+        /// Why.
+        source: crate::openpgp::PgpError,
+    },
     /// The key does not decode or decrypt.
     #[error("the signing key in {origin}: {source}")]
     Invalid {
@@ -106,6 +127,9 @@ pub enum TaskError {
     /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] crate::file_error::FileError),
+    /// A package was not written.
+    #[error(transparent)]
+    Package(#[from] crate::package::PackageError),
 }
 
 fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TaskError {
@@ -114,8 +138,9 @@ fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Erro
 }
 
 impl KeySource {
-    /// Reads and decrypts the key. Errors name where the key came from, never its content.
-    pub fn load(&self) -> Result<SecretKey, KeyError> {
+    /// Reads the key's text, where it came from, and its password; registers all three as
+    /// secrets so that no output shows them.
+    fn read(&self) -> Result<(String, String, Option<String>), KeyError> {
         let (text, origin) = match (&self.file, &self.env) {
             (Some(file), _) => (
                 std::fs::read_to_string(file).map_err(|e| KeyError::Read(file.clone(), e))?,
@@ -141,6 +166,13 @@ impl KeySource {
         if let Some(password) = &password {
             crate::secrets::register(password);
         }
+        Ok((text, origin, password))
+    }
+
+    /// Reads and decrypts a minisign key. Errors name where the key came from, never its
+    /// content.
+    pub fn load(&self) -> Result<SecretKey, KeyError> {
+        let (text, origin, password) = self.read()?;
         SecretKey::from_text(&text, password.as_deref()).map_err(|e| match e {
             crate::minisign::Error::PasswordRequired => KeyError::NeedsPassword {
                 origin,
@@ -155,11 +187,22 @@ impl KeySource {
     }
 }
 
+impl KeySource {
+    /// Reads an armored OpenPGP key and checks its password.
+    pub fn load_pgp(&self) -> Result<PgpKey, KeyError> {
+        let (text, origin, password) = self.read()?;
+        PgpKey::from_armored(&text, password.as_deref())
+            .map_err(|source| KeyError::InvalidPgp { origin, source })
+    }
+}
+
 /// What tasks may use besides their own data.
 #[derive(Debug, Clone, Default)]
 pub struct TaskContext {
     /// Decrypted signing keys, by stage; loaded (and the password checked) before the run.
     pub keys: BTreeMap<String, SecretKey>,
+    /// OpenPGP keys, by stage, loaded and checked before the run like `keys`.
+    pub pgp_keys: BTreeMap<String, PgpKey>,
     /// Threads a task may use.
     pub threads: usize,
 }
@@ -213,6 +256,24 @@ impl Task {
                     key.public().key_id()
                 ))
             }
+            Task::Package(task) => {
+                let key = match &task.spec.signed_by {
+                    Some(stage) => Some(
+                        context
+                            .pgp_keys
+                            .get(stage)
+                            .ok_or_else(|| TaskError::NoKey(stage.clone()))?,
+                    ),
+                    None => None,
+                };
+                let entries = crate::package::write(&task.spec, key, threads)?;
+                Ok(format!(
+                    "wrote {} ({entries} entries{})",
+                    task.spec.output.display(),
+                    key.map(|k| format!(", signed by {}", k.signing_key_id()))
+                        .unwrap_or_default()
+                ))
+            }
         }
     }
 }
@@ -247,6 +308,14 @@ impl fmt::Display for Task {
                 let files: Vec<String> = spec.files.iter().map(name).collect();
                 write!(f, "sign {}", files.join(", "))
             }
+            Task::Package(task) => write!(
+                f,
+                "{} {} ({} to install{})",
+                task.spec.format.extension(),
+                name(&task.spec.output),
+                crate::words::count(task.spec.entries.len(), "entry", "entries"),
+                if task.key.is_some() { ", signed" } else { "" }
+            ),
         }
     }
 }

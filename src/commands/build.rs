@@ -1,7 +1,5 @@
 //! `shipit build`: load, plan, execute, write the manifest.
 
-use std::collections::BTreeMap;
-
 use tokio_util::sync::CancellationToken;
 
 use super::Session;
@@ -13,7 +11,6 @@ use crate::executor::{self, ExecOptions, RunReport};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::{self, Manifest};
-use crate::minisign::SecretKey;
 use crate::plan::StepCommand;
 use crate::tasks::{Task, TaskContext};
 use crate::toolchain::Provision;
@@ -105,7 +102,7 @@ pub(super) fn execute(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<RunReport, Error> {
     // Keys are loaded (and passwords checked) before anything runs, in a dry run too.
-    options.tasks.keys = signing_keys(plan)?;
+    signing_keys(plan, &mut options.tasks)?;
     let runtime = super::runtime()?;
     let masker = session.printer.masker_arc();
     let report = runtime.block_on(async {
@@ -134,18 +131,27 @@ pub(super) fn execute(
 
 /// Loads and decrypts every signing key the plan will use, before any work starts: a missing
 /// key or a wrong password is a usage error (exit 2), not a failure halfway through.
-pub(super) fn signing_keys(plan: &plan::Plan) -> Result<BTreeMap<String, SecretKey>, Error> {
-    let mut keys = BTreeMap::new();
+pub(super) fn signing_keys(plan: &plan::Plan, tasks: &mut TaskContext) -> Result<(), Error> {
     for stage in plan.stages.iter().filter(|s| s.skip.is_none()) {
+        let usage =
+            |e: crate::tasks::KeyError| Error::Usage(format!("stage `{}`: {e}", stage.name));
         for step in stage.units.iter().flat_map(|u| u.steps.iter()) {
-            if let StepCommand::Task(Task::Sign(spec)) = &step.command {
-                let key = spec
-                    .key
-                    .load()
-                    .map_err(|e| Error::Usage(format!("stage `{}`: {e}", stage.name)))?;
-                keys.insert(spec.stage.clone(), key);
+            match &step.command {
+                StepCommand::Task(Task::Sign(spec)) => {
+                    let key = spec.key.load().map_err(usage)?;
+                    tasks.keys.insert(spec.stage.clone(), key);
+                }
+                StepCommand::Task(Task::Package(task)) => {
+                    if let (Some(source), Some(signer)) = (&task.key, &task.spec.signed_by)
+                        && !tasks.pgp_keys.contains_key(signer)
+                    {
+                        let key = source.load_pgp().map_err(usage)?;
+                        tasks.pgp_keys.insert(signer.clone(), key);
+                    }
+                }
+                _ => {}
             }
         }
     }
-    Ok(keys)
+    Ok(())
 }

@@ -14,7 +14,7 @@ pub fn run(session: &Session) -> Result<ExitCode, Error> {
     let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     let facts = Facts::gather(&loaded, FactsOptions::default())?;
     let plan = plan::build(&loaded, &facts)?;
-    super::build::signing_keys(&plan)?;
+    super::build::signing_keys(&plan, &mut crate::tasks::TaskContext::default())?;
     let stages = loaded.file.stages.len();
     if global.json {
         let value = serde_json::json!({"file": global.pipeline, "valid": true, "stages": stages});

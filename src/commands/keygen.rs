@@ -1,8 +1,9 @@
-//! `shipit keygen`: a new minisign key pair, the secret key scrypt-encrypted unless asked not to.
+//! `shipit keygen`: a new minisign key pair, or with `--pgp` an OpenPGP one; the secret key
+//! encrypted unless asked not to.
 
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Session;
 use crate::cli::KeygenArgs;
@@ -12,7 +13,20 @@ use crate::minisign::SecretKey;
 
 /// Writes the key pair.
 pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
-    for path in [&args.secret_key, &args.public_key] {
+    let (secret_default, public_default) = if args.pgp {
+        ("shipit-pgp.key", "shipit-pgp.asc")
+    } else {
+        ("shipit.key", "shipit.pub")
+    };
+    let secret_path = args
+        .secret_key
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(secret_default));
+    let public_path = args
+        .public_key
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(public_default));
+    for path in [&secret_path, &public_path] {
         // `symlink_metadata`: a dangling link is still something --force would replace.
         if path.symlink_metadata().is_ok() && !args.force {
             return Err(Error::Usage(format!(
@@ -26,11 +40,31 @@ pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
     } else {
         Some(password(&args.password_env)?)
     };
+    if args.pgp {
+        let (secret, public) = crate::openpgp::generate(&args.user_id, password.as_deref())
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        write_file(&secret_path, &secret, 0o600)?;
+        write_file(&public_path, &public, 0o644)?;
+        let password_part = match &password {
+            Some(_) => format!(", password_env = \"{}\"", args.password_env),
+            None => String::new(),
+        };
+        session.printer.err(&format!(
+            "wrote {} (OpenPGP, {}) and {}\n\
+             use it from a secret: SHIPIT_PGP_KEY=\"$(cat {})\", then\n\
+             key = {{ env = \"SHIPIT_PGP_KEY\"{password_part} }} in a `uses = \"rpm\"` stage or [release.apt] / [release.yum]",
+            secret_path.display(),
+            if password.is_some() { "encrypted with your password" } else { "NOT encrypted" },
+            public_path.display(),
+            secret_path.display(),
+        ));
+        return Ok(ExitCode::Success);
+    }
     let (key, secret_text) =
         SecretKey::generate(password.as_deref()).map_err(|e| Error::Failed(e.to_string()))?;
     let public = key.public();
-    write_file(&args.secret_key, &secret_text, 0o600)?;
-    write_file(&args.public_key, &public.to_text(), 0o644)?;
+    write_file(&secret_path, &secret_text, 0o600)?;
+    write_file(&public_path, &public.to_text(), 0o644)?;
     let protection = if password.is_some() {
         "encrypted with your password"
     } else {
@@ -40,20 +74,20 @@ pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
     let key_table = match &password {
         Some(_) => format!(
             "{{ file = \"{}\", password_env = \"{}\" }}",
-            args.secret_key.display(),
+            secret_path.display(),
             args.password_env
         ),
-        None => format!("{{ file = \"{}\" }}", args.secret_key.display()),
+        None => format!("{{ file = \"{}\" }}", secret_path.display()),
     };
     session.printer.err(&format!(
         "wrote {} ({protection}) and {}; key id {}\n\
          sign with: [stages.sign] uses = \"sign\", key = {key_table}\n\
          verify with: minisign -V -p {} -m <file>   or   shipit verify dist/ --key {}",
-        args.secret_key.display(),
-        args.public_key.display(),
+        secret_path.display(),
+        public_path.display(),
         public.key_id(),
-        args.public_key.display(),
-        args.public_key.display()
+        public_path.display(),
+        public_path.display()
     ));
     Ok(ExitCode::Success)
 }

@@ -94,7 +94,7 @@ pub(super) fn merge(
     let checked = check_parts(&manifests, &owner, &planned)?;
     // The keys before any copying: a missing key or a wrong password stops the merge with
     // dist untouched (and `--dry-run` says so too).
-    super::build::signing_keys(&plan)?;
+    super::build::signing_keys(&plan, &mut crate::tasks::TaskContext::default())?;
     let reporter = ui::reporter(session.ui, session.printer.clone());
     if session.cli.global.dry_run {
         reporter.report(&Event::Message {

@@ -4,6 +4,7 @@
 mod archive;
 mod cargo;
 mod checksum;
+mod package;
 mod sign;
 
 use std::path::Path;
@@ -188,6 +189,8 @@ pub fn builtins() -> &'static [&'static dyn Builtin] {
         &archive::Archive,
         &checksum::Checksum,
         &sign::Sign,
+        &package::DEB,
+        &package::RPM,
     ]
 }
 

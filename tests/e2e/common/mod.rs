@@ -63,13 +63,17 @@ pub fn repo_root() -> PathBuf {
 pub fn demo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = repo_root();
-    std::fs::create_dir_all(dir.path().join("demo/src")).unwrap();
-    std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+    for folder in ["demo/src", "demo/packaging", "demo/man", "pipelines"] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+    }
     for file in [
         "demo/Cargo.toml",
         "demo/Cargo.lock",
         "demo/src/main.rs",
         "demo/README.md",
+        "demo/packaging/demo.service",
+        "demo/packaging/demo.default",
+        "demo/man/demo.1",
         "pipelines/demo.toml",
     ] {
         std::fs::copy(root.join(file), dir.path().join(file)).unwrap();

@@ -1,0 +1,351 @@
+//! `.deb` and `.rpm` packages, judged by the distributions' own tools: `dpkg-deb`, `lintian`,
+//! `dpkg` installing into a throwaway root, `rpm` (with a signature check against a key in a
+//! test database) and `rpmlint`. Keys come from `shipit keygen --pgp`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{demo_copy, git, require, shared_target_dir, shipit, text};
+
+const PIPELINE: &str = r#"version = 1
+
+[project]
+name = "demo"
+cargo = "../demo/Cargo.toml"
+dist = "../dist"
+
+[stages.build]
+uses = "cargo"
+targets = ["linux-x64", "linux-x64-musl", "linux-arm64-musl"]
+profile = "release"
+
+# Static musl binaries for Debian (lintian is told they are static on purpose).
+[stages.deb]
+uses = "deb"
+needs = ["build"]
+targets = ["linux-x64-musl", "linux-arm64-musl"]
+maintainer = "Demo Maintainers <demo@example.com>"
+homepage = "https://example.com/demo"
+section = "net"
+recommends = ["curl"]
+contents = [
+  { src = "packaging/demo.default", dst = "/etc/default/demo", type = "config" },
+  { dst = "/var/lib/demo", type = "dir" },
+  { src = "/usr/bin/demo", dst = "/usr/sbin/demo-server", type = "symlink" },
+]
+systemd = { unit = "packaging/demo.service" }
+
+# The glibc build for x64 (Fedora's rpmlint refuses static binaries), musl for arm64.
+[stages.rpm]
+uses = "rpm"
+needs = ["build"]
+targets = ["linux-x64", "linux-arm64-musl"]
+maintainer = "Demo Maintainers <demo@example.com>"
+homepage = "https://example.com/demo"
+recommends = ["curl"]
+contents = [
+  { src = "packaging/demo.default", dst = "/etc/default/demo", type = "config" },
+  { dst = "/var/lib/demo", type = "dir" },
+]
+systemd = { unit = "packaging/demo.service" }
+key = { env = "SHIPIT_PGP_KEY", password_env = "SHIPIT_PGP_PASSWORD" }
+"#;
+
+const PASSWORD: &str = "pgp horse battery";
+
+/// A key made by `shipit keygen --pgp`: (secret key text, public key file).
+fn pgp_key(dir: &Path) -> (String, PathBuf) {
+    let out = shipit(dir)
+        .args([
+            "keygen",
+            "--pgp",
+            "--user-id",
+            "Demo Release <release@example.com>",
+        ])
+        .env("SHIPIT_SIGNING_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let secret = std::fs::read_to_string(dir.join("shipit-pgp.key")).unwrap();
+    assert!(secret.starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----"));
+    (secret, dir.join("shipit-pgp.asc"))
+}
+
+/// The demo with the packaging pipeline, committed (the commit's time is every package time).
+fn packaging_project(version: &str) -> tempfile::TempDir {
+    let dir = demo_copy();
+    std::fs::write(dir.path().join("pipelines/packages.toml"), PIPELINE).unwrap();
+    let manifest = dir.path().join("demo/Cargo.toml");
+    let cargo = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        cargo.replace("version = \"0.1.0\"", &format!("version = \"{version}\"")),
+    )
+    .unwrap();
+    let lock = dir.path().join("demo/Cargo.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    std::fs::write(
+        &lock,
+        text.replace(
+            "name = \"demo\"\nversion = \"0.1.0\"",
+            &format!("name = \"demo\"\nversion = \"{version}\""),
+        ),
+    )
+    .unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "demo"]);
+    dir
+}
+
+/// Builds the packages; returns the files in dist by name.
+fn build(dir: &Path, secret: &str) -> Vec<(String, Vec<u8>)> {
+    let _ = std::fs::remove_dir_all(dir.join("dist"));
+    let out = shipit(dir)
+        .args([
+            "build",
+            "--no-cache",
+            "--pipeline",
+            "pipelines/packages.toml",
+        ])
+        .env(
+            "CARGO_TARGET_DIR",
+            shared_target_dir("linux-packages-target"),
+        )
+        .env("SHIPIT_PGP_KEY", secret)
+        .env("SHIPIT_PGP_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stderr.contains(PASSWORD) && !stdout.contains(PASSWORD));
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("dist"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb" || e == "rpm"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn run(program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program).args(args).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+#[test]
+fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
+    for program in ["dpkg-deb", "lintian", "rpm", "rpmlint"] {
+        require(program);
+    }
+    let dir = packaging_project("0.1.0");
+    let (secret, public) = pgp_key(dir.path());
+    let first = build(dir.path(), &secret);
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "demo-0.1.0-1.aarch64.rpm",
+            "demo-0.1.0-1.x86_64.rpm",
+            "demo_0.1.0-1_amd64.deb",
+            "demo_0.1.0-1_arm64.deb"
+        ]
+    );
+    let second = build(dir.path(), &secret);
+    for ((name, a), (_, b)) in first.iter().zip(&second) {
+        assert!(a == b, "{name} differs between two clean builds");
+    }
+
+    let dist = dir.path().join("dist");
+    let deb = dist.join("demo_0.1.0-1_amd64.deb");
+    let deb = deb.to_str().unwrap();
+    let (ok, info) = run("dpkg-deb", &["-I", deb]);
+    assert!(ok, "{info}");
+    for line in [
+        "Package: demo",
+        "Version: 0.1.0-1",
+        "Architecture: amd64",
+        "Maintainer: Demo Maintainers <demo@example.com>",
+        "Recommends: curl",
+        "Section: net",
+        "Homepage: https://example.com/demo",
+        "Description: A tiny HTTP service that shipit builds",
+        "Installed-Size: ",
+    ] {
+        assert!(info.contains(line), "no `{line}` in\n{info}");
+    }
+    let (ok, listing) = run("dpkg-deb", &["-c", deb]);
+    assert!(ok, "{listing}");
+    for path in [
+        "-rwxr-xr-x root/root",
+        "./usr/bin/demo",
+        "./etc/default/demo",
+        "./lib/systemd/system/demo.service",
+        "./usr/share/man/man1/demo.1.gz",
+        "./usr/share/doc/demo/copyright",
+        "drwxr-xr-x root/root         0 ",
+        "./usr/sbin/demo-server -> ../bin/demo",
+    ] {
+        assert!(listing.contains(path), "no `{path}` in\n{listing}");
+    }
+    let (_, lintian) = run("lintian", &["--tag-display-limit", "0", deb]);
+    // Shown for the record (warnings are listed in the issue's closing note).
+    eprintln!("lintian {deb}:\n{lintian}");
+    let errors: Vec<&str> = lintian.lines().filter(|l| l.starts_with("E:")).collect();
+    assert!(errors.is_empty(), "lintian errors:\n{lintian}");
+
+    let rpm = dist.join("demo-0.1.0-1.x86_64.rpm");
+    let rpm = rpm.to_str().unwrap();
+    let (ok, info) = run("rpm", &["-qpi", rpm]);
+    assert!(ok, "{info}");
+    for line in [
+        "Name        : demo",
+        "Version     : 0.1.0",
+        "Release     : 1",
+        "Architecture: x86_64",
+        "License     : MIT OR Apache-2.0",
+        "URL         : https://example.com/demo",
+    ] {
+        assert!(info.contains(line), "no `{line}` in\n{info}");
+    }
+    let (ok, files) = run("rpm", &["-qpl", rpm]);
+    assert!(ok, "{files}");
+    for path in [
+        "/usr/bin/demo",
+        "/etc/default/demo",
+        "/usr/lib/systemd/system/demo.service",
+        "/var/lib/demo",
+    ] {
+        assert!(files.lines().any(|l| l == path), "no {path} in\n{files}");
+    }
+    let (_, config) = run("rpm", &["-qpc", rpm]);
+    let config: Vec<&str> = config.lines().filter(|l| l.starts_with('/')).collect();
+    assert_eq!(config, ["/etc/default/demo"]);
+    let (_, scripts) = run("rpm", &["-qp", "--scripts", rpm]);
+    assert!(
+        scripts.contains("systemctl --no-reload enable 'demo.service'"),
+        "{scripts}"
+    );
+
+    // The signature: refused without the key, accepted with it in a test database.
+    let db = tempfile::tempdir().unwrap();
+    let dbpath = db.path().to_str().unwrap();
+    let (ok, without) = run("rpm", &["--dbpath", dbpath, "-K", rpm]);
+    assert!(!ok, "rpm -K passed without the key:\n{without}");
+    let (ok, out) = run(
+        "rpm",
+        &["--dbpath", dbpath, "--import", public.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    let (ok, checked) = run("rpm", &["--dbpath", dbpath, "-K", rpm]);
+    assert!(ok && checked.contains("signatures OK"), "{checked}");
+
+    // rpmlint reads rpm's default database: a HOME whose .rpmmacros points at the test one,
+    // so that it knows the key.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join(".rpmmacros"),
+        format!("%_dbpath {dbpath}\n"),
+    )
+    .unwrap();
+    let out = Command::new("rpmlint")
+        .arg(rpm)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let rpmlint = format!("{}{}", text(&out).0, text(&out).1);
+    eprintln!("rpmlint {rpm}:\n{rpmlint}");
+    assert!(rpmlint.contains(" 0 errors"), "rpmlint errors:\n{rpmlint}");
+    // One changed byte in the payload and the check fails.
+    let mut bytes = std::fs::read(rpm).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 1;
+    let tampered = dist.join("tampered.rpm");
+    std::fs::write(&tampered, bytes).unwrap();
+    let (ok, out) = run(
+        "rpm",
+        &["--dbpath", dbpath, "-K", tampered.to_str().unwrap()],
+    );
+    assert!(!ok, "a changed rpm passed:\n{out}");
+}
+
+/// An empty dpkg database under `root`.
+fn dpkg_root(root: &Path) {
+    for dir in [
+        "var/lib/dpkg/info",
+        "var/lib/dpkg/updates",
+        "var/lib/dpkg/triggers",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+}
+
+fn dpkg_install(root: &Path, deb: &Path) -> (bool, String) {
+    run(
+        "dpkg",
+        &[
+            &format!("--root={}", root.display()),
+            "--force-script-chrootless",
+            "--force-not-root",
+            "--log=/dev/null",
+            "-i",
+            deb.to_str().unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn dpkg_installs_into_another_root_and_an_upgrade_keeps_an_edited_config_file() {
+    require("dpkg");
+    let root = tempfile::tempdir().unwrap();
+    dpkg_root(root.path());
+    let dir = packaging_project("0.1.0");
+    let (secret, _) = pgp_key(dir.path());
+    build(dir.path(), &secret);
+    let (ok, out) = dpkg_install(root.path(), &dir.path().join("dist/demo_0.1.0-1_amd64.deb"));
+    assert!(ok, "{out}");
+    let installed = root.path();
+    assert!(installed.join("lib/systemd/system/demo.service").is_file());
+    let binary = installed.join("usr/bin/demo");
+    let version = Command::new(&binary).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        "demo 0.1.0"
+    );
+    let config = installed.join("etc/default/demo");
+    std::fs::write(&config, "PORT=9999\n").unwrap();
+
+    let newer = packaging_project("0.2.0");
+    build(newer.path(), &secret);
+    let (ok, out) = dpkg_install(
+        root.path(),
+        &newer.path().join("dist/demo_0.2.0-1_amd64.deb"),
+    );
+    assert!(ok, "{out}");
+    let version = Command::new(&binary).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        "demo 0.2.0"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "PORT=9999\n");
+    let (_, status) = run(
+        "dpkg-query",
+        &[
+            &format!("--admindir={}/var/lib/dpkg", installed.display()),
+            "-W",
+            "-f",
+            "${Version} ${Conffiles}",
+            "demo",
+        ],
+    );
+    assert!(status.starts_with("0.2.0-1 "), "{status}");
+    assert!(status.contains("/etc/default/demo"), "{status}");
+}
