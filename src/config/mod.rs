@@ -24,7 +24,7 @@ use toml::de::{DeTable, DeValue};
 pub use diagnostic::{ConfigError, Problem, ProblemDiagnostic, did_you_mean, line_col};
 pub use kinds::{ChannelInfo, Extensions, KindInfo, StageRef};
 pub use types::*;
-pub use values::{Duration, Size, ValueError};
+pub use values::{Duration, KeyConfig, Size, ValueError};
 
 /// One step of a path into the TOML document: a key or an array index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -266,3 +266,16 @@ mod tests {
         assert!(Size::parse("5GiB").is_err());
     }
 }
+
+/// Where a signing key is: `{ file = "...", password_env = "..." }` or `{ env = "...",
+/// password_env = "..." }`. The key's text never enters the file, only where to find it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// A secret key file, relative to the pipeline file.
+    pub file: Option<String>,
+    /// An environment variable holding the key file's text.
+    pub env: Option<String>,
+    /// An environment variable holding the key's password (unencrypted keys need none).
+    pub password_env: Option<String>,
+}

@@ -5,6 +5,7 @@
 //! an rpm signature is made at that same time with a deterministic algorithm.
 
 mod deb;
+pub mod debian;
 pub mod names;
 mod rpm;
 pub mod scripts;
@@ -243,6 +244,39 @@ fn read(path: &Path) -> Result<Vec<u8>, PackageError> {
     std::fs::read(path).map_err(|e| FileError::on("read", path)(e).into())
 }
 
+/// The year of a Unix time.
+pub fn year(unix: u64) -> String {
+    rfc2822(unix).split(' ').nth(3).unwrap_or("1970").to_owned()
+}
+
+/// `Thu, 01 Jan 1970 00:00:00 +0000` for Unix seconds (the changelog's date line).
+pub fn rfc2822(unix: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix / 86_400;
+    let seconds = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
 /// gzip at level 9 without a name or time in the header (what Debian wants for man pages and
 /// changelogs, and reproducible).
 pub fn gzip_max(bytes: &[u8]) -> Vec<u8> {
@@ -257,6 +291,14 @@ pub fn gzip_max(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_rfc2822() {
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc2822(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 +0000");
+        assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(year(1_700_000_000), "2023");
+    }
 
     #[test]
     fn parents_are_added_once_and_entries_sorted() {

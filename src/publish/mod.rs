@@ -3,6 +3,7 @@
 //! `--dry-run` shows), checks what it needs before any channel starts, then publishes and
 //! records the result in the manifest.
 
+pub mod apt;
 pub mod docker;
 pub mod github;
 pub mod homebrew;
@@ -109,9 +110,15 @@ pub trait Planned: Send + Sync {
 
 /// Every channel, in the order they run: container images first, so the release announces
 /// images that exist; then the GitHub release; then channels whose files point at the
-/// release's download URLs (Homebrew).
+/// release's download URLs (Homebrew); then the package repositories, which hold their own
+/// copies.
 pub fn channels() -> &'static [&'static dyn Publisher] {
-    &[&docker::Channel, &github::Channel, &homebrew::Channel]
+    &[
+        &docker::Channel,
+        &github::Channel,
+        &homebrew::Channel,
+        &apt::Channel,
+    ]
 }
 
 /// The channels as config sees them, for [`crate::config::Extensions::channels`].

@@ -71,10 +71,15 @@ fn pgp_key(dir: &Path) -> (String, PathBuf) {
     (secret, dir.join("shipit-pgp.asc"))
 }
 
-/// The demo with the packaging pipeline, committed (the commit's time is every package time).
-fn packaging_project(version: &str) -> tempfile::TempDir {
+/// The demo with the packaging pipeline (plus `extra`), committed (the commit's time is every
+/// package time).
+fn packaging_project_with(version: &str, extra: &str) -> tempfile::TempDir {
     let dir = demo_copy();
-    std::fs::write(dir.path().join("pipelines/packages.toml"), PIPELINE).unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/packages.toml"),
+        format!("{PIPELINE}{extra}"),
+    )
+    .unwrap();
     let manifest = dir.path().join("demo/Cargo.toml");
     let cargo = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
@@ -96,6 +101,10 @@ fn packaging_project(version: &str) -> tempfile::TempDir {
     git(dir.path(), &["add", "."]);
     git(dir.path(), &["commit", "-qm", "demo"]);
     dir
+}
+
+fn packaging_project(version: &str) -> tempfile::TempDir {
+    packaging_project_with(version, "")
 }
 
 /// Builds the packages; returns the files in dist by name.
@@ -348,4 +357,205 @@ fn dpkg_installs_into_another_root_and_an_upgrade_keeps_an_edited_config_file() 
     );
     assert!(status.starts_with("0.2.0-1 "), "{status}");
     assert!(status.contains("/etc/default/demo"), "{status}");
+}
+
+/// `shipit release` of a built project (the key in its variables).
+fn release(dir: &Path, secret: &str) -> (Option<i32>, String) {
+    let out = shipit(dir)
+        .args(["release", "--pipeline", "pipelines/packages.toml"])
+        .env("SHIPIT_PGP_KEY", secret)
+        .env("SHIPIT_PGP_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(!stderr.contains(PASSWORD) && !stdout.contains(PASSWORD));
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+/// apt-get with its sources, state and cache in a test folder: nothing of the machine's own.
+struct Apt {
+    dir: tempfile::TempDir,
+}
+
+impl Apt {
+    fn new(repo: &Path) -> Apt {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["state/lists/partial", "cache/archives/partial", "etc"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join("status"), "").unwrap();
+        std::fs::write(
+            dir.path().join("etc/sources.list"),
+            format!(
+                "deb [signed-by={}] file:{} stable main\n",
+                repo.join("key.gpg").display(),
+                repo.display()
+            ),
+        )
+        .unwrap();
+        Apt { dir }
+    }
+
+    fn run(&self, command: &str, args: &[&str]) -> (bool, String) {
+        let d = self.dir.path().display();
+        let options = [
+            format!("Dir::Etc::sourcelist={d}/etc/sources.list"),
+            "Dir::Etc::sourceparts=/dev/null".into(),
+            format!("Dir::State={d}/state"),
+            format!("Dir::Cache={d}/cache"),
+            format!("Dir::State::status={d}/status"),
+            "APT::Sandbox::User=root".into(),
+            "APT::Architecture=amd64".into(),
+            "APT::Architectures::=amd64".into(),
+        ];
+        let mut cmd = Command::new(command);
+        for option in &options {
+            cmd.arg("-o").arg(option);
+        }
+        let out = cmd
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.success(), format!("{stdout}{stderr}"))
+    }
+
+    fn update(&self) -> (bool, String) {
+        self.run("apt-get", &["--error-on=any", "update"])
+    }
+}
+
+#[test]
+fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release() {
+    for program in ["apt-get", "apt-cache", "dpkg"] {
+        require(program);
+    }
+    let repos = tempfile::tempdir().unwrap();
+    let repo = repos.path().join("apt");
+    let section = format!(
+        "\n[release.apt]\npath = \"{}\"\nkey = {{ env = \"SHIPIT_PGP_KEY\", password_env = \"SHIPIT_PGP_PASSWORD\" }}\n",
+        repo.display()
+    );
+    let first = packaging_project_with("0.1.0", &section);
+    let (secret, _) = pgp_key(first.path());
+    build(first.path(), &secret);
+    let (code, out) = release(first.path(), &secret);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("added pool/main/d/demo/demo_0.1.0-1_amd64.deb"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "deb [signed-by=/usr/share/keyrings/demo-archive-keyring.gpg] file:{} stable main",
+            repo.display()
+        )),
+        "{out}"
+    );
+    for file in [
+        "dists/stable/InRelease",
+        "dists/stable/Release.gpg",
+        "dists/stable/main/binary-arm64/Packages.gz",
+        "key.gpg",
+        "key.asc",
+    ] {
+        assert!(repo.join(file).is_file(), "no {file}");
+    }
+
+    let apt = Apt::new(&repo);
+    let (ok, out) = apt.update();
+    assert!(ok, "apt-get update refused the repository:\n{out}");
+    let (_, policy) = apt.run("apt-cache", &["policy", "demo"]);
+    assert!(policy.contains("Candidate: 0.1.0-1"), "{policy}");
+
+    // Publishing the same packages again changes nothing.
+    let inrelease = std::fs::read(repo.join("dists/stable/InRelease")).unwrap();
+    let (code, out) = release(first.path(), &secret);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("demo_0.1.0-1_amd64.deb is already in the APT repository"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(repo.join("dists/stable/InRelease")).unwrap(),
+        inrelease
+    );
+
+    // Install from the repository into a throwaway root.
+    let (ok, out) = apt.run("apt-get", &["download", "demo"]);
+    assert!(ok, "{out}");
+    let downloaded = apt.dir.path().join("demo_0.1.0-1_amd64.deb");
+    assert!(downloaded.is_file(), "{out}");
+    let root = tempfile::tempdir().unwrap();
+    dpkg_root(root.path());
+    let (ok, out) = dpkg_install(root.path(), &downloaded);
+    assert!(ok, "{out}");
+    assert!(
+        root.path()
+            .join("lib/systemd/system/demo.service")
+            .is_file()
+    );
+    std::fs::write(root.path().join("etc/default/demo"), "PORT=9999\n").unwrap();
+
+    // A second release adds 0.2.0 beside 0.1.0.
+    let second = packaging_project_with("0.2.0", &section);
+    build(second.path(), &secret);
+    let (code, out) = release(second.path(), &secret);
+    assert_eq!(code, Some(0), "{out}");
+    let (ok, out) = apt.update();
+    assert!(ok, "{out}");
+    let (_, madison) = apt.run("apt-cache", &["madison", "demo"]);
+    assert!(
+        madison.contains("0.1.0-1") && madison.contains("0.2.0-1"),
+        "{madison}"
+    );
+    let (ok, out) = apt.run("apt-get", &["download", "demo"]);
+    assert!(ok, "{out}");
+    let (ok, out) = dpkg_install(root.path(), &apt.dir.path().join("demo_0.2.0-1_amd64.deb"));
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("etc/default/demo")).unwrap(),
+        "PORT=9999\n"
+    );
+
+    // Another file under a published version is refused, and the repository is untouched.
+    let changed = packaging_project_with("0.2.0", &section);
+    std::fs::write(
+        changed.path().join("demo/packaging/demo.default"),
+        "PORT=1\n",
+    )
+    .unwrap();
+    build(changed.path(), &secret);
+    let (code, out) = release(changed.path(), &secret);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("demo 0.2.0-1 (amd64) is already in the repository with other content"),
+        "{out}"
+    );
+    let (ok, out) = apt.update();
+    assert!(ok, "{out}");
+
+    // One changed byte in Packages or InRelease and apt refuses the repository.
+    let packages = repo.join("dists/stable/main/binary-amd64/Packages");
+    let original = std::fs::read(&packages).unwrap();
+    let mut bytes = original.clone();
+    let at = bytes.iter().position(|b| *b == b'0').unwrap();
+    bytes[at] = b'1';
+    std::fs::write(&packages, &bytes).unwrap();
+    std::fs::remove_file(repo.join("dists/stable/main/binary-amd64/Packages.gz")).unwrap();
+    let fresh = Apt::new(&repo);
+    let (ok, out) = fresh.update();
+    assert!(!ok, "apt accepted a changed Packages file:\n{out}");
+    std::fs::write(&packages, &original).unwrap();
+    let inrelease_path = repo.join("dists/stable/InRelease");
+    let text = std::fs::read_to_string(&inrelease_path).unwrap();
+    std::fs::write(
+        &inrelease_path,
+        text.replacen("Suite: stable", "Suite: stablE", 1),
+    )
+    .unwrap();
+    let fresh = Apt::new(&repo);
+    let (ok, out) = fresh.update();
+    assert!(!ok, "apt accepted a changed InRelease:\n{out}");
 }

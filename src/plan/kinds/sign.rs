@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{Context, Expansion, Kind, StageRef};
-use crate::config::Problem;
 use crate::config::validate::template_problem;
+use crate::config::{KeyConfig, Problem};
 use crate::manifest::ArtifactKind;
 use crate::plan::{PlannedArtifact, Step, Unit};
 use crate::tasks::{KeySource, SignSpec, Task};
@@ -23,18 +23,6 @@ pub struct SignOptions {
     pub artifacts: Option<What>,
     /// File name of the public key written to the dist folder (template); `""` for none. Default: `{{ project }}.pub`.
     pub public_key: Option<String>,
-}
-
-/// Where the key is.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct KeyConfig {
-    /// A minisign secret key file, relative to the pipeline file.
-    pub file: Option<String>,
-    /// An environment variable holding the key file's text.
-    pub env: Option<String>,
-    /// An environment variable holding the key's password (unencrypted keys need none).
-    pub password_env: Option<String>,
 }
 
 /// What to sign.

@@ -6,8 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::super::StageRef;
-use super::super::sign::KeyConfig;
-use crate::config::Problem;
+use crate::config::{KeyConfig, Problem};
 use crate::package::{PackageFormat, names, scripts};
 use crate::path;
 

@@ -1,0 +1,74 @@
+//! `[release.apt]` as the pipeline file writes it, and what `shipit check` checks of it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{KeyConfig, Loaded, Problem};
+use crate::path;
+
+/// `[release.apt]`: a signed APT repository holding the `.deb` packages of every release.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct AptConfig {
+    /// The repository's folder (made when missing), relative to the pipeline file; serve it
+    /// with any web server.
+    pub path: String,
+    /// The suite (`dists/<suite>`). Default: `stable`.
+    pub suite: Option<String>,
+    /// The component. Default: `main`.
+    pub component: Option<String>,
+    /// The OpenPGP key that signs the Release file: `{ env = "...", password_env = "..." }`.
+    pub key: KeyConfig,
+    /// Versions kept per package and architecture; older ones leave the index and the pool. Default: all.
+    pub keep: Option<usize>,
+    /// The `Origin` and `Label` of the Release file. Default: the project name.
+    pub origin: Option<String>,
+    /// The address users reach the repository at, for the `sources` line printed at the end. Default: the folder as a `file:` address.
+    pub url: Option<String>,
+}
+
+/// A suite, component or origin: one word that becomes a path part and a Release field.
+pub fn word_problem(word: &str) -> Option<String> {
+    let ok = !word.is_empty()
+        && word.len() <= 64
+        && word.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b));
+    (!ok).then(|| format!("`{word}` must be letters, digits, `-`, `_`, `.` and `+`"))
+}
+
+/// Every problem of the section, located; none when the file has no section.
+pub fn check(loaded: &Loaded) -> Vec<Problem> {
+    loaded.check_channel_section("apt", |apt: AptConfig| {
+        let mut problems = Vec::new();
+        for (key, value) in [
+            ("suite", &apt.suite),
+            ("component", &apt.component),
+            ("origin", &apt.origin),
+        ] {
+            if let Some(why) = value.as_deref().and_then(word_problem) {
+                problems.push(
+                    Problem::new(why, loaded.span(path!["release", "apt", key]))
+                        .help("it is a folder name in the repository and a Release field"),
+                );
+            }
+        }
+        if apt.key.file.is_some() == apt.key.env.is_some() {
+            problems.push(
+                Problem::new(
+                    "`key` needs exactly one of `file` and `env`",
+                    loaded.span_near(path!["release", "apt", "key"]),
+                )
+                .help("`env` names a variable holding the armored OpenPGP key; `shipit keygen --pgp` makes one"),
+            );
+        }
+        if apt.keep == Some(0) {
+            problems.push(
+                Problem::new("`keep` must be 1 or more", loaded.span(path!["release", "apt", "keep"]))
+                    .help("leave it out to keep every version"),
+            );
+        }
+        problems
+    })
+}

@@ -1,0 +1,404 @@
+//! A signed APT repository in a folder, updated in place: `pool/<component>/<l>/<name>/` holds
+//! the packages, `dists/<suite>/<component>/binary-<arch>/Packages(.gz)` lists them,
+//! `dists/<suite>/Release` sums the lists and is signed twice (`InRelease` clearsigned,
+//! `Release.gpg` detached). The existing lists are read back, so one repository serves every
+//! release: the same package again is a no-op, another file under the same name, version and
+//! architecture is refused.
+//!
+//! The folder is untrusted input: every `Filename` read back must stay inside it, and package
+//! names become paths only after Debian's name check.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use crate::file_error::FileError;
+use crate::openpgp::{PgpError, PgpKey};
+use crate::package::debian::{self, DebianError, Stanza, compare_versions};
+use crate::package::{PackageFormat, names};
+use crate::relpath::RelPath;
+
+/// Where and how the repository is laid out.
+#[derive(Debug, Clone)]
+pub struct AptRepo {
+    /// The repository's root folder.
+    pub root: PathBuf,
+    /// `stable`.
+    pub suite: String,
+    /// `main`.
+    pub component: String,
+    /// The `Origin` and `Label` of the Release file.
+    pub origin: String,
+    /// Versions kept per package and architecture; `None` keeps all.
+    pub keep: Option<usize>,
+}
+
+/// Why the repository was not updated.
+#[derive(Debug, thiserror::Error)]
+pub enum AptError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] FileError),
+    /// A package or an index could not be read.
+    #[error(transparent)]
+    Debian(#[from] DebianError),
+    /// The same package name, version and architecture with other bytes.
+    #[error(
+        "{name} {version} ({arch}) is already in the repository with other content (SHA-256 {existing}); a published version cannot change: raise the version or the release"
+    )]
+    Conflict {
+        /// Package.
+        name: String,
+        /// Version.
+        version: String,
+        /// Architecture.
+        arch: String,
+        /// The SHA-256 already listed.
+        existing: String,
+    },
+    /// An index holds what a repository must not (a path out of the folder, a bad name).
+    #[error("{0}")]
+    Refused(String),
+    /// Signing failed.
+    #[error("cannot sign the Release file")]
+    Sign(#[source] PgpError),
+}
+
+/// What an update did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Updated {
+    /// `pool/...` paths added.
+    pub added: Vec<String>,
+    /// Already there, identical.
+    pub present: Vec<String>,
+    /// Removed by `keep`.
+    pub removed: Vec<String>,
+}
+
+/// A package's name, version and architecture: one entry of the repository.
+type EntryKey = (String, String, String);
+
+/// An index entry: the package's control fields plus where it is and its sums.
+#[derive(Debug, Clone)]
+struct Listed {
+    stanza: Stanza,
+    name: String,
+    version: String,
+    arch: String,
+    filename: String,
+    sha256: String,
+}
+
+impl Listed {
+    fn from_stanza(stanza: Stanza, index: &Path) -> Result<Listed, AptError> {
+        let field = |name: &str| {
+            stanza.get(name).map(str::to_owned).ok_or_else(|| {
+                AptError::Refused(format!("{}: an entry has no `{name}`", index.display()))
+            })
+        };
+        let listed = Listed {
+            name: field("Package")?,
+            version: field("Version")?,
+            arch: field("Architecture")?,
+            filename: field("Filename")?,
+            sha256: field("SHA256")?,
+            stanza: stanza.clone(),
+        };
+        names::check_name(PackageFormat::Deb, &listed.name)
+            .map_err(|why| AptError::Refused(format!("{}: {why}", index.display())))?;
+        if RelPath::new(&listed.filename).is_err() || !listed.filename.starts_with("pool/") {
+            return Err(AptError::Refused(format!(
+                "{}: `Filename: {}` is not a path inside the repository's pool",
+                index.display(),
+                listed.filename
+            )));
+        }
+        Ok(listed)
+    }
+
+    fn key(&self) -> EntryKey {
+        (self.name.clone(), self.version.clone(), self.arch.clone())
+    }
+}
+
+impl AptRepo {
+    fn dist(&self) -> PathBuf {
+        self.root.join("dists").join(&self.suite)
+    }
+
+    fn index(&self, arch: &str) -> PathBuf {
+        self.dist()
+            .join(&self.component)
+            .join(format!("binary-{arch}"))
+            .join("Packages")
+    }
+
+    /// Every entry of every architecture's index now in the folder.
+    fn read_back(&self) -> Result<Vec<Listed>, AptError> {
+        let folder = self.dist().join(&self.component);
+        let mut listed = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return Ok(listed);
+        };
+        let mut arches: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_prefix("binary-")
+                    .map(str::to_owned)
+            })
+            .collect();
+        arches.sort();
+        for arch in arches {
+            let index = self.index(&arch);
+            let text = match std::fs::read_to_string(&index) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(FileError::on("read", &index)(e).into()),
+            };
+            let stanzas = debian::parse(&text)
+                .map_err(|why| AptError::Refused(format!("{}: {why}", index.display())))?;
+            for stanza in stanzas {
+                listed.push(Listed::from_stanza(stanza, &index)?);
+            }
+        }
+        Ok(listed)
+    }
+
+    /// Adds the packages, applies `keep`, rewrites the indices and the signed Release.
+    pub fn add(&self, debs: &[PathBuf], key: &PgpKey, now: u64) -> Result<Updated, AptError> {
+        let mut listed: BTreeMap<EntryKey, Listed> = BTreeMap::new();
+        for entry in self.read_back()? {
+            listed.insert(entry.key(), entry);
+        }
+        let mut updated = Updated::default();
+        let mut to_copy: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for deb in debs {
+            let mut stanza = debian::control_of(deb)?;
+            let (bytes_md5, bytes_sha256, size) = sums(deb)?;
+            let entry = |field: &str| stanza.get(field).unwrap_or_default().to_owned();
+            let (name, version, arch) = (entry("Package"), entry("Version"), entry("Architecture"));
+            names::check_name(PackageFormat::Deb, &name)
+                .map_err(|why| AptError::Refused(format!("{}: {why}", deb.display())))?;
+            let file_name = deb
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            RelPath::file_name(&file_name)
+                .map_err(|e| AptError::Refused(format!("{}: {e}", deb.display())))?;
+            let first = if name.starts_with("lib") && name.len() > 3 {
+                &name[..4]
+            } else {
+                &name[..1]
+            };
+            let filename = format!("pool/{}/{first}/{name}/{file_name}", self.component);
+            let key = (name.clone(), version.clone(), arch.clone());
+            if let Some(existing) = listed.get(&key) {
+                if existing.sha256 == bytes_sha256 {
+                    updated.present.push(existing.filename.clone());
+                    continue;
+                }
+                return Err(AptError::Conflict {
+                    name,
+                    version,
+                    arch,
+                    existing: existing.sha256.clone(),
+                });
+            }
+            stanza.set("Filename", filename.clone());
+            stanza.set("Size", size.to_string());
+            stanza.set("MD5sum", bytes_md5);
+            stanza.set("SHA256", bytes_sha256.clone());
+            to_copy.push((deb.clone(), self.root.join(&filename)));
+            updated.added.push(filename.clone());
+            listed.insert(
+                key,
+                Listed {
+                    stanza,
+                    name,
+                    version,
+                    arch,
+                    filename,
+                    sha256: bytes_sha256,
+                },
+            );
+        }
+        if let Some(keep) = self.keep {
+            let mut by_package: BTreeMap<(String, String), Vec<EntryKey>> = BTreeMap::new();
+            for key in listed.keys() {
+                by_package
+                    .entry((key.0.clone(), key.2.clone()))
+                    .or_default()
+                    .push(key.clone());
+            }
+            for (_, mut versions) in by_package {
+                versions.sort_by(|a, b| compare_versions(&b.1, &a.1));
+                for old in versions.into_iter().skip(keep) {
+                    if let Some(gone) = listed.remove(&old) {
+                        updated.removed.push(gone.filename);
+                    }
+                }
+            }
+        }
+        if updated.added.is_empty()
+            && updated.removed.is_empty()
+            && self.dist().join("InRelease").is_file()
+        {
+            return Ok(updated);
+        }
+        // Packages first, then the lists, then the signed Release that names their sums.
+        for (from, to) in &to_copy {
+            copy_atomically(from, to)?;
+        }
+        let arches: BTreeSet<String> = listed.values().map(|l| l.arch.clone()).collect();
+        let mut index_files = Vec::new();
+        for arch in &arches {
+            let mut entries: Vec<&Listed> = listed.values().filter(|l| &l.arch == arch).collect();
+            entries.sort_by(|a, b| {
+                a.name
+                    .cmp(&b.name)
+                    .then_with(|| compare_versions(&a.version, &b.version))
+            });
+            let text: String = entries
+                .iter()
+                .map(|l| l.stanza.render())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let relative = format!("{}/binary-{arch}/Packages", self.component);
+            let gz = crate::package::gzip_max(text.as_bytes());
+            index_files.push((relative.clone(), text.into_bytes()));
+            index_files.push((format!("{relative}.gz"), gz));
+        }
+        for (relative, bytes) in &index_files {
+            write_atomically(&self.dist().join(relative), bytes)?;
+        }
+        let release = self.release(&arches, &index_files, now);
+        let inrelease = key.clearsign(&release, now).map_err(AptError::Sign)?;
+        let detached = key
+            .sign_armored(release.as_bytes(), now)
+            .map_err(AptError::Sign)?;
+        write_atomically(&self.dist().join("Release"), release.as_bytes())?;
+        write_atomically(&self.dist().join("Release.gpg"), detached.as_bytes())?;
+        write_atomically(&self.dist().join("InRelease"), inrelease.as_bytes())?;
+        write_atomically(
+            &self.root.join("key.asc"),
+            key.public_armored().map_err(AptError::Sign)?.as_bytes(),
+        )?;
+        write_atomically(
+            &self.root.join("key.gpg"),
+            &key.public_binary().map_err(AptError::Sign)?,
+        )?;
+        // Pool files no index names any more (`keep`).
+        let named: BTreeSet<&str> = listed.values().map(|l| l.filename.as_str()).collect();
+        for gone in &updated.removed {
+            if !named.contains(gone.as_str()) {
+                let path = self.root.join(gone);
+                std::fs::remove_file(&path)
+                    .or_else(ignore_missing)
+                    .map_err(FileError::on("remove", &path))?;
+            }
+        }
+        Ok(updated)
+    }
+
+    /// The Release file: what the suite holds and the sums of every index.
+    fn release(
+        &self,
+        arches: &BTreeSet<String>,
+        index_files: &[(String, Vec<u8>)],
+        now: u64,
+    ) -> String {
+        let mut text = format!(
+            "Origin: {origin}\nLabel: {origin}\nSuite: {suite}\nCodename: {suite}\nDate: {date}\nArchitectures: {arches}\nComponents: {component}\nDescription: {origin} packages, published by shipit\n",
+            origin = self.origin,
+            suite = self.suite,
+            date = crate::package::rfc2822(now),
+            arches = arches.iter().cloned().collect::<Vec<_>>().join(" "),
+            component = self.component,
+        );
+        text.push_str("MD5Sum:\n");
+        for (relative, bytes) in index_files {
+            text.push_str(&format!(
+                " {} {:>8} {relative}\n",
+                hex::encode(Md5::digest(bytes)),
+                bytes.len()
+            ));
+        }
+        text.push_str("SHA256:\n");
+        for (relative, bytes) in index_files {
+            text.push_str(&format!(
+                " {} {:>8} {relative}\n",
+                hex::encode(Sha256::digest(bytes)),
+                bytes.len()
+            ));
+        }
+        text
+    }
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// MD5 and SHA-256 (hex) and size of a file, read once.
+fn sums(path: &Path) -> Result<(String, String, u64), AptError> {
+    let mut file = std::fs::File::open(path).map_err(FileError::on("read", path))?;
+    let (mut md5, mut sha256, mut size) = (Md5::new(), Sha256::new(), 0u64);
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer).map_err(FileError::on("read", path))?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buffer[..n]);
+        sha256.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((
+        hex::encode(md5.finalize()),
+        hex::encode(sha256.finalize()),
+        size,
+    ))
+}
+
+/// Writes through a temporary file in the same folder and renames it into place: a reader
+/// sees the old file or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AptError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
+    let mut file =
+        tempfile::NamedTempFile::new_in(parent).map_err(FileError::on("create", parent))?;
+    file.write_all(bytes)
+        .map_err(FileError::on("write", path))?;
+    readable(&file, path)?;
+    file.persist(path)
+        .map_err(|e| FileError::on("write", path)(e.error))?;
+    Ok(())
+}
+
+/// Mode 0644: a repository is served to everyone (temporary files start private).
+fn readable(file: &tempfile::NamedTempFile, path: &Path) -> Result<(), AptError> {
+    use std::os::unix::fs::PermissionsExt;
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| FileError::on("write", path)(e).into())
+}
+
+fn copy_atomically(from: &Path, to: &Path) -> Result<(), AptError> {
+    let parent = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
+    let file = tempfile::NamedTempFile::new_in(parent).map_err(FileError::on("create", parent))?;
+    std::fs::copy(from, file.path()).map_err(FileError::on("read", from))?;
+    readable(&file, to)?;
+    file.persist(to)
+        .map_err(|e| FileError::on("write", to)(e.error))?;
+    Ok(())
+}
