@@ -138,6 +138,18 @@ fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Erro
 }
 
 impl KeySource {
+    /// Where the pipeline file says the key is; a key file is relative to the file.
+    pub fn from_config(
+        key: &crate::config::KeyConfig,
+        loaded: &crate::config::Loaded,
+    ) -> KeySource {
+        KeySource {
+            file: key.file.as_deref().map(|f| loaded.resolve(f)),
+            env: key.env.clone(),
+            password_env: key.password_env.clone(),
+        }
+    }
+
     /// Reads the key's text, where it came from, and its password; registers all three as
     /// secrets so that no output shows them.
     fn read(&self) -> Result<(String, String, Option<String>), KeyError> {

@@ -5,8 +5,10 @@
 
 pub mod apt;
 pub mod docker;
+pub mod folder;
 pub mod github;
 pub mod homebrew;
+pub mod yum;
 
 use std::path::Path;
 
@@ -118,6 +120,7 @@ pub fn channels() -> &'static [&'static dyn Publisher] {
         &github::Channel,
         &homebrew::Channel,
         &apt::Channel,
+        &yum::Channel,
     ]
 }
 

@@ -559,3 +559,108 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     let (ok, out) = fresh.update();
     assert!(!ok, "apt accepted a changed InRelease:\n{out}");
 }
+
+/// dnf with no configuration of the machine's: the repository from its path, both
+/// signature checks on, an empty root of its own.
+fn dnf(repo: &Path, root: &Path, args: &[&str]) -> (bool, String) {
+    let url = format!("file://{}", repo.display());
+    let mut all = vec![
+        "--setopt=reposdir=/dev/null".to_string(),
+        format!("--repofrompath=t,{url}"),
+        "--setopt=t.gpgcheck=1".into(),
+        "--setopt=t.repo_gpgcheck=1".into(),
+        format!("--setopt=t.gpgkey={url}/key.asc"),
+        format!("--installroot={}", root.display()),
+        "--releasever=1".into(),
+        "--setopt=cachedir=/dev/null".into(),
+        "-y".into(),
+    ];
+    all[7] = format!("--setopt=cachedir={}/cache", root.display());
+    all.extend(args.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = all.iter().map(String::as_str).collect();
+    run("dnf", &args)
+}
+
+#[test]
+fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release() {
+    for program in ["dnf", "rpm"] {
+        require(program);
+    }
+    let repos = tempfile::tempdir().unwrap();
+    let repo = repos.path().join("yum");
+    let section = format!(
+        "\n[release.yum]\npath = \"{}\"\nkey = {{ env = \"SHIPIT_PGP_KEY\", password_env = \"SHIPIT_PGP_PASSWORD\" }}\n",
+        repo.display()
+    );
+    let first = packaging_project_with("0.1.0", &section);
+    let (secret, public) = pgp_key(first.path());
+    build(first.path(), &secret);
+    let (code, out) = release(first.path(), &secret);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("added packages/demo-0.1.0-1.x86_64.rpm"),
+        "{out}"
+    );
+    assert!(out.contains("repo_gpgcheck=1"), "{out}");
+    for file in [
+        "repodata/repomd.xml",
+        "repodata/repomd.xml.asc",
+        "key.asc",
+        "demo.repo",
+    ] {
+        assert!(repo.join(file).is_file(), "no {file}");
+    }
+
+    let root = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let destdir = format!("--destdir={}", downloads.path().display());
+    let (ok, out) = dnf(&repo, root.path(), &["download", &destdir, "demo"]);
+    assert!(ok, "dnf refused the repository:\n{out}");
+    let downloaded = downloads.path().join("demo-0.1.0-1.x86_64.rpm");
+    assert!(downloaded.is_file(), "{out}");
+    let db = tempfile::tempdir().unwrap();
+    let dbpath = db.path().to_str().unwrap();
+    run(
+        "rpm",
+        &["--dbpath", dbpath, "--import", public.to_str().unwrap()],
+    );
+    let (ok, checked) = run(
+        "rpm",
+        &["--dbpath", dbpath, "-K", downloaded.to_str().unwrap()],
+    );
+    assert!(ok && checked.contains("signatures OK"), "{checked}");
+
+    // Again: nothing changes.
+    let repomd = std::fs::read(repo.join("repodata/repomd.xml")).unwrap();
+    let (code, out) = release(first.path(), &secret);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("packages/demo-0.1.0-1.x86_64.rpm is already in the YUM repository"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(repo.join("repodata/repomd.xml")).unwrap(),
+        repomd
+    );
+
+    // A second release adds 0.2.0 beside 0.1.0.
+    let second = packaging_project_with("0.2.0", &section);
+    build(second.path(), &secret);
+    let (code, out) = release(second.path(), &secret);
+    assert_eq!(code, Some(0), "{out}");
+    let root = tempfile::tempdir().unwrap();
+    let (ok, list) = dnf(&repo, root.path(), &["--showduplicates", "list", "demo"]);
+    assert!(ok, "{list}");
+    assert!(
+        list.contains("0.1.0-1") && list.contains("0.2.0-1"),
+        "{list}"
+    );
+
+    // One changed byte in repomd.xml and dnf refuses the repository.
+    let path = repo.join("repodata/repomd.xml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("<revision>", "<revision>1", 1)).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (ok, out) = dnf(&repo, root.path(), &["download", &destdir, "demo"]);
+    assert!(!ok, "dnf accepted a changed repomd.xml:\n{out}");
+}

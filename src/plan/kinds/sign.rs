@@ -135,11 +135,7 @@ impl Kind for Sign {
         }
         let spec = SignSpec {
             stage: stage.name.to_string(),
-            key: KeySource {
-                file: key.file.as_deref().map(|f| stage.loaded.resolve(f)),
-                env: key.env.clone(),
-                password_env: key.password_env.clone(),
-            },
+            key: KeySource::from_config(&key, stage.loaded),
             files: to_sign.iter().map(|a| context.dist_path(&a.path)).collect(),
             public_key: (!public_key.is_empty()).then(|| context.dist_path(&public_key)),
             timestamp: context.facts.source_date_epoch,

@@ -54,21 +54,37 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
                 );
             }
         }
-        if apt.key.file.is_some() == apt.key.env.is_some() {
-            problems.push(
-                Problem::new(
-                    "`key` needs exactly one of `file` and `env`",
-                    loaded.span_near(path!["release", "apt", "key"]),
-                )
-                .help("`env` names a variable holding the armored OpenPGP key; `shipit keygen --pgp` makes one"),
-            );
-        }
-        if apt.keep == Some(0) {
-            problems.push(
-                Problem::new("`keep` must be 1 or more", loaded.span(path!["release", "apt", "keep"]))
-                    .help("leave it out to keep every version"),
-            );
-        }
+        problems.extend(key_problems(loaded, "apt", &apt.key, apt.keep));
         problems
     })
+}
+
+/// What the two repository channels check alike: the key is named one way, `keep` is 1 or
+/// more.
+pub fn key_problems(
+    loaded: &Loaded,
+    channel: &str,
+    key: &KeyConfig,
+    keep: Option<usize>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if key.file.is_some() == key.env.is_some() {
+        problems.push(
+            Problem::new(
+                "`key` needs exactly one of `file` and `env`",
+                loaded.span_near(path!["release", channel, "key"]),
+            )
+            .help("`env` names a variable holding the armored OpenPGP key; `shipit keygen --pgp` makes one"),
+        );
+    }
+    if keep == Some(0) {
+        problems.push(
+            Problem::new(
+                "`keep` must be 1 or more",
+                loaded.span(path!["release", channel, "keep"]),
+            )
+            .help("leave it out to keep every version"),
+        );
+    }
+    problems
 }

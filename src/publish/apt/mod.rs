@@ -54,13 +54,9 @@ impl Publisher for Channel {
         }
         // The key before anything is written: a missing key or a wrong password is a usage
         // error with the repository untouched.
-        let key = KeySource {
-            file: apt.key.file.as_deref().map(|f| cx.loaded.resolve(f)),
-            env: apt.key.env.clone(),
-            password_env: apt.key.password_env.clone(),
-        }
-        .load_pgp()
-        .map_err(|e| Error::Usage(format!("[release.apt]: {e}")))?;
+        let key = KeySource::from_config(&apt.key, cx.loaded)
+            .load_pgp()
+            .map_err(|e| Error::Usage(format!("[release.apt]: {e}")))?;
         let origin = apt
             .origin
             .clone()

@@ -9,7 +9,6 @@
 //! names become paths only after Debian's name check.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use md5::Md5;
@@ -19,6 +18,7 @@ use crate::file_error::FileError;
 use crate::openpgp::{PgpError, PgpKey};
 use crate::package::debian::{self, DebianError, Stanza, compare_versions};
 use crate::package::{PackageFormat, names};
+use crate::publish::folder::{copy_atomically, write_atomically};
 use crate::relpath::RelPath;
 
 /// Where and how the repository is laid out.
@@ -367,38 +367,4 @@ fn sums(path: &Path) -> Result<(String, String, u64), AptError> {
         hex::encode(sha256.finalize()),
         size,
     ))
-}
-
-/// Writes through a temporary file in the same folder and renames it into place: a reader
-/// sees the old file or the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AptError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
-    let mut file =
-        tempfile::NamedTempFile::new_in(parent).map_err(FileError::on("create", parent))?;
-    file.write_all(bytes)
-        .map_err(FileError::on("write", path))?;
-    readable(&file, path)?;
-    file.persist(path)
-        .map_err(|e| FileError::on("write", path)(e.error))?;
-    Ok(())
-}
-
-/// Mode 0644: a repository is served to everyone (temporary files start private).
-fn readable(file: &tempfile::NamedTempFile, path: &Path) -> Result<(), AptError> {
-    use std::os::unix::fs::PermissionsExt;
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| FileError::on("write", path)(e).into())
-}
-
-fn copy_atomically(from: &Path, to: &Path) -> Result<(), AptError> {
-    let parent = to.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
-    let file = tempfile::NamedTempFile::new_in(parent).map_err(FileError::on("create", parent))?;
-    std::fs::copy(from, file.path()).map_err(FileError::on("read", from))?;
-    readable(&file, to)?;
-    file.persist(to)
-        .map_err(|e| FileError::on("write", to)(e.error))?;
-    Ok(())
 }

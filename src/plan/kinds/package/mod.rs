@@ -230,11 +230,10 @@ fn expand(
     } = files::shared(rules, stage, &options, base, &mut problems);
 
     let release = options.release.clone().unwrap_or_else(|| "1".into());
-    let key = options.key.as_ref().map(|key| KeySource {
-        file: key.file.as_deref().map(|f| stage.loaded.resolve(f)),
-        env: key.env.clone(),
-        password_env: key.password_env.clone(),
-    });
+    let key = options
+        .key
+        .as_ref()
+        .map(|key| KeySource::from_config(key, stage.loaded));
     if let Some(wanted) = &options.targets {
         for name in wanted {
             if !by_target

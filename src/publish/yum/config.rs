@@ -1,0 +1,39 @@
+//! `[release.yum]` as the pipeline file writes it, and what `shipit check` checks of it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{KeyConfig, Loaded, Problem};
+use crate::path;
+use crate::publish::apt::config::{key_problems, word_problem};
+
+/// `[release.yum]`: a signed YUM/DNF repository holding the `.rpm` packages of every release.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct YumConfig {
+    /// The repository's folder (made when missing), relative to the pipeline file; serve it
+    /// with any web server.
+    pub path: String,
+    /// The OpenPGP key that signs `repomd.xml`: `{ env = "...", password_env = "..." }`.
+    pub key: KeyConfig,
+    /// Versions kept per package and architecture; older ones leave the repository. Default: all.
+    pub keep: Option<usize>,
+    /// The repository's id in the `.repo` file users install. Default: the project name.
+    pub id: Option<String>,
+    /// The address users reach the repository at, for the `.repo` file. Default: the folder as a `file://` address.
+    pub url: Option<String>,
+}
+
+/// Every problem of the section, located; none when the file has no section.
+pub fn check(loaded: &Loaded) -> Vec<Problem> {
+    loaded.check_channel_section("yum", |yum: YumConfig| {
+        let mut problems = key_problems(loaded, "yum", &yum.key, yum.keep);
+        if let Some(why) = yum.id.as_deref().and_then(word_problem) {
+            problems.push(
+                Problem::new(why, loaded.span(path!["release", "yum", "id"]))
+                    .help("it is the `[id]` of the .repo file"),
+            );
+        }
+        problems
+    })
+}

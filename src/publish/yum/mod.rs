@@ -1,0 +1,159 @@
+//! `[release.yum]`: the release's `.rpm` packages added to a signed YUM/DNF repository in a
+//! folder.
+
+pub mod config;
+pub mod repo;
+
+use std::path::PathBuf;
+
+use futures_util::future::LocalBoxFuture;
+
+use self::config::YumConfig;
+use self::repo::YumRepo;
+use crate::config::{Loaded, Problem};
+use crate::error::Error;
+use crate::manifest::ArtifactKind;
+use crate::openpgp::PgpKey;
+use crate::publish::{Context, Planned, Publisher, Run};
+use crate::tasks::KeySource;
+
+/// The YUM repository channel.
+pub struct Channel;
+
+impl Publisher for Channel {
+    fn name(&self) -> &'static str {
+        "yum"
+    }
+
+    fn about(&self) -> &'static str {
+        "the .rpm packages in a signed YUM/DNF repository (a folder any web server can serve)"
+    }
+
+    fn schema(&self) -> schemars::Schema {
+        schemars::schema_for!(YumConfig)
+    }
+
+    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
+        config::check(loaded)
+    }
+
+    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
+        let Some(yum) = crate::publish::section::<YumConfig>(cx.loaded, "yum")? else {
+            return Ok(None);
+        };
+        let rpms: Vec<PathBuf> = cx
+            .manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == ArtifactKind::Package && a.name.ends_with(".rpm"))
+            .map(|a| cx.dist.join(&a.path))
+            .collect();
+        if rpms.is_empty() {
+            return Err(Error::Usage(
+                "[release.yum] publishes .rpm packages, and the manifest has none: add a `uses = \"rpm\"` stage".into(),
+            ));
+        }
+        let key = KeySource::from_config(&yum.key, cx.loaded)
+            .load_pgp()
+            .map_err(|e| Error::Usage(format!("[release.yum]: {e}")))?;
+        let root = cx.loaded.resolve(&yum.path);
+        let url = yum
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", root.display()));
+        Ok(Some(Box::new(YumPlan {
+            repo: YumRepo {
+                root,
+                keep: yum.keep,
+            },
+            id: yum.id.clone().unwrap_or_else(|| cx.facts.project.clone()),
+            rpms,
+            key,
+            url,
+        })))
+    }
+}
+
+/// The packages to add and where.
+struct YumPlan {
+    repo: YumRepo,
+    id: String,
+    rpms: Vec<PathBuf>,
+    key: PgpKey,
+    url: String,
+}
+
+impl YumPlan {
+    /// The `.repo` file users install.
+    fn repo_file(&self) -> String {
+        let url = self.url.trim_end_matches('/');
+        format!(
+            "[{id}]\nname={id}\nbaseurl={url}\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={url}/key.asc\n",
+            id = self.id
+        )
+    }
+}
+
+impl Planned for YumPlan {
+    fn describe(&self, say: &dyn Fn(String)) {
+        let names: Vec<String> = self
+            .rpms
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        say(format!(
+            "would add {} to the YUM repository {}, signed by {}",
+            names.join(", "),
+            self.repo.root.display(),
+            self.key.fingerprint()
+        ));
+    }
+
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
+        Box::pin(async move {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let updated = self
+                .repo
+                .add(&self.rpms, &self.key, now)
+                .map_err(Error::work)?;
+            let repo_file = self.repo_file();
+            crate::publish::folder::write_atomically(
+                &self.repo.root.join(format!("{}.repo", self.id)),
+                repo_file.as_bytes(),
+            )
+            .map_err(Error::work)?;
+            for added in &updated.added {
+                run.say(format!("added {added} to the YUM repository"));
+            }
+            for present in &updated.present {
+                run.say(format!("{present} is already in the YUM repository"));
+            }
+            for removed in &updated.removed {
+                run.say(format!(
+                    "removed {removed} (keep = {})",
+                    self.repo.keep.unwrap_or(0)
+                ));
+            }
+            run.say(format!(
+                "users add the YUM repository with /etc/yum.repos.d/{}.repo:\n{repo_file}",
+                self.id
+            ));
+            let record = serde_json::json!({
+                "path": self.repo.root,
+                "fingerprint": self.key.fingerprint(),
+                "added": updated.added,
+                "present": updated.present,
+                "removed": updated.removed,
+                "repo_file": repo_file,
+            });
+            run.manifest.published.record("yum", record.clone());
+            run.record()?;
+            Ok(record)
+        })
+    }
+}

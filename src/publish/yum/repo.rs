@@ -1,0 +1,527 @@
+//! A signed YUM/DNF repository in a folder, updated in place: `packages/` holds the rpms,
+//! `repodata/` the primary, filelists and other metadata (createrepo's formats, gzipped, named
+//! by their SHA-256), `repodata/repomd.xml` sums them and `repomd.xml.asc` signs it. The
+//! metadata is made again from the packages' headers each time, so one repository serves
+//! every release: the same package again is a no-op, another file with the same name,
+//! version, release and architecture is refused.
+//!
+//! The folder is untrusted input: only `packages/*.rpm` is read, every header value is
+//! escaped into the XML, and package file names are checked before they become paths.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::file_error::FileError;
+use crate::openpgp::{PgpError, PgpKey};
+use crate::publish::folder::{copy_atomically, write_atomically};
+use crate::relpath::RelPath;
+
+/// Where and how the repository is laid out.
+#[derive(Debug, Clone)]
+pub struct YumRepo {
+    /// The repository's root folder.
+    pub root: PathBuf,
+    /// Versions kept per package and architecture; `None` keeps all.
+    pub keep: Option<usize>,
+}
+
+/// Why the repository was not updated.
+#[derive(Debug, thiserror::Error)]
+pub enum YumError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] FileError),
+    /// A package's header could not be read.
+    #[error("{}: not an rpm shipit can read", path.display())]
+    Rpm {
+        /// The package.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rpm::Error,
+    },
+    /// The same name, version, release and architecture with other bytes.
+    #[error(
+        "{nevra} is already in the repository with other content (SHA-256 {existing}); a published version cannot change: raise the version or the release"
+    )]
+    Conflict {
+        /// `name-version-release.arch`.
+        nevra: String,
+        /// The SHA-256 already there.
+        existing: String,
+    },
+    /// A file name that cannot be a package in the repository.
+    #[error("{0}")]
+    Refused(String),
+    /// Signing failed.
+    #[error("cannot sign repomd.xml")]
+    Sign(#[source] PgpError),
+}
+
+/// What an update did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Updated {
+    /// `packages/...` paths added.
+    pub added: Vec<String>,
+    /// Already there, identical.
+    pub present: Vec<String>,
+    /// Removed by `keep`.
+    pub removed: Vec<String>,
+}
+
+/// One package as the metadata describes it.
+struct Described {
+    href: String,
+    sha256: String,
+    size: u64,
+    metadata: rpm::PackageMetadata,
+}
+
+impl Described {
+    fn read(path: &Path, href: String) -> Result<Described, YumError> {
+        let rpm_error = |source| YumError::Rpm {
+            path: path.to_path_buf(),
+            source,
+        };
+        let metadata = rpm::PackageMetadata::open(path).map_err(|e| match e {
+            rpm::Error::Io(source) => YumError::Io(FileError::on("read", path)(source)),
+            other => rpm_error(other),
+        })?;
+        let (sha256, size) = sha256_of(path)?;
+        // Every field the metadata needs is read now: a package missing one is refused here,
+        // not halfway through writing.
+        for field in [
+            metadata.get_name(),
+            metadata.get_version(),
+            metadata.get_arch(),
+        ] {
+            field.map_err(rpm_error)?;
+        }
+        Ok(Described {
+            href,
+            sha256,
+            size,
+            metadata,
+        })
+    }
+
+    fn nevra(&self) -> String {
+        let m = &self.metadata;
+        format!(
+            "{}-{}-{}.{}",
+            m.get_name().unwrap_or_default(),
+            m.get_version().unwrap_or_default(),
+            m.get_release().unwrap_or_default(),
+            m.get_arch().unwrap_or_default()
+        )
+    }
+}
+
+fn sha256_of(path: &Path) -> Result<(String, u64), YumError> {
+    let mut file = std::fs::File::open(path).map_err(FileError::on("read", path))?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut file, &mut hasher).map_err(FileError::on("read", path))?;
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+impl YumRepo {
+    /// The packages now in `packages/`.
+    fn read_back(&self) -> Result<Vec<Described>, YumError> {
+        let folder = self.root.join("packages");
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return Ok(Vec::new());
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| n.ends_with(".rpm"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| Described::read(&folder.join(&name), format!("packages/{name}")))
+            .collect()
+    }
+
+    /// Adds the packages, applies `keep`, writes the metadata and signs it.
+    pub fn add(&self, rpms: &[PathBuf], key: &PgpKey, now: u64) -> Result<Updated, YumError> {
+        let mut listed: BTreeMap<String, Described> = BTreeMap::new();
+        for described in self.read_back()? {
+            listed.insert(described.nevra(), described);
+        }
+        let mut updated = Updated::default();
+        let mut to_copy = Vec::new();
+        for path in rpms {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            RelPath::file_name(&name)
+                .map_err(|e| YumError::Refused(format!("{}: {e}", path.display())))?;
+            let href = format!("packages/{name}");
+            let described = Described::read(path, href.clone())?;
+            let nevra = described.nevra();
+            if let Some(existing) = listed.get(&nevra) {
+                if existing.sha256 == described.sha256 {
+                    updated.present.push(existing.href.clone());
+                    continue;
+                }
+                return Err(YumError::Conflict {
+                    nevra,
+                    existing: existing.sha256.clone(),
+                });
+            }
+            to_copy.push((path.clone(), self.root.join(&href)));
+            updated.added.push(href);
+            listed.insert(nevra, described);
+        }
+        if let Some(keep) = self.keep {
+            let mut by_package: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+            for (nevra, d) in &listed {
+                let m = &d.metadata;
+                by_package
+                    .entry((
+                        m.get_name().unwrap_or_default().into(),
+                        m.get_arch().unwrap_or_default().into(),
+                    ))
+                    .or_default()
+                    .push(nevra.clone());
+            }
+            for (_, mut nevras) in by_package {
+                nevras.sort_by(|a, b| {
+                    let evr = |n: &String| listed[n].metadata.get_evr().ok();
+                    evr(b).cmp(&evr(a))
+                });
+                for old in nevras.into_iter().skip(keep) {
+                    if let Some(gone) = listed.remove(&old) {
+                        updated.removed.push(gone.href);
+                    }
+                }
+            }
+        }
+        let repomd_path = self.root.join("repodata/repomd.xml");
+        if updated.added.is_empty() && updated.removed.is_empty() && repomd_path.is_file() {
+            return Ok(updated);
+        }
+        for (from, to) in &to_copy {
+            copy_atomically(from, to)?;
+        }
+        let packages: Vec<&Described> = listed.values().collect();
+        let old_data = existing_data(&self.root);
+        let mut data = Vec::new();
+        for (kind, xml) in [
+            ("primary", primary(&packages)),
+            ("filelists", filelists(&packages)),
+            ("other", other(&packages)),
+        ] {
+            let gz = crate::package::gzip_max(xml.as_bytes());
+            let sum = hex::encode(Sha256::digest(&gz));
+            let href = format!("repodata/{sum}-{kind}.xml.gz");
+            write_atomically(&self.root.join(&href), &gz)?;
+            data.push(DataFile {
+                kind,
+                href,
+                sum,
+                size: gz.len(),
+                open_sum: hex::encode(Sha256::digest(xml.as_bytes())),
+                open_size: xml.len(),
+            });
+        }
+        let repomd = repomd(&data, now);
+        let signature = key
+            .sign_armored(repomd.as_bytes(), now)
+            .map_err(YumError::Sign)?;
+        write_atomically(&repomd_path, repomd.as_bytes())?;
+        write_atomically(
+            &self.root.join("repodata/repomd.xml.asc"),
+            signature.as_bytes(),
+        )?;
+        write_atomically(
+            &self.root.join("key.asc"),
+            key.public_armored().map_err(YumError::Sign)?.as_bytes(),
+        )?;
+        // Metadata and packages nothing names any more.
+        let kept: Vec<&str> = data.iter().map(|d| d.href.as_str()).collect();
+        for old in old_data.iter().filter(|o| !kept.contains(&o.as_str())) {
+            remove(&self.root.join(old))?;
+        }
+        for gone in &updated.removed {
+            remove(&self.root.join(gone))?;
+        }
+        Ok(updated)
+    }
+}
+
+fn remove(path: &Path) -> Result<(), YumError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(FileError::on("remove", path)(e).into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The metadata files `repodata/` holds now.
+fn existing_data(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("repodata"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|n| n.ends_with(".xml.gz"))
+                .map(|n| format!("repodata/{n}"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct DataFile {
+    kind: &'static str,
+    href: String,
+    sum: String,
+    size: usize,
+    open_sum: String,
+    open_size: usize,
+}
+
+fn repomd(data: &[DataFile], now: u64) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>{now}</revision>\n"
+    );
+    for d in data {
+        let _ = write!(
+            xml,
+            "  <data type=\"{}\">\n    <checksum type=\"sha256\">{}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"{}\"/>\n    <timestamp>{now}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
+            d.kind, d.sum, d.open_sum, d.href, d.size, d.open_size
+        );
+    }
+    xml.push_str("</repomd>\n");
+    xml
+}
+
+/// Text for an XML element or attribute: markup escaped, characters XML 1.0 cannot hold
+/// dropped (a header from an untrusted package can hold anything).
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `epoch="0" ver="1.2" rel="1"` of a package.
+fn version_attrs(m: &rpm::PackageMetadata) -> String {
+    format!(
+        "epoch=\"{}\" ver=\"{}\" rel=\"{}\"",
+        m.get_epoch().unwrap_or(0),
+        esc(m.get_version().unwrap_or_default()),
+        esc(m.get_release().unwrap_or_default())
+    )
+}
+
+/// `<rpm:entry .../>` for a dependency (`[epoch:]version[-release]` split as createrepo does).
+fn entry(dependency: &rpm::Dependency) -> String {
+    let flags = dependency.flags
+        & (rpm::DependencyFlags::LESS
+            | rpm::DependencyFlags::GREATER
+            | rpm::DependencyFlags::EQUAL);
+    let name = esc(&dependency.name);
+    let flag = match flags.bits() {
+        2 => "LT",
+        4 => "GT",
+        8 => "EQ",
+        10 => "LE",
+        12 => "GE",
+        _ => return format!("<rpm:entry name=\"{name}\"/>"),
+    };
+    let (epoch, rest) = match dependency.version.split_once(':') {
+        Some((e, rest)) => (e, rest),
+        None => ("0", dependency.version.as_str()),
+    };
+    let (ver, rel) = match rest.split_once('-') {
+        Some((v, r)) => (v, Some(r)),
+        None => (rest, None),
+    };
+    let rel = rel
+        .map(|r| format!(" rel=\"{}\"", esc(r)))
+        .unwrap_or_default();
+    format!(
+        "<rpm:entry name=\"{name}\" flags=\"{flag}\" epoch=\"{}\" ver=\"{}\"{rel}/>",
+        esc(epoch),
+        esc(ver)
+    )
+}
+
+fn relations(xml: &mut String, tag: &str, list: Result<Vec<rpm::Dependency>, rpm::Error>) {
+    let list: Vec<rpm::Dependency> = list
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| !d.name.starts_with("rpmlib("))
+        .collect();
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(xml, "      <rpm:{tag}>");
+    for dependency in &list {
+        let _ = writeln!(xml, "        {}", entry(dependency));
+    }
+    let _ = writeln!(xml, "      </rpm:{tag}>");
+}
+
+/// Each file of a package: its path and whether it is a folder.
+fn files(m: &rpm::PackageMetadata) -> Vec<(String, bool)> {
+    m.get_file_entries()
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            (
+                f.path().to_string_lossy().into_owned(),
+                f.mode().file_type() == rpm::FileType::Dir,
+            )
+        })
+        .collect()
+}
+
+fn primary(packages: &[&Described]) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{}\">\n",
+        packages.len()
+    );
+    for d in packages {
+        let m = &d.metadata;
+        let offsets = m.get_package_segment_offsets();
+        let build = m.get_build_time().unwrap_or(0);
+        let _ = write!(
+            xml,
+            "<package type=\"rpm\">\n  <name>{}</name>\n  <arch>{}</arch>\n  <version {}/>\n  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>\n  <summary>{}</summary>\n  <description>{}</description>\n  <packager>{}</packager>\n  <url>{}</url>\n  <time file=\"{build}\" build=\"{build}\"/>\n  <size package=\"{}\" installed=\"{}\" archive=\"{}\"/>\n  <location href=\"{}\"/>\n  <format>\n    <rpm:license>{}</rpm:license>\n    <rpm:vendor>{}</rpm:vendor>\n    <rpm:group>{}</rpm:group>\n    <rpm:buildhost>{}</rpm:buildhost>\n    <rpm:sourcerpm>{}</rpm:sourcerpm>\n    <rpm:header-range start=\"{}\" end=\"{}\"/>\n",
+            esc(m.get_name().unwrap_or_default()),
+            esc(m.get_arch().unwrap_or_default()),
+            version_attrs(m),
+            d.sha256,
+            esc(m.get_summary().unwrap_or_default()),
+            esc(m.get_description().unwrap_or_default()),
+            esc(m.get_packager().unwrap_or_default()),
+            esc(m.get_url().unwrap_or_default()),
+            d.size,
+            m.get_installed_size().unwrap_or(0),
+            d.size.saturating_sub(offsets.payload),
+            esc(&d.href),
+            esc(m.get_license().unwrap_or_default()),
+            esc(m.get_vendor().unwrap_or_default()),
+            esc(m.get_group().unwrap_or_default()),
+            esc(m.get_build_host().unwrap_or_default()),
+            esc(m.get_source_rpm().unwrap_or_default()),
+            offsets.header,
+            offsets.payload,
+        );
+        let mut format = String::new();
+        relations(&mut format, "provides", m.get_provides());
+        relations(&mut format, "requires", m.get_requires());
+        relations(&mut format, "conflicts", m.get_conflicts());
+        relations(&mut format, "obsoletes", m.get_obsoletes());
+        relations(&mut format, "recommends", m.get_recommends());
+        xml.push_str(
+            &format
+                .replace("\n      ", "\n    ")
+                .replacen("      <", "    <", 1),
+        );
+        // Like createrepo, primary lists the files dnf resolves dependencies on; filelists
+        // has the rest.
+        for (path, dir) in files(m) {
+            if path.starts_with("/etc/") || path.contains("/bin/") || path.contains("/sbin/") {
+                let kind = if dir { " type=\"dir\"" } else { "" };
+                let _ = writeln!(xml, "    <file{kind}>{}</file>", esc(&path));
+            }
+        }
+        xml.push_str("  </format>\n</package>\n");
+    }
+    xml.push_str("</metadata>\n");
+    xml
+}
+
+fn filelists(packages: &[&Described]) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{}\">\n",
+        packages.len()
+    );
+    for d in packages {
+        let m = &d.metadata;
+        let _ = writeln!(
+            xml,
+            "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version {}/>",
+            d.sha256,
+            esc(m.get_name().unwrap_or_default()),
+            esc(m.get_arch().unwrap_or_default()),
+            version_attrs(m)
+        );
+        for (path, dir) in files(m) {
+            let kind = if dir { " type=\"dir\"" } else { "" };
+            let _ = writeln!(xml, "  <file{kind}>{}</file>", esc(&path));
+        }
+        xml.push_str("</package>\n");
+    }
+    xml.push_str("</filelists>\n");
+    xml
+}
+
+fn other(packages: &[&Described]) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{}\">\n",
+        packages.len()
+    );
+    for d in packages {
+        let m = &d.metadata;
+        let _ = writeln!(
+            xml,
+            "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version {}/>",
+            d.sha256,
+            esc(m.get_name().unwrap_or_default()),
+            esc(m.get_arch().unwrap_or_default()),
+            version_attrs(m)
+        );
+        for change in m.get_changelog_entries().unwrap_or_default() {
+            let _ = writeln!(
+                xml,
+                "  <changelog author=\"{}\" date=\"{}\">{}</changelog>",
+                esc(&change.name),
+                change.timestamp,
+                esc(&change.description)
+            );
+        }
+        xml.push_str("</package>\n");
+    }
+    xml.push_str("</otherdata>\n");
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_cannot_break_out_of_the_xml() {
+        assert_eq!(esc("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        let dependency = rpm::Dependency::greater_eq("glibc", "1:2.31-4");
+        assert_eq!(
+            entry(&dependency),
+            "<rpm:entry name=\"glibc\" flags=\"GE\" epoch=\"1\" ver=\"2.31\" rel=\"4\"/>"
+        );
+        assert_eq!(
+            entry(&rpm::Dependency::any("x<y")),
+            "<rpm:entry name=\"x&lt;y\"/>"
+        );
+    }
+}
