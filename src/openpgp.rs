@@ -20,6 +20,12 @@ pub enum PgpError {
     /// The text is not an armored OpenPGP secret key.
     #[error("not an armored OpenPGP secret key (\"-----BEGIN PGP PRIVATE KEY BLOCK-----\")")]
     NotAKey(#[source] pgp::errors::Error),
+    /// The bytes are not an OpenPGP public key.
+    #[error("not an OpenPGP public key")]
+    NotAPublicKey(#[source] pgp::errors::Error),
+    /// A signature does not verify with the key (or is not a signature).
+    #[error("the signature does not verify with the key")]
+    BadSignature,
     /// No key in the block can sign with an algorithm package managers accept.
     #[error("the key has no signing key that apt, rpm and dnf accept (RSA, EdDSA or ECDSA)")]
     NoSigningKey,
@@ -189,6 +195,86 @@ impl PgpKey {
     }
 }
 
+/// A public key that checks signatures: its primary key and every subkey are tried.
+#[derive(Debug, Clone)]
+pub struct PgpPublicKey(SignedPublicKey);
+
+impl PgpPublicKey {
+    /// Reads an armored (`KEY.asc`) or binary (`KEY.gpg`) public key.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PgpError> {
+        let armored = std::str::from_utf8(bytes)
+            .ok()
+            .filter(|t| t.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+        let key = match armored {
+            Some(text) => SignedPublicKey::from_string(text).map(|(k, _)| k),
+            None => SignedPublicKey::from_bytes(bytes),
+        }
+        .map_err(PgpError::NotAPublicKey)?;
+        Ok(PgpPublicKey(key))
+    }
+
+    /// The fingerprint, upper-case hex.
+    pub fn fingerprint(&self) -> String {
+        hex::encode_upper(self.0.primary_key.fingerprint().as_bytes())
+    }
+
+    /// Whether `check` holds for the primary key or a subkey.
+    fn any_key(
+        &self,
+        check: impl Fn(&dyn Fn(&pgp::packet::Signature, &[u8]) -> bool) -> bool,
+    ) -> bool {
+        let primary =
+            |s: &pgp::packet::Signature, data: &[u8]| s.verify(&self.0.primary_key, data).is_ok();
+        check(&primary)
+            || self.0.public_subkeys.iter().any(|sub| {
+                let subkey =
+                    |s: &pgp::packet::Signature, data: &[u8]| s.verify(&sub.key, data).is_ok();
+                check(&subkey)
+            })
+    }
+
+    /// Checks a detached signature (armored or binary) over `data`.
+    pub fn verify_detached(&self, data: &[u8], signature: &[u8]) -> Result<(), PgpError> {
+        let armored = std::str::from_utf8(signature)
+            .ok()
+            .filter(|t| t.contains("-----BEGIN PGP SIGNATURE-----"));
+        let signature = match armored {
+            Some(text) => DetachedSignature::from_string(text).map(|(s, _)| s),
+            None => DetachedSignature::from_bytes(signature),
+        }
+        .map_err(|_| PgpError::BadSignature)?;
+        if self.any_key(|verify| verify(&signature.signature, data)) {
+            Ok(())
+        } else {
+            Err(PgpError::BadSignature)
+        }
+    }
+
+    /// Checks a cleartext-signed message and returns the text it signs (dash-unescaped):
+    /// nothing outside the signature is returned.
+    pub fn verify_cleartext(&self, message: &str) -> Result<String, PgpError> {
+        let (message, _) =
+            CleartextSignedMessage::from_string(message).map_err(|_| PgpError::BadSignature)?;
+        let signed = message.signed_text();
+        let good = self.any_key(|verify| {
+            message
+                .signatures()
+                .iter()
+                .any(|s| verify(s, signed.as_bytes()))
+        });
+        if !good {
+            return Err(PgpError::BadSignature);
+        }
+        Ok(message
+            .text()
+            .lines()
+            .map(|l| l.strip_prefix("- ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n")
+    }
+}
+
 fn clamp(time: u64) -> u32 {
     u32::try_from(time).unwrap_or(u32::MAX)
 }
@@ -272,6 +358,27 @@ mod tests {
         assert!(clear.starts_with("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n"));
         let (message, _) = CleartextSignedMessage::from_string(&clear).unwrap();
         message.verify(&public_key).unwrap();
+        let checker = PgpPublicKey::from_bytes(&key.public_binary().unwrap()).unwrap();
+        assert_eq!(checker.fingerprint(), key.fingerprint());
+        assert_eq!(
+            checker.verify_cleartext(&clear).unwrap(),
+            "Origin: x\nSuite: stable\n"
+        );
+        assert!(
+            checker
+                .verify_cleartext(&clear.replace("Suite: stable", "Suite: stablE"))
+                .is_err()
+        );
+        let armored = key.sign_armored(&b"data"[..], 1).unwrap();
+        checker
+            .verify_detached(b"data", armored.as_bytes())
+            .unwrap();
+        checker.verify_detached(b"data", &a).unwrap();
+        assert!(
+            checker
+                .verify_detached(b"datA", armored.as_bytes())
+                .is_err()
+        );
     }
 
     #[test]

@@ -38,6 +38,20 @@ impl PackageFormat {
     }
 }
 
+/// How an rpm's payload is compressed.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// zstd level 3 on every core: fast and small; rpm 4.14 and later (RHEL 8+, Fedora 31+,
+    /// openSUSE 15+).
+    #[default]
+    Zstd,
+    /// gzip level 6: what every rpm reads, CentOS 7 included.
+    Gzip,
+}
+
 /// What a package says about itself, already in its format's terms (version and architecture
 /// mapped).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -163,6 +177,8 @@ pub struct PackageSpec {
     pub static_binaries: bool,
     /// The stage whose OpenPGP key signs it (rpm).
     pub signed_by: Option<String>,
+    /// The rpm payload's compression (a deb's data is always gzip).
+    pub compression: Compression,
 }
 
 /// Why a package was not written.

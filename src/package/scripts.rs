@@ -201,6 +201,7 @@ mod tests {
             mtime: 0,
             static_binaries: false,
             signed_by: None,
+            compression: Default::default(),
         }
     }
 

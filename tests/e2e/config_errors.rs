@@ -214,3 +214,61 @@ fn check_tiny_crate(pipeline: &str) -> (Option<i32>, String) {
         .unwrap();
     (out.status.code(), crate::common::text(&out).1)
 }
+
+/// The packager kinds check names, relations, one-line fields and keys from the file alone,
+/// every problem located, all in one run.
+#[test]
+fn package_stages_report_bad_names_relations_and_keys_with_locations() {
+    let (code, stderr) = check_tiny_crate(
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\"]\n\n\
+         [stages.deb]\nuses = \"deb\"\nneeds = [\"build\"]\nname = \"Tiny_Pkg\"\n\
+         depends = [\"libc6, evil\"]\nkey = { env = \"K\" }\n\n\
+         [stages.rpm]\nuses = \"rpm\"\nneeds = [\"build\"]\ndepends = [\"glibc (>= 2.31)\"]\n\
+         maintainer = \"a\\nb\"\n",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    for needle in [
+        "`Tiny_Pkg` is not a Debian package name",
+        "shipit.toml:10:8",
+        "relation \"libc6, evil\"",
+        "a deb package is not signed itself",
+        "`glibc (>= 2.31)` is not `name` or `name OP version`",
+        "`maintainer` must be one non-empty line",
+        "has 5 problems",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
+/// What the plan resolves against the project is checked before any stage runs: a version
+/// that cannot be mapped, files and units that are not there, a target that is not built; a
+/// missing OpenPGP key is exit 2 too.
+#[test]
+fn package_stages_check_versions_files_units_targets_and_keys_before_anything_runs() {
+    let stage = "version = 1\n\n[stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\"]\n\n\
+         [stages.rpm]\nuses = \"rpm\"\nneeds = [\"build\"]\nmaintainer = \"T <t@example.com>\"\n\
+         description = \"tiny\"\nlicense = \"MIT\"\n";
+    let (code, stderr) = check_tiny_crate(&format!(
+        "{stage}version = \"v{{{{ version }}}}\"\n\
+         contents = [{{ src = \"missing.conf\", dst = \"/etc/tiny.conf\", type = \"config\" }}]\n\
+         systemd = {{ unit = \"tiny.service\" }}\ntargets = [\"linux-x64-musl\", \"linux-arm64-musl\"]\n"
+    ));
+    assert_eq!(code, Some(2), "{stderr}");
+    for needle in [
+        "version `v1.0.0` cannot be a rpm version",
+        "`missing.conf` is not a file in the project",
+        "`tiny.service` is not a file in the project",
+        "`linux-arm64-musl` is not a Linux target of the stages this stage needs",
+        "shipit.toml:",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    let (code, stderr) = check_tiny_crate(&format!(
+        "{stage}key = {{ env = \"SHIPIT_TEST_UNSET_PGP_KEY\" }}\n"
+    ));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the signing key variable `SHIPIT_TEST_UNSET_PGP_KEY` is not set"),
+        "{stderr}"
+    );
+}

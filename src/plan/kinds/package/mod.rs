@@ -338,6 +338,7 @@ fn expand(
             mtime: facts.source_date_epoch,
             static_binaries: target.triple.contains("musl"),
             signed_by: key.as_ref().map(|_| stage.name.to_string()),
+            compression: options.compression.unwrap_or_default(),
         };
         expansion.units.push(Unit {
             label: Some(target_name.clone()),

@@ -66,6 +66,8 @@ pub struct PackageOptions {
     pub completions: CompletionOptions,
     /// rpm only: the OpenPGP key that signs the package, `{ env = "...", password_env = "..." }` (armored; `shipit keygen --pgp` makes one).
     pub key: Option<KeyConfig>,
+    /// rpm only: the payload's compression, `zstd` (default: fast, rpm 4.14+) or `gzip` (every rpm, CentOS 7 too).
+    pub compression: Option<crate::package::Compression>,
 }
 
 /// One entry of `contents`.
@@ -235,6 +237,16 @@ pub(super) fn check(
         {
             problems.push(Problem::new(why, stage.span("systemd")));
         }
+    }
+    if options.compression.is_some() && format == PackageFormat::Deb {
+        problems.push(
+            Problem::new(
+                "a deb's compression is not chosen here",
+                stage.span("compression"),
+            )
+            .label("rpm only")
+            .help("deb data is gzip, which every dpkg reads; remove `compression`"),
+        );
     }
     match (&options.key, format) {
         (Some(_), PackageFormat::Deb) => problems.push(
