@@ -272,6 +272,10 @@ pub struct VerifyArgs {
     /// Public key for a single file.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// OpenPGP public key (armored or binary) for the rpm packages and APT/YUM repositories in
+    /// the folder; without it, a repository's own `key.asc` is used (integrity only).
+    #[arg(long, value_name = "FILE")]
+    pub pgp_key: Option<PathBuf>,
 }
 
 #[cfg(test)]

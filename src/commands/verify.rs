@@ -9,7 +9,7 @@ use crate::verify::{Finding, verify};
 
 /// Verifies and reports; exit 1 naming every file that fails.
 pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
-    let findings = verify(&args.path, args.key.as_deref())?;
+    let findings = verify(&args.path, args.key.as_deref(), args.pgp_key.as_deref())?;
     let failed: Vec<&Finding> = findings.iter().filter(|f| !f.ok).collect();
     if session.cli.global.json {
         session

@@ -143,6 +143,18 @@ fn build(dir: &Path, secret: &str) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// `shipit verify DIR [--pgp-key KEY]`: exit code and output.
+fn verify(dir: &Path, folder: &Path, key: Option<&Path>) -> (Option<i32>, String) {
+    let mut cmd = shipit(dir);
+    cmd.arg("verify").arg(folder);
+    if let Some(key) = key {
+        cmd.arg("--pgp-key").arg(key);
+    }
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
 fn run(program: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(program).args(args).output().unwrap();
     let (stdout, stderr) = text(&out);
@@ -272,6 +284,18 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
     let rpmlint = format!("{}{}", text(&out).0, text(&out).1);
     eprintln!("rpmlint {rpm}:\n{rpmlint}");
     assert!(rpmlint.contains(" 0 errors"), "rpmlint errors:\n{rpmlint}");
+    // shipit verify reads every package back and checks the rpm signatures with the key.
+    let (code, out) = verify(dir.path(), &dist, Some(&public));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("demo_0.1.0-1_amd64.deb (demo_0.1.0-1_amd64.deb): demo 0.1.0-1 amd64"),
+        "{out}"
+    );
+    assert!(
+        out.contains("demo-0.1.0-1.x86_64: digests match, signed by"),
+        "{out}"
+    );
+
     // One changed byte in the payload and the check fails.
     let mut bytes = std::fs::read(rpm).unwrap();
     let last = bytes.len() - 40;
@@ -438,7 +462,7 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
         repo.display()
     );
     let first = packaging_project_with("0.1.0", &section);
-    let (secret, _) = pgp_key(first.path());
+    let (secret, public) = pgp_key(first.path());
     build(first.path(), &secret);
     let (code, out) = release(first.path(), &secret);
     assert_eq!(code, Some(0), "{out}");
@@ -466,6 +490,15 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     let apt = Apt::new(&repo);
     let (ok, out) = apt.update();
     assert!(ok, "apt-get update refused the repository:\n{out}");
+    let (code, out) = verify(first.path(), &repo, Some(&public));
+    assert_eq!(code, Some(0), "{out}");
+    for line in [
+        "ok     signature dists/stable/InRelease (dists/stable/InRelease): signed by",
+        "ok     index dists/stable/main/binary-amd64/Packages (dists/stable/InRelease): sha256 matches",
+        "ok     checksum pool/main/d/demo/demo_0.1.0-1_amd64.deb (dists/stable/main/binary-amd64/Packages): sha256 matches",
+    ] {
+        assert!(out.contains(line), "no `{line}` in\n{out}");
+    }
     let (_, policy) = apt.run("apt-cache", &["policy", "demo"]);
     assert!(policy.contains("Candidate: 0.1.0-1"), "{policy}");
 
@@ -547,6 +580,12 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     let fresh = Apt::new(&repo);
     let (ok, out) = fresh.update();
     assert!(!ok, "apt accepted a changed Packages file:\n{out}");
+    let (code, out) = verify(first.path(), &repo, Some(&public));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAILED index dists/stable/main/binary-amd64/Packages"),
+        "{out}"
+    );
     std::fs::write(&packages, &original).unwrap();
     let inrelease_path = repo.join("dists/stable/InRelease");
     let text = std::fs::read_to_string(&inrelease_path).unwrap();
@@ -656,6 +695,17 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
         "{list}"
     );
 
+    let (code, out) = verify(second.path(), &repo, None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("integrity only: the key key.asc came from the folder itself"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok     checksum packages/demo-0.2.0-1.x86_64.rpm (repodata/"),
+        "{out}"
+    );
+
     // One changed byte in repomd.xml and dnf refuses the repository.
     let path = repo.join("repodata/repomd.xml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -663,4 +713,10 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
     let root = tempfile::tempdir().unwrap();
     let (ok, out) = dnf(&repo, root.path(), &["download", &destdir, "demo"]);
     assert!(!ok, "dnf accepted a changed repomd.xml:\n{out}");
+    let (code, out) = verify(second.path(), &repo, Some(&public));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAILED signature repodata/repomd.xml"),
+        "{out}"
+    );
 }

@@ -368,3 +368,28 @@ fn sums(path: &Path) -> Result<(String, String, u64), AptError> {
         size,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(fields: &str) -> Result<Listed, AptError> {
+        let stanza = debian::parse(fields).unwrap().remove(0);
+        Listed::from_stanza(stanza, Path::new("Packages"))
+    }
+
+    #[test]
+    fn an_index_naming_a_file_outside_the_pool_or_a_bad_name_is_refused() {
+        let entry = |name: &str, filename: &str| {
+            format!(
+                "Package: {name}\nVersion: 1\nArchitecture: amd64\nFilename: {filename}\nSHA256: 00\n"
+            )
+        };
+        assert!(listed(&entry("demo", "pool/main/d/demo/demo_1_amd64.deb")).is_ok());
+        assert!(listed(&entry("demo", "pool/../../etc/passwd")).is_err());
+        assert!(listed(&entry("demo", "/etc/passwd")).is_err());
+        assert!(listed(&entry("demo", "dists/stable/Release")).is_err());
+        assert!(listed(&entry("../demo", "pool/main/d/demo/demo_1_amd64.deb")).is_err());
+        assert!(listed("Package: demo\nVersion: 1\n").is_err());
+    }
+}

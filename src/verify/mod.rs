@@ -1,6 +1,7 @@
 //! Verifying a release folder or one file: every checksum file (`*SUMS`, `*.sha256`) and
 //! signature (`*.minisig`), with a key given (proof of origin) or the one in the folder
-//! (integrity only). A folder is untrusted: paths a checksum line names outside it, links,
+//! (integrity only); and the Linux packages and APT/YUM repositories it holds
+//! ([`packages`]). A folder is untrusted: paths a checksum line names outside it, links,
 //! FIFOs and devices fail and are never read.
 
 use std::io::Read;
@@ -12,6 +13,8 @@ use crate::checksum::{self, Algorithm};
 use crate::error::Error;
 use crate::minisign::{PublicKey, Signature};
 use crate::relpath::{self, RelPath};
+
+mod packages;
 
 /// One check and its result.
 #[derive(Debug, Serialize)]
@@ -28,11 +31,26 @@ pub struct Finding {
     pub detail: String,
 }
 
-/// Every check of `path`: a folder (with `key`, or the `.pub` in it), or one file (with `key`,
-/// through its `.minisig` or a signed checksum file beside it).
-pub fn verify(path: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> {
+/// Every check of `path`: a folder (with `key`, or the `.pub` in it; packages and repositories
+/// with `pgp_key`, or the repository's own key), or one file (with `key`, through its
+/// `.minisig` or a signed checksum file beside it).
+pub fn verify(
+    path: &Path,
+    key: Option<&Path>,
+    pgp_key: Option<&Path>,
+) -> Result<Vec<Finding>, Error> {
     let findings = if path.is_dir() {
-        verify_folder(path, key)?
+        let pgp_key = pgp_key
+            .map(packages::given_key)
+            .transpose()
+            .map_err(Error::Usage)?;
+        let mut findings = verify_folder(path, key)?;
+        findings.extend(packages::check(
+            path,
+            &release_files(path),
+            pgp_key.as_ref(),
+        ));
+        findings
     } else if path.is_file() {
         let key = key.ok_or_else(|| {
             Error::Usage("verifying a single file needs its public key: --key <FILE>".into())
@@ -48,7 +66,7 @@ pub fn verify(path: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> {
     };
     if findings.is_empty() {
         return Err(Error::Usage(format!(
-            "{} holds no checksum files (`*SUMS`, `*.sha256`) and no signatures (`*.minisig`)",
+            "{} holds no checksum files (`*SUMS`, `*.sha256`), signatures (`*.minisig`), packages or repositories",
             path.display()
         )));
     }
@@ -85,8 +103,9 @@ enum KeyOrigin {
     Folder(String),
 }
 
-fn verify_folder(dir: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> {
-    // Only regular files are listed (links are not followed); `logs/` is not part of a release.
+/// The folder's regular files (links are not followed), without `logs/`, which is not part of
+/// a release.
+fn release_files(dir: &Path) -> Vec<RelPath> {
     let mut files: Vec<RelPath> = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
@@ -99,6 +118,11 @@ fn verify_folder(dir: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> 
         .filter(|p| p.components().next() != Some("logs"))
         .collect();
     files.sort();
+    files
+}
+
+fn verify_folder(dir: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> {
+    let files = release_files(dir);
     let mut findings = Vec::new();
 
     for sums in files.iter().filter(|p| is_checksum_file(p.as_str())) {
