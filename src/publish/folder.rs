@@ -1,10 +1,86 @@
-//! Files of a published folder (a package repository): written whole and renamed into place,
-//! readable by everyone, so a web server serving the folder never shows half a file.
+//! A package repository in a folder, as the APT and YUM channels share it: files written whole
+//! and renamed into place, readable by everyone, so a web server serving the folder never shows
+//! half a file; the packages of one format from the manifest; the key that signs; what an
+//! update did and how it is told.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::config::KeyConfig;
+use crate::error::Error;
 use crate::file_error::FileError;
+use crate::manifest::ArtifactKind;
+use crate::openpgp::PgpKey;
+use crate::publish::{Context, Run};
+use crate::tasks::KeySource;
+
+/// What an update did, by path inside the repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Updated {
+    /// Packages added.
+    pub added: Vec<String>,
+    /// Already there, identical.
+    pub present: Vec<String>,
+    /// Removed by `keep`.
+    pub removed: Vec<String>,
+}
+
+impl Updated {
+    /// Tells what changed in `repository` (`the APT repository`).
+    pub fn tell(&self, run: &Run<'_>, repository: &str, keep: Option<usize>) {
+        for added in &self.added {
+            run.say(format!("added {added} to {repository}"));
+        }
+        for present in &self.present {
+            run.say(format!("{present} is already in {repository}"));
+        }
+        for removed in &self.removed {
+            run.say(format!("removed {removed} (keep = {})", keep.unwrap_or(0)));
+        }
+    }
+}
+
+/// The manifest's packages whose names end in `.<extension>`; a usage error naming the stage
+/// to add when there are none.
+pub fn packages(cx: &Context<'_>, channel: &str, extension: &str) -> Result<Vec<PathBuf>, Error> {
+    let found: Vec<PathBuf> = cx
+        .manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Package && a.name.ends_with(&format!(".{extension}")))
+        .map(|a| cx.dist.join(&a.path))
+        .collect();
+    if found.is_empty() {
+        return Err(Error::Usage(format!(
+            "[release.{channel}] publishes .{extension} packages, and the manifest has none: add a `uses = \"{extension}\"` stage"
+        )));
+    }
+    Ok(found)
+}
+
+/// The key that signs, loaded before anything is written: a missing key or a wrong password
+/// is a usage error with the repository untouched.
+pub fn signing_key(cx: &Context<'_>, channel: &str, key: &KeyConfig) -> Result<PgpKey, Error> {
+    KeySource::from_config(key, cx.loaded)
+        .load_pgp()
+        .map_err(|e| Error::Usage(format!("[release.{channel}]: {e}")))
+}
+
+/// Unix seconds now (a repository's Release date and revision).
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// File names of `paths`, for `--dry-run`.
+pub fn names(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Writes through a temporary file in the same folder and renames it into place: a reader
 /// sees the old file or the new one, never half of one.

@@ -450,15 +450,23 @@ impl Apt {
     }
 }
 
-#[test]
-fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release() {
-    for program in ["apt-get", "apt-cache", "dpkg"] {
-        require(program);
-    }
+/// A repository channel's first release: the demo at 0.1.0 with `[release.<channel>]` in a
+/// fresh folder, built and released with a key from `shipit keygen --pgp`.
+struct Published {
+    _repos: tempfile::TempDir,
+    repo: PathBuf,
+    section: String,
+    first: tempfile::TempDir,
+    secret: String,
+    public: PathBuf,
+    out: String,
+}
+
+fn first_release(channel: &str) -> Published {
     let repos = tempfile::tempdir().unwrap();
-    let repo = repos.path().join("apt");
+    let repo = repos.path().join(channel);
     let section = format!(
-        "\n[release.apt]\npath = \"{}\"\nkey = {{ env = \"SHIPIT_PGP_KEY\", password_env = \"SHIPIT_PGP_PASSWORD\" }}\n",
+        "\n[release.{channel}]\npath = \"{}\"\nkey = {{ env = \"SHIPIT_PGP_KEY\", password_env = \"SHIPIT_PGP_PASSWORD\" }}\n",
         repo.display()
     );
     let first = packaging_project_with("0.1.0", &section);
@@ -466,6 +474,39 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     build(first.path(), &secret);
     let (code, out) = release(first.path(), &secret);
     assert_eq!(code, Some(0), "{out}");
+    Published {
+        _repos: repos,
+        repo,
+        section,
+        first,
+        secret,
+        public,
+        out,
+    }
+}
+
+/// Another version of the demo released to the same repository.
+fn next_release(published: &Published, version: &str) -> tempfile::TempDir {
+    let project = packaging_project_with(version, &published.section);
+    build(project.path(), &published.secret);
+    let (code, out) = release(project.path(), &published.secret);
+    assert_eq!(code, Some(0), "{out}");
+    project
+}
+
+#[test]
+fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release() {
+    for program in ["apt-get", "apt-cache", "dpkg"] {
+        require(program);
+    }
+    let published = first_release("apt");
+    let (repo, first, secret, public, out) = (
+        &published.repo,
+        &published.first,
+        &published.secret,
+        &published.public,
+        &published.out,
+    );
     assert!(
         out.contains("added pool/main/d/demo/demo_0.1.0-1_amd64.deb"),
         "{out}"
@@ -487,10 +528,10 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
         assert!(repo.join(file).is_file(), "no {file}");
     }
 
-    let apt = Apt::new(&repo);
+    let apt = Apt::new(repo);
     let (ok, out) = apt.update();
     assert!(ok, "apt-get update refused the repository:\n{out}");
-    let (code, out) = verify(first.path(), &repo, Some(&public));
+    let (code, out) = verify(first.path(), repo, Some(public));
     assert_eq!(code, Some(0), "{out}");
     for line in [
         "ok     signature dists/stable/InRelease (dists/stable/InRelease): signed by",
@@ -504,7 +545,7 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
 
     // Publishing the same packages again changes nothing.
     let inrelease = std::fs::read(repo.join("dists/stable/InRelease")).unwrap();
-    let (code, out) = release(first.path(), &secret);
+    let (code, out) = release(first.path(), secret);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("demo_0.1.0-1_amd64.deb is already in the APT repository"),
@@ -532,10 +573,7 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     std::fs::write(root.path().join("etc/default/demo"), "PORT=9999\n").unwrap();
 
     // A second release adds 0.2.0 beside 0.1.0.
-    let second = packaging_project_with("0.2.0", &section);
-    build(second.path(), &secret);
-    let (code, out) = release(second.path(), &secret);
-    assert_eq!(code, Some(0), "{out}");
+    next_release(&published, "0.2.0");
     let (ok, out) = apt.update();
     assert!(ok, "{out}");
     let (_, madison) = apt.run("apt-cache", &["madison", "demo"]);
@@ -553,14 +591,14 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     );
 
     // Another file under a published version is refused, and the repository is untouched.
-    let changed = packaging_project_with("0.2.0", &section);
+    let changed = packaging_project_with("0.2.0", &published.section);
     std::fs::write(
         changed.path().join("demo/packaging/demo.default"),
         "PORT=1\n",
     )
     .unwrap();
-    build(changed.path(), &secret);
-    let (code, out) = release(changed.path(), &secret);
+    build(changed.path(), secret);
+    let (code, out) = release(changed.path(), secret);
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("demo 0.2.0-1 (amd64) is already in the repository with other content"),
@@ -577,10 +615,10 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     bytes[at] = b'1';
     std::fs::write(&packages, &bytes).unwrap();
     std::fs::remove_file(repo.join("dists/stable/main/binary-amd64/Packages.gz")).unwrap();
-    let fresh = Apt::new(&repo);
+    let fresh = Apt::new(repo);
     let (ok, out) = fresh.update();
     assert!(!ok, "apt accepted a changed Packages file:\n{out}");
-    let (code, out) = verify(first.path(), &repo, Some(&public));
+    let (code, out) = verify(first.path(), repo, Some(public));
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("FAILED index dists/stable/main/binary-amd64/Packages"),
@@ -594,7 +632,7 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
         text.replacen("Suite: stable", "Suite: stablE", 1),
     )
     .unwrap();
-    let fresh = Apt::new(&repo);
+    let fresh = Apt::new(repo);
     let (ok, out) = fresh.update();
     assert!(!ok, "apt accepted a changed InRelease:\n{out}");
 }
@@ -625,17 +663,14 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
     for program in ["dnf", "rpm"] {
         require(program);
     }
-    let repos = tempfile::tempdir().unwrap();
-    let repo = repos.path().join("yum");
-    let section = format!(
-        "\n[release.yum]\npath = \"{}\"\nkey = {{ env = \"SHIPIT_PGP_KEY\", password_env = \"SHIPIT_PGP_PASSWORD\" }}\n",
-        repo.display()
+    let published = first_release("yum");
+    let (repo, first, secret, public, out) = (
+        &published.repo,
+        &published.first,
+        &published.secret,
+        &published.public,
+        &published.out,
     );
-    let first = packaging_project_with("0.1.0", &section);
-    let (secret, public) = pgp_key(first.path());
-    build(first.path(), &secret);
-    let (code, out) = release(first.path(), &secret);
-    assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("added packages/demo-0.1.0-1.x86_64.rpm"),
         "{out}"
@@ -653,7 +688,7 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
     let root = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
     let destdir = format!("--destdir={}", downloads.path().display());
-    let (ok, out) = dnf(&repo, root.path(), &["download", &destdir, "demo"]);
+    let (ok, out) = dnf(repo, root.path(), &["download", &destdir, "demo"]);
     assert!(ok, "dnf refused the repository:\n{out}");
     let downloaded = downloads.path().join("demo-0.1.0-1.x86_64.rpm");
     assert!(downloaded.is_file(), "{out}");
@@ -671,7 +706,7 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
 
     // Again: nothing changes.
     let repomd = std::fs::read(repo.join("repodata/repomd.xml")).unwrap();
-    let (code, out) = release(first.path(), &secret);
+    let (code, out) = release(first.path(), secret);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("packages/demo-0.1.0-1.x86_64.rpm is already in the YUM repository"),
@@ -683,19 +718,16 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
     );
 
     // A second release adds 0.2.0 beside 0.1.0.
-    let second = packaging_project_with("0.2.0", &section);
-    build(second.path(), &secret);
-    let (code, out) = release(second.path(), &secret);
-    assert_eq!(code, Some(0), "{out}");
+    let second = next_release(&published, "0.2.0");
     let root = tempfile::tempdir().unwrap();
-    let (ok, list) = dnf(&repo, root.path(), &["--showduplicates", "list", "demo"]);
+    let (ok, list) = dnf(repo, root.path(), &["--showduplicates", "list", "demo"]);
     assert!(ok, "{list}");
     assert!(
         list.contains("0.1.0-1") && list.contains("0.2.0-1"),
         "{list}"
     );
 
-    let (code, out) = verify(second.path(), &repo, None);
+    let (code, out) = verify(second.path(), repo, None);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("integrity only: the key key.asc came from the folder itself"),
@@ -711,9 +743,9 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("<revision>", "<revision>1", 1)).unwrap();
     let root = tempfile::tempdir().unwrap();
-    let (ok, out) = dnf(&repo, root.path(), &["download", &destdir, "demo"]);
+    let (ok, out) = dnf(repo, root.path(), &["download", &destdir, "demo"]);
     assert!(!ok, "dnf accepted a changed repomd.xml:\n{out}");
-    let (code, out) = verify(second.path(), &repo, Some(&public));
+    let (code, out) = verify(second.path(), repo, Some(public));
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("FAILED signature repodata/repomd.xml"),

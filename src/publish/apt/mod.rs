@@ -11,10 +11,8 @@ use self::config::AptConfig;
 use self::repo::AptRepo;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::manifest::ArtifactKind;
 use crate::openpgp::PgpKey;
-use crate::publish::{Context, Planned, Publisher, Run};
-use crate::tasks::KeySource;
+use crate::publish::{Context, Planned, Publisher, Run, folder};
 
 /// The APT repository channel.
 pub struct Channel;
@@ -40,23 +38,8 @@ impl Publisher for Channel {
         let Some(apt) = crate::publish::section::<AptConfig>(cx.loaded, "apt")? else {
             return Ok(None);
         };
-        let debs: Vec<PathBuf> = cx
-            .manifest
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == ArtifactKind::Package && a.name.ends_with(".deb"))
-            .map(|a| cx.dist.join(&a.path))
-            .collect();
-        if debs.is_empty() {
-            return Err(Error::Usage(
-                "[release.apt] publishes .deb packages, and the manifest has none: add a `uses = \"deb\"` stage".into(),
-            ));
-        }
-        // The key before anything is written: a missing key or a wrong password is a usage
-        // error with the repository untouched.
-        let key = KeySource::from_config(&apt.key, cx.loaded)
-            .load_pgp()
-            .map_err(|e| Error::Usage(format!("[release.apt]: {e}")))?;
+        let debs = folder::packages(cx, "apt", "deb")?;
+        let key = folder::signing_key(cx, "apt", &apt.key)?;
         let origin = apt
             .origin
             .clone()
@@ -109,14 +92,9 @@ impl AptPlan {
 
 impl Planned for AptPlan {
     fn describe(&self, say: &dyn Fn(String)) {
-        let names: Vec<String> = self
-            .debs
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
         say(format!(
             "would add {} to the APT repository {} ({} {}), signed by {}",
-            names.join(", "),
+            folder::names(&self.debs),
             self.repo.root.display(),
             self.repo.suite,
             self.repo.component,
@@ -129,25 +107,11 @@ impl Planned for AptPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
             let updated = self
                 .repo
-                .add(&self.debs, &self.key, now)
+                .add(&self.debs, &self.key, folder::now())
                 .map_err(Error::work)?;
-            for added in &updated.added {
-                run.say(format!("added {added} to the APT repository"));
-            }
-            for present in &updated.present {
-                run.say(format!("{present} is already in the APT repository"));
-            }
-            for removed in &updated.removed {
-                run.say(format!(
-                    "removed {removed} (keep = {})",
-                    self.repo.keep.unwrap_or(0)
-                ));
-            }
+            updated.tell(run, "the APT repository", self.repo.keep);
             let sources = self.sources();
             run.say(format!("users add the APT repository with:\n{sources}"));
             let record = serde_json::json!({

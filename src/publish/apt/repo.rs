@@ -18,7 +18,7 @@ use crate::file_error::FileError;
 use crate::openpgp::{PgpError, PgpKey};
 use crate::package::debian::{self, DebianError, Stanza, compare_versions};
 use crate::package::{PackageFormat, names};
-use crate::publish::folder::{copy_atomically, write_atomically};
+use crate::publish::folder::{Updated, copy_atomically, write_atomically};
 use crate::relpath::RelPath;
 
 /// Where and how the repository is laid out.
@@ -65,17 +65,6 @@ pub enum AptError {
     /// Signing failed.
     #[error("cannot sign the Release file")]
     Sign(#[source] PgpError),
-}
-
-/// What an update did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Updated {
-    /// `pool/...` paths added.
-    pub added: Vec<String>,
-    /// Already there, identical.
-    pub present: Vec<String>,
-    /// Removed by `keep`.
-    pub removed: Vec<String>,
 }
 
 /// A package's name, version and architecture: one entry of the repository.

@@ -12,10 +12,8 @@ use self::config::YumConfig;
 use self::repo::YumRepo;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::manifest::ArtifactKind;
 use crate::openpgp::PgpKey;
-use crate::publish::{Context, Planned, Publisher, Run};
-use crate::tasks::KeySource;
+use crate::publish::{Context, Planned, Publisher, Run, folder};
 
 /// The YUM repository channel.
 pub struct Channel;
@@ -41,21 +39,8 @@ impl Publisher for Channel {
         let Some(yum) = crate::publish::section::<YumConfig>(cx.loaded, "yum")? else {
             return Ok(None);
         };
-        let rpms: Vec<PathBuf> = cx
-            .manifest
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == ArtifactKind::Package && a.name.ends_with(".rpm"))
-            .map(|a| cx.dist.join(&a.path))
-            .collect();
-        if rpms.is_empty() {
-            return Err(Error::Usage(
-                "[release.yum] publishes .rpm packages, and the manifest has none: add a `uses = \"rpm\"` stage".into(),
-            ));
-        }
-        let key = KeySource::from_config(&yum.key, cx.loaded)
-            .load_pgp()
-            .map_err(|e| Error::Usage(format!("[release.yum]: {e}")))?;
+        let rpms = folder::packages(cx, "yum", "rpm")?;
+        let key = folder::signing_key(cx, "yum", &yum.key)?;
         let root = cx.loaded.resolve(&yum.path);
         let url = yum
             .url
@@ -96,14 +81,9 @@ impl YumPlan {
 
 impl Planned for YumPlan {
     fn describe(&self, say: &dyn Fn(String)) {
-        let names: Vec<String> = self
-            .rpms
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
         say(format!(
             "would add {} to the YUM repository {}, signed by {}",
-            names.join(", "),
+            folder::names(&self.rpms),
             self.repo.root.display(),
             self.key.fingerprint()
         ));
@@ -114,31 +94,17 @@ impl Planned for YumPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
             let updated = self
                 .repo
-                .add(&self.rpms, &self.key, now)
+                .add(&self.rpms, &self.key, folder::now())
                 .map_err(Error::work)?;
             let repo_file = self.repo_file();
-            crate::publish::folder::write_atomically(
+            folder::write_atomically(
                 &self.repo.root.join(format!("{}.repo", self.id)),
                 repo_file.as_bytes(),
             )
             .map_err(Error::work)?;
-            for added in &updated.added {
-                run.say(format!("added {added} to the YUM repository"));
-            }
-            for present in &updated.present {
-                run.say(format!("{present} is already in the YUM repository"));
-            }
-            for removed in &updated.removed {
-                run.say(format!(
-                    "removed {removed} (keep = {})",
-                    self.repo.keep.unwrap_or(0)
-                ));
-            }
+            updated.tell(run, "the YUM repository", self.repo.keep);
             run.say(format!(
                 "users add the YUM repository with /etc/yum.repos.d/{}.repo:\n{repo_file}",
                 self.id

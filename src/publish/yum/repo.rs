@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::file_error::FileError;
 use crate::openpgp::{PgpError, PgpKey};
-use crate::publish::folder::{copy_atomically, write_atomically};
+use crate::publish::folder::{Updated, copy_atomically, write_atomically};
 use crate::relpath::RelPath;
 
 /// Where and how the repository is laid out.
@@ -59,17 +59,6 @@ pub enum YumError {
     /// Signing failed.
     #[error("cannot sign repomd.xml")]
     Sign(#[source] PgpError),
-}
-
-/// What an update did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Updated {
-    /// `packages/...` paths added.
-    pub added: Vec<String>,
-    /// Already there, identical.
-    pub present: Vec<String>,
-    /// Removed by `keep`.
-    pub removed: Vec<String>,
 }
 
 /// One package as the metadata describes it.
@@ -452,9 +441,16 @@ fn primary(packages: &[&Described]) -> String {
     xml
 }
 
-fn filelists(packages: &[&Described]) -> String {
+/// A per-package metadata file (`filelists`, `other`): each package's id, name, architecture
+/// and version, then what `body` writes.
+fn per_package(
+    root: &str,
+    namespace: &str,
+    packages: &[&Described],
+    body: impl Fn(&mut String, &Described),
+) -> String {
     let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{}\">\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} xmlns=\"http://linux.duke.edu/metadata/{namespace}\" packages=\"{}\">\n",
         packages.len()
     );
     for d in packages {
@@ -467,32 +463,25 @@ fn filelists(packages: &[&Described]) -> String {
             esc(m.get_arch().unwrap_or_default()),
             version_attrs(m)
         );
-        for (path, dir) in files(m) {
-            let kind = if dir { " type=\"dir\"" } else { "" };
-            let _ = writeln!(xml, "  <file{kind}>{}</file>", esc(&path));
-        }
+        body(&mut xml, d);
         xml.push_str("</package>\n");
     }
-    xml.push_str("</filelists>\n");
+    let _ = writeln!(xml, "</{root}>");
     xml
 }
 
+fn filelists(packages: &[&Described]) -> String {
+    per_package("filelists", "filelists", packages, |xml, d| {
+        for (path, dir) in files(&d.metadata) {
+            let kind = if dir { " type=\"dir\"" } else { "" };
+            let _ = writeln!(xml, "  <file{kind}>{}</file>", esc(&path));
+        }
+    })
+}
+
 fn other(packages: &[&Described]) -> String {
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{}\">\n",
-        packages.len()
-    );
-    for d in packages {
-        let m = &d.metadata;
-        let _ = writeln!(
-            xml,
-            "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version {}/>",
-            d.sha256,
-            esc(m.get_name().unwrap_or_default()),
-            esc(m.get_arch().unwrap_or_default()),
-            version_attrs(m)
-        );
-        for change in m.get_changelog_entries().unwrap_or_default() {
+    per_package("otherdata", "other", packages, |xml, d| {
+        for change in d.metadata.get_changelog_entries().unwrap_or_default() {
             let _ = writeln!(
                 xml,
                 "  <changelog author=\"{}\" date=\"{}\">{}</changelog>",
@@ -501,10 +490,7 @@ fn other(packages: &[&Described]) -> String {
                 esc(&change.description)
             );
         }
-        xml.push_str("</package>\n");
-    }
-    xml.push_str("</otherdata>\n");
-    xml
+    })
 }
 
 #[cfg(test)]
