@@ -11,6 +11,8 @@ use crate::error::Error;
 use crate::file_error::FileError;
 use crate::manifest::ArtifactKind;
 use crate::openpgp::PgpKey;
+use crate::publish::apt::config::GitLocation;
+use crate::publish::git::{GitRemote, Pushed};
 use crate::publish::{Context, Run};
 use crate::tasks::KeySource;
 
@@ -115,4 +117,94 @@ pub fn copy_atomically(from: &Path, to: &Path) -> Result<(), FileError> {
     file.persist(to)
         .map_err(|e| FileError::on("write", to)(e.error))?;
     Ok(())
+}
+
+/// Where a repository lives: a folder, or a branch of a git repository.
+pub enum Location {
+    /// A folder, updated in place.
+    Folder(PathBuf),
+    /// A checkout, updated and pushed.
+    Git(GitRemote),
+}
+
+impl Location {
+    /// From the section's `path` or `git` (checked to be exactly one when the file was read).
+    pub fn from_config(
+        cx: &Context<'_>,
+        path: &Option<String>,
+        git: &Option<GitLocation>,
+    ) -> Location {
+        match (path, git) {
+            (_, Some(git)) => Location::Git(GitRemote {
+                url: git.url.clone(),
+                token: [crate::env_vars::GITHUB_TOKEN, crate::env_vars::GH_TOKEN]
+                    .iter()
+                    .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty())),
+                branch: git.branch.clone(),
+                folder: git.folder.clone().unwrap_or_default(),
+                author: ("shipit".into(), "shipit@users.noreply.github.com".into()),
+            }),
+            (path, None) => Location::Folder(cx.loaded.resolve(path.as_deref().unwrap_or("."))),
+        }
+    }
+
+    /// Where it is, for people (credentials removed).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Folder(root) => root.display().to_string(),
+            Location::Git(remote) => format!(
+                "{} ({})",
+                remote.display_url(),
+                remote.branch.as_deref().unwrap_or("default branch")
+            ),
+        }
+    }
+
+    /// The `file:` address of a folder, when no `url` is given.
+    pub fn folder_url(&self, scheme: &str) -> String {
+        match self {
+            Location::Folder(root) => format!("{scheme}{}", root.display()),
+            Location::Git(remote) => remote.display_url(),
+        }
+    }
+
+    /// Runs `update` on the repository's folder: in place, or in a checkout that is then
+    /// committed and pushed (again on the winner's commit after a lost race). Returns what the
+    /// last run did and, for git, how it was pushed.
+    pub fn update<E>(
+        &self,
+        message: &str,
+        update: impl Fn(&Path) -> Result<Updated, E>,
+    ) -> Result<(Updated, Option<String>), Error>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match self {
+            Location::Folder(root) => Ok((update(root).map_err(Error::work)?, None)),
+            Location::Git(remote) => {
+                let mut last = Updated::default();
+                let pushed = remote
+                    .publish_folder(message, |dir| {
+                        last = update(dir)?;
+                        Ok::<(), E>(())
+                    })
+                    .map_err(Error::work)?;
+                let note = match pushed {
+                    Pushed::Unchanged => format!("{} is already up to date", remote.display_url()),
+                    Pushed::Committed { branch, attempts } => format!(
+                        "pushed to {branch} of {}{}",
+                        remote.display_url(),
+                        if attempts > 1 {
+                            format!(
+                                " (after {attempts} attempts: another release pushed first, its packages are kept)"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                };
+                Ok((last, Some(note)))
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 pub mod apt;
 pub mod docker;
 pub mod folder;
+pub mod git;
 pub mod github;
 pub mod homebrew;
 pub mod yum;

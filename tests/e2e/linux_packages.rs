@@ -752,3 +752,66 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
         "{out}"
     );
 }
+
+/// `git = { url, branch }`: the repository lives on a branch (as GitHub Pages serves it). Two
+/// releases pushing at once both land: the loser resets to the winner's commit and adds its
+/// package again, so the signed index lists both.
+#[test]
+fn an_apt_repository_on_a_git_branch_gets_both_of_two_concurrent_releases() {
+    require("git");
+    let remote = tempfile::tempdir().unwrap();
+    let bare = remote.path().join("pages.git");
+    let ok = Command::new("git")
+        .args(["init", "--quiet", "--bare"])
+        .arg(&bare)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    // Each push holds the repository for a moment, so the two overlap and one loses.
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\ncat >/dev/null\nsleep 2\nexit 0\n").unwrap();
+    Command::new("chmod").arg("+x").arg(&hook).status().unwrap();
+    let section = format!(
+        "\n[release.apt]\ngit = {{ url = \"{}\", branch = \"gh-pages\" }}\nurl = \"https://acme.example/apt\"\n\
+         key = {{ env = \"SHIPIT_PGP_KEY\", password_env = \"SHIPIT_PGP_PASSWORD\" }}\n",
+        bare.display()
+    );
+    let older = packaging_project_with("0.1.0", &section);
+    let newer = packaging_project_with("0.2.0", &section);
+    let (secret, public) = pgp_key(older.path());
+    build(older.path(), &secret);
+    build(newer.path(), &secret);
+    let releases: Vec<_> = [older.path().to_path_buf(), newer.path().to_path_buf()]
+        .into_iter()
+        .map(|dir| {
+            let secret = secret.clone();
+            std::thread::spawn(move || release(&dir, &secret))
+        })
+        .collect();
+    let mut lost_a_race = 0;
+    for handle in releases {
+        let (code, out) = handle.join().unwrap();
+        assert_eq!(code, Some(0), "{out}");
+        lost_a_race += usize::from(out.contains("another release pushed first"));
+        assert!(out.contains("deb [signed-by=/usr/share/keyrings/demo-archive-keyring.gpg] https://acme.example/apt stable main"), "{out}");
+    }
+    assert_eq!(lost_a_race, 1, "the pushes did not overlap");
+    let checkout = remote.path().join("checkout");
+    let ok = Command::new("git")
+        .args(["clone", "--quiet", "--branch", "gh-pages"])
+        .arg(&bare)
+        .arg(&checkout)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let (code, out) = verify(older.path(), &checkout, Some(&public));
+    assert_eq!(code, Some(0), "{out}");
+    for deb in ["demo_0.1.0-1_amd64.deb", "demo_0.2.0-1_amd64.deb"] {
+        assert!(
+            out.contains(&format!("ok     checksum pool/main/d/demo/{deb}")),
+            "{deb} is not in the signed index:\n{out}"
+        );
+    }
+}

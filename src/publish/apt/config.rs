@@ -12,7 +12,9 @@ use crate::path;
 pub struct AptConfig {
     /// The repository's folder (made when missing), relative to the pipeline file; serve it
     /// with any web server.
-    pub path: String,
+    pub path: Option<String>,
+    /// Or a git repository holding it, pushed like the Homebrew tap: `{ url = "...", branch = "gh-pages" }` (GitHub Pages serves it).
+    pub git: Option<GitLocation>,
     /// The suite (`dists/<suite>`). Default: `stable`.
     pub suite: Option<String>,
     /// The component. Default: `main`.
@@ -25,6 +27,18 @@ pub struct AptConfig {
     pub origin: Option<String>,
     /// The address users reach the repository at, for the `sources` line printed at the end. Default: the folder as a `file:` address.
     pub url: Option<String>,
+}
+
+/// A repository kept in git (shared by `[release.apt]` and `[release.yum]`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct GitLocation {
+    /// A clone URL (https, ssh) or a local path; an https GitHub remote gets `GITHUB_TOKEN`.
+    pub url: String,
+    /// The branch. Default: the repository's default branch; made when missing.
+    pub branch: Option<String>,
+    /// A folder inside the branch. Default: its root.
+    pub folder: Option<String>,
 }
 
 /// A suite, component or origin: one word that becomes a path part and a Release field.
@@ -55,6 +69,9 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             }
         }
         problems.extend(key_problems(loaded, "apt", &apt.key, apt.keep));
+        problems.extend(location_problems(
+            loaded, "apt", &apt.path, &apt.git, &apt.url,
+        ));
         problems
     })
 }
@@ -85,6 +102,47 @@ pub fn key_problems(
             )
             .help("leave it out to keep every version"),
         );
+    }
+    problems
+}
+
+/// Exactly one of `path` and `git`; a git repository needs the `url` users reach it at; a
+/// folder inside the branch stays inside it.
+pub fn location_problems(
+    loaded: &Loaded,
+    channel: &str,
+    path: &Option<String>,
+    git: &Option<GitLocation>,
+    url: &Option<String>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if path.is_some() == git.is_some() {
+        problems.push(
+            Problem::new(
+                "the repository needs exactly one of `path` and `git`",
+                loaded.span_near(path!["release", channel]),
+            )
+            .help("`path = \"../repo\"` for a folder, `git = { url = \"...\", branch = \"gh-pages\" }` for a git branch"),
+        );
+    }
+    if let Some(git) = git {
+        if url.is_none() {
+            problems.push(
+                Problem::new(
+                    "a repository in git needs `url`, the address users reach it at",
+                    loaded.span_near(path!["release", channel, "git"]),
+                )
+                .help("for GitHub Pages: `url = \"https://owner.github.io/name\"`"),
+            );
+        }
+        if let Some(folder) = &git.folder
+            && let Err(e) = crate::relpath::RelPath::new(folder)
+        {
+            problems.push(Problem::new(
+                format!("`git.folder` {e}"),
+                loaded.span_near(path!["release", channel, "git", "folder"]),
+            ));
+        }
     }
     problems
 }

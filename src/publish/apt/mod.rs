@@ -44,14 +44,15 @@ impl Publisher for Channel {
             .origin
             .clone()
             .unwrap_or_else(|| cx.facts.project.clone());
-        let root = cx.loaded.resolve(&apt.path);
+        let location = folder::Location::from_config(cx, &apt.path, &apt.git);
         let url = apt
             .url
             .clone()
-            .unwrap_or_else(|| format!("file:{}", root.display()));
+            .unwrap_or_else(|| location.folder_url("file:"));
         Ok(Some(Box::new(AptPlan {
+            location,
             repo: AptRepo {
-                root,
+                root: PathBuf::new(),
                 suite: apt.suite.clone().unwrap_or_else(|| "stable".into()),
                 component: apt.component.clone().unwrap_or_else(|| "main".into()),
                 origin,
@@ -66,6 +67,8 @@ impl Publisher for Channel {
 
 /// The packages to add and where.
 struct AptPlan {
+    location: folder::Location,
+    /// The repository's settings; its root is the location's folder.
     repo: AptRepo,
     debs: Vec<PathBuf>,
     key: PgpKey,
@@ -95,7 +98,7 @@ impl Planned for AptPlan {
         say(format!(
             "would add {} to the APT repository {} ({} {}), signed by {}",
             folder::names(&self.debs),
-            self.repo.root.display(),
+            self.location.describe(),
             self.repo.suite,
             self.repo.component,
             self.key.fingerprint()
@@ -107,15 +110,22 @@ impl Planned for AptPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let updated = self
-                .repo
-                .add(&self.debs, &self.key, folder::now())
-                .map_err(Error::work)?;
+            let message = format!("{}: {}", self.repo.origin, folder::names(&self.debs));
+            let (updated, pushed) = self.location.update(&message, |root| {
+                let repo = AptRepo {
+                    root: root.to_path_buf(),
+                    ..self.repo.clone()
+                };
+                repo.add(&self.debs, &self.key, folder::now())
+            })?;
+            if let Some(pushed) = pushed {
+                run.say(pushed);
+            }
             updated.tell(run, "the APT repository", self.repo.keep);
             let sources = self.sources();
             run.say(format!("users add the APT repository with:\n{sources}"));
             let record = serde_json::json!({
-                "path": self.repo.root,
+                "location": self.location.describe(),
                 "suite": self.repo.suite,
                 "component": self.repo.component,
                 "fingerprint": self.key.fingerprint(),

@@ -10,10 +10,9 @@
 
 mod channel;
 pub mod config;
-mod tap;
 
+pub use crate::publish::git::{GitFailed, GitRemote as Tap, Pushed, TapError, redact_url};
 pub use channel::Channel;
-pub use tap::{GitFailed, Pushed, Tap, TapError, redact_url};
 
 use std::collections::BTreeMap;
 

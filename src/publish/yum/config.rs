@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{KeyConfig, Loaded, Problem};
 use crate::path;
-use crate::publish::apt::config::{key_problems, word_problem};
+use crate::publish::apt::config::{GitLocation, key_problems, location_problems, word_problem};
 
 /// `[release.yum]`: a signed YUM/DNF repository holding the `.rpm` packages of every release.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -13,7 +13,9 @@ use crate::publish::apt::config::{key_problems, word_problem};
 pub struct YumConfig {
     /// The repository's folder (made when missing), relative to the pipeline file; serve it
     /// with any web server.
-    pub path: String,
+    pub path: Option<String>,
+    /// Or a git repository holding it, pushed like the Homebrew tap: `{ url = "...", branch = "gh-pages" }` (GitHub Pages serves it).
+    pub git: Option<GitLocation>,
     /// The OpenPGP key that signs `repomd.xml`: `{ env = "...", password_env = "..." }`.
     pub key: KeyConfig,
     /// Versions kept per package and architecture; older ones leave the repository. Default: all.
@@ -28,6 +30,9 @@ pub struct YumConfig {
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
     loaded.check_channel_section("yum", |yum: YumConfig| {
         let mut problems = key_problems(loaded, "yum", &yum.key, yum.keep);
+        problems.extend(location_problems(
+            loaded, "yum", &yum.path, &yum.git, &yum.url,
+        ));
         if let Some(why) = yum.id.as_deref().and_then(word_problem) {
             problems.push(
                 Problem::new(why, loaded.span(path!["release", "yum", "id"]))

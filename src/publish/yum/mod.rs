@@ -41,14 +41,15 @@ impl Publisher for Channel {
         };
         let rpms = folder::packages(cx, "yum", "rpm")?;
         let key = folder::signing_key(cx, "yum", &yum.key)?;
-        let root = cx.loaded.resolve(&yum.path);
+        let location = folder::Location::from_config(cx, &yum.path, &yum.git);
         let url = yum
             .url
             .clone()
-            .unwrap_or_else(|| format!("file://{}", root.display()));
+            .unwrap_or_else(|| location.folder_url("file://"));
         Ok(Some(Box::new(YumPlan {
+            location,
             repo: YumRepo {
-                root,
+                root: PathBuf::new(),
                 keep: yum.keep,
             },
             id: yum.id.clone().unwrap_or_else(|| cx.facts.project.clone()),
@@ -61,6 +62,8 @@ impl Publisher for Channel {
 
 /// The packages to add and where.
 struct YumPlan {
+    location: folder::Location,
+    /// The repository's settings; its root is the location's folder.
     repo: YumRepo,
     id: String,
     rpms: Vec<PathBuf>,
@@ -84,7 +87,7 @@ impl Planned for YumPlan {
         say(format!(
             "would add {} to the YUM repository {}, signed by {}",
             folder::names(&self.rpms),
-            self.repo.root.display(),
+            self.location.describe(),
             self.key.fingerprint()
         ));
     }
@@ -94,23 +97,30 @@ impl Planned for YumPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let updated = self
-                .repo
-                .add(&self.rpms, &self.key, folder::now())
-                .map_err(Error::work)?;
             let repo_file = self.repo_file();
-            folder::write_atomically(
-                &self.repo.root.join(format!("{}.repo", self.id)),
-                repo_file.as_bytes(),
-            )
-            .map_err(Error::work)?;
+            let message = format!("{}: {}", self.id, folder::names(&self.rpms));
+            let (updated, pushed) = self.location.update(&message, |root| {
+                let repo = YumRepo {
+                    root: root.to_path_buf(),
+                    keep: self.repo.keep,
+                };
+                let updated = repo.add(&self.rpms, &self.key, folder::now())?;
+                folder::write_atomically(
+                    &root.join(format!("{}.repo", self.id)),
+                    repo_file.as_bytes(),
+                )?;
+                Ok::<_, repo::YumError>(updated)
+            })?;
+            if let Some(pushed) = pushed {
+                run.say(pushed);
+            }
             updated.tell(run, "the YUM repository", self.repo.keep);
             run.say(format!(
                 "users add the YUM repository with /etc/yum.repos.d/{}.repo:\n{repo_file}",
                 self.id
             ));
             let record = serde_json::json!({
-                "path": self.repo.root,
+                "location": self.location.describe(),
                 "fingerprint": self.key.fingerprint(),
                 "added": updated.added,
                 "present": updated.present,

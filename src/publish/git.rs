@@ -1,6 +1,8 @@
-//! Pushing the formula to a tap: clone, write, commit only when it changed, push, and on a
-//! lost race rebase and push again. The token travels in each git call's environment, never
-//! its command line or the tap's config.
+//! Publishing to a git repository: a Homebrew tap's formula (clone, write, commit only when it
+//! changed, push, and on a lost race rebase and push again), or a whole folder such as an
+//! APT/YUM repository on a GitHub Pages branch (on a lost race: reset to the winner's commit and
+//! make the change again, since a signed index cannot be merged as text). The token travels in
+//! each git call's environment, never its command line or the repository's config.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,14 +11,14 @@ use base64::Engine;
 
 /// Where and how to push.
 #[derive(Clone)]
-pub struct Tap {
+pub struct GitRemote {
     /// Clone URL or local path.
     pub url: String,
     /// A token for https GitHub remotes.
     pub token: Option<String>,
     /// Branch to push to; `None` for the tap's default branch.
     pub branch: Option<String>,
-    /// Formula folder.
+    /// The folder files are written to (a tap's `Formula`).
     pub folder: String,
     /// Commit author name and email.
     pub author: (String, String),
@@ -50,9 +52,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-impl std::fmt::Debug for Tap {
+impl std::fmt::Debug for GitRemote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tap")
+        f.debug_struct("GitRemote")
             .field("url", &self.display_url())
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("branch", &self.branch)
@@ -61,7 +63,7 @@ impl std::fmt::Debug for Tap {
     }
 }
 
-impl Tap {
+impl GitRemote {
     /// The tap's address as shown to people: credentials removed.
     pub fn display_url(&self) -> String {
         redact_url(&self.url)
@@ -205,6 +207,101 @@ impl Tap {
     }
 }
 
+impl GitRemote {
+    /// Clones `branch` (made as an empty orphan branch when the remote has none), or the default
+    /// branch without one.
+    fn checkout(&self, dir: &Path) -> Result<String, TapError> {
+        let dir_arg = dir.to_string_lossy().into_owned();
+        let clone = |extra: &[&str]| {
+            let mut args = vec!["clone", "--quiet"];
+            args.extend(extra);
+            args.extend([self.url.as_str(), dir_arg.as_str()]);
+            self.git(None, &args)
+        };
+        match &self.branch {
+            Some(branch) => {
+                if clone(&["--branch", branch]).is_ok() {
+                    return Ok(branch.clone());
+                }
+                let _ = std::fs::remove_dir_all(dir);
+                clone(&[]).map_err(TapError::step(format!("clone {}", self.display_url())))?;
+                self.git(Some(dir), &["checkout", "--quiet", "--orphan", branch])
+                    .map_err(TapError::step(format!("make the branch {branch}")))?;
+                self.git(Some(dir), &["rm", "-rfq", "--ignore-unmatch", "."])
+                    .map_err(TapError::step(format!("empty the branch {branch}")))?;
+                Ok(branch.clone())
+            }
+            None => {
+                clone(&[]).map_err(TapError::step(format!("clone {}", self.display_url())))?;
+                Ok(self
+                    .git(Some(dir), &["symbolic-ref", "--short", "HEAD"])
+                    .unwrap_or_else(|_| "main".to_string()))
+            }
+        }
+    }
+
+    fn identity(&self) -> [String; 4] {
+        let (author, email) = &self.author;
+        [
+            "-c".to_string(),
+            format!("user.name={author}"),
+            "-c".to_string(),
+            format!("user.email={email}"),
+        ]
+    }
+
+    /// Clones the branch, lets `edit` change the checkout's folder, commits what changed and
+    /// pushes. When another push won the race, the checkout is reset to the winner's commit
+    /// and `edit` runs again on it, so both changes land.
+    pub fn publish_folder<E>(
+        &self,
+        message: &str,
+        mut edit: impl FnMut(&Path) -> Result<(), E>,
+    ) -> Result<Pushed, TapError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let work = tempfile::tempdir().map_err(|e| TapError::Io("create a folder".into(), e))?;
+        let dir = work.path().join("checkout");
+        let branch = self.checkout(&dir)?;
+        let identity = self.identity();
+        let mut last = None;
+        for attempt in 1..=PUSH_ATTEMPTS {
+            edit(&dir.join(&self.folder)).map_err(|e| TapError::Edit(Box::new(e)))?;
+            self.git(Some(&dir), &["add", "-A"])
+                .map_err(TapError::step("add the changes"))?;
+            let status = self
+                .git(Some(&dir), &["status", "--porcelain"])
+                .map_err(TapError::step("read the checkout's status"))?;
+            if status.is_empty() {
+                return Ok(Pushed::Unchanged);
+            }
+            let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
+            commit.extend(["commit", "--quiet", "-m", message]);
+            self.git(Some(&dir), &commit)
+                .map_err(TapError::step("commit the changes"))?;
+            let target = format!("HEAD:refs/heads/{branch}");
+            match self.git(Some(&dir), &["push", "--quiet", "origin", &target]) {
+                Ok(_) => {
+                    return Ok(Pushed::Committed {
+                        branch,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+            self.git(Some(&dir), &["fetch", "--quiet", "origin", &branch])
+                .map_err(TapError::step(format!("fetch the newer {branch}")))?;
+            self.git(Some(&dir), &["reset", "--quiet", "--hard", "FETCH_HEAD"])
+                .map_err(TapError::step(format!("reset to the newer {branch}")))?;
+        }
+        Err(TapError::Step {
+            step: format!("push to {branch} after {PUSH_ATTEMPTS} attempts"),
+            source: last.unwrap_or(GitFailed::Refused(String::new())),
+        })
+    }
+}
+
 /// A git command that did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum GitFailed {
@@ -216,9 +313,12 @@ pub enum GitFailed {
     Refused(String),
 }
 
-/// Why the formula was not pushed to the tap.
+/// Why nothing was pushed.
 #[derive(Debug, thiserror::Error)]
 pub enum TapError {
+    /// Changing the checkout failed.
+    #[error("cannot update the checkout")]
+    Edit(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A local folder or file could not be made.
     #[error("cannot {0}")]
     Io(String, #[source] std::io::Error),
