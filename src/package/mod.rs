@@ -304,6 +304,48 @@ pub fn gzip_max(bytes: &[u8]) -> Vec<u8> {
     gz.finish().expect("writing to memory")
 }
 
+/// A small package for tests: `name` at `version`, one file holding the version (so two
+/// versions differ), written into `dir`.
+#[cfg(test)]
+pub fn test_package(format: PackageFormat, dir: &Path, version: &str, extra: &str) -> PathBuf {
+    let (arch, file) = match format {
+        PackageFormat::Deb => ("amd64", format!("demo_{version}-1_amd64.deb")),
+        PackageFormat::Rpm => ("x86_64", format!("demo-{version}-1.x86_64.rpm")),
+    };
+    let spec = PackageSpec {
+        format,
+        output: dir.join(file),
+        meta: Metadata {
+            name: "demo".into(),
+            version: version.into(),
+            release: "1".into(),
+            arch: arch.into(),
+            maintainer: "Test <test@example.com>".into(),
+            summary: "a test package".into(),
+            description: "It holds its version.".into(),
+            license: "MIT".into(),
+            section: "utils".into(),
+            priority: "optional".into(),
+            ..Metadata::default()
+        },
+        entries: vec![Entry {
+            dst: "/usr/share/demo/version".into(),
+            mode: 0o644,
+            content: Content::Generated {
+                bytes: format!("{version}{extra}").into_bytes(),
+            },
+        }],
+        systemd: None,
+        scripts: UserScripts::default(),
+        mtime: 1_700_000_000,
+        static_binaries: false,
+        signed_by: None,
+        compression: Compression::default(),
+    };
+    write(&spec, None, 1).unwrap();
+    spec.output
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

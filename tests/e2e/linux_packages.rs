@@ -727,6 +727,34 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
         "{list}"
     );
 
+    // rpm installs 0.1.0 into a root of its own, then upgrades to 0.2.0 from the repository:
+    // the edited config file is kept (%config(noreplace)).
+    let (ok, out) = dnf(repo, root.path(), &["download", &destdir, "demo-0.2.0"]);
+    assert!(ok, "{out}");
+    let system = tempfile::tempdir().unwrap();
+    let rpm_root = |args: &[&str]| {
+        let mut all = vec!["--root", system.path().to_str().unwrap()];
+        all.extend(args);
+        run("rpm", &all)
+    };
+    assert!(rpm_root(&["--initdb"]).0);
+    assert!(rpm_root(&["--import", public.to_str().unwrap()]).0);
+    let (ok, out) = rpm_root(&[
+        "-i",
+        "--nodeps",
+        "--noscripts",
+        downloaded.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let config = system.path().join("etc/default/demo");
+    std::fs::write(&config, "PORT=9999\n").unwrap();
+    let newer = downloads.path().join("demo-0.2.0-1.x86_64.rpm");
+    let (ok, out) = rpm_root(&["-U", "--nodeps", "--noscripts", newer.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "PORT=9999\n");
+    let (_, installed) = rpm_root(&["-q", "demo"]);
+    assert!(installed.contains("demo-0.2.0-1.x86_64"), "{installed}");
+
     let (code, out) = verify(second.path(), repo, None);
     assert_eq!(code, Some(0), "{out}");
     assert!(

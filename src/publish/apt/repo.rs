@@ -367,6 +367,49 @@ mod tests {
         Listed::from_stanza(stanza, Path::new("Packages"))
     }
 
+    fn key() -> PgpKey {
+        let (secret, _) = crate::openpgp::generate("Test <test@example.com>", None).unwrap();
+        PgpKey::from_armored(&secret, None).unwrap()
+    }
+
+    #[test]
+    fn keep_leaves_the_newest_versions_and_a_changed_package_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = AptRepo {
+            root: dir.path().join("repo"),
+            suite: "stable".into(),
+            component: "main".into(),
+            origin: "demo".into(),
+            keep: Some(2),
+        };
+        let key = key();
+        let deb = |version: &str, extra: &str| {
+            crate::package::test_package(PackageFormat::Deb, dir.path(), version, extra)
+        };
+        let mut last = Updated::default();
+        for version in ["0.1.0", "0.10.0", "0.2.0"] {
+            last = repo.add(&[deb(version, "")], &key, 1).unwrap();
+        }
+        assert_eq!(last.removed, ["pool/main/d/demo/demo_0.1.0-1_amd64.deb"]);
+        let packages = std::fs::read_to_string(repo.index("amd64")).unwrap();
+        assert!(packages.contains("Version: 0.10.0-1") && packages.contains("Version: 0.2.0-1"));
+        assert!(!packages.contains("Version: 0.1.0-1"));
+        assert!(
+            !repo
+                .root
+                .join("pool/main/d/demo/demo_0.1.0-1_amd64.deb")
+                .exists()
+        );
+        let again = repo.add(&[deb("0.2.0", "")], &key, 2).unwrap();
+        assert_eq!(again.present, ["pool/main/d/demo/demo_0.2.0-1_amd64.deb"]);
+        let changed = repo.add(&[deb("0.2.0", "changed")], &key, 3).unwrap_err();
+        assert!(matches!(changed, AptError::Conflict { .. }), "{changed}");
+        assert_eq!(
+            std::fs::read_to_string(repo.index("amd64")).unwrap(),
+            packages
+        );
+    }
+
     #[test]
     fn an_index_naming_a_file_outside_the_pool_or_a_bad_name_is_refused() {
         let entry = |name: &str, filename: &str| {

@@ -496,6 +496,34 @@ fn other(packages: &[&Described]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::PackageFormat;
+
+    #[test]
+    fn keep_leaves_the_newest_version_and_a_changed_package_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = YumRepo {
+            root: dir.path().join("repo"),
+            keep: Some(1),
+        };
+        let (secret, _) = crate::openpgp::generate("Test <test@example.com>", None).unwrap();
+        let key = PgpKey::from_armored(&secret, None).unwrap();
+        let rpm = |version: &str, extra: &str| {
+            crate::package::test_package(PackageFormat::Rpm, dir.path(), version, extra)
+        };
+        repo.add(&[rpm("0.9.0", "")], &key, 1).unwrap();
+        let updated = repo.add(&[rpm("0.10.0", "")], &key, 2).unwrap();
+        assert_eq!(updated.removed, ["packages/demo-0.9.0-1.x86_64.rpm"]);
+        assert!(!repo.root.join("packages/demo-0.9.0-1.x86_64.rpm").exists());
+        let changed = repo.add(&[rpm("0.10.0", "changed")], &key, 3).unwrap_err();
+        assert!(matches!(changed, YumError::Conflict { .. }), "{changed}");
+        let repomd = std::fs::read_to_string(repo.root.join("repodata/repomd.xml")).unwrap();
+        let data: Vec<&str> = repomd.matches("<data type=").collect();
+        assert_eq!(data.len(), 3);
+        let files = std::fs::read_dir(repo.root.join("repodata"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 5, "old metadata files are removed");
+    }
 
     #[test]
     fn header_values_cannot_break_out_of_the_xml() {
