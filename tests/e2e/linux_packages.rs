@@ -7,49 +7,8 @@ use std::process::Command;
 
 use crate::common::{demo_copy, git, require, shared_target_dir, shipit, text};
 
-const PIPELINE: &str = r#"version = 1
-
-[project]
-name = "demo"
-cargo = "../demo/Cargo.toml"
-dist = "../dist"
-
-[stages.build]
-uses = "cargo"
-targets = ["linux-x64", "linux-x64-musl", "linux-arm64-musl"]
-profile = "release"
-
-# Static musl binaries for Debian (lintian is told they are static on purpose).
-[stages.deb]
-uses = "deb"
-needs = ["build"]
-targets = ["linux-x64-musl", "linux-arm64-musl"]
-maintainer = "Demo Maintainers <demo@example.com>"
-homepage = "https://example.com/demo"
-section = "net"
-recommends = ["curl"]
-contents = [
-  { src = "packaging/demo.default", dst = "/etc/default/demo", type = "config" },
-  { dst = "/var/lib/demo", type = "dir" },
-  { src = "/usr/bin/demo", dst = "/usr/sbin/demo-server", type = "symlink" },
-]
-systemd = { unit = "packaging/demo.service" }
-
-# The glibc build for x64 (Fedora's rpmlint refuses static binaries), musl for arm64.
-[stages.rpm]
-uses = "rpm"
-needs = ["build"]
-targets = ["linux-x64", "linux-arm64-musl"]
-maintainer = "Demo Maintainers <demo@example.com>"
-homepage = "https://example.com/demo"
-recommends = ["curl"]
-contents = [
-  { src = "packaging/demo.default", dst = "/etc/default/demo", type = "config" },
-  { dst = "/var/lib/demo", type = "dir" },
-]
-systemd = { unit = "packaging/demo.service" }
-key = { env = "SHIPIT_PGP_KEY", password_env = "SHIPIT_PGP_PASSWORD" }
-"#;
+/// The bundled packaging pipeline (tests add release sections to it).
+const PIPELINE: &str = include_str!("../../pipelines/linux-packages.toml");
 
 const PASSWORD: &str = "pgp horse battery";
 
@@ -210,6 +169,7 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
         "./etc/default/demo",
         "./lib/systemd/system/demo.service",
         "./usr/share/man/man1/demo.1.gz",
+        "./usr/share/bash-completion/completions/demo",
         "./usr/share/doc/demo/copyright",
         "drwxr-xr-x root/root         0 ",
         "./usr/sbin/demo-server -> ../bin/demo",

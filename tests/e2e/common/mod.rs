@@ -63,7 +63,13 @@ pub fn repo_root() -> PathBuf {
 pub fn demo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = repo_root();
-    for folder in ["demo/src", "demo/packaging", "demo/man", "pipelines"] {
+    for folder in [
+        "demo/src",
+        "demo/packaging",
+        "demo/man",
+        "demo/completions",
+        "pipelines",
+    ] {
         std::fs::create_dir_all(dir.path().join(folder)).unwrap();
     }
     for file in [
@@ -74,6 +80,8 @@ pub fn demo_copy() -> tempfile::TempDir {
         "demo/packaging/demo.service",
         "demo/packaging/demo.default",
         "demo/man/demo.1",
+        "demo/completions/demo.bash",
+        "pipelines/linux-packages.toml",
         "pipelines/demo.toml",
     ] {
         std::fs::copy(root.join(file), dir.path().join(file)).unwrap();

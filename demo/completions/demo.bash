@@ -1,0 +1,2 @@
+# bash completion for demo
+complete -W "--version --help" demo
