@@ -165,6 +165,12 @@ mod tests {
         assert!(map_version(Deb, "v1.2").is_err());
         assert!(map_version(Rpm, "1.2 beta").is_err());
         assert!(map_version(Rpm, "1.2\nRelease: 9").is_err());
+        // dpkg's order puts the mapped pre-release first (rpm's: `linux_packages::` asks rpm).
+        let rc = map_version(Rpm, "1.2.0-rc.1").unwrap();
+        assert_eq!(
+            crate::package::debian::compare_versions(&format!("{rc}-1"), "1.2.0-1"),
+            std::cmp::Ordering::Less
+        );
     }
 
     #[test]

@@ -215,6 +215,24 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
         "{scripts}"
     );
 
+    // The mapped pre-release (`1.2.0-rc.1` -> `1.2.0~rc.1`, pinned by a unit test) sorts
+    // before the release for rpm and dpkg themselves.
+    let (_, order) = run(
+        "rpm",
+        &[
+            "--eval",
+            "%{lua: print(rpm.vercmp('1.2.0~rc.1-1', '1.2.0-1'))}",
+        ],
+    );
+    assert_eq!(order.trim(), "-1", "{order}");
+    assert!(
+        run(
+            "dpkg",
+            &["--compare-versions", "1.2.0~rc.1-1", "lt", "1.2.0-1"]
+        )
+        .0
+    );
+
     // The signature: refused without the key, accepted with it in a test database.
     let db = tempfile::tempdir().unwrap();
     let dbpath = db.path().to_str().unwrap();
