@@ -153,17 +153,8 @@ impl GitRemote {
         let relative = format!("{}/{name}.rb", self.folder);
         self.git(Some(&dir), &["add", &relative])
             .map_err(TapError::step("add the formula"))?;
-        let (author, email) = &self.author;
-        let identity = [
-            "-c".to_string(),
-            format!("user.name={author}"),
-            "-c".to_string(),
-            format!("user.email={email}"),
-        ];
-        let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
-        commit.extend(["commit", "--quiet", "-m", message]);
-        self.git(Some(&dir), &commit)
-            .map_err(TapError::step("commit the formula"))?;
+        let identity = self.identity();
+        self.commit(&dir, message, "commit the formula")?;
 
         if let Some(pr_branch) = pr_branch {
             self.git(
@@ -250,6 +241,15 @@ impl GitRemote {
         ]
     }
 
+    /// Commits what is staged, as the configured author.
+    fn commit(&self, dir: &Path, message: &str, step: &'static str) -> Result<(), TapError> {
+        let identity = self.identity();
+        let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
+        commit.extend(["commit", "--quiet", "-m", message]);
+        self.git(Some(dir), &commit).map_err(TapError::step(step))?;
+        Ok(())
+    }
+
     /// Clones the branch, lets `edit` change the checkout's folder, commits what changed and
     /// pushes. When another push won the race, the checkout is reset to the winner's commit
     /// and `edit` runs again on it, so both changes land.
@@ -264,7 +264,6 @@ impl GitRemote {
         let work = tempfile::tempdir().map_err(|e| TapError::Io("create a folder".into(), e))?;
         let dir = work.path().join("checkout");
         let branch = self.checkout(&dir)?;
-        let identity = self.identity();
         let mut last = None;
         for attempt in 1..=PUSH_ATTEMPTS {
             edit(&dir.join(&self.folder)).map_err(|e| TapError::Edit(Box::new(e)))?;
@@ -276,10 +275,7 @@ impl GitRemote {
             if status.is_empty() {
                 return Ok(Pushed::Unchanged);
             }
-            let mut commit: Vec<&str> = identity.iter().map(String::as_str).collect();
-            commit.extend(["commit", "--quiet", "-m", message]);
-            self.git(Some(&dir), &commit)
-                .map_err(TapError::step("commit the changes"))?;
+            self.commit(&dir, message, "commit the changes")?;
             let target = format!("HEAD:refs/heads/{branch}");
             match self.git(Some(&dir), &["push", "--quiet", "origin", &target]) {
                 Ok(_) => {
