@@ -20,6 +20,7 @@ pub mod exit;
 pub mod facts;
 pub mod file_error;
 pub mod http;
+pub mod installer;
 pub mod invalid;
 pub mod lipo;
 pub mod manifest;

@@ -25,6 +25,8 @@ pub enum Task {
     Sign(SignSpec),
     /// Write a .deb or .rpm (boxed: a package's spec is far larger than the other tasks).
     Package(Box<PackageTask>),
+    /// Write `install.sh` with the archives' digests.
+    Installer(crate::installer::InstallerSpec),
 }
 
 /// A package to write and, for a signed rpm, where the stage's OpenPGP key comes from.
@@ -130,6 +132,9 @@ pub enum TaskError {
     /// A package was not written.
     #[error(transparent)]
     Package(#[from] crate::package::PackageError),
+    /// The install script was not written.
+    #[error(transparent)]
+    Installer(#[from] crate::installer::InstallerError),
 }
 
 fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TaskError {
@@ -268,6 +273,14 @@ impl Task {
                     key.public().key_id()
                 ))
             }
+            Task::Installer(spec) => {
+                let archives = crate::installer::write(spec)?;
+                Ok(format!(
+                    "wrote {} ({} with their SHA-256)",
+                    spec.output.display(),
+                    crate::words::count(archives, "archive", "archives")
+                ))
+            }
             Task::Package(task) => {
                 let key = match &task.spec.signed_by {
                     Some(stage) => Some(
@@ -320,6 +333,12 @@ impl fmt::Display for Task {
                 let files: Vec<String> = spec.files.iter().map(name).collect();
                 write!(f, "sign {}", files.join(", "))
             }
+            Task::Installer(spec) => write!(
+                f,
+                "installer {} ({})",
+                name(&spec.output),
+                crate::words::count(spec.archives.len(), "archive", "archives")
+            ),
             Task::Package(task) => write!(
                 f,
                 "{} {} ({} to install{})",

@@ -15,6 +15,7 @@ mod docker;
 mod executor;
 mod github_fake;
 mod homebrew;
+mod installer;
 mod linux_packages;
 mod package;
 mod release;

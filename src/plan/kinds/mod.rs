@@ -4,6 +4,7 @@
 mod archive;
 mod cargo;
 mod checksum;
+mod installer;
 mod package;
 mod sign;
 
@@ -189,6 +190,7 @@ pub fn builtins() -> &'static [&'static dyn Builtin] {
         &archive::Archive,
         &checksum::Checksum,
         &sign::Sign,
+        &installer::Installer,
         &package::DEB,
         &package::RPM,
     ]

@@ -1,0 +1,203 @@
+//! Install scripts that carry their own digests: `install.sh` (POSIX sh) holds the SHA-256 of
+//! every archive it may download, so the script itself is the trust anchor. Values reach the
+//! script only single-quoted, or as heredoc lines whose characters were checked.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::checksum::{self, Algorithm};
+use crate::file_error::FileError;
+
+const INSTALL_SH: &str = include_str!("install.sh");
+
+/// An archive the script may download.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallerArchive {
+    /// The target it was built for (`linux-x64-musl`).
+    pub target: String,
+    /// The archive in dist.
+    pub path: PathBuf,
+    /// Its file name in the release.
+    pub file: String,
+}
+
+/// Everything needed to write the scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallerSpec {
+    /// Project name.
+    pub project: String,
+    /// Version installed.
+    pub version: String,
+    /// Where the archives are downloaded from.
+    pub base_url: String,
+    /// The variable that overrides `base_url` (`DEMO_INSTALL_BASE_URL`).
+    pub base_url_env: String,
+    /// The archives, by target.
+    pub archives: Vec<InstallerArchive>,
+    /// Binaries each archive holds.
+    pub binaries: Vec<String>,
+    /// The minisign public key (its base64 line) that signs SHA256SUMS, if the release is signed.
+    pub public_key: Option<String>,
+    /// `install.sh` to write.
+    pub output: PathBuf,
+}
+
+/// Why a script was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallerError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] FileError),
+    /// A value holds characters a script line cannot carry.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Characters a heredoc line of the script may hold: names, versions, file names, hex.
+pub fn plain_word(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+}
+
+/// A variable name for the base URL (`DEMO_INSTALL_BASE_URL` for `demo`).
+pub fn default_base_url_env(project: &str) -> String {
+    let upper: String = project
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{upper}_INSTALL_BASE_URL")
+}
+
+/// `'text'` for sh, every `'` closed, escaped and reopened.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Renders `install.sh` from the archives' digests.
+pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, InstallerError> {
+    let refused = |what: &str, value: &str| {
+        InstallerError::Refused(format!(
+            "{what} {value:?} cannot be written into install.sh"
+        ))
+    };
+    let mut table = Vec::new();
+    for (archive, sum) in spec.archives.iter().zip(sums) {
+        for (what, value) in [
+            ("target", &archive.target),
+            ("archive name", &archive.file),
+            ("digest", sum),
+        ] {
+            if !plain_word(value) {
+                return Err(refused(what, value));
+            }
+        }
+        table.push(format!("{} {} {sum}", archive.target, archive.file));
+    }
+    for binary in &spec.binaries {
+        if !plain_word(binary) {
+            return Err(refused("binary name", binary));
+        }
+    }
+    if spec.base_url.chars().any(char::is_control) {
+        return Err(refused("base URL", &spec.base_url));
+    }
+    if !spec
+        .base_url_env
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        || spec.base_url_env.is_empty()
+    {
+        return Err(refused("variable name", &spec.base_url_env));
+    }
+    let key = spec.public_key.clone().unwrap_or_default();
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+    {
+        return Err(refused("public key", &key));
+    }
+    let one_line = |text: &str| text.replace(['\n', '\r'], " ");
+    let script_url = format!("{}/install.sh", spec.base_url.trim_end_matches('/'));
+    Ok(INSTALL_SH
+        .replace("@PROJECT@", &one_line(&spec.project))
+        .replace("@VERSION@", &one_line(&spec.version))
+        .replace("@SCRIPT_URL@", &one_line(&script_url))
+        .replace("@PROJECT_Q@", &quote(&spec.project))
+        .replace("@VERSION_Q@", &quote(&spec.version))
+        .replace("@BASE_URL_VAR@", &spec.base_url_env)
+        .replace("@BASE_URL_Q@", &quote(&spec.base_url))
+        .replace("@ARCHIVES@", &table.join("\n"))
+        .replace("@BINARIES@", &spec.binaries.join("\n"))
+        .replace("@PUBLIC_KEY_Q@", &quote(&key)))
+}
+
+/// Hashes the archives and writes `install.sh` (mode 0755); returns how many archives it
+/// knows.
+pub fn write(spec: &InstallerSpec) -> Result<usize, InstallerError> {
+    let mut sums = Vec::new();
+    for archive in &spec.archives {
+        sums.push(
+            checksum::hash(&archive.path, Algorithm::Sha256)
+                .map_err(FileError::on("read", &archive.path))?,
+        );
+    }
+    let script = render(spec, &sums)?;
+    std::fs::write(&spec.output, script).map_err(FileError::on("write", &spec.output))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&spec.output, std::fs::Permissions::from_mode(0o755))
+        .map_err(FileError::on("write", &spec.output))?;
+    Ok(spec.archives.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> InstallerSpec {
+        InstallerSpec {
+            project: "demo".into(),
+            version: "1.0.0".into(),
+            base_url: "https://example.com/rel'ease".into(),
+            base_url_env: "DEMO_INSTALL_BASE_URL".into(),
+            archives: vec![InstallerArchive {
+                target: "linux-x64-musl".into(),
+                path: "x".into(),
+                file: "demo-1.0.0-linux-x64-musl.tar.gz".into(),
+            }],
+            binaries: vec!["demo".into()],
+            public_key: None,
+            output: "install.sh".into(),
+        }
+    }
+
+    #[test]
+    fn values_are_quoted_and_the_digest_table_is_embedded() {
+        let script = render(&spec(), &["ab".repeat(32)]).unwrap();
+        assert!(script.contains(&format!(
+            "linux-x64-musl demo-1.0.0-linux-x64-musl.tar.gz {}",
+            "ab".repeat(32)
+        )));
+        assert!(script.contains(r"base_url='https://example.com/rel'\''ease'"));
+        assert!(!script.contains('@'));
+    }
+
+    #[test]
+    fn a_name_that_could_break_out_of_a_line_is_refused() {
+        let mut bad = spec();
+        bad.binaries = vec!["demo\nrm -rf /".into()];
+        assert!(render(&bad, &["ab".repeat(32)]).is_err());
+        let mut bad = spec();
+        bad.archives[0].file = "x'.tar.gz".into();
+        assert!(render(&bad, &["ab".repeat(32)]).is_err());
+        assert_eq!(default_base_url_env("my-tool"), "MY_TOOL_INSTALL_BASE_URL");
+    }
+}

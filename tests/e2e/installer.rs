@@ -1,0 +1,315 @@
+//! `install.sh`, judged by shellcheck and run under dash, bash, busybox sh, zsh and posh
+//! against a loopback server holding the release: it installs the demo (the arm64 path under
+//! qemu, with a `uname` that says aarch64), refuses a tampered archive before unpacking it,
+//! and works with wget when curl is missing.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{demo_copy, git, require, shared_target_dir, shipit, text};
+
+const PIPELINE: &str = r#"version = 1
+
+[project]
+name = "demo"
+cargo = "../demo/Cargo.toml"
+dist = "../dist"
+
+[stages.build]
+uses = "cargo"
+targets = ["linux-x64-musl", "linux-arm64-musl"]
+
+[stages.package]
+uses = "archive"
+needs = ["build"]
+
+[stages.installer]
+uses = "installer"
+needs = ["package"]
+base_url = "https://downloads.example.com/demo/{{ tag }}"
+"#;
+
+/// Serves the files of `root` over HTTP on a loopback port until the test ends.
+fn serve(root: PathBuf) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).map_or(true, |n| n == 0) || line == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let name = path.trim_start_matches('/');
+                let mut stream = &stream;
+                match std::fs::read(root.join(name))
+                    .ok()
+                    .filter(|_| !name.contains(".."))
+                {
+                    Some(body) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = stream.write_all(&body);
+                    }
+                    None => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// The demo built with its archives and installer; returns the project (dist inside).
+fn built() -> tempfile::TempDir {
+    let dir = demo_copy();
+    std::fs::write(dir.path().join("pipelines/installer.toml"), PIPELINE).unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "demo"]);
+    let out = shipit(dir.path())
+        .args(["build", "--pipeline", "pipelines/installer.toml"])
+        .env("CARGO_TARGET_DIR", shared_target_dir("installer-target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    dir
+}
+
+/// Runs `install.sh` under `shell` with `args`; returns its exit code and output.
+fn install(
+    shell: &[&str],
+    script: &Path,
+    home: &Path,
+    path: &str,
+    args: &[&str],
+) -> (Option<i32>, String) {
+    // The shell is found on the test's PATH; the script gets only `path`.
+    let out = Command::new(which::which(shell[0]).unwrap())
+        .args(&shell[1..])
+        .arg(script)
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+fn version_of(binary: &Path, runner: Option<&str>) -> String {
+    let out = match runner {
+        Some(runner) => Command::new(runner).arg(binary).arg("--version").output(),
+        None => Command::new(binary).arg("--version").output(),
+    }
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn install_sh_passes_shellcheck_and_installs_under_five_shells_and_refuses_a_tampered_archive() {
+    for program in [
+        "shellcheck",
+        "dash",
+        "bash",
+        "busybox",
+        "zsh",
+        "posh",
+        "qemu-aarch64-static",
+        "wget",
+    ] {
+        require(program);
+    }
+    let project = built();
+    let dist = project.path().join("dist");
+    let script = dist.join("install.sh");
+    let out = Command::new("shellcheck")
+        .args(["-s", "sh"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "shellcheck:\n{}", text(&out).0);
+    let body = std::fs::read_to_string(&script).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
+            .unwrap();
+    for artifact in manifest["artifacts"].as_array().unwrap() {
+        if artifact["kind"] == "archive" {
+            let line = format!(
+                "{} {} {}",
+                artifact["target"].as_str().unwrap(),
+                artifact["name"].as_str().unwrap(),
+                artifact["sha256"].as_str().unwrap()
+            );
+            assert!(body.contains(&line), "install.sh lacks `{line}`");
+        }
+    }
+    assert!(
+        body.contains("base_url='https://downloads.example.com/demo/v0.1.0'"),
+        "{body}"
+    );
+
+    let url = serve(dist.clone());
+    let system_path = "/usr/local/bin:/usr/bin:/bin";
+    for shell in [
+        &["dash"][..],
+        &["bash"],
+        &["busybox", "sh"],
+        &["zsh"],
+        &["posh"],
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let to = home.path().join("bin");
+        let (code, out) = install(
+            shell,
+            &script,
+            home.path(),
+            system_path,
+            &["--to", to.to_str().unwrap(), "--base-url", &url],
+        );
+        assert_eq!(code, Some(0), "{shell:?}:\n{out}");
+        assert_eq!(
+            version_of(&to.join("demo"), None),
+            "demo 0.1.0",
+            "{shell:?}:\n{out}"
+        );
+        assert!(out.contains("is not on your PATH"), "{out}");
+        let (code, out) = install(
+            shell,
+            &script,
+            home.path(),
+            system_path,
+            &["--to", to.to_str().unwrap(), "--uninstall"],
+        );
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            !to.join("demo").exists(),
+            "{shell:?}: --uninstall left the binary"
+        );
+    }
+
+    // The arm64 path: a `uname` that says aarch64, the binary run under qemu. The mirror comes
+    // from the environment variable this time.
+    let home = tempfile::tempdir().unwrap();
+    let stub = home.path().join("stub");
+    std::fs::create_dir(&stub).unwrap();
+    std::fs::write(
+        stub.join("uname"),
+        "#!/bin/sh\nif [ \"$1\" = -m ]; then echo aarch64; else exec /bin/uname \"$@\"; fi\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(stub.join("uname"))
+        .status()
+        .unwrap();
+    let to = home.path().join("bin");
+    let out = Command::new("dash")
+        .arg(&script)
+        .args(["--to", to.to_str().unwrap()])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", format!("{}:{system_path}", stub.display()))
+        .env("DEMO_INSTALL_BASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("linux-arm64-musl"),
+        "{}",
+        text(&out).1
+    );
+    assert_eq!(
+        version_of(&to.join("demo"), Some("qemu-aarch64-static")),
+        "demo 0.1.0"
+    );
+
+    // wget when there is no curl: a PATH holding only what the script needs, curl left out.
+    let tools = home.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    for tool in [
+        "sh",
+        "uname",
+        "mktemp",
+        "wget",
+        "sha256sum",
+        "cut",
+        "tar",
+        "gzip",
+        "find",
+        "head",
+        "cp",
+        "chmod",
+        "mv",
+        "mkdir",
+        "rm",
+        "ls",
+        "grep",
+        "cat",
+        "sed",
+        "ldd",
+    ] {
+        if let Ok(found) = which::which(tool) {
+            std::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
+        }
+    }
+    let to = home.path().join("wget-bin");
+    let (code, out) = install(
+        &["dash"],
+        &script,
+        home.path(),
+        tools.to_str().unwrap(),
+        &["--to", to.to_str().unwrap(), "--base-url", &url],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(version_of(&to.join("demo"), None), "demo 0.1.0");
+
+    // A tampered archive on the mirror: refused before unpacking, nothing installed.
+    let mirror = home.path().join("mirror");
+    std::fs::create_dir(&mirror).unwrap();
+    for entry in std::fs::read_dir(&dist).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, mirror.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let archive = mirror.join("demo-0.1.0-linux-x64-musl.tar.gz");
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&archive, bytes).unwrap();
+    let tampered = serve(mirror);
+    let to = home.path().join("refused");
+    let (code, out) = install(
+        &["dash"],
+        &script,
+        home.path(),
+        system_path,
+        &["--to", to.to_str().unwrap(), "--base-url", &tampered],
+    );
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("does not match its SHA-256"), "{out}");
+    assert!(
+        !to.join("demo").exists(),
+        "a tampered archive was installed"
+    );
+}
