@@ -1,6 +1,7 @@
-//! Install scripts that carry their own digests: `install.sh` (POSIX sh) holds the SHA-256 of
-//! every archive it may download, so the script itself is the trust anchor. Values reach the
-//! script only single-quoted, or as heredoc lines whose characters were checked.
+//! Install scripts that carry their own digests: `install.sh` (POSIX sh) and `install.ps1`
+//! (PowerShell, for the Windows archives) hold the SHA-256 of every archive they may download,
+//! so the script itself is the trust anchor. Values reach a script only quoted for its
+//! language, or as table entries whose characters were checked.
 
 use std::path::PathBuf;
 
@@ -10,12 +11,15 @@ use crate::checksum::{self, Algorithm};
 use crate::file_error::FileError;
 
 const INSTALL_SH: &str = include_str!("install.sh");
+const INSTALL_PS1: &str = include_str!("install.ps1");
 
 /// An archive the script may download.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstallerArchive {
     /// The target it was built for (`linux-x64-musl`).
     pub target: String,
+    /// Its operating system (`windows` archives go to `install.ps1`).
+    pub os: String,
     /// The archive in dist.
     pub path: PathBuf,
     /// Its file name in the release.
@@ -41,6 +45,8 @@ pub struct InstallerSpec {
     pub public_key: Option<String>,
     /// `install.sh` to write.
     pub output: PathBuf,
+    /// `install.ps1` to write, when there are Windows archives.
+    pub output_ps1: Option<PathBuf>,
 }
 
 /// Why a script was not written.
@@ -82,14 +88,62 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// Renders `install.sh` from the archives' digests.
-pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, InstallerError> {
+/// `'text'` for PowerShell, every `'` doubled.
+fn quote_ps(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A variable named like `base_url_env`, for the install folder (`DEMO_INSTALL_DIR`).
+fn dir_var(base_url_env: &str) -> String {
+    match base_url_env.strip_suffix("_BASE_URL") {
+        Some(stem) => format!("{stem}_DIR"),
+        None => format!("{base_url_env}_DIR"),
+    }
+}
+
+/// Renders `install.ps1` for the Windows archives.
+pub fn render_ps1(spec: &InstallerSpec, sums: &[String]) -> Result<String, InstallerError> {
+    check(spec, sums)?;
+    let archives: Vec<String> = spec
+        .archives
+        .iter()
+        .zip(sums)
+        .filter(|(a, _)| a.os == "windows")
+        .map(|(a, sum)| {
+            format!(
+                "    @{{ Target = {}; File = {}; Sha256 = {} }}",
+                quote_ps(&a.target),
+                quote_ps(&a.file),
+                quote_ps(sum)
+            )
+        })
+        .collect();
+    let binaries: Vec<String> = spec.binaries.iter().map(|b| quote_ps(b)).collect();
+    let script_url = format!("{}/install.ps1", spec.base_url.trim_end_matches('/'));
+    Ok(INSTALL_PS1
+        .replace("@PROJECT@", &one_line(&spec.project))
+        .replace("@VERSION@", &one_line(&spec.version))
+        .replace("@SCRIPT_URL@", &one_line(&script_url))
+        .replace("@PROJECT_Q@", &quote_ps(&spec.project))
+        .replace("@VERSION_Q@", &quote_ps(&spec.version))
+        .replace("@BASE_URL_Q@", &quote_ps(&spec.base_url))
+        .replace("@BASE_URL_VAR@", &spec.base_url_env)
+        .replace("@DIR_VAR@", &dir_var(&spec.base_url_env))
+        .replace("@ARCHIVES@", &archives.join("\n"))
+        .replace("@BINARIES@", &binaries.join(", ")))
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+/// Every value a script holds is checked: table words, the address, the variable, the key.
+fn check(spec: &InstallerSpec, sums: &[String]) -> Result<(), InstallerError> {
     let refused = |what: &str, value: &str| {
         InstallerError::Refused(format!(
-            "{what} {value:?} cannot be written into install.sh"
+            "{what} {value:?} cannot be written into an install script"
         ))
     };
-    let mut table = Vec::new();
     for (archive, sum) in spec.archives.iter().zip(sums) {
         for (what, value) in [
             ("target", &archive.target),
@@ -100,7 +154,6 @@ pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, Installer
                 return Err(refused(what, value));
             }
         }
-        table.push(format!("{} {} {sum}", archive.target, archive.file));
     }
     for binary in &spec.binaries {
         if !plain_word(binary) {
@@ -125,7 +178,19 @@ pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, Installer
     {
         return Err(refused("public key", &key));
     }
-    let one_line = |text: &str| text.replace(['\n', '\r'], " ");
+    Ok(())
+}
+
+/// Renders `install.sh` from the archives' digests.
+pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, InstallerError> {
+    check(spec, sums)?;
+    let table: Vec<String> = spec
+        .archives
+        .iter()
+        .zip(sums)
+        .map(|(archive, sum)| format!("{} {} {sum}", archive.target, archive.file))
+        .collect();
+    let key = spec.public_key.clone().unwrap_or_default();
     let script_url = format!("{}/install.sh", spec.base_url.trim_end_matches('/'));
     Ok(INSTALL_SH
         .replace("@PROJECT@", &one_line(&spec.project))
@@ -155,6 +220,10 @@ pub fn write(spec: &InstallerSpec) -> Result<usize, InstallerError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&spec.output, std::fs::Permissions::from_mode(0o755))
         .map_err(FileError::on("write", &spec.output))?;
+    if let Some(ps1) = &spec.output_ps1 {
+        let script = render_ps1(spec, &sums)?;
+        std::fs::write(ps1, script).map_err(FileError::on("write", ps1))?;
+    }
     Ok(spec.archives.len())
 }
 
@@ -168,20 +237,30 @@ mod tests {
             version: "1.0.0".into(),
             base_url: "https://example.com/rel'ease".into(),
             base_url_env: "DEMO_INSTALL_BASE_URL".into(),
-            archives: vec![InstallerArchive {
-                target: "linux-x64-musl".into(),
-                path: "x".into(),
-                file: "demo-1.0.0-linux-x64-musl.tar.gz".into(),
-            }],
+            archives: vec![
+                InstallerArchive {
+                    target: "linux-x64-musl".into(),
+                    os: "linux".into(),
+                    path: "x".into(),
+                    file: "demo-1.0.0-linux-x64-musl.tar.gz".into(),
+                },
+                InstallerArchive {
+                    target: "windows-x64".into(),
+                    os: "windows".into(),
+                    path: "y".into(),
+                    file: "demo-1.0.0-windows-x64.zip".into(),
+                },
+            ],
             binaries: vec!["demo".into()],
             public_key: None,
             output: "install.sh".into(),
+            output_ps1: Some("install.ps1".into()),
         }
     }
 
     #[test]
     fn values_are_quoted_and_the_digest_table_is_embedded() {
-        let script = render(&spec(), &["ab".repeat(32)]).unwrap();
+        let script = render(&spec(), &["ab".repeat(32), "cd".repeat(32)]).unwrap();
         assert!(script.contains(&format!(
             "linux-x64-musl demo-1.0.0-linux-x64-musl.tar.gz {}",
             "ab".repeat(32)
@@ -190,14 +269,25 @@ mod tests {
         assert!(!script.contains('@'));
     }
 
+    /// No PowerShell runs here: the script is pinned, and its digests are checked against the
+    /// manifest by `installer::` in the end-to-end tests.
+    #[test]
+    fn install_ps1_lists_the_windows_archives_with_their_digests() {
+        let script = render_ps1(&spec(), &["ab".repeat(32), "cd".repeat(32)]).unwrap();
+        assert!(!script.contains("linux-x64-musl"));
+        assert!(script.contains("$DefaultBaseUrl = 'https://example.com/rel''ease'"));
+        insta::assert_snapshot!("install_ps1", script);
+    }
+
     #[test]
     fn a_name_that_could_break_out_of_a_line_is_refused() {
         let mut bad = spec();
         bad.binaries = vec!["demo\nrm -rf /".into()];
-        assert!(render(&bad, &["ab".repeat(32)]).is_err());
+        assert!(render(&bad, &["ab".repeat(32), "cd".repeat(32)]).is_err());
         let mut bad = spec();
         bad.archives[0].file = "x'.tar.gz".into();
-        assert!(render(&bad, &["ab".repeat(32)]).is_err());
+        assert!(render(&bad, &["ab".repeat(32), "cd".repeat(32)]).is_err());
+        assert!(render_ps1(&bad, &["ab".repeat(32), "cd".repeat(32)]).is_err());
         assert_eq!(default_base_url_env("my-tool"), "MY_TOOL_INSTALL_BASE_URL");
     }
 }

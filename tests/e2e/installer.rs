@@ -19,7 +19,7 @@ dist = "../dist"
 
 [stages.build]
 uses = "cargo"
-targets = ["linux-x64-musl", "linux-arm64-musl"]
+targets = ["linux-x64-musl", "linux-arm64-musl", "windows-x64"]
 
 [stages.package]
 uses = "archive"

@@ -1,5 +1,6 @@
-//! `uses = "installer"`: `install.sh`, a POSIX sh installer that holds the SHA-256 of every
-//! archive of the stages it needs (see [`crate::installer`]).
+//! `uses = "installer"`: `install.sh` (POSIX sh) and, with Windows archives, `install.ps1`,
+//! installers that hold the SHA-256 of every archive of the stages they need (see
+//! [`crate::installer`]).
 
 use std::collections::BTreeMap;
 
@@ -101,6 +102,7 @@ impl Kind for Installer {
             .filter_map(|a| {
                 Some(InstallerArchive {
                     target: a.target.as_ref()?.name.clone(),
+                    os: a.target.as_ref()?.os.clone(),
                     path: context.dist_path(&a.path),
                     file: a.name.clone(),
                 })
@@ -115,6 +117,7 @@ impl Kind for Installer {
                 .help("list the `uses = \"archive\"` stage in `needs`"),
             ]);
         }
+        let windows = archives.iter().any(|a| a.os == "windows");
         let mut binaries: Vec<String> = context
             .upstream_artifacts(stage)
             .into_iter()
@@ -182,20 +185,30 @@ impl Kind for Installer {
             binaries,
             public_key,
             output: context.dist_path("install.sh"),
+            output_ps1: windows.then(|| context.dist_path("install.ps1")),
         };
+        let scripts = if windows {
+            &["install.sh", "install.ps1"][..]
+        } else {
+            &["install.sh"][..]
+        };
+        let artifacts = scripts
+            .iter()
+            .map(|name| PlannedArtifact {
+                name: (*name).into(),
+                kind: ArtifactKind::File,
+                path: (*name).into(),
+                source: None,
+                target: None,
+                reproducible_time: None,
+            })
+            .collect();
         Ok(Expansion {
             units: vec![Unit {
                 label: None,
                 env: BTreeMap::new(),
                 steps: vec![Step::task(Task::Installer(spec))],
-                artifacts: vec![PlannedArtifact {
-                    name: "install.sh".into(),
-                    kind: ArtifactKind::File,
-                    path: "install.sh".into(),
-                    source: None,
-                    target: None,
-                    reproducible_time: None,
-                }],
+                artifacts,
                 cache: None,
                 batch: None,
             }],
