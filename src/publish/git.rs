@@ -122,6 +122,18 @@ impl GitRemote {
         message: &str,
         pr_branch: Option<&str>,
     ) -> Result<Pushed, TapError> {
+        self.publish_file(&format!("{name}.rb"), text, message, pr_branch)
+    }
+
+    /// Clones the repository, writes `<folder>/<file>`, commits if it changed, and pushes to
+    /// the branch (rebasing on a lost race) or, with `pr_branch`, to that branch instead.
+    pub fn publish_file(
+        &self,
+        file: &str,
+        text: &str,
+        message: &str,
+        pr_branch: Option<&str>,
+    ) -> Result<Pushed, TapError> {
         let work = tempfile::tempdir().map_err(|e| TapError::Io("create a folder".into(), e))?;
         let dir = work.path().join("tap");
         let dir_arg = dir.to_string_lossy().into_owned();
@@ -140,7 +152,7 @@ impl GitRemote {
                 .git(Some(&dir), &["symbolic-ref", "--short", "HEAD"])
                 .unwrap_or_else(|_| "main".to_string()),
         };
-        let formula: PathBuf = dir.join(&self.folder).join(format!("{name}.rb"));
+        let formula: PathBuf = dir.join(&self.folder).join(file);
         if let Some(parent) = formula.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| TapError::Io(format!("create {}", parent.display()), e))?;
@@ -150,7 +162,7 @@ impl GitRemote {
         }
         std::fs::write(&formula, text)
             .map_err(|e| TapError::Io(format!("write {}", formula.display()), e))?;
-        let relative = format!("{}/{name}.rb", self.folder);
+        let relative = format!("{}/{file}", self.folder);
         self.git(Some(&dir), &["add", &relative])
             .map_err(TapError::step("add the formula"))?;
         let identity = self.identity();

@@ -9,6 +9,7 @@ pub mod folder;
 pub mod git;
 pub mod github;
 pub mod homebrew;
+pub mod scoop;
 pub mod yum;
 
 use std::path::Path;
@@ -113,13 +114,14 @@ pub trait Planned: Send + Sync {
 
 /// Every channel, in the order they run: container images first, so the release announces
 /// images that exist; then the GitHub release; then channels whose files point at the
-/// release's download URLs (Homebrew); then the package repositories, which hold their own
+/// release's download URLs (Homebrew, Scoop); then the package repositories, which hold their own
 /// copies.
 pub fn channels() -> &'static [&'static dyn Publisher] {
     &[
         &docker::Channel,
         &github::Channel,
         &homebrew::Channel,
+        &scoop::Channel,
         &apt::Channel,
         &yum::Channel,
     ]

@@ -100,7 +100,7 @@ fn a_hostile_description_stays_literal_text() {
 }
 
 /// A bare tap with one commit on `main`.
-fn bare_tap() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn bare_tap() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let bare = dir.path().join("tap.git");
     git(
@@ -124,7 +124,7 @@ fn bare_tap() -> (tempfile::TempDir, PathBuf) {
     (dir, bare)
 }
 
-fn tap_log(bare: &Path) -> Vec<String> {
+pub(crate) fn tap_log(bare: &Path) -> Vec<String> {
     let out = Command::new("git")
         .arg("--git-dir")
         .arg(bare)
@@ -137,7 +137,7 @@ fn tap_log(bare: &Path) -> Vec<String> {
         .collect()
 }
 
-fn tap_file(bare: &Path, path: &str) -> String {
+pub(crate) fn tap_file(bare: &Path, path: &str) -> String {
     let out = Command::new("git")
         .arg("--git-dir")
         .arg(bare)

@@ -1,0 +1,64 @@
+//! `[release.scoop]` as the pipeline file writes it, and what `shipit check` checks of it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::names::{NameKind, name_problem, repo_problem};
+use crate::config::{Loaded, Problem};
+use crate::path;
+use crate::publish::homebrew::config::{CommitAuthor, TapConfig};
+
+/// `[release.scoop]`: a manifest in a Scoop bucket, so `scoop install <bucket>/<name>` works.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ScoopConfig {
+    /// The bucket: `{ repo = "acme/scoop-bucket" }` (GitHub, token from `GITHUB_TOKEN`), or
+    /// `{ url = "..." }` (https, ssh or a local path).
+    pub bucket: TapConfig,
+    /// Manifest name. Default: the project name.
+    pub name: Option<String>,
+    /// One-line description. Default: Cargo's.
+    pub description: Option<String>,
+    /// Home page. Default: Cargo's, else the GitHub repository's page.
+    pub homepage: Option<String>,
+    /// SPDX license. Default: Cargo's.
+    pub license: Option<String>,
+    /// Folder of the bucket holding manifests. Default: `bucket`.
+    pub folder: Option<String>,
+    /// Branch to push to. Default: the bucket's default branch.
+    pub branch: Option<String>,
+    /// Commit author, `{ name = "...", email = "..." }`. Default: shipit.
+    pub commit_author: Option<CommitAuthor>,
+    /// Publish pre-releases too.
+    #[serde(default)]
+    pub prerelease: bool,
+}
+
+/// Every problem of the section, located; none when the file has no section.
+pub fn check(loaded: &Loaded) -> Vec<Problem> {
+    loaded.check_channel_section("scoop", |scoop: ScoopConfig| {
+        let mut problems = Vec::new();
+        if let Some(repo) = &scoop.bucket.repo {
+            problems.extend(repo_problem(
+                repo,
+                loaded.span(path!["release", "scoop", "bucket", "repo"]),
+            ));
+        }
+        if let Some(name) = &scoop.name {
+            problems.extend(name_problem(
+                NameKind::Project,
+                name,
+                loaded.span_near(path!["release", "scoop", "name"]),
+            ));
+        }
+        if let Some(folder) = &scoop.folder
+            && let Err(e) = crate::relpath::RelPath::new(folder)
+        {
+            problems.push(Problem::new(
+                format!("`folder` {e}"),
+                loaded.span(path!["release", "scoop", "folder"]),
+            ));
+        }
+        problems
+    })
+}
