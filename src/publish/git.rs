@@ -64,6 +64,36 @@ impl std::fmt::Debug for GitRemote {
 }
 
 impl GitRemote {
+    /// A channel's repository from its section: `url` (a local path relative to the pipeline
+    /// file) or `repo` on GitHub; the commit author or shipit's; the GitHub token.
+    pub fn for_channel(
+        loaded: &crate::config::Loaded,
+        channel: &str,
+        url: Option<&str>,
+        repo: Option<&str>,
+        author: Option<(String, String)>,
+    ) -> Result<GitRemote, crate::error::Error> {
+        let web = crate::publish::github::server_url();
+        let url = match (url, repo) {
+            (Some(url), _) if url.contains("://") || url.contains('@') => url.to_owned(),
+            (Some(path), _) => loaded.resolve(path).display().to_string(),
+            (None, Some(repo)) => format!("{}/{repo}.git", web.trim_end_matches('/')),
+            (None, None) => {
+                return Err(crate::error::Error::Usage(format!(
+                    "[release.{channel}] needs the repository: `repo = \"owner/name\"` or `url`"
+                )));
+            }
+        };
+        Ok(GitRemote {
+            url,
+            token: crate::publish::github::token(),
+            branch: None,
+            folder: String::new(),
+            author: author
+                .unwrap_or_else(|| ("shipit".into(), "shipit@users.noreply.github.com".into())),
+        })
+    }
+
     /// The tap's address as shown to people: credentials removed.
     pub fn display_url(&self) -> String {
         redact_url(&self.url)

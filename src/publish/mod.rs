@@ -10,6 +10,8 @@ pub mod git;
 pub mod github;
 pub mod homebrew;
 pub mod scoop;
+pub mod windows;
+pub mod winget;
 pub mod yum;
 
 use std::path::Path;
@@ -114,7 +116,7 @@ pub trait Planned: Send + Sync {
 
 /// Every channel, in the order they run: container images first, so the release announces
 /// images that exist; then the GitHub release; then channels whose files point at the
-/// release's download URLs (Homebrew, Scoop); then the package repositories, which hold their own
+/// release's download URLs (Homebrew, Scoop, winget); then the package repositories, which hold their own
 /// copies.
 pub fn channels() -> &'static [&'static dyn Publisher] {
     &[
@@ -122,6 +124,7 @@ pub fn channels() -> &'static [&'static dyn Publisher] {
         &github::Channel,
         &homebrew::Channel,
         &scoop::Channel,
+        &winget::Channel,
         &apt::Channel,
         &yum::Channel,
     ]

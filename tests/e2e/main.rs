@@ -20,6 +20,6 @@ mod linux_packages;
 mod package;
 mod release;
 mod release_notes;
-mod scoop;
 mod split;
 mod trust;
+mod windows_channels;

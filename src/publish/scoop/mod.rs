@@ -5,17 +5,16 @@
 
 pub mod config;
 
-use std::path::Path;
-
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value, json};
 
 use self::config::ScoopConfig;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::manifest::{Artifact, ArtifactKind, Manifest};
+use crate::manifest::ArtifactKind;
 use crate::publish::git::{GitRemote, Pushed};
 use crate::publish::github::{self, config::GithubConfig};
+use crate::publish::windows::{WindowsZip, asset_url};
 use crate::publish::{Context, Planned, Publisher, Run};
 
 /// The Scoop bucket channel.
@@ -67,13 +66,13 @@ impl Publisher for Channel {
             .name
             .clone()
             .unwrap_or_else(|| cx.facts.project.clone());
-        let zips: Vec<Zip> = cx
+        let zips: Vec<WindowsZip> = cx
             .manifest
             .artifacts
             .iter()
             .filter(|a| a.kind == ArtifactKind::Archive && a.os.as_deref() == Some("windows"))
             .filter(|a| a.name.ends_with(".zip"))
-            .filter_map(|a| Zip::read(cx.dist, a).transpose())
+            .filter_map(|a| WindowsZip::read(cx.dist, a).transpose())
             .collect::<Result<_, _>>()?;
         if zips.is_empty() {
             return Err(Error::Usage(
@@ -81,23 +80,20 @@ impl Publisher for Channel {
                     .into(),
             ));
         }
-        let url = match (&scoop.bucket.url, &scoop.bucket.repo) {
-            (Some(url), _) if url.contains("://") || url.contains('@') => url.clone(),
-            (Some(path), _) => cx.loaded.resolve(path).display().to_string(),
-            (None, Some(repo)) => {
-                format!("{}/{repo}.git", github::server_url().trim_end_matches('/'))
-            }
-            (None, None) => {
-                return Err(Error::Usage(
-                    "[release.scoop] bucket needs `repo = \"owner/scoop-bucket\"` or `url`".into(),
-                ));
-            }
+        let bucket = GitRemote {
+            branch: scoop.branch.clone(),
+            folder: scoop.folder.clone().unwrap_or_else(|| "bucket".into()),
+            ..GitRemote::for_channel(
+                cx.loaded,
+                "scoop",
+                scoop.bucket.url.as_deref(),
+                scoop.bucket.repo.as_deref(),
+                scoop
+                    .commit_author
+                    .as_ref()
+                    .map(|a| (a.name.clone(), a.email.clone())),
+            )?
         };
-        let author = scoop
-            .commit_author
-            .as_ref()
-            .map(|a| (a.name.clone(), a.email.clone()))
-            .unwrap_or_else(|| ("shipit".into(), "shipit@users.noreply.github.com".into()));
         Ok(Some(Box::new(ScoopPlan::Manifest(Box::new(
             ManifestPlan {
                 description: scoop
@@ -120,75 +116,9 @@ impl Publisher for Channel {
                 tag: github::release_tag(cx.facts),
                 web_repo,
                 zips,
-                bucket: GitRemote {
-                    url,
-                    token: github::token(),
-                    branch: scoop.branch.clone(),
-                    folder: scoop.folder.clone().unwrap_or_else(|| "bucket".into()),
-                    author,
-                },
+                bucket,
             },
         )))))
-    }
-}
-
-/// A Windows zip as Scoop needs it: the architecture, the folder to extract, where the
-/// binaries are inside it.
-#[derive(Debug, Clone)]
-struct Zip {
-    /// `64bit`, `arm64` or `32bit`.
-    architecture: &'static str,
-    name: String,
-    sha256: String,
-    /// The one top folder every entry is in, if there is one.
-    extract_dir: Option<String>,
-    /// The `.exe` files, relative to `extract_dir`.
-    bin: Vec<String>,
-}
-
-impl Zip {
-    /// Reads the archive's entries (from dist, written by this build).
-    fn read(dist: &Path, artifact: &Artifact) -> Result<Option<Zip>, Error> {
-        let architecture = match artifact.arch.as_deref() {
-            Some("x64") => "64bit",
-            Some("arm64") => "arm64",
-            Some("x86") => "32bit",
-            _ => return Ok(None),
-        };
-        let path = dist.join(&artifact.path);
-        let failed = |e: &dyn std::fmt::Display| {
-            Error::Failed(format!("cannot read {}: {e}", path.display()))
-        };
-        let file = std::fs::File::open(&path).map_err(|e| failed(&e))?;
-        let zip = zip::ZipArchive::new(file).map_err(|e| failed(&e))?;
-        let mut names = Vec::new();
-        for name in zip.file_names() {
-            let name = name.map_err(|e| failed(&e))?;
-            if !name.ends_with('/') {
-                names.push(name.into_owned());
-            }
-        }
-        names.sort();
-        let top = names
-            .first()
-            .and_then(|n| n.split_once('/'))
-            .map(|(t, _)| t.to_owned());
-        let extract_dir = top.filter(|t| names.iter().all(|n| n.starts_with(&format!("{t}/"))));
-        let bin = names
-            .iter()
-            .filter(|n| n.ends_with(".exe"))
-            .map(|n| match &extract_dir {
-                Some(dir) => n[dir.len() + 1..].to_owned(),
-                None => n.clone(),
-            })
-            .collect();
-        Ok(Some(Zip {
-            architecture,
-            name: artifact.name.clone(),
-            sha256: artifact.sha256.clone(),
-            extract_dir,
-            bin,
-        }))
     }
 }
 
@@ -208,8 +138,17 @@ struct ManifestPlan {
     license: String,
     tag: String,
     web_repo: String,
-    zips: Vec<Zip>,
+    zips: Vec<WindowsZip>,
     bucket: GitRemote,
+}
+
+/// Scoop's name for a zip's architecture.
+fn scoop_arch(zip: &WindowsZip) -> &'static str {
+    match zip.arch {
+        "x64" => "64bit",
+        "x86" => "32bit",
+        other => other,
+    }
 }
 
 impl ManifestPlan {
@@ -224,7 +163,7 @@ impl ManifestPlan {
             if let Some(dir) = &zip.extract_dir {
                 entry.insert("extract_dir".into(), json!(dir));
             }
-            architecture.insert(zip.architecture.into(), Value::Object(entry));
+            architecture.insert(scoop_arch(zip).into(), Value::Object(entry));
             // Scoop's autoupdate puts the new version where this one is.
             let templated = |text: &str| text.replace(&self.version, "$version");
             let mut update = Map::new();
@@ -240,7 +179,7 @@ impl ManifestPlan {
             if let Some(dir) = &zip.extract_dir {
                 update.insert("extract_dir".into(), json!(templated(dir)));
             }
-            autoupdate.insert(zip.architecture.into(), Value::Object(update));
+            autoupdate.insert(scoop_arch(zip).into(), Value::Object(update));
         }
         let mut bin: Vec<&String> = self.zips.iter().flat_map(|z| &z.bin).collect();
         bin.sort();
@@ -271,7 +210,7 @@ impl Planned for ScoopPlan {
                 plan.name,
                 plan.zips
                     .iter()
-                    .map(|z| z.architecture)
+                    .map(scoop_arch)
                     .collect::<Vec<_>>()
                     .join(", "),
                 plan.bucket.display_url()
@@ -291,7 +230,7 @@ impl Planned for ScoopPlan {
                 }
                 ScoopPlan::Manifest(plan) => plan,
             };
-            let text = plan.render(|name| url_of(run.manifest, plan, name));
+            let text = plan.render(|name| asset_url(run.manifest, &plan.web_repo, &plan.tag, name));
             let file = format!("{}.json", plan.name);
             let message = format!("{} {}", plan.name, plan.version);
             let pushed = plan
@@ -317,15 +256,4 @@ impl Planned for ScoopPlan {
             Ok(record)
         })
     }
-}
-
-/// The released asset's address: what the GitHub channel recorded, else the release's usual
-/// download address.
-fn url_of(manifest: &Manifest, plan: &ManifestPlan, name: &str) -> String {
-    manifest
-        .published
-        .github
-        .as_ref()
-        .and_then(|p| p.assets.get(name).cloned())
-        .unwrap_or_else(|| format!("{}/releases/download/{}/{name}", plan.web_repo, plan.tag))
 }

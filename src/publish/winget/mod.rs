@@ -1,0 +1,289 @@
+//! `[release.winget]`: after the GitHub release, the three manifests of a winget package
+//! (version, installer, default locale; schema [`SCHEMA`]) are written to
+//! `manifests/<l>/<Publisher>/<Name>/<version>/` of a repository laid out like
+//! `microsoft/winget-pkgs`, and pushed. Each Windows zip is an installer of type `zip` holding a
+//! `portable` executable. Every string is a single-quoted YAML scalar, so no value can break
+//! the file.
+
+pub mod config;
+
+use futures_util::future::LocalBoxFuture;
+use serde_json::json;
+
+use self::config::WingetConfig;
+use crate::config::{Loaded, Problem};
+use crate::error::Error;
+use crate::manifest::ArtifactKind;
+use crate::publish::git::{GitRemote, Pushed};
+use crate::publish::github::{self, config::GithubConfig};
+use crate::publish::windows::{WindowsZip, asset_url};
+use crate::publish::{Context, Planned, Publisher, Run, folder};
+
+/// The manifest schema version written.
+pub const SCHEMA: &str = "1.28.0";
+
+/// The winget channel.
+pub struct Channel;
+
+impl Publisher for Channel {
+    fn name(&self) -> &'static str {
+        "winget"
+    }
+
+    fn about(&self) -> &'static str {
+        "winget manifests (zip with a portable exe) in a repository laid out like winget-pkgs"
+    }
+
+    fn schema(&self) -> schemars::Schema {
+        schemars::schema_for!(WingetConfig)
+    }
+
+    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
+        config::check(loaded)
+    }
+
+    fn needs(&self) -> &'static [&'static str] {
+        &["github"]
+    }
+
+    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
+        let Some(winget) = crate::publish::section::<WingetConfig>(cx.loaded, "winget")? else {
+            return Ok(None);
+        };
+        let Some(release) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
+            return Err(Error::Usage(
+                "[release.winget] downloads from the GitHub release: add `[release.github]` too"
+                    .into(),
+            ));
+        };
+        if github::is_prerelease(&release, cx.facts) && !winget.prerelease {
+            return Ok(Some(Box::new(WingetPlan::Skipped(format!(
+                "skipping the winget manifests: {} is a pre-release (set `prerelease = true` in [release.winget] to publish it)",
+                cx.facts.version
+            )))));
+        }
+        let web_repo = format!(
+            "{}/{}",
+            github::server_url().trim_end_matches('/'),
+            release.repo
+        );
+        let zips: Vec<WindowsZip> = cx
+            .manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == ArtifactKind::Archive && a.os.as_deref() == Some("windows"))
+            .filter(|a| a.name.ends_with(".zip"))
+            .filter_map(|a| WindowsZip::read(cx.dist, a).transpose())
+            .collect::<Result<_, _>>()?;
+        if zips.is_empty() {
+            return Err(Error::Usage(
+                "[release.winget]: the manifest has no Windows zip archives (x64, arm64 or x86)"
+                    .into(),
+            ));
+        }
+        let remote = GitRemote {
+            branch: winget.branch.clone(),
+            ..GitRemote::for_channel(
+                cx.loaded,
+                "winget",
+                winget.repository.url.as_deref(),
+                winget.repository.repo.as_deref(),
+                winget
+                    .commit_author
+                    .as_ref()
+                    .map(|a| (a.name.clone(), a.email.clone())),
+            )?
+        };
+        let (first, _) = winget
+            .identifier
+            .split_once('.')
+            .unwrap_or((&winget.identifier, ""));
+        Ok(Some(Box::new(WingetPlan::Manifests(Box::new(Manifests {
+            publisher: winget.publisher.clone().unwrap_or_else(|| first.to_owned()),
+            name: winget
+                .name
+                .clone()
+                .unwrap_or_else(|| cx.facts.project.clone()),
+            description: winget
+                .description
+                .clone()
+                .or_else(|| cx.facts.cargo.description.clone())
+                .unwrap_or_else(|| cx.facts.project.clone()),
+            license: winget
+                .license
+                .clone()
+                .or_else(|| cx.facts.cargo.license.clone())
+                .unwrap_or_else(|| "Proprietary".into()),
+            homepage: winget
+                .homepage
+                .clone()
+                .or_else(|| cx.facts.cargo.homepage.clone())
+                .unwrap_or_else(|| web_repo.clone()),
+            identifier: winget.identifier.clone(),
+            version: cx.facts.version.clone(),
+            tag: github::release_tag(cx.facts),
+            web_repo,
+            zips,
+            remote,
+        })))))
+    }
+}
+
+enum WingetPlan {
+    Skipped(String),
+    Manifests(Box<Manifests>),
+}
+
+/// What the three manifests say.
+struct Manifests {
+    identifier: String,
+    publisher: String,
+    name: String,
+    description: String,
+    license: String,
+    homepage: String,
+    version: String,
+    tag: String,
+    web_repo: String,
+    zips: Vec<WindowsZip>,
+    remote: GitRemote,
+}
+
+/// A single-quoted YAML scalar: `'` doubled, line breaks folded to spaces.
+fn yaml(text: &str) -> String {
+    format!("'{}'", text.replace(['\n', '\r'], " ").replace('\'', "''"))
+}
+
+impl Manifests {
+    /// `manifests/a/Acme/Demo/0.1.0`.
+    fn folder(&self) -> String {
+        let parts: Vec<&str> = self.identifier.split('.').collect();
+        let letter = self.identifier[..1].to_lowercase();
+        format!("manifests/{letter}/{}/{}", parts.join("/"), self.version)
+    }
+
+    /// The three files, by name, with the release's download URLs.
+    fn render(&self, url_of: impl Fn(&str) -> String) -> Vec<(String, String)> {
+        let header = |kind: &str| {
+            format!(
+                "# yaml-language-server: $schema=https://aka.ms/winget-manifest.{kind}.{SCHEMA}.schema.json\n\n"
+            )
+        };
+        let common = format!(
+            "PackageIdentifier: {}\nPackageVersion: {}\n",
+            yaml(&self.identifier),
+            yaml(&self.version)
+        );
+        let tail = |kind: &str| format!("ManifestType: {kind}\nManifestVersion: {SCHEMA}\n");
+        let version = format!(
+            "{}{common}DefaultLocale: en-US\n{}",
+            header("version"),
+            tail("version")
+        );
+        let mut installers = String::new();
+        for zip in &self.zips {
+            installers.push_str(&format!(
+                "  - Architecture: {}\n    InstallerUrl: {}\n    InstallerSha256: {}\n    NestedInstallerFiles:\n",
+                zip.arch,
+                yaml(&url_of(&zip.name)),
+                zip.sha256.to_uppercase()
+            ));
+            for exe in &zip.bin {
+                let path = match &zip.extract_dir {
+                    Some(dir) => format!("{dir}\\{}", exe.replace('/', "\\")),
+                    None => exe.replace('/', "\\"),
+                };
+                let alias = exe
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(exe)
+                    .trim_end_matches(".exe");
+                installers.push_str(&format!(
+                    "      - RelativeFilePath: {}\n        PortableCommandAlias: {}\n",
+                    yaml(&path),
+                    yaml(alias)
+                ));
+            }
+        }
+        let installer = format!(
+            "{}{common}InstallerType: zip\nNestedInstallerType: portable\nInstallers:\n{installers}{}",
+            header("installer"),
+            tail("installer")
+        );
+        let locale = format!(
+            "{}{common}PackageLocale: en-US\nPublisher: {}\nPackageName: {}\nPackageUrl: {}\nLicense: {}\nShortDescription: {}\n{}",
+            header("defaultLocale"),
+            yaml(&self.publisher),
+            yaml(&self.name),
+            yaml(&self.homepage),
+            yaml(&self.license),
+            yaml(&self.description),
+            tail("defaultLocale")
+        );
+        let id = &self.identifier;
+        vec![
+            (format!("{id}.yaml"), version),
+            (format!("{id}.installer.yaml"), installer),
+            (format!("{id}.locale.en-US.yaml"), locale),
+        ]
+    }
+}
+
+impl Planned for WingetPlan {
+    fn describe(&self, say: &dyn Fn(String)) {
+        match self {
+            WingetPlan::Skipped(why) => say(why.clone()),
+            WingetPlan::Manifests(plan) => say(format!(
+                "would write the winget manifests of {} {} to {} in {} and push them, if they changed",
+                plan.identifier,
+                plan.version,
+                plan.folder(),
+                plan.remote.display_url()
+            )),
+        }
+    }
+
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
+        Box::pin(async move {
+            let plan = match self {
+                WingetPlan::Skipped(why) => {
+                    run.say(why.clone());
+                    return Ok(json!({"skipped": why}));
+                }
+                WingetPlan::Manifests(plan) => plan,
+            };
+            let files =
+                plan.render(|name| asset_url(run.manifest, &plan.web_repo, &plan.tag, name));
+            let folder = plan.folder();
+            let message = format!("{} {}", plan.identifier, plan.version);
+            let pushed = plan
+                .remote
+                .publish_folder(&message, |root| {
+                    for (name, text) in &files {
+                        folder::write_atomically(&root.join(&folder).join(name), text.as_bytes())?;
+                    }
+                    Ok::<(), crate::file_error::FileError>(())
+                })
+                .map_err(Error::work)?;
+            run.say(match &pushed {
+                Pushed::Unchanged => {
+                    format!("the winget manifests in {folder} are already up to date")
+                }
+                Pushed::Committed { branch, .. } => format!("pushed {folder} to {branch}"),
+            });
+            let record = json!({
+                "manifests": folder,
+                "repository": plan.remote.display_url(),
+                "identifier": plan.identifier,
+                "version": plan.version,
+                "schema": SCHEMA,
+            });
+            run.manifest.published.record("winget", record.clone());
+            run.record()?;
+            Ok(record)
+        })
+    }
+}
