@@ -198,6 +198,13 @@ pub struct InitArgs {
     /// The Cargo manifest of the project.
     #[arg(long, value_name = "FILE", default_value = "Cargo.toml")]
     pub manifest: PathBuf,
+    /// Print the `[package.metadata.binstall]` block for Cargo.toml (cargo-binstall then finds
+    /// shipit's archives) instead of writing a pipeline.
+    #[arg(long)]
+    pub binstall: bool,
+    /// With `--binstall`: the minisign public key file whose signatures cargo-binstall checks.
+    #[arg(long, value_name = "FILE", requires = "binstall")]
+    pub key: Option<PathBuf>,
 }
 
 /// `shipit ci ...`.

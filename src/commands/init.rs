@@ -11,8 +11,29 @@ use crate::targets::ALIASES;
 
 const TEMPLATE: &str = include_str!("../../templates/shipit.toml.j2");
 
-/// Writes `shipit.toml` (or the `--pipeline` path); never overwrites.
+/// Writes `shipit.toml` (or the `--pipeline` path); never overwrites. With `--binstall`,
+/// prints the cargo-binstall block for the same targets instead.
 pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
+    if args.binstall {
+        let key = match &args.key {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+                let key = crate::minisign::PublicKey::from_text(&text)
+                    .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+                key.to_text().lines().nth(1).map(str::to_owned)
+            }
+            None => None,
+        };
+        let targets: Vec<crate::targets::Target> = starter_targets()
+            .into_iter()
+            .filter_map(|alias| crate::targets::Target::parse(alias, "").ok())
+            .collect();
+        session
+            .printer
+            .out(crate::installer::binstall::block(&targets, key.as_deref()).trim_end());
+        return Ok(ExitCode::Success);
+    }
     let out = &session.cli.global.pipeline;
     if out.exists() {
         return Err(Error::Usage(format!(
@@ -55,13 +76,7 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
         .unwrap_or(Path::new("."));
     let cargo_rel = pathdiff(&args.manifest, out_dir);
 
-    // Static musl binaries for Linux; one binary per macOS architecture (a universal one
-    // is an opt-in: it doubles the download for everyone).
-    let targets: Vec<&str> = ALIASES
-        .iter()
-        .map(|(alias, _)| *alias)
-        .filter(|a| !matches!(*a, "linux-x64" | "linux-arm64" | "darwin-universal"))
-        .collect();
+    let targets = starter_targets();
     // `--locked` fails a project that has no Cargo.lock yet (a fresh `cargo new`).
     let locked = metadata.workspace_root.join("Cargo.lock").exists();
     let text = minijinja::Environment::new()
@@ -88,6 +103,16 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
         package.version
     ));
     Ok(ExitCode::Success)
+}
+
+/// The starter's targets: static musl binaries for Linux; one binary per macOS architecture
+/// (a universal one is an opt-in: it doubles the download for everyone).
+fn starter_targets() -> Vec<&'static str> {
+    ALIASES
+        .iter()
+        .map(|(alias, _)| *alias)
+        .filter(|a| !matches!(*a, "linux-x64" | "linux-arm64" | "darwin-universal"))
+        .collect()
 }
 
 /// `owner/name` of the `origin` remote when it is on GitHub.

@@ -3,6 +3,8 @@
 //! so the script itself is the trust anchor. Values reach a script only quoted for its
 //! language, or as table entries whose characters were checked.
 
+pub mod binstall;
+
 use std::path::PathBuf;
 
 use serde::Serialize;

@@ -313,3 +313,66 @@ fn install_sh_passes_shellcheck_and_installs_under_five_shells_and_refuses_a_tam
         "a tampered archive was installed"
     );
 }
+
+/// `shipit init --binstall` gives the `[package.metadata.binstall]` block; resolved the way
+/// cargo-binstall resolves it, every built target's override names the real archive and a
+/// binary that is inside it.
+#[test]
+fn the_binstall_block_resolves_to_the_real_asset_names_and_binaries() {
+    let project = built();
+    let out = shipit(project.path())
+        .args(["init", "--binstall"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let block: toml::Table = text(&out).0.parse().unwrap();
+    let overrides = block["package"]["metadata"]["binstall"]["overrides"]
+        .as_table()
+        .unwrap();
+    let dist = project.path().join("dist");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
+            .unwrap();
+    let mut checked = 0;
+    for artifact in manifest["artifacts"].as_array().unwrap() {
+        if artifact["kind"] != "archive" {
+            continue;
+        }
+        let alias = artifact["target"].as_str().unwrap();
+        let target = shipit::targets::Target::parse(alias, "").unwrap();
+        let entry = &overrides[&target.triple];
+        let ext = if target.os == "windows" { ".exe" } else { "" };
+        let resolve = |template: &str| {
+            template
+                .replace("{ repo }", "https://github.com/acme/demo")
+                .replace("{ name }", "demo")
+                .replace("{ version }", "0.1.0")
+                .replace("{ bin }", "demo")
+                .replace("{ binary-ext }", ext)
+        };
+        let url = resolve(entry["pkg-url"].as_str().unwrap());
+        assert_eq!(
+            url,
+            format!(
+                "https://github.com/acme/demo/releases/download/v0.1.0/{}",
+                artifact["name"].as_str().unwrap()
+            )
+        );
+        let inside = resolve(entry["bin-dir"].as_str().unwrap());
+        let archive = dist.join(artifact["path"].as_str().unwrap());
+        let names: Vec<String> = if target.os == "windows" {
+            let zip = zip::ZipArchive::new(std::fs::File::open(&archive).unwrap()).unwrap();
+            zip.file_names().map(|n| n.unwrap().into_owned()).collect()
+        } else {
+            let out = Command::new("tar")
+                .arg("-tzf")
+                .arg(&archive)
+                .output()
+                .unwrap();
+            text(&out).0.lines().map(str::to_owned).collect()
+        };
+        assert!(names.contains(&inside), "{inside} is not in {names:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}
