@@ -4,7 +4,63 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::manifest::{Artifact, Manifest};
+use crate::manifest::{Artifact, ArtifactKind, Manifest};
+use crate::publish::Context;
+use crate::publish::github::{self, config::GithubConfig};
+
+/// What a Windows channel builds on: the GitHub release its URLs point at, and the release's
+/// Windows zips.
+pub struct WindowsRelease {
+    /// `https://github.com/owner/name`.
+    pub web_repo: String,
+    /// The release's tag.
+    pub tag: String,
+    /// The zips, read back.
+    pub zips: Vec<WindowsZip>,
+}
+
+/// The release a Windows channel (`[release.<channel>]`, publishing `what`) points at, or why
+/// it is skipped this time (a pre-release without `prerelease = true`).
+pub fn windows_release(
+    cx: &Context<'_>,
+    channel: &str,
+    what: &str,
+    prerelease: bool,
+) -> Result<Result<WindowsRelease, String>, Error> {
+    let Some(release) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
+        return Err(Error::Usage(format!(
+            "[release.{channel}] downloads from the GitHub release: add `[release.github]` too"
+        )));
+    };
+    if github::is_prerelease(&release, cx.facts) && !prerelease {
+        return Ok(Err(format!(
+            "skipping {what}: {} is a pre-release (set `prerelease = true` in [release.{channel}] to publish it)",
+            cx.facts.version
+        )));
+    }
+    let zips: Vec<WindowsZip> = cx
+        .manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Archive && a.os.as_deref() == Some("windows"))
+        .filter(|a| a.name.ends_with(".zip"))
+        .filter_map(|a| WindowsZip::read(cx.dist, a).transpose())
+        .collect::<Result<_, _>>()?;
+    if zips.is_empty() {
+        return Err(Error::Usage(format!(
+            "[release.{channel}]: the manifest has no Windows zip archives (x64, arm64 or x86)"
+        )));
+    }
+    Ok(Ok(WindowsRelease {
+        web_repo: format!(
+            "{}/{}",
+            github::server_url().trim_end_matches('/'),
+            release.repo
+        ),
+        tag: github::release_tag(cx.facts),
+        zips,
+    }))
+}
 
 /// A Windows zip as the Windows channels describe it: the architecture, the folder to extract,
 /// where the binaries are inside it.

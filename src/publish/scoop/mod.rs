@@ -11,10 +11,8 @@ use serde_json::{Map, Value, json};
 use self::config::ScoopConfig;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::manifest::ArtifactKind;
 use crate::publish::git::{GitRemote, Pushed};
-use crate::publish::github::{self, config::GithubConfig};
-use crate::publish::windows::{WindowsZip, asset_url};
+use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run};
 
 /// The Scoop bucket channel.
@@ -45,41 +43,19 @@ impl Publisher for Channel {
         let Some(scoop) = crate::publish::section::<ScoopConfig>(cx.loaded, "scoop")? else {
             return Ok(None);
         };
-        let Some(release) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
-            return Err(Error::Usage(
-                "[release.scoop] downloads from the GitHub release: add `[release.github]` too"
-                    .into(),
-            ));
+        let release = match windows_release(cx, "scoop", "the Scoop manifest", scoop.prerelease)? {
+            Ok(release) => release,
+            Err(why) => return Ok(Some(Box::new(ScoopPlan::Skipped(why)))),
         };
-        if github::is_prerelease(&release, cx.facts) && !scoop.prerelease {
-            return Ok(Some(Box::new(ScoopPlan::Skipped(format!(
-                "skipping the Scoop manifest: {} is a pre-release (set `prerelease = true` in [release.scoop] to publish it)",
-                cx.facts.version
-            )))));
-        }
-        let web_repo = format!(
-            "{}/{}",
-            github::server_url().trim_end_matches('/'),
-            release.repo
-        );
+        let WindowsRelease {
+            web_repo,
+            tag,
+            zips,
+        } = release;
         let name = scoop
             .name
             .clone()
             .unwrap_or_else(|| cx.facts.project.clone());
-        let zips: Vec<WindowsZip> = cx
-            .manifest
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == ArtifactKind::Archive && a.os.as_deref() == Some("windows"))
-            .filter(|a| a.name.ends_with(".zip"))
-            .filter_map(|a| WindowsZip::read(cx.dist, a).transpose())
-            .collect::<Result<_, _>>()?;
-        if zips.is_empty() {
-            return Err(Error::Usage(
-                "[release.scoop]: the manifest has no Windows zip archives (x64, arm64 or x86)"
-                    .into(),
-            ));
-        }
         let bucket = GitRemote {
             branch: scoop.branch.clone(),
             folder: scoop.folder.clone().unwrap_or_else(|| "bucket".into()),
@@ -113,7 +89,7 @@ impl Publisher for Channel {
                     .unwrap_or_else(|| "Unknown".into()),
                 name,
                 version: cx.facts.version.clone(),
-                tag: github::release_tag(cx.facts),
+                tag,
                 web_repo,
                 zips,
                 bucket,

@@ -13,10 +13,8 @@ use serde_json::json;
 use self::config::WingetConfig;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::manifest::ArtifactKind;
 use crate::publish::git::{GitRemote, Pushed};
-use crate::publish::github::{self, config::GithubConfig};
-use crate::publish::windows::{WindowsZip, asset_url};
+use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run, folder};
 
 /// The manifest schema version written.
@@ -50,37 +48,16 @@ impl Publisher for Channel {
         let Some(winget) = crate::publish::section::<WingetConfig>(cx.loaded, "winget")? else {
             return Ok(None);
         };
-        let Some(release) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
-            return Err(Error::Usage(
-                "[release.winget] downloads from the GitHub release: add `[release.github]` too"
-                    .into(),
-            ));
-        };
-        if github::is_prerelease(&release, cx.facts) && !winget.prerelease {
-            return Ok(Some(Box::new(WingetPlan::Skipped(format!(
-                "skipping the winget manifests: {} is a pre-release (set `prerelease = true` in [release.winget] to publish it)",
-                cx.facts.version
-            )))));
-        }
-        let web_repo = format!(
-            "{}/{}",
-            github::server_url().trim_end_matches('/'),
-            release.repo
-        );
-        let zips: Vec<WindowsZip> = cx
-            .manifest
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == ArtifactKind::Archive && a.os.as_deref() == Some("windows"))
-            .filter(|a| a.name.ends_with(".zip"))
-            .filter_map(|a| WindowsZip::read(cx.dist, a).transpose())
-            .collect::<Result<_, _>>()?;
-        if zips.is_empty() {
-            return Err(Error::Usage(
-                "[release.winget]: the manifest has no Windows zip archives (x64, arm64 or x86)"
-                    .into(),
-            ));
-        }
+        let release =
+            match windows_release(cx, "winget", "the winget manifests", winget.prerelease)? {
+                Ok(release) => release,
+                Err(why) => return Ok(Some(Box::new(WingetPlan::Skipped(why)))),
+            };
+        let WindowsRelease {
+            web_repo,
+            tag,
+            zips,
+        } = release;
         let remote = GitRemote {
             branch: winget.branch.clone(),
             ..GitRemote::for_channel(
@@ -121,7 +98,7 @@ impl Publisher for Channel {
                 .unwrap_or_else(|| web_repo.clone()),
             identifier: winget.identifier.clone(),
             version: cx.facts.version.clone(),
-            tag: github::release_tag(cx.facts),
+            tag,
             web_repo,
             zips,
             remote,
