@@ -99,11 +99,16 @@ pub fn parse(text: &str) -> Result<Vec<Stanza>, String> {
 /// The `control` paragraph of a `.deb`: its `ar` members are walked to `control.tar.*`, which
 /// is decompressed in memory (gzip, or none) and searched for `./control`.
 pub fn control_of(deb: &Path) -> Result<Stanza, DebianError> {
+    let file = std::fs::File::open(deb).map_err(FileError::on("read", deb))?;
+    control_from(file, deb)
+}
+
+/// [`control_of`] for a file already open (`deb` names it in errors).
+pub fn control_from(mut file: std::fs::File, deb: &Path) -> Result<Stanza, DebianError> {
     let malformed = |why: &str| DebianError::Malformed {
         path: deb.display().to_string(),
         why: why.to_owned(),
     };
-    let mut file = std::fs::File::open(deb).map_err(FileError::on("read", deb))?;
     let mut magic = [0u8; 8];
     file.read_exact(&mut magic)
         .map_err(FileError::on("read", deb))?;

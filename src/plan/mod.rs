@@ -144,6 +144,15 @@ pub struct CacheKey {
 }
 
 impl Unit {
+    /// A unit whose one step is shipit's own `task`, writing `artifacts`.
+    pub fn task(label: Option<String>, task: Task, artifacts: Vec<PlannedArtifact>) -> Unit {
+        Unit {
+            label,
+            artifacts,
+            ..Unit::single(vec![Step::task(task)])
+        }
+    }
+
     /// A stage's only unit.
     pub fn single(steps: Vec<Step>) -> Unit {
         Unit {
@@ -274,6 +283,20 @@ pub struct PlannedArtifact {
     /// builds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reproducible_time: Option<u64>,
+}
+
+impl PlannedArtifact {
+    /// A file a stage writes into dist itself at `path`; its name is the path's last part.
+    pub fn written(path: String, kind: ArtifactKind, target: Option<Target>) -> PlannedArtifact {
+        PlannedArtifact {
+            name: path.rsplit('/').next().unwrap_or(&path).to_string(),
+            kind,
+            path,
+            source: None,
+            target,
+            reproducible_time: None,
+        }
+    }
 }
 
 /// The dist folder: `project.dist` relative to the pipeline file, else `dist` beside Cargo.toml.

@@ -215,11 +215,10 @@ impl GitRemote {
                 attempts: 1,
             });
         }
-        let target = format!("HEAD:refs/heads/{branch}");
         let mut last = None;
         for attempt in 1..=PUSH_ATTEMPTS {
-            match self.git(Some(&dir), &["push", "--quiet", "origin", &target]) {
-                Ok(_) => {
+            match self.push(&dir, &branch) {
+                Ok(()) => {
                     return Ok(Pushed::Committed {
                         branch,
                         attempts: attempt,
@@ -283,6 +282,13 @@ impl GitRemote {
         ]
     }
 
+    /// Pushes the checkout's `HEAD` to `branch`.
+    fn push(&self, dir: &Path, branch: &str) -> Result<(), GitFailed> {
+        let target = format!("HEAD:refs/heads/{branch}");
+        self.git(Some(dir), &["push", "--quiet", "origin", &target])
+            .map(drop)
+    }
+
     /// Commits what is staged, as the configured author.
     fn commit(&self, dir: &Path, message: &str, step: &'static str) -> Result<(), TapError> {
         let identity = self.identity();
@@ -318,9 +324,8 @@ impl GitRemote {
                 return Ok(Pushed::Unchanged);
             }
             self.commit(&dir, message, "commit the changes")?;
-            let target = format!("HEAD:refs/heads/{branch}");
-            match self.git(Some(&dir), &["push", "--quiet", "origin", &target]) {
-                Ok(_) => {
+            match self.push(&dir, &branch) {
+                Ok(()) => {
                     return Ok(Pushed::Committed {
                         branch,
                         attempts: attempt,

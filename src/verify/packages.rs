@@ -145,8 +145,12 @@ fn finding(
 }
 
 fn deb(dir: &Path, file: &RelPath) -> Finding {
-    let result = debian::control_of(&dir.join(file.as_str()))
-        .map_err(|e| e.to_string())
+    // Opened without following links, like every file `verify` reads.
+    let result = relpath::open_regular(dir, file)
+        .map_err(|e| format!("cannot read: {e}"))
+        .and_then(|(handle, _)| {
+            debian::control_from(handle, Path::new(file.as_str())).map_err(|e| e.to_string())
+        })
         .and_then(|control| {
             let field = |f: &str| control.get(f).unwrap_or("?").to_owned();
             if control.get("Package").is_none() || control.get("Version").is_none() {
@@ -164,15 +168,10 @@ fn deb(dir: &Path, file: &RelPath) -> Finding {
 
 fn rpm(dir: &Path, file: &RelPath, key: Option<&Key>) -> Finding {
     let result = (|| {
-        if !relpath::open_regular(dir, file)
-            .map_err(|e| format!("cannot read: {e}"))?
-            .0
-            .metadata()
-            .is_ok_and(|m| m.is_file())
-        {
-            return Err("not a regular file".to_string());
-        }
-        let package = rpm::Package::open(dir.join(file.as_str()))
+        // Opened once, without following links, and parsed from that handle.
+        let (handle, _) =
+            relpath::open_regular(dir, file).map_err(|e| format!("cannot read: {e}"))?;
+        let package = rpm::Package::parse(&mut std::io::BufReader::new(handle))
             .map_err(|e| format!("not an rpm shipit can read: {e}"))?;
         package
             .verify_digests()

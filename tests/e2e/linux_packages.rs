@@ -114,6 +114,13 @@ fn verify(dir: &Path, folder: &Path, key: Option<&Path>) -> (Option<i32>, String
     (out.status.code(), format!("{stdout}{stderr}"))
 }
 
+/// Fails naming the first of `needles` that `text` does not hold.
+fn assert_has(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "no `{needle}` in\n{text}");
+    }
+}
+
 fn run(program: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(program).args(args).output().unwrap();
     let (stdout, stderr) = text(&out);
@@ -148,34 +155,36 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
     let deb = deb.to_str().unwrap();
     let (ok, info) = run("dpkg-deb", &["-I", deb]);
     assert!(ok, "{info}");
-    for line in [
-        "Package: demo",
-        "Version: 0.1.0-1",
-        "Architecture: amd64",
-        "Maintainer: Demo Maintainers <demo@example.com>",
-        "Recommends: curl",
-        "Section: net",
-        "Homepage: https://example.com/demo",
-        "Description: A tiny HTTP service that shipit builds",
-        "Installed-Size: ",
-    ] {
-        assert!(info.contains(line), "no `{line}` in\n{info}");
-    }
+    assert_has(
+        &info,
+        &[
+            "Package: demo",
+            "Version: 0.1.0-1",
+            "Architecture: amd64",
+            "Maintainer: Demo Maintainers <demo@example.com>",
+            "Recommends: curl",
+            "Section: net",
+            "Homepage: https://example.com/demo",
+            "Description: A tiny HTTP service that shipit builds",
+            "Installed-Size: ",
+        ],
+    );
     let (ok, listing) = run("dpkg-deb", &["-c", deb]);
     assert!(ok, "{listing}");
-    for path in [
-        "-rwxr-xr-x root/root",
-        "./usr/bin/demo",
-        "./etc/default/demo",
-        "./lib/systemd/system/demo.service",
-        "./usr/share/man/man1/demo.1.gz",
-        "./usr/share/bash-completion/completions/demo",
-        "./usr/share/doc/demo/copyright",
-        "drwxr-xr-x root/root         0 ",
-        "./usr/sbin/demo-server -> ../bin/demo",
-    ] {
-        assert!(listing.contains(path), "no `{path}` in\n{listing}");
-    }
+    assert_has(
+        &listing,
+        &[
+            "-rwxr-xr-x root/root",
+            "./usr/bin/demo",
+            "./etc/default/demo",
+            "./lib/systemd/system/demo.service",
+            "./usr/share/man/man1/demo.1.gz",
+            "./usr/share/bash-completion/completions/demo",
+            "./usr/share/doc/demo/copyright",
+            "drwxr-xr-x root/root         0 ",
+            "./usr/sbin/demo-server -> ../bin/demo",
+        ],
+    );
     let (_, lintian) = run("lintian", &["--tag-display-limit", "0", deb]);
     // Shown for the record (warnings are listed in the closing note).
     eprintln!("lintian {deb}:\n{lintian}");
@@ -186,16 +195,17 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
     let rpm = rpm.to_str().unwrap();
     let (ok, info) = run("rpm", &["-qpi", rpm]);
     assert!(ok, "{info}");
-    for line in [
-        "Name        : demo",
-        "Version     : 0.1.0",
-        "Release     : 1",
-        "Architecture: x86_64",
-        "License     : MIT OR Apache-2.0",
-        "URL         : https://example.com/demo",
-    ] {
-        assert!(info.contains(line), "no `{line}` in\n{info}");
-    }
+    assert_has(
+        &info,
+        &[
+            "Name        : demo",
+            "Version     : 0.1.0",
+            "Release     : 1",
+            "Architecture: x86_64",
+            "License     : MIT OR Apache-2.0",
+            "URL         : https://example.com/demo",
+        ],
+    );
     let (ok, files) = run("rpm", &["-qpl", rpm]);
     assert!(ok, "{files}");
     for path in [
@@ -511,13 +521,14 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
     assert!(ok, "apt-get update refused the repository:\n{out}");
     let (code, out) = verify(first.path(), repo, Some(public));
     assert_eq!(code, Some(0), "{out}");
-    for line in [
-        "ok     signature dists/stable/InRelease (dists/stable/InRelease): signed by",
-        "ok     index dists/stable/main/binary-amd64/Packages (dists/stable/InRelease): sha256 matches",
-        "ok     checksum pool/main/d/demo/demo_0.1.0-1_amd64.deb (dists/stable/main/binary-amd64/Packages): sha256 matches",
-    ] {
-        assert!(out.contains(line), "no `{line}` in\n{out}");
-    }
+    assert_has(
+        &out,
+        &[
+            "ok     signature dists/stable/InRelease (dists/stable/InRelease): signed by",
+            "ok     index dists/stable/main/binary-amd64/Packages (dists/stable/InRelease): sha256 matches",
+            "ok     checksum pool/main/d/demo/demo_0.1.0-1_amd64.deb (dists/stable/main/binary-amd64/Packages): sha256 matches",
+        ],
+    );
     let (_, policy) = apt.run("apt-cache", &["policy", "demo"]);
     assert!(policy.contains("Candidate: 0.1.0-1"), "{policy}");
 

@@ -1,8 +1,6 @@
 //! `uses = "archive"`: one reproducible archive per target, from the binaries of the stages it
 //! needs plus extra files.
 
-use std::collections::BTreeMap;
-
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -13,7 +11,7 @@ use crate::config::Problem;
 use crate::config::validate::{check_template, template_problem};
 use crate::manifest::ArtifactKind;
 use crate::path;
-use crate::plan::{PlannedArtifact, Step, Unit};
+use crate::plan::{PlannedArtifact, Unit};
 use crate::targets::Target;
 use crate::tasks::Task;
 use crate::template::{self, GLOBAL_VARS, TARGET_VARS};
@@ -122,15 +120,11 @@ impl Kind for Archive {
                     .help("6 is what gzip and zip use by default"),
             );
         }
-        if stage.config.needs.0.is_empty() {
-            problems.push(
-                Problem::new(
-                    "an archive stage needs the stage that builds the binaries",
-                    stage.span("uses"),
-                )
-                .help("add `needs = [\"build\"]`"),
-            );
-        }
+        problems.extend(super::needs_none(
+            stage,
+            "an archive stage needs the stage that builds the binaries",
+            "build",
+        ));
         problems
     }
 
@@ -277,26 +271,18 @@ impl Kind for Archive {
                 mtime: context.facts.source_date_epoch,
                 level: options.level.unwrap_or(6),
             };
-            expansion.units.push(Unit {
-                label: Some(name.clone()),
-                env: BTreeMap::new(),
-                steps: vec![Step::task(Task::Archive(spec))],
-                artifacts: vec![PlannedArtifact {
-                    name: file_name.clone(),
-                    kind: if format == Format::Binary {
-                        ArtifactKind::Binary
-                    } else {
-                        ArtifactKind::Archive
-                    },
-                    path: file_name,
-                    source: None,
-                    target: Some(target.clone()),
-                    // The binaries it packs were normalised when the build collected them.
-                    reproducible_time: None,
-                }],
-                cache: None,
-                batch: None,
-            });
+            let kind = if format == Format::Binary {
+                ArtifactKind::Binary
+            } else {
+                ArtifactKind::Archive
+            };
+            // The binaries it packs were normalised when the build collected them.
+            let artifact = PlannedArtifact::written(file_name, kind, Some(target.clone()));
+            expansion.units.push(Unit::task(
+                Some(name.clone()),
+                Task::Archive(spec),
+                vec![artifact],
+            ));
         }
         if problems.is_empty() {
             Ok(expansion)

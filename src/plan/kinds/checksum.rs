@@ -1,8 +1,6 @@
 //! `uses = "checksum"`: a `SHA256SUMS` (optionally `SHA512SUMS`, and a `.sha256` per file) for
 //! the artifacts of the stages it needs.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -10,7 +8,7 @@ use super::{Context, Expansion, Kind, StageRef};
 use crate::checksum::{Algorithm, ChecksumSpec};
 use crate::config::Problem;
 use crate::manifest::ArtifactKind;
-use crate::plan::{PlannedArtifact, Step, Unit};
+use crate::plan::{PlannedArtifact, Unit};
 use crate::tasks::Task;
 
 /// Options of `uses = "checksum"`.
@@ -70,15 +68,11 @@ impl Kind for Checksum {
                 );
             }
         }
-        if stage.config.needs.0.is_empty() {
-            problems.push(
-                Problem::new(
-                    "a checksum stage lists the artifacts of the stages it needs, and needs none",
-                    stage.span("uses"),
-                )
-                .help("add `needs = [\"package\"]`"),
-            );
-        }
+        problems.extend(super::needs_none(
+            stage,
+            "a checksum stage lists the artifacts of the stages it needs, and needs none",
+            "package",
+        ));
         problems
     }
 
@@ -129,29 +123,22 @@ impl Kind for Checksum {
             if per_file {
                 for (path, _) in &files {
                     let single = format!("{path}.{}", algorithm.extension());
-                    artifacts.push(PlannedArtifact {
-                        name: single.rsplit('/').next().unwrap_or(&single).to_string(),
-                        kind: ArtifactKind::Checksum,
-                        path: single,
-                        source: None,
-                        target: None,
-                        reproducible_time: None,
-                    });
+                    artifacts.push(PlannedArtifact::written(
+                        single,
+                        ArtifactKind::Checksum,
+                        None,
+                    ));
                 }
             }
-            expansion.units.push(Unit {
-                label: None,
-                env: BTreeMap::new(),
-                steps: vec![Step::task(Task::Checksum(ChecksumSpec {
-                    output: context.dist_path(&name),
-                    algorithm,
-                    files: files.clone(),
-                    per_file,
-                }))],
-                artifacts,
-                cache: None,
-                batch: None,
-            });
+            let spec = ChecksumSpec {
+                output: context.dist_path(&name),
+                algorithm,
+                files: files.clone(),
+                per_file,
+            };
+            expansion
+                .units
+                .push(Unit::task(None, Task::Checksum(spec), artifacts));
         }
         if expansion.units.len() > 1 {
             for unit in &mut expansion.units {

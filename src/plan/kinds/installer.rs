@@ -2,8 +2,6 @@
 //! installers that hold the SHA-256 of every archive of the stages they need (see
 //! [`crate::installer`]).
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -13,7 +11,7 @@ use crate::config::validate::{check_template, template_problem};
 use crate::installer::{InstallerArchive, InstallerSpec, default_base_url_env};
 use crate::manifest::ArtifactKind;
 use crate::path;
-use crate::plan::{PlannedArtifact, Step, Unit};
+use crate::plan::{PlannedArtifact, Unit};
 use crate::tasks::Task;
 use crate::template::{self, GLOBAL_VARS};
 
@@ -76,15 +74,11 @@ impl Kind for Installer {
                 stage.span("minisign_key"),
             ));
         }
-        if stage.config.needs.0.is_empty() {
-            problems.push(
-                Problem::new(
-                    "an installer stage needs the stage that writes the archives",
-                    stage.span("uses"),
-                )
-                .help("add `needs = [\"package\"]`"),
-            );
-        }
+        problems.extend(super::needs_none(
+            stage,
+            "an installer stage needs the stage that writes the archives",
+            "package",
+        ));
         problems
     }
 
@@ -194,24 +188,10 @@ impl Kind for Installer {
         };
         let artifacts = scripts
             .iter()
-            .map(|name| PlannedArtifact {
-                name: (*name).into(),
-                kind: ArtifactKind::File,
-                path: (*name).into(),
-                source: None,
-                target: None,
-                reproducible_time: None,
-            })
+            .map(|name| PlannedArtifact::written((*name).into(), ArtifactKind::File, None))
             .collect();
         Ok(Expansion {
-            units: vec![Unit {
-                label: None,
-                env: BTreeMap::new(),
-                steps: vec![Step::task(Task::Installer(spec))],
-                artifacts,
-                cache: None,
-                batch: None,
-            }],
+            units: vec![Unit::task(None, Task::Installer(spec), artifacts)],
             requires: Vec::new(),
         })
     }

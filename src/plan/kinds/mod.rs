@@ -151,6 +151,14 @@ impl Context<'_> {
     }
 }
 
+/// The problem of a stage that works on other stages' output but `needs` none: `why`, and
+/// the stage to add.
+fn needs_none(stage: &StageRef<'_>, why: impl Into<String>, example: &str) -> Option<Problem> {
+    stage.config.needs.0.is_empty().then(|| {
+        Problem::new(why, stage.span("uses")).help(format!("add `needs = [\"{example}\"]`"))
+    })
+}
+
 /// The built-in kinds, as config needs to know them: what [`crate::config::load`] takes.
 pub const BUILTINS: &Builtins = &Builtins;
 

@@ -1,8 +1,6 @@
 //! `uses = "sign"`: minisign signatures for the checksum files of the stages it needs (or for
 //! every artifact), plus the public key beside them.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -10,7 +8,7 @@ use super::{Context, Expansion, Kind, StageRef};
 use crate::config::validate::template_problem;
 use crate::config::{KeyConfig, Problem};
 use crate::manifest::ArtifactKind;
-use crate::plan::{PlannedArtifact, Step, Unit};
+use crate::plan::{PlannedArtifact, Unit};
 use crate::tasks::{KeySource, SignSpec, Task};
 use crate::{path, template};
 
@@ -57,15 +55,11 @@ impl Kind for Sign {
             ),
             Some(_) => {}
         }
-        if stage.config.needs.0.is_empty() {
-            problems.push(
-                Problem::new(
-                    "a sign stage needs the stage that writes checksums",
-                    stage.span("uses"),
-                )
-                .help("add `needs = [\"checksum\"]`"),
-            );
-        }
+        problems.extend(super::needs_none(
+            stage,
+            "a sign stage needs the stage that writes checksums",
+            "checksum",
+        ));
         problems
     }
 
@@ -112,15 +106,11 @@ impl Kind for Sign {
         let mut artifacts: Vec<PlannedArtifact> = to_sign
             .iter()
             .map(|a| {
-                let path = format!("{}.minisig", a.path);
-                PlannedArtifact {
-                    name: path.rsplit('/').next().unwrap_or(&path).to_string(),
-                    kind: ArtifactKind::Signature,
-                    path,
-                    source: None,
-                    target: a.target.clone(),
-                    reproducible_time: None,
-                }
+                PlannedArtifact::written(
+                    format!("{}.minisig", a.path),
+                    ArtifactKind::Signature,
+                    a.target.clone(),
+                )
             })
             .collect();
         if !public_key.is_empty() {
@@ -141,14 +131,7 @@ impl Kind for Sign {
             timestamp: context.facts.source_date_epoch,
         };
         Ok(Expansion {
-            units: vec![Unit {
-                label: None,
-                env: BTreeMap::new(),
-                steps: vec![Step::task(Task::Sign(spec))],
-                artifacts,
-                cache: None,
-                batch: None,
-            }],
+            units: vec![Unit::task(None, Task::Sign(spec), artifacts)],
             requires: Vec::new(),
         })
     }

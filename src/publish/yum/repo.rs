@@ -110,10 +110,12 @@ impl Described {
 }
 
 fn sha256_of(path: &Path) -> Result<(String, u64), YumError> {
-    let mut file = std::fs::File::open(path).map_err(FileError::on("read", path))?;
-    let mut hasher = Sha256::new();
-    let size = std::io::copy(&mut file, &mut hasher).map_err(FileError::on("read", path))?;
-    Ok((hex::encode(hasher.finalize()), size))
+    let size = std::fs::metadata(path)
+        .map_err(FileError::on("read", path))?
+        .len();
+    let sum = crate::checksum::hash(path, crate::checksum::Algorithm::Sha256)
+        .map_err(FileError::on("read", path))?;
+    Ok((sum, size))
 }
 
 impl YumRepo {

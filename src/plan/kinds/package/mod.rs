@@ -12,7 +12,7 @@ use crate::config::Problem;
 use crate::config::validate::template_problem;
 use crate::manifest::ArtifactKind;
 use crate::package::{Content, Entry, Metadata, PackageFormat, PackageSpec, names};
-use crate::plan::{PlannedArtifact, Step, Unit};
+use crate::plan::{PlannedArtifact, Unit};
 use crate::targets::Target;
 use crate::tasks::{KeySource, PackageTask, Task};
 use crate::{path, template};
@@ -340,24 +340,15 @@ fn expand(
             signed_by: key.as_ref().map(|_| stage.name.to_string()),
             compression: options.compression.unwrap_or_default(),
         };
-        expansion.units.push(Unit {
-            label: Some(target_name.clone()),
-            env: BTreeMap::new(),
-            steps: vec![Step::task(Task::Package(Box::new(PackageTask {
-                spec,
-                key: key.clone(),
-            })))],
-            artifacts: vec![PlannedArtifact {
-                name: file_name.clone(),
-                kind: ArtifactKind::Package,
-                path: file_name,
-                source: None,
-                target: Some(target.clone()),
-                reproducible_time: None,
-            }],
-            cache: None,
-            batch: None,
-        });
+        let task = Task::Package(Box::new(PackageTask {
+            spec,
+            key: key.clone(),
+        }));
+        let artifact =
+            PlannedArtifact::written(file_name, ArtifactKind::Package, Some(target.clone()));
+        expansion
+            .units
+            .push(Unit::task(Some(target_name.clone()), task, vec![artifact]));
     }
     if problems.is_empty() {
         Ok(expansion)

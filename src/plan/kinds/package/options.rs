@@ -261,18 +261,14 @@ pub(super) fn check(
         ),
         _ => {}
     }
-    if stage.config.needs.0.is_empty() {
-        problems.push(
-            Problem::new(
-                format!(
-                    "a {} stage needs the stage that builds the binaries",
-                    format.extension()
-                ),
-                stage.span("uses"),
-            )
-            .help("add `needs = [\"build\"]`"),
-        );
-    }
+    problems.extend(super::super::needs_none(
+        stage,
+        format!(
+            "a {} stage needs the stage that builds the binaries",
+            format.extension()
+        ),
+        "build",
+    ));
     problems
 }
 
