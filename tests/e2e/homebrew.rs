@@ -10,7 +10,7 @@ use shipit::publish::homebrew::{Download, Formula, Platform, Pushed, Tap};
 use crate::common::fake_github::FakeGithub;
 use crate::common::{built_tiny, demo_copy, git, require, shared_target_dir, shipit, text};
 
-const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
+pub(crate) const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
 
 fn sample(desc: &str) -> Formula {
     let download = |n: &str| Download {
@@ -148,18 +148,13 @@ pub(crate) fn tap_file(bare: &Path, path: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-#[test]
-fn releasing_the_demo_twice_adds_one_formula_commit() {
-    require("ruby");
-    let (_tap_dir, bare) = bare_tap();
+/// The demo with `sections` added to its pipeline, committed and built (the build shared with
+/// the other channels' tests).
+pub(crate) fn built_demo(sections: &str) -> tempfile::TempDir {
     let dir = demo_copy();
     let pipeline = dir.path().join("pipelines/demo.toml");
     let mut text_now = std::fs::read_to_string(&pipeline).unwrap();
-    text_now.push_str(&format!(
-        "\n[release.github]\nrepo = \"acme/demo\"\n\n[release.homebrew]\ntap = {{ url = \"{}\" }}\n\
-         description = \"A tiny HTTP service\"\ncommit_author = {{ name = \"Release Bot\", email = \"bot@example.com\" }}\n",
-        bare.display()
-    ));
+    text_now.push_str(sections);
     std::fs::write(&pipeline, text_now).unwrap();
     git(dir.path(), &["init", "-q", "-b", "main"]);
     git(dir.path(), &["add", "."]);
@@ -171,16 +166,30 @@ fn releasing_the_demo_twice_adds_one_formula_commit() {
         .output()
         .unwrap();
     assert_eq!(build.status.code(), Some(0), "{:?}", text(&build));
+    dir
+}
 
+/// `shipit release` of the built demo against the fake GitHub.
+pub(crate) fn release_demo(dir: &Path, fake: &FakeGithub) -> std::process::Output {
+    shipit(dir)
+        .args(["release", "--pipeline", "pipelines/demo.toml"])
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn releasing_the_demo_twice_adds_one_formula_commit() {
+    require("ruby");
+    let (_tap_dir, bare) = bare_tap();
+    let dir = built_demo(&format!(
+        "\n[release.github]\nrepo = \"acme/demo\"\n\n[release.homebrew]\ntap = {{ url = \"{}\" }}\n\
+         description = \"A tiny HTTP service\"\ncommit_author = {{ name = \"Release Bot\", email = \"bot@example.com\" }}\n",
+        bare.display()
+    ));
     let fake = FakeGithub::start(TOKEN);
-    let release = || {
-        shipit(dir.path())
-            .args(["release", "--pipeline", "pipelines/demo.toml"])
-            .env("GITHUB_API_URL", &fake.url)
-            .env("GITHUB_TOKEN", TOKEN)
-            .output()
-            .unwrap()
-    };
+    let release = || release_demo(dir.path(), &fake);
     let out = release();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     // The channel records itself in the manifest under its own name (no field of its own).

@@ -488,13 +488,14 @@ fn an_apt_repository_in_a_folder_is_accepted_by_apt_and_grows_release_by_release
         require(program);
     }
     let published = first_release("apt");
-    let (repo, first, secret, public, out) = (
-        &published.repo,
-        &published.first,
-        &published.secret,
-        &published.public,
-        &published.out,
-    );
+    let Published {
+        repo,
+        first,
+        secret,
+        public,
+        out,
+        ..
+    } = &published;
     assert!(
         out.contains("added pool/main/d/demo/demo_0.1.0-1_amd64.deb"),
         "{out}"
@@ -653,13 +654,14 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
         require(program);
     }
     let published = first_release("yum");
-    let (repo, first, secret, public, out) = (
-        &published.repo,
-        &published.first,
-        &published.secret,
-        &published.public,
-        &published.out,
-    );
+    let Published {
+        repo,
+        first,
+        secret,
+        public,
+        out,
+        ..
+    } = &published;
     assert!(
         out.contains("added packages/demo-0.1.0-1.x86_64.rpm"),
         "{out}"

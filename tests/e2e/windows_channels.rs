@@ -5,10 +5,8 @@
 use std::process::Command;
 
 use crate::common::fake_github::FakeGithub;
-use crate::common::{demo_copy, git, repo_root, require, shared_target_dir, shipit, text};
-use crate::homebrew::{bare_tap, tap_file, tap_log};
-
-const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
+use crate::common::{repo_root, require, text};
+use crate::homebrew::{TOKEN, bare_tap, built_demo, release_demo, tap_file, tap_log};
 
 /// Validates `document` (JSON, or YAML with `yaml`) against a vendored JSON schema (draft-07)
 /// with Python's `jsonschema`.
@@ -40,36 +38,15 @@ fn scoop_and_winget_manifests_validate_against_their_schemas_and_a_rerun_changes
     require("python3");
     let (_bucket_dir, bare) = bare_tap();
     let (_winget_dir, winget) = bare_tap();
-    let dir = demo_copy();
-    let pipeline = dir.path().join("pipelines/demo.toml");
-    let mut text_now = std::fs::read_to_string(&pipeline).unwrap();
-    text_now.push_str(&format!(
+    let dir = built_demo(&format!(
         "\n[release.github]\nrepo = \"acme/demo\"\n\n[release.scoop]\nbucket = {{ url = \"{}\" }}\n\n\
          [release.winget]\nrepository = {{ url = \"{}\" }}\nidentifier = \"Acme.Demo\"\n\
          description = \"Acme's tiny HTTP service: it answers\"\n",
         bare.display(),
         winget.display()
     ));
-    std::fs::write(&pipeline, text_now).unwrap();
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    git(dir.path(), &["add", "."]);
-    git(dir.path(), &["commit", "-qm", "demo"]);
-    let build = shipit(dir.path())
-        .args(["build", "--pipeline", "pipelines/demo.toml"])
-        .env("CARGO_TARGET_DIR", shared_target_dir("homebrew-target"))
-        .env_remove("SHIPIT_SIGNING_KEY")
-        .output()
-        .unwrap();
-    assert_eq!(build.status.code(), Some(0), "{:?}", text(&build));
     let fake = FakeGithub::start(TOKEN);
-    let release = || {
-        shipit(dir.path())
-            .args(["release", "--pipeline", "pipelines/demo.toml"])
-            .env("GITHUB_API_URL", &fake.url)
-            .env("GITHUB_TOKEN", TOKEN)
-            .output()
-            .unwrap()
-    };
+    let release = || release_demo(dir.path(), &fake);
     let out = release();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let out = release();
