@@ -5,10 +5,12 @@
 
 pub mod apt;
 pub mod docker;
+pub mod feed;
 pub mod folder;
 pub mod git;
 pub mod github;
 pub mod homebrew;
+pub mod npm;
 pub mod scoop;
 pub mod windows;
 pub mod winget;
@@ -116,8 +118,8 @@ pub trait Planned: Send + Sync {
 
 /// Every channel, in the order they run: container images first, so the release announces
 /// images that exist; then the GitHub release; then channels whose files point at the
-/// release's download URLs (Homebrew, Scoop, winget); then the package repositories, which hold their own
-/// copies.
+/// release's download URLs (Homebrew, Scoop, winget); then the package repositories and registries, which hold
+/// their own copies.
 pub fn channels() -> &'static [&'static dyn Publisher] {
     &[
         &docker::Channel,
@@ -127,6 +129,7 @@ pub fn channels() -> &'static [&'static dyn Publisher] {
         &winget::Channel,
         &apt::Channel,
         &yum::Channel,
+        &npm::Channel,
     ]
 }
 

@@ -17,6 +17,7 @@ mod github_fake;
 mod homebrew;
 mod installer;
 mod linux_packages;
+mod npm;
 mod package;
 mod release;
 mod release_notes;

@@ -7,6 +7,7 @@ pub mod load;
 pub mod proxy;
 pub mod registry;
 pub mod token_service;
+pub mod verdaccio;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub fn shipit(dir: &Path) -> Command {
         "SHIPIT_REGISTRY_USERNAME",
         "SHIPIT_REGISTRY_PASSWORD",
         "SHIPIT_LOG",
+        "NPM_TOKEN",
+        "CHOCOLATEY_API_KEY",
         "SOURCE_DATE_EPOCH",
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",

@@ -1,0 +1,324 @@
+//! `[release.npm]`: the build's binaries as npm packages, published with the registry's own
+//! HTTP protocol (no `npm` needed): one package per platform (`os`, `cpu`, `libc`) and a root
+//! package that depends on them optionally and runs the right one, the way esbuild, biome
+//! and turbo ship, so nothing downloads in an install script. Platform packages go first,
+//! the root last, so the root never points at a package that is not there yet. A version the
+//! registry already has is compared by integrity: the same bytes are skipped, other bytes are
+//! an error (a published version cannot change).
+
+pub mod config;
+pub mod package;
+
+use futures_util::future::LocalBoxFuture;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use self::config::{Access, NpmConfig};
+use self::package::{Common, NpmPackage};
+use crate::config::{Loaded, Problem};
+use crate::error::Error;
+use crate::publish::feed::{Feed, Upload};
+use crate::publish::github::{self, config::GithubConfig};
+use crate::publish::{Context, Planned, Publisher, Run};
+
+/// The largest packument read back (a package with thousands of versions is a few MiB).
+const MAX_PACKUMENT: usize = 64 << 20;
+
+/// The npm channel.
+pub struct Channel;
+
+impl Publisher for Channel {
+    fn name(&self) -> &'static str {
+        "npm"
+    }
+
+    fn about(&self) -> &'static str {
+        "npm packages: one per platform holding the binary, and a root package that runs it"
+    }
+
+    fn schema(&self) -> schemars::Schema {
+        schemars::schema_for!(NpmConfig)
+    }
+
+    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
+        config::check(loaded)
+    }
+
+    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
+        let Some(npm) = crate::publish::section::<NpmConfig>(cx.loaded, "npm")? else {
+            return Ok(None);
+        };
+        let name = npm.name.clone().unwrap_or_else(|| cx.facts.project.clone());
+        if let Some(why) = config::package_name_problem(&name) {
+            return Err(Error::Usage(format!(
+                "[release.npm]: {why}; set `name` (for example `@acme/{}`)",
+                cx.facts.project.to_ascii_lowercase()
+            )));
+        }
+        let repository = crate::publish::section::<GithubConfig>(cx.loaded, "github")?
+            .map(|g| format!("{}/{}", github::server_url().trim_end_matches('/'), g.repo));
+        let common = Common {
+            name: name.clone(),
+            version: cx.facts.version.clone(),
+            description: npm
+                .description
+                .clone()
+                .or_else(|| cx.facts.cargo.description.clone())
+                .unwrap_or_else(|| name.clone()),
+            license: npm
+                .license
+                .clone()
+                .or_else(|| cx.facts.cargo.license.clone()),
+            homepage: npm
+                .homepage
+                .clone()
+                .or_else(|| cx.facts.cargo.homepage.clone())
+                .or_else(|| repository.clone()),
+            repository,
+        };
+        let platforms = package::platforms(&name, cx.manifest, npm.bin.as_deref())?;
+        if platforms.is_empty() {
+            return Err(Error::Usage(
+                "[release.npm]: the manifest has no binaries for a platform npm knows".into(),
+            ));
+        }
+        let mut packages = platforms
+            .iter()
+            .map(|p| package::platform_package(&common, p, cx.dist))
+            .collect::<Result<Vec<_>, _>>()?;
+        let readme = cx
+            .facts
+            .cargo
+            .readme
+            .as_ref()
+            .and_then(|path| std::fs::read(path).ok());
+        packages.push(package::root_package(
+            &common,
+            &platforms,
+            &npm.keywords,
+            readme,
+        ));
+        let tag = npm.tag.clone().unwrap_or_else(|| {
+            if cx.facts.version.contains('-') {
+                "next".into()
+            } else {
+                "latest".into()
+            }
+        });
+        let token_env = npm
+            .token_env
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_TOKEN_ENV.into());
+        crate::secrets::register_env(&token_env);
+        Ok(Some(Box::new(NpmPlan {
+            registry: npm
+                .registry
+                .clone()
+                .unwrap_or_else(|| config::DEFAULT_REGISTRY.into()),
+            token_env,
+            access: npm.access.unwrap_or(Access::Public),
+            tag,
+            version: cx.facts.version.clone(),
+            packages,
+        })))
+    }
+}
+
+/// The packages and where they go.
+struct NpmPlan {
+    registry: String,
+    token_env: String,
+    access: Access,
+    tag: String,
+    version: String,
+    /// Platform packages, then the root.
+    packages: Vec<NpmPackage>,
+}
+
+/// What happened to one package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Published,
+    Unchanged,
+}
+
+impl NpmPlan {
+    fn token(&self) -> Result<String, Error> {
+        std::env::var(&self.token_env)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "[release.npm] needs a registry token in ${}",
+                    self.token_env
+                ))
+            })
+    }
+
+    /// Publishes `package` unless the registry has this version already (same bytes:
+    /// unchanged; other bytes: an error).
+    async fn publish(&self, feed: &Feed, package: &NpmPackage) -> Result<Outcome, Error> {
+        // npm escapes the scope's slash, and only that.
+        let escaped = package.name.replace('/', "%2f");
+        let url = feed.url(&escaped);
+        let what = format!("reading {} from the npm registry", package.name);
+        let reply = feed
+            .send(&what, Method::GET, &url, &Upload::None, MAX_PACKUMENT)
+            .await
+            .map_err(Error::work)?;
+        match reply.status {
+            StatusCode::OK => {
+                let packument: Value = serde_json::from_slice(&reply.body)
+                    .map_err(|e| Error::Failed(format!("{what}: not a package document: {e}")))?;
+                if let Some(existing) = packument["versions"].get(&self.version) {
+                    let theirs = existing["dist"]["integrity"].as_str().unwrap_or("");
+                    if theirs == package.integrity {
+                        return Ok(Outcome::Unchanged);
+                    }
+                    return Err(Error::Failed(format!(
+                        "the registry already has {}@{} with other contents (integrity {}, this build's {}); a published version cannot change: release a new version",
+                        package.name,
+                        self.version,
+                        if theirs.is_empty() { "unknown" } else { theirs },
+                        package.integrity
+                    )));
+                }
+            }
+            StatusCode::NOT_FOUND => {}
+            status => {
+                return Err(Error::Failed(format!(
+                    "{what}: {status} {}",
+                    reply.message()
+                )));
+            }
+        }
+        let body = self.document(feed, package);
+        let what = format!("publishing {}@{}", package.name, self.version);
+        let reply = feed
+            .send(&what, Method::PUT, &url, &Upload::Json(body), 1 << 20)
+            .await
+            .map_err(Error::work)?;
+        if reply.status.is_success() {
+            Ok(Outcome::Published)
+        } else {
+            Err(Error::Failed(format!(
+                "{what}: the registry answered {} {}",
+                reply.status,
+                reply.message()
+            )))
+        }
+    }
+
+    /// The publish document: the version's manifest with its `dist`, the dist-tag, and the
+    /// tarball as an attachment, as `npm publish` sends them.
+    fn document(&self, feed: &Feed, package: &NpmPackage) -> Value {
+        use base64::Engine;
+        let tarball_name = format!("{}-{}.tgz", package.name, self.version);
+        let tarball_url = feed.url(&format!("{}/-/{tarball_name}", package.name));
+        let mut manifest = package.manifest.clone();
+        manifest["_id"] = json!(format!("{}@{}", package.name, self.version));
+        manifest["dist"] = json!({
+            "integrity": package.integrity,
+            "shasum": package.shasum,
+            "tarball": tarball_url.as_str(),
+        });
+        json!({
+            "_id": package.name,
+            "name": package.name,
+            "description": package.manifest["description"],
+            "dist-tags": { self.tag.as_str(): self.version },
+            "versions": { self.version.as_str(): manifest },
+            "access": self.access.as_str(),
+            "_attachments": {
+                tarball_name: {
+                    "content_type": "application/octet-stream",
+                    "data": base64::engine::general_purpose::STANDARD.encode(&package.tarball),
+                    "length": package.tarball.len(),
+                }
+            }
+        })
+    }
+}
+
+impl Planned for NpmPlan {
+    fn describe(&self, say: &dyn Fn(String)) {
+        for package in &self.packages {
+            say(format!(
+                "would publish {}@{} ({} bytes) to {} under the dist-tag {}, unless it is there already",
+                package.name,
+                self.version,
+                package.tarball.len(),
+                self.registry,
+                self.tag
+            ));
+        }
+    }
+
+    fn preflight(&self) -> Result<(), Error> {
+        self.token().map(drop)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
+        Box::pin(async move {
+            let token = self.token()?;
+            crate::secrets::register(&token);
+            let feed = Feed::new(
+                "npm registry",
+                &self.registry,
+                Some(("authorization", format!("Bearer {token}"))),
+            )
+            .map_err(Error::work)?;
+            let mut done = serde_json::Map::new();
+            for package in &self.packages {
+                let outcome = self.publish(&feed, package).await;
+                let outcome = match outcome {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        // What went out before the failure stays recorded, for the re-run.
+                        run.manifest
+                            .published
+                            .record("npm", self.record(&done, false));
+                        run.record()?;
+                        return Err(e);
+                    }
+                };
+                run.say(match outcome {
+                    Outcome::Published => format!(
+                        "published {}@{} (dist-tag {})",
+                        package.name, self.version, self.tag
+                    ),
+                    Outcome::Unchanged => format!(
+                        "{}@{} is already on the registry with the same contents",
+                        package.name, self.version
+                    ),
+                });
+                done.insert(
+                    package.name.clone(),
+                    json!(match outcome {
+                        Outcome::Published => "published",
+                        Outcome::Unchanged => "unchanged",
+                    }),
+                );
+            }
+            let record = self.record(&done, true);
+            run.manifest.published.record("npm", record.clone());
+            run.record()?;
+            Ok(record)
+        })
+    }
+}
+
+impl NpmPlan {
+    fn record(&self, done: &serde_json::Map<String, Value>, complete: bool) -> Value {
+        json!({
+            "registry": self.registry,
+            "version": self.version,
+            "tag": self.tag,
+            "packages": done,
+            "complete": complete,
+        })
+    }
+}
