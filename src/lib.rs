@@ -31,6 +31,7 @@ pub mod openpgp;
 pub mod package;
 pub mod plan;
 pub mod publish;
+pub mod quote;
 pub mod release_notes;
 pub mod relpath;
 pub mod report;

@@ -422,7 +422,8 @@ fn write_tar_gz(
     file.get_ref().sync_all()
 }
 
-fn zip_time(unix: u64) -> zip::DateTime {
+/// A zip entry time for a Unix time (1980 at the earliest, two-second precision).
+pub fn zip_time(unix: u64) -> zip::DateTime {
     // DOS times start in 1980; zip keeps two-second precision.
     let text = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(315_532_800)),

@@ -85,16 +85,6 @@ pub fn default_base_url_env(project: &str) -> String {
     format!("{upper}_INSTALL_BASE_URL")
 }
 
-/// `'text'` for sh, every `'` closed, escaped and reopened.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// `'text'` for PowerShell, every `'` doubled.
-fn quote_ps(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// A variable named like `base_url_env`, for the install folder (`DEMO_INSTALL_DIR`).
 fn dir_var(base_url_env: &str) -> String {
     match base_url_env.strip_suffix("_BASE_URL") {
@@ -114,21 +104,25 @@ pub fn render_ps1(spec: &InstallerSpec, sums: &[String]) -> Result<String, Insta
         .map(|(a, sum)| {
             format!(
                 "    @{{ Target = {}; File = {}; Sha256 = {} }}",
-                quote_ps(&a.target),
-                quote_ps(&a.file),
-                quote_ps(sum)
+                crate::quote::powershell(&a.target),
+                crate::quote::powershell(&a.file),
+                crate::quote::powershell(sum)
             )
         })
         .collect();
-    let binaries: Vec<String> = spec.binaries.iter().map(|b| quote_ps(b)).collect();
+    let binaries: Vec<String> = spec
+        .binaries
+        .iter()
+        .map(|b| crate::quote::powershell(b))
+        .collect();
     let script_url = format!("{}/install.ps1", spec.base_url.trim_end_matches('/'));
     Ok(INSTALL_PS1
         .replace("@PROJECT@", &one_line(&spec.project))
         .replace("@VERSION@", &one_line(&spec.version))
         .replace("@SCRIPT_URL@", &one_line(&script_url))
-        .replace("@PROJECT_Q@", &quote_ps(&spec.project))
-        .replace("@VERSION_Q@", &quote_ps(&spec.version))
-        .replace("@BASE_URL_Q@", &quote_ps(&spec.base_url))
+        .replace("@PROJECT_Q@", &crate::quote::powershell(&spec.project))
+        .replace("@VERSION_Q@", &crate::quote::powershell(&spec.version))
+        .replace("@BASE_URL_Q@", &crate::quote::powershell(&spec.base_url))
         .replace("@BASE_URL_VAR@", &spec.base_url_env)
         .replace("@DIR_VAR@", &dir_var(&spec.base_url_env))
         .replace("@ARCHIVES@", &archives.join("\n"))
@@ -198,13 +192,13 @@ pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, Installer
         .replace("@PROJECT@", &one_line(&spec.project))
         .replace("@VERSION@", &one_line(&spec.version))
         .replace("@SCRIPT_URL@", &one_line(&script_url))
-        .replace("@PROJECT_Q@", &quote(&spec.project))
-        .replace("@VERSION_Q@", &quote(&spec.version))
+        .replace("@PROJECT_Q@", &crate::quote::sh(&spec.project))
+        .replace("@VERSION_Q@", &crate::quote::sh(&spec.version))
         .replace("@BASE_URL_VAR@", &spec.base_url_env)
-        .replace("@BASE_URL_Q@", &quote(&spec.base_url))
+        .replace("@BASE_URL_Q@", &crate::quote::sh(&spec.base_url))
         .replace("@ARCHIVES@", &table.join("\n"))
         .replace("@BINARIES@", &spec.binaries.join("\n"))
-        .replace("@PUBLIC_KEY_Q@", &quote(&key)))
+        .replace("@PUBLIC_KEY_Q@", &crate::quote::sh(&key)))
 }
 
 /// Hashes the archives and writes `install.sh` (mode 0755); returns how many archives it

@@ -72,7 +72,7 @@ fn assemble(
 /// `dh_installsystemd`'s snippets. Nothing touches the running system when dpkg installs into
 /// another root (`DPKG_ROOT` set) or when systemd is not running.
 fn deb_snippets(unit: &Systemd) -> BTreeMap<&'static str, String> {
-    let name = quote(&unit.unit);
+    let name = crate::quote::sh(&unit.unit);
     let configure = r#"[ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ]"#;
     let mut postinst = String::new();
     if unit.enable {
@@ -124,7 +124,7 @@ fn deb_snippets(unit: &Systemd) -> BTreeMap<&'static str, String> {
 
 /// The expansions of Fedora's systemd scriptlet macros; `$1` counts the installed versions.
 fn rpm_snippets(unit: &Systemd) -> BTreeMap<&'static str, String> {
-    let name = quote(&unit.unit);
+    let name = crate::quote::sh(&unit.unit);
     let mut post = String::from("if [ \"$1\" -eq 1 ]; then\n");
     if unit.enable {
         post.push_str(&format!(
@@ -152,12 +152,6 @@ fn rpm_snippets(unit: &Systemd) -> BTreeMap<&'static str, String> {
     }
     postun.push_str("fi\n");
     BTreeMap::from([("postinst", post), ("prerm", preun), ("postrm", postun)])
-}
-
-/// Single-quotes a word for `sh` (unit names are checked when the plan is made; quoting
-/// anyway keeps a script safe whatever reaches it).
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// Checks a systemd unit file name: `name.service` and the other unit types, in systemd's
@@ -254,6 +248,6 @@ mod tests {
         assert!(check_unit_name("demo@.service").is_ok());
         assert!(check_unit_name("demo").is_err());
         assert!(check_unit_name("x'; rm -rf /;'.service").is_err());
-        assert_eq!(quote("a'b"), r"'a'\''b'");
+        assert_eq!(crate::quote::sh("a'b"), r"'a'\''b'");
     }
 }

@@ -4,6 +4,7 @@
 //! records the result in the manifest.
 
 pub mod apt;
+pub mod chocolatey;
 pub mod docker;
 pub mod feed;
 pub mod folder;
@@ -118,7 +119,7 @@ pub trait Planned: Send + Sync {
 
 /// Every channel, in the order they run: container images first, so the release announces
 /// images that exist; then the GitHub release; then channels whose files point at the
-/// release's download URLs (Homebrew, Scoop, winget); then the package repositories and registries, which hold
+/// release's download URLs (Homebrew, Scoop, winget, Chocolatey); then the package repositories and registries, which hold
 /// their own copies.
 pub fn channels() -> &'static [&'static dyn Publisher] {
     &[
@@ -127,6 +128,7 @@ pub fn channels() -> &'static [&'static dyn Publisher] {
         &homebrew::Channel,
         &scoop::Channel,
         &winget::Channel,
+        &chocolatey::Channel,
         &apt::Channel,
         &yum::Channel,
         &npm::Channel,

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::file_error::FileError;
 use crate::openpgp::{PgpError, PgpKey};
 use crate::publish::folder::{Updated, copy_atomically, write_atomically};
+use crate::quote::xml as esc;
 use crate::relpath::RelPath;
 
 /// Where and how the repository is laid out.
@@ -292,25 +293,6 @@ fn repomd(data: &[DataFile], now: u64) -> String {
     }
     xml.push_str("</repomd>\n");
     xml
-}
-
-/// Text for an XML element or attribute: markup escaped, characters XML 1.0 cannot hold
-/// dropped (a header from an untrusted package can hold anything).
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `epoch="0" ver="1.2" rel="1"` of a package.

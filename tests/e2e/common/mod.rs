@@ -4,6 +4,7 @@
 pub mod fake_github;
 pub mod haproxy;
 pub mod load;
+pub mod nuget_feed;
 pub mod proxy;
 pub mod registry;
 pub mod token_service;
