@@ -132,7 +132,7 @@ fn answer(head: &Head, body: &[u8], state: &Mutex<State>, key: &str) -> (u16, Ve
     if head.method != "PUT" || route != "/api/v2/package" {
         return (404, b"Not Found".to_vec());
     }
-    let mut push = |status: u16, field: String, file_name: String, message: &str| {
+    let push = |status: u16, field: String, file_name: String, message: &str| {
         state.lock().unwrap().pushes.push(Push {
             status,
             field,
