@@ -202,6 +202,35 @@ fn release_channels_check_their_own_sections_and_unknown_ones_are_named() {
     assert!(!stderr.contains("unknown field"), "{stderr}");
 }
 
+/// The npm and Chocolatey channels check names, addresses, tags and variables from the file
+/// alone, each problem located, in one run.
+#[test]
+fn npm_and_chocolatey_sections_report_names_addresses_and_tags_with_locations() {
+    let (code, stderr) = check_tiny_crate(
+        "version = 1\n\n[release.github]\nrepo = \"acme/tiny\"\n\n\
+         [release.npm]\nname = \"Tiny\"\nregistry = \"https://user:pw@npm.example/\"\n\
+         tag = \"1.0.0\"\ntoken_env = \"NPM TOKEN\"\naccess = \"restricted\"\n\n\
+         [release.chocolatey]\nid = \"-tiny\"\nsource = \"ftp://feed/\"\n\
+         tags = [\"two words\"]\nproject_url = \"javascript:alert(1)\"\n",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    for needle in [
+        "`Tiny` is not an npm package name",
+        "shipit.toml:7:8",
+        "`https://user:pw@npm.example/` is not a registry address",
+        "`1.0.0` reads as a version",
+        "`NPM TOKEN` is not an environment variable name",
+        "`access = \"restricted\"` needs a scoped `name`",
+        "`-tiny` is not a package id",
+        "`ftp://feed/` is not a feed address",
+        "`two words` is not a tag",
+        "`javascript:alert(1)` is not an http(s) address",
+        "has 9 problems",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
 /// `shipit check` of `pipeline` in a tiny crate: its exit code and stderr (without colour).
 fn check_tiny_crate(pipeline: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
