@@ -184,7 +184,7 @@ impl Location {
             Location::Git(remote) => {
                 let mut last = Updated::default();
                 let pushed = remote
-                    .publish_folder(message, |dir| {
+                    .publish_folder(message, None, |dir| {
                         last = update(dir)?;
                         Ok::<(), E>(())
                     })
@@ -202,6 +202,10 @@ impl Location {
                             String::new()
                         }
                     ),
+                    // Repositories are pushed without a pull request.
+                    Pushed::Proposed { branch, .. } => {
+                        format!("pushed to {branch} of {}", remote.display_url())
+                    }
                 };
                 Ok((last, Some(note)))
             }

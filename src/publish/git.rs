@@ -36,6 +36,13 @@ pub enum Pushed {
         /// Pushes it took (more than one when another push won a race).
         attempts: u32,
     },
+    /// A commit was pushed to a branch of its own, for a pull request into `base`.
+    Proposed {
+        /// The branch pushed.
+        branch: String,
+        /// The branch the commit was made on.
+        base: String,
+    },
 }
 
 /// Pushes that lost a race are rebased and retried this many times.
@@ -199,20 +206,10 @@ impl GitRemote {
         self.commit(&dir, message, "commit the formula")?;
 
         if let Some(pr_branch) = pr_branch {
-            self.git(
-                Some(&dir),
-                &[
-                    "push",
-                    "--quiet",
-                    "--force",
-                    "origin",
-                    &format!("HEAD:refs/heads/{pr_branch}"),
-                ],
-            )
-            .map_err(TapError::step(format!("push the branch {pr_branch}")))?;
-            return Ok(Pushed::Committed {
+            self.push_proposal(&dir, pr_branch)?;
+            return Ok(Pushed::Proposed {
                 branch: pr_branch.to_string(),
-                attempts: 1,
+                base: branch,
             });
         }
         let mut last = None;
@@ -282,6 +279,17 @@ impl GitRemote {
         ]
     }
 
+    /// Pushes the checkout's `HEAD` to the pull request's branch, replacing an earlier run's.
+    fn push_proposal(&self, dir: &Path, pr_branch: &str) -> Result<(), TapError> {
+        let target = format!("HEAD:refs/heads/{pr_branch}");
+        self.git(
+            Some(dir),
+            &["push", "--quiet", "--force", "origin", &target],
+        )
+        .map(drop)
+        .map_err(TapError::step(format!("push the branch {pr_branch}")))
+    }
+
     /// Pushes the checkout's `HEAD` to `branch`.
     fn push(&self, dir: &Path, branch: &str) -> Result<(), GitFailed> {
         let target = format!("HEAD:refs/heads/{branch}");
@@ -300,10 +308,12 @@ impl GitRemote {
 
     /// Clones the branch, lets `edit` change the checkout's folder, commits what changed and
     /// pushes. When another push won the race, the checkout is reset to the winner's commit
-    /// and `edit` runs again on it, so both changes land.
+    /// and `edit` runs again on it, so both changes land. With `pr_branch`, the commit goes
+    /// to that branch instead (replacing it), for a pull request.
     pub fn publish_folder<E>(
         &self,
         message: &str,
+        pr_branch: Option<&str>,
         mut edit: impl FnMut(&Path) -> Result<(), E>,
     ) -> Result<Pushed, TapError>
     where
@@ -324,6 +334,13 @@ impl GitRemote {
                 return Ok(Pushed::Unchanged);
             }
             self.commit(&dir, message, "commit the changes")?;
+            if let Some(pr_branch) = pr_branch {
+                self.push_proposal(&dir, pr_branch)?;
+                return Ok(Pushed::Proposed {
+                    branch: pr_branch.to_string(),
+                    base: branch,
+                });
+            }
             match self.push(&dir, &branch) {
                 Ok(()) => {
                     return Ok(Pushed::Committed {

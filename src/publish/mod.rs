@@ -12,6 +12,7 @@ pub mod git;
 pub mod github;
 pub mod homebrew;
 pub mod npm;
+pub mod pull_request;
 pub mod scoop;
 pub mod windows;
 pub mod winget;

@@ -316,9 +316,9 @@ fn a_pull_request_pushes_a_branch_and_the_token_stays_out_of_the_tap() {
     .unwrap();
     assert_eq!(
         pushed,
-        Pushed::Committed {
+        Pushed::Proposed {
             branch: "shipit/demo-0.1.0".into(),
-            attempts: 1
+            base: "main".into()
         }
     );
     assert_eq!(tap_log(&bare), ["tap"], "main must be untouched");

@@ -275,7 +275,11 @@ fn a_chocolatey_version_the_feed_holds_is_never_pushed_over() {
     let feed = NugetFeed::start(CHOCO_KEY);
     feed.seed("demo", "0.1.0", b"other bytes");
     let text_now = std::fs::read_to_string(&pipeline).unwrap();
-    std::fs::write(&pipeline, text_now.replace("http://feed.invalid/", &feed.url)).unwrap();
+    std::fs::write(
+        &pipeline,
+        text_now.replace("http://feed.invalid/", &feed.url),
+    )
+    .unwrap();
     let out = release_with_key(dir.path(), &fake, CHOCO_KEY);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
@@ -301,4 +305,75 @@ fn a_chocolatey_version_the_feed_holds_is_never_pushed_over() {
     );
     assert_eq!(moderated.pushes().len(), 1);
     assert_eq!(moderated.pushes()[0].status, 409);
+}
+
+/// `git log` subjects of `branch` in a bare repository.
+fn branch_log(bare: &std::path::Path, branch: &str) -> Vec<String> {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(bare)
+        .args(["log", "--format=%s", branch])
+        .output()
+        .unwrap();
+    text(&out).0.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn scoop_and_winget_pull_requests_leave_main_alone_and_winget_proposes_from_a_fork() {
+    let (_bucket_dir, bucket) = bare_tap();
+    let (_fork_dir, fork) = bare_tap();
+    let dir = built_demo(&format!(
+        "\n[release.github]\nrepo = \"acme/demo\"\n\n[release.scoop]\n\
+         bucket = {{ repo = \"acme/scoop-bucket\", url = \"{}\" }}\npull_request = true\n\n\
+         [release.winget]\nrepository = {{ repo = \"ada/winget-pkgs\", url = \"{}\" }}\n\
+         identifier = \"Acme.Demo\"\npull_request = {{ repo = \"microsoft/winget-pkgs\" }}\n",
+        bucket.display(),
+        fork.display()
+    ));
+    let fake = FakeGithub::start(TOKEN);
+    let out = release_demo(dir.path(), &fake);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+
+    // Both default branches are untouched; each change waits on a branch of its own.
+    assert_eq!(tap_log(&bucket), ["tap"]);
+    assert_eq!(tap_log(&fork), ["tap"]);
+    assert_eq!(
+        branch_log(&bucket, "shipit/demo-0.1.0"),
+        ["demo 0.1.0", "tap"]
+    );
+    assert_eq!(
+        branch_log(&fork, "shipit/Acme.Demo-0.1.0"),
+        ["Acme.Demo 0.1.0", "tap"]
+    );
+    let show = Command::new("git")
+        .arg("--git-dir")
+        .arg(&fork)
+        .args([
+            "show",
+            "shipit/Acme.Demo-0.1.0:manifests/a/Acme/Demo/0.1.0/Acme.Demo.installer.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        text(&show).0.contains("InstallerType: zip"),
+        "{:?}",
+        text(&show)
+    );
+
+    // The bucket's pull request is on the bucket, into the branch it was cloned from; the
+    // winget one goes from the fork to the upstream, into its default branch (as GitHub
+    // answers for it: `master`).
+    let pulls = fake.pulls();
+    assert_eq!(pulls.len(), 2, "{pulls:?}");
+    assert_eq!(pulls[0]["head"], "shipit/demo-0.1.0");
+    assert_eq!(pulls[0]["base"], "main");
+    assert_eq!(pulls[1]["head"], "ada:shipit/Acme.Demo-0.1.0");
+    assert_eq!(pulls[1]["base"], "master");
+    assert_eq!(pulls[1]["title"], "New version: Acme.Demo version 0.1.0");
+    assert!(
+        stderr.contains("opened https://github.com/acme/scoop-bucket/pull/")
+            && stderr.contains("opened https://github.com/microsoft/winget-pkgs/pull/"),
+        "{stderr}"
+    );
 }

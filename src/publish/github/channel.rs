@@ -20,7 +20,7 @@ use crate::template;
 /// Default uploads at once.
 const DEFAULT_CONCURRENCY: usize = 4;
 /// Default limit on total time spent waiting to retry.
-const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(600);
+pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(600);
 
 /// The GitHub release channel.
 pub struct Channel;

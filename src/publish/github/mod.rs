@@ -28,7 +28,9 @@ mod flow;
 mod types;
 mod upload;
 
-pub use channel::{Channel, api_url, is_prerelease, max_retry, release_tag, server_url, token};
+pub use channel::{
+    Channel, DEFAULT_MAX_RETRY, api_url, is_prerelease, max_retry, release_tag, server_url, token,
+};
 pub use encoding::content_type;
 use encoding::{encode, encode_ref};
 pub use flow::{ReleaseSpec, is_complete, prune_nightlies, publish};
@@ -542,6 +544,24 @@ impl Client {
         let answer = Self::expect(answer, &what, &[StatusCode::CREATED])?;
         let value: Value = Self::parse(&answer, &what)?;
         Ok(value["html_url"].as_str().map(str::to_string))
+    }
+
+    /// The repository's default branch.
+    pub async fn default_branch(&self, repo: &str) -> Result<String, GithubError> {
+        let what = format!("reading the repository {repo}");
+        let url = self.endpoint(&format!("/repos/{repo}"))?;
+        let answer = self.call(&what, Method::GET, &url, Body::None).await?;
+        let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
+        let value: Value = Self::parse(&answer, &what)?;
+        value["default_branch"]
+            .as_str()
+            .filter(|b| !b.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| GithubError::Api {
+                what,
+                status: 200,
+                message: "the answer names no default branch".into(),
+            })
     }
 
     /// Every release of the repository, drafts included, newest first.

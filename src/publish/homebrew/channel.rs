@@ -2,19 +2,18 @@
 //! rendered with the release's download URLs and pushed to the tap (or proposed in a pull
 //! request).
 
-use std::time::Duration;
-
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use super::config::HomebrewConfig;
-use super::{Formula, ManPage, Pushed, Tap};
+use super::{Formula, ManPage, Tap};
 use crate::config::{self, Loaded, Problem};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{ArtifactKind, Manifest};
+use crate::publish::github;
 use crate::publish::github::config::GithubConfig;
-use crate::publish::github::{self, Client};
+use crate::publish::pull_request::PullRequest;
 use crate::publish::{Context, Planned, Publisher, Run};
 
 /// The Homebrew tap channel.
@@ -82,12 +81,8 @@ struct FormulaPlan {
     tag: String,
     #[serde(skip)]
     tap: Tap,
-    tap_repo: Option<String>,
-    pull_request: bool,
-    /// Where pull requests are opened.
-    api_url: String,
-    #[serde(skip)]
-    max_retry: Duration,
+    /// The pull request proposing the formula, in pull-request mode.
+    pull_request: Option<PullRequest>,
 }
 
 impl Planned for HomebrewPlan {
@@ -102,7 +97,7 @@ impl Planned for HomebrewPlan {
             brew.formula.name,
             brew.formula.class,
             brew.tap.display_url(),
-            if brew.pull_request {
+            if brew.pull_request.is_some() {
                 "open a pull request"
             } else {
                 "push it, if it changed"
@@ -160,46 +155,21 @@ async fn push_formula(
         .render(&brew.template)
         .map_err(|e| Error::Usage(crate::error::chain(&e)))?;
     let message = format!("{} {}", formula.name, formula.version);
-    let pr_branch = brew
-        .pull_request
-        .then(|| format!("shipit/{}-{}", formula.name, formula.version));
+    let pr_branch = brew.pull_request.as_ref().map(|p| p.branch.as_str());
     let pushed = brew
         .tap
-        .publish(&formula.name, &text, &message, pr_branch.as_deref())
+        .publish(&formula.name, &text, &message, pr_branch)
         .map_err(Error::work)?;
-    match pushed {
-        Pushed::Unchanged => say(format!(
-            "the tap's {}.rb is already up to date",
-            formula.name
-        )),
-        Pushed::Committed { branch, attempts } => {
-            say(format!(
-                "pushed {}/{}.rb to the tap's {branch}{}",
-                brew.tap.folder,
-                formula.name,
-                if attempts > 1 {
-                    " (rebased on newer commits)"
-                } else {
-                    ""
-                }
-            ));
-            if let (Some(head), Some(repo)) = (&pr_branch, &brew.tap_repo) {
-                let base = brew.tap.branch.clone().unwrap_or_else(|| "main".into());
-                let body = format!("Formula for {message}, released by shipit.");
-                let token = github::token().unwrap_or_default();
-                let url = Client::new(&brew.api_url, &token, brew.max_retry)
-                    .map_err(|e| Error::Failed(e.to_string()))?
-                    .open_pull_request(repo, head, &base, &message, &body)
-                    .await
-                    .map_err(|e| Error::Failed(e.to_string()))?;
-                say(match url {
-                    Some(url) => format!("opened {url}"),
-                    None => format!("a pull request for {head} is already open"),
-                });
-            }
-        }
-    }
-    Ok(())
+    crate::publish::pull_request::report(
+        &pushed,
+        brew.pull_request.as_ref(),
+        &format!("{}/{}.rb", brew.tap.folder, formula.name),
+        "the tap",
+        &message,
+        format!("the tap's {}.rb is already up to date", formula.name),
+        say,
+    )
+    .await
 }
 
 /// The formula for the release `release` makes, and where it goes.
@@ -290,12 +260,13 @@ fn formula_plan(
             ));
         }
     };
-    if config.pull_request && config.tap.repo.is_none() {
-        return Err(Error::Usage(
-            "[release.homebrew] pull_request = true needs `tap.repo`, to open the pull request on"
-                .into(),
-        ));
-    }
+    let pull_request = PullRequest::plan(
+        loaded,
+        "homebrew",
+        config.pull_request.as_ref(),
+        config.tap.repo.as_deref(),
+        format!("shipit/{name}-{}", facts.version),
+    )?;
     let author = config
         .commit_author
         .as_ref()
@@ -319,10 +290,7 @@ fn formula_plan(
             folder: config.folder.clone().unwrap_or_else(|| "Formula".into()),
             author,
         },
-        tap_repo: config.tap.repo.clone(),
-        pull_request: config.pull_request,
+        pull_request,
         tag: github::release_tag(facts),
-        api_url: github::api_url(),
-        max_retry: github::max_retry(release),
     })
 }

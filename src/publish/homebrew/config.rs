@@ -48,9 +48,9 @@ pub struct HomebrewConfig {
     pub branch: Option<String>,
     /// Commit author, `{ name = "...", email = "..." }`. Default: shipit.
     pub commit_author: Option<CommitAuthor>,
-    /// Push a branch and open a pull request instead of pushing to the branch.
-    #[serde(default)]
-    pub pull_request: bool,
+    /// Push a branch and open a pull request instead of pushing to the branch: `true` (on
+    /// the tap), or `{ repo = "owner/name" }` when the tap is your fork of that repository.
+    pub pull_request: Option<crate::publish::pull_request::PullRequestConfig>,
     /// Publish pre-releases too.
     #[serde(default)]
     pub prerelease: bool,
@@ -86,6 +86,11 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
                 loaded.span(path!["release", "homebrew", "tap", "repo"]),
             ));
         }
+        problems.extend(crate::publish::pull_request::check(
+            loaded,
+            "homebrew",
+            brew.pull_request.as_ref(),
+        ));
         if let Some(formula) = &brew.name {
             problems.extend(name_problem(
                 NameKind::Project,

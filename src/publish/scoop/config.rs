@@ -29,6 +29,9 @@ pub struct ScoopConfig {
     pub branch: Option<String>,
     /// Commit author, `{ name = "...", email = "..." }`. Default: shipit.
     pub commit_author: Option<CommitAuthor>,
+    /// Push a branch and open a pull request instead of pushing to the branch: `true` (on
+    /// the bucket), or `{ repo = "owner/name" }` when the bucket is your fork of that one.
+    pub pull_request: Option<crate::publish::pull_request::PullRequestConfig>,
     /// Publish pre-releases too.
     #[serde(default)]
     pub prerelease: bool,
@@ -44,6 +47,11 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
                 loaded.span(path!["release", "scoop", "bucket", "repo"]),
             ));
         }
+        problems.extend(crate::publish::pull_request::check(
+            loaded,
+            "scoop",
+            scoop.pull_request.as_ref(),
+        ));
         if let Some(name) = &scoop.name {
             problems.extend(name_problem(
                 NameKind::Project,

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 use self::config::ScoopConfig;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::publish::git::{GitRemote, Pushed};
+use crate::publish::git::GitRemote;
+use crate::publish::pull_request::{self, PullRequest};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run};
 
@@ -70,8 +71,16 @@ impl Publisher for Channel {
                     .map(|a| (a.name.clone(), a.email.clone())),
             )?
         };
+        let pull_request = PullRequest::plan(
+            cx.loaded,
+            "scoop",
+            scoop.pull_request.as_ref(),
+            scoop.bucket.repo.as_deref(),
+            format!("shipit/{name}-{}", cx.facts.version),
+        )?;
         Ok(Some(Box::new(ScoopPlan::Manifest(Box::new(
             ManifestPlan {
+                pull_request,
                 description: scoop
                     .description
                     .clone()
@@ -116,6 +125,7 @@ struct ManifestPlan {
     web_repo: String,
     zips: Vec<WindowsZip>,
     bucket: GitRemote,
+    pull_request: Option<PullRequest>,
 }
 
 /// Scoop's name for a zip's architecture.
@@ -181,7 +191,7 @@ impl Planned for ScoopPlan {
         match self {
             ScoopPlan::Skipped(why) => say(why.clone()),
             ScoopPlan::Manifest(plan) => say(format!(
-                "would write {}/{}.json ({}) to the bucket {} and push it, if it changed",
+                "would write {}/{}.json ({}) to the bucket {} and {}, if it changed",
                 plan.bucket.folder,
                 plan.name,
                 plan.zips
@@ -189,7 +199,12 @@ impl Planned for ScoopPlan {
                     .map(scoop_arch)
                     .collect::<Vec<_>>()
                     .join(", "),
-                plan.bucket.display_url()
+                plan.bucket.display_url(),
+                if plan.pull_request.is_some() {
+                    "propose it in a pull request"
+                } else {
+                    "push it"
+                }
             )),
         }
     }
@@ -211,17 +226,24 @@ impl Planned for ScoopPlan {
             let message = format!("{} {}", plan.name, plan.version);
             let pushed = plan
                 .bucket
-                .publish_file(&file, &text, &message, None)
+                .publish_file(
+                    &file,
+                    &text,
+                    &message,
+                    plan.pull_request.as_ref().map(|p| p.branch.as_str()),
+                )
                 .map_err(Error::work)?;
-            run.say(match &pushed {
-                Pushed::Unchanged => format!("the bucket's {file} is already up to date"),
-                Pushed::Committed { branch, .. } => {
-                    format!(
-                        "pushed {}/{file} to the bucket's {branch}",
-                        plan.bucket.folder
-                    )
-                }
-            });
+            let path = format!("{}/{file}", plan.bucket.folder);
+            pull_request::report(
+                &pushed,
+                plan.pull_request.as_ref(),
+                &path,
+                "the bucket",
+                &message,
+                format!("the bucket's {file} is already up to date"),
+                &|text| run.say(text),
+            )
+            .await?;
             let record = json!({
                 "manifest": format!("{}/{file}", plan.bucket.folder),
                 "bucket": plan.bucket.display_url(),

@@ -32,6 +32,10 @@ pub struct WingetConfig {
     pub branch: Option<String>,
     /// Commit author, `{ name = "...", email = "..." }`. Default: shipit.
     pub commit_author: Option<CommitAuthor>,
+    /// Push a branch and open a pull request instead of pushing to the branch: `true` (on
+    /// the repository), or `{ repo = "microsoft/winget-pkgs" }` when the repository is your
+    /// fork of that one.
+    pub pull_request: Option<crate::publish::pull_request::PullRequestConfig>,
     /// Publish pre-releases too.
     #[serde(default)]
     pub prerelease: bool,
@@ -63,6 +67,11 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
                 loaded.span(path!["release", "winget", "repository", "repo"]),
             ));
         }
+        problems.extend(crate::publish::pull_request::check(
+            loaded,
+            "winget",
+            winget.pull_request.as_ref(),
+        ));
         if let Some(why) = identifier_problem(&winget.identifier) {
             problems.push(
                 Problem::new(why, loaded.span(path!["release", "winget", "identifier"]))

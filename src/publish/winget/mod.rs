@@ -13,7 +13,8 @@ use serde_json::json;
 use self::config::WingetConfig;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::publish::git::{GitRemote, Pushed};
+use crate::publish::git::GitRemote;
+use crate::publish::pull_request::{self, PullRequest};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run, folder};
 
@@ -75,7 +76,15 @@ impl Publisher for Channel {
             .identifier
             .split_once('.')
             .unwrap_or((&winget.identifier, ""));
+        let pull_request = PullRequest::plan(
+            cx.loaded,
+            "winget",
+            winget.pull_request.as_ref(),
+            winget.repository.repo.as_deref(),
+            format!("shipit/{}-{}", winget.identifier, cx.facts.version),
+        )?;
         Ok(Some(Box::new(WingetPlan::Manifests(Box::new(Manifests {
+            pull_request,
             publisher: winget.publisher.clone().unwrap_or_else(|| first.to_owned()),
             name: winget
                 .name
@@ -124,6 +133,7 @@ struct Manifests {
     web_repo: String,
     zips: Vec<WindowsZip>,
     remote: GitRemote,
+    pull_request: Option<PullRequest>,
 }
 
 /// A single-quoted YAML scalar: `'` doubled, line breaks folded to spaces.
@@ -211,11 +221,16 @@ impl Planned for WingetPlan {
         match self {
             WingetPlan::Skipped(why) => say(why.clone()),
             WingetPlan::Manifests(plan) => say(format!(
-                "would write the winget manifests of {} {} to {} in {} and push them, if they changed",
+                "would write the winget manifests of {} {} to {} in {} and {}, if they changed",
                 plan.identifier,
                 plan.version,
                 plan.folder(),
-                plan.remote.display_url()
+                plan.remote.display_url(),
+                if plan.pull_request.is_some() {
+                    "propose them in a pull request"
+                } else {
+                    "push them"
+                }
             )),
         }
     }
@@ -238,19 +253,30 @@ impl Planned for WingetPlan {
             let message = format!("{} {}", plan.identifier, plan.version);
             let pushed = plan
                 .remote
-                .publish_folder(&message, |root| {
-                    for (name, text) in &files {
-                        folder::write_atomically(&root.join(&folder).join(name), text.as_bytes())?;
-                    }
-                    Ok::<(), crate::file_error::FileError>(())
-                })
+                .publish_folder(
+                    &message,
+                    plan.pull_request.as_ref().map(|p| p.branch.as_str()),
+                    |root| {
+                        for (name, text) in &files {
+                            folder::write_atomically(
+                                &root.join(&folder).join(name),
+                                text.as_bytes(),
+                            )?;
+                        }
+                        Ok::<(), crate::file_error::FileError>(())
+                    },
+                )
                 .map_err(Error::work)?;
-            run.say(match &pushed {
-                Pushed::Unchanged => {
-                    format!("the winget manifests in {folder} are already up to date")
-                }
-                Pushed::Committed { branch, .. } => format!("pushed {folder} to {branch}"),
-            });
+            pull_request::report(
+                &pushed,
+                plan.pull_request.as_ref(),
+                &folder,
+                "the repository",
+                &format!("New version: {} version {}", plan.identifier, plan.version),
+                format!("the winget manifests in {folder} are already up to date"),
+                &|text| run.say(text),
+            )
+            .await?;
             let record = json!({
                 "manifests": folder,
                 "repository": plan.remote.display_url(),

@@ -12,6 +12,8 @@ pub const CONFLICT_FIXTURE: &str = include_str!(
 );
 pub const REFS_FIXTURE: &str =
     include_str!("../../../fixtures/github-recorded/git-refs/normalized-fixture.json");
+pub const REPOSITORY_FIXTURE: &str =
+    include_str!("../../../fixtures/github-recorded/get-repository/normalized-fixture.json");
 pub const ERRORS_FIXTURE: &str =
     include_str!("../../../fixtures/github-recorded/errors/normalized-fixture.json");
 
@@ -26,6 +28,16 @@ pub struct Hosts<'a> {
     pub api: &'a str,
     /// The upload host, e.g. `http://127.0.0.1:5678`.
     pub uploads: &'a str,
+}
+
+/// A repository as `GET /repos/{owner}/{repo}` answers, its default branch as recorded.
+pub fn repository_json(owner: &str, repo: &str) -> Value {
+    let mut json = fixture(REPOSITORY_FIXTURE)[0]["response"].clone();
+    json["name"] = json!(repo);
+    json["full_name"] = json!(format!("{owner}/{repo}"));
+    json["owner"]["login"] = json!(owner);
+    json["html_url"] = json!(format!("https://github.com/{owner}/{repo}"));
+    json
 }
 
 pub fn release_json(hosts: &Hosts, owner: &str, repo: &str, r: &Release) -> Value {

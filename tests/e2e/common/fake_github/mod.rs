@@ -24,7 +24,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::wire::{self, Head, Response, read_body, read_head, write_response};
-use json::{Hosts, message, not_found, ok, validation};
+use json::{Hosts, message, not_found, ok, repository_json, validation};
 
 #[allow(unused_imports)]
 pub use json::{CONFLICT_FIXTURE, ERRORS_FIXTURE, REFS_FIXTURE, RELEASE_FIXTURE, fixture};
@@ -609,6 +609,7 @@ impl Server {
                 upload(&mut state, &hosts, request, owner, repo, body)
             }
             (Host::Uploads, ..) => not_found(),
+            (_, "GET", ["repos", owner, repo]) => ok(200, repository_json(owner, repo)),
             (_, "GET", ["repos", owner, repo, "releases", "tags", tag]) => {
                 match state
                     .releases
