@@ -1,6 +1,7 @@
 //! demo: a single-binary HTTP service, std only.
 //!
-//! Listens on `$PORT` (default 8080). `GET /` and `GET /version` answer with the version,
+//! `demo serve` listens on `$PORT` (default 8080); run bare, it prints its help and exits 0 (as
+//! winget's validation expects of a command-line tool). `GET /` and `GET /version` answer with the version,
 //! `GET /healthz` with 200. Two fault switches let deploy tests ship a bad version on purpose:
 //! `DEMO_FAIL_RATE` (0.0 to 1.0) makes that share of `/` requests answer 500, and
 //! `DEMO_UNHEALTHY=1` makes `/healthz` answer 503. Each connection is served on its own thread.
@@ -19,10 +20,26 @@ fn main() {
         println!("demo {VERSION}");
         return;
     }
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("demo {VERSION}: a tiny HTTP service\n\nUSAGE: demo [--version]\n\nENV: PORT (default 8080), BIND (default 0.0.0.0), DEMO_FAIL_RATE (0.0-1.0), DEMO_UNHEALTHY (1: /healthz answers 503)");
-        return;
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(),
+        None | Some("--help" | "-h" | "help") => println!("{HELP}"),
+        Some(other) => {
+            eprintln!("demo: unknown command `{other}`; `demo --help` lists them");
+            std::process::exit(2);
+        }
     }
+}
+
+const HELP: &str = "demo: a tiny HTTP service
+
+USAGE: demo serve       answer HTTP
+       demo --version   print the version
+
+ENV: PORT (default 8080), BIND (default 0.0.0.0), DEMO_FAIL_RATE (0.0-1.0),
+     DEMO_UNHEALTHY (1: /healthz answers 503)";
+
+/// Answers HTTP until killed.
+fn serve() {
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
     let bind = std::env::var("BIND").unwrap_or_else(|_| "0.0.0.0".into());
     let fail_rate: f64 = std::env::var("DEMO_FAIL_RATE")

@@ -164,6 +164,24 @@ fn usage_errors_exit_2() {
     assert_eq!(unknown.status.code(), Some(2));
     let version = shipit(dir.path()).arg("--version").output().unwrap();
     assert_eq!(version.status.code(), Some(0));
+    // Flags without a command are a usage error; nothing at all is a request for help.
+    let flags_only = shipit(dir.path()).arg("-v").output().unwrap();
+    assert_eq!(flags_only.status.code(), Some(2));
+}
+
+/// Run bare, shipit prints its help on stdout and exits 0 (winget's validation runs a tool
+/// that way and flags one that fails).
+#[test]
+fn shipit_without_arguments_prints_help_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = shipit(dir.path()).output().unwrap();
+    let (stdout, stderr) = text(&bare);
+    assert_eq!(bare.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("Usage: shipit [OPTIONS] <COMMAND>"),
+        "{stdout}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 #[test]

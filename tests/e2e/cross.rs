@@ -94,6 +94,10 @@ fn demo_builds_six_targets_that_run_then_every_target_is_cached() {
     let native = &by_target["linux-x64-musl"];
     assert_eq!(version_of(Command::new(native)), "demo 0.1.0");
     serves_its_version(native);
+    // Run bare it prints its help and exits 0, as winget's validation wants of a CLI.
+    let bare = Command::new(native).output().unwrap();
+    assert_eq!(bare.status.code(), Some(0), "{:?}", text(&bare));
+    assert!(text(&bare).0.contains("demo serve"), "{:?}", text(&bare));
     // The arm64 one under qemu, the Windows one under wine.
     let mut run = Command::new("qemu-aarch64-static");
     run.arg(&by_target["linux-arm64-musl"]);
@@ -125,6 +129,7 @@ fn serves_its_version(binary: &Path) {
     let addr = crate::common::private_addr();
     let (ip, port) = addr.rsplit_once(':').unwrap();
     let mut server = Command::new(binary)
+        .arg("serve")
         .env("PORT", port)
         .env("BIND", ip)
         .stderr(Stdio::null())

@@ -52,7 +52,7 @@ fn project() -> &'static Path {
                 .unwrap();
             assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
             let context = dir.join("dist/linux-x64-musl");
-            std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY demo /demo\nENTRYPOINT [\"/demo\"]\n").unwrap();
+            std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY demo /demo\nENTRYPOINT [\"/demo\"]\nCMD [\"serve\"]\n").unwrap();
             let build = Command::new("docker")
                 .args(["build", "-q", "-t", &format!("{IMAGE}:{version}")])
                 .arg(&context)
