@@ -224,6 +224,19 @@ impl Feed {
     }
 }
 
+/// The credential a channel's section names: the value of `var`, registered with the masker;
+/// unset or blank is a usage error naming the variable.
+pub fn credential(var: &str, channel: &str, what: &str) -> Result<String, crate::error::Error> {
+    let value = std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            crate::error::Error::Usage(format!("[release.{channel}] needs {what} in ${var}"))
+        })?;
+    crate::secrets::register(&value);
+    Ok(value)
+}
+
 /// `text` as a feed root: http(s), a host, no query or fragment, ending in `/`.
 fn root_url(text: &str) -> Option<Url> {
     let mut url = Url::parse(text.trim()).ok()?;

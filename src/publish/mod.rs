@@ -118,6 +118,25 @@ pub trait Planned: Send + Sync {
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>>;
 }
 
+/// A channel that does nothing this time, and says why (a pre-release it does not publish).
+pub struct Skipped(pub String);
+
+impl Planned for Skipped {
+    fn describe(&self, say: &dyn Fn(String)) {
+        say(self.0.clone());
+    }
+
+    fn apply<'a>(
+        &'a self,
+        run: &'a mut Run<'_>,
+    ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
+        Box::pin(async move {
+            run.say(self.0.clone());
+            Ok(serde_json::json!({ "skipped": self.0 }))
+        })
+    }
+}
+
 /// Every channel, in the order they run: container images first, so the release announces
 /// images that exist; then the GitHub release; then channels whose files point at the
 /// release's download URLs (Homebrew, Scoop, winget, Chocolatey); then the package repositories and registries, which hold

@@ -17,9 +17,9 @@ use self::config::ChocolateyConfig;
 use self::nupkg::{Download, Nuspec};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::publish::feed::{Feed, Upload};
+use crate::publish::feed::{self, Feed, Upload};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
-use crate::publish::{Context, Planned, Publisher, Run};
+use crate::publish::{Context, Planned, Publisher, Run, Skipped};
 
 /// The largest package read back to compare.
 const MAX_PACKAGE: usize = 256 << 20;
@@ -56,7 +56,7 @@ impl Publisher for Channel {
         let release =
             match windows_release(cx, "chocolatey", "the Chocolatey package", choco.prerelease)? {
                 Ok(release) => release,
-                Err(why) => return Ok(Some(Box::new(ChocolateyPlan::Skipped(why)))),
+                Err(why) => return Ok(Some(Box::new(Skipped(why)))),
             };
         let WindowsRelease {
             web_repo,
@@ -101,51 +101,41 @@ impl Publisher for Channel {
             .clone()
             .unwrap_or_else(|| config::DEFAULT_API_KEY_ENV.into());
         crate::secrets::register_env(&api_key_env);
-        Ok(Some(Box::new(ChocolateyPlan::Package(Box::new(
-            PackagePlan {
-                nuspec: Nuspec {
-                    title: choco.title.clone().unwrap_or_else(|| id.clone()),
-                    id,
-                    version: cx.facts.version.clone(),
-                    authors,
-                    summary: choco
-                        .summary
-                        .clone()
-                        .or_else(|| cx.facts.cargo.description.clone()),
-                    description,
-                    project_url: choco
-                        .project_url
-                        .clone()
-                        .or_else(|| cx.facts.cargo.homepage.clone())
-                        .or_else(|| Some(web_repo.clone())),
-                    license_url: choco.license_url.clone(),
-                    icon_url: choco.icon_url.clone(),
-                    tags: choco.tags.clone(),
-                    release_notes: choco.release_notes.clone(),
-                    require_license_acceptance: choco.require_license_acceptance,
-                    repository: Some((web_repo.clone(), cx.facts.commit.clone())),
-                },
-                source: choco
-                    .source
+        Ok(Some(Box::new(PackagePlan {
+            nuspec: Nuspec {
+                title: choco.title.clone().unwrap_or_else(|| id.clone()),
+                id,
+                version: cx.facts.version.clone(),
+                authors,
+                summary: choco
+                    .summary
                     .clone()
-                    .unwrap_or_else(|| config::DEFAULT_SOURCE.into()),
-                api_key_env,
-                web_repo,
-                tag,
-                x86,
-                x64,
-                mtime: cx.facts.source_date_epoch,
+                    .or_else(|| cx.facts.cargo.description.clone()),
+                description,
+                project_url: choco
+                    .project_url
+                    .clone()
+                    .or_else(|| cx.facts.cargo.homepage.clone())
+                    .or_else(|| Some(web_repo.clone())),
+                license_url: choco.license_url.clone(),
+                icon_url: choco.icon_url.clone(),
+                tags: choco.tags.clone(),
+                release_notes: choco.release_notes.clone(),
+                require_license_acceptance: choco.require_license_acceptance,
+                repository: Some((web_repo.clone(), cx.facts.commit.clone())),
             },
-        )))))
+            source: choco
+                .source
+                .clone()
+                .unwrap_or_else(|| config::DEFAULT_SOURCE.into()),
+            api_key_env,
+            web_repo,
+            tag,
+            x86,
+            x64,
+            mtime: cx.facts.source_date_epoch,
+        })))
     }
-}
-
-/// What the channel does this time.
-enum ChocolateyPlan {
-    /// Nothing, and why.
-    Skipped(String),
-    /// Build and push this package.
-    Package(Box<PackagePlan>),
 }
 
 struct PackagePlan {
@@ -173,15 +163,7 @@ enum Pushed {
 
 impl PackagePlan {
     fn api_key(&self) -> Result<String, Error> {
-        std::env::var(&self.api_key_env)
-            .ok()
-            .filter(|k| !k.trim().is_empty())
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "[release.chocolatey] needs the feed's API key in ${}",
-                    self.api_key_env
-                ))
-            })
+        feed::credential(&self.api_key_env, "chocolatey", "the feed's API key")
     }
 
     /// The `.nupkg`, pointing at the released zips.
@@ -266,30 +248,25 @@ impl PackagePlan {
     }
 }
 
-impl Planned for ChocolateyPlan {
+impl Planned for PackagePlan {
     fn describe(&self, say: &dyn Fn(String)) {
-        match self {
-            ChocolateyPlan::Skipped(why) => say(why.clone()),
-            ChocolateyPlan::Package(plan) => say(format!(
-                "would push {} {} ({}) to {}, unless the feed has it",
-                plan.nuspec.id,
-                plan.nuspec.version,
-                [&plan.x64, &plan.x86]
-                    .into_iter()
-                    .flatten()
-                    .map(|z| z.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                plan.source
-            )),
-        }
+        let plan = self;
+        say(format!(
+            "would push {} {} ({}) to {}, unless the feed has it",
+            plan.nuspec.id,
+            plan.nuspec.version,
+            [&plan.x64, &plan.x86]
+                .into_iter()
+                .flatten()
+                .map(|z| z.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            plan.source
+        ));
     }
 
     fn preflight(&self) -> Result<(), Error> {
-        match self {
-            ChocolateyPlan::Skipped(_) => Ok(()),
-            ChocolateyPlan::Package(plan) => plan.api_key().map(drop),
-        }
+        self.api_key().map(drop)
     }
 
     fn apply<'a>(
@@ -297,15 +274,8 @@ impl Planned for ChocolateyPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let plan = match self {
-                ChocolateyPlan::Skipped(why) => {
-                    run.say(why.clone());
-                    return Ok(json!({"skipped": why}));
-                }
-                ChocolateyPlan::Package(plan) => plan,
-            };
+            let plan = self;
             let key = plan.api_key()?;
-            crate::secrets::register(&key);
             let feed = Feed::new(
                 "Chocolatey feed",
                 &plan.source,

@@ -14,7 +14,7 @@ use crate::manifest::{ArtifactKind, Manifest};
 use crate::publish::github;
 use crate::publish::github::config::GithubConfig;
 use crate::publish::pull_request::PullRequest;
-use crate::publish::{Context, Planned, Publisher, Run};
+use crate::publish::{Context, Planned, Publisher, Run, Skipped};
 
 /// The Homebrew tap channel.
 pub struct Channel;
@@ -51,23 +51,14 @@ impl Publisher for Channel {
             ));
         };
         if github::is_prerelease(&release, cx.facts) && !config.prerelease {
-            return Ok(Some(Box::new(HomebrewPlan::Skipped(format!(
+            return Ok(Some(Box::new(Skipped(format!(
                 "skipping the Homebrew formula: {} is a pre-release (set `prerelease = true` in [release.homebrew] to publish it)",
                 cx.facts.version
             )))));
         }
         let plan = formula_plan(cx.loaded, cx.facts, &config, cx.manifest, &release)?;
-        Ok(Some(Box::new(HomebrewPlan::Formula(Box::new(plan)))))
+        Ok(Some(Box::new(plan)))
     }
-}
-
-/// What the channel does this time.
-#[derive(Debug, Serialize)]
-enum HomebrewPlan {
-    /// Nothing, and why.
-    Skipped(String),
-    /// Push this formula.
-    Formula(Box<FormulaPlan>),
 }
 
 /// A formula for a tap. URLs are filled in once the GitHub release exists.
@@ -85,12 +76,9 @@ struct FormulaPlan {
     pull_request: Option<PullRequest>,
 }
 
-impl Planned for HomebrewPlan {
+impl Planned for FormulaPlan {
     fn describe(&self, say: &dyn Fn(String)) {
-        let brew = match self {
-            HomebrewPlan::Skipped(why) => return say(why.clone()),
-            HomebrewPlan::Formula(brew) => brew,
-        };
+        let brew = self;
         say(format!(
             "would write {}/{}.rb (class {}) to the tap {} and {}",
             brew.tap.folder,
@@ -110,24 +98,17 @@ impl Planned for HomebrewPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            match self {
-                HomebrewPlan::Skipped(why) => {
-                    run.say(why.clone());
-                    Ok(serde_json::json!({"skipped": why}))
-                }
-                HomebrewPlan::Formula(brew) => {
-                    let say = |text: String| run.say(text);
-                    push_formula(brew, run.manifest, &say).await?;
-                    let record = serde_json::json!({
-                        "formula": format!("{}/{}.rb", brew.tap.folder, brew.formula.name),
-                        "tap": brew.tap.display_url(),
-                        "version": brew.formula.version,
-                    });
-                    run.manifest.published.record("homebrew", record.clone());
-                    run.record()?;
-                    Ok(record)
-                }
-            }
+            let brew = self;
+            let say = |text: String| run.say(text);
+            push_formula(brew, run.manifest, &say).await?;
+            let record = serde_json::json!({
+                "formula": format!("{}/{}.rb", brew.tap.folder, brew.formula.name),
+                "tap": brew.tap.display_url(),
+                "version": brew.formula.version,
+            });
+            run.manifest.published.record("homebrew", record.clone());
+            run.record()?;
+            Ok(record)
         })
     }
 }

@@ -17,7 +17,7 @@ use self::config::{Access, NpmConfig};
 use self::package::{Common, NpmPackage};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::publish::feed::{Feed, Upload};
+use crate::publish::feed::{self, Feed, Upload};
 use crate::publish::github::{self, config::GithubConfig};
 use crate::publish::{Context, Planned, Publisher, Run};
 
@@ -144,15 +144,7 @@ enum Outcome {
 
 impl NpmPlan {
     fn token(&self) -> Result<String, Error> {
-        std::env::var(&self.token_env)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "[release.npm] needs a registry token in ${}",
-                    self.token_env
-                ))
-            })
+        feed::credential(&self.token_env, "npm", "a registry token")
     }
 
     /// Publishes `package` unless the registry has this version already (same bytes:
@@ -264,7 +256,6 @@ impl Planned for NpmPlan {
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
             let token = self.token()?;
-            crate::secrets::register(&token);
             let feed = Feed::new(
                 "npm registry",
                 &self.registry,

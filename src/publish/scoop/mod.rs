@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::publish::git::GitRemote;
 use crate::publish::pull_request::{self, PullRequest};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
-use crate::publish::{Context, Planned, Publisher, Run};
+use crate::publish::{Context, Planned, Publisher, Run, Skipped};
 
 /// The Scoop bucket channel.
 pub struct Channel;
@@ -46,7 +46,7 @@ impl Publisher for Channel {
         };
         let release = match windows_release(cx, "scoop", "the Scoop manifest", scoop.prerelease)? {
             Ok(release) => release,
-            Err(why) => return Ok(Some(Box::new(ScoopPlan::Skipped(why)))),
+            Err(why) => return Ok(Some(Box::new(Skipped(why)))),
         };
         let WindowsRelease {
             web_repo,
@@ -78,41 +78,31 @@ impl Publisher for Channel {
             scoop.bucket.repo.as_deref(),
             format!("shipit/{name}-{}", cx.facts.version),
         )?;
-        Ok(Some(Box::new(ScoopPlan::Manifest(Box::new(
-            ManifestPlan {
-                pull_request,
-                description: scoop
-                    .description
-                    .clone()
-                    .or_else(|| cx.facts.cargo.description.clone())
-                    .unwrap_or_else(|| name.clone()),
-                homepage: scoop
-                    .homepage
-                    .clone()
-                    .or_else(|| cx.facts.cargo.homepage.clone())
-                    .unwrap_or_else(|| web_repo.clone()),
-                license: scoop
-                    .license
-                    .clone()
-                    .or_else(|| cx.facts.cargo.license.clone())
-                    .unwrap_or_else(|| "Unknown".into()),
-                name,
-                version: cx.facts.version.clone(),
-                tag,
-                web_repo,
-                zips,
-                bucket,
-            },
-        )))))
+        Ok(Some(Box::new(ManifestPlan {
+            pull_request,
+            description: scoop
+                .description
+                .clone()
+                .or_else(|| cx.facts.cargo.description.clone())
+                .unwrap_or_else(|| name.clone()),
+            homepage: scoop
+                .homepage
+                .clone()
+                .or_else(|| cx.facts.cargo.homepage.clone())
+                .unwrap_or_else(|| web_repo.clone()),
+            license: scoop
+                .license
+                .clone()
+                .or_else(|| cx.facts.cargo.license.clone())
+                .unwrap_or_else(|| "Unknown".into()),
+            name,
+            version: cx.facts.version.clone(),
+            tag,
+            web_repo,
+            zips,
+            bucket,
+        })))
     }
-}
-
-/// What the channel does this time.
-enum ScoopPlan {
-    /// Nothing, and why.
-    Skipped(String),
-    /// Push this manifest.
-    Manifest(Box<ManifestPlan>),
 }
 
 struct ManifestPlan {
@@ -186,27 +176,25 @@ impl ManifestPlan {
     }
 }
 
-impl Planned for ScoopPlan {
+impl Planned for ManifestPlan {
     fn describe(&self, say: &dyn Fn(String)) {
-        match self {
-            ScoopPlan::Skipped(why) => say(why.clone()),
-            ScoopPlan::Manifest(plan) => say(format!(
-                "would write {}/{}.json ({}) to the bucket {} and {}, if it changed",
-                plan.bucket.folder,
-                plan.name,
-                plan.zips
-                    .iter()
-                    .map(scoop_arch)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                plan.bucket.display_url(),
-                if plan.pull_request.is_some() {
-                    "propose it in a pull request"
-                } else {
-                    "push it"
-                }
-            )),
-        }
+        let plan = self;
+        say(format!(
+            "would write {}/{}.json ({}) to the bucket {} and {}, if it changed",
+            plan.bucket.folder,
+            plan.name,
+            plan.zips
+                .iter()
+                .map(scoop_arch)
+                .collect::<Vec<_>>()
+                .join(", "),
+            plan.bucket.display_url(),
+            if plan.pull_request.is_some() {
+                "propose it in a pull request"
+            } else {
+                "push it"
+            }
+        ));
     }
 
     fn apply<'a>(
@@ -214,13 +202,7 @@ impl Planned for ScoopPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let plan = match self {
-                ScoopPlan::Skipped(why) => {
-                    run.say(why.clone());
-                    return Ok(json!({"skipped": why}));
-                }
-                ScoopPlan::Manifest(plan) => plan,
-            };
+            let plan = self;
             let text = plan.render(|name| asset_url(run.manifest, &plan.web_repo, &plan.tag, name));
             let file = format!("{}.json", plan.name);
             let message = format!("{} {}", plan.name, plan.version);

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::publish::git::GitRemote;
 use crate::publish::pull_request::{self, PullRequest};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
-use crate::publish::{Context, Planned, Publisher, Run, folder};
+use crate::publish::{Context, Planned, Publisher, Run, Skipped, folder};
 
 /// The manifest schema version written.
 pub const SCHEMA: &str = "1.28.0";
@@ -52,7 +52,7 @@ impl Publisher for Channel {
         let release =
             match windows_release(cx, "winget", "the winget manifests", winget.prerelease)? {
                 Ok(release) => release,
-                Err(why) => return Ok(Some(Box::new(WingetPlan::Skipped(why)))),
+                Err(why) => return Ok(Some(Box::new(Skipped(why)))),
             };
         let WindowsRelease {
             web_repo,
@@ -83,7 +83,7 @@ impl Publisher for Channel {
             winget.repository.repo.as_deref(),
             format!("shipit/{}-{}", winget.identifier, cx.facts.version),
         )?;
-        Ok(Some(Box::new(WingetPlan::Manifests(Box::new(Manifests {
+        Ok(Some(Box::new(Manifests {
             pull_request,
             publisher: winget.publisher.clone().unwrap_or_else(|| first.to_owned()),
             name: winget
@@ -111,13 +111,8 @@ impl Publisher for Channel {
             web_repo,
             zips,
             remote,
-        })))))
+        })))
     }
-}
-
-enum WingetPlan {
-    Skipped(String),
-    Manifests(Box<Manifests>),
 }
 
 /// What the three manifests say.
@@ -216,23 +211,21 @@ impl Manifests {
     }
 }
 
-impl Planned for WingetPlan {
+impl Planned for Manifests {
     fn describe(&self, say: &dyn Fn(String)) {
-        match self {
-            WingetPlan::Skipped(why) => say(why.clone()),
-            WingetPlan::Manifests(plan) => say(format!(
-                "would write the winget manifests of {} {} to {} in {} and {}, if they changed",
-                plan.identifier,
-                plan.version,
-                plan.folder(),
-                plan.remote.display_url(),
-                if plan.pull_request.is_some() {
-                    "propose them in a pull request"
-                } else {
-                    "push them"
-                }
-            )),
-        }
+        let plan = self;
+        say(format!(
+            "would write the winget manifests of {} {} to {} in {} and {}, if they changed",
+            plan.identifier,
+            plan.version,
+            plan.folder(),
+            plan.remote.display_url(),
+            if plan.pull_request.is_some() {
+                "propose them in a pull request"
+            } else {
+                "push them"
+            }
+        ));
     }
 
     fn apply<'a>(
@@ -240,13 +233,7 @@ impl Planned for WingetPlan {
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
-            let plan = match self {
-                WingetPlan::Skipped(why) => {
-                    run.say(why.clone());
-                    return Ok(json!({"skipped": why}));
-                }
-                WingetPlan::Manifests(plan) => plan,
-            };
+            let plan = self;
             let files =
                 plan.render(|name| asset_url(run.manifest, &plan.web_repo, &plan.tag, name));
             let folder = plan.folder();
