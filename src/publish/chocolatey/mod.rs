@@ -167,7 +167,7 @@ impl PackagePlan {
     }
 
     /// The `.nupkg`, pointing at the released zips.
-    fn package(&self, run: &Run<'_>) -> Vec<u8> {
+    fn package(&self, run: &Run<'_>) -> Result<Vec<u8>, Error> {
         let download = |zip: &WindowsZip| Download {
             url: asset_url(run.manifest, &self.web_repo, &self.tag, &zip.name),
             sha256: zip.sha256.clone(),
@@ -188,6 +188,7 @@ impl PackagePlan {
             self.x64.as_ref().map(download).as_ref(),
         );
         nupkg::build(&nuspec, &script, self.mtime)
+            .map_err(|e| Error::Failed(format!("cannot build the Chocolatey package: {e}")))
     }
 
     /// NuGet's push address under the feed: `api/v2/package` for a bare host (the community
@@ -282,7 +283,7 @@ impl Planned for PackagePlan {
                 Some(("x-nuget-apikey", key)),
             )
             .map_err(Error::work)?;
-            let bytes = plan.package(run);
+            let bytes = plan.package(run)?;
             let size = bytes.len();
             let pushed = plan.push(&feed, bytes).await?;
             let (id, version) = (&plan.nuspec.id, &plan.nuspec.version);

@@ -140,7 +140,7 @@ pub fn install_script(x86: Option<&Download>, x64: Option<&Download>) -> String 
 
 /// The `.nupkg`: the nuspec, the install script and the packaging parts, entries dated
 /// `mtime`.
-pub fn build(nuspec: &Nuspec, script: &str, mtime: u64) -> Vec<u8> {
+pub fn build(nuspec: &Nuspec, script: &str, mtime: u64) -> zip::result::ZipResult<Vec<u8>> {
     let nuspec_text = nuspec.render();
     // Part names NuGet makes random are derived from the content, for the same bytes each time.
     let seed = hex::encode(Sha256::digest(nuspec_text.as_bytes()));
@@ -194,10 +194,10 @@ pub fn build(nuspec: &Nuspec, script: &str, mtime: u64) -> Vec<u8> {
         .last_modified_time(crate::archive::zip_time(mtime))
         .unix_permissions(0o644);
     for (name, bytes) in entries {
-        zip.start_file(name, options).expect("writing to memory");
-        zip.write_all(bytes).expect("writing to memory");
+        zip.start_file(name, options)?;
+        zip.write_all(bytes)?;
     }
-    zip.finish().expect("writing to memory").into_inner()
+    Ok(zip.finish()?.into_inner())
 }
 
 #[cfg(test)]
@@ -248,8 +248,8 @@ mod tests {
     #[test]
     fn the_same_package_builds_to_the_same_bytes_with_the_nuspec_at_the_root() {
         let script = install_script(None, None);
-        let one = build(&nuspec(), &script, 1_700_000_000);
-        assert_eq!(one, build(&nuspec(), &script, 1_700_000_000));
+        let one = build(&nuspec(), &script, 1_700_000_000).unwrap();
+        assert_eq!(one, build(&nuspec(), &script, 1_700_000_000).unwrap());
         let zip = zip::ZipArchive::new(std::io::Cursor::new(one)).unwrap();
         let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
         names.sort();

@@ -97,7 +97,7 @@ impl Publisher for Channel {
             &platforms,
             &npm.keywords,
             readme,
-        ));
+        )?);
         let tag = npm.tag.clone().unwrap_or_else(|| {
             if cx.facts.version.contains('-') {
                 "next".into()

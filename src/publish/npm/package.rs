@@ -238,7 +238,7 @@ pub fn platform_package(
             .map_err(|e| Error::Failed(format!("cannot read {} from dist: {e}", path)))?;
         files.push((format!("bin/{file}"), bytes, 0o755));
     }
-    Ok(pack(&platform.package, Value::Object(fields), files))
+    pack(&platform.package, Value::Object(fields), files)
 }
 
 /// The root package: `optionalDependencies` on every platform package at this version, and
@@ -248,7 +248,7 @@ pub fn root_package(
     platforms: &[Platform],
     keywords: &[String],
     readme: Option<Vec<u8>>,
-) -> NpmPackage {
+) -> Result<NpmPackage, Error> {
     let mut fields = common.fields(&common.name, &common.description);
     if !keywords.is_empty() {
         fields.insert("keywords".into(), json!(keywords));
@@ -299,35 +299,36 @@ pub fn launcher(bin: &str, platforms: &[Platform]) -> String {
     // JSON text is a JavaScript literal; names were checked, so nothing here is code.
     include_str!("launcher.js")
         .replace("__BIN__", &json!(bin).to_string())
-        .replace(
-            "__PLATFORMS__",
-            &serde_json::to_string_pretty(&table).expect("JSON values serialize"),
-        )
+        .replace("__PLATFORMS__", &format!("{:#}", Value::Array(table)))
 }
 
 /// A package of `package.json` and `files` (path, bytes, mode), packed.
-fn pack(name: &str, manifest: Value, mut files: Vec<(String, Vec<u8>, u32)>) -> NpmPackage {
-    let mut json_text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize");
-    json_text.push('\n');
+fn pack(
+    name: &str,
+    manifest: Value,
+    mut files: Vec<(String, Vec<u8>, u32)>,
+) -> Result<NpmPackage, Error> {
+    let json_text = format!("{manifest:#}\n");
     files.push(("package.json".into(), json_text.into_bytes(), 0o644));
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let tarball = tarball(&files);
+    let tarball = tarball(&files)
+        .map_err(|e| Error::Failed(format!("cannot pack the npm package {name}: {e}")))?;
     let integrity = format!(
         "sha512-{}",
         base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&tarball))
     );
     let shasum = hex::encode(sha1::Sha1::digest(&tarball));
-    NpmPackage {
+    Ok(NpmPackage {
         name: name.to_owned(),
         manifest,
         tarball,
         integrity,
         shasum,
-    }
+    })
 }
 
 /// A gzipped ustar archive of `files` under `package/`, as `npm pack` writes one.
-fn tarball(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
+fn tarball(files: &[(String, Vec<u8>, u32)]) -> std::io::Result<Vec<u8>> {
     let gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
     let mut builder = tar::Builder::new(gz);
     for (path, bytes, mode) in files {
@@ -338,13 +339,11 @@ fn tarball(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
         header.set_uid(0);
         header.set_gid(0);
         header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, format!("package/{path}"), bytes.as_slice())
-            .expect("writing to memory");
+        builder.append_data(&mut header, format!("package/{path}"), bytes.as_slice())?;
     }
-    let mut gz = builder.into_inner().expect("writing to memory");
-    gz.flush().expect("writing to memory");
-    gz.finish().expect("writing to memory")
+    let mut gz = builder.into_inner()?;
+    gz.flush()?;
+    gz.finish()
 }
 
 #[cfg(test)]
@@ -422,8 +421,8 @@ mod tests {
             libc: None,
             binaries: vec![("demo".into(), "demo".into())],
         };
-        let one = root_package(&common, std::slice::from_ref(&platform), &[], None);
-        let two = root_package(&common, std::slice::from_ref(&platform), &[], None);
+        let one = root_package(&common, std::slice::from_ref(&platform), &[], None).unwrap();
+        let two = root_package(&common, std::slice::from_ref(&platform), &[], None).unwrap();
         assert_eq!(one.tarball, two.tarball);
         assert!(one.integrity.starts_with("sha512-"), "{}", one.integrity);
         assert_eq!(one.shasum.len(), 40);

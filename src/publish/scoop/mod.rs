@@ -170,9 +170,7 @@ impl ManifestPlan {
             "checkver": { "github": self.web_repo },
             "autoupdate": { "architecture": autoupdate },
         });
-        let mut text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize");
-        text.push('\n');
-        text
+        format!("{manifest:#}\n")
     }
 }
 
