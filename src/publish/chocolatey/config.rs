@@ -90,12 +90,11 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
                 at("api_key_env"),
             ));
         }
-        for key in ["project_url", "license_url", "icon_url"] {
-            let value = match key {
-                "project_url" => &choco.project_url,
-                "license_url" => &choco.license_url,
-                _ => &choco.icon_url,
-            };
+        for (key, value) in [
+            ("project_url", &choco.project_url),
+            ("license_url", &choco.license_url),
+            ("icon_url", &choco.icon_url),
+        ] {
             if let Some(url) = value
                 && url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "https" | "http"))
             {
