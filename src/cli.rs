@@ -24,6 +24,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Whether a parse error is shipit run with no arguments at all. Then it shows its help on
+/// stdout and succeeds, as cargo does: nothing asked for failed (winget's validation runs a
+/// tool that way and wants exit 0).
+pub fn is_bare_run(error: &clap::Error) -> bool {
+    error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        && std::env::args_os().len() == 1
+}
+
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {

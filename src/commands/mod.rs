@@ -48,13 +48,8 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Run bare, shipit shows its help and succeeds, as cargo does: nothing was asked
-            // that failed (winget's validation runs a tool this way and wants exit 0).
-            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-                && std::env::args_os().len() == 1
-            {
-                use clap::CommandFactory;
-                let _ = Cli::command().print_help();
+            if crate::cli::is_bare_run(&e) {
+                let _ = <Cli as clap::CommandFactory>::command().print_help();
                 return ExitCode::Success;
             }
             let _ = e.print();
