@@ -37,6 +37,7 @@ pub mod relpath;
 pub mod report;
 pub mod reproducible;
 pub mod retry;
+pub mod sbom;
 pub mod secrets;
 pub mod targets;
 pub mod tasks;

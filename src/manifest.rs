@@ -125,6 +125,8 @@ pub enum ArtifactKind {
     Archive,
     /// A Linux package (.deb, .rpm).
     Package,
+    /// A software bill of materials (CycloneDX or SPDX JSON).
+    Sbom,
     /// A checksums file.
     Checksum,
     /// A signature.
@@ -139,6 +141,7 @@ impl fmt::Display for ArtifactKind {
             ArtifactKind::Binary => "binary",
             ArtifactKind::Archive => "archive",
             ArtifactKind::Package => "package",
+            ArtifactKind::Sbom => "sbom",
             ArtifactKind::Checksum => "checksum",
             ArtifactKind::Signature => "signature",
             ArtifactKind::File => "file",

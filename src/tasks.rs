@@ -27,6 +27,8 @@ pub enum Task {
     Package(Box<PackageTask>),
     /// Write `install.sh` with the archives' digests.
     Installer(crate::installer::InstallerSpec),
+    /// Write one target's SBOMs.
+    Sbom(Box<crate::sbom::SbomSpec>),
 }
 
 /// A package to write and, for a signed rpm, where the stage's OpenPGP key comes from.
@@ -135,6 +137,9 @@ pub enum TaskError {
     /// The install script was not written.
     #[error(transparent)]
     Installer(#[from] crate::installer::InstallerError),
+    /// The SBOMs were not written.
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
 }
 
 fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TaskError {
@@ -281,6 +286,14 @@ impl Task {
                     crate::words::count(archives, "archive", "archives")
                 ))
             }
+            Task::Sbom(spec) => {
+                let components = crate::sbom::write(spec)?;
+                Ok(format!(
+                    "wrote the SBOMs of {} ({})",
+                    spec.target,
+                    crate::words::count(components, "component", "components")
+                ))
+            }
             Task::Package(task) => {
                 let key = match &task.spec.signed_by {
                     Some(stage) => Some(
@@ -339,6 +352,10 @@ impl fmt::Display for Task {
                 name(&spec.output),
                 crate::words::count(spec.archives.len(), "archive", "archives")
             ),
+            Task::Sbom(spec) => {
+                let files: Vec<String> = spec.outputs.iter().map(|(_, p)| name(p)).collect();
+                write!(f, "sbom {}", files.join(", "))
+            }
             Task::Package(task) => write!(
                 f,
                 "{} {} ({} to install{})",

@@ -22,5 +22,6 @@ mod package;
 mod release;
 mod release_notes;
 mod split;
+mod supply_chain;
 mod trust;
 mod windows_channels;

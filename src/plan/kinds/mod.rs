@@ -6,6 +6,7 @@ mod cargo;
 mod checksum;
 mod installer;
 mod package;
+mod sbom;
 mod sign;
 
 use std::path::Path;
@@ -201,6 +202,7 @@ pub fn builtins() -> &'static [&'static dyn Builtin] {
         &installer::Installer,
         &package::DEB,
         &package::RPM,
+        &sbom::Sbom,
     ]
 }
 

@@ -1,0 +1,262 @@
+//! Supply-chain evidence on a project with real dependencies: SBOMs of each target,
+//! validated by CycloneDX's and SPDX's own Python tools and compared with `cargo tree`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{git, require, shared_target_dir, shipit, text};
+
+/// A crate with registry dependencies: one per platform (`hex` on unix, `memchr` on
+/// windows), a proc-macro pulled in by a feature (serde's derive), a build-dependency
+/// (`autocfg`) and a dev-dependency (`ryu`), none of which but the first kind may appear in
+/// an SBOM; committed with its lock file.
+fn dependent_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"sbomfix\"\nversion = \"0.4.0\"\nedition = \"2021\"\nlicense = \"MIT/Apache-2.0\"\n\
+         description = \"An SBOM fixture\"\n\n\
+         [dependencies]\nitoa = \"1\"\nserde = { version = \"1\", features = [\"derive\"] }\n\n\
+         [target.'cfg(unix)'.dependencies]\nhex = \"0.4\"\n\n\
+         [target.'cfg(windows)'.dependencies]\nmemchr = \"2\"\n\n\
+         [build-dependencies]\nautocfg = \"1\"\n\n[dev-dependencies]\nryu = \"1\"\n\n\
+         [profile.release]\nlto = true\ncodegen-units = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("build.rs"),
+        "fn main() { let _ = autocfg::new(); }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("src/main.rs"),
+        "#[derive(serde::Serialize)]\nstruct Point { x: i32 }\n\
+         fn main() {\n    let p = Point { x: 1 };\n    let _ = &p.x;\n    let mut b = itoa::Buffer::new();\n    println!(\"sbomfix {}\", b.format(4));\n    \
+         #[cfg(unix)]\n    println!(\"{}\", hex::encode([1u8]));\n    \
+         #[cfg(windows)]\n    println!(\"{:?}\", memchr::memchr(b'a', b\"abc\"));\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\", \"windows-x64\"]\n\n\
+         [stages.sbom]\nuses = \"sbom\"\nneeds = [\"build\"]\n",
+    )
+    .unwrap();
+    std::fs::write(root.join(".gitignore"), "/target\n/dist\n").unwrap();
+    let lock = Command::new("cargo")
+        .arg("generate-lockfile")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{:?}", text(&lock));
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "fixture"]);
+    dir
+}
+
+/// `name@version` of every package `cargo tree -e normal --target <triple>` prints, the root
+/// left out.
+fn cargo_tree(root: &Path, triple: &str) -> BTreeSet<String> {
+    let out = Command::new("cargo")
+        .args([
+            "tree", "-e", "normal", "--prefix", "none", "--target", triple,
+        ])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    text(&out)
+        .0
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some(format!(
+                "{}@{}",
+                words.next()?,
+                words.next()?.trim_start_matches('v')
+            ))
+        })
+        .filter(|p| !p.starts_with("sbomfix@"))
+        .collect()
+}
+
+/// Runs Python `code` with `args`; fails the test with what it printed.
+fn python(code: &str, args: &[&Path]) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+#[test]
+fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_and_spdx_tools() {
+    require("python3");
+    require("pyspdxtools");
+    let dir = dependent_project();
+    let root = dir.path();
+    let build = || {
+        let _ = std::fs::remove_dir_all(root.join("dist"));
+        let out = shipit(root)
+            .arg("build")
+            .env("CARGO_TARGET_DIR", shared_target_dir("sbom-target"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(root.join("dist/manifest.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let manifest = build();
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    for (target, triple, only, never) in [
+        (
+            "linux-x64-musl",
+            "x86_64-unknown-linux-musl",
+            "hex",
+            "memchr",
+        ),
+        ("windows-x64", "x86_64-pc-windows-gnu", "memchr", "hex"),
+    ] {
+        let cdx_path = root.join(format!("dist/sbomfix-0.4.0-{target}.cdx.json"));
+        let spdx_path = root.join(format!("dist/sbomfix-0.4.0-{target}.spdx.json"));
+        // Both are artifacts of the manifest, of kind sbom, for their target.
+        for path in [&cdx_path, &spdx_path] {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert!(
+                manifest["artifacts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["name"] == name && a["kind"] == "sbom" && a["target"] == target),
+                "{name} not in the manifest"
+            );
+        }
+        // The standards' own validators accept them.
+        python(
+            "import sys\n\
+             from cyclonedx.validation.json import JsonStrictValidator\n\
+             from cyclonedx.schema import SchemaVersion\n\
+             error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
+             sys.exit(f'invalid: {error.data.message} at {list(error.data.absolute_path)}' if error else 0)\n",
+            &[&cdx_path],
+        );
+        let spdx_check = Command::new("pyspdxtools")
+            .arg("-i")
+            .arg(&spdx_path)
+            .output()
+            .unwrap();
+        let (out, err) = text(&spdx_check);
+        assert!(
+            spdx_check.status.success() && !format!("{out}{err}").contains("error"),
+            "{out}{err}"
+        );
+
+        // The components are exactly cargo tree's for that platform: no build- or
+        // dev-dependency, no other platform's crate.
+        let cdx: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cdx_path).unwrap()).unwrap();
+        let components: BTreeSet<String> = cdx["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["type"] == "library")
+            .map(|c| {
+                format!(
+                    "{}@{}",
+                    c["name"].as_str().unwrap(),
+                    c["version"].as_str().unwrap()
+                )
+            })
+            .collect();
+        let tree = cargo_tree(root, triple);
+        assert_eq!(components, tree, "{target}");
+        let names: BTreeSet<&str> = components
+            .iter()
+            .map(|c| c.split('@').next().unwrap())
+            .collect();
+        assert!(
+            names.contains(only) && !names.contains(never),
+            "{target}: {names:?}"
+        );
+        assert!(
+            names.contains("serde_derive") && !names.contains("autocfg") && !names.contains("ryu")
+        );
+
+        // Purls, licences, Cargo.lock's checksums, and the binary's own digest.
+        let itoa = cdx["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "itoa")
+            .unwrap();
+        let version = itoa["version"].as_str().unwrap();
+        assert_eq!(itoa["purl"], format!("pkg:cargo/itoa@{version}"));
+        assert_eq!(itoa["licenses"][0]["expression"], "MIT OR Apache-2.0");
+        let sum = itoa["hashes"][0]["content"].as_str().unwrap();
+        assert!(
+            lock.contains(&format!("name = \"itoa\"\nversion = \"{version}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{sum}\"")),
+            "{sum} is not itoa's checksum in Cargo.lock"
+        );
+        assert_eq!(
+            cdx["metadata"]["component"]["licenses"][0]["expression"],
+            "MIT OR Apache-2.0"
+        );
+        let exe = if target.starts_with("windows") {
+            "sbomfix.exe"
+        } else {
+            "sbomfix"
+        };
+        let binary = manifest["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "binary" && a["target"] == target)
+            .unwrap();
+        assert_eq!(binary["name"], exe);
+        let file = cdx["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "file")
+            .unwrap();
+        assert_eq!(file["name"], exe);
+        assert_eq!(file["hashes"][0]["content"], binary["sha256"]);
+        let spdx: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&spdx_path).unwrap()).unwrap();
+        assert_eq!(
+            spdx["packages"].as_array().unwrap().len(),
+            components.len() + 1,
+            "the project and each component"
+        );
+        assert_eq!(
+            spdx["files"][0]["checksums"][1]["checksumValue"],
+            binary["sha256"]
+        );
+    }
+
+    // From clean again: the same bytes.
+    let first: Vec<Vec<u8>> = ["linux-x64-musl", "windows-x64"]
+        .iter()
+        .flat_map(|t| {
+            [".cdx.json", ".spdx.json"].map(|e| root.join(format!("dist/sbomfix-0.4.0-{t}{e}")))
+        })
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    build();
+    let second: Vec<Vec<u8>> = ["linux-x64-musl", "windows-x64"]
+        .iter()
+        .flat_map(|t| {
+            [".cdx.json", ".spdx.json"].map(|e| root.join(format!("dist/sbomfix-0.4.0-{t}{e}")))
+        })
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(first == second, "the SBOMs changed between two builds");
+}
