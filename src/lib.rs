@@ -30,6 +30,7 @@ pub mod oci;
 pub mod openpgp;
 pub mod package;
 pub mod plan;
+pub mod provenance;
 pub mod publish;
 pub mod quote;
 pub mod release_notes;

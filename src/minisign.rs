@@ -114,6 +114,17 @@ impl PublicKey {
         key_id_hex(self.0.keynum())
     }
 
+    /// The raw Ed25519 public key (what DSSE envelopes are checked with).
+    pub fn ed25519(&self) -> Result<ed25519_dalek::VerifyingKey, Error> {
+        // `Ed`, the 8-byte key number, then the 32-byte key.
+        let bytes = self.0.to_bytes();
+        let raw: [u8; 32] = bytes
+            .get(10..42)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| malformed("public key", "too short"))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|e| malformed("public key", e))
+    }
+
     /// Checks `signature` against the data read from `data`. Returns the trusted comment.
     pub fn verify(
         &self,
@@ -233,6 +244,22 @@ impl SecretKey {
     /// The matching public key.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.public.clone())
+    }
+
+    /// The raw Ed25519 signing key (for DSSE envelopes, which sign with the same key pair).
+    pub fn ed25519(&self) -> Result<ed25519_dalek::SigningKey, Error> {
+        // The decrypted key, serialised: algorithm ids and scrypt parameters (54 bytes), the
+        // 8-byte key number, then libsodium's 64-byte secret key, whose first half is the seed.
+        let bytes = zeroize::Zeroizing::new(self.secret.to_bytes());
+        let seed: [u8; 32] = bytes
+            .get(62..94)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| malformed("secret key", "too short"))?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        if bytes.get(94..126) != Some(key.verifying_key().as_bytes().as_slice()) {
+            return Err(malformed("secret key", "its two halves do not match"));
+        }
+        Ok(key)
     }
 
     /// Signs the data read from `data` (prehashed with BLAKE2b-512), with a trusted comment

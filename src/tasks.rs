@@ -29,6 +29,8 @@ pub enum Task {
     Installer(crate::installer::InstallerSpec),
     /// Write one target's SBOMs.
     Sbom(Box<crate::sbom::SbomSpec>),
+    /// Write the signed provenance of the artifacts.
+    Provenance(Box<crate::provenance::ProvenanceSpec>),
 }
 
 /// A package to write and, for a signed rpm, where the stage's OpenPGP key comes from.
@@ -140,6 +142,9 @@ pub enum TaskError {
     /// The SBOMs were not written.
     #[error(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
+    /// The provenance was not written.
+    #[error(transparent)]
+    Provenance(#[from] crate::provenance::ProvenanceError),
 }
 
 fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TaskError {
@@ -230,6 +235,15 @@ pub struct TaskContext {
 }
 
 impl Task {
+    /// The stage and minisign key the task signs with, loaded before the run.
+    pub fn minisign_key(&self) -> Option<(&str, &KeySource)> {
+        match self {
+            Task::Sign(spec) => Some((&spec.stage, &spec.key)),
+            Task::Provenance(spec) => Some((&spec.stage, &spec.key)),
+            _ => None,
+        }
+    }
+
     /// Does the work; returns a line for the log.
     pub fn run(&self, context: &TaskContext) -> Result<String, TaskError> {
         let threads = context.threads.max(1);
@@ -284,6 +298,19 @@ impl Task {
                     "wrote {} ({} with their SHA-256)",
                     spec.output.display(),
                     crate::words::count(archives, "archive", "archives")
+                ))
+            }
+            Task::Provenance(spec) => {
+                let key = context
+                    .keys
+                    .get(&spec.stage)
+                    .ok_or_else(|| TaskError::NoKey(spec.stage.clone()))?;
+                let subjects = crate::provenance::write(spec, key)?;
+                Ok(format!(
+                    "wrote {} ({}, signed by {})",
+                    spec.output.display(),
+                    crate::words::count(subjects, "subject", "subjects"),
+                    key.public().key_id()
                 ))
             }
             Task::Sbom(spec) => {
@@ -351,6 +378,12 @@ impl fmt::Display for Task {
                 "installer {} ({})",
                 name(&spec.output),
                 crate::words::count(spec.archives.len(), "archive", "archives")
+            ),
+            Task::Provenance(spec) => write!(
+                f,
+                "provenance {} ({})",
+                name(&spec.output),
+                crate::words::count(spec.subjects.len(), "subject", "subjects")
             ),
             Task::Sbom(spec) => {
                 let files: Vec<String> = spec.outputs.iter().map(|(_, p)| name(p)).collect();

@@ -106,14 +106,14 @@ fn default_branch(dir: &Path) -> String {
 }
 
 /// The variables the release job needs from the repository's secrets: those the sign stages
-/// name for their key and password (`SHIPIT_SIGNING_KEY` is only the starter's choice).
+/// and provenance stages name for their key and password (`SHIPIT_SIGNING_KEY` is only the starter's choice).
 fn secret_variables(plan: &plan::Plan) -> Vec<String> {
     let mut names: Vec<String> = plan
         .stages
         .iter()
         .flat_map(|s| s.units.iter().flat_map(|u| u.steps.iter()))
         .filter_map(|step| match &step.command {
-            plan::StepCommand::Task(crate::tasks::Task::Sign(spec)) => Some(&spec.key),
+            plan::StepCommand::Task(task) => task.minisign_key().map(|(_, key)| key),
             _ => None,
         })
         .flat_map(|key| [key.env.clone(), key.password_env.clone()])

@@ -137,9 +137,12 @@ pub(super) fn signing_keys(plan: &plan::Plan, tasks: &mut TaskContext) -> Result
             |e: crate::tasks::KeyError| Error::Usage(format!("stage `{}`: {e}", stage.name));
         for step in stage.units.iter().flat_map(|u| u.steps.iter()) {
             match &step.command {
-                StepCommand::Task(Task::Sign(spec)) => {
-                    let key = spec.key.load().map_err(usage)?;
-                    tasks.keys.insert(spec.stage.clone(), key);
+                StepCommand::Task(task) if task.minisign_key().is_some() => {
+                    if let Some((stage, source)) = task.minisign_key() {
+                        tasks
+                            .keys
+                            .insert(stage.to_owned(), source.load().map_err(usage)?);
+                    }
                 }
                 StepCommand::Task(Task::Package(task)) => {
                     if let (Some(source), Some(signer)) = (&task.key, &task.spec.signed_by)

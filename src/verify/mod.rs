@@ -1,7 +1,8 @@
 //! Verifying a release folder or one file: every checksum file (`*SUMS`, `*.sha256`) and
 //! signature (`*.minisig`), with a key given (proof of origin) or the one in the folder
 //! (integrity only); and the Linux packages and APT/YUM repositories it holds
-//! ([`packages`]). A folder is untrusted: paths a checksum line names outside it, links,
+//! ([`packages`]), and the signed provenance of its artifacts ([`provenance`]). A folder is
+//! untrusted: paths a checksum line names outside it, links,
 //! FIFOs and devices fail and are never read.
 
 use std::io::Read;
@@ -15,6 +16,7 @@ use crate::minisign::{PublicKey, Signature};
 use crate::relpath::{self, RelPath};
 
 mod packages;
+mod provenance;
 
 /// One check and its result.
 #[derive(Debug, Serialize)]
@@ -44,12 +46,14 @@ pub fn verify(
             .map(packages::given_key)
             .transpose()
             .map_err(Error::Usage)?;
-        let mut findings = verify_folder(path, key)?;
-        findings.extend(packages::check(
+        let files = release_files(path);
+        let mut findings = verify_folder(path, &files, key)?;
+        findings.extend(provenance::check(
             path,
-            &release_files(path),
-            pgp_key.as_ref(),
+            &files,
+            folder_key(path, &files, key)?.as_ref(),
         ));
+        findings.extend(packages::check(path, &files, pgp_key.as_ref()));
         findings
     } else if path.is_file() {
         let key = key.ok_or_else(|| {
@@ -66,7 +70,7 @@ pub fn verify(
     };
     if findings.is_empty() {
         return Err(Error::Usage(format!(
-            "{} holds no checksum files (`*SUMS`, `*.sha256`), signatures (`*.minisig`), packages or repositories",
+            "{} holds no checksum files (`*SUMS`, `*.sha256`), signatures (`*.minisig`), provenance, packages or repositories",
             path.display()
         )));
     }
@@ -95,6 +99,36 @@ fn read_small(root: &Path, rel: &RelPath) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// The key a folder is checked with: `key` when given, else the folder's one `.pub` file;
+/// `None` when there is neither. Several `.pub` files are a usage error.
+fn folder_key(
+    dir: &Path,
+    files: &[RelPath],
+    key: Option<&Path>,
+) -> Result<Option<(PublicKey, KeyOrigin)>, Error> {
+    if let Some(path) = key {
+        return Ok(Some((read_key(path)?, KeyOrigin::Given)));
+    }
+    let keys: Vec<&RelPath> = files
+        .iter()
+        .filter(|p| p.as_str().ends_with(".pub"))
+        .collect();
+    match keys.as_slice() {
+        [] => Ok(None),
+        [one] => {
+            let text = read_small(dir, one)
+                .map_err(|e| Error::Usage(format!("cannot read {one}: {e}")))?;
+            let key =
+                PublicKey::from_text(&text).map_err(|e| Error::Usage(format!("{one}: {e}")))?;
+            Ok(Some((key, KeyOrigin::Folder(one.to_string()))))
+        }
+        _ => Err(Error::Usage(format!(
+            "{} has several public keys; choose one with --key <FILE>",
+            dir.display()
+        ))),
+    }
+}
+
 /// Where the public key came from, which says what a good signature proves.
 enum KeyOrigin {
     /// `--key`: signatures prove who made the release.
@@ -121,8 +155,7 @@ fn release_files(dir: &Path) -> Vec<RelPath> {
     files
 }
 
-fn verify_folder(dir: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> {
-    let files = release_files(dir);
+fn verify_folder(dir: &Path, files: &[RelPath], key: Option<&Path>) -> Result<Vec<Finding>, Error> {
     let mut findings = Vec::new();
 
     for sums in files.iter().filter(|p| is_checksum_file(p.as_str())) {
@@ -205,38 +238,14 @@ fn verify_folder(dir: &Path, key: Option<&Path>) -> Result<Vec<Finding>, Error> 
         .iter()
         .filter(|p| is_checksum_file(p.as_str()))
         .collect();
-    if signatures.is_empty() && key.is_none() {
-        return Ok(findings);
-    }
-    let (key, origin) = match key {
-        Some(path) => (read_key(path)?, KeyOrigin::Given),
-        None => {
-            let keys: Vec<&RelPath> = files
-                .iter()
-                .filter(|p| p.as_str().ends_with(".pub"))
-                .collect();
-            match keys.as_slice() {
-                [one] => {
-                    let text = read_small(dir, one)
-                        .map_err(|e| Error::Usage(format!("cannot read {one}: {e}")))?;
-                    let key = PublicKey::from_text(&text)
-                        .map_err(|e| Error::Usage(format!("{one}: {e}")))?;
-                    (key, KeyOrigin::Folder(one.to_string()))
-                }
-                [] => {
-                    return Err(Error::Usage(format!(
-                        "{} has signatures but no public key; pass --key <FILE>",
-                        dir.display()
-                    )));
-                }
-                _ => {
-                    return Err(Error::Usage(format!(
-                        "{} has several public keys; choose one with --key <FILE>",
-                        dir.display()
-                    )));
-                }
-            }
+    let Some((key, origin)) = folder_key(dir, files, key)? else {
+        if signatures.is_empty() {
+            return Ok(findings);
         }
+        return Err(Error::Usage(format!(
+            "{} has signatures but no public key; pass --key <FILE>",
+            dir.display()
+        )));
     };
     for sig in &signatures {
         let signed = sig.as_str().trim_end_matches(".minisig");

@@ -260,3 +260,178 @@ fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_an
         .collect();
     assert!(first == second, "the SBOMs changed between two builds");
 }
+
+/// The fixture with archives, signed checksums and a provenance stage, signed by a new minisign key
+/// (`keys/shipit.key`, `keys/shipit.pub`), built once.
+fn built_with_provenance() -> tempfile::TempDir {
+    let dir = dependent_project();
+    let root = dir.path();
+    std::fs::write(
+        root.join("shipit.toml"),
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\ntargets = [\"linux-x64-musl\"]\n\n\
+         [stages.sbom]\nuses = \"sbom\"\nneeds = [\"build\"]\n\n\
+         [stages.package]\nuses = \"archive\"\nneeds = [\"build\"]\n\n\
+         [stages.checksum]\nuses = \"checksum\"\nneeds = [\"package\", \"sbom\"]\n\n\
+         [stages.sign]\nuses = \"sign\"\nneeds = [\"checksum\"]\nkey = { file = \"keys/shipit.key\" }\n\n\
+         [stages.provenance]\nuses = \"provenance\"\nneeds = [\"sign\"]\nkey = { file = \"keys/shipit.key\" }\n",
+    )
+    .unwrap();
+    std::fs::write(root.join(".gitignore"), "/target\n/dist\n/keys\n").unwrap();
+    git(root, &["commit", "-qam", "provenance"]);
+    let keygen = shipit(root)
+        .args([
+            "keygen",
+            "--unencrypted",
+            "--secret-key",
+            "keys/shipit.key",
+            "--public-key",
+            "keys/shipit.pub",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(keygen.status.code(), Some(0), "{:?}", text(&keygen));
+    let out = shipit(root)
+        .arg("build")
+        .env("CARGO_TARGET_DIR", shared_target_dir("sbom-target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    dir
+}
+
+/// `shipit verify dist --key keys/shipit.pub`: exit code and stdout.
+fn verify(root: &Path) -> (Option<i32>, String, String) {
+    let out = shipit(root)
+        .args(["verify", "dist", "--key", "keys/shipit.pub"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn provenance_verifies_with_securesystemslib_and_a_changed_artifact_or_statement_fails_verify() {
+    require("python3");
+    let dir = built_with_provenance();
+    let root = dir.path();
+    let envelope_path = root.join("dist/sbomfix-0.4.0.intoto.jsonl");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dist/manifest.json")).unwrap())
+            .unwrap();
+
+    // securesystemslib checks the DSSE signature with the release's public key (the raw
+    // Ed25519 key inside the minisign .pub, with securesystemslib's own key id) and hands
+    // back the statement.
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, json, base64, hashlib\n\
+             from securesystemslib.dsse import Envelope\n\
+             from securesystemslib.signer import SSlibKey\n\
+             from securesystemslib.formats import encode_canonical\n\
+             raw = base64.b64decode(open(sys.argv[2]).read().splitlines()[1])[10:42]\n\
+             keyval = {'public': raw.hex()}\n\
+             keyid = hashlib.sha256(encode_canonical({'keytype': 'ed25519', 'scheme': 'ed25519', 'keyval': keyval}).encode()).hexdigest()\n\
+             key = SSlibKey(keyid, 'ed25519', 'ed25519', keyval)\n\
+             envelope = Envelope.from_dict(json.loads(open(sys.argv[1]).read()))\n\
+             envelope.verify([key], 1)\n\
+             print(envelope.pae().decode().split(' ', 4)[4])\n",
+        )
+        .arg(&envelope_path)
+        .arg(root.join("keys/shipit.pub"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let statement: serde_json::Value = serde_json::from_str(text(&out).0.trim()).unwrap();
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    let definition = &statement["predicate"]["buildDefinition"];
+    assert_eq!(definition["externalParameters"]["version"], "0.4.0");
+    assert_eq!(
+        definition["externalParameters"]["pipeline"]["path"],
+        "shipit.toml"
+    );
+    assert!(
+        definition["internalParameters"]["rustc"]
+            .as_str()
+            .unwrap()
+            .contains("rustc "),
+        "{definition}"
+    );
+    assert_eq!(
+        definition["resolvedDependencies"][0]["digest"]["gitCommit"],
+        manifest["commit"]
+    );
+    let run = &statement["predicate"]["runDetails"];
+    assert!(
+        run["metadata"]["startedOn"].as_str().unwrap()
+            <= run["metadata"]["finishedOn"].as_str().unwrap()
+    );
+    // Every artifact before it is a subject, with the manifest's digest.
+    let subjects: std::collections::BTreeMap<&str, &str> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["digest"]["sha256"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let released: std::collections::BTreeMap<&str, &str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| !a["name"].as_str().unwrap().ends_with(".intoto.jsonl"))
+        .map(|a| (a["path"].as_str().unwrap(), a["sha256"].as_str().unwrap()))
+        .collect();
+    assert_eq!(subjects, released);
+
+    // shipit verify checks the envelope and every subject.
+    let (code, stdout, stderr) = verify(root);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("ok     provenance sbomfix-0.4.0.intoto.jsonl"),
+        "{stdout}"
+    );
+
+    // One changed artifact: exit 1, named by the provenance check.
+    let archive = root.join("dist/sbomfix-0.4.0-linux-x64-musl.tar.gz");
+    let original = std::fs::read(&archive).unwrap();
+    let mut changed = original.clone();
+    changed.push(0);
+    std::fs::write(&archive, &changed).unwrap();
+    let (code, stdout, stderr) = verify(root);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "FAILED provenance sbomfix-0.4.0-linux-x64-musl.tar.gz (sbomfix-0.4.0.intoto.jsonl): content does not match the signed statement"
+        ),
+        "{stdout}"
+    );
+    std::fs::write(&archive, &original).unwrap();
+
+    // A changed statement (a subject's digest swapped, signature kept): exit 1, named.
+    let mut envelope: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&envelope_path).unwrap()).unwrap();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut payload: serde_json::Value = serde_json::from_slice(
+        &engine
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    payload["subject"][0]["digest"]["sha256"] = serde_json::json!("0".repeat(64));
+    envelope["payload"] = serde_json::json!(engine.encode(payload.to_string()));
+    std::fs::write(&envelope_path, format!("{envelope}\n")).unwrap();
+    let (code, stdout, stderr) = verify(root);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("FAILED provenance sbomfix-0.4.0.intoto.jsonl")
+            && stdout.contains("no signature by key"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("sbomfix-0.4.0.intoto.jsonl"), "{stderr}");
+}

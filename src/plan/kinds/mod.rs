@@ -6,6 +6,7 @@ mod cargo;
 mod checksum;
 mod installer;
 mod package;
+mod provenance;
 mod sbom;
 mod sign;
 
@@ -203,6 +204,7 @@ pub fn builtins() -> &'static [&'static dyn Builtin] {
         &package::DEB,
         &package::RPM,
         &sbom::Sbom,
+        &provenance::Provenance,
     ]
 }
 

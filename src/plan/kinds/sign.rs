@@ -33,6 +33,27 @@ pub enum What {
     All,
 }
 
+/// The problem of a stage's minisign `key` option (`what` names the stage in the message):
+/// missing, or not exactly one of `file` and `env`.
+pub(super) fn key_problem(
+    stage: &StageRef<'_>,
+    key: Option<&KeyConfig>,
+    what: &str,
+) -> Option<Problem> {
+    match key {
+        None => Some(
+            Problem::new(format!("{what} needs a `key`"), stage.span("uses"))
+                .help("add `key = { env = \"SHIPIT_SIGNING_KEY\", password_env = \"SHIPIT_SIGNING_PASSWORD\" }`; `shipit keygen` makes one"),
+        ),
+        Some(key) if key.file.is_some() == key.env.is_some() => Some(
+            Problem::new("`key` needs exactly one of `file` and `env`", stage.span("key"))
+                .label("where is the key?")
+                .help("`file` for a key file, `env` for a variable holding its text"),
+        ),
+        Some(_) => None,
+    }
+}
+
 /// The `sign` kind.
 pub struct Sign;
 
@@ -43,18 +64,7 @@ impl Kind for Sign {
 
     fn check(&self, stage: &StageRef<'_>, options: &SignOptions) -> Vec<Problem> {
         let mut problems = Vec::new();
-        match &options.key {
-            None => problems.push(
-                Problem::new("a sign stage needs a `key`", stage.span("uses"))
-                    .help("add `key = { env = \"SHIPIT_SIGNING_KEY\", password_env = \"SHIPIT_SIGNING_PASSWORD\" }`; `shipit keygen` makes one"),
-            ),
-            Some(key) if key.file.is_some() == key.env.is_some() => problems.push(
-                Problem::new("`key` needs exactly one of `file` and `env`", stage.span("key"))
-                    .label("where is the key?")
-                    .help("`file` for a key file, `env` for a variable holding its text"),
-            ),
-            Some(_) => {}
-        }
+        problems.extend(key_problem(stage, options.key.as_ref(), "a sign stage"));
         problems.extend(super::needs_none(
             stage,
             "a sign stage needs the stage that writes checksums",
