@@ -10,6 +10,7 @@ pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cosign;
 pub mod dag;
 pub mod deploy;
 pub mod env_vars;
