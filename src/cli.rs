@@ -254,6 +254,9 @@ pub struct KeygenArgs {
     /// repositories, instead of a minisign key.
     #[arg(long)]
     pub pgp: bool,
+    /// Make a cosign key pair (ECDSA P-256, cosign's encrypted key file) for signing images.
+    #[arg(long, conflicts_with_all = ["pgp", "unencrypted"])]
+    pub cosign: bool,
     /// The OpenPGP key's user id.
     #[arg(
         long,
@@ -262,10 +265,12 @@ pub struct KeygenArgs {
         requires = "pgp"
     )]
     pub user_id: String,
-    /// Secret key file to write (mode 0600). Default: shipit.key (shipit-pgp.key with --pgp).
+    /// Secret key file to write (mode 0600). Default: shipit.key (shipit-pgp.key with --pgp,
+    /// cosign.key with --cosign).
     #[arg(long, value_name = "FILE")]
     pub secret_key: Option<PathBuf>,
-    /// Public key file to write. Default: shipit.pub (shipit-pgp.asc with --pgp).
+    /// Public key file to write. Default: shipit.pub (shipit-pgp.asc with --pgp, cosign.pub
+    /// with --cosign).
     #[arg(long, value_name = "FILE")]
     pub public_key: Option<PathBuf>,
     /// Store the secret key without a password (for secret stores that protect it already).
@@ -283,8 +288,16 @@ pub struct KeygenArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A release folder or a single file.
-    pub path: PathBuf,
-    /// Public key for a single file.
+    #[arg(required_unless_present = "image")]
+    pub path: Option<PathBuf>,
+    /// Check an image's cosign signatures in its registry instead (`registry/repo:tag` or
+    /// `@sha256:...`; with an index, every platform manifest too); needs `--key cosign.pub`.
+    #[arg(long, value_name = "REF", conflicts_with = "path", requires = "key")]
+    pub image: Option<String>,
+    /// The registry of `--image` speaks plain HTTP (a local registry only).
+    #[arg(long, requires = "image")]
+    pub insecure: bool,
+    /// Public key: minisign's for a folder or file, cosign's PEM for `--image`.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// OpenPGP public key (armored or binary) for the rpm packages and APT/YUM repositories in

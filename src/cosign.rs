@@ -8,7 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use crypto_secretbox::aead::{Aead, KeyInit};
 use p256::ecdsa::signature::{Signer, Verifier};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -135,9 +137,10 @@ impl CosignKey {
         rand::rngs::OsRng.fill_bytes(&mut salt);
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let key = derive(password, &salt)?;
-        let ciphertext = crypto_secretbox::XSalsa20Poly1305::new(&crypto_secretbox::Key::from(*key))
-            .encrypt(&nonce.into(), der.as_bytes())
-            .map_err(|e| malformed("private key", e))?;
+        let ciphertext =
+            crypto_secretbox::XSalsa20Poly1305::new(&crypto_secretbox::Key::from(*key))
+                .encrypt(&nonce.into(), der.as_bytes())
+                .map_err(|e| malformed("private key", e))?;
         let sealed = Sealed {
             kdf: Kdf {
                 name: "scrypt".into(),

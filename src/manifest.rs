@@ -80,6 +80,10 @@ pub struct PublishedImage {
     pub blobs_uploaded: usize,
     /// Blob bytes this push sent.
     pub bytes_uploaded: u64,
+    /// The cosign signature tags (`sha256-<hex>.sig`) of the index and each platform manifest,
+    /// when the images are signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
 }
 
 /// A release page and its download addresses.

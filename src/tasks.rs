@@ -30,7 +30,7 @@ pub enum Task {
     /// Write one target's SBOMs.
     Sbom(Box<crate::sbom::SbomSpec>),
     /// Write the signed provenance of the artifacts.
-    Provenance(Box<crate::provenance::ProvenanceSpec>),
+    Provenance(Box<ProvenanceTask>),
 }
 
 /// A package to write and, for a signed rpm, where the stage's OpenPGP key comes from.
@@ -40,6 +40,18 @@ pub struct PackageTask {
     pub spec: PackageSpec,
     /// The key that signs it (loaded before the run, see [`TaskContext::pgp_keys`]).
     pub key: Option<KeySource>,
+}
+
+/// Provenance to write, and the stage whose minisign key signs it (loaded before the run, see
+/// [`TaskContext::keys`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvenanceTask {
+    /// The document.
+    pub spec: crate::provenance::ProvenanceSpec,
+    /// The stage.
+    pub stage: String,
+    /// Where its key comes from.
+    pub key: KeySource,
 }
 
 /// Files to sign, planned before the run; the key itself never enters the plan, only where
@@ -98,6 +110,14 @@ pub enum KeyError {
         origin: String,
         /// Why.
         source: crate::openpgp::PgpError,
+    },
+    /// The cosign key does not decode, or its password is wrong.
+    #[error("the cosign key in {origin}: {source}")]
+    InvalidCosign {
+        /// Where the key came from.
+        origin: String,
+        /// Why.
+        source: crate::cosign::CosignError,
     },
     /// The key does not decode or decrypt.
     #[error("the signing key in {origin}: {source}")]
@@ -215,6 +235,14 @@ impl KeySource {
 }
 
 impl KeySource {
+    /// Reads and decrypts a cosign key file (cosign's keys are always sealed; an unset password
+    /// variable is the empty password, as cosign takes it).
+    pub fn load_cosign(&self) -> Result<crate::cosign::CosignKey, KeyError> {
+        let (text, origin, password) = self.read()?;
+        crate::cosign::CosignKey::from_encrypted_pem(&text, password.as_deref().unwrap_or(""))
+            .map_err(|source| KeyError::InvalidCosign { origin, source })
+    }
+
     /// Reads an armored OpenPGP key and checks its password.
     pub fn load_pgp(&self) -> Result<PgpKey, KeyError> {
         let (text, origin, password) = self.read()?;
@@ -239,7 +267,7 @@ impl Task {
     pub fn minisign_key(&self) -> Option<(&str, &KeySource)> {
         match self {
             Task::Sign(spec) => Some((&spec.stage, &spec.key)),
-            Task::Provenance(spec) => Some((&spec.stage, &spec.key)),
+            Task::Provenance(task) => Some((&task.stage, &task.key)),
             _ => None,
         }
     }
@@ -300,15 +328,15 @@ impl Task {
                     crate::words::count(archives, "archive", "archives")
                 ))
             }
-            Task::Provenance(spec) => {
+            Task::Provenance(task) => {
                 let key = context
                     .keys
-                    .get(&spec.stage)
-                    .ok_or_else(|| TaskError::NoKey(spec.stage.clone()))?;
-                let subjects = crate::provenance::write(spec, key)?;
+                    .get(&task.stage)
+                    .ok_or_else(|| TaskError::NoKey(task.stage.clone()))?;
+                let subjects = crate::provenance::write(&task.spec, key)?;
                 Ok(format!(
                     "wrote {} ({}, signed by {})",
-                    spec.output.display(),
+                    task.spec.output.display(),
                     crate::words::count(subjects, "subject", "subjects"),
                     key.public().key_id()
                 ))
@@ -379,11 +407,11 @@ impl fmt::Display for Task {
                 name(&spec.output),
                 crate::words::count(spec.archives.len(), "archive", "archives")
             ),
-            Task::Provenance(spec) => write!(
+            Task::Provenance(task) => write!(
                 f,
                 "provenance {} ({})",
-                name(&spec.output),
-                crate::words::count(spec.subjects.len(), "subject", "subjects")
+                name(&task.spec.output),
+                crate::words::count(task.spec.subjects.len(), "subject", "subjects")
             ),
             Task::Sbom(spec) => {
                 let files: Vec<String> = spec.outputs.iter().map(|(_, p)| name(p)).collect();

@@ -15,6 +15,8 @@ use crate::minisign::SecretKey;
 pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
     let (secret_default, public_default) = if args.pgp {
         ("shipit-pgp.key", "shipit-pgp.asc")
+    } else if args.cosign {
+        ("cosign.key", "cosign.pub")
     } else {
         ("shipit.key", "shipit.pub")
     };
@@ -40,6 +42,25 @@ pub fn run(session: &Session, args: &KeygenArgs) -> Result<ExitCode, Error> {
     } else {
         Some(password(&args.password_env)?)
     };
+    if args.cosign {
+        let key = crate::cosign::CosignKey::generate();
+        let failed = |e: crate::cosign::CosignError| Error::Failed(e.to_string());
+        let sealed = key
+            .to_encrypted_pem(password.as_deref().unwrap_or(""))
+            .map_err(failed)?;
+        write_file(&secret_path, &sealed, 0o600)?;
+        write_file(&public_path, &key.public().to_pem().map_err(failed)?, 0o644)?;
+        session.printer.err(&format!(
+            "wrote {} (cosign, encrypted with your password) and {}\n\
+             use it from a secret: COSIGN_KEY=\"$(cat {})\", then in [release.docker]\n\
+             sign = {{ key = {{ env = \"COSIGN_KEY\", password_env = \"{}\" }} }}",
+            secret_path.display(),
+            public_path.display(),
+            secret_path.display(),
+            args.password_env,
+        ));
+        return Ok(ExitCode::Success);
+    }
     if args.pgp {
         let (secret, public) = crate::openpgp::generate(&args.user_id, password.as_deref())
             .map_err(|e| Error::Failed(e.to_string()))?;

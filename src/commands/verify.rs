@@ -9,7 +9,16 @@ use crate::verify::{Finding, verify};
 
 /// Verifies and reports; exit 1 naming every file that fails.
 pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
-    let findings = verify(&args.path, args.key.as_deref(), args.pgp_key.as_deref())?;
+    let findings = match (&args.image, &args.path) {
+        (Some(image), _) => {
+            let key = args.key.as_deref().ok_or_else(|| {
+                Error::Usage("--image needs the cosign public key: --key cosign.pub".into())
+            })?;
+            crate::verify::image(image, key, args.insecure)?
+        }
+        (None, Some(path)) => verify(path, args.key.as_deref(), args.pgp_key.as_deref())?,
+        (None, None) => return Err(Error::Usage("name a folder or file, or --image".into())),
+    };
     let failed: Vec<&Finding> = findings.iter().filter(|f| !f.ok).collect();
     if session.cli.global.json {
         session

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod signature;
 
 use std::collections::BTreeMap;
 

@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::tasks::KeySource;
-
 /// The in-toto Statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The SLSA provenance predicate type.
@@ -20,13 +18,9 @@ pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 /// What kind of build this is, for readers of the predicate.
 pub const BUILD_TYPE: &str = "https://github.com/shipit-rs/shipit/buildtypes/pipeline/v1";
 
-/// A provenance document to write, planned before the run (the key only by where it is).
+/// A provenance document to write, planned before the run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProvenanceSpec {
-    /// The stage, whose loaded key signs.
-    pub stage: String,
-    /// Where the key comes from.
-    pub key: KeySource,
     /// The artifacts: name and path (hashed when the task runs).
     pub subjects: Vec<(String, PathBuf)>,
     /// The `.intoto.jsonl` file.

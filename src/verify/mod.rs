@@ -15,8 +15,11 @@ use crate::error::Error;
 use crate::minisign::{PublicKey, Signature};
 use crate::relpath::{self, RelPath};
 
+mod image;
 mod packages;
 mod provenance;
+
+pub use image::image;
 
 /// One check and its result.
 #[derive(Debug, Serialize)]

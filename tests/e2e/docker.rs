@@ -731,3 +731,243 @@ fn every_credential_source_pushes_and_an_image_list_reaches_each_registry() {
         "{requests:?}"
     );
 }
+
+/// `shipit keygen --cosign` in `dir` with `password`: (cosign.key, cosign.pub).
+fn cosign_keys(dir: &Path, password: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let out = shipit(dir)
+        .args(["keygen", "--cosign"])
+        .env("SHIPIT_SIGNING_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    (dir.join("cosign.key"), dir.join("cosign.pub"))
+}
+
+#[test]
+fn a_cosign_key_file_opens_with_the_documented_scrypt_and_secretbox_parameters() {
+    crate::common::require("python3");
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keys(dir.path(), "pass phrase");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Written from cosign's description of the format (sigstore's `encrypted` package): PEM
+    // "ENCRYPTED SIGSTORE PRIVATE KEY" around JSON; scrypt N=32768 r=8 p=1 over a 32-byte salt
+    // gives the 32-byte NaCl secretbox key; the box (24-byte nonce) holds the PKCS#8 DER of an
+    // ECDSA P-256 key, whose public half is cosign.pub.
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, json, base64, hashlib\n\
+             import nacl.secret\n\
+             from cryptography.hazmat.primitives import serialization\n\
+             from cryptography.hazmat.primitives.asymmetric import ec\n\
+             text = open(sys.argv[1]).read()\n\
+             assert text.startswith('-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\\n'), text[:60]\n\
+             body = ''.join(l for l in text.splitlines() if not l.startswith('-----'))\n\
+             data = json.loads(base64.b64decode(body))\n\
+             assert data['kdf']['name'] == 'scrypt' and data['kdf']['params'] == {'N': 32768, 'r': 8, 'p': 1}, data['kdf']\n\
+             assert data['cipher']['name'] == 'nacl/secretbox'\n\
+             salt = base64.b64decode(data['kdf']['salt']); nonce = base64.b64decode(data['cipher']['nonce'])\n\
+             assert len(salt) == 32 and len(nonce) == 24\n\
+             key = hashlib.scrypt(sys.argv[3].encode(), salt=salt, n=32768, r=8, p=1, maxmem=64*1024*1024, dklen=32)\n\
+             der = nacl.secret.SecretBox(key).decrypt(base64.b64decode(data['ciphertext']), nonce)\n\
+             private = serialization.load_der_private_key(der, None)\n\
+             assert isinstance(private.curve, ec.SECP256R1)\n\
+             mine = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)\n\
+             assert mine.decode().strip() == open(sys.argv[2]).read().strip(), (mine, open(sys.argv[2]).read())\n",
+        )
+        .arg(&key)
+        .arg(&public)
+        .arg("pass phrase")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+#[test]
+fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks() {
+    require_docker();
+    crate::common::require("openssl");
+    let registry = Registry::start();
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/demo\"\ninsecure = true\n\
+         sign = {{ key = {{ env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }} }}",
+        registry.addr
+    ));
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = cosign_keys(keys.path(), "s3cret-pass");
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let config = registry.docker_config(PASSWORD);
+    let release = |password: &str| {
+        shipit(dir.path())
+            .args(["release", "--pipeline", "pipelines/image.toml"])
+            .env("DOCKER_CONFIG", config.path())
+            .env("COSIGN_KEY", &key_text)
+            .env("COSIGN_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+
+    // A wrong password stops the release before anything is pushed.
+    let out = release("not-the-right-one");
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("wrong password for the cosign key"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(
+        registry
+            .skopeo(&[
+                "inspect",
+                "--raw",
+                &format!("docker://{}/acme/demo:0.1.0", registry.addr)
+            ])
+            .status
+            .code()
+            != Some(0)
+    );
+
+    let out = release("s3cret-pass");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("s3cret-pass"));
+    let image = published(dir.path());
+    let mut digests = vec![image["digest"].as_str().unwrap().to_owned()];
+    digests.extend(
+        image["platforms"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d.as_str().unwrap().to_owned()),
+    );
+    assert_eq!(digests.len(), 3, "{image}");
+    assert_eq!(image["signatures"].as_array().unwrap().len(), 3, "{image}");
+
+    // Each digest's signature tag holds a payload naming that digest, and openssl accepts the
+    // signature over it with the public key.
+    let work = tempfile::tempdir().unwrap();
+    for digest in &digests {
+        let tag = digest.replacen(':', "-", 1) + ".sig";
+        let copied = work.path().join(&tag);
+        let out = registry.skopeo(&[
+            "copy",
+            &format!("docker://{}/acme/demo:{tag}", registry.addr),
+            &format!("dir:{}", copied.display()),
+        ]);
+        assert!(out.status.success(), "{tag}: {:?}", text(&out));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+        let layer = &manifest["layers"][0];
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        let payload_path = copied.join(
+            layer["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        );
+        let payload: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&payload_path).unwrap()).unwrap();
+        assert_eq!(
+            payload["critical"]["image"]["docker-manifest-digest"],
+            digest.as_str()
+        );
+        assert_eq!(
+            payload["critical"]["identity"]["docker-reference"],
+            format!("{}/acme/demo", registry.addr)
+        );
+        assert_eq!(
+            payload["critical"]["type"],
+            "cosign container image signature"
+        );
+        use base64::Engine;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(
+                layer["annotations"]["dev.cosignproject.cosign/signature"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+        let sig_path = work.path().join(format!("{tag}.der"));
+        std::fs::write(&sig_path, signature).unwrap();
+        let openssl = std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&public)
+            .arg("-signature")
+            .arg(&sig_path)
+            .arg(&payload_path)
+            .output()
+            .unwrap();
+        assert!(
+            openssl.status.success() && text(&openssl).0.contains("Verified OK"),
+            "{tag}: {:?}",
+            text(&openssl)
+        );
+    }
+
+    // shipit verify --image checks the index and both platform manifests.
+    let verify = |key: &Path| {
+        shipit(dir.path())
+            .args([
+                "verify",
+                "--image",
+                &format!("{}/acme/demo:0.1.0", registry.addr),
+                "--insecure",
+                "--key",
+            ])
+            .arg(key)
+            .env("DOCKER_CONFIG", config.path())
+            .output()
+            .unwrap()
+    };
+    let out = verify(&public);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.matches("ok     image signature").count(),
+        3,
+        "{stdout}"
+    );
+
+    // Again: nothing new is signed, the signature tags keep their digests.
+    let before: Vec<String> = digests
+        .iter()
+        .map(|d| {
+            registry
+                .raw_manifest(&format!("acme/demo:{}.sig", d.replacen(':', "-", 1)))
+                .to_string()
+        })
+        .collect();
+    let out = release("s3cret-pass");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stderr.matches("already signed").count(), 3, "{stderr}");
+    let after: Vec<String> = digests
+        .iter()
+        .map(|d| {
+            registry
+                .raw_manifest(&format!("acme/demo:{}.sig", d.replacen(':', "-", 1)))
+                .to_string()
+        })
+        .collect();
+    assert_eq!(before, after);
+
+    // Another key's public half finds no valid signature: exit 1, each digest named.
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_public) = cosign_keys(other.path(), "x");
+    let out = verify(&other_public);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.matches("FAILED image signature").count(),
+        3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("a signature by another key"), "{stdout}");
+}

@@ -13,7 +13,7 @@ use crate::config::{KeyConfig, Problem};
 use crate::manifest::ArtifactKind;
 use crate::plan::{PlannedArtifact, Unit};
 use crate::provenance::ProvenanceSpec;
-use crate::tasks::{KeySource, Task};
+use crate::tasks::{KeySource, ProvenanceTask, Task};
 use crate::{path, template};
 
 /// Options of `uses = "provenance"`.
@@ -153,8 +153,6 @@ impl Kind for Provenance {
         };
         let key = options.key.clone().unwrap_or_default();
         let spec = ProvenanceSpec {
-            stage: stage.name.to_string(),
-            key: KeySource::from_config(&key, stage.loaded),
             subjects,
             output: context.dist_path(&output),
             external,
@@ -167,7 +165,11 @@ impl Kind for Provenance {
         Ok(Expansion {
             units: vec![Unit::task(
                 None,
-                Task::Provenance(Box::new(spec)),
+                Task::Provenance(Box::new(ProvenanceTask {
+                    spec,
+                    stage: stage.name.to_string(),
+                    key: KeySource::from_config(&key, stage.loaded),
+                })),
                 vec![PlannedArtifact::written(output, ArtifactKind::File, None)],
             )],
             requires: Vec::new(),

@@ -44,6 +44,14 @@ impl Planned for ImagePlan {
         describe_images(self, say);
     }
 
+    fn preflight(&self) -> Result<(), Error> {
+        if let Some(key) = &self.sign {
+            key.load_cosign()
+                .map_err(|e| Error::Usage(format!("[release.docker] sign: {e}")))?;
+        }
+        Ok(())
+    }
+
     fn apply<'a>(
         &'a self,
         run: &'a mut Run<'_>,
@@ -123,8 +131,13 @@ fn describe_images(plan: &ImagePlan, say: &dyn Fn(String)) {
     say(format!("in the OCI layout {}", plan.layout.display()));
     for repository in &plan.repositories {
         say(format!(
-            "would push it to {repository} (blobs the registry has are skipped) and tag it {}",
-            plan.tags.join(", ")
+            "would push it to {repository} (blobs the registry has are skipped) and tag it {}{}",
+            plan.tags.join(", "),
+            if plan.sign.is_some() {
+                ", then sign the index and each platform manifest (cosign's sha256-<digest>.sig tags)"
+            } else {
+                ""
+            }
         ));
     }
     for skipped in &plan.skipped_tags {

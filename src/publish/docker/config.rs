@@ -66,9 +66,21 @@ pub struct DockerConfig {
     pub concurrency: Option<usize>,
     /// Longest total time spent waiting to retry (`0s`: never retry). Default: `10m`.
     pub max_retry_time: Option<Duration>,
+    /// Sign each pushed image (the index and every platform manifest) as cosign's keyed
+    /// signing does: `{ key = { env = "COSIGN_KEY", password_env = "COSIGN_PASSWORD" } }`, a
+    /// key from `shipit keygen --cosign`.
+    pub sign: Option<ImageSigning>,
     /// Nightly runs keep this many nightly images (tags `X.Y.Z-nightly.YYYYMMDD.*`) and delete
     /// older ones. Default: keep all.
     pub keep: Option<usize>,
+}
+
+/// `sign` of `[release.docker]`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ImageSigning {
+    /// The cosign key: `{ file = "cosign.key", password_env = "..." }` or `{ env = "...", password_env = "..." }`.
+    pub key: crate::config::KeyConfig,
 }
 
 /// A port, as a number (`8080`, TCP) or text (`"53/udp"`).
@@ -112,6 +124,17 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             docker.tags.as_deref().unwrap_or_default(),
             &mut problems,
         );
+        if let Some(sign) = &docker.sign
+            && sign.key.file.is_some() == sign.key.env.is_some()
+        {
+            problems.push(
+                Problem::new(
+                    "`sign.key` needs exactly one of `file` and `env`",
+                    loaded.span_near(path!["release", "docker", "sign", "key"]),
+                )
+                .help("a key from `shipit keygen --cosign`: `key = { env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }`"),
+            );
+        }
         for (i, image) in docker.image.0.iter().enumerate() {
             if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 problems.push(

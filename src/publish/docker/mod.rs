@@ -203,6 +203,12 @@ async fn push_everywhere(
         .into_iter()
         .filter_map(|d| Some((d.platform?.to_string(), d.digest)))
         .collect();
+    let key = plan
+        .sign
+        .as_ref()
+        .map(|k| k.load_cosign())
+        .transpose()
+        .map_err(|e| Error::Usage(format!("[release.docker] sign: {e}")))?;
     let mut published = Vec::new();
     for repository in &plan.repositories {
         let reference = Reference::parse(repository).map_err(|e| failed(e.to_string()))?;
@@ -250,6 +256,17 @@ async fn push_everywhere(
                 ));
             }
         }
+        let signatures = match &key {
+            Some(key) => {
+                let mut digests = vec![index.digest.clone()];
+                digests.extend(platforms.values().cloned());
+                sign_all(
+                    &registry, &reference, &digests, key, layout, &options, say, detail,
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
         published.push(PublishedImage {
             repository: repository.clone(),
             digest: index.digest.clone(),
@@ -257,9 +274,58 @@ async fn push_everywhere(
             platforms: platforms.clone(),
             blobs_uploaded: uploaded,
             bytes_uploaded: report.bytes_sent,
+            signatures,
         });
     }
     Ok(published)
+}
+
+/// Signs each of `digests` in the repository of `reference`; the signature tags.
+#[allow(clippy::too_many_arguments)]
+async fn sign_all(
+    registry: &Registry,
+    reference: &Reference,
+    digests: &[String],
+    key: &crate::cosign::CosignKey,
+    layout: &Layout,
+    options: &PushOptions,
+    say: &(dyn Fn(String) + Sync),
+    detail: &(dyn Fn(String) + Sync),
+) -> Result<Vec<String>, Error> {
+    let mut tags = Vec::new();
+    for digest in digests {
+        let name = reference.name();
+        let repo = oci::signature::Repository {
+            registry,
+            path: &reference.repository,
+            name: &name,
+        };
+        let signed = oci::signature::sign(
+            &repo,
+            digest,
+            key,
+            layout,
+            &PushOptions {
+                mount_from: None,
+                ..options.clone()
+            },
+            detail,
+        )
+        .await
+        .map_err(|e| Error::Failed(format!("signing {}@{digest}: {e}", reference.name())))?;
+        let tag = crate::cosign::signature_tag(digest);
+        say(format!(
+            "{} {}@{} ({tag})",
+            match signed {
+                oci::signature::Signed::Added => "signed",
+                oci::signature::Signed::Present => "already signed",
+            },
+            reference.name(),
+            oci::short(digest)
+        ));
+        tags.push(tag);
+    }
+    Ok(tags)
 }
 
 /// Deletes the images of nightly tags older than the `keep` newest (the tags just pushed are

@@ -59,6 +59,9 @@ pub struct ImagePlan {
     pub(super) mtime: u64,
     #[serde(skip)]
     pub(super) created: String,
+    /// The cosign key that signs each pushed manifest.
+    #[serde(skip)]
+    pub(super) sign: Option<crate::tasks::KeySource>,
 }
 
 /// How an image is made.
@@ -304,6 +307,10 @@ pub fn plan(
         auth: config.auth.clone(),
         mtime: facts.source_date_epoch,
         created,
+        sign: config
+            .sign
+            .as_ref()
+            .map(|s| crate::tasks::KeySource::from_config(&s.key, loaded)),
     })
 }
 

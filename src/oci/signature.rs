@@ -1,0 +1,233 @@
+//! Image signatures the way cosign stores them, so `cosign verify --key` and shipit read the
+//! same thing: for a manifest digest `sha256:<hex>`, an image tagged `sha256-<hex>.sig` in the
+//! same repository whose layers are simple signing payloads (naming that digest) with the
+//! signature in the `dev.cosignproject.cosign/signature` annotation. Signing adds a layer to
+//! what is there (another key's signatures are kept); the same payload and key give the same
+//! signature, so signing again changes nothing.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::layout::Layout;
+use super::push::{self, PushOptions};
+use super::registry::{Registry, RegistryError};
+use super::{CONFIG, Descriptor, ImageManifest, MANIFEST};
+use crate::cosign::{self, CosignKey, CosignPublicKey, PAYLOAD_MEDIA_TYPE, SIGNATURE_ANNOTATION};
+
+/// The largest payload layer read back.
+const MAX_PAYLOAD: u64 = 1 << 20;
+
+/// What signing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signed {
+    /// The signature image gained this signature.
+    Added,
+    /// It held this very signature already.
+    Present,
+}
+
+/// The signature image's manifest under `tag`, when there is one.
+async fn existing(
+    registry: &Registry,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<ImageManifest>, RegistryError> {
+    if registry.manifest_digest(repository, tag).await?.is_none() {
+        return Ok(None);
+    }
+    let (_, bytes) = registry.manifest(repository, tag).await?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| RegistryError::Io(format!("the signature image {tag} is not a manifest: {e}")))
+}
+
+/// Downloads a small blob into `layout` (payloads are tiny; a larger one is refused).
+async fn fetch(
+    registry: &Registry,
+    repository: &str,
+    layout: &Layout,
+    blob: &Descriptor,
+) -> Result<Vec<u8>, RegistryError> {
+    let io = |e: std::io::Error| RegistryError::Io(e.to_string());
+    if blob.size > MAX_PAYLOAD {
+        return Err(RegistryError::Io(format!(
+            "a signature payload of {} bytes (at most {MAX_PAYLOAD})",
+            blob.size
+        )));
+    }
+    if !layout.has(blob) {
+        let mut writer = layout.writer().map_err(io)?;
+        registry
+            .download(repository, &blob.digest, blob.size, &mut writer)
+            .await?;
+        let got = writer.commit(&blob.media_type).map_err(io)?;
+        if got.digest != blob.digest {
+            return Err(RegistryError::Io(format!(
+                "blob {} arrived with digest {}",
+                blob.digest, got.digest
+            )));
+        }
+    }
+    layout.read(&blob.digest).map_err(io)
+}
+
+/// Where signatures live: a repository of a registry, by its path there and by the
+/// `registry/repository` name payloads carry.
+pub struct Repository<'a> {
+    /// The registry.
+    pub registry: &'a Registry,
+    /// The repository's path on it (`acme/demo`).
+    pub path: &'a str,
+    /// `registry/repository`, as payloads name it.
+    pub name: &'a str,
+}
+
+/// Signs `digest` in `repo`, pushing the signature image.
+pub async fn sign(
+    repo: &Repository<'_>,
+    digest: &str,
+    key: &CosignKey,
+    layout: &Layout,
+    options: &PushOptions,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Signed, RegistryError> {
+    let (registry, repository, reference) = (repo.registry, repo.path, repo.name);
+    let io = |e: std::io::Error| RegistryError::Io(e.to_string());
+    let payload = cosign::payload(reference, digest);
+    let signature = key.sign(&payload);
+    let tag = cosign::signature_tag(digest);
+    let mut layer = layout.put(PAYLOAD_MEDIA_TYPE, &payload).map_err(io)?;
+    layer
+        .annotations
+        .insert(SIGNATURE_ANNOTATION.to_owned(), signature);
+    let mut layers = Vec::new();
+    if let Some(manifest) = existing(registry, repository, &tag).await? {
+        if manifest.layers.contains(&layer) {
+            return Ok(Signed::Present);
+        }
+        for old in manifest.layers {
+            fetch(registry, repository, layout, &old).await?;
+            layers.push(old);
+        }
+    }
+    layers.push(layer);
+    let config = json!({
+        "architecture": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{ "created": "0001-01-01T00:00:00Z" }],
+        "os": "",
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>(),
+        },
+    });
+    let config = layout
+        .put(CONFIG, config.to_string().as_bytes())
+        .map_err(io)?;
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: MANIFEST.to_owned(),
+        config,
+        layers,
+        annotations: BTreeMap::new(),
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Io(e.to_string()))?;
+    let root = layout.put(MANIFEST, &bytes).map_err(io)?;
+    push::push(registry, repository, layout, &root, &[tag], options, say).await?;
+    Ok(Signed::Added)
+}
+
+/// What checking one digest's signatures found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The digest.
+    pub digest: String,
+    /// Whether a signature by the key names it.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// Checks the signatures of `digest`: a payload layer whose bytes match its digest, whose
+/// signature verifies with `key`, and which names this digest in `repo`.
+pub async fn check(
+    repo: &Repository<'_>,
+    digest: &str,
+    key: &CosignPublicKey,
+    layout: &Layout,
+) -> Result<Checked, RegistryError> {
+    let (registry, repository, reference) = (repo.registry, repo.path, repo.name);
+    let tag = cosign::signature_tag(digest);
+    let Some(manifest) = existing(registry, repository, &tag).await? else {
+        return Ok(Checked {
+            digest: digest.to_owned(),
+            ok: false,
+            detail: format!("no signature image ({tag})"),
+        });
+    };
+    let mut seen = Vec::new();
+    for layer in manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == PAYLOAD_MEDIA_TYPE)
+    {
+        let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
+            continue;
+        };
+        let payload = fetch(registry, repository, layout, layer).await?;
+        if key.verify(&payload, signature).is_err() {
+            seen.push("a signature by another key".to_owned());
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+        let critical = &value["critical"];
+        if critical["image"]["docker-manifest-digest"] != digest {
+            seen.push(format!(
+                "a signed payload for {}",
+                critical["image"]["docker-manifest-digest"]
+            ));
+            continue;
+        }
+        if critical["identity"]["docker-reference"] != reference {
+            seen.push(format!(
+                "a signed payload for {}",
+                critical["identity"]["docker-reference"]
+            ));
+            continue;
+        }
+        return Ok(Checked {
+            digest: digest.to_owned(),
+            ok: true,
+            detail: format!("signed ({tag})"),
+        });
+    }
+    Ok(Checked {
+        digest: digest.to_owned(),
+        ok: false,
+        detail: if seen.is_empty() {
+            format!("no signature in {tag}")
+        } else {
+            format!("no valid signature in {tag}: {}", seen.join("; "))
+        },
+    })
+}
+
+/// The manifests a reference stands for: the digest itself and, for an index, each of its
+/// platform manifests.
+pub async fn digests_of(
+    registry: &Registry,
+    repository: &str,
+    reference: &str,
+) -> Result<Vec<String>, RegistryError> {
+    let (media_type, bytes) = registry.manifest(repository, reference).await?;
+    let root = super::sha256_digest(&bytes);
+    let mut digests = vec![root];
+    if media_type.starts_with(super::INDEX) || media_type.starts_with(super::DOCKER_LIST) {
+        let index: super::ImageIndex = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Io(format!("{reference}: not an index: {e}")))?;
+        digests.extend(index.manifests.into_iter().map(|m| m.digest));
+    }
+    Ok(digests)
+}
