@@ -4,6 +4,7 @@
 //! [`manifest`] -> publishers and deployers. Each arrow is a plain data type.
 
 pub mod archive;
+pub mod audit;
 pub mod binfmt;
 pub mod cache;
 pub mod checksum;

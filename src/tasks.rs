@@ -31,6 +31,8 @@ pub enum Task {
     Sbom(Box<crate::sbom::SbomSpec>),
     /// Write the signed provenance of the artifacts.
     Provenance(Box<ProvenanceTask>),
+    /// Check Cargo.lock against the advisory database.
+    Audit(Box<crate::audit::AuditSpec>),
 }
 
 /// A package to write and, for a signed rpm, where the stage's OpenPGP key comes from.
@@ -165,6 +167,9 @@ pub enum TaskError {
     /// The provenance was not written.
     #[error(transparent)]
     Provenance(#[from] crate::provenance::ProvenanceError),
+    /// The audit found vulnerabilities, or could not run.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TaskError {
@@ -341,6 +346,10 @@ impl Task {
                     key.public().key_id()
                 ))
             }
+            Task::Audit(spec) => {
+                let report = crate::audit::run(spec)?;
+                Ok(crate::audit::table(&report))
+            }
             Task::Sbom(spec) => {
                 let components = crate::sbom::write(spec)?;
                 Ok(format!(
@@ -412,6 +421,13 @@ impl fmt::Display for Task {
                 "provenance {} ({})",
                 name(&task.spec.output),
                 crate::words::count(task.spec.subjects.len(), "subject", "subjects")
+            ),
+            Task::Audit(spec) => write!(
+                f,
+                "audit {} against {} (gate: {:?})",
+                name(&spec.lockfile),
+                spec.db.display(),
+                spec.fail_on
             ),
             Task::Sbom(spec) => {
                 let files: Vec<String> = spec.outputs.iter().map(|(_, p)| name(p)).collect();

@@ -435,3 +435,143 @@ fn provenance_verifies_with_securesystemslib_and_a_changed_artifact_or_statement
     );
     assert!(stderr.contains("sbomfix-0.4.0.intoto.jsonl"), "{stderr}");
 }
+
+/// `shipit build` of `root` with `pipeline` as its only stages (no build needed to audit).
+fn audit(root: &Path, stage: &str) -> (Option<i32>, String, String) {
+    std::fs::write(root.join("shipit.toml"), format!("version = 1\n\n{stage}")).unwrap();
+    let out = shipit(root).arg("build").output().unwrap();
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn the_audit_gate_names_the_advisory_honours_ignores_until_they_expire_and_passes_a_clean_lock() {
+    let dir = dependent_project();
+    let root = dir.path();
+    let db = crate::common::repo_root().join("tests/fixtures/advisory-db");
+    // A sparse index that says the locked itoa is yanked.
+    let index = tempfile::tempdir().unwrap();
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    let itoa_version = lock
+        .split("name = \"itoa\"\nversion = \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::create_dir_all(index.path().join("it/oa")).unwrap();
+    std::fs::write(
+        index.path().join("it/oa/itoa"),
+        format!("{{\"name\":\"itoa\",\"vers\":\"{itoa_version}\",\"deps\":[],\"cksum\":\"00\",\"features\":{{}},\"yanked\":true}}\n"),
+    )
+    .unwrap();
+    let addr = crate::common::private_addr();
+    let (ip, port) = addr.rsplit_once(':').unwrap();
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", port, "--bind", ip, "--directory"])
+        .arg(index.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the index server never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let stage = |extra: &str| {
+        format!(
+            "[stages.audit]\nuses = \"audit\"\ndb = \"{}\"\nindex = \"http://{addr}/\"\n{extra}",
+            db.display()
+        )
+    };
+
+    // The critical advisory fails the gate, naming advisory, crate, range and fix.
+    let (code, stdout, stderr) = audit(root, &stage(""));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains(&format!(
+            "RUSTSEC-2099-0001 in itoa {itoa_version} (critical 9.8): Fixture: itoa writes past its buffer; affected <99.0.0; fixed in >=99.0.0"
+        )),
+        "{all}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("dist/sbomfix-0.4.0-audit.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["passed"], false);
+    let kinds: Vec<&str> = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["unmaintained", "database", "yanked"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {report:#}");
+    }
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("itoa {itoa_version} is yanked")),
+        "{report:#}"
+    );
+    let hex = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "RUSTSEC-2099-0002")
+        .unwrap();
+    assert_eq!(hex["severity"], "low");
+    assert_eq!(hex["status"], "failing", "the gate is `low` by default");
+
+    // Ignored until a future date, with the gate at medium: it passes, and says why.
+    let ignore = "fail_on = \"medium\"\nignore = [{ id = \"RUSTSEC-2099-0001\", until = \"2999-01-01\", reason = \"our build never formats untrusted numbers\" }]\n";
+    let (code, stdout, stderr) = audit(root, &stage(ignore));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("dist/sbomfix-0.4.0-audit.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["passed"], true);
+    let statuses: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("RUSTSEC-2099-0001", "ignored"),
+            ("RUSTSEC-2099-0002", "below")
+        ]
+    );
+
+    // Once `until` has passed, it fails again.
+    let expired = ignore.replace("2999-01-01", "2020-06-01");
+    let (code, stdout, stderr) = audit(root, &stage(&expired));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("(its ignore expired after 2020-06-01)"),
+        "{stdout}{stderr}"
+    );
+
+    // A lock file without the affected crates passes.
+    let clean = tempfile::tempdir().unwrap();
+    crate::common::tiny_crate(clean.path(), "1.0.0");
+    let lock = Command::new("cargo")
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(clean.path())
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{:?}", text(&lock));
+    let (code, stdout, stderr) = audit(clean.path(), &stage(""));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

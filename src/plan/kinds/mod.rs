@@ -2,6 +2,7 @@
 //! it declares its options, checks them, and expands a stage into steps and artifacts.
 
 mod archive;
+mod audit;
 mod cargo;
 mod checksum;
 mod installer;
@@ -205,6 +206,7 @@ pub fn builtins() -> &'static [&'static dyn Builtin] {
         &package::RPM,
         &sbom::Sbom,
         &provenance::Provenance,
+        &audit::Audit,
     ]
 }
 
