@@ -84,6 +84,9 @@ pub struct PublishedImage {
     /// when the images are signed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<String>,
+    /// The tags (`sha256-<hex>.sbom`) the platform manifests' SBOMs are attached under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sboms: Vec<String>,
 }
 
 /// A release page and its download addresses.

@@ -112,6 +112,21 @@ pub async fn sign(
         }
     }
     layers.push(layer);
+    push_layers(repo, &tag, layers, layout, options, say).await?;
+    Ok(Signed::Added)
+}
+
+/// Pushes an image of `layers` (already in `layout`) with an empty config, the shape cosign
+/// gives signature and attachment images, under `tag`.
+async fn push_layers(
+    repo: &Repository<'_>,
+    tag: &str,
+    layers: Vec<Descriptor>,
+    layout: &Layout,
+    options: &PushOptions,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<(), RegistryError> {
+    let io = |e: std::io::Error| RegistryError::Io(e.to_string());
     let config = json!({
         "architecture": "",
         "config": {},
@@ -135,8 +150,43 @@ pub async fn sign(
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Io(e.to_string()))?;
     let root = layout.put(MANIFEST, &bytes).map_err(io)?;
-    push::push(registry, repository, layout, &root, &[tag], options, say).await?;
-    Ok(Signed::Added)
+    push::push(
+        repo.registry,
+        repo.path,
+        layout,
+        &root,
+        &[tag.to_owned()],
+        options,
+        say,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The tag cosign attaches an image's SBOM under: `sha256-<hex>.sbom`.
+pub fn sbom_tag(digest: &str) -> String {
+    format!("{}.sbom", digest.replacen(':', "-", 1))
+}
+
+/// Attaches SBOM documents (media type and bytes) to `digest` in `repo`, as `cosign attach
+/// sbom` does: an image of one layer per document under [`sbom_tag`]. The same documents
+/// give the same image, so attaching again changes nothing. Returns the tag.
+pub async fn attach_sboms(
+    repo: &Repository<'_>,
+    digest: &str,
+    documents: &[(String, Vec<u8>)],
+    layout: &Layout,
+    options: &PushOptions,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<String, RegistryError> {
+    let io = |e: std::io::Error| RegistryError::Io(e.to_string());
+    let layers = documents
+        .iter()
+        .map(|(media_type, bytes)| layout.put(media_type, bytes).map_err(io))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tag = sbom_tag(digest);
+    push_layers(repo, &tag, layers, layout, options, say).await?;
+    Ok(tag)
 }
 
 /// What checking one digest's signatures found.

@@ -792,9 +792,11 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
     require_docker();
     crate::common::require("openssl");
     let registry = Registry::start();
+    // The image section, then an SBOM stage (its documents are attached to the images).
     let dir = built_demo(&format!(
         "image = \"{}/acme/demo\"\ninsecure = true\n\
-         sign = {{ key = {{ env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }} }}",
+         sign = {{ key = {{ env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }} }}\n\n\
+         [stages.sbom]\nuses = \"sbom\"\nneeds = [\"build\"]",
         registry.addr
     ));
     let keys = tempfile::tempdir().unwrap();
@@ -909,6 +911,54 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
             "{tag}: {:?}",
             text(&openssl)
         );
+    }
+
+    // Each platform manifest has its target's SBOMs attached, as `cosign attach sbom` does.
+    assert_eq!(image["sboms"].as_array().unwrap().len(), 2, "{image}");
+    for (platform, target) in [
+        ("linux/amd64", "linux-x64-musl"),
+        ("linux/arm64", "linux-arm64-musl"),
+    ] {
+        // arm64 is `linux/arm64/v8`.
+        let digest = image["platforms"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(key, _)| key.starts_with(platform))
+            .and_then(|(_, d)| d.as_str())
+            .unwrap();
+        let tag = digest.replacen(':', "-", 1) + ".sbom";
+        let copied = work.path().join(&tag);
+        let out = registry.skopeo(&[
+            "copy",
+            &format!("docker://{}/acme/demo:{tag}", registry.addr),
+            &format!("dir:{}", copied.display()),
+        ]);
+        assert!(out.status.success(), "{tag}: {:?}", text(&out));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+        let mut found = Vec::new();
+        for layer in manifest["layers"].as_array().unwrap() {
+            let bytes = std::fs::read(
+                copied.join(
+                    layer["digest"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("sha256:"),
+                ),
+            )
+            .unwrap();
+            let (media_type, ext) = match layer["mediaType"].as_str().unwrap() {
+                "application/vnd.cyclonedx+json" => ("cdx", ".cdx.json"),
+                "application/spdx+json" => ("spdx", ".spdx.json"),
+                other => panic!("{other}"),
+            };
+            let file = dir.path().join(format!("dist/demo-0.1.0-{target}{ext}"));
+            assert_eq!(bytes, std::fs::read(&file).unwrap(), "{tag}: {media_type}");
+            found.push(media_type);
+        }
+        found.sort();
+        assert_eq!(found, ["cdx", "spdx"], "{tag}");
     }
 
     // shipit verify --image checks the index and both platform manifests.

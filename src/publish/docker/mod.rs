@@ -267,7 +267,12 @@ async fn push_everywhere(
             }
             None => Vec::new(),
         };
+        let sboms = attach_sboms(
+            plan, &registry, &reference, &platforms, layout, &options, say, detail,
+        )
+        .await?;
         published.push(PublishedImage {
+            sboms,
             repository: repository.clone(),
             digest: index.digest.clone(),
             tags: plan.tags.clone(),
@@ -278,6 +283,60 @@ async fn push_everywhere(
         });
     }
     Ok(published)
+}
+
+/// Attaches each platform's SBOMs to its manifest (`sha256-<digest>.sbom`); the tags.
+#[allow(clippy::too_many_arguments)]
+async fn attach_sboms(
+    plan: &ImagePlan,
+    registry: &Registry,
+    reference: &Reference,
+    platforms: &BTreeMap<String, String>,
+    layout: &Layout,
+    options: &PushOptions,
+    say: &(dyn Fn(String) + Sync),
+    detail: &(dyn Fn(String) + Sync),
+) -> Result<Vec<String>, Error> {
+    let name = reference.name();
+    let repo = oci::signature::Repository {
+        registry,
+        path: &reference.repository,
+        name: &name,
+    };
+    let mut tags = Vec::new();
+    for (platform, files) in &plan.sboms {
+        let Some(digest) = platforms.get(platform) else {
+            continue;
+        };
+        let documents = files
+            .iter()
+            .map(|(media_type, path)| {
+                std::fs::read(path)
+                    .map(|bytes| (media_type.clone(), bytes))
+                    .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tag = oci::signature::attach_sboms(
+            &repo,
+            digest,
+            &documents,
+            layout,
+            &PushOptions {
+                mount_from: None,
+                ..options.clone()
+            },
+            detail,
+        )
+        .await
+        .map_err(|e| Error::Failed(format!("attaching the SBOMs of {platform}: {e}")))?;
+        say(format!(
+            "attached {} SBOM(s) to {name}@{} ({platform}, {tag})",
+            documents.len(),
+            oci::short(digest)
+        ));
+        tags.push(tag);
+    }
+    Ok(tags)
 }
 
 /// Signs each of `digests` in the repository of `reference`; the signature tags.

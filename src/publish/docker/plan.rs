@@ -62,6 +62,8 @@ pub struct ImagePlan {
     /// The cosign key that signs each pushed manifest.
     #[serde(skip)]
     pub(super) sign: Option<crate::tasks::KeySource>,
+    /// SBOM files (media type, path) of each platform's target, attached to its manifest.
+    pub sboms: BTreeMap<String, Vec<(String, PathBuf)>>,
 }
 
 /// How an image is made.
@@ -292,6 +294,7 @@ pub fn plan(
         ));
     };
     let name = first.rsplit('/').next().unwrap_or("image").to_string();
+    let sboms = platform_sboms(&source, manifest, dist);
     Ok(ImagePlan {
         repositories,
         tags,
@@ -311,7 +314,50 @@ pub fn plan(
             .sign
             .as_ref()
             .map(|s| crate::tasks::KeySource::from_config(&s.key, loaded)),
+        sboms,
     })
+}
+
+/// The build's SBOMs for each platform of the image, by the platform's target.
+fn platform_sboms(
+    source: &ImageSource,
+    manifest: &Manifest,
+    dist: &std::path::Path,
+) -> BTreeMap<String, Vec<(String, PathBuf)>> {
+    let targets: Vec<(String, String)> = match source {
+        ImageSource::Binaries { platforms, .. } => platforms
+            .iter()
+            .map(|p| (p.platform.to_string(), p.target.clone()))
+            .collect(),
+        ImageSource::Dockerfile(build) => build
+            .platforms
+            .iter()
+            .filter_map(|p| Some((p.platform.to_string(), p.target.clone()?)))
+            .collect(),
+    };
+    let mut sboms = BTreeMap::new();
+    for (platform, target) in targets {
+        let files: Vec<(String, PathBuf)> = manifest
+            .artifacts
+            .iter()
+            .filter(|a| {
+                a.kind == crate::manifest::ArtifactKind::Sbom
+                    && a.target.as_deref() == Some(target.as_str())
+            })
+            .map(|a| {
+                let media_type = if a.name.ends_with(".spdx.json") {
+                    "application/spdx+json"
+                } else {
+                    "application/vnd.cyclonedx+json"
+                };
+                (media_type.to_owned(), dist.join(&a.path))
+            })
+            .collect();
+        if !files.is_empty() {
+            sboms.insert(platform, files);
+        }
+    }
+    sboms
 }
 
 #[allow(clippy::too_many_arguments)]
