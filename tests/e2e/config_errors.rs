@@ -231,6 +231,38 @@ fn npm_and_chocolatey_sections_report_names_addresses_and_tags_with_locations() 
     }
 }
 
+/// The supply-chain kinds and image signing check their options from the file alone: an SBOM
+/// stage without formats or needs, a provenance stage without a key, an audit stage without a
+/// database or with bad ignore rules, a signing key named twice; each located.
+#[test]
+fn supply_chain_stages_report_missing_keys_databases_and_bad_ignores_with_locations() {
+    let (code, stderr) = check_tiny_crate(
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\n\n\
+         [stages.sbom]\nuses = \"sbom\"\nformats = []\n\n\
+         [stages.provenance]\nuses = \"provenance\"\nneeds = [\"sbom\"]\n\n\
+         [stages.audit]\nuses = \"audit\"\n\
+         ignore = [{ id = \"CVE-1\", until = \"someday\", reason = \"\" }]\n\n\
+         [release.docker]\nimage = \"127.0.0.1:5000/acme/tiny\"\n\
+         sign = { key = { env = \"K\", file = \"k.key\" } }\n",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    for needle in [
+        "`formats` is empty",
+        "an SBOM stage needs the cargo stage that builds the binaries",
+        "a provenance stage needs a `key`",
+        "an audit stage needs the advisory database: `db`",
+        "`CVE-1` is not an advisory id",
+        "`until = \"someday\"` is not a date",
+        "an ignored advisory needs a `reason`",
+        "`sign.key` needs exactly one of `file` and `env`",
+        "shipit.toml:8:11",
+        "shipit.toml:20:16",
+        "has 8 problems",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
 /// `shipit check` of `pipeline` in a tiny crate: its exit code and stderr (without colour).
 fn check_tiny_crate(pipeline: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
