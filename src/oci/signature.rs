@@ -150,13 +150,18 @@ async fn push_layers(
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Io(e.to_string()))?;
     let root = layout.put(MANIFEST, &bytes).map_err(io)?;
+    // Nothing of these small images is in a base image's repository.
+    let options = PushOptions {
+        mount_from: None,
+        ..options.clone()
+    };
     push::push(
         repo.registry,
         repo.path,
         layout,
         &root,
         &[tag.to_owned()],
-        options,
+        &options,
         say,
     )
     .await?;

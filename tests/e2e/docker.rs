@@ -732,6 +732,25 @@ fn every_credential_source_pushes_and_an_image_list_reaches_each_registry() {
     );
 }
 
+/// `docker://<registry>/acme/demo:<tag>` copied by skopeo into a `dir:` folder under `work`:
+/// the folder (blobs named by their hex digest) and its manifest.
+fn copy_tag(
+    registry: &Registry,
+    tag: &str,
+    work: &Path,
+) -> (std::path::PathBuf, serde_json::Value) {
+    let copied = work.join(tag);
+    let out = registry.skopeo(&[
+        "copy",
+        &format!("docker://{}/acme/demo:{tag}", registry.addr),
+        &format!("dir:{}", copied.display()),
+    ]);
+    assert!(out.status.success(), "{tag}: {:?}", text(&out));
+    let manifest =
+        serde_json::from_slice(&std::fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+    (copied, manifest)
+}
+
 /// `shipit keygen --cosign` in `dir` with `password`: (cosign.key, cosign.pub).
 fn cosign_keys(dir: &Path, password: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let out = shipit(dir)
@@ -854,15 +873,7 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
     let work = tempfile::tempdir().unwrap();
     for digest in &digests {
         let tag = digest.replacen(':', "-", 1) + ".sig";
-        let copied = work.path().join(&tag);
-        let out = registry.skopeo(&[
-            "copy",
-            &format!("docker://{}/acme/demo:{tag}", registry.addr),
-            &format!("dir:{}", copied.display()),
-        ]);
-        assert!(out.status.success(), "{tag}: {:?}", text(&out));
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+        let (copied, manifest) = copy_tag(&registry, &tag, work.path());
         let layer = &manifest["layers"][0];
         assert_eq!(
             layer["mediaType"],
@@ -928,15 +939,7 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
             .and_then(|(_, d)| d.as_str())
             .unwrap();
         let tag = digest.replacen(':', "-", 1) + ".sbom";
-        let copied = work.path().join(&tag);
-        let out = registry.skopeo(&[
-            "copy",
-            &format!("docker://{}/acme/demo:{tag}", registry.addr),
-            &format!("dir:{}", copied.display()),
-        ]);
-        assert!(out.status.success(), "{tag}: {:?}", text(&out));
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(copied.join("manifest.json")).unwrap()).unwrap();
+        let (copied, manifest) = copy_tag(&registry, &tag, work.path());
         let mut found = Vec::new();
         for layer in manifest["layers"].as_array().unwrap() {
             let bytes = std::fs::read(

@@ -198,18 +198,7 @@ fn build_tiny(dir: &Path, envs: &[(&str, &str)]) -> std::process::Output {
 #[test]
 fn verify_names_a_tampered_file_and_a_tampered_signature() {
     let dir = signed_project("");
-    let keygen = shipit(dir.path())
-        .args([
-            "keygen",
-            "--unencrypted",
-            "--secret-key",
-            "keys/shipit.key",
-            "--public-key",
-            "keys/shipit.pub",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(keygen.status.code(), Some(0), "{:?}", text(&keygen));
+    crate::common::unencrypted_keys(dir.path());
     let secret_mode = std::fs::metadata(dir.path().join("keys/shipit.key"))
         .unwrap()
         .permissions()

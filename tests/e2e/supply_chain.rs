@@ -243,21 +243,18 @@ fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_an
     }
 
     // From clean again: the same bytes.
-    let first: Vec<Vec<u8>> = ["linux-x64-musl", "windows-x64"]
-        .iter()
-        .flat_map(|t| {
-            [".cdx.json", ".spdx.json"].map(|e| root.join(format!("dist/sbomfix-0.4.0-{t}{e}")))
-        })
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let sboms = || -> Vec<Vec<u8>> {
+        ["linux-x64-musl", "windows-x64"]
+            .iter()
+            .flat_map(|t| {
+                [".cdx.json", ".spdx.json"].map(|e| root.join(format!("dist/sbomfix-0.4.0-{t}{e}")))
+            })
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    };
+    let first = sboms();
     build();
-    let second: Vec<Vec<u8>> = ["linux-x64-musl", "windows-x64"]
-        .iter()
-        .flat_map(|t| {
-            [".cdx.json", ".spdx.json"].map(|e| root.join(format!("dist/sbomfix-0.4.0-{t}{e}")))
-        })
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let second = sboms();
     assert!(first == second, "the SBOMs changed between two builds");
 }
 
@@ -278,18 +275,7 @@ fn built_with_provenance() -> tempfile::TempDir {
     .unwrap();
     std::fs::write(root.join(".gitignore"), "/target\n/dist\n/keys\n").unwrap();
     git(root, &["commit", "-qam", "provenance"]);
-    let keygen = shipit(root)
-        .args([
-            "keygen",
-            "--unencrypted",
-            "--secret-key",
-            "keys/shipit.key",
-            "--public-key",
-            "keys/shipit.pub",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(keygen.status.code(), Some(0), "{:?}", text(&keygen));
+    crate::common::unencrypted_keys(root);
     let out = shipit(root)
         .arg("build")
         .env("CARGO_TARGET_DIR", shared_target_dir("sbom-target"))

@@ -256,21 +256,21 @@ async fn push_everywhere(
                 ));
             }
         }
+        let name = reference.name();
+        let repo = oci::signature::Repository {
+            registry: &registry,
+            path: &reference.repository,
+            name: &name,
+        };
         let signatures = match &key {
             Some(key) => {
                 let mut digests = vec![index.digest.clone()];
                 digests.extend(platforms.values().cloned());
-                sign_all(
-                    &registry, &reference, &digests, key, layout, &options, say, detail,
-                )
-                .await?
+                sign_all(&repo, &digests, key, layout, &options, say, detail).await?
             }
             None => Vec::new(),
         };
-        let sboms = attach_sboms(
-            plan, &registry, &reference, &platforms, layout, &options, say, detail,
-        )
-        .await?;
+        let sboms = attach_sboms(plan, &repo, &platforms, layout, &options, say, detail).await?;
         published.push(PublishedImage {
             sboms,
             repository: repository.clone(),
@@ -289,20 +289,13 @@ async fn push_everywhere(
 #[allow(clippy::too_many_arguments)]
 async fn attach_sboms(
     plan: &ImagePlan,
-    registry: &Registry,
-    reference: &Reference,
+    repo: &oci::signature::Repository<'_>,
     platforms: &BTreeMap<String, String>,
     layout: &Layout,
     options: &PushOptions,
     say: &(dyn Fn(String) + Sync),
     detail: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<String>, Error> {
-    let name = reference.name();
-    let repo = oci::signature::Repository {
-        registry,
-        path: &reference.repository,
-        name: &name,
-    };
     let mut tags = Vec::new();
     for (platform, files) in &plan.sboms {
         let Some(digest) = platforms.get(platform) else {
@@ -316,22 +309,13 @@ async fn attach_sboms(
                     .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let tag = oci::signature::attach_sboms(
-            &repo,
-            digest,
-            &documents,
-            layout,
-            &PushOptions {
-                mount_from: None,
-                ..options.clone()
-            },
-            detail,
-        )
-        .await
-        .map_err(|e| Error::Failed(format!("attaching the SBOMs of {platform}: {e}")))?;
+        let tag = oci::signature::attach_sboms(repo, digest, &documents, layout, options, detail)
+            .await
+            .map_err(|e| Error::Failed(format!("attaching the SBOMs of {platform}: {e}")))?;
         say(format!(
-            "attached {} SBOM(s) to {name}@{} ({platform}, {tag})",
+            "attached {} SBOM(s) to {}@{} ({platform}, {tag})",
             documents.len(),
+            repo.name,
             oci::short(digest)
         ));
         tags.push(tag);
@@ -339,11 +323,9 @@ async fn attach_sboms(
     Ok(tags)
 }
 
-/// Signs each of `digests` in the repository of `reference`; the signature tags.
-#[allow(clippy::too_many_arguments)]
+/// Signs each of `digests` in `repo`; the signature tags.
 async fn sign_all(
-    registry: &Registry,
-    reference: &Reference,
+    repo: &oci::signature::Repository<'_>,
     digests: &[String],
     key: &crate::cosign::CosignKey,
     layout: &Layout,
@@ -353,25 +335,9 @@ async fn sign_all(
 ) -> Result<Vec<String>, Error> {
     let mut tags = Vec::new();
     for digest in digests {
-        let name = reference.name();
-        let repo = oci::signature::Repository {
-            registry,
-            path: &reference.repository,
-            name: &name,
-        };
-        let signed = oci::signature::sign(
-            &repo,
-            digest,
-            key,
-            layout,
-            &PushOptions {
-                mount_from: None,
-                ..options.clone()
-            },
-            detail,
-        )
-        .await
-        .map_err(|e| Error::Failed(format!("signing {}@{digest}: {e}", reference.name())))?;
+        let signed = oci::signature::sign(repo, digest, key, layout, options, detail)
+            .await
+            .map_err(|e| Error::Failed(format!("signing {}@{digest}: {e}", repo.name)))?;
         let tag = crate::cosign::signature_tag(digest);
         say(format!(
             "{} {}@{} ({tag})",
@@ -379,7 +345,7 @@ async fn sign_all(
                 oci::signature::Signed::Added => "signed",
                 oci::signature::Signed::Present => "already signed",
             },
-            reference.name(),
+            repo.name,
             oci::short(digest)
         ));
         tags.push(tag);

@@ -136,6 +136,23 @@ pub fn require(program: &str) {
     }
 }
 
+/// `shipit keygen --unencrypted` in `dir`: a minisign pair at `keys/shipit.key` and
+/// `keys/shipit.pub`.
+pub fn unencrypted_keys(dir: &Path) {
+    let keygen = shipit(dir)
+        .args([
+            "keygen",
+            "--unencrypted",
+            "--secret-key",
+            "keys/shipit.key",
+            "--public-key",
+            "keys/shipit.pub",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(keygen.status.code(), Some(0), "{:?}", text(&keygen));
+}
+
 /// Runs git in `dir` with a fixed identity and clock (so commit hashes repeat), quietly.
 pub fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")
