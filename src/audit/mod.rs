@@ -224,7 +224,9 @@ fn failed_text(report: &Report) -> String {
 
 /// Whether `db` names a git repository to clone rather than a folder.
 pub fn is_url(db: &str) -> bool {
-    db.starts_with("https://") || db.starts_with("http://") || db.starts_with("git@")
+    ["https://", "http://", "file://", "ssh://", "git@"]
+        .iter()
+        .any(|scheme| db.starts_with(scheme))
 }
 
 /// The folder the database of `db` is read from: the folder itself (relative to `base`), or

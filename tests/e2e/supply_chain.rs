@@ -561,3 +561,71 @@ fn the_audit_gate_names_the_advisory_honours_ignores_until_they_expire_and_passe
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn an_audit_database_named_by_git_url_is_cloned_into_the_cache_then_updated() {
+    let dir = dependent_project();
+    let root = dir.path();
+    // The fixture database as a git repository, committed on an old date.
+    let repo = tempfile::tempdir().unwrap();
+    let db = repo.path().join("advisory-db");
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(crate::common::repo_root().join("tests/fixtures/advisory-db"))
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{:?}", text(&copy));
+    git(&db, &["init", "-q", "-b", "main"]);
+    git(&db, &["add", "."]);
+    git(&db, &["commit", "-qm", "advisories"]);
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        std::fs::write(
+            root.join("shipit.toml"),
+            format!(
+                "version = 1\n\n[stages.audit]\nuses = \"audit\"\ndb = \"file://{}\"\nindex = \"\"\n\
+                 ignore = [{{ id = \"RUSTSEC-2099-0001\", reason = \"fixture\" }}, {{ id = \"RUSTSEC-2099-0002\", reason = \"fixture\" }}]\n",
+                db.display()
+            ),
+        )
+        .unwrap();
+        let out = shipit(root)
+            .arg("build")
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(root.join("dist/sbomfix-0.4.0-audit.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let report = run();
+    assert_eq!(report["advisories"], 3, "{report:#}");
+    let clones: Vec<_> = std::fs::read_dir(cache.path().join("shipit/advisory-db"))
+        .unwrap()
+        .collect();
+    assert_eq!(clones.len(), 1);
+    // A new advisory upstream reaches the next audit through a pull.
+    let extra = db.join("crates/serde/RUSTSEC-2099-0004.md");
+    std::fs::create_dir_all(extra.parent().unwrap()).unwrap();
+    std::fs::write(
+        &extra,
+        "```toml\n[advisory]\nid = \"RUSTSEC-2099-0004\"\npackage = \"serde\"\ndate = \"2020-01-04\"\n\
+         informational = \"notice\"\n\n[versions]\npatched = []\n```\n\n# Fixture: a notice about serde\n\nMade up.\n",
+    )
+    .unwrap();
+    git(&db, &["add", "."]);
+    git(&db, &["commit", "-qm", "another"]);
+    let report = run();
+    assert_eq!(report["advisories"], 4, "{report:#}");
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["text"].as_str().unwrap().contains("RUSTSEC-2099-0004")),
+        "{report:#}"
+    );
+}

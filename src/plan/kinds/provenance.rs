@@ -73,9 +73,9 @@ impl Kind for Provenance {
             })?,
             None => format!("{}-{}.intoto.jsonl", facts.project, facts.version),
         };
-        let mut subjects: Vec<(String, std::path::PathBuf)> = context
-            .upstream_artifacts(stage)
-            .into_iter()
+        let upstream = context.upstream_artifacts(stage);
+        let mut subjects: Vec<(String, std::path::PathBuf)> = upstream
+            .iter()
             .map(|a| (a.path.clone(), context.dist_path(&a.path)))
             .collect();
         subjects.sort();
@@ -89,9 +89,8 @@ impl Kind for Provenance {
                 .help("need the stages whose files are released, such as `checksum`"),
             ]);
         }
-        let mut targets: Vec<String> = context
-            .upstream_artifacts(stage)
-            .into_iter()
+        let mut targets: Vec<String> = upstream
+            .iter()
             .filter_map(|a| a.target.as_ref().map(|t| t.name.clone()))
             .collect();
         targets.sort();
