@@ -989,27 +989,22 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
     );
 
     // Again: nothing new is signed, the signature tags keep their digests.
-    let before: Vec<String> = digests
-        .iter()
-        .map(|d| {
-            registry
-                .raw_manifest(&format!("acme/demo:{}.sig", d.replacen(':', "-", 1)))
-                .to_string()
-        })
-        .collect();
+    let signature_manifests = || -> Vec<String> {
+        digests
+            .iter()
+            .map(|d| {
+                registry
+                    .raw_manifest(&format!("acme/demo:{}.sig", d.replacen(':', "-", 1)))
+                    .to_string()
+            })
+            .collect()
+    };
+    let before = signature_manifests();
     let out = release("s3cret-pass");
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert_eq!(stderr.matches("already signed").count(), 3, "{stderr}");
-    let after: Vec<String> = digests
-        .iter()
-        .map(|d| {
-            registry
-                .raw_manifest(&format!("acme/demo:{}.sig", d.replacen(':', "-", 1)))
-                .to_string()
-        })
-        .collect();
-    assert_eq!(before, after);
+    assert_eq!(before, signature_manifests());
 
     // Another key's public half finds no valid signature: exit 1, each digest named.
     let other = tempfile::tempdir().unwrap();

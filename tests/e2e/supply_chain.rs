@@ -84,6 +84,11 @@ fn cargo_tree(root: &Path, triple: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// A JSON file, parsed.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Runs Python `code` with `args`; fails the test with what it printed.
 fn python(code: &str, args: &[&Path]) {
     let out = Command::new("python3")
@@ -109,10 +114,7 @@ fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_an
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-        serde_json::from_str::<serde_json::Value>(
-            &std::fs::read_to_string(root.join("dist/manifest.json")).unwrap(),
-        )
-        .unwrap()
+        read_json(&root.join("dist/manifest.json"))
     };
     let manifest = build();
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
@@ -161,8 +163,7 @@ fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_an
 
         // The components are exactly cargo tree's for that platform: no build- or
         // dev-dependency, no other platform's crate.
-        let cdx: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&cdx_path).unwrap()).unwrap();
+        let cdx = read_json(&cdx_path);
         let components: BTreeSet<String> = cdx["components"]
             .as_array()
             .unwrap()
@@ -229,8 +230,7 @@ fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_an
             .unwrap();
         assert_eq!(file["name"], exe);
         assert_eq!(file["hashes"][0]["content"], binary["sha256"]);
-        let spdx: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&spdx_path).unwrap()).unwrap();
+        let spdx = read_json(&spdx_path);
         assert_eq!(
             spdx["packages"].as_array().unwrap().len(),
             components.len() + 1,
@@ -301,9 +301,7 @@ fn provenance_verifies_with_securesystemslib_and_a_changed_artifact_or_statement
     let dir = built_with_provenance();
     let root = dir.path();
     let envelope_path = root.join("dist/sbomfix-0.4.0.intoto.jsonl");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("dist/manifest.json")).unwrap())
-            .unwrap();
+    let manifest = read_json(&root.join("dist/manifest.json"));
 
     // securesystemslib checks the DSSE signature with the release's public key (the raw
     // Ed25519 key inside the minisign .pub, with securesystemslib's own key id) and hands
@@ -399,8 +397,7 @@ fn provenance_verifies_with_securesystemslib_and_a_changed_artifact_or_statement
     std::fs::write(&archive, &original).unwrap();
 
     // A changed statement (a subject's digest swapped, signature kept): exit 1, named.
-    let mut envelope: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&envelope_path).unwrap()).unwrap();
+    let mut envelope = read_json(&envelope_path);
     use base64::Engine;
     let engine = base64::engine::general_purpose::STANDARD;
     let mut payload: serde_json::Value = serde_json::from_slice(
@@ -486,10 +483,7 @@ fn the_audit_gate_names_the_advisory_honours_ignores_until_they_expire_and_passe
         )),
         "{all}"
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("dist/sbomfix-0.4.0-audit.json")).unwrap(),
-    )
-    .unwrap();
+    let report = read_json(&root.join("dist/sbomfix-0.4.0-audit.json"));
     assert_eq!(report["passed"], false);
     let kinds: Vec<&str> = report["warnings"]
         .as_array()
@@ -519,10 +513,7 @@ fn the_audit_gate_names_the_advisory_honours_ignores_until_they_expire_and_passe
     let ignore = "fail_on = \"medium\"\nignore = [{ id = \"RUSTSEC-2099-0001\", until = \"2999-01-01\", reason = \"our build never formats untrusted numbers\" }]\n";
     let (code, stdout, stderr) = audit(root, &stage(ignore));
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("dist/sbomfix-0.4.0-audit.json")).unwrap(),
-    )
-    .unwrap();
+    let report = read_json(&root.join("dist/sbomfix-0.4.0-audit.json"));
     assert_eq!(report["passed"], true);
     let statuses: Vec<(&str, &str)> = report["findings"]
         .as_array()
@@ -596,10 +587,7 @@ fn an_audit_database_named_by_git_url_is_cloned_into_the_cache_then_updated() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-        serde_json::from_str::<serde_json::Value>(
-            &std::fs::read_to_string(root.join("dist/sbomfix-0.4.0-audit.json")).unwrap(),
-        )
-        .unwrap()
+        read_json(&root.join("dist/sbomfix-0.4.0-audit.json"))
     };
     let report = run();
     assert_eq!(report["advisories"], 3, "{report:#}");
