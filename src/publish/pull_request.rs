@@ -161,15 +161,27 @@ pub async fn report(
     Ok(())
 }
 
-/// Problems of a section's `pull_request`: an upstream that is not `owner/name`.
-pub fn check(loaded: &Loaded, channel: &str, config: Option<&PullRequestConfig>) -> Vec<Problem> {
-    match config {
-        Some(PullRequestConfig::Upstream { repo, .. }) => repo_problem(
+/// Problems of a git channel's repository (`[release.<channel>] <key> = { repo = ... }`) and
+/// its `pull_request`: a `repo` or an upstream that is not `owner/name`.
+pub fn check(
+    loaded: &Loaded,
+    channel: &str,
+    key: &str,
+    repository: &crate::publish::homebrew::config::TapConfig,
+    config: Option<&PullRequestConfig>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Some(repo) = &repository.repo {
+        problems.extend(repo_problem(
+            repo,
+            loaded.span(path!["release", channel, key, "repo"]),
+        ));
+    }
+    if let Some(PullRequestConfig::Upstream { repo, .. }) = config {
+        problems.extend(repo_problem(
             repo,
             loaded.span(path!["release", channel, "pull_request", "repo"]),
-        )
-        .into_iter()
-        .collect(),
-        _ => Vec::new(),
+        ));
     }
+    problems
 }

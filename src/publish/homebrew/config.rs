@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::names::{NameKind, name_problem, repo_problem};
+use crate::config::names::{NameKind, name_problem};
 use crate::config::{Loaded, Problem};
 use crate::path;
 
@@ -80,15 +80,11 @@ pub struct CommitAuthor {
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
     loaded.check_channel_section("homebrew", |brew: HomebrewConfig| {
         let mut problems = Vec::new();
-        if let Some(repo) = &brew.tap.repo {
-            problems.extend(repo_problem(
-                repo,
-                loaded.span(path!["release", "homebrew", "tap", "repo"]),
-            ));
-        }
         problems.extend(crate::publish::pull_request::check(
             loaded,
             "homebrew",
+            "tap",
+            &brew.tap,
             brew.pull_request.as_ref(),
         ));
         if let Some(formula) = &brew.name {

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::names::{NameKind, name_problem, repo_problem};
+use crate::config::names::{NameKind, name_problem};
 use crate::config::{Loaded, Problem};
 use crate::path;
 use crate::publish::homebrew::config::{CommitAuthor, TapConfig};
@@ -41,15 +41,11 @@ pub struct ScoopConfig {
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
     loaded.check_channel_section("scoop", |scoop: ScoopConfig| {
         let mut problems = Vec::new();
-        if let Some(repo) = &scoop.bucket.repo {
-            problems.extend(repo_problem(
-                repo,
-                loaded.span(path!["release", "scoop", "bucket", "repo"]),
-            ));
-        }
         problems.extend(crate::publish::pull_request::check(
             loaded,
             "scoop",
+            "bucket",
+            &scoop.bucket,
             scoop.pull_request.as_ref(),
         ));
         if let Some(name) = &scoop.name {

@@ -3,7 +3,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::names::repo_problem;
 use crate::config::{Loaded, Problem};
 use crate::path;
 use crate::publish::homebrew::config::{CommitAuthor, TapConfig};
@@ -61,15 +60,11 @@ pub fn identifier_problem(identifier: &str) -> Option<String> {
 pub fn check(loaded: &Loaded) -> Vec<Problem> {
     loaded.check_channel_section("winget", |winget: WingetConfig| {
         let mut problems = Vec::new();
-        if let Some(repo) = &winget.repository.repo {
-            problems.extend(repo_problem(
-                repo,
-                loaded.span(path!["release", "winget", "repository", "repo"]),
-            ));
-        }
         problems.extend(crate::publish::pull_request::check(
             loaded,
             "winget",
+            "repository",
+            &winget.repository,
             winget.pull_request.as_ref(),
         ));
         if let Some(why) = identifier_problem(&winget.identifier) {
