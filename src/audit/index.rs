@@ -3,9 +3,10 @@
 //! looked up; an index that cannot be reached is one warning, not a failure, since the audit
 //! must work offline.
 
-use std::time::Duration;
-
+use http::{Method, StatusCode};
 use rustsec::Lockfile;
+
+use crate::http::feed::{Feed, Upload};
 
 use super::Warning;
 
@@ -34,38 +35,24 @@ pub fn yanked(index: &str, lockfile: &Lockfile) -> Vec<Warning> {
     if packages.is_empty() {
         return Vec::new();
     }
-    let root = if index.ends_with('/') {
-        index.to_owned()
-    } else {
-        format!("{index}/")
-    };
     let check = async {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| crate::http::describe(&e))?;
+        let feed = Feed::new("sparse index", index, None).map_err(|e| e.to_string())?;
         let mut warnings = Vec::new();
         for (name, version) in &packages {
-            let url = format!("{root}{}", index_path(name));
-            let response = http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| crate::http::describe(&e))?;
-            // Not in this index: nothing to say about it.
-            if response.status() == reqwest::StatusCode::NOT_FOUND {
-                continue;
-            }
-            if !response.status().is_success() {
-                return Err(format!("{url}: {}", response.status()));
-            }
-            let body = crate::http::read_capped(response, MAX_INDEX_FILE)
+            let url = feed.url(&index_path(name));
+            let what = format!("reading {name} from the index");
+            let reply = feed
+                .send(&what, Method::GET, &url, &Upload::None, MAX_INDEX_FILE)
                 .await
                 .map_err(|e| e.to_string())?;
-            let yanked = String::from_utf8_lossy(&body).lines().any(|line| {
+            // Not in this index: nothing to say about it.
+            if reply.status == StatusCode::NOT_FOUND {
+                continue;
+            }
+            if !reply.status.is_success() {
+                return Err(format!("{url}: {}", reply.status));
+            }
+            let yanked = String::from_utf8_lossy(&reply.body).lines().any(|line| {
                 serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
                     v["vers"].as_str() == Some(version.as_str()) && v["yanked"] == true
                 })

@@ -174,14 +174,8 @@ pub enum AuditError {
         message: String,
     },
     /// The report could not be written.
-    #[error("cannot write {}", path.display())]
-    Write {
-        /// Where.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
     /// Vulnerabilities at or above the gate.
     #[error("{}", failed_text(.0))]
     Failed(Box<Report>),
@@ -461,10 +455,8 @@ pub fn run(spec: &AuditSpec) -> Result<Report, AuditError> {
     if let Some(parent) = spec.report.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    std::fs::write(&spec.report, json).map_err(|source| AuditError::Write {
-        path: spec.report.clone(),
-        source,
-    })?;
+    std::fs::write(&spec.report, json)
+        .map_err(crate::file_error::FileError::on("write", &spec.report))?;
     if passed {
         Ok(report)
     } else {

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::file_error::FileError;
+
 /// The in-toto Statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The SLSA provenance predicate type.
@@ -75,16 +77,8 @@ pub fn statement(spec: &ProvenanceSpec, subjects: &[(String, String)], finished:
 #[derive(Debug, thiserror::Error)]
 pub enum ProvenanceError {
     /// An artifact or the output could not be read or written.
-    #[error("cannot {what} {}", path.display())]
-    Io {
-        /// Read or write.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The key is not an Ed25519 key shipit can use.
     #[error("the signing key cannot sign provenance")]
     Key(#[source] crate::minisign::Error),
@@ -98,37 +92,26 @@ pub fn write(
 ) -> Result<usize, ProvenanceError> {
     let mut subjects = Vec::new();
     for (name, path) in &spec.subjects {
-        let file = std::fs::File::open(path).map_err(|source| ProvenanceError::Io {
-            what: "read",
-            path: path.clone(),
-            source,
-        })?;
-        let sha256 = crate::checksum::hash_reader(
-            std::io::BufReader::new(file),
-            crate::checksum::Algorithm::Sha256,
-        )
-        .map_err(|source| ProvenanceError::Io {
-            what: "read",
-            path: path.clone(),
-            source,
-        })?;
+        let sha256 = std::fs::File::open(path)
+            .and_then(|file| {
+                crate::checksum::hash_reader(
+                    std::io::BufReader::new(file),
+                    crate::checksum::Algorithm::Sha256,
+                )
+            })
+            .map_err(FileError::on("read", path))?;
         subjects.push((name.clone(), sha256));
     }
     let finished = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let statement = statement(spec, &subjects, &finished);
     let signing = key.ed25519().map_err(ProvenanceError::Key)?;
     let envelope = dsse::sign(dsse::IN_TOTO, statement.to_string().as_bytes(), &signing);
-    let mut line = serde_json::to_string(&envelope).map_err(|e| ProvenanceError::Io {
-        what: "write",
-        path: spec.output.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    line.push('\n');
-    std::fs::write(&spec.output, line).map_err(|source| ProvenanceError::Io {
-        what: "write",
-        path: spec.output.clone(),
-        source,
-    })?;
+    let write = FileError::on("write", &spec.output);
+    let line = serde_json::to_string(&envelope)
+        .map(|json| json + "\n")
+        .map_err(std::io::Error::other)
+        .and_then(|line| std::fs::write(&spec.output, line));
+    line.map_err(write)?;
     Ok(subjects.len())
 }
 

@@ -206,11 +206,7 @@ impl GitRemote {
         self.commit(&dir, message, "commit the formula")?;
 
         if let Some(pr_branch) = pr_branch {
-            self.push_proposal(&dir, pr_branch)?;
-            return Ok(Pushed::Proposed {
-                branch: pr_branch.to_string(),
-                base: branch,
-            });
+            return self.propose(&dir, pr_branch, branch);
         }
         let mut last = None;
         for attempt in 1..=PUSH_ATTEMPTS {
@@ -279,15 +275,19 @@ impl GitRemote {
         ]
     }
 
-    /// Pushes the checkout's `HEAD` to the pull request's branch, replacing an earlier run's.
-    fn push_proposal(&self, dir: &Path, pr_branch: &str) -> Result<(), TapError> {
+    /// Pushes the checkout's `HEAD`, a commit on `base`, to the pull request's branch,
+    /// replacing an earlier run's.
+    fn propose(&self, dir: &Path, pr_branch: &str, base: String) -> Result<Pushed, TapError> {
         let target = format!("HEAD:refs/heads/{pr_branch}");
         self.git(
             Some(dir),
             &["push", "--quiet", "--force", "origin", &target],
         )
-        .map(drop)
-        .map_err(TapError::step(format!("push the branch {pr_branch}")))
+        .map_err(TapError::step(format!("push the branch {pr_branch}")))?;
+        Ok(Pushed::Proposed {
+            branch: pr_branch.to_string(),
+            base,
+        })
     }
 
     /// Pushes the checkout's `HEAD` to `branch`.
@@ -335,11 +335,7 @@ impl GitRemote {
             }
             self.commit(&dir, message, "commit the changes")?;
             if let Some(pr_branch) = pr_branch {
-                self.push_proposal(&dir, pr_branch)?;
-                return Ok(Pushed::Proposed {
-                    branch: pr_branch.to_string(),
-                    base: branch,
-                });
+                return self.propose(&dir, pr_branch, branch);
             }
             match self.push(&dir, &branch) {
                 Ok(()) => {

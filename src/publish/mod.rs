@@ -6,7 +6,6 @@
 pub mod apt;
 pub mod chocolatey;
 pub mod docker;
-pub mod feed;
 pub mod folder;
 pub mod git;
 pub mod github;

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::file_error::FileError;
+
 /// An SBOM format.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -80,15 +82,15 @@ pub enum SbomError {
     #[error("the workspace has no package `{0}`")]
     NoPackage(String),
     /// A file could not be read or written.
-    #[error("cannot {what} {}", path.display())]
-    Io {
-        /// Read or write.
-        what: &'static str,
-        /// The file.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Cargo.lock does not parse.
+    #[error("cannot read {}: {message}", path.display())]
+    Lockfile {
+        /// The lock file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        message: String,
     },
 }
 
@@ -179,17 +181,9 @@ pub fn write(spec: &SbomSpec) -> Result<usize, SbomError> {
             Format::Spdx => spdx_doc::render(&bom, &spec.project),
         };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| SbomError::Io {
-                what: "create",
-                path: parent.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
         }
-        std::fs::write(path, text).map_err(|source| SbomError::Io {
-            what: "write",
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::write(path, text).map_err(FileError::on("write", path))?;
     }
     Ok(bom.components.len())
 }
@@ -335,11 +329,7 @@ pub fn resolve(spec: &SbomSpec) -> Result<Bom, SbomError> {
 
     let mut binaries = Vec::new();
     for (name, path) in &spec.binaries {
-        let bytes = std::fs::read(path).map_err(|source| SbomError::Io {
-            what: "read",
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(FileError::on("read", path))?;
         binaries.push(BinaryFile {
             name: name.clone(),
             sha256: hex::encode(Sha256::digest(&bytes)),
@@ -356,47 +346,28 @@ pub fn resolve(spec: &SbomSpec) -> Result<Bom, SbomError> {
     })
 }
 
-/// `(name, version, source) -> checksum` of every package Cargo.lock pins.
+/// `(name, version, source) -> checksum` of every package Cargo.lock pins (none without one).
 fn lock_checksums(
     workspace_root: &Path,
 ) -> Result<BTreeMap<(String, String, String), String>, SbomError> {
-    #[derive(serde::Deserialize)]
-    struct Lock {
-        #[serde(default)]
-        package: Vec<Locked>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Locked {
-        name: String,
-        version: String,
-        source: Option<String>,
-        checksum: Option<String>,
-    }
     let path = workspace_root.join("Cargo.lock");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(source) => {
-            return Err(SbomError::Io {
-                what: "read",
-                path,
-                source,
-            });
-        }
-    };
-    let lock: Lock = toml::from_str(&text).map_err(|e| SbomError::Io {
-        what: "parse",
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
+    let lock = rustsec::Lockfile::load(&path).map_err(|e| SbomError::Lockfile {
         path: path.clone(),
-        source: std::io::Error::other(e.to_string()),
+        message: e.to_string(),
     })?;
     Ok(lock
-        .package
+        .packages
         .into_iter()
         .filter_map(|p| {
-            let checksum = p
-                .checksum
-                .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))?;
-            Some(((p.name, p.version, p.source?), checksum))
+            let checksum = p.checksum?.to_string();
+            let source = p.source?.to_string();
+            Some((
+                (p.name.to_string(), p.version.to_string(), source),
+                checksum,
+            ))
         })
         .collect())
 }

@@ -84,6 +84,17 @@ fn cargo_tree(root: &Path, triple: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// `shipit build` of the fixture (its cargo target folder shared by the tests): the manifest.
+fn build_fixture(root: &Path) -> serde_json::Value {
+    let out = shipit(root)
+        .arg("build")
+        .env("CARGO_TARGET_DIR", shared_target_dir("sbom-target"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    read_json(&root.join("dist/manifest.json"))
+}
+
 /// A JSON file, parsed.
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -108,13 +119,7 @@ fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_an
     let root = dir.path();
     let build = || {
         let _ = std::fs::remove_dir_all(root.join("dist"));
-        let out = shipit(root)
-            .arg("build")
-            .env("CARGO_TARGET_DIR", shared_target_dir("sbom-target"))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-        read_json(&root.join("dist/manifest.json"))
+        build_fixture(root)
     };
     let manifest = build();
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
@@ -276,12 +281,7 @@ fn built_with_provenance() -> tempfile::TempDir {
     std::fs::write(root.join(".gitignore"), "/target\n/dist\n/keys\n").unwrap();
     git(root, &["commit", "-qam", "provenance"]);
     crate::common::unencrypted_keys(root);
-    let out = shipit(root)
-        .arg("build")
-        .env("CARGO_TARGET_DIR", shared_target_dir("sbom-target"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    build_fixture(root);
     dir
 }
 

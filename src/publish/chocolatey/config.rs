@@ -74,7 +74,7 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             problems.push(Problem::new(why, at("id")).help("for example `demo`"));
         }
         if let Some(source) = &choco.source
-            && !crate::publish::feed::is_root_url(source)
+            && !crate::http::feed::is_root_url(source)
         {
             problems.push(
                 Problem::new(format!("`{source}` is not a feed address"), at("source")).help(

@@ -17,7 +17,7 @@ use self::config::ChocolateyConfig;
 use self::nupkg::{Download, Nuspec};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::publish::feed::{self, Feed, Upload};
+use crate::http::feed::{self, Feed, Upload};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run, Skipped};
 

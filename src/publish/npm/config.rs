@@ -137,7 +137,7 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             problems.push(Problem::new(why, at("name")).help("for example `@acme/demo`"));
         }
         if let Some(registry) = &npm.registry
-            && !crate::publish::feed::is_root_url(registry)
+            && !crate::http::feed::is_root_url(registry)
         {
             problems.push(
                 Problem::new(

@@ -17,7 +17,7 @@ use self::config::{Access, NpmConfig};
 use self::package::{Common, NpmPackage};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::publish::feed::{self, Feed, Upload};
+use crate::http::feed::{self, Feed, Upload};
 use crate::publish::github::{self, config::GithubConfig};
 use crate::publish::{Context, Planned, Publisher, Run};
 

@@ -1,5 +1,8 @@
 //! Small HTTP helpers the hosted-API clients (GitHub, OCI registries) share: `Link` paging,
-//! bounded body reads and error text without the request's address.
+//! bounded body reads and error text without the request's address; and [`feed`], the client
+//! of package feeds and indexes that serve files under one root.
+
+pub mod feed;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;

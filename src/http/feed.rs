@@ -1,5 +1,5 @@
-//! A client for package feeds that take uploads over plain HTTP (the npm registry, NuGet v2
-//! feeds): every address is made under the feed's own root, so the credential goes nowhere
+//! A client for package feeds and indexes served over plain HTTP (the npm registry, NuGet v2
+//! feeds, cargo's sparse index): every address is made under the feed's own root, so the credential goes nowhere
 //! else; redirects are not followed; answers are read with a size cap; server errors, resets
 //! and rate limits are retried with backoff inside a bounded total wait.
 
