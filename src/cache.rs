@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::hash_file;
-use crate::plan::{CacheKey, Unit};
+use crate::plan::{CacheKey, StepCommand, Unit};
 
 /// Hashes the content of every file under `inputs` (honouring `.gitignore`, skipping `.git` and
 /// `exclude`), in a stable order.
@@ -74,6 +74,11 @@ pub fn fingerprint(
     }
     for step in &unit.steps {
         feed(&step.command.to_string());
+        if let StepCommand::Shell(shell) = &step.command {
+            for (name, value) in shell.env() {
+                feed(&format!("{name}={value}"));
+            }
+        }
     }
     feed(inputs_digest);
     hex::encode(hasher.finalize())

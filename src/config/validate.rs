@@ -112,13 +112,10 @@ fn check_stage(
             );
         }
         for (i, command) in run.0.iter().enumerate() {
-            check_template(
-                loaded,
-                path!["stages", name, "run", i],
-                command,
-                template::GLOBAL_VARS,
-                problems,
-            );
+            if let Err(e) = template::check_shell(command, template::GLOBAL_VARS) {
+                let at = path!["stages", name, "run", i];
+                problems.push(template_problem(loaded, at, command, e));
+            }
         }
     }
     let stage_ref = StageRef {
@@ -365,9 +362,13 @@ pub fn template_problem(
         .map(|v| format!("`{v}`"))
         .collect::<Vec<_>>()
         .join(", ");
+    let help = match e.hint {
+        Some(hint) => hint.to_string(),
+        None => {
+            format!("templates may use {vars} (and `target`, `os`, `arch` in per-target options)")
+        }
+    };
     Problem::new(format!("bad template: {}", e.message), Some(span))
         .label("here")
-        .help(format!(
-            "templates may use {vars} (and `target`, `os`, `arch` in per-target options)"
-        ))
+        .help(help)
 }

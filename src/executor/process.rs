@@ -48,9 +48,9 @@ pub(super) async fn run_attempt(
             continue;
         }
         let mut command = match &step.command {
-            StepCommand::Shell(script) => {
+            StepCommand::Shell(shell) => {
                 let mut c = Command::new("sh");
-                c.arg("-c").arg(script);
+                c.arg("-c").arg(&shell.script);
                 c
             }
             StepCommand::Exec(argv) => {
@@ -64,6 +64,10 @@ pub(super) async fn run_attempt(
             StepCommand::Task(_) => unreachable!("tasks ran above"),
         };
         command.envs(&stage.env).envs(&unit.env);
+        // Template values last, so no stage variable can stand in for one.
+        if let StepCommand::Shell(shell) = &step.command {
+            command.envs(shell.env());
+        }
         let status = supervise(command, stage, step, deadline, cancel, |child, readers| {
             for stream in [
                 child

@@ -223,8 +223,8 @@ pub struct Step {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepCommand {
-    /// A script for `sh -c`.
-    Shell(String),
+    /// A script for `sh -c`, with the template values it refers to.
+    Shell(template::ShellCommand),
     /// A program and its arguments, without a shell.
     Exec(Vec<String>),
     /// Work shipit does itself (archive, checksum, sign).
@@ -233,7 +233,7 @@ pub enum StepCommand {
 
 impl Step {
     /// A shell command.
-    pub fn shell(script: impl Into<String>) -> Step {
+    pub fn shell(script: impl Into<template::ShellCommand>) -> Step {
         Step {
             command: StepCommand::Shell(script.into()),
         }
@@ -257,7 +257,7 @@ impl Step {
 impl fmt::Display for StepCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StepCommand::Shell(script) => f.write_str(script),
+            StepCommand::Shell(command) => f.write_str(&command.script),
             StepCommand::Exec(argv) => f.write_str(&shell_words::join(argv)),
             StepCommand::Task(task) => write!(f, "{task}"),
         }
@@ -621,14 +621,14 @@ fn render(
 }
 
 /// [`render`] with a chosen renderer ([`template::render_shell`] for command lines).
-fn render_with(
-    renderer: fn(&str, &minijinja::Value) -> Result<String, template::TemplateError>,
+fn render_with<T>(
+    renderer: fn(&str, &minijinja::Value) -> Result<T, template::TemplateError>,
     loaded: &Loaded,
     at: &[Seg<'_>],
     text: &str,
     vars: &minijinja::Value,
     problems: &mut Vec<Problem>,
-) -> Option<String> {
+) -> Option<T> {
     match renderer(text, vars) {
         Ok(out) => Some(out),
         Err(e) => {

@@ -43,16 +43,89 @@ fn branch_name_with_command_substitution_is_not_run() {
     );
 }
 
+/// A branch name that would run code in every shell context a `run` template can put it in.
+const HOSTILE_BRANCH: &str =
+    "x$(touch pwned-1)`touch pwned-2`\"'$(touch pwned-3)'\nEOT\ntouch pwned-4";
+
+fn pwned(dir: &Path) -> Vec<String> {
+    (1..=4)
+        .map(|n| format!("pwned-{n}"))
+        .filter(|f| dir.join(f).exists())
+        .collect()
+}
+
+/// Regression (issue 28, 1): the formatter quoted a value for a bare word, so inside `"..."`, a
+/// `sh -c '...'` script or an unquoted heredoc the quoting itself ran `$(...)` from a branch
+/// name (seen creating `pwned-*` files before the fix). Each context is now refused, located.
 #[test]
-fn safe_filter_is_the_explicit_opt_out_of_quoting() {
-    let dir = project("version = 1\n[stages.say]\nrun = [\"{{ env.CMD | safe }} > said.txt\"]\n");
+fn template_values_where_the_shell_parses_are_refused_at_their_place() {
+    for (run, why) in [
+        (
+            "echo \"building {{ branch }}\" > said.txt",
+            "inside double quotes",
+        ),
+        (
+            "sh -c 'echo {{ branch }}' > said.txt",
+            "inside single quotes",
+        ),
+        (
+            "cat <<EOT > said.txt\n{{ branch }}\nEOT",
+            "inside a heredoc",
+        ),
+        ("sh -c {{ branch }}", "script of a shell"),
+        ("eval echo {{ branch }}", "given to `eval`"),
+        ("echo `echo {{ branch }}`", "inside backticks"),
+        (
+            "echo {{ branch | safe }}\"{{ branch | e }}\"",
+            "inside double quotes",
+        ),
+    ] {
+        let dir = project(&format!("version = 1\n[stages.say]\nrun = ['''{run}''']\n"));
+        for command in ["check", "build"] {
+            let out = shipit(dir.path())
+                .arg(command)
+                .env("GITHUB_HEAD_REF", HOSTILE_BRANCH)
+                .output()
+                .unwrap();
+            let (_, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{run}: {stderr}");
+            assert!(stderr.contains(why), "{run}: {stderr}");
+            assert!(stderr.contains("[shipit.toml:"), "{run}: {stderr}");
+            assert!(
+                stderr.contains("{{ branch"),
+                "{run}: the span shows the value: {stderr}"
+            );
+        }
+        assert_eq!(pwned(dir.path()), Vec::<String>::new(), "{run}");
+    }
+}
+
+/// The contexts where a value may stand hand it over as text, whatever it holds: bare words,
+/// `$(...)`, arguments after a `sh -c` script, a quoted heredoc beside it; `| safe` is no way
+/// around it (it once pasted the value as shell text).
+#[test]
+fn hostile_values_stay_text_in_every_context_a_command_allows() {
+    let run = "printf '%s|' {{ branch }} v{{ branch }}x > said.txt\n\
+               printf '%s|' \"$(printf %s {{ branch }})\" >> said.txt\n\
+               sh -c 'printf \"%s|\" \"$1\"' sh {{ branch | safe }} >> said.txt\n\
+               cat <<'EOT' >> said.txt\nEOT\nprintf '%s|' {{ branch | e }} >> said.txt";
+    // `e` escapes for HTML, and that is all it does: the escaped text is still one argument.
+    let dir = project(&format!("version = 1\n[stages.say]\nrun = ['''{run}''']\n"));
     let out = shipit(dir.path())
         .arg("build")
-        .env("CMD", "echo one; echo two")
+        .env("GITHUB_HEAD_REF", HOSTILE_BRANCH)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert_eq!(read(&dir.path().join("said.txt")), "two\n");
+    assert_eq!(pwned(dir.path()), Vec::<String>::new());
+    let b = HOSTILE_BRANCH;
+    assert_eq!(
+        read(&dir.path().join("said.txt")),
+        format!(
+            "{b}|v{b}x|{b}|{b}|{}|",
+            b.replace('"', "&quot;").replace('\'', "&#x27;")
+        )
+    );
 }
 
 // Class 11: interop with minisign's own keys.
