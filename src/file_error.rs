@@ -18,7 +18,10 @@ pub struct FileError {
 
 impl FileError {
     /// Maps an I/O error on `path` while doing `action`.
-    pub fn on(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FileError {
+    pub fn on(
+        action: &'static str,
+        path: &Path,
+    ) -> impl FnOnce(std::io::Error) -> FileError + use<> {
         let path = path.to_path_buf();
         move |source| FileError {
             action,

@@ -83,6 +83,35 @@ pub fn check_release(release: &str) -> Result<(), String> {
     }
 }
 
+/// Checks an architecture name read from a package or a repository against the format's
+/// grammar (Debian: `amd64`, `musl-linux-arm64`, `all`; RPM: `x86_64`, `noarch`); it becomes a
+/// folder or file name, so nothing else passes.
+pub fn check_arch(format: PackageFormat, arch: &str) -> Result<(), String> {
+    let ok = !arch.is_empty()
+        && arch.len() <= 64
+        && match format {
+            PackageFormat::Deb => {
+                arch.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && arch
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            }
+            PackageFormat::Rpm => arch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a {} architecture name",
+            arch.escape_debug(),
+            match format {
+                PackageFormat::Deb => "Debian",
+                PackageFormat::Rpm => "RPM",
+            }
+        ))
+    }
+}
+
 /// The format's name for a Linux target's architecture, or `None` for one it has no name for.
 pub fn arch(format: PackageFormat, target: &crate::targets::Target) -> Option<&'static str> {
     let hard_float = target.triple.starts_with("armv7") && target.triple.ends_with("hf");
@@ -200,6 +229,16 @@ mod tests {
         assert_eq!(parse_mode("0644").unwrap(), 0o644);
         assert!(parse_mode("0999").is_err());
         assert!(parse_mode("77777").is_err());
+    }
+
+    #[test]
+    fn architecture_names_from_data_follow_the_grammar() {
+        assert!(check_arch(Deb, "musl-linux-arm64").is_ok());
+        assert!(check_arch(Rpm, "x86_64").is_ok());
+        for bad in ["x/../../..", "", "amd64 ", "a.b", "../x"] {
+            assert!(check_arch(Deb, bad).is_err(), "{bad}");
+            assert!(check_arch(Rpm, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

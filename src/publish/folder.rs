@@ -1,9 +1,8 @@
-//! A package repository in a folder, as the APT and YUM channels share it: files written whole
-//! and renamed into place, readable by everyone, so a web server serving the folder never shows
-//! half a file; the packages of one format from the manifest; the key that signs; what an
+//! A package repository in a folder, as the APT and YUM channels share it: a [`Tree`] that
+//! writes files whole and follows no link the folder holds; the packages of one format from the manifest; the key that signs; what an
 //! update did and how it is told.
 
-use std::io::Write;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::KeyConfig;
@@ -14,6 +13,7 @@ use crate::openpgp::PgpKey;
 use crate::publish::apt::config::GitLocation;
 use crate::publish::git::{GitRemote, Pushed};
 use crate::publish::{Context, Run};
+use crate::relpath::{self, EntryKind, RelPath};
 use crate::tasks::KeySource;
 
 /// What an update did, by path inside the repository.
@@ -84,39 +84,108 @@ pub fn names(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Writes through a temporary file in the same folder and renames it into place: a reader
-/// sees the old file or the new one, never half of one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
-    let mut file =
-        tempfile::NamedTempFile::new_in(parent).map_err(FileError::on("create", parent))?;
-    file.write_all(bytes)
-        .map_err(FileError::on("write", path))?;
-    readable(&file, path)?;
-    file.persist(path)
-        .map_err(|e| FileError::on("write", path)(e.error))?;
-    Ok(())
+/// The longest index or metadata file read back from a repository (a hostile one could hold
+/// any size).
+const MAX_READ: u64 = 512 << 20;
+
+/// A folder shipit updates in place (a package repository, a clone of a manifests repository)
+/// whose contents are untrusted: every path is a [`RelPath`] under the root, opened without
+/// following a link, for reads, writes and deletes alike. Writes go through a new file renamed
+/// into place, readable by everyone, so a web server serving the folder never shows half a
+/// file.
+#[derive(Debug, Clone, Copy)]
+pub struct Tree<'a> {
+    root: &'a Path,
 }
 
-/// Mode 0644: a repository is served to everyone (temporary files start private).
-fn readable(file: &tempfile::NamedTempFile, path: &Path) -> Result<(), FileError> {
-    use std::os::unix::fs::PermissionsExt;
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(FileError::on("write", path))
-}
+impl<'a> Tree<'a> {
+    /// The folder at `root` (made when missing, on the first write).
+    pub fn new(root: &'a Path) -> Tree<'a> {
+        Tree { root }
+    }
 
-/// Copies `from` to `to` the same way: whole, then renamed into place.
-pub fn copy_atomically(from: &Path, to: &Path) -> Result<(), FileError> {
-    let parent = to.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
-    let file = tempfile::NamedTempFile::new_in(parent).map_err(FileError::on("create", parent))?;
-    std::fs::copy(from, file.path()).map_err(FileError::on("read", from))?;
-    readable(&file, to)?;
-    file.persist(to)
-        .map_err(|e| FileError::on("write", to)(e.error))?;
-    Ok(())
+    fn checked(&self, action: &'static str, path: &str) -> Result<RelPath, FileError> {
+        RelPath::new(path).map_err(|e| {
+            FileError::on(action, &self.root.join(path))(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                e,
+            ))
+        })
+    }
+
+    fn error(
+        &self,
+        action: &'static str,
+        path: &str,
+    ) -> impl FnOnce(io::Error) -> FileError + use<> {
+        FileError::on(action, &self.root.join(path))
+    }
+
+    fn made(&self) -> Result<(), FileError> {
+        std::fs::create_dir_all(self.root).map_err(FileError::on("create", self.root))
+    }
+
+    /// Writes `bytes` at `path`, whole.
+    pub fn write(&self, path: &str, bytes: &[u8]) -> Result<(), FileError> {
+        let rel = self.checked("write", path)?;
+        self.made()?;
+        let mut reader = bytes;
+        relpath::write_under(self.root, &rel, &mut reader, 0o644).map_err(self.error("write", path))
+    }
+
+    /// Copies the file `from` (shipit's own) to `path`, whole.
+    pub fn copy(&self, from: &Path, path: &str) -> Result<(), FileError> {
+        let rel = self.checked("write", path)?;
+        self.made()?;
+        let mut file = std::fs::File::open(from).map_err(FileError::on("read", from))?;
+        relpath::write_under(self.root, &rel, &mut file, 0o644).map_err(self.error("write", path))
+    }
+
+    /// The regular file at `path`, opened; `None` when it is missing.
+    pub fn open(&self, path: &str) -> Result<Option<(std::fs::File, u64)>, FileError> {
+        let rel = self.checked("read", path)?;
+        match relpath::open_regular(self.root, &rel) {
+            Ok(opened) => Ok(Some(opened)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error("read", path)(e)),
+        }
+    }
+
+    /// The text of the regular file at `path`, at most 512 MiB; `None` when it is missing.
+    pub fn read_text(&self, path: &str) -> Result<Option<String>, FileError> {
+        let Some((file, len)) = self.open(path)? else {
+            return Ok(None);
+        };
+        if len > MAX_READ {
+            return Err(self.error("read", path)(io::Error::other(format!(
+                "{len} bytes, more than a repository index may hold ({MAX_READ})"
+            ))));
+        }
+        let mut text = String::new();
+        io::Read::read_to_string(&mut io::Read::take(file, MAX_READ), &mut text)
+            .map_err(self.error("read", path))?;
+        Ok(Some(text))
+    }
+
+    /// Whether `path` is a regular file (reached without a link).
+    pub fn is_file(&self, path: &str) -> bool {
+        matches!(self.open(path), Ok(Some(_)))
+    }
+
+    /// Removes the file at `path` (a link there is removed, not what it points at).
+    pub fn remove(&self, path: &str) -> Result<(), FileError> {
+        let rel = self.checked("remove", path)?;
+        relpath::remove_under(self.root, &rel).map_err(self.error("remove", path))
+    }
+
+    /// The entries of the folder `path` (`""`: the root) and what each is.
+    pub fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, FileError> {
+        let rel = match path {
+            "" => None,
+            path => Some(self.checked("read", path)?),
+        };
+        relpath::list_under(self.root, rel.as_ref()).map_err(self.error("read", path))
+    }
 }
 
 /// Where a repository lives: a folder, or a branch of a git repository.

@@ -834,3 +834,104 @@ fn an_apt_repository_on_a_git_branch_gets_both_of_two_concurrent_releases() {
         );
     }
 }
+
+/// Every file under `dir`, by path, with its bytes (links as their targets).
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                files.push((path, target.into_os_string().into_encoded_bytes()));
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Regression (issue 28, 2): shipit followed what an APT or YUM repository held. A `Packages`
+/// entry's `Architecture: x/../..` and a `pool/main` or `repodata` that is a link to an outside
+/// folder made it write there and, with `keep`, delete there (seen before the fix: the outside
+/// folder gained `d/demo/demo_0.2.0-1_amd64.deb` and lost its `*.xml.gz`). Each hostile folder
+/// now fails the release, and the outside folder is intact byte for byte.
+#[test]
+fn hostile_repository_folders_never_send_a_write_or_delete_outside() {
+    for channel in ["apt", "yum"] {
+        let published = first_release(channel);
+        let repo = &published.repo;
+        let pristine = repo.with_extension("pristine");
+        assert!(
+            run(
+                "cp",
+                &["-a", &repo.to_string_lossy(), &pristine.to_string_lossy()]
+            )
+            .0
+        );
+        let next = packaging_project_with(
+            "0.2.0",
+            &published.section.replace("key =", "keep = 1\nkey ="),
+        );
+        build(next.path(), &published.secret);
+        let outside = repo.parent().unwrap().join("outside");
+        std::fs::create_dir_all(outside.join("d/demo")).unwrap();
+        std::fs::write(outside.join("victim.txt"), "victim").unwrap();
+        std::fs::write(outside.join("backup-primary.xml.gz"), "backup").unwrap();
+        std::fs::write(outside.join("demo-0.1.0-1.x86_64.rpm"), "not mine").unwrap();
+        std::fs::write(outside.join("d/demo/demo_0.1.0-1_amd64.deb"), "not mine").unwrap();
+        let before = snapshot(&outside);
+        // Each: what it is, and the folder made a link outside (none: the climbing architecture).
+        let hostile: &[(&str, Option<&str>)] = match channel {
+            "apt" => &[
+                ("an architecture that climbs out", None),
+                ("pool/main as a link outside", Some("pool/main")),
+                (
+                    "an index folder as a link outside",
+                    Some("dists/stable/main/binary-amd64"),
+                ),
+            ],
+            _ => &[
+                ("repodata as a link outside", Some("repodata")),
+                ("packages as a link outside", Some("packages")),
+            ],
+        };
+        for (what, linked) in hostile {
+            std::fs::remove_dir_all(repo).unwrap();
+            assert!(
+                run(
+                    "cp",
+                    &["-a", &pristine.to_string_lossy(), &repo.to_string_lossy()]
+                )
+                .0
+            );
+            if let Some(inside) = linked {
+                std::fs::remove_dir_all(repo.join(inside)).unwrap();
+                std::os::unix::fs::symlink(&outside, repo.join(inside)).unwrap();
+            } else {
+                let index = repo.join("dists/stable/main/binary-amd64/Packages");
+                let text = std::fs::read_to_string(&index).unwrap();
+                let climbing = text.replacen(
+                    "Architecture: amd64",
+                    "Architecture: x/../../../../../outside",
+                    1,
+                );
+                std::fs::write(&index, climbing).unwrap();
+            }
+            let (code, out) = release(next.path(), &published.secret);
+            assert_eq!(code, Some(1), "{channel}, {what}: {out}");
+            assert_eq!(
+                snapshot(&outside),
+                before,
+                "{channel}, {what}: the outside folder changed"
+            );
+        }
+    }
+}

@@ -5,8 +5,9 @@
 //! release: the same package again is a no-op, another file under the same name, version and
 //! architecture is refused.
 //!
-//! The folder is untrusted input: every `Filename` read back must stay inside it, and package
-//! names become paths only after Debian's name check.
+//! The folder is untrusted input: it is read and written only through a [`Tree`] (no link it
+//! holds is followed), every `Filename` read back must stay inside its pool, and package names
+//! and architectures become paths only after Debian's grammar checks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -18,8 +19,9 @@ use crate::file_error::FileError;
 use crate::openpgp::{PgpError, PgpKey};
 use crate::package::debian::{self, DebianError, Stanza, compare_versions};
 use crate::package::{PackageFormat, names};
-use crate::publish::folder::{Updated, copy_atomically, write_atomically};
-use crate::relpath::RelPath;
+use crate::publish::apt::config::word_problem;
+use crate::publish::folder::{Tree, Updated};
+use crate::relpath::{EntryKind, RelPath};
 
 /// Where and how the repository is laid out.
 #[derive(Debug, Clone)]
@@ -82,11 +84,12 @@ struct Listed {
 }
 
 impl Listed {
-    fn from_stanza(stanza: Stanza, index: &Path) -> Result<Listed, AptError> {
+    fn from_stanza(stanza: Stanza, index: &str) -> Result<Listed, AptError> {
         let field = |name: &str| {
-            stanza.get(name).map(str::to_owned).ok_or_else(|| {
-                AptError::Refused(format!("{}: an entry has no `{name}`", index.display()))
-            })
+            stanza
+                .get(name)
+                .map(str::to_owned)
+                .ok_or_else(|| AptError::Refused(format!("{index}: an entry has no `{name}`")))
         };
         let listed = Listed {
             name: field("Package")?,
@@ -97,12 +100,12 @@ impl Listed {
             stanza: stanza.clone(),
         };
         names::check_name(PackageFormat::Deb, &listed.name)
-            .map_err(|why| AptError::Refused(format!("{}: {why}", index.display())))?;
+            .and_then(|()| names::check_arch(PackageFormat::Deb, &listed.arch))
+            .map_err(|why| AptError::Refused(format!("{index}: {why}")))?;
         if RelPath::new(&listed.filename).is_err() || !listed.filename.starts_with("pool/") {
             return Err(AptError::Refused(format!(
-                "{}: `Filename: {}` is not a path inside the repository's pool",
-                index.display(),
-                listed.filename
+                "{index}: `Filename: {}` is not a path inside the repository's pool",
+                listed.filename.escape_debug()
             )));
         }
         Ok(listed)
@@ -114,43 +117,42 @@ impl Listed {
 }
 
 impl AptRepo {
-    fn dist(&self) -> PathBuf {
-        self.root.join("dists").join(&self.suite)
+    fn tree(&self) -> Tree<'_> {
+        Tree::new(&self.root)
     }
 
-    fn index(&self, arch: &str) -> PathBuf {
-        self.dist()
-            .join(&self.component)
-            .join(format!("binary-{arch}"))
-            .join("Packages")
+    /// `dists/<suite>`, where the lists and the Release file are.
+    fn dist(&self) -> String {
+        format!("dists/{}", self.suite)
+    }
+
+    /// The list of one architecture, inside the repository.
+    fn index(&self, arch: &str) -> String {
+        format!("{}/{}/binary-{arch}/Packages", self.dist(), self.component)
     }
 
     /// Every entry of every architecture's index now in the folder.
     fn read_back(&self) -> Result<Vec<Listed>, AptError> {
-        let folder = self.dist().join(&self.component);
+        let folder = format!("{}/{}", self.dist(), self.component);
         let mut listed = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            return Ok(listed);
-        };
-        let mut arches: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()?
-                    .strip_prefix("binary-")
-                    .map(str::to_owned)
-            })
-            .collect();
-        arches.sort();
-        for arch in arches {
-            let index = self.index(&arch);
-            let text = match std::fs::read_to_string(&index) {
-                Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(FileError::on("read", &index)(e).into()),
+        for (name, kind) in self.tree().list(&folder)? {
+            let Some(arch) = name.strip_prefix("binary-") else {
+                continue;
             };
-            let stanzas = debian::parse(&text)
-                .map_err(|why| AptError::Refused(format!("{}: {why}", index.display())))?;
+            if kind != EntryKind::Folder {
+                return Err(AptError::Refused(format!(
+                    "{folder}/{}: an index folder that is a link or not a folder",
+                    name.escape_debug()
+                )));
+            }
+            names::check_arch(PackageFormat::Deb, arch)
+                .map_err(|why| AptError::Refused(format!("{folder}: {why}")))?;
+            let index = self.index(arch);
+            let Some(text) = self.tree().read_text(&index)? else {
+                continue;
+            };
+            let stanzas =
+                debian::parse(&text).map_err(|why| AptError::Refused(format!("{index}: {why}")))?;
             for stanza in stanzas {
                 listed.push(Listed::from_stanza(stanza, &index)?);
             }
@@ -160,18 +162,23 @@ impl AptRepo {
 
     /// Adds the packages, applies `keep`, rewrites the indices and the signed Release.
     pub fn add(&self, debs: &[PathBuf], key: &PgpKey, now: u64) -> Result<Updated, AptError> {
+        if let Some(why) = word_problem(&self.suite).or_else(|| word_problem(&self.component)) {
+            return Err(AptError::Refused(why));
+        }
+        let tree = self.tree();
         let mut listed: BTreeMap<EntryKey, Listed> = BTreeMap::new();
         for entry in self.read_back()? {
             listed.insert(entry.key(), entry);
         }
         let mut updated = Updated::default();
-        let mut to_copy: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let mut to_copy: Vec<(&Path, String)> = Vec::new();
         for deb in debs {
             let mut stanza = debian::control_of(deb)?;
             let (bytes_md5, bytes_sha256, size) = sums(deb)?;
             let entry = |field: &str| stanza.get(field).unwrap_or_default().to_owned();
             let (name, version, arch) = (entry("Package"), entry("Version"), entry("Architecture"));
             names::check_name(PackageFormat::Deb, &name)
+                .and_then(|()| names::check_arch(PackageFormat::Deb, &arch))
                 .map_err(|why| AptError::Refused(format!("{}: {why}", deb.display())))?;
             let file_name = deb
                 .file_name()
@@ -202,7 +209,7 @@ impl AptRepo {
             stanza.set("Size", size.to_string());
             stanza.set("MD5sum", bytes_md5);
             stanza.set("SHA256", bytes_sha256.clone());
-            to_copy.push((deb.clone(), self.root.join(&filename)));
+            to_copy.push((deb, filename.clone()));
             updated.added.push(filename.clone());
             listed.insert(
                 key,
@@ -235,13 +242,13 @@ impl AptRepo {
         }
         if updated.added.is_empty()
             && updated.removed.is_empty()
-            && self.dist().join("InRelease").is_file()
+            && tree.is_file(&format!("{}/InRelease", self.dist()))
         {
             return Ok(updated);
         }
         // Packages first, then the lists, then the signed Release that names their sums.
         for (from, to) in &to_copy {
-            copy_atomically(from, to)?;
+            tree.copy(from, to)?;
         }
         let arches: BTreeSet<String> = listed.values().map(|l| l.arch.clone()).collect();
         let mut index_files = Vec::new();
@@ -262,33 +269,28 @@ impl AptRepo {
             index_files.push((relative.clone(), text.into_bytes()));
             index_files.push((format!("{relative}.gz"), gz));
         }
+        let dist = self.dist();
         for (relative, bytes) in &index_files {
-            write_atomically(&self.dist().join(relative), bytes)?;
+            tree.write(&format!("{dist}/{relative}"), bytes)?;
         }
         let release = self.release(&arches, &index_files, now);
         let inrelease = key.clearsign(&release, now).map_err(AptError::Sign)?;
         let detached = key
             .sign_armored(release.as_bytes(), now)
             .map_err(AptError::Sign)?;
-        write_atomically(&self.dist().join("Release"), release.as_bytes())?;
-        write_atomically(&self.dist().join("Release.gpg"), detached.as_bytes())?;
-        write_atomically(&self.dist().join("InRelease"), inrelease.as_bytes())?;
-        write_atomically(
-            &self.root.join("key.asc"),
+        tree.write(&format!("{dist}/Release"), release.as_bytes())?;
+        tree.write(&format!("{dist}/Release.gpg"), detached.as_bytes())?;
+        tree.write(&format!("{dist}/InRelease"), inrelease.as_bytes())?;
+        tree.write(
+            "key.asc",
             key.public_armored().map_err(AptError::Sign)?.as_bytes(),
         )?;
-        write_atomically(
-            &self.root.join("key.gpg"),
-            &key.public_binary().map_err(AptError::Sign)?,
-        )?;
+        tree.write("key.gpg", &key.public_binary().map_err(AptError::Sign)?)?;
         // Pool files no index names any more (`keep`).
         let named: BTreeSet<&str> = listed.values().map(|l| l.filename.as_str()).collect();
         for gone in &updated.removed {
             if !named.contains(gone.as_str()) {
-                let path = self.root.join(gone);
-                std::fs::remove_file(&path)
-                    .or_else(ignore_missing)
-                    .map_err(FileError::on("remove", &path))?;
+                tree.remove(gone)?;
             }
         }
         Ok(updated)
@@ -329,14 +331,6 @@ impl AptRepo {
     }
 }
 
-fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
 /// MD5 and SHA-256 (hex) and size of a file, read once.
 fn sums(path: &Path) -> Result<(String, String, u64), AptError> {
     let mut file = std::fs::File::open(path).map_err(FileError::on("read", path))?;
@@ -364,7 +358,7 @@ mod tests {
 
     fn listed(fields: &str) -> Result<Listed, AptError> {
         let stanza = debian::parse(fields).unwrap().remove(0);
-        Listed::from_stanza(stanza, Path::new("Packages"))
+        Listed::from_stanza(stanza, "Packages")
     }
 
     fn key() -> PgpKey {
@@ -391,7 +385,7 @@ mod tests {
             last = repo.add(&[deb(version, "")], &key, 1).unwrap();
         }
         assert_eq!(last.removed, ["pool/main/d/demo/demo_0.1.0-1_amd64.deb"]);
-        let packages = std::fs::read_to_string(repo.index("amd64")).unwrap();
+        let packages = std::fs::read_to_string(repo.root.join(repo.index("amd64"))).unwrap();
         assert!(packages.contains("Version: 0.10.0-1") && packages.contains("Version: 0.2.0-1"));
         assert!(!packages.contains("Version: 0.1.0-1"));
         assert!(
@@ -405,7 +399,7 @@ mod tests {
         let changed = repo.add(&[deb("0.2.0", "changed")], &key, 3).unwrap_err();
         assert!(matches!(changed, AptError::Conflict { .. }), "{changed}");
         assert_eq!(
-            std::fs::read_to_string(repo.index("amd64")).unwrap(),
+            std::fs::read_to_string(repo.root.join(repo.index("amd64"))).unwrap(),
             packages
         );
     }
@@ -420,6 +414,8 @@ mod tests {
         assert!(listed(&entry("demo", "pool/main/d/demo/demo_1_amd64.deb")).is_ok());
         assert!(listed(&entry("demo", "pool/../../etc/passwd")).is_err());
         assert!(listed(&entry("demo", "/etc/passwd")).is_err());
+        let arch = "Package: demo\nVersion: 1\nArchitecture: x/../../..\nFilename: pool/x.deb\nSHA256: 00\n";
+        assert!(listed(arch).is_err());
         assert!(listed(&entry("demo", "dists/stable/Release")).is_err());
         assert!(listed(&entry("../demo", "pool/main/d/demo/demo_1_amd64.deb")).is_err());
         assert!(listed("Package: demo\nVersion: 1\n").is_err());

@@ -245,10 +245,8 @@ impl Planned for Manifests {
                     plan.pull_request.as_ref().map(|p| p.branch.as_str()),
                     |root| {
                         for (name, text) in &files {
-                            folder::write_atomically(
-                                &root.join(&folder).join(name),
-                                text.as_bytes(),
-                            )?;
+                            folder::Tree::new(root)
+                                .write(&format!("{folder}/{name}"), text.as_bytes())?;
                         }
                         Ok::<(), crate::file_error::FileError>(())
                     },

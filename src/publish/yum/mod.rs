@@ -105,10 +105,8 @@ impl Planned for YumPlan {
                     keep: self.repo.keep,
                 };
                 let updated = repo.add(&self.rpms, &self.key, folder::now())?;
-                folder::write_atomically(
-                    &root.join(format!("{}.repo", self.id)),
-                    repo_file.as_bytes(),
-                )?;
+                folder::Tree::new(root)
+                    .write(&format!("{}.repo", self.id), repo_file.as_bytes())?;
                 Ok::<_, repo::YumError>(updated)
             })?;
             if let Some(pushed) = pushed {

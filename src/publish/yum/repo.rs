@@ -5,8 +5,10 @@
 //! every release: the same package again is a no-op, another file with the same name,
 //! version, release and architecture is refused.
 //!
-//! The folder is untrusted input: only `packages/*.rpm` is read, every header value is
-//! escaped into the XML, and package file names are checked before they become paths.
+//! The folder is untrusted input: it is read and written only through a [`Tree`] (no link it
+//! holds is followed), only regular `packages/*.rpm` files are read, every header value is
+//! escaped into the XML, and package file names and architectures are checked before they
+//! become paths.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,9 +18,10 @@ use sha2::{Digest, Sha256};
 
 use crate::file_error::FileError;
 use crate::openpgp::{PgpError, PgpKey};
-use crate::publish::folder::{Updated, copy_atomically, write_atomically};
+use crate::package::{PackageFormat, names};
+use crate::publish::folder::{Tree, Updated};
 use crate::quote::xml as esc;
-use crate::relpath::RelPath;
+use crate::relpath::{EntryKind, RelPath};
 
 /// Where and how the repository is laid out.
 #[derive(Debug, Clone)]
@@ -71,16 +74,32 @@ struct Described {
 }
 
 impl Described {
-    fn read(path: &Path, href: String) -> Result<Described, YumError> {
+    /// Reads a package from the repository (`href`) or from the dist folder (`path`).
+    fn read(tree: Option<&Tree<'_>>, path: &Path, href: String) -> Result<Described, YumError> {
         let rpm_error = |source| YumError::Rpm {
             path: path.to_path_buf(),
             source,
         };
-        let metadata = rpm::PackageMetadata::open(path).map_err(|e| match e {
-            rpm::Error::Io(source) => YumError::Io(FileError::on("read", path)(source)),
-            other => rpm_error(other),
-        })?;
-        let (sha256, size) = sha256_of(path)?;
+        let read_error = FileError::on("read", path);
+        let (mut file, size) = match tree {
+            Some(tree) => tree
+                .open(&href)?
+                .ok_or_else(|| read_error(std::io::Error::from(std::io::ErrorKind::NotFound)))?,
+            None => {
+                let file = std::fs::File::open(path).map_err(FileError::on("read", path))?;
+                let size = file.metadata().map_err(FileError::on("read", path))?.len();
+                (file, size)
+            }
+        };
+        let sha256 = crate::checksum::hash_reader(&mut file, crate::checksum::Algorithm::Sha256)
+            .map_err(FileError::on("read", path))?;
+        std::io::Seek::rewind(&mut file).map_err(FileError::on("read", path))?;
+        let metadata = rpm::PackageMetadata::parse(&mut std::io::BufReader::new(file)).map_err(
+            |e| match e {
+                rpm::Error::Io(source) => YumError::Io(FileError::on("read", path)(source)),
+                other => rpm_error(other),
+            },
+        )?;
         // Every field the metadata needs is read now: a package missing one is refused here,
         // not halfway through writing.
         for field in [
@@ -90,6 +109,8 @@ impl Described {
         ] {
             field.map_err(rpm_error)?;
         }
+        names::check_arch(PackageFormat::Rpm, metadata.get_arch().unwrap_or_default())
+            .map_err(|why| YumError::Refused(format!("{}: {why}", path.display())))?;
         Ok(Described {
             href,
             sha256,
@@ -110,37 +131,23 @@ impl Described {
     }
 }
 
-fn sha256_of(path: &Path) -> Result<(String, u64), YumError> {
-    let size = std::fs::metadata(path)
-        .map_err(FileError::on("read", path))?
-        .len();
-    let sum = crate::checksum::hash(path, crate::checksum::Algorithm::Sha256)
-        .map_err(FileError::on("read", path))?;
-    Ok((sum, size))
-}
-
 impl YumRepo {
-    /// The packages now in `packages/`.
+    /// The packages now in `packages/`: its regular `.rpm` files.
     fn read_back(&self) -> Result<Vec<Described>, YumError> {
-        let folder = self.root.join("packages");
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            return Ok(Vec::new());
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| n.ends_with(".rpm"))
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .map(|name| Described::read(&folder.join(&name), format!("packages/{name}")))
-            .collect()
+        let tree = Tree::new(&self.root);
+        let mut found = Vec::new();
+        for (name, kind) in tree.list("packages")? {
+            if kind == EntryKind::File && name.ends_with(".rpm") {
+                let href = format!("packages/{name}");
+                found.push(Described::read(Some(&tree), &self.root.join(&href), href)?);
+            }
+        }
+        Ok(found)
     }
 
     /// Adds the packages, applies `keep`, writes the metadata and signs it.
     pub fn add(&self, rpms: &[PathBuf], key: &PgpKey, now: u64) -> Result<Updated, YumError> {
+        let tree = Tree::new(&self.root);
         let mut listed: BTreeMap<String, Described> = BTreeMap::new();
         for described in self.read_back()? {
             listed.insert(described.nevra(), described);
@@ -155,7 +162,7 @@ impl YumRepo {
             RelPath::file_name(&name)
                 .map_err(|e| YumError::Refused(format!("{}: {e}", path.display())))?;
             let href = format!("packages/{name}");
-            let described = Described::read(path, href.clone())?;
+            let described = Described::read(None, path, href.clone())?;
             let nevra = described.nevra();
             if let Some(existing) = listed.get(&nevra) {
                 if existing.sha256 == described.sha256 {
@@ -167,7 +174,7 @@ impl YumRepo {
                     existing: existing.sha256.clone(),
                 });
             }
-            to_copy.push((path.clone(), self.root.join(&href)));
+            to_copy.push((path, href.clone()));
             updated.added.push(href);
             listed.insert(nevra, described);
         }
@@ -195,15 +202,15 @@ impl YumRepo {
                 }
             }
         }
-        let repomd_path = self.root.join("repodata/repomd.xml");
-        if updated.added.is_empty() && updated.removed.is_empty() && repomd_path.is_file() {
+        let repomd_path = "repodata/repomd.xml";
+        if updated.added.is_empty() && updated.removed.is_empty() && tree.is_file(repomd_path) {
             return Ok(updated);
         }
         for (from, to) in &to_copy {
-            copy_atomically(from, to)?;
+            tree.copy(from, to)?;
         }
         let packages: Vec<&Described> = listed.values().collect();
-        let old_data = existing_data(&self.root);
+        let old_data = existing_data(&tree)?;
         let mut data = Vec::new();
         for (kind, xml) in [
             ("primary", primary(&packages)),
@@ -213,7 +220,7 @@ impl YumRepo {
             let gz = crate::package::gzip_max(xml.as_bytes());
             let sum = hex::encode(Sha256::digest(&gz));
             let href = format!("repodata/{sum}-{kind}.xml.gz");
-            write_atomically(&self.root.join(&href), &gz)?;
+            tree.write(&href, &gz)?;
             data.push(DataFile {
                 kind,
                 href,
@@ -227,48 +234,33 @@ impl YumRepo {
         let signature = key
             .sign_armored(repomd.as_bytes(), now)
             .map_err(YumError::Sign)?;
-        write_atomically(&repomd_path, repomd.as_bytes())?;
-        write_atomically(
-            &self.root.join("repodata/repomd.xml.asc"),
-            signature.as_bytes(),
-        )?;
-        write_atomically(
-            &self.root.join("key.asc"),
+        tree.write(repomd_path, repomd.as_bytes())?;
+        tree.write("repodata/repomd.xml.asc", signature.as_bytes())?;
+        tree.write(
+            "key.asc",
             key.public_armored().map_err(YumError::Sign)?.as_bytes(),
         )?;
         // Metadata and packages nothing names any more.
         let kept: Vec<&str> = data.iter().map(|d| d.href.as_str()).collect();
         for old in old_data.iter().filter(|o| !kept.contains(&o.as_str())) {
-            remove(&self.root.join(old))?;
+            tree.remove(old)?;
         }
         for gone in &updated.removed {
-            remove(&self.root.join(gone))?;
+            tree.remove(gone)?;
         }
         Ok(updated)
     }
 }
 
-fn remove(path: &Path) -> Result<(), YumError> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(FileError::on("remove", path)(e).into())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The metadata files `repodata/` holds now.
-fn existing_data(root: &Path) -> Vec<String> {
-    std::fs::read_dir(root.join("repodata"))
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                .filter(|n| n.ends_with(".xml.gz"))
-                .map(|n| format!("repodata/{n}"))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The metadata files `repodata/` holds now (regular files only: a link is never removed
+/// through).
+fn existing_data(tree: &Tree<'_>) -> Result<Vec<String>, FileError> {
+    Ok(tree
+        .list("repodata")?
+        .into_iter()
+        .filter(|(name, kind)| *kind == EntryKind::File && name.ends_with(".xml.gz"))
+        .map(|(name, _)| format!("repodata/{name}"))
+        .collect())
 }
 
 struct DataFile {
