@@ -304,6 +304,10 @@ pub struct VerifyArgs {
     /// the folder; without it, a repository's own `key.asc` is used (integrity only).
     #[arg(long, value_name = "FILE")]
     pub pgp_key: Option<PathBuf>,
+    /// Fail on files of the folder that no checksum file, signature or index lists (without
+    /// it, each is a warning).
+    #[arg(long, conflicts_with = "image")]
+    pub strict: bool,
 }
 
 #[cfg(test)]

@@ -213,6 +213,13 @@ impl PgpPublicKey {
         Ok(PgpPublicKey(key))
     }
 
+    /// The key armored, whatever form it was read from (rpm's verifier reads only this one).
+    pub fn armored(&self) -> Result<String, PgpError> {
+        self.0
+            .to_armored_string(ArmorOptions::default())
+            .map_err(PgpError::Sign)
+    }
+
     /// The fingerprint, upper-case hex.
     pub fn fingerprint(&self) -> String {
         hex::encode_upper(self.0.primary_key.fingerprint().as_bytes())

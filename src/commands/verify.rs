@@ -5,42 +5,67 @@ use super::Session;
 use crate::cli::VerifyArgs;
 use crate::error::Error;
 use crate::exit::ExitCode;
-use crate::verify::{Finding, verify};
+use crate::verify::{Finding, Report, verify};
 
 /// Verifies and reports; exit 1 naming every file that fails.
 pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
-    let findings = match (&args.image, &args.path) {
+    let Report { checks, unlisted } = match (&args.image, &args.path) {
         (Some(image), _) => {
             let key = args.key.as_deref().ok_or_else(|| {
                 Error::Usage("--image needs the cosign public key: --key cosign.pub".into())
             })?;
-            crate::verify::image(image, key, args.insecure)?
+            Report {
+                checks: crate::verify::image(image, key, args.insecure)?,
+                unlisted: Vec::new(),
+            }
         }
         (None, Some(path)) => verify(path, args.key.as_deref(), args.pgp_key.as_deref())?,
         (None, None) => return Err(Error::Usage("name a folder or file, or --image".into())),
     };
-    let failed: Vec<&Finding> = findings.iter().filter(|f| !f.ok).collect();
+    let failed: Vec<&Finding> = checks.iter().filter(|f| !f.ok).collect();
+    let strict_failure = args.strict && !unlisted.is_empty();
     if session.cli.global.json {
-        session
-            .printer
-            .out(&serde_json::json!({"ok": failed.is_empty(), "checks": findings}).to_string());
+        session.printer.out(
+            &serde_json::json!({
+                "ok": failed.is_empty() && !strict_failure,
+                "checks": checks,
+                "unlisted": unlisted,
+            })
+            .to_string(),
+        );
     } else {
-        for f in &findings {
+        for f in &checks {
             let mark = if f.ok { "ok    " } else { "FAILED" };
             session.printer.out(&format!(
                 "{mark} {} {} ({}): {}",
                 f.check, f.file, f.by, f.detail
             ));
         }
+        let mark = if args.strict { "FAILED" } else { "WARN  " };
+        for file in &unlisted {
+            session.printer.out(&format!(
+                "{mark} unlisted {}: no checksum file, signature or index lists it, so its content is not checked",
+                file.escape_debug()
+            ));
+        }
     }
-    if failed.is_empty() {
+    let mut names: Vec<String> = failed.iter().map(|f| f.file.clone()).collect();
+    if args.strict {
+        names.extend(unlisted.iter().map(|f| f.escape_debug().to_string()));
+    }
+    if names.is_empty() {
+        if !unlisted.is_empty() {
+            session.printer.err(&format!(
+                "warning: {} not covered by any check (--strict fails on them)",
+                crate::words::count(unlisted.len(), "file is", "files are")
+            ));
+        }
         Ok(ExitCode::Success)
     } else {
-        let names: Vec<&str> = failed.iter().map(|f| f.file.as_str()).collect();
         Err(Error::Failed(format!(
             "{} of {} checks failed: {}",
-            failed.len(),
-            findings.len(),
+            names.len(),
+            checks.len() + if args.strict { unlisted.len() } else { 0 },
             names.join(", ")
         )))
     }

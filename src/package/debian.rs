@@ -104,7 +104,46 @@ pub fn control_of(deb: &Path) -> Result<Stanza, DebianError> {
 }
 
 /// [`control_of`] for a file already open (`deb` names it in errors).
-pub fn control_from(mut file: std::fs::File, deb: &Path) -> Result<Stanza, DebianError> {
+pub fn control_from(file: std::fs::File, deb: &Path) -> Result<Stanza, DebianError> {
+    Ok(read_deb(file, deb, false)?.control)
+}
+
+/// What [`check_deb`] found in a `.deb` whose every file matched.
+#[derive(Debug)]
+pub struct Checked {
+    /// The `control` paragraph.
+    pub control: Stanza,
+    /// How many files of the data tar matched `md5sums`.
+    pub files: usize,
+}
+
+/// Reads a whole `.deb` and checks its data against its own `md5sums`: every regular file of
+/// `data.tar` must be listed (conffiles may be left out, as dpkg allows) with its MD5, and
+/// every listed file must be there. A replaced or edited `data.tar` fails here even when the
+/// control member is the original.
+pub fn check_deb(file: std::fs::File, deb: &Path) -> Result<Checked, DebianError> {
+    read_deb(file, deb, true)
+}
+
+/// The control member's files shipit reads: `control`, `md5sums`, `conffiles`.
+#[derive(Default)]
+struct ControlFiles {
+    control: Option<String>,
+    md5sums: Option<String>,
+    conffiles: Option<String>,
+}
+
+/// A reader for a member of the `ar` archive, decompressed (gzip, or none).
+fn decompressed<'a>(name: &str, member: impl Read + 'a) -> Option<Box<dyn Read + 'a>> {
+    match name.rsplit_once(".tar").map(|(_, z)| z) {
+        Some(".gz") => Some(Box::new(flate2::read::GzDecoder::new(member))),
+        Some("") => Some(Box::new(member)),
+        _ => None,
+    }
+}
+
+/// Walks the `ar` members of `deb`: the control member always, the data member with `data`.
+fn read_deb(mut file: std::fs::File, deb: &Path, data: bool) -> Result<Checked, DebianError> {
     let malformed = |why: &str| DebianError::Malformed {
         path: deb.display().to_string(),
         why: why.to_owned(),
@@ -117,10 +156,15 @@ pub fn control_from(mut file: std::fs::File, deb: &Path) -> Result<Stanza, Debia
             "not an ar archive (a .deb starts with `!<arch>`)",
         ));
     }
+    let mut control: Option<(Stanza, ControlFiles)> = None;
     loop {
         let mut header = [0u8; 60];
         if file.read_exact(&mut header).is_err() {
-            return Err(malformed("no control.tar member"));
+            return match (control, data) {
+                (None, _) => Err(malformed("no control.tar member")),
+                (Some(_), true) => Err(malformed("no data.tar member")),
+                (Some((control, _)), false) => Ok(Checked { control, files: 0 }),
+            };
         }
         let name = String::from_utf8_lossy(&header[..16])
             .trim()
@@ -139,42 +183,132 @@ pub fn control_from(mut file: std::fs::File, deb: &Path) -> Result<Stanza, Debia
                 .take(size)
                 .read_to_end(&mut member)
                 .map_err(FileError::on("read", deb))?;
-            let reader: Box<dyn Read> = match name.as_str() {
-                "control.tar.gz" => Box::new(flate2::read::GzDecoder::new(&member[..])),
-                "control.tar" => Box::new(&member[..]),
-                other => {
-                    return Err(malformed(&format!(
-                        "{other} is compressed in a way shipit does not read"
-                    )));
-                }
-            };
-            let mut archive = tar::Archive::new(reader.take(MAX_CONTROL));
-            let entries = archive
-                .entries()
-                .map_err(|_| malformed("control.tar is not a tar"))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|_| malformed("control.tar is not a tar"))?;
-                let path = entry
-                    .path()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if path.trim_start_matches("./") == "control" {
-                    let mut text = String::new();
-                    entry
-                        .read_to_string(&mut text)
-                        .map_err(|_| malformed("control is not text"))?;
-                    let mut stanzas =
-                        parse(&text).map_err(|why| malformed(&format!("control: {why}")))?;
-                    return match stanzas.len() {
-                        1 => Ok(stanzas.remove(0)),
-                        _ => Err(malformed("control does not hold exactly one paragraph")),
-                    };
-                }
+            let reader = decompressed(&name, &member[..]).ok_or_else(|| {
+                malformed(&format!(
+                    "{name} is compressed in a way shipit does not read"
+                ))
+            })?;
+            let files =
+                control_files(reader).ok_or_else(|| malformed("control.tar is not a tar"))?;
+            let text = files
+                .control
+                .as_deref()
+                .ok_or_else(|| malformed("control.tar has no control file"))?;
+            let mut stanzas = parse(text).map_err(|why| malformed(&format!("control: {why}")))?;
+            if stanzas.len() != 1 {
+                return Err(malformed("control does not hold exactly one paragraph"));
             }
-            return Err(malformed("control.tar has no control file"));
+            if !data {
+                return Ok(Checked {
+                    control: stanzas.remove(0),
+                    files: 0,
+                });
+            }
+            control = Some((stanzas.remove(0), files));
+            if size % 2 == 1 {
+                std::io::copy(&mut (&mut file).take(1), &mut std::io::sink())
+                    .map_err(FileError::on("read", deb))?;
+            }
+            continue;
+        }
+        if name.starts_with("data.tar") && data {
+            let Some((stanza, files)) = control else {
+                return Err(malformed("data.tar comes before control.tar"));
+            };
+            let reader = decompressed(&name, (&mut file).take(size)).ok_or_else(|| {
+                malformed(&format!(
+                    "{name} is compressed in a way shipit does not read"
+                ))
+            })?;
+            let matched = match_md5sums(reader, &files).map_err(|why| malformed(&why))?;
+            return Ok(Checked {
+                control: stanza,
+                files: matched,
+            });
         }
         std::io::copy(&mut (&mut file).take(size + size % 2), &mut std::io::sink())
             .map_err(FileError::on("read", deb))?;
+    }
+}
+
+/// `control`, `md5sums` and `conffiles` of a control tar; `None` when it is not a tar.
+fn control_files(reader: Box<dyn Read + '_>) -> Option<ControlFiles> {
+    let mut files = ControlFiles::default();
+    let mut archive = tar::Archive::new(reader.take(MAX_CONTROL));
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        let path = entry.path().ok()?.to_string_lossy().into_owned();
+        let slot = match path.trim_start_matches("./") {
+            "control" => &mut files.control,
+            "md5sums" => &mut files.md5sums,
+            "conffiles" => &mut files.conffiles,
+            _ => continue,
+        };
+        let mut text = String::new();
+        entry.read_to_string(&mut text).ok()?;
+        *slot = Some(text);
+    }
+    Some(files)
+}
+
+/// Hashes every regular file of the data tar and compares it with `md5sums`; the number of
+/// files that matched, or the first that did not.
+fn match_md5sums(reader: Box<dyn Read + '_>, files: &ControlFiles) -> Result<usize, String> {
+    use md5::{Digest, Md5};
+    let listed = files
+        .md5sums
+        .as_deref()
+        .ok_or("it has no md5sums, so its files cannot be checked")?;
+    let mut expected: std::collections::BTreeMap<String, String> =
+        std::collections::BTreeMap::new();
+    for line in listed.lines().filter(|l| !l.trim().is_empty()) {
+        let (sum, path) = line.split_once(char::is_whitespace).ok_or_else(|| {
+            format!(
+                "md5sums: not `sum  path`: {:?}",
+                line.escape_debug().to_string()
+            )
+        })?;
+        expected.insert(
+            path.trim_start().trim_start_matches('/').to_owned(),
+            sum.to_ascii_lowercase(),
+        );
+    }
+    let conffiles: Vec<&str> = files
+        .conffiles
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().trim_start_matches('/'))
+        .collect();
+    let mut archive = tar::Archive::new(reader);
+    let mut matched = 0;
+    let entries = archive
+        .entries()
+        .map_err(|_| "data.tar is not a tar".to_string())?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("data.tar: {e}"))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(|e| format!("data.tar: {e}"))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_owned();
+        let mut md5 = Md5::new();
+        std::io::copy(&mut entry, &mut md5).map_err(|e| format!("data.tar: {e}"))?;
+        match expected.remove(&path) {
+            Some(sum) if sum == hex::encode(md5.finalize()) => matched += 1,
+            Some(_) => return Err(format!("{path} does not match its MD5 in md5sums")),
+            None if conffiles.contains(&path.as_str()) => {}
+            None => return Err(format!("{path} is in data.tar but not in md5sums")),
+        }
+    }
+    match expected.keys().next() {
+        Some(missing) => Err(format!("{missing} is in md5sums but not in data.tar")),
+        None => Ok(matched),
     }
 }
 

@@ -36,14 +36,21 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// What `verify` found.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Every check and its result.
+    pub checks: Vec<Finding>,
+    /// Files of the folder that no check covered: no checksum file, signature, index or
+    /// provenance names them, and they are no key. Their content is not vouched for.
+    pub unlisted: Vec<String>,
+}
+
 /// Every check of `path`: a folder (with `key`, or the `.pub` in it; packages and repositories
 /// with `pgp_key`, or the repository's own key), or one file (with `key`, through its
 /// `.minisig` or a signed checksum file beside it).
-pub fn verify(
-    path: &Path,
-    key: Option<&Path>,
-    pgp_key: Option<&Path>,
-) -> Result<Vec<Finding>, Error> {
+pub fn verify(path: &Path, key: Option<&Path>, pgp_key: Option<&Path>) -> Result<Report, Error> {
+    let mut unlisted = Vec::new();
     let findings = if path.is_dir() {
         let pgp_key = pgp_key
             .map(packages::given_key)
@@ -57,6 +64,7 @@ pub fn verify(
             folder_key(path, &files, key)?.as_ref(),
         ));
         findings.extend(packages::check(path, &files, pgp_key.as_ref()));
+        unlisted = uncovered(&files, &findings);
         findings
     } else if path.is_file() {
         let key = key.ok_or_else(|| {
@@ -77,7 +85,32 @@ pub fn verify(
             path.display()
         )));
     }
-    Ok(findings)
+    Ok(Report {
+        checks: findings,
+        unlisted,
+    })
+}
+
+/// The files no finding names (as checked or as what checked it), keys aside: a key is what
+/// checks, not what is checked.
+fn uncovered(files: &[RelPath], findings: &[Finding]) -> Vec<String> {
+    let covered: std::collections::BTreeSet<&str> = findings
+        .iter()
+        .flat_map(|f| [f.file.as_str(), f.by.as_str()])
+        .collect();
+    let is_key = |name: &str| {
+        name.ends_with(".pub")
+            || name
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last == "key.asc" || last == "key.gpg")
+    };
+    files
+        .iter()
+        .map(RelPath::as_str)
+        .filter(|name| !covered.contains(name) && !is_key(name))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn read_key(path: &Path) -> Result<PublicKey, Error> {

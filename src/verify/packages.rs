@@ -1,5 +1,5 @@
 //! Packages and package repositories in a folder given to `verify`: every `.deb` must read
-//! back, every `.rpm` must match its own digests (and its signature, with a key); an APT
+//! back with every data file matching its `md5sums`, every `.rpm` must match its own digests (and its signature, with a key); an APT
 //! repository's `InRelease` must verify and every index and pool file match the sums it signs;
 //! a YUM repository's `repomd.xml` must verify and every metadata file and package match. The
 //! key is `--pgp-key` (proof of origin) or the repository's own `key.asc`/`key.gpg` (integrity
@@ -22,12 +22,24 @@ const MAX_INDEX: u64 = 256 << 20;
 #[derive(Clone)]
 pub(super) struct Key {
     key: PgpPublicKey,
-    armored: Option<Vec<u8>>,
+    /// The key armored, as rpm's verifier reads it, however the file held it.
+    armored: String,
     /// `None`: given with `--pgp-key`; else the file in the folder it came from.
     from_folder: Option<String>,
 }
 
 impl Key {
+    /// A key from a file's bytes (armored, with or without comments before it, or binary).
+    fn read(bytes: &[u8], from_folder: Option<String>) -> Result<Key, String> {
+        let key = PgpPublicKey::from_bytes(bytes).map_err(|e| e.to_string())?;
+        let armored = key.armored().map_err(|e| e.to_string())?;
+        Ok(Key {
+            key,
+            armored,
+            from_folder,
+        })
+    }
+
     fn note(&self) -> String {
         match &self.from_folder {
             None => format!("signed by {}", self.key.fingerprint()),
@@ -67,15 +79,7 @@ pub(super) fn check(dir: &Path, files: &[RelPath], given: Option<&Key>) -> Vec<F
 /// `--pgp-key`'s key.
 pub(super) fn given_key(path: &Path) -> Result<Key, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let key = PgpPublicKey::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let armored = bytes
-        .starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
-        .then_some(bytes);
-    Ok(Key {
-        key,
-        armored,
-        from_folder: None,
-    })
+    Key::read(&bytes, None).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `key.asc` (else `key.gpg`, else a single other public key file) under `root`.
@@ -101,15 +105,7 @@ fn folder_key(dir: &Path, files: &[RelPath], root: &str) -> Option<Key> {
     );
     ordered.into_iter().find_map(|file| {
         let bytes = read(dir, file, 1 << 20).ok()?;
-        let key = PgpPublicKey::from_bytes(&bytes).ok()?;
-        let armored = bytes
-            .starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
-            .then_some(bytes);
-        Some(Key {
-            key,
-            armored,
-            from_folder: Some(file.to_string()),
-        })
+        Key::read(&bytes, Some(file.to_string())).ok()
     })
 }
 
@@ -149,18 +145,20 @@ fn deb(dir: &Path, file: &RelPath) -> Finding {
     let result = relpath::open_regular(dir, file)
         .map_err(|e| format!("cannot read: {e}"))
         .and_then(|(handle, _)| {
-            debian::control_from(handle, Path::new(file.as_str())).map_err(|e| e.to_string())
+            debian::check_deb(handle, Path::new(file.as_str())).map_err(|e| e.to_string())
         })
-        .and_then(|control| {
+        .and_then(|checked| {
+            let control = &checked.control;
             let field = |f: &str| control.get(f).unwrap_or("?").to_owned();
             if control.get("Package").is_none() || control.get("Version").is_none() {
                 return Err("its control file names no package or version".into());
             }
             Ok(format!(
-                "{} {} {}",
+                "{} {} {}: {} files match md5sums",
                 field("Package"),
                 field("Version"),
-                field("Architecture")
+                field("Architecture"),
+                checked.files
             ))
         });
     finding(file, "package", file, result)
@@ -181,10 +179,11 @@ fn rpm(dir: &Path, file: &RelPath, key: Option<&Key>) -> Finding {
             .get_nevra()
             .map(|n| n.to_string())
             .unwrap_or_default();
-        match key.and_then(|k| k.armored.as_ref().map(|a| (k, a))) {
-            Some((key, armored)) => {
-                let verifier = rpm::signature::pgp::Verifier::from_asc_bytes(armored)
-                    .map_err(|e| format!("the key: {e}"))?;
+        match key {
+            Some(key) => {
+                let verifier =
+                    rpm::signature::pgp::Verifier::from_asc_bytes(key.armored.as_bytes())
+                        .map_err(|e| format!("the key: {e}"))?;
                 package
                     .verify_signature(verifier)
                     .map_err(|e| format!("its signature does not verify: {e}"))?;
@@ -240,6 +239,7 @@ fn apt(dir: &Path, root: &str, inrelease: &RelPath, key: Option<&Key>) -> Vec<Fi
         }
     };
     let suite_dir = inrelease.as_str().trim_end_matches("InRelease");
+    findings.extend(detached_release(dir, suite_dir, key));
     let Ok(stanzas) = debian::parse(&text) else {
         findings.push(finding(
             inrelease,
@@ -274,6 +274,28 @@ fn apt(dir: &Path, root: &str, inrelease: &RelPath, key: Option<&Key>) -> Vec<Fi
         }
     }
     findings
+}
+
+/// `Release` and `Release.gpg` beside `InRelease` (what older apt reads): when either is there,
+/// the detached signature must verify over `Release`.
+fn detached_release(dir: &Path, suite_dir: &str, key: &Key) -> Option<Finding> {
+    let release = RelPath::new(&format!("{suite_dir}Release")).ok()?;
+    let signature = RelPath::new(&format!("{suite_dir}Release.gpg")).ok()?;
+    let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let result = match (
+        read(dir, &release, MAX_INDEX),
+        read(dir, &signature, 1 << 20),
+    ) {
+        (Err(a), Err(b)) if missing(&a) && missing(&b) => return None,
+        (Ok(text), Ok(sig)) => key
+            .key
+            .verify_detached(&text, &sig)
+            .map(|()| key.note())
+            .map_err(|e| e.to_string()),
+        (Err(e), _) => Err(format!("cannot read {release}: {e}")),
+        (_, Err(e)) => Err(format!("cannot read {signature}: {e}")),
+    };
+    Some(finding(&release, "signature", &signature, result))
 }
 
 /// Every package a verified `Packages` index lists, against its SHA-256.

@@ -935,3 +935,156 @@ fn hostile_repository_folders_never_send_a_write_or_delete_outside() {
         }
     }
 }
+
+/// The members of an `ar` archive (a .deb), in order.
+fn ar_members(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    assert!(bytes.starts_with(b"!<arch>\n"));
+    let (mut at, mut members) = (8, Vec::new());
+    while at + 60 <= bytes.len() {
+        let header = &bytes[at..at + 60];
+        let name = String::from_utf8_lossy(&header[..16]).trim().to_string();
+        let size: usize = String::from_utf8_lossy(&header[48..58])
+            .trim()
+            .parse()
+            .unwrap();
+        members.push((name, bytes[at + 60..at + 60 + size].to_vec()));
+        at += 60 + size + size % 2;
+    }
+    members
+}
+
+/// An `ar` archive of `members`, as dpkg-deb writes one.
+fn ar_write(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = b"!<arch>\n".to_vec();
+    for (name, data) in members {
+        let header = format!(
+            "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            0,
+            0,
+            0,
+            "100644",
+            data.len()
+        );
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// `SHA256SUMS` rewritten for `dist` as it is now (what an attacker without the key can do).
+fn rewrite_sums(dist: &Path) {
+    let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    let lines: String = sums
+        .lines()
+        .map(|line| {
+            let name = line.split_whitespace().last().unwrap();
+            let bytes = std::fs::read(dist.join(name)).unwrap();
+            let (ok, sum) = run("sha256sum", &[dist.join(name).to_str().unwrap()]);
+            assert!(ok && !bytes.is_empty());
+            format!("{}  {name}\n", sum.split_whitespace().next().unwrap())
+        })
+        .collect();
+    std::fs::write(dist.join("SHA256SUMS"), lines).unwrap();
+}
+
+/// Regression (issue 28, 3): `verify --pgp-key` with the binary key shipit publishes (or an
+/// armored one after a comment) passed an unsigned rebuilt rpm as "signature not checked"; a
+/// .deb whose data.tar was swapped passed; unlisted files passed silently (each seen before the
+/// fix). Now the key is read in any form, a .deb's files must match its md5sums, and unlisted
+/// files are named: a warning, or a failure with `--strict`.
+#[test]
+fn verify_refuses_unsigned_rpms_and_swapped_debs_and_names_unlisted_files() {
+    let checksum = "\n[stages.checksum]\nuses = \"checksum\"\nneeds = [\"deb\", \"rpm\"]\n";
+    let signed = packaging_project_with("0.1.0", checksum);
+    let (secret, public) = pgp_key(signed.path());
+    build(signed.path(), &secret);
+    let dist = signed.path().join("dist");
+    let (code, out) = verify(signed.path(), &dist, Some(&public));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("files match md5sums"), "{out}");
+
+    // The key in the two other forms a user has: binary (apt's key.gpg) and armored after a
+    // comment. Both are read and check the signatures.
+    let binary = signed.path().join("key.gpg");
+    let (ok, why) = run(
+        "python3",
+        &[
+            "-c",
+            "import base64,sys; t=open(sys.argv[1]).read().split('\\n\\n',1)[1].split('-----END')[0]; \
+             open(sys.argv[2],'wb').write(base64.b64decode(''.join(l for l in t.split() if not l.startswith('='))))",
+            public.to_str().unwrap(),
+            binary.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{why}");
+    let commented = signed.path().join("commented.asc");
+    let armored = std::fs::read_to_string(&public).unwrap();
+    std::fs::write(&commented, format!("# the release key\n{armored}")).unwrap();
+    let garbage = signed.path().join("garbage.gpg");
+    std::fs::write(&garbage, b"\x99\x01\x02not a key").unwrap();
+    let (code, out) = verify(signed.path(), &dist, Some(&garbage));
+    assert_eq!(
+        code,
+        Some(2),
+        "a key that cannot be read is an error: {out}"
+    );
+
+    // An unsigned rpm rebuilt from the same project, put in place of the signed one.
+    let unsigned = demo_copy();
+    let pipeline = PIPELINE.replace(
+        "key = { env = \"SHIPIT_PGP_KEY\", password_env = \"SHIPIT_PGP_PASSWORD\" }",
+        "",
+    );
+    std::fs::write(unsigned.path().join("pipelines/packages.toml"), pipeline).unwrap();
+    let rebuilt = build(unsigned.path(), &secret);
+    let (rpm, bytes) = rebuilt
+        .iter()
+        .find(|(n, _)| n.ends_with(".x86_64.rpm"))
+        .unwrap();
+    std::fs::write(dist.join(rpm), bytes).unwrap();
+    rewrite_sums(&dist);
+    for key in [&public, &binary, &commented] {
+        let (code, out) = verify(signed.path(), &dist, Some(key));
+        assert_eq!(code, Some(1), "{}: {out}", key.display());
+        assert!(
+            out.contains(&format!("FAILED package {rpm}")) && out.contains("signature"),
+            "{}: {out}",
+            key.display()
+        );
+        assert!(!out.contains("signature not checked"), "{out}");
+    }
+    build(signed.path(), &secret);
+
+    // The amd64 .deb with the arm64 data.tar, its SHA256SUMS line rewritten.
+    let deb = dist.join("demo_0.1.0-1_amd64.deb");
+    let mut members = ar_members(&std::fs::read(&deb).unwrap());
+    let other = ar_members(&std::fs::read(dist.join("demo_0.1.0-1_arm64.deb")).unwrap());
+    members[2] = other[2].clone();
+    assert!(members[2].0.starts_with("data.tar"));
+    std::fs::write(&deb, ar_write(&members)).unwrap();
+    rewrite_sums(&dist);
+    let (code, out) = verify(signed.path(), &dist, Some(&binary));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("does not match its MD5 in md5sums"), "{out}");
+    build(signed.path(), &secret);
+
+    // A file no checksum lists: named as a warning, a failure with --strict.
+    std::fs::write(dist.join("extra.txt"), "who vouches for me?").unwrap();
+    let (code, out) = verify(signed.path(), &dist, Some(&public));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("WARN   unlisted extra.txt"), "{out}");
+    let out = shipit(signed.path())
+        .arg("verify")
+        .arg(&dist)
+        .arg("--strict")
+        .arg("--pgp-key")
+        .arg(&public)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("FAILED unlisted extra.txt"), "{stdout}");
+}
