@@ -1,12 +1,15 @@
 //! Merging the parts of a split build (`shipit build --split`): a part is untrusted (a
 //! compromised matrix job may have made it). It may bring only the artifacts the plan expects
-//! from its own targets, under safe relative paths; they are copied through a staging folder
-//! while hashed and moved into dist only when every one matches.
+//! from its own targets, under safe relative paths, and what each artifact is (name, kind,
+//! target, os, arch) comes from this machine's plan: a part that says otherwise is refused,
+//! naming the field. Only the bytes come from the part; they are copied through a staging
+//! folder while hashed and moved into dist only when every one matches.
 
 use std::collections::BTreeMap;
 
 use crate::error::Error;
-use crate::manifest::Manifest;
+use crate::manifest::{Artifact, Manifest};
+use crate::plan::PlannedArtifact;
 use crate::relpath::{self, RelPath};
 
 /// One artifact of a part, checked against the plan: where it is and what it must hash to.
@@ -17,16 +20,18 @@ pub struct Checked<'a> {
     pub part_name: &'a str,
     /// The artifact's path, checked.
     pub path: RelPath,
-    /// What the part's manifest says of it.
-    pub artifact: &'a crate::manifest::Artifact,
+    /// Its manifest record: the plan's, with the size and digest the part's manifest gives
+    /// (which the copied bytes must match).
+    pub record: Artifact,
 }
 
 /// Every artifact of every part must be one the plan expects for that part's own targets (and
-/// every expected one must be there); paths are safe relative paths. Nothing is read yet.
+/// every expected one must be there), described as the plan describes it; paths are safe
+/// relative paths. Nothing is read yet.
 pub fn check_parts<'a>(
     manifests: &'a [(std::path::PathBuf, String, Manifest)],
     owner: &BTreeMap<String, String>,
-    planned: &BTreeMap<String, Option<String>>,
+    planned: &BTreeMap<String, PlannedArtifact>,
 ) -> Result<Vec<Checked<'a>>, Error> {
     let mut checked = Vec::new();
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
@@ -34,18 +39,24 @@ pub fn check_parts<'a>(
         for artifact in &manifest.artifacts {
             let path =
                 RelPath::new(&artifact.path).map_err(|e| Error::Usage(format!("{name}: {e}")))?;
-            let owned_by_part = match planned.get(path.as_str()) {
-                Some(Some(target)) => {
-                    artifact.target.as_deref() == Some(target.as_str())
-                        && owner.get(target).is_some_and(|o| o == name)
-                }
-                Some(None) => artifact.target.is_none(),
-                None => false,
-            };
-            if !owned_by_part {
+            let expected = planned.get(path.as_str());
+            let owned_by_part = expected.is_some_and(|p| match &p.target {
+                Some(target) => owner.get(&target.name).is_some_and(|o| o == name),
+                None => true,
+            });
+            let Some(expected) = expected.filter(|_| owned_by_part) else {
                 return Err(Error::Usage(format!(
                     "{name} holds `{path}`, which the plan does not expect from this part's \
                      targets; a part brings only the artifacts of its own targets"
+                )));
+            };
+            let record = expected.record(artifact.size, artifact.sha256.clone());
+            if let Some((field, claimed, planned)) = disagreement(artifact, &record) {
+                return Err(Error::Usage(format!(
+                    "{name} says `{path}` has {field} {}, but this pipeline plans {field} {}: \
+                     a part cannot change what an artifact is",
+                    claimed.escape_debug(),
+                    planned.escape_debug()
                 )));
             }
             if let Some(first) = seen.insert(artifact.path.as_str(), name.as_str()) {
@@ -57,7 +68,7 @@ pub fn check_parts<'a>(
                 part: dir,
                 part_name: name,
                 path,
-                artifact,
+                record,
             });
         }
     }
@@ -72,6 +83,22 @@ pub fn check_parts<'a>(
         )));
     }
     Ok(checked)
+}
+
+/// The first field in which a part's record differs from the plan's: its name, what the part
+/// says, what the plan says.
+fn disagreement(part: &Artifact, plan: &Artifact) -> Option<(&'static str, String, String)> {
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    let kind = |a: &Artifact| format!("{:?}", a.kind).to_lowercase();
+    [
+        ("name", part.name.clone(), plan.name.clone()),
+        ("kind", kind(part), kind(plan)),
+        ("target", shown(&part.target), shown(&plan.target)),
+        ("os", shown(&part.os), shown(&plan.os)),
+        ("arch", shown(&part.arch), shown(&plan.arch)),
+    ]
+    .into_iter()
+    .find(|(_, claimed, planned)| claimed != planned)
 }
 
 /// Copies every artifact into a staging folder inside dist while hashing it (no links followed,
@@ -101,7 +128,7 @@ pub fn stage_and_move(
             copy_hashed(from, &to)
         });
         match copied {
-            Ok((size, sha)) if size == item.artifact.size && sha == item.artifact.sha256 => {}
+            Ok((size, sha)) if size == item.record.size && sha == item.record.sha256 => {}
             Ok(_) => {
                 return Err(Error::Usage(format!(
                     "{} in {} does not match that part's manifest",
@@ -135,7 +162,7 @@ pub fn stage_and_move(
         }
         moved.push(to);
     }
-    Ok(checked.iter().map(|c| c.artifact.clone()).collect())
+    Ok(checked.iter().map(|c| c.record.clone()).collect())
 }
 
 /// Copies `from` to a new file `to`, returning the size and SHA-256 of what was written.

@@ -80,15 +80,14 @@ pub(super) fn merge(
     }
     // What the plan expects each part to bring: the artifacts of the stages that ran in the
     // parts (not checksum or sign), by path, with their target.
-    let mut planned: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut planned: BTreeMap<String, plan::PlannedArtifact> = BTreeMap::new();
     for stage in plan
         .stages
         .iter()
         .filter(|s| !matches!(s.kind.as_str(), "checksum" | "sign") && s.skip.is_none())
     {
         for artifact in stage.artifacts() {
-            let target = artifact.target.as_ref().map(|t| t.name.clone());
-            planned.insert(artifact.path.clone(), target);
+            planned.insert(artifact.path.clone(), artifact.clone());
         }
     }
     let checked = check_parts(&manifests, &owner, &planned)?;

@@ -266,16 +266,7 @@ pub(super) fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact
             return Err(mismatch.into());
         }
         let (size, sha256) = hash_file(&dest).map_err(|e| CollectError::Read(dest.clone(), e))?;
-        artifacts.push(Artifact {
-            name: planned.name.clone(),
-            path: planned.path.clone(),
-            kind: planned.kind,
-            target: planned.target.as_ref().map(|t| t.name.clone()),
-            os: planned.target.as_ref().map(|t| t.os.clone()),
-            arch: planned.target.as_ref().map(|t| t.arch.clone()),
-            size,
-            sha256,
-        });
+        artifacts.push(planned.record(size, sha256));
     }
     Ok(artifacts)
 }

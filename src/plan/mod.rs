@@ -2,6 +2,7 @@
 //! produce, decided before anything runs. A plain value: printed by `shipit plan`, run by the
 //! executor, compared in tests.
 
+mod artifact;
 pub mod kinds;
 
 use std::collections::BTreeMap;
@@ -15,12 +16,13 @@ use serde::Serialize;
 use crate::config::validate::template_problem;
 use crate::config::{ConfigError, Loaded, Problem, Seg, StageConfig};
 use crate::facts::Facts;
-use crate::manifest::ArtifactKind;
 use crate::targets::Target;
 use crate::tasks::Task;
 use crate::toolchain::{self, Announce, Provision, Requirement, ToolError};
 use crate::{dag, path, template};
 use kinds::StageRef;
+
+pub use artifact::PlannedArtifact;
 
 /// Default delay before the first retry.
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
@@ -260,41 +262,6 @@ impl fmt::Display for StepCommand {
             StepCommand::Shell(command) => f.write_str(&command.script),
             StepCommand::Exec(argv) => f.write_str(&shell_words::join(argv)),
             StepCommand::Task(task) => write!(f, "{task}"),
-        }
-    }
-}
-
-/// A file a stage will produce.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlannedArtifact {
-    /// File name.
-    pub name: String,
-    /// What it is.
-    pub kind: ArtifactKind,
-    /// Path inside the dist folder (`/`-separated).
-    pub path: String,
-    /// Where the stage's commands leave it; copied into the dist folder afterwards.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<PathBuf>,
-    /// The target it was built for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<Target>,
-    /// Rewrite link timestamps the binary records (PE headers) to this time, for reproducible
-    /// builds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reproducible_time: Option<u64>,
-}
-
-impl PlannedArtifact {
-    /// A file a stage writes into dist itself at `path`; its name is the path's last part.
-    pub fn written(path: String, kind: ArtifactKind, target: Option<Target>) -> PlannedArtifact {
-        PlannedArtifact {
-            name: path.rsplit('/').next().unwrap_or(&path).to_string(),
-            kind,
-            path,
-            source: None,
-            target,
-            reproducible_time: None,
         }
     }
 }

@@ -857,6 +857,36 @@ fn merge_part_adding_an_asset_or_a_target_it_was_not_asked_for_is_refused() {
     assert!(err.contains("does not build"), "{err}");
 }
 
+/// Regression (issue 28, 4): a part's manifest named its archive `install.sh` (uploaded as
+/// `install.sh` with the part's bytes) or said a Linux archive was `darwin`/`arm64` (the
+/// formula's macOS URL became it); both were merged as the part said (seen before the fix:
+/// exit 1 at publishing, past the merge). What an artifact is comes from this machine's plan;
+/// a part that disagrees is refused naming the field, and dist stays empty.
+#[test]
+fn merge_part_renaming_or_relabelling_an_artifact_is_refused_naming_the_field() {
+    for (field, value) in [
+        ("name", "install.sh"),
+        ("os", "darwin"),
+        ("arch", "amd64"),
+        ("kind", "binary"),
+        ("target", "linux-arm64"),
+    ] {
+        let dir = split_parts();
+        edit_manifest(&dir.path().join("parts/a"), |m| {
+            for artifact in m["artifacts"].as_array_mut().unwrap() {
+                if artifact["kind"] == "archive" {
+                    artifact[field] = value.into();
+                }
+            }
+        });
+        let (code, err) = merge(dir.path());
+        assert_eq!(code, Some(2), "{field}: {err}");
+        let said = format!("has {field} {value}, but this pipeline plans {field} ");
+        assert!(err.contains(&said), "{field}: {err}");
+        assert_no_half_merge(dir.path());
+    }
+}
+
 #[test]
 fn merge_part_smuggling_a_local_file_through_a_symlink_is_refused() {
     let dir = split_parts();
