@@ -726,6 +726,53 @@ fn an_asset_of_the_same_size_but_other_content_says_so_with_its_digest() {
     );
 }
 
+/// Regression (issue 28, 5): an asset GitHub lists without a digest (those uploaded before it
+/// kept one) was taken as uploaded when its size matched, so a rebuilt `SHA256SUMS.minisig` or
+/// provenance of the same size stayed the old one (seen before the fix: the changed file was
+/// "already uploaded", exit 0). Now it is downloaded (through GitHub's redirect to storage,
+/// without the token) and compared by SHA-256: the same file is skipped, another is the
+/// `replace` case.
+#[test]
+fn a_same_size_asset_without_a_digest_is_compared_by_its_bytes_never_its_size() {
+    let dir = built_project();
+    let fake = FakeGithub::start(TOKEN);
+    assert_eq!(release(dir.path(), &fake, &[]).status.code(), Some(0));
+    fake.hide_digests();
+    let before = uploads(&fake);
+    let out = release(dir.path(), &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(
+        uploads(&fake),
+        before,
+        "an unchanged file was uploaded again"
+    );
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.starts_with("GET /uploads/storage/")),
+        "{:?}",
+        fake.calls()
+    );
+
+    let sums = dir.path().join("dist/SHA256SUMS");
+    let mut same_size = std::fs::read(&sums).unwrap();
+    same_size[0] = if same_size[0] == b'0' { b'1' } else { b'0' };
+    change_dist_file(dir.path(), "SHA256SUMS", &same_size);
+    let out = release(dir.path(), &fake, &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("asset `SHA256SUMS` is already on the release with other content"),
+        "{stderr}"
+    );
+    let pipeline = dir.path().join("shipit.toml");
+    let text_now = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, format!("{text_now}replace = true\n")).unwrap();
+    let out = release(dir.path(), &fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_one_complete_release(dir.path(), &fake);
+}
+
 /// Real projects (issue 20, points 2 and 4): a project with bare version tags (`14.1.1`), a
 /// `master` default branch and a sign stage reading its key from `RELEASE_KEY` /
 /// `RELEASE_KEY_PASSWORD`: the workflow `ci github` writes triggers on its tags and branch and

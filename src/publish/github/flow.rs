@@ -14,7 +14,7 @@ pub struct ReleaseSpec {
     pub fields: ReleaseFields,
     /// Leave it a draft.
     pub draft: bool,
-    /// Replace a same-named asset whose size differs.
+    /// Replace a same-named asset with other content.
     pub replace: bool,
     /// Uploads at once.
     pub concurrency: usize,
@@ -38,10 +38,9 @@ async fn roll_nightly(
     let mut renames = Vec::new();
     let mut staged = Vec::new();
     for upload in &spec.uploads {
-        match old.iter().find(|a| a.name == upload.name) {
-            // Nightly files keep their names from night to night, so only a matching digest
-            // (not just the size) proves a file unchanged.
-            Some(asset) if asset.digest.is_some() && is_complete(asset, upload) => {}
+        let found = old.iter().find(|a| a.name == upload.name);
+        match found {
+            Some(asset) if is_same(client, &spec.repo, asset, upload).await? => {}
             Some(_) => {
                 let temp = format!("{}.next", upload.name);
                 if let Some(stale) = old.iter().find(|a| a.name == temp) {
@@ -145,8 +144,13 @@ pub async fn publish(
     let existing = client.assets(&spec.repo, release.id).await?;
     let mut to_upload = Vec::new();
     for upload in &spec.uploads {
-        match existing.iter().find(|a| a.name == upload.name) {
-            Some(asset) if is_complete(asset, upload) => {
+        let found = existing.iter().find(|a| a.name == upload.name);
+        let same = match found {
+            Some(asset) => is_same(client, &spec.repo, asset, upload).await?,
+            None => false,
+        };
+        match found {
+            Some(_) if same => {
                 say(format!("{} is already uploaded", upload.name));
                 upload_event(upload, UploadState::Present);
             }
@@ -248,14 +252,25 @@ pub async fn prune_nightlies(
     Ok(deleted)
 }
 
-/// An asset on GitHub that is the same file as `file`: fully uploaded, same size, and the same
-/// SHA-256 where GitHub reports one.
-pub fn is_complete(asset: &Asset, file: &Upload) -> bool {
-    asset.state == "uploaded"
-        && asset.size == file.size
-        && asset
-            .digest
-            .as_deref()
-            .and_then(|d| d.strip_prefix("sha256:"))
-            .is_none_or(|d| d.eq_ignore_ascii_case(&file.sha256))
+/// Whether an asset on GitHub is the same file as `file`: fully uploaded, and the same SHA-256,
+/// by GitHub's `digest` or, where GitHub reports none, by downloading and hashing the asset.
+/// Never by size alone: a rebuilt signature or provenance file keeps its size.
+pub async fn is_same(
+    client: &Client,
+    repo: &str,
+    asset: &Asset,
+    file: &Upload,
+) -> Result<bool, GithubError> {
+    if asset.state != "uploaded" || asset.size != file.size {
+        return Ok(false);
+    }
+    let reported = asset
+        .digest
+        .as_deref()
+        .and_then(|d| d.strip_prefix("sha256:"));
+    let digest = match reported {
+        Some(digest) => digest.to_owned(),
+        None => client.asset_sha256(repo, asset).await?,
+    };
+    Ok(digest.eq_ignore_ascii_case(&file.sha256))
 }

@@ -33,7 +33,7 @@ pub use channel::{
 };
 pub use encoding::content_type;
 use encoding::{encode, encode_ref};
-pub use flow::{ReleaseSpec, is_complete, prune_nightlies, publish};
+pub use flow::{ReleaseSpec, is_same, prune_nightlies, publish};
 pub use types::{Asset, Release, ReleaseFields, Upload};
 
 /// Why publishing failed.
@@ -643,7 +643,7 @@ mod tests {
     }
 
     #[test]
-    fn complete_means_uploaded_same_size_and_digest() {
+    fn same_means_uploaded_and_the_same_digest_never_the_size_alone() {
         let file = Upload {
             name: "a".into(),
             label: None,
@@ -660,13 +660,17 @@ mod tests {
             browser_download_url: String::new(),
             digest: digest.map(str::to_string),
         };
-        assert!(is_complete(&asset("uploaded", 3, None), &file));
-        assert!(is_complete(&asset("uploaded", 3, Some("sha256:AB")), &file));
-        assert!(!is_complete(
-            &asset("uploaded", 3, Some("sha256:cd")),
-            &file
-        ));
-        assert!(!is_complete(&asset("starter", 3, None), &file));
-        assert!(!is_complete(&asset("uploaded", 4, None), &file));
+        // Nothing listens there: an asset without a digest must be downloaded to be compared.
+        let client = Client::new("http://127.0.0.1:9", "t", Duration::ZERO).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let same = |a: Asset| runtime.block_on(is_same(&client, "o/r", &a, &file));
+        assert!(same(asset("uploaded", 3, Some("sha256:AB"))).unwrap());
+        assert!(!same(asset("uploaded", 3, Some("sha256:cd"))).unwrap());
+        assert!(!same(asset("starter", 3, None)).unwrap());
+        assert!(!same(asset("uploaded", 4, None)).unwrap());
+        assert!(same(asset("uploaded", 3, None)).is_err());
     }
 }

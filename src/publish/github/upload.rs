@@ -87,13 +87,76 @@ impl Client {
                 .into_iter()
                 .find(|a| a.name == file.name)
             {
-                if is_complete(&existing, file) {
+                if flow::is_same(self, repo, &existing, file).await? {
                     return Ok(existing);
                 }
                 self.delete_asset(repo, &existing).await?;
             }
             self.wait(&what, attempt, failure).await?;
         }
+    }
+}
+
+impl Client {
+    /// The SHA-256 of an asset's bytes, downloaded and hashed as they stream (for an asset GitHub
+    /// reports no digest for). The API answers with a redirect to storage, which is followed
+    /// once, with the token only when it goes to a host the token may go to; no more than the
+    /// asset's size is read.
+    pub async fn asset_sha256(&self, repo: &str, asset: &Asset) -> Result<String, GithubError> {
+        use sha2::Digest;
+        let what = format!("downloading {} to compare it", asset.name);
+        let failed = |e: reqwest::Error| GithubError::GaveUp {
+            what: what.clone(),
+            attempts: 1,
+            last: crate::http::describe(&e),
+        };
+        let url = self.endpoint(&format!("/repos/{repo}/releases/assets/{}", asset.id))?;
+        let get = |url: Url| {
+            let request = self
+                .http
+                .get(url.clone())
+                .header(http::header::ACCEPT, "application/octet-stream");
+            if self.trusted(&url) {
+                request.header(http::header::AUTHORIZATION, self.auth.clone())
+            } else {
+                request
+            }
+        };
+        let mut response = get(url.clone()).send().await.map_err(failed)?;
+        if response.status().is_redirection() {
+            let target = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .ok_or_else(|| GithubError::Api {
+                    what: what.clone(),
+                    status: response.status().as_u16(),
+                    message: "a redirect without a usable Location".into(),
+                })?;
+            response = get(target).send().await.map_err(failed)?;
+        }
+        if !response.status().is_success() {
+            let answer = Self::answer(response)
+                .await
+                .map_err(|e| GithubError::GaveUp {
+                    what: what.clone(),
+                    attempts: 1,
+                    last: e.to_string(),
+                })?;
+            return Err(Self::refused(answer, &what));
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut read = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            read += chunk.len() as u64;
+            if read > asset.size {
+                // Longer than GitHub says it is: not the file, whatever it hashes to.
+                return Ok(String::new());
+            }
+            hasher.update(&chunk);
+        }
+        Ok(hex::encode(hasher.finalize()))
     }
 }
 

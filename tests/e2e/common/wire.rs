@@ -47,7 +47,7 @@ impl Head {
 }
 
 /// A response: status, extra headers, body.
-pub type Response = (u16, Vec<(&'static str, String)>, String);
+pub type Response = (u16, Vec<(&'static str, String)>, Vec<u8>);
 
 pub fn read_head(reader: &mut impl BufRead) -> Option<Head> {
     let mut line = String::new();
@@ -158,7 +158,7 @@ pub fn write_response(
     }
     head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
     writer.write_all(head.as_bytes())?;
-    writer.write_all(body.as_bytes())?;
+    writer.write_all(&body)?;
     writer.flush()
 }
 

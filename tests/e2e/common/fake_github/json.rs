@@ -28,6 +28,8 @@ pub struct Hosts<'a> {
     pub api: &'a str,
     /// The upload host, e.g. `http://127.0.0.1:5678`.
     pub uploads: &'a str,
+    /// Whether assets carry `digest` (GitHub has none for assets uploaded before June 2025).
+    pub digests: bool,
 }
 
 /// A repository as `GET /repos/{owner}/{repo}` answers, its default branch as recorded.
@@ -85,7 +87,7 @@ pub fn asset_json(hosts: &Hosts, owner: &str, repo: &str, r: &Release, a: &Asset
     json["state"] = json!(a.state);
     json["size"] = json!(a.data.len());
     // GitHub reports each uploaded asset's SHA-256, as `sha256:<hex>`.
-    json["digest"] = if a.state == "uploaded" {
+    json["digest"] = if a.state == "uploaded" && hosts.digests {
         json!(format!("sha256:{}", super::sha256(&a.data)))
     } else {
         Value::Null
@@ -115,14 +117,16 @@ pub fn conflict_body() -> Value {
 }
 
 pub fn ok(status: u16, json: Value) -> crate::common::wire::Response {
-    (status, Vec::new(), json.to_string())
+    (status, Vec::new(), json.to_string().into_bytes())
 }
 
 pub fn message(status: u16, text: &str) -> crate::common::wire::Response {
     (
         status,
         Vec::new(),
-        json!({"message": text, "documentation_url": "https://docs.github.com/rest"}).to_string(),
+        json!({"message": text, "documentation_url": "https://docs.github.com/rest"})
+            .to_string()
+            .into_bytes(),
     )
 }
 
@@ -134,5 +138,5 @@ pub fn not_found() -> crate::common::wire::Response {
 pub fn validation(resource: &str, code: &str, field: &str) -> crate::common::wire::Response {
     let mut json = fixture(ERRORS_FIXTURE)[0]["response"].clone();
     json["errors"] = json!([{"resource": resource, "code": code, "field": field}]);
-    (422, Vec::new(), json.to_string())
+    (422, Vec::new(), json.to_string().into_bytes())
 }

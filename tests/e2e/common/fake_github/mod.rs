@@ -174,6 +174,8 @@ struct State {
     latest: Option<u64>,
     max_per_page: usize,
     upload_origin_override: Option<String>,
+    /// Assets are listed without `digest`, as GitHub lists those uploaded before it kept one.
+    no_digests: bool,
 }
 
 /// Which listener a request came to.
@@ -241,6 +243,7 @@ impl FakeGithub {
                 latest: None,
                 max_per_page: 100,
                 upload_origin_override: None,
+                no_digests: false,
             })),
             token: token.to_string(),
             api: url.clone(),
@@ -340,6 +343,13 @@ impl FakeGithub {
     }
 
     /// Releases name this origin for uploads instead of the fake's upload listener.
+    /// Lists assets without `digest` from now on; their bytes are then only to be had by
+    /// downloading them (`Accept: application/octet-stream`, redirected to storage on another
+    /// host that refuses a token).
+    pub fn hide_digests(&self) {
+        self.state().no_digests = true;
+    }
+
     pub fn set_upload_origin(&self, origin: &str) {
         self.state().upload_origin_override = Some(origin.to_string());
     }
@@ -467,7 +477,11 @@ impl Server {
                     } else {
                         self.keep(&request, Vec::new(), "starter");
                     }
-                    (422, Vec::new(), json::conflict_body().to_string())
+                    (
+                        422,
+                        Vec::new(),
+                        json::conflict_body().to_string().into_bytes(),
+                    )
                 }
                 Some(Fault::LoseAnswer { .. }) => {
                     if let Some(body) = read_body(&mut reader, &request, None) {
@@ -490,7 +504,7 @@ impl Server {
                     ..
                 }) => {
                     let _ = read_body(&mut reader, &request, None);
-                    (status, headers, body.to_string())
+                    (status, headers, body.to_string().into_bytes())
                 }
                 Some(Fault::EchoAuthorization { status, .. }) => {
                     let _ = read_body(&mut reader, &request, None);
@@ -565,6 +579,22 @@ impl Server {
                 "Request forbidden by administrative rules. Please make sure your request has a User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). Check https://githubstatus.com for possible ongoing issues.\n".into(),
             );
         }
+        if let (Host::Uploads, Some(id)) = (host, request.route().strip_prefix("/storage/")) {
+            // Signed storage addresses: a token sent here went somewhere it must not.
+            if request.header("authorization").is_some() {
+                return message(400, "a token was sent to storage");
+            }
+            let state = self.state.lock().unwrap();
+            let asset = state
+                .releases
+                .iter()
+                .flat_map(|r| &r.assets)
+                .find(|a| a.id.to_string() == id);
+            return match asset {
+                Some(asset) => (200, Vec::new(), asset.data.clone()),
+                None => not_found(),
+            };
+        }
         let authorized = request.header("authorization").is_some_and(|a| {
             a == format!("token {}", self.token) || a == format!("Bearer {}", self.token)
         });
@@ -603,6 +633,7 @@ impl Server {
         let hosts = Hosts {
             api: &self.api,
             uploads: &uploads,
+            digests: !state.no_digests,
         };
         match (host, request.method.as_str(), parts.as_slice()) {
             (Host::Uploads, "POST", ["repos", owner, repo, "releases", _, "assets"]) => {
@@ -663,6 +694,17 @@ impl Server {
                     list,
                 )
             }
+            (_, "GET", ["repos", _, _, "releases", "assets", id])
+                if request.header("accept").as_deref() == Some("application/octet-stream") =>
+            {
+                // As GitHub does: a redirect to storage, on a host the token is not for.
+                let storage = self.uploads.replace("127.0.0.1", "localhost");
+                (
+                    302,
+                    vec![("Location".into(), format!("{storage}/storage/{id}"))],
+                    Vec::new(),
+                )
+            }
             (_, "GET", ["repos", owner, repo, "releases", "assets", id]) => {
                 for release in &state.releases {
                     if let Some(asset) = release.assets.iter().find(|a| a.id.to_string() == *id) {
@@ -700,7 +742,7 @@ impl Server {
                 for release in &mut state.releases {
                     if let Some(i) = release.assets.iter().position(|a| a.id.to_string() == *id) {
                         release.assets.remove(i);
-                        return (204, Vec::new(), String::new());
+                        return (204, Vec::new(), Vec::new());
                     }
                 }
                 not_found()
@@ -714,7 +756,7 @@ impl Server {
                 if state.latest.is_some_and(|l| l.to_string() == *id) {
                     state.latest = None;
                 }
-                (204, Vec::new(), String::new())
+                (204, Vec::new(), Vec::new())
             }
             (_, "POST", ["repos", owner, repo, "pulls"]) => {
                 let number = state.next_id;
@@ -758,7 +800,7 @@ impl Server {
                 if state.refs.remove(&name).is_none() {
                     return message(422, "Reference does not exist");
                 }
-                (204, Vec::new(), String::new())
+                (204, Vec::new(), Vec::new())
             }
             _ => not_found(),
         }
@@ -809,7 +851,9 @@ fn create_release(
     (
         201,
         Vec::new(),
-        json::release_json(hosts, owner, repo, &state.releases[index]).to_string(),
+        json::release_json(hosts, owner, repo, &state.releases[index])
+            .to_string()
+            .into_bytes(),
     )
 }
 
@@ -929,7 +973,11 @@ fn upload(
         return not_found();
     };
     if release.assets.iter().any(|a| a.name == name) {
-        return (422, Vec::new(), json::conflict_body().to_string());
+        return (
+            422,
+            Vec::new(),
+            json::conflict_body().to_string().into_bytes(),
+        );
     }
     let asset = Asset {
         id,
@@ -986,7 +1034,7 @@ fn page(state: &State, hosts: &Hosts, request: &Head, what: &str, items: Vec<Val
     } else {
         vec![("link", links.join(", "))]
     };
-    (200, headers, Value::Array(slice).to_string())
+    (200, headers, Value::Array(slice).to_string().into_bytes())
 }
 
 impl Fault {
