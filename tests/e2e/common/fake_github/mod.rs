@@ -701,7 +701,7 @@ impl Server {
                 let storage = self.uploads.replace("127.0.0.1", "localhost");
                 (
                     302,
-                    vec![("Location".into(), format!("{storage}/storage/{id}"))],
+                    vec![("Location", format!("{storage}/storage/{id}"))],
                     Vec::new(),
                 )
             }
