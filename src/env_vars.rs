@@ -37,6 +37,9 @@ pub const SHIPIT_PIPELINE: &str = "SHIPIT_PIPELINE";
 pub const SHIPIT_LOG: &str = "SHIPIT_LOG";
 /// Where shipit keeps provisioned tools; else `$XDG_CACHE_HOME/shipit` or `~/.cache/shipit`.
 pub const SHIPIT_CACHE_DIR: &str = "SHIPIT_CACHE_DIR";
+/// The longest one git call (clone, pull, push) of a publishing channel may take, as
+/// `90s` or `10m`; default 10 minutes. git is killed past it.
+pub const SHIPIT_GIT_TIMEOUT: &str = "SHIPIT_GIT_TIMEOUT";
 /// Debug builds only: panic with this message (tests prove panics are masked and exit 3).
 pub const SHIPIT_DEBUG_PANIC: &str = "SHIPIT_DEBUG_PANIC";
 /// The build time every archive, image and signature carries (Unix seconds).

@@ -302,6 +302,17 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, Archiv
             }
             let rel = entry.path().strip_prefix(base).unwrap_or(entry.path());
             if glob.is_match(rel) {
+                // Decided from the walk's own lstat, before anything opens it: opening a FIFO
+                // would wait for a writer forever, and a device never ends.
+                let kind = entry.file_type();
+                if !kind.is_file() && !kind.is_symlink() {
+                    return Err(format!(
+                        "`files` glob `{}` matches {}, which is not a regular file (a FIFO, socket or device); only files and links go into an archive",
+                        file.src,
+                        entry.path().display()
+                    )
+                    .into());
+                }
                 matches.push(entry.path().to_path_buf());
             }
         }
@@ -367,6 +378,23 @@ fn expand(file: &FileSpec, base: &Path) -> Result<Vec<(String, Content)>, Archiv
     Ok(out)
 }
 
+/// Opens a file to pack: without blocking (a FIFO swapped in after the walk must not hang the
+/// build) and only when it is a regular file.
+pub fn open_source(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file (a FIFO, socket or device)",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
 fn mode(content: &Content) -> u32 {
     match content {
         Content::File {
@@ -409,7 +437,7 @@ fn write_tar_gz(
                 tar.append_link(&mut header, path, target)?;
             }
             Content::File { source, .. } => {
-                let file = File::open(source)?;
+                let file = open_source(source)?;
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(file.metadata()?.len());
                 tar.append_data(&mut header, path, file)?;
@@ -462,7 +490,7 @@ fn write_zip(
             }
             Content::File { source, .. } => {
                 zip.start_file(path.as_str(), options)?;
-                io::copy(&mut File::open(source)?, &mut zip)?;
+                io::copy(&mut open_source(source)?, &mut zip)?;
             }
         }
     }

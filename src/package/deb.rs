@@ -153,7 +153,7 @@ fn write_data(
                 written.installed_kib += 1;
             }
             Content::File { src, .. } => {
-                let file = File::open(src)?;
+                let file = crate::archive::open_source(src)?;
                 let size = file.metadata()?.len();
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(size);

@@ -256,8 +256,13 @@ fn complete(entries: &[Entry]) -> Result<BTreeMap<String, Entry>, PackageError> 
 }
 
 /// Reads a file the spec names.
+/// A source file's bytes, opened as [`crate::archive::open_source`] opens it (never a FIFO).
 fn read(path: &Path) -> Result<Vec<u8>, PackageError> {
-    std::fs::read(path).map_err(|e| FileError::on("read", path)(e).into())
+    let mut bytes = Vec::new();
+    crate::archive::open_source(path)
+        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut bytes))
+        .map_err(|e| FileError::on("read", path)(e))?;
+    Ok(bytes)
 }
 
 /// The year of a Unix time.

@@ -75,7 +75,7 @@ pub(super) fn write(spec: &PackageSpec, key: Option<&PgpKey>) -> Result<usize, P
                     options = options.config().noreplace();
                 }
                 builder
-                    .with_file(src, options)
+                    .with_file_contents(super::read(src)?, options)
                     .map_err(|e| read_error(src, e))?;
             }
             Content::Gzipped { src } => {

@@ -202,19 +202,21 @@ impl Location {
         cx: &Context<'_>,
         path: &Option<String>,
         git: &Option<GitLocation>,
-    ) -> Location {
-        match (path, git) {
+    ) -> Result<Location, Error> {
+        Ok(match (path, git) {
             (_, Some(git)) => Location::Git(GitRemote {
                 url: git.url.clone(),
-                token: [crate::env_vars::GITHUB_TOKEN, crate::env_vars::GH_TOKEN]
-                    .iter()
-                    .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty())),
+                token: crate::publish::git::token_for(
+                    &git.url,
+                    git.token_env.as_deref(),
+                    &[crate::env_vars::GITHUB_TOKEN, crate::env_vars::GH_TOKEN],
+                )?,
                 branch: git.branch.clone(),
                 folder: git.folder.clone().unwrap_or_default(),
                 author: ("shipit".into(), "shipit@users.noreply.github.com".into()),
             }),
             (path, None) => Location::Folder(cx.loaded.resolve(path.as_deref().unwrap_or("."))),
-        }
+        })
     }
 
     /// Where it is, for people (credentials removed).

@@ -2,10 +2,14 @@
 //! changed, push, and on a lost race rebase and push again), or a whole folder such as an
 //! APT/YUM repository on a GitHub Pages branch (on a lost race: reset to the winner's commit and
 //! make the change again, since a signed index cannot be merged as text). The token travels in
-//! each git call's environment, never its command line or the repository's config.
+//! each git call's environment, never its command line or the repository's config, and only to
+//! the host it is for ([`token_for`]). Every git call gives up on a transfer slower than 1 KiB/s
+//! for a minute and is killed at a deadline (`SHIPIT_GIT_TIMEOUT`), so a server that accepts
+//! and never answers cannot hang a release.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 
@@ -48,6 +52,104 @@ pub enum Pushed {
 /// Pushes that lost a race are rebased and retried this many times.
 const PUSH_ATTEMPTS: u32 = 6;
 
+/// How long one git call may take unless `SHIPIT_GIT_TIMEOUT` says otherwise.
+const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The token a remote at `url` gets: the channel's own `token_env` when it names one (the
+/// variable must then be set), else the first set of `github_vars`, and that only when `url` is
+/// https on the GitHub server's origin (`GITHUB_SERVER_URL`, else github.com; host and port). Any other remote
+/// gets no token: ssh keys and credential helpers work as they always do.
+pub fn token_for(
+    url: &str,
+    token_env: Option<&str>,
+    github_vars: &[&str],
+) -> Result<Option<String>, crate::error::Error> {
+    if let Some(name) = token_env {
+        return match std::env::var(name) {
+            Ok(token) if !token.trim().is_empty() => Ok(Some(token)),
+            _ => Err(crate::error::Error::Usage(format!(
+                "`token_env = \"{name}\"` names a variable that is not set"
+            ))),
+        };
+    }
+    let origin = |text: &str| {
+        reqwest::Url::parse(text)
+            .ok()
+            .filter(|u| u.scheme() == "https" && u.host_str().is_some())
+            .map(|u| u.origin())
+    };
+    let github = origin(&crate::publish::github::server_url());
+    if github.is_none() || origin(url) != github {
+        return Ok(None);
+    }
+    Ok(github_vars
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty())))
+}
+
+/// The deadline of one git call.
+fn git_timeout() -> Duration {
+    std::env::var(crate::env_vars::SHIPIT_GIT_TIMEOUT)
+        .ok()
+        .and_then(|t| humantime::parse_duration(t.trim()).ok())
+        .unwrap_or(GIT_TIMEOUT)
+}
+
+/// Runs `command` to its end or kills it at `deadline`; its output read as it comes (a full
+/// pipe never stalls it).
+fn output_within(command: &mut Command, deadline: Duration) -> std::io::Result<Output> {
+    use std::io::Read;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "git did not finish within {} (SHIPIT_GIT_TIMEOUT)",
+                    humantime::format_duration(deadline)
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
 /// `url` without any `user:password@` part, for messages.
 pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
@@ -71,13 +173,13 @@ impl std::fmt::Debug for GitRemote {
 }
 
 impl GitRemote {
-    /// A channel's repository from its section: `url` (a local path relative to the pipeline
-    /// file) or `repo` on GitHub; the commit author or shipit's; the GitHub token.
+    /// A channel's repository from its section (`url`, a local path relative to the pipeline
+    /// file, or `repo` on GitHub, and `token_env`); the commit author or shipit's; the token
+    /// [`token_for`] gives it.
     pub fn for_channel(
         loaded: &crate::config::Loaded,
         channel: &str,
-        url: Option<&str>,
-        repo: Option<&str>,
+        (url, repo, token_env): (Option<&str>, Option<&str>, Option<&str>),
         author: Option<(String, String)>,
     ) -> Result<GitRemote, crate::error::Error> {
         let web = crate::publish::github::server_url();
@@ -91,9 +193,10 @@ impl GitRemote {
                 )));
             }
         };
+        let github = [crate::env_vars::GITHUB_TOKEN, crate::env_vars::GH_TOKEN];
         Ok(GitRemote {
+            token: token_for(&url, token_env, &github)?,
             url,
-            token: crate::publish::github::token(),
             branch: None,
             folder: String::new(),
             author: author
@@ -134,12 +237,17 @@ impl GitRemote {
                     format!("Authorization: Basic {basic}"),
                 );
         }
-        let out = command
+        command
             .args(["-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "http.lowSpeedLimit=1024",
+                "-c",
+                "http.lowSpeedTime=60",
+            ])
             .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .map_err(GitFailed::Spawn)?;
+            .env("GIT_TERMINAL_PROMPT", "0");
+        let out = output_within(&mut command, git_timeout()).map_err(GitFailed::Spawn)?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         } else {
@@ -189,17 +297,21 @@ impl GitRemote {
                 .git(Some(&dir), &["symbolic-ref", "--short", "HEAD"])
                 .unwrap_or_else(|_| "main".to_string()),
         };
-        let formula: PathBuf = dir.join(&self.folder).join(file);
-        if let Some(parent) = formula.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| TapError::Io(format!("create {}", parent.display()), e))?;
-        }
-        if std::fs::read_to_string(&formula).is_ok_and(|old| old == text) {
+        // The clone is the remote's content: the file is read and written without following
+        // a link it holds.
+        let relative = format!("{}/{file}", self.folder);
+        let rel = crate::relpath::RelPath::new(&relative)
+            .map_err(|e| TapError::Io(format!("write {relative}"), std::io::Error::other(e)))?;
+        let old = crate::relpath::open_regular(&dir, &rel)
+            .ok()
+            .and_then(|(file, _)| {
+                std::io::read_to_string(std::io::Read::take(file, 64 << 20)).ok()
+            });
+        if old.is_some_and(|old| old == text) {
             return Ok(Pushed::Unchanged);
         }
-        std::fs::write(&formula, text)
-            .map_err(|e| TapError::Io(format!("write {}", formula.display()), e))?;
-        let relative = format!("{}/{file}", self.folder);
+        crate::relpath::write_under(&dir, &rel, &mut text.as_bytes(), 0o644)
+            .map_err(|e| TapError::Io(format!("write {relative}"), e))?;
         self.git(Some(&dir), &["add", &relative])
             .map_err(TapError::step("add the formula"))?;
         let identity = self.identity();
@@ -361,7 +473,7 @@ impl GitRemote {
 /// A git command that did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum GitFailed {
-    /// git could not be run.
+    /// git could not be run, or did not finish in time.
     #[error("cannot run git")]
     Spawn(#[source] std::io::Error),
     /// git refused; what it said (the tap's address without credentials).

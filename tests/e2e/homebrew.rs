@@ -436,6 +436,8 @@ fn homebrew_tap_token_never_on_a_git_command_line() {
         .arg("release")
         .env("GITHUB_API_URL", &fake.url)
         .env("GITHUB_TOKEN", TOKEN)
+        // The tap is on "GitHub" here, so the token goes to it.
+        .env("GITHUB_SERVER_URL", "https://127.0.0.1:9")
         .env("PATH", path)
         .output()
         .unwrap();
@@ -488,4 +490,204 @@ fn cargo_licence_expressions_become_homebrew_spdx_structures() {
             "{cargo}:\n{rendered}"
         );
     }
+}
+
+/// An https git server on 127.0.0.1 with a throwaway certificate: it records the
+/// `Authorization` header of every request (`none` without one) and answers 401, or, `silent`,
+/// accepts connections and never says a word.
+struct GitServer {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+const GIT_SERVER: &str = r#"
+import socket, ssl, sys, threading
+mode, cert, key, log, port_file = sys.argv[1:6]
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(16)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+with open(port_file, "w") as f:
+    f.write(str(server.getsockname()[1]))
+held = []
+def serve(conn):
+    try:
+        tls = context.wrap_socket(conn, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = tls.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        auth = [l for l in head.split(b"\r\n") if l.lower().startswith(b"authorization:")]
+        with open(log, "ab") as f:
+            f.write((auth[0] if auth else b"none") + b"\n")
+        tls.sendall(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        tls.close()
+    except Exception:
+        pass
+while True:
+    conn, _ = server.accept()
+    if mode == "silent":
+        held.append(conn)
+    else:
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"#;
+
+impl GitServer {
+    fn start(mode: &str) -> GitServer {
+        crate::common::require("openssl");
+        crate::common::require("python3");
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{:?}", text(&made));
+        let (log, port_file) = (dir.path().join("auth.log"), dir.path().join("port"));
+        let child = Command::new("python3")
+            .args(["-c", GIT_SERVER, mode])
+            .args([&cert, &key, &log, &port_file])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let port = loop {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .filter(|p| !p.is_empty())
+            {
+                break port;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the git server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        GitServer {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `shipit release` of a tiny project whose tap is `tap` (a TOML table), with `env`.
+fn release_to_tap(tap: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let dir = built_tiny("1.0.0", &format!("\n[release.homebrew]\ntap = {tap}\n"));
+    let fake = FakeGithub::start(TOKEN);
+    let mut command = shipit(dir.path());
+    command
+        .arg("release")
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", TOKEN)
+        // The test server's certificate is its own.
+        .env("GIT_SSL_NO_VERIFY", "1")
+        .envs(env.iter().copied());
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("shipit release hung on the tap");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Regression (issue 28, 6): a tap on a host that is not GitHub got `GITHUB_TOKEN` as Basic
+/// auth, and a tap server that accepts and never answers hung `release` in `git clone` (both
+/// seen before the fix: the header in the server's log; the release still running after two
+/// minutes). The GitHub token now goes only to GitHub's origin, a channel's `token_env` to its
+/// own repository, and every git call has low-speed limits and a deadline.
+#[test]
+fn a_tap_elsewhere_gets_no_github_token_and_a_silent_server_cannot_hang_release() {
+    use base64::Engine;
+    let basic = |token: &str| {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        format!("Authorization: Basic {encoded}")
+    };
+    let server = GitServer::start("answer");
+    let tap = format!("{{ url = \"{}/acme/homebrew-tap.git\" }}", server.url);
+    let out = release_to_tap(&tap, &[]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let seen = server.seen();
+    assert!(
+        !seen.is_empty(),
+        "git never reached the server: {:?}",
+        text(&out)
+    );
+    assert!(
+        seen.iter().all(|l| l == "none"),
+        "a token went to another host: {seen:?}"
+    );
+
+    let tap_token = "tap-only-token-1234567890";
+    let own = format!(
+        "{{ url = \"{}/acme/homebrew-tap.git\", token_env = \"TAP_TOKEN\" }}",
+        server.url
+    );
+    let out = release_to_tap(&own, &[("TAP_TOKEN", tap_token)]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(
+        server.seen().contains(&basic(tap_token)),
+        "{:?}",
+        server.seen()
+    );
+    assert!(
+        !server.seen().contains(&basic(TOKEN)),
+        "{:?}",
+        server.seen()
+    );
+    let out = release_to_tap(&own, &[]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("`token_env = \"TAP_TOKEN\"` names a variable that is not set")
+    );
+
+    // On GitHub's own origin (GitHub Enterprise Server here), the GitHub token goes.
+    let out = release_to_tap(&tap, &[("GITHUB_SERVER_URL", &server.url)]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(server.seen().contains(&basic(TOKEN)), "{:?}", server.seen());
+
+    let silent = GitServer::start("silent");
+    let tap = format!("{{ url = \"{}/acme/homebrew-tap.git\" }}", silent.url);
+    let out = release_to_tap(&tap, &[("SHIPIT_GIT_TIMEOUT", "3s")]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("git did not finish within 3s"), "{stderr}");
 }

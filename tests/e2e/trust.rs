@@ -512,6 +512,36 @@ fn output_without_hang(mut command: std::process::Command) -> std::process::Outp
     child.wait_with_output().unwrap()
 }
 
+/// Regression (issue 28, 6): a FIFO matched by an archive's `files` glob hung the package stage
+/// (seen before the fix: still waiting for a writer after a minute). The walk's own lstat
+/// refuses it, located, before anything opens it.
+#[test]
+fn a_fifo_matched_by_files_is_refused_instead_of_hanging_the_package_stage() {
+    let dir = project(
+        "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
+         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\nfiles = [\"docs/*\"]\n",
+    );
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    std::fs::write(dir.path().join("docs/guide.txt"), "read me\n").unwrap();
+    nix::unistd::mkfifo(
+        &dir.path().join("docs/pipe"),
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    let mut command = shipit(dir.path());
+    command
+        .arg("build")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"));
+    let out = output_without_hang(command);
+    let (stdout, stderr) = text(&out);
+    // Found when the file is checked, before anything is built: a located error.
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("which is not a regular file") && stderr.contains("shipit.toml:10:10"),
+        "{stdout}{stderr}"
+    );
+}
+
 fn verify(root: &Path, args: &[&str]) -> (Option<i32>, String) {
     let mut command = shipit(root);
     command.arg("verify").args(args);

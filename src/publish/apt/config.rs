@@ -33,8 +33,11 @@ pub struct AptConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct GitLocation {
-    /// A clone URL (https, ssh) or a local path; an https GitHub remote gets `GITHUB_TOKEN`.
+    /// A clone URL (https, ssh) or a local path; an https remote on GitHub's host gets
+    /// `GITHUB_TOKEN`, any other only the token `token_env` names.
     pub url: String,
+    /// The variable holding the token for this repository, whatever its host.
+    pub token_env: Option<String>,
     /// The branch. Default: the repository's default branch; made when missing.
     pub branch: Option<String>,
     /// A folder inside the branch. Default: its root.

@@ -44,7 +44,7 @@ impl Publisher for Channel {
             .origin
             .clone()
             .unwrap_or_else(|| cx.facts.project.clone());
-        let location = folder::Location::from_config(cx, &apt.path, &apt.git);
+        let location = folder::Location::from_config(cx, &apt.path, &apt.git)?;
         let url = apt
             .url
             .clone()

@@ -253,13 +253,15 @@ fn formula_plan(
         .as_ref()
         .map(|a| (a.name.clone(), a.email.clone()))
         .unwrap_or_else(|| ("shipit".into(), "shipit@users.noreply.github.com".into()));
-    let token = [
-        crate::env_vars::HOMEBREW_TAP_TOKEN,
-        crate::env_vars::GITHUB_TOKEN,
-        crate::env_vars::GH_TOKEN,
-    ]
-    .iter()
-    .find_map(|v| std::env::var(v).ok().filter(|t| !t.trim().is_empty()));
+    let token = crate::publish::git::token_for(
+        &url,
+        config.tap.token_env.as_deref(),
+        &[
+            crate::env_vars::HOMEBREW_TAP_TOKEN,
+            crate::env_vars::GITHUB_TOKEN,
+            crate::env_vars::GH_TOKEN,
+        ],
+    )?;
     Ok(FormulaPlan {
         formula,
         template,

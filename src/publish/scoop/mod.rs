@@ -63,8 +63,7 @@ impl Publisher for Channel {
             ..GitRemote::for_channel(
                 cx.loaded,
                 "scoop",
-                scoop.bucket.url.as_deref(),
-                scoop.bucket.repo.as_deref(),
+                scoop.bucket.parts(),
                 scoop
                     .commit_author
                     .as_ref()

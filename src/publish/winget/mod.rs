@@ -64,8 +64,7 @@ impl Publisher for Channel {
             ..GitRemote::for_channel(
                 cx.loaded,
                 "winget",
-                winget.repository.url.as_deref(),
-                winget.repository.repo.as_deref(),
+                winget.repository.parts(),
                 winget
                     .commit_author
                     .as_ref()

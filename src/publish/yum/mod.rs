@@ -41,7 +41,7 @@ impl Publisher for Channel {
         };
         let rpms = folder::packages(cx, "yum", "rpm")?;
         let key = folder::signing_key(cx, "yum", &yum.key)?;
-        let location = folder::Location::from_config(cx, &yum.path, &yum.git);
+        let location = folder::Location::from_config(cx, &yum.path, &yum.git)?;
         let url = yum
             .url
             .clone()
