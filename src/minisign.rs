@@ -263,13 +263,18 @@ impl SecretKey {
     }
 
     /// Signs the data read from `data` (prehashed with BLAKE2b-512), with a trusted comment
-    /// holding `timestamp` and `file_name`.
+    /// holding `timestamp` and `file_name`. Deterministic, as plain Ed25519 and the minisign
+    /// CLI are: the same key, data and comment give the same `.minisig`, byte for byte (the
+    /// `minisign` crate mixes random bytes into each signature, so signing is done here).
     pub fn sign(
         &self,
-        data: impl Read,
+        mut data: impl Read,
         file_name: &str,
         timestamp: u64,
     ) -> Result<Signature, Error> {
+        use base64::Engine;
+        use blake2::Digest;
+        use ed25519_dalek::Signer;
         // Tabs and newlines in a name would break the trusted comment's fields.
         let name: String = file_name
             .chars()
@@ -280,15 +285,33 @@ impl SecretKey {
             "signature from shipit secret key {}",
             key_id_hex(self.secret.keynum())
         );
-        minisign::sign(
-            Some(&self.public),
-            &self.secret,
-            data,
-            Some(&trusted),
-            Some(&untrusted),
-        )
-        .map(Signature)
-        .map_err(|e| Error::Other(e.to_string()))
+        let key = self.ed25519()?;
+        let mut hasher = blake2::Blake2b512::new();
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let n = data
+                .read(&mut buffer)
+                .map_err(|e| Error::Other(format!("cannot read what is signed: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+        }
+        // minisign's format: `ED` (prehashed Ed25519), the key number, the signature of the
+        // hash; then a global signature over that signature and the trusted comment.
+        let signature = key.sign(&hasher.finalize()).to_bytes();
+        let mut signed_comment = signature.to_vec();
+        signed_comment.extend_from_slice(trusted.as_bytes());
+        let global = key.sign(&signed_comment).to_bytes();
+        let mut line = b"ED".to_vec();
+        line.extend_from_slice(self.secret.keynum());
+        line.extend_from_slice(&signature);
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        Signature::from_text(&format!(
+            "untrusted comment: {untrusted}\n{}\ntrusted comment: {trusted}\n{}\n",
+            b64(&line),
+            b64(&global)
+        ))
     }
 }
 
@@ -356,6 +379,25 @@ mod tests {
             other.public().verify(Cursor::new(b"hello"), &sig),
             Err(VerifyError::Signature(Error::OtherKey { .. }))
         ));
+    }
+
+    #[test]
+    fn signing_is_deterministic_and_the_crate_verifies_it() {
+        let (key, _) = SecretKey::generate(None).unwrap();
+        let one = key
+            .sign(&b"release"[..], "SHA256SUMS", 1_700_000_000)
+            .unwrap();
+        let two = key
+            .sign(&b"release"[..], "SHA256SUMS", 1_700_000_000)
+            .unwrap();
+        assert_eq!(one.to_text(), two.to_text());
+        key.public()
+            .verify(
+                Cursor::new(b"release"),
+                &Signature::from_text(&one.to_text()).unwrap(),
+            )
+            .unwrap();
+        assert!(key.public().verify(Cursor::new(b"releasE"), &one).is_err());
     }
 
     #[test]

@@ -37,17 +37,17 @@ pub struct ProvenanceSpec {
     pub builder_id: String,
     /// `runDetails.metadata.invocationId`, when the CI names the run.
     pub invocation_id: Option<String>,
-    /// When the run started (RFC 3339).
-    pub started: String,
 }
 
-/// The statement, with `subjects` as (name, SHA-256) and the run finished at `finished`.
-pub fn statement(spec: &ProvenanceSpec, subjects: &[(String, String)], finished: &str) -> Value {
+/// The statement, with `subjects` as (name, SHA-256). It holds no clock reading (SLSA's
+/// `startedOn`/`finishedOn` are optional): a clean rebuild of the same commit writes the same
+/// statement, and so the same signed envelope; only `invocationId` names the CI run.
+pub fn statement(spec: &ProvenanceSpec, subjects: &[(String, String)]) -> Value {
     let subject: Vec<Value> = subjects
         .iter()
         .map(|(name, sha256)| json!({ "name": name, "digest": { "sha256": sha256 } }))
         .collect();
-    let mut metadata = json!({ "startedOn": spec.started, "finishedOn": finished });
+    let mut metadata = json!({});
     if let Some(id) = &spec.invocation_id {
         metadata["invocationId"] = json!(id);
     }
@@ -102,8 +102,7 @@ pub fn write(
             .map_err(FileError::on("read", path))?;
         subjects.push((name.clone(), sha256));
     }
-    let finished = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let statement = statement(spec, &subjects, &finished);
+    let statement = statement(spec, &subjects);
     let signing = key.ed25519().map_err(ProvenanceError::Key)?;
     let envelope = dsse::sign(dsse::IN_TOTO, statement.to_string().as_bytes(), &signing);
     let write = FileError::on("write", &spec.output);

@@ -159,7 +159,6 @@ impl Kind for Provenance {
             dependencies: Value::Array(dependencies),
             builder_id,
             invocation_id,
-            started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
         Ok(Expansion {
             units: vec![Unit::task(
