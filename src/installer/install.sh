@@ -225,5 +225,9 @@ done
 
 case ":${PATH:-}:" in
 *":$to:"*) ;;
-*) say "$to is not on your PATH; add it with: export PATH=\"$to:\$PATH\"" ;;
+*)
+	# Single-quoted for the user's shell, so the line is safe to copy whatever the folder holds.
+	quoted=$(printf '%s' "$to" | sed "s/'/'\\\\''/g")
+	say "$to is not on your PATH; add it with: export PATH='$quoted':\"\$PATH\""
+	;;
 esac

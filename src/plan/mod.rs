@@ -555,6 +555,20 @@ fn collisions(loaded: &Loaded, planned: &[PlannedStage]) -> Vec<Problem> {
                 );
                 continue;
             }
+            if let Some(why) = reserved(&artifact.path) {
+                problems.push(
+                    Problem::new(
+                        format!(
+                            "stage `{}` would write `{}`, {why}",
+                            stage.name, artifact.path
+                        ),
+                        loaded.key_span(path!["stages", stage.name.as_str()]),
+                    )
+                    .label("reserved name")
+                    .help("give the artifact another `name` template or output folder"),
+                );
+                continue;
+            }
             match owners.get(artifact.path.as_str()) {
                 Some(first) => problems.push(
                     Problem::new(
@@ -574,6 +588,17 @@ fn collisions(loaded: &Loaded, planned: &[PlannedStage]) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// Why `path` inside dist belongs to shipit itself, if it does: the manifest, and the logs.
+fn reserved(path: &str) -> Option<&'static str> {
+    if path == crate::manifest::FILE_NAME {
+        Some("where shipit writes the manifest of the build")
+    } else if path.split('/').next() == Some("logs") {
+        Some("inside `logs/`, where shipit writes each stage's log")
+    } else {
+        None
+    }
 }
 
 /// Renders a template from the file; a located problem when rendering fails.

@@ -317,6 +317,51 @@ fn install_sh_passes_shellcheck_and_installs_under_five_shells_and_refuses_a_tam
 /// `shipit init --binstall` gives the `[package.metadata.binstall]` block; resolved the way
 /// cargo-binstall resolves it, every built target's override names the real archive and a
 /// binary that is inside it.
+/// Regression (issue 28, 8): the PATH hint echoed `--to` unquoted, so a folder holding a quote
+/// or `$(...)` gave a line that ran code when pasted (seen before the fix: the pasted line
+/// created `pwned`). The folder is single-quoted for the user's shell.
+#[test]
+fn the_path_hint_quotes_the_install_folder_for_copy_and_paste() {
+    require("dash");
+    let project = built();
+    let dist = project.path().join("dist");
+    let url = serve(dist.clone());
+    let home = tempfile::tempdir().unwrap();
+    let to = home.path().join("it's $(touch pwned) bin");
+    let (code, out) = install(
+        &["dash"],
+        &dist.join("install.sh"),
+        home.path(),
+        "/usr/local/bin:/usr/bin:/bin",
+        &["--to", to.to_str().unwrap(), "--base-url", &url],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let hint = out
+        .lines()
+        .find_map(|l| {
+            l.split_once("add it with: ")
+                .map(|(_, cmd)| cmd.to_string())
+        })
+        .unwrap_or_else(|| panic!("no PATH hint in {out}"));
+    // Pasting the line into a shell gives PATH with the folder as it is, and runs nothing.
+    let pasted = Command::new("dash")
+        .args(["-c", &format!("{hint}; printf '%s' \"$PATH\"")])
+        .current_dir(home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(pasted.status.success(), "{hint}: {:?}", text(&pasted));
+    assert_eq!(
+        text(&pasted).0,
+        format!("{}:/usr/bin:/bin", to.display()),
+        "{hint}"
+    );
+    assert!(
+        !home.path().join("pwned").exists(),
+        "the pasted hint ran code: {hint}"
+    );
+}
+
 #[test]
 fn the_binstall_block_resolves_to_the_real_asset_names_and_binaries() {
     let project = built();

@@ -917,6 +917,24 @@ fn merge_part_renaming_or_relabelling_an_artifact_is_refused_naming_the_field() 
     }
 }
 
+/// Regression (issue 28, 8): `name = "manifest.json"` on an archive stage overwrote the build's
+/// manifest with the archive (seen before the fix: the build passed and `manifest.json` was a
+/// tar.gz). Names shipit writes itself are reserved, refused by `check`.
+#[test]
+fn an_artifact_named_like_the_manifest_or_inside_logs_is_refused() {
+    for name in ["manifest.json", "logs"] {
+        let dir = project(&format!(
+            "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
+             [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\nformat = \"binary\"\n\
+             name = \"{name}\"\n"
+        ));
+        let out = shipit(dir.path()).arg("check").output().unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains("reserved name"), "{name}: {stderr}");
+    }
+}
+
 #[test]
 fn merge_part_smuggling_a_local_file_through_a_symlink_is_refused() {
     let dir = split_parts();
