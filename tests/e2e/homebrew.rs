@@ -610,20 +610,7 @@ fn release_to_tap(tap: &str, env: &[(&str, &str)]) -> std::process::Output {
         // The test server's certificate is its own.
         .env("GIT_SSL_NO_VERIFY", "1")
         .envs(env.iter().copied());
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("shipit release hung on the tap");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    crate::common::output_within(command, 120)
 }
 
 /// Regression (issue 28, 6): a tap on a host that is not GitHub got `GITHUB_TOKEN` as Basic

@@ -344,6 +344,17 @@ fn dry_run_sends_nothing_and_a_bad_token_is_named_without_being_shown() {
     assert!(fake.releases().is_empty());
 }
 
+/// Sets `replace = true` in `[release.github]` (the file's last section) and releases: the
+/// release then holds exactly dist's files.
+fn replace_and_release(dir: &Path, fake: &FakeGithub) {
+    let pipeline = dir.join("shipit.toml");
+    let text_now = std::fs::read_to_string(&pipeline).unwrap();
+    std::fs::write(&pipeline, format!("{text_now}replace = true\n")).unwrap();
+    let out = release(dir, fake, &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_one_complete_release(dir, fake);
+}
+
 /// Rewrites a dist file and its manifest entry, as a rebuild with other content would.
 fn change_dist_file(dir: &Path, name: &str, content: &[u8]) {
     std::fs::write(dir.join("dist").join(name), content).unwrap();
@@ -380,12 +391,7 @@ fn a_different_asset_of_the_same_name_is_an_error_unless_replace() {
         "{stderr}"
     );
 
-    let pipeline = dir.path().join("shipit.toml");
-    let text_now = std::fs::read_to_string(&pipeline).unwrap();
-    std::fs::write(&pipeline, format!("{text_now}replace = true\n")).unwrap();
-    let out = release(dir.path(), &fake, &[]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert_one_complete_release(dir.path(), &fake);
+    replace_and_release(dir.path(), &fake);
 }
 
 #[test]
@@ -765,12 +771,7 @@ fn a_same_size_asset_without_a_digest_is_compared_by_its_bytes_never_its_size() 
         stderr.contains("asset `SHA256SUMS` is already on the release with other content"),
         "{stderr}"
     );
-    let pipeline = dir.path().join("shipit.toml");
-    let text_now = std::fs::read_to_string(&pipeline).unwrap();
-    std::fs::write(&pipeline, format!("{text_now}replace = true\n")).unwrap();
-    let out = release(dir.path(), &fake, &[]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert_one_complete_release(dir.path(), &fake);
+    replace_and_release(dir.path(), &fake);
 }
 
 /// Real projects (issue 20, points 2 and 4): a project with bare version tags (`14.1.1`), a

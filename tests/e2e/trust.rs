@@ -494,24 +494,6 @@ fn sums(root: &Path) {
     assert!(signed.status.success(), "{:?}", text(&signed));
 }
 
-/// Runs `command` to its end; a hang is a failure (killed after a generous, finite time).
-fn output_without_hang(mut command: std::process::Command) -> std::process::Output {
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("{command:?} hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// Regression (issue 28, 6): a FIFO matched by an archive's `files` glob hung the package stage
 /// (seen before the fix: still waiting for a writer after a minute). The walk's own lstat
 /// refuses it, located, before anything opens it.
@@ -532,7 +514,7 @@ fn a_fifo_matched_by_files_is_refused_instead_of_hanging_the_package_stage() {
     command
         .arg("build")
         .env("CARGO_TARGET_DIR", dir.path().join("target"));
-    let out = output_without_hang(command);
+    let out = crate::common::output_within(command, 60);
     let (stdout, stderr) = text(&out);
     // Found when the file is checked, before anything is built: a located error.
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
@@ -545,7 +527,7 @@ fn a_fifo_matched_by_files_is_refused_instead_of_hanging_the_package_stage() {
 fn verify(root: &Path, args: &[&str]) -> (Option<i32>, String) {
     let mut command = shipit(root);
     command.arg("verify").args(args);
-    let out = output_without_hang(command);
+    let out = crate::common::output_within(command, 60);
     let (stdout, stderr) = text(&out);
     (out.status.code(), format!("{stdout}{stderr}"))
 }
@@ -678,7 +660,7 @@ fn a_pipeline_file_that_is_a_fifo_is_refused_not_waited_on() {
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let mut command = shipit(dir.path());
     command.args(["check", "--pipeline", "pipe.toml"]);
-    let out = output_without_hang(command);
+    let out = crate::common::output_within(command, 60);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).1.contains("not a regular file"),
