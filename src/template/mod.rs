@@ -97,14 +97,20 @@ pub fn render(text: &str, vars: &Value) -> Result<String, TemplateError> {
 }
 
 /// A `run` command, rendered: a script for `sh -c` that refers to each printed value by an
-/// environment variable, and the values (see [`shell`] for why).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// environment variable, and the values (see [`shell`] for why). It serialises (in the plan's
+/// JSON) as the script alone, as a log shows it: values may be secrets (`env.TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShellCommand {
     /// The script, with `"${SHIPIT_VALUE_n}"` where the template printed a value.
     pub script: String,
     /// The printed values, in order; `values[n]` is `SHIPIT_VALUE_n`.
-    #[serde(skip)]
     pub values: Vec<String>,
+}
+
+impl Serialize for ShellCommand {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.script)
+    }
 }
 
 impl ShellCommand {

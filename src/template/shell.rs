@@ -280,7 +280,12 @@ fn scan(text: &str) -> Result<(), (usize, Refusal)> {
                             commands.pop();
                         }
                     }
-                    '<' if next == Some('<') && chars.get(i + 2) != Some(&'<') => {
+                    // `<<<` is a here-string: the word after it is a word like any other.
+                    '<' if next == Some('<') && chars.get(i + 2) == Some(&'<') => {
+                        command.end_word()?;
+                        i += 2;
+                    }
+                    '<' if next == Some('<') => {
                         command.end_word()?;
                         let (pending, end) = heredoc_operator(&chars, i + 2, value)?;
                         heredocs.push(pending);
@@ -531,6 +536,7 @@ mod tests {
             "sh -c 'echo \"$1\"' sh {}",
             "echo ${HOME} {} $((1 + 2)) {}",
             "(cd sub && make {})",
+            "tr a-z A-Z <<< {}",
         ] {
             assert_eq!(verdict(ok), Ok(()), "{ok}");
         }
