@@ -20,10 +20,12 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
     let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     if args.init {
-        session.printer.out(&crate::deploy::haproxy::starter_config(
-            &loaded,
-            args.env.as_deref(),
-        ));
+        session
+            .printer
+            .out(&crate::deploy::router::haproxy::starter_config(
+                &loaded,
+                args.env.as_deref(),
+            ));
         return Ok(ExitCode::Success);
     }
     let reporter = ui::reporter(session.ui, session.printer.clone());

@@ -1,8 +1,8 @@
 //! Why a deploy, a status or a rollback could not be done: typed where the cause is the
 //! runtime, the router or the engine connection, so callers and reports keep the chain.
 
-use super::haproxy::RouterError;
 use super::prometheus::PrometheusError;
+use super::router::RouterError;
 use super::runtime::RuntimeError;
 use crate::oci::engine::EngineError;
 

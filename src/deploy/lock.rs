@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::engine;
 use super::error::DeployError;
 use super::run::Deployer;
+use super::runtime::{self, Holder};
+use super::who::{hostname, now_rfc3339, who};
 
 impl Deployer<'_> {
     /// Takes the environment's lock, waiting up to `lock_wait`; a lock left by a killed run on
@@ -17,9 +18,9 @@ impl Deployer<'_> {
         let name = format!("shipit-lock-{}-{}", plan.app, plan.env);
         let host = hostname();
         let labels = BTreeMap::from([
-            (engine::APP.to_string(), plan.app.clone()),
-            (engine::ENV.into(), plan.env.clone()),
-            (engine::KIND.into(), "lock".into()),
+            (runtime::APP.to_string(), plan.app.clone()),
+            (runtime::ENV.into(), plan.env.clone()),
+            (runtime::KIND.into(), "lock".into()),
             ("shipit.by".into(), who()),
             ("shipit.host".into(), host.clone()),
             ("shipit.pid".into(), std::process::id().to_string()),
@@ -29,7 +30,7 @@ impl Deployer<'_> {
         loop {
             match self.engine.lock(&name, image, labels.clone()).await? {
                 Ok(()) => return Ok(Lock { name }),
-                Err(engine::Holder { id, labels: holder }) => {
+                Err(Holder { id, labels: holder }) => {
                     let pid: Option<i32> = holder.get("shipit.pid").and_then(|p| p.parse().ok());
                     let same_host = holder.get("shipit.host") == Some(&host);
                     if same_host
@@ -96,32 +97,6 @@ pub struct Lock {
     name: String,
 }
 
-pub(super) fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// `user@host`, for records and locks.
-pub(super) fn who() -> String {
-    let user = std::env::var(crate::env_vars::GITHUB_ACTOR)
-        .ok()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
-        .unwrap_or_else(|| "unknown".into());
-    format!("{user}@{}", hostname())
-}
-
-pub(super) fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -130,8 +105,7 @@ mod tests {
 
     use super::*;
     use crate::deploy::clock::{Clock, ManualClock};
-    use crate::deploy::engine::{Container, ContainerSpec, Holder, Record};
-    use crate::deploy::runtime::{Runtime, RuntimeError};
+    use crate::deploy::runtime::{Container, ContainerSpec, Record, Runtime, RuntimeError};
 
     /// A runtime whose lock a live process on this machine holds, forever.
     struct Held;
@@ -250,7 +224,7 @@ mod tests {
         let deployer = Deployer {
             plan: &plan,
             engine: Arc::new(Held),
-            router: crate::deploy::router::connect(&plan),
+            router: crate::deploy::connect::router(&plan),
             http: reqwest::Client::new(),
             reporter: &Quiet,
             cancel: tokio_util::sync::CancellationToken::new(),

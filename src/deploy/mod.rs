@@ -2,16 +2,17 @@
 //!
 //! Data flows one way: the pipeline's `[deploy.<env>]` becomes a [`plan::DeployPlan`]; its
 //! [`strategy::Rollout`] (a pure state machine) says what to do next; [`run::Deployer`] does
-//! it on a [`runtime::Runtime`] (the Docker [`engine`]) and a [`router::Router`] (the
-//! [`haproxy`] runtime API), with [`health`] checks and the
+//! it on a [`runtime::Runtime`] (the Docker [`runtime::docker`] engine) and a
+//! [`router::Router`] (the [`router::haproxy`] runtime API), both chosen in [`connect`], with
+//! [`health`] checks and the
 //! [`analysis`] of router counters, and leaves [`state`] that status and [`rollback`] read
-//! back. The [`lock`] keeps two deploys of one environment apart.
+//! back. The [`lock`] keeps two deploys of one environment apart; [`who`] says who, where and
+//! when.
 
 pub mod analysis;
 pub mod clock;
-pub mod engine;
+pub mod connect;
 pub mod error;
-pub mod haproxy;
 pub mod health;
 pub mod lock;
 pub mod plan;
@@ -22,6 +23,7 @@ pub mod run;
 pub mod runtime;
 pub mod state;
 pub mod strategy;
+pub mod who;
 
 /// Durations as `1m 30s` in printed plans.
 pub(crate) mod durations {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::analysis::Thresholds;
-use super::haproxy::Address;
 use super::health::HealthSpec;
+use super::router::haproxy::Address;
 use super::strategy::{Phase, Rollout};
 use crate::config::{DeployConfig, DeployStrategy, Loaded, Problem, PrometheusCheck};
 use crate::error::Error;

@@ -1,12 +1,12 @@
 //! `shipit rollback`: back to an earlier revision, by rerouting to its containers when they
 //! still run and are healthy, else by deploying its version again.
 
-use super::engine::{Container, Record};
 use super::error::DeployError;
 use super::health;
-use super::lock::{now_rfc3339, who};
 use super::run::Deployer;
+use super::runtime::{Container, Record};
 use super::state::{FULL, Outcome, State};
+use super::who::{now_rfc3339, who};
 
 impl Deployer<'_> {
     /// Returns to revision `to` (default: the one before the revision serving), with every

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::engine::{Container, Record};
+use super::runtime::{Container, Record};
 
 /// Weight of a server in full rotation.
 pub(super) const FULL: u32 = 100;
@@ -125,7 +125,7 @@ impl State {
             out(format!(
                 "  revision {:<3} {:<5} {:<12} {:<28} {:<8} {}{}",
                 c.revision,
-                super::engine::color(c.revision),
+                super::runtime::color(c.revision),
                 c.version,
                 c.name,
                 c.state,

@@ -161,17 +161,17 @@ pub async fn report(
     Ok(())
 }
 
-/// Problems of a git channel's repository (`[release.<channel>] <key> = { repo = ... }`) and
-/// its `pull_request`: a `repo` or an upstream that is not `owner/name`.
+/// Problems of a git channel's repository (`[release.<channel>] <key> = { repo = ... }`, its
+/// `repo` given here) and its `pull_request`: a `repo` or an upstream that is not `owner/name`.
 pub fn check(
     loaded: &Loaded,
     channel: &str,
     key: &str,
-    repository: &crate::publish::homebrew::config::TapConfig,
+    repository: Option<&str>,
     config: Option<&PullRequestConfig>,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if let Some(repo) = &repository.repo {
+    if let Some(repo) = repository {
         problems.extend(repo_problem(
             repo,
             loaded.span(path!["release", channel, key, "repo"]),

@@ -15,16 +15,14 @@ use super::analysis::{Analysis, Counters};
 use super::clock::Clock;
 use std::sync::Arc;
 
-use super::engine::{self, Container, ContainerSpec, Record};
 use super::error::DeployError;
-use super::haproxy::Server;
 use super::health::{self, Health, Tracker};
-use super::lock::{now_rfc3339, who};
 use super::plan::DeployPlan;
-use super::router::{self, Router};
-use super::runtime::{self, Runtime};
+use super::router::{Router, Server};
+use super::runtime::{self, Container, ContainerSpec, Record, Runtime};
 use super::state::{FULL, Outcome, ServerView, State, split_weights};
 use super::strategy::{Action, Event, Phase, Traffic};
+use super::who::{now_rfc3339, who};
 use crate::events::{Event as UiEvent, Level, Reporter};
 
 /// A new container during a rollout.
@@ -55,8 +53,8 @@ impl<'a> Deployer<'a> {
         clock: Arc<dyn Clock>,
     ) -> Result<Deployer<'a>, DeployError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let engine = runtime::connect(plan).await?;
-        let router = router::connect(plan);
+        let engine = super::connect::runtime(plan).await?;
+        let router = super::connect::router(plan);
         router.servers(&plan.backend).await?;
         // Every request has an end: health probes set their own shorter timeout, the
         // Prometheus check uses these.
@@ -485,13 +483,13 @@ impl<'a> Deployer<'a> {
     ) -> Result<Fresh, DeployError> {
         let name = name.to_string();
         let labels = BTreeMap::from([
-            (engine::APP.to_string(), plan.app.clone()),
-            (engine::ENV.into(), plan.env.clone()),
-            (engine::KIND.into(), "service".into()),
-            (engine::REVISION.into(), revision.to_string()),
-            (engine::VERSION.into(), plan.version.clone()),
-            (engine::IMAGE.into(), plan.image.clone()),
-            (engine::COLOR.into(), engine::color(revision).into()),
+            (runtime::APP.to_string(), plan.app.clone()),
+            (runtime::ENV.into(), plan.env.clone()),
+            (runtime::KIND.into(), "service".into()),
+            (runtime::REVISION.into(), revision.to_string()),
+            (runtime::VERSION.into(), plan.version.clone()),
+            (runtime::IMAGE.into(), plan.image.clone()),
+            (runtime::COLOR.into(), runtime::color(revision).into()),
         ]);
         let container = self
             .engine
@@ -644,7 +642,7 @@ impl<'a> Deployer<'a> {
         backend: &str,
         name: &str,
     ) -> Result<(), DeployError> {
-        let err = |e: super::haproxy::RouterError| e.to_string();
+        let err = |e: super::router::RouterError| e.to_string();
         self.router
             .set_weight(backend, name, 0)
             .await

@@ -98,7 +98,7 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             loaded,
             "homebrew",
             "tap",
-            &brew.tap,
+            brew.tap.repo.as_deref(),
             brew.pull_request.as_ref(),
         ));
         if let Some(formula) = &brew.name {

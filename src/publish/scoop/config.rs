@@ -45,7 +45,7 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             loaded,
             "scoop",
             "bucket",
-            &scoop.bucket,
+            scoop.bucket.repo.as_deref(),
             scoop.pull_request.as_ref(),
         ));
         if let Some(name) = &scoop.name {

@@ -64,7 +64,7 @@ pub fn check(loaded: &Loaded) -> Vec<Problem> {
             loaded,
             "winget",
             "repository",
-            &winget.repository,
+            winget.repository.repo.as_deref(),
             winget.pull_request.as_ref(),
         ));
         if let Some(why) = identifier_problem(&winget.identifier) {

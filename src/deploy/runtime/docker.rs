@@ -1,6 +1,6 @@
-//! The Docker engine a service runs on, driven with bollard. Every container, the lock and the
-//! revision records carry `shipit.*` labels, so the live state is always read back from the
-//! engine itself, whichever machine deployed last.
+//! The Docker runtime: the engine a service runs on, driven with bollard. Every container, the
+//! lock and the revision records carry the `shipit.*` labels, so the live state is always read
+//! back from the engine itself, whichever machine deployed last.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,87 +16,10 @@ use bollard::query_parameters::{
 };
 use futures_util::TryStreamExt;
 use futures_util::future::LocalBoxFuture;
-use serde::Serialize;
 
-use super::runtime::{Runtime, RuntimeError};
+use super::{APP, ENV, IMAGE, KIND, REVISION, VERSION};
+use super::{Container, ContainerSpec, Holder, Record, Runtime, RuntimeError};
 use crate::oci::engine::EngineError;
-
-/// The application a container belongs to.
-pub const APP: &str = "shipit.app";
-/// The environment.
-pub const ENV: &str = "shipit.env";
-/// `service`, `lock` or `record`.
-pub const KIND: &str = "shipit.kind";
-/// The revision number.
-pub const REVISION: &str = "shipit.revision";
-/// The version deployed.
-pub const VERSION: &str = "shipit.version";
-/// The image reference.
-pub const IMAGE: &str = "shipit.image";
-/// `blue` or `green`: revisions alternate, so the old and the new set always differ.
-pub const COLOR: &str = "shipit.color";
-
-/// The color of a revision.
-pub fn color(revision: u64) -> &'static str {
-    if revision % 2 == 1 { "blue" } else { "green" }
-}
-
-/// A service container as the engine reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Container {
-    /// Name (also its server name in the router).
-    pub name: String,
-    /// Revision it belongs to.
-    pub revision: u64,
-    /// Version it runs.
-    pub version: String,
-    /// Image.
-    pub image: String,
-    /// `running`, `exited`, ...
-    pub state: String,
-    /// `address:port` the router reaches it on, when running and published.
-    pub address: Option<String>,
-}
-
-/// What to run.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContainerSpec {
-    /// Container name.
-    pub name: String,
-    /// Image.
-    pub image: String,
-    /// `KEY=value`.
-    pub env: Vec<String>,
-    /// Port inside the container.
-    pub port: u16,
-    /// Host address to publish it on.
-    pub publish_address: String,
-    /// `shipit.*` labels.
-    pub labels: BTreeMap<String, String>,
-}
-
-/// A record of one deploy attempt (a labelled volume: immutable, listable, engine-wide).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Record {
-    /// Revision.
-    pub revision: u64,
-    /// Version.
-    pub version: String,
-    /// Image.
-    pub image: String,
-    /// `promoted`, `rolled-back`, `failed`.
-    pub outcome: String,
-    /// Revision it replaced, if any.
-    pub from: Option<u64>,
-    /// Who ran it (`user@host`).
-    pub by: String,
-    /// When it started and ended (RFC 3339).
-    pub started: String,
-    /// When it ended.
-    pub finished: String,
-    /// What was measured, or why it failed.
-    pub detail: String,
-}
 
 /// One engine.
 #[derive(Debug, Clone)]
@@ -430,13 +353,4 @@ impl Runtime for Engine {
             Ok(records)
         })
     }
-}
-
-/// Who holds a lock: its container id and labels.
-#[derive(Debug, Clone, Default)]
-pub struct Holder {
-    /// The lock container's id.
-    pub id: Option<String>,
-    /// Its labels (`shipit.by`, `shipit.host`, `shipit.pid`, `shipit.started`).
-    pub labels: BTreeMap<String, String>,
 }

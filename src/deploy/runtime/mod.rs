@@ -1,0 +1,181 @@
+//! Where revisions run: the seam a deploy target implements (instances started and removed by
+//! name and label, the environment's lock, the record of every attempt), in its own types.
+//! Docker, through its engine API, is the first ([`docker`]); `deploy::connect` is where a
+//! runtime is chosen.
+
+pub mod docker;
+
+use std::collections::BTreeMap;
+
+use futures_util::future::LocalBoxFuture;
+
+use serde::Serialize;
+
+/// The application a container belongs to.
+pub const APP: &str = "shipit.app";
+/// The environment.
+pub const ENV: &str = "shipit.env";
+/// `service`, `lock` or `record`.
+pub const KIND: &str = "shipit.kind";
+/// The revision number.
+pub const REVISION: &str = "shipit.revision";
+/// The version deployed.
+pub const VERSION: &str = "shipit.version";
+/// The image reference.
+pub const IMAGE: &str = "shipit.image";
+/// `blue` or `green`: revisions alternate, so the old and the new set always differ.
+pub const COLOR: &str = "shipit.color";
+
+/// The color of a revision.
+pub fn color(revision: u64) -> &'static str {
+    if revision % 2 == 1 { "blue" } else { "green" }
+}
+
+/// A service container as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    /// Name (also its server name in the router).
+    pub name: String,
+    /// Revision it belongs to.
+    pub revision: u64,
+    /// Version it runs.
+    pub version: String,
+    /// Image.
+    pub image: String,
+    /// `running`, `exited`, ...
+    pub state: String,
+    /// `address:port` the router reaches it on, when running and published.
+    pub address: Option<String>,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerSpec {
+    /// Container name.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// `KEY=value`.
+    pub env: Vec<String>,
+    /// Port inside the container.
+    pub port: u16,
+    /// Host address to publish it on.
+    pub publish_address: String,
+    /// `shipit.*` labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A record of one deploy attempt (a labelled volume: immutable, listable, engine-wide).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// Revision.
+    pub revision: u64,
+    /// Version.
+    pub version: String,
+    /// Image.
+    pub image: String,
+    /// `promoted`, `rolled-back`, `failed`.
+    pub outcome: String,
+    /// Revision it replaced, if any.
+    pub from: Option<u64>,
+    /// Who ran it (`user@host`).
+    pub by: String,
+    /// When it started and ended (RFC 3339).
+    pub started: String,
+    /// When it ended.
+    pub finished: String,
+    /// What was measured, or why it failed.
+    pub detail: String,
+}
+
+/// Who holds a lock: its container id and labels.
+#[derive(Debug, Clone, Default)]
+pub struct Holder {
+    /// The lock container's id.
+    pub id: Option<String>,
+    /// Its labels (`shipit.by`, `shipit.host`, `shipit.pid`, `shipit.started`).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A place that runs an environment's containers and keeps its records.
+pub trait Runtime {
+    /// Where it is, for messages.
+    fn address(&self) -> &str;
+
+    /// Makes `image` present (pulling it with `credentials` when needed).
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        credentials: Option<(String, String)>,
+    ) -> LocalBoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Starts a container.
+    fn start<'a>(
+        &'a self,
+        spec: &'a ContainerSpec,
+    ) -> LocalBoxFuture<'a, Result<Container, RuntimeError>>;
+
+    /// The environment's containers.
+    fn containers<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<Container>, RuntimeError>>;
+
+    /// Stops and removes a container (one already gone is fine).
+    fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Takes the environment's lock atomically; `Err(holder)` when someone holds it.
+    fn lock<'a>(
+        &'a self,
+        name: &'a str,
+        image: &'a str,
+        labels: BTreeMap<String, String>,
+    ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>>;
+
+    /// Removes a stale lock by id; false when it is not that lock any more.
+    fn remove_lock<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<bool, RuntimeError>>;
+
+    /// Records a deploy attempt.
+    fn add_record<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+        record: &'a Record,
+    ) -> LocalBoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Every recorded attempt, oldest first.
+    fn records<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<Record>, RuntimeError>>;
+}
+
+/// What a runtime could not do, with the error underneath.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} on {address}")]
+pub struct RuntimeError {
+    /// What was being done, e.g. `start demo-production-r3-1`.
+    pub action: String,
+    /// The runtime's address.
+    pub address: String,
+    /// Why.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl RuntimeError {
+    /// `action` failed on the runtime at `address` because of `source`.
+    pub fn new(
+        action: impl Into<String>,
+        address: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> RuntimeError {
+        RuntimeError {
+            action: action.into(),
+            address: address.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
