@@ -1,5 +1,6 @@
-//! The deploy lock of an environment: a never-started container named for it, so taking it is
-//! atomic in the engine whichever machine deploys; its labels say who holds it. A lock whose
+//! The deploy lock of an environment, through [`Runtime::lock`](super::runtime::Runtime::lock)
+//! alone: taken atomically in the runtime whichever machine deploys (for Docker, a
+//! never-started container named for it); its labels say who holds it. A lock whose
 //! process is gone on this machine is taken over.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use super::who::{hostname, now_rfc3339, who};
 impl Deployer<'_> {
     /// Takes the environment's lock, waiting up to `lock_wait`; a lock left by a killed run on
     /// this machine is taken over.
-    pub async fn lock(&self, image: &str) -> Result<Lock, DeployError> {
+    pub async fn lock(&self) -> Result<Lock, DeployError> {
         let plan = self.plan;
         let name = format!("shipit-lock-{}-{}", plan.app, plan.env);
         let host = hostname();
@@ -28,7 +29,7 @@ impl Deployer<'_> {
         ]);
         let until = self.clock.now() + plan.lock_wait;
         loop {
-            match self.engine.lock(&name, image, labels.clone()).await? {
+            match self.engine.lock(&name, labels.clone()).await? {
                 Ok(()) => return Ok(Lock { name }),
                 Err(Holder { id, labels: holder }) => {
                     let pid: Option<i32> = holder.get("shipit.pid").and_then(|p| p.parse().ok());
@@ -150,7 +151,6 @@ mod tests {
         fn lock<'a>(
             &'a self,
             _: &'a str,
-            _: &'a str,
             _: BTreeMap<String, String>,
         ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>> {
             Box::pin(async {
@@ -231,13 +231,10 @@ mod tests {
             clock: clock.clone(),
         };
         // Waiting on the machine's clock instead would take the whole hour: fail in seconds.
-        let error = tokio::time::timeout(
-            Duration::from_secs(10),
-            deployer.lock("127.0.0.1:9/acme/tiny:1"),
-        )
-        .await
-        .expect("the lock wait ran on the machine's clock, not the one given")
-        .unwrap_err();
+        let error = tokio::time::timeout(Duration::from_secs(10), deployer.lock())
+            .await
+            .expect("the lock wait ran on the machine's clock, not the one given")
+            .unwrap_err();
         assert!(
             error.to_string().contains("holds the lock: someone on"),
             "{error}"

@@ -58,7 +58,7 @@ impl Deployer<'_> {
         };
         let image = target.image.clone();
         self.pull(&image).await?;
-        let lock = self.lock(&image).await?;
+        let lock = self.lock().await?;
         let result = self.rollback_locked(&state, target.clone(), serving).await;
         self.unlock(lock).await?;
         result

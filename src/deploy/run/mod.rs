@@ -127,7 +127,7 @@ impl<'a> Deployer<'a> {
     pub async fn deploy(&self) -> Result<(Outcome, State), DeployError> {
         let plan = self.plan;
         self.pull(&plan.image).await?;
-        let lock = self.lock(&plan.image).await?;
+        let lock = self.lock().await?;
         let result = self.deploy_locked(plan).await;
         // The outcome stands whatever happens to the lock; a lock left behind is named.
         if let Err(e) = self.unlock(lock).await {

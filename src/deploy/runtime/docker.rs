@@ -21,6 +21,9 @@ use super::{APP, ENV, IMAGE, KIND, REVISION, VERSION};
 use super::{Container, ContainerSpec, Holder, Record, Runtime, RuntimeError};
 use crate::oci::engine::EngineError;
 
+/// What lock containers are made from (see `Engine::lock_image`).
+const LOCK_IMAGE: &str = "shipit-lock:empty";
+
 /// One engine.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -35,6 +38,29 @@ impl Engine {
         let address = crate::oci::engine::address(address);
         let docker = crate::oci::engine::connect(Some(&address)).await?;
         Ok(Engine { docker, address })
+    }
+
+    /// Makes the image lock containers are created from, when the engine lacks it: an empty
+    /// one, imported from an empty tar, so taking the lock needs no registry and nothing of the
+    /// service being deployed.
+    async fn lock_image(&self) -> Result<(), RuntimeError> {
+        if self.docker.inspect_image(LOCK_IMAGE).await.is_ok() {
+            return Ok(());
+        }
+        let (repo, tag) = LOCK_IMAGE.split_once(':').unwrap_or((LOCK_IMAGE, "latest"));
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .build();
+        // An empty tar archive: two zero blocks.
+        let empty = bytes::Bytes::from(vec![0u8; 1024]);
+        self.docker
+            .create_image(Some(options), Some(bollard::body_full(empty)), None)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(self.failed("make the lock image"))?;
+        Ok(())
     }
 
     /// Maps an engine error to a runtime error saying what was being done.
@@ -223,12 +249,14 @@ impl Runtime for Engine {
     fn lock<'a>(
         &'a self,
         name: &'a str,
-        image: &'a str,
         labels: BTreeMap<String, String>,
     ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>> {
         Box::pin(async move {
+            self.lock_image().await?;
             let body = ContainerCreateBody {
-                image: Some(image.into()),
+                image: Some(LOCK_IMAGE.into()),
+                // Never started: a command only because the engine wants one.
+                cmd: Some(vec!["shipit-lock".into()]),
                 labels: Some(labels.into_iter().collect()),
                 ..Default::default()
             };

@@ -125,11 +125,11 @@ pub trait Runtime {
     /// Stops and removes a container (one already gone is fine).
     fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>>;
 
-    /// Takes the environment's lock atomically; `Err(holder)` when someone holds it.
+    /// Takes the lock `name` atomically, holding `labels` (who, where, since when);
+    /// `Err(holder)` when someone holds it. Needs nothing of the service (no image, no unit).
     fn lock<'a>(
         &'a self,
         name: &'a str,
-        image: &'a str,
         labels: BTreeMap<String, String>,
     ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>>;
 
