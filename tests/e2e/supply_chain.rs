@@ -331,7 +331,8 @@ fn two_clean_builds_with_a_signing_key_give_byte_identical_signatures_provenance
     for ((name, a), (_, b)) in first.iter().zip(&second) {
         assert!(a == b, "{name} differs between two clean builds");
     }
-    // And minisign itself accepts the deterministic signature.
+    // And minisign itself accepts the deterministic signature, and makes the very same bytes
+    // when it signs with the same key and comments.
     crate::common::require("minisign");
     let out = Command::new("minisign")
         .args(["-V", "-p", "keys/shipit.pub", "-m", "dist/SHA256SUMS"])
@@ -339,6 +340,25 @@ fn two_clean_builds_with_a_signing_key_give_byte_identical_signatures_provenance
         .output()
         .unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
+    let ours = std::fs::read_to_string(root.join("dist/SHA256SUMS.minisig")).unwrap();
+    let comment = |prefix: &str| {
+        ours.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap()
+            .to_string()
+    };
+    let theirs = root.join("theirs.minisig");
+    let out = Command::new("minisign")
+        .args(["-S", "-s", "keys/shipit.key", "-m", "dist/SHA256SUMS", "-x"])
+        .arg(&theirs)
+        .args(["-c", &comment("untrusted comment: ")])
+        .args(["-t", &comment("trusted comment: ")])
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), ours);
 }
 
 /// `shipit verify dist --key keys/shipit.pub`: exit code and stdout.
