@@ -8,6 +8,7 @@ pub mod audit;
 pub mod binfmt;
 pub mod cache;
 pub mod checksum;
+pub mod child;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -156,6 +156,20 @@ pub fn open_regular(root: &Path, path: &RelPath) -> io::Result<(File, u64)> {
     Ok((file, meta.len()))
 }
 
+/// The bytes of the regular file `path` under `root`, opened as [`open_regular`] opens it;
+/// a file longer than `max` is refused before it is read (data can claim any size).
+pub fn read_regular(root: &Path, path: &RelPath, max: u64) -> io::Result<Vec<u8>> {
+    let (file, len) = open_regular(root, path)?;
+    if len > max {
+        return Err(io::Error::other(format!(
+            "{path} is {len} bytes, more than the {max} it may be"
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Writes `contents` to `path` under `root` through a new file in the same folder renamed into
 /// place, so a reader sees the old file or the new one; makes missing folders. No link on the
 /// way is followed, and a link at `path` itself is replaced, never written through.

@@ -153,18 +153,14 @@ impl<'a> Tree<'a> {
 
     /// The text of the regular file at `path`, at most 512 MiB; `None` when it is missing.
     pub fn read_text(&self, path: &str) -> Result<Option<String>, FileError> {
-        let Some((file, len)) = self.open(path)? else {
-            return Ok(None);
-        };
-        if len > MAX_READ {
-            return Err(self.error("read", path)(io::Error::other(format!(
-                "{len} bytes, more than a repository index may hold ({MAX_READ})"
-            ))));
+        let rel = self.checked("read", path)?;
+        match relpath::read_regular(self.root, &rel, MAX_READ) {
+            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+                self.error("read", path)(io::Error::new(io::ErrorKind::InvalidData, e))
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error("read", path)(e)),
         }
-        let mut text = String::new();
-        io::Read::read_to_string(&mut io::Read::take(file, MAX_READ), &mut text)
-            .map_err(self.error("read", path))?;
-        Ok(Some(text))
     }
 
     /// Whether `path` is a regular file (reached without a link).

@@ -8,8 +8,8 @@
 //! and never answers cannot hang a release.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine;
 
@@ -93,61 +93,6 @@ fn git_timeout() -> Duration {
         .ok()
         .and_then(|t| humantime::parse_duration(t.trim()).ok())
         .unwrap_or(GIT_TIMEOUT)
-}
-
-/// Runs `command` to its end or kills it at `deadline`; its output read as it comes (a full
-/// pipe never stalls it).
-fn output_within(command: &mut Command, deadline: Duration) -> std::io::Result<Output> {
-    use std::io::Read;
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "git did not finish within {} (SHIPIT_GIT_TIMEOUT)",
-                    humantime::format_duration(deadline)
-                ),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    };
-    Ok(Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
 }
 
 /// `url` without any `user:password@` part, for messages.
@@ -247,7 +192,19 @@ impl GitRemote {
             ])
             .args(args)
             .env("GIT_TERMINAL_PROMPT", "0");
-        let out = output_within(&mut command, git_timeout()).map_err(GitFailed::Spawn)?;
+        let deadline = git_timeout();
+        let out = crate::child::output_within(&mut command, deadline)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::TimedOut => std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "git did not finish within {} (SHIPIT_GIT_TIMEOUT)",
+                        humantime::format_duration(deadline)
+                    ),
+                ),
+                _ => e,
+            })
+            .map_err(GitFailed::Spawn)?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         } else {

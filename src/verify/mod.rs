@@ -5,7 +5,6 @@
 //! untrusted: paths a checksum line names outside it, links,
 //! FIFOs and devices fail and are never read.
 
-use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
@@ -124,15 +123,8 @@ const MAX_LIST_LEN: u64 = 16 << 20;
 
 /// Reads a small text file under `root` (no links followed, regular files only, capped).
 fn read_small(root: &Path, rel: &RelPath) -> std::io::Result<String> {
-    let (file, len) = relpath::open_regular(root, rel)?;
-    if len > MAX_LIST_LEN {
-        return Err(std::io::Error::other(format!(
-            "{len} bytes; a checksum or signature file is never over {MAX_LIST_LEN}"
-        )));
-    }
-    let mut text = String::new();
-    file.take(MAX_LIST_LEN).read_to_string(&mut text)?;
-    Ok(text)
+    let bytes = relpath::read_regular(root, rel, MAX_LIST_LEN)?;
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// The key a folder is checked with: `key` when given, else the folder's one `.pub` file;

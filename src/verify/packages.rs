@@ -104,21 +104,9 @@ fn folder_key(dir: &Path, files: &[RelPath], root: &str) -> Option<Key> {
             .filter(|f| !f.as_str().ends_with("key.asc")),
     );
     ordered.into_iter().find_map(|file| {
-        let bytes = read(dir, file, 1 << 20).ok()?;
+        let bytes = relpath::read_regular(dir, file, 1 << 20).ok()?;
         Key::read(&bytes, Some(file.to_string())).ok()
     })
-}
-
-fn read(dir: &Path, file: &RelPath, max: u64) -> std::io::Result<Vec<u8>> {
-    let (handle, len) = relpath::open_regular(dir, file)?;
-    if len > max {
-        return Err(std::io::Error::other(format!(
-            "{len} bytes, more than {max}"
-        )));
-    }
-    let mut bytes = Vec::new();
-    handle.take(max).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 fn finding(
@@ -224,7 +212,7 @@ fn apt(dir: &Path, root: &str, inrelease: &RelPath, key: Option<&Key>) -> Vec<Fi
         ));
         return findings;
     };
-    let release = read(dir, inrelease, MAX_INDEX)
+    let release = relpath::read_regular(dir, inrelease, MAX_INDEX)
         .map_err(|e| format!("cannot read: {e}"))
         .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not text".to_string()))
         .and_then(|text| key.key.verify_cleartext(&text).map_err(|e| e.to_string()));
@@ -283,8 +271,8 @@ fn detached_release(dir: &Path, suite_dir: &str, key: &Key) -> Option<Finding> {
     let signature = RelPath::new(&format!("{suite_dir}Release.gpg")).ok()?;
     let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let result = match (
-        read(dir, &release, MAX_INDEX),
-        read(dir, &signature, 1 << 20),
+        relpath::read_regular(dir, &release, MAX_INDEX),
+        relpath::read_regular(dir, &signature, 1 << 20),
     ) {
         (Err(a), Err(b)) if missing(&a) && missing(&b) => return None,
         (Ok(text), Ok(sig)) => key
@@ -303,7 +291,7 @@ fn pool(dir: &Path, root: &str, index: &str) -> Vec<Finding> {
     let Ok(path) = RelPath::new(index) else {
         return Vec::new();
     };
-    let text = read(dir, &path, MAX_INDEX)
+    let text = relpath::read_regular(dir, &path, MAX_INDEX)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
@@ -331,7 +319,7 @@ fn pool(dir: &Path, root: &str, index: &str) -> Vec<Finding> {
 
 fn yum(dir: &Path, root: &str, repomd: &RelPath, key: Option<&Key>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let text = match read(dir, repomd, MAX_INDEX).map_err(|e| e.to_string()) {
+    let text = match relpath::read_regular(dir, repomd, MAX_INDEX).map_err(|e| e.to_string()) {
         Ok(bytes) => bytes,
         Err(e) => {
             return vec![finding(
@@ -345,7 +333,7 @@ fn yum(dir: &Path, root: &str, repomd: &RelPath, key: Option<&Key>) -> Vec<Findi
     let signature_name = format!("{repomd}.asc");
     let signature = RelPath::new(&signature_name)
         .ok()
-        .and_then(|p| read(dir, &p, 1 << 20).ok());
+        .and_then(|p| relpath::read_regular(dir, &p, 1 << 20).ok());
     let verified = match (key, signature) {
         (None, _) => {
             Err("no OpenPGP key: pass --pgp-key, or keep key.asc in the repository".to_string())
@@ -383,7 +371,7 @@ fn yum_packages(dir: &Path, root: &str, primary: &str) -> Vec<Finding> {
         return Vec::new();
     };
     let mut xml = String::new();
-    let read = read(dir, &path, MAX_INDEX)
+    let read = relpath::read_regular(dir, &path, MAX_INDEX)
         .map_err(|e| e.to_string())
         .and_then(|gz| {
             flate2::read::GzDecoder::new(&gz[..])

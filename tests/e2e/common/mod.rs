@@ -51,51 +51,9 @@ pub fn shipit(dir: &Path) -> Command {
 }
 
 /// Runs `command` to its end; a hang is a failure: killed after `seconds` (generous, finite).
-/// The output is read as it comes, so a chatty command never stalls on a full pipe.
 pub fn output_within(mut command: Command, seconds: u64) -> Output {
-    use std::io::Read;
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("{command:?} hung (killed after {seconds}s)");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+    shipit::child::output_within(&mut command, std::time::Duration::from_secs(seconds))
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
 }
 
 /// stdout and stderr as text.
