@@ -9,9 +9,18 @@ use super::plan::DeployPlan;
 use super::router::{Router, haproxy::Haproxy};
 use super::runtime::{Runtime, docker::Engine};
 
-/// The runtime `plan` deploys to.
-pub async fn runtime(plan: &DeployPlan) -> Result<Arc<dyn Runtime>, DeployError> {
-    Ok(Arc::new(Engine::connect(plan.docker.as_deref()).await?))
+/// The runtimes a pipeline may name in `runtime = "..."`.
+pub const RUNTIMES: &[&str] = &["docker"];
+
+/// One runtime per host of `plan`, in the plan's order.
+pub async fn runtimes(plan: &DeployPlan) -> Result<Vec<Arc<dyn Runtime>>, DeployError> {
+    let mut hosts: Vec<Arc<dyn Runtime>> = Vec::new();
+    for host in &plan.hosts {
+        hosts.push(match plan.runtime.as_str() {
+            _ => Arc::new(Engine::connect(Some(host)).await?),
+        });
+    }
+    Ok(hosts)
 }
 
 /// The router `plan` routes through.

@@ -8,50 +8,81 @@ use std::time::Duration;
 
 use super::error::DeployError;
 use super::run::Deployer;
-use super::runtime::{self, Holder};
+use super::runtime::{self, Holder, Runtime};
 use super::who::{hostname, now_rfc3339, who};
+use crate::events::Level;
 
 impl Deployer<'_> {
-    /// Takes the environment's lock, waiting up to `lock_wait`; a lock left by a killed run on
-    /// this machine is taken over.
+    /// Takes the environment's lock on every host, in the fleet's order (so two deploys
+    /// never hold half each for long: the second stops at the first host it finds held),
+    /// waiting up to `lock_wait`; a lock left by a killed run on this machine is taken over.
     pub async fn lock(&self) -> Result<Lock, DeployError> {
         let plan = self.plan;
-        let name = format!("shipit-lock-{}-{}", plan.app, plan.env);
-        let host = hostname();
+        let mut lock = Lock {
+            name: format!("shipit-lock-{}-{}", plan.app, plan.env),
+            hosts: Vec::new(),
+        };
         let labels = BTreeMap::from([
             (runtime::APP.to_string(), plan.app.clone()),
             (runtime::ENV.into(), plan.env.clone()),
             (runtime::KIND.into(), "lock".into()),
             ("shipit.by".into(), who()),
-            ("shipit.host".into(), host.clone()),
+            ("shipit.host".into(), hostname()),
             ("shipit.pid".into(), std::process::id().to_string()),
             ("shipit.started".into(), now_rfc3339()),
         ]);
         let until = self.clock.now() + plan.lock_wait;
+        for host in self.fleet.hosts() {
+            if let Err(e) = self.lock_on(&**host, &lock.name, &labels, until).await {
+                if let Err(left) = self.unlock(lock).await {
+                    self.tell(
+                        Level::Warn,
+                        format!("cannot release the deploy lock: {}", left.chain()),
+                    );
+                }
+                return Err(e);
+            }
+            lock.hosts.push(host.address().to_string());
+        }
+        Ok(lock)
+    }
+
+    /// Takes the lock `name` on one host.
+    async fn lock_on(
+        &self,
+        host: &dyn Runtime,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        until: std::time::Instant,
+    ) -> Result<(), DeployError> {
+        let plan = self.plan;
+        let me = hostname();
         loop {
-            match self.engine.lock(&name, labels.clone()).await? {
-                Ok(()) => return Ok(Lock { name }),
+            match host.lock(name, labels.clone()).await? {
+                Ok(()) => return Ok(()),
                 Err(Holder { id, labels: holder }) => {
                     let pid: Option<i32> = holder.get("shipit.pid").and_then(|p| p.parse().ok());
-                    let same_host = holder.get("shipit.host") == Some(&host);
+                    let same_host = holder.get("shipit.host") == Some(&me);
                     if same_host
                         && let (Some(pid), Some(id)) = (pid, id)
                         && !process_alive(pid)
                     {
                         // By id: if another run took the stale lock over first, its new lock
                         // has another id and is left alone (then it is a live holder).
-                        if self.engine.remove_lock(&id).await? {
+                        if host.remove_lock(&id).await? {
                             self.say(format!(
-                                "taking over a stale deploy lock (pid {pid} is gone)"
+                                "taking over a stale deploy lock on {} (pid {pid} is gone)",
+                                host.address()
                             ));
                         }
                         continue;
                     }
                     if self.clock.now() >= until {
                         return Err(DeployError::Refused(format!(
-                            "another deploy of {} to {} holds the lock: {} on {}, pid {}, since {}; it is released when that run ends{}",
+                            "another deploy of {} to {} holds the lock on {}: {} on {}, pid {}, since {}; it is released when that run ends{}",
                             plan.app,
                             plan.env,
+                            host.address(),
                             holder.get("shipit.by").map_or("?", String::as_str),
                             holder.get("shipit.host").map_or("?", String::as_str),
                             holder.get("shipit.pid").map_or("?", String::as_str),
@@ -74,9 +105,19 @@ impl Deployer<'_> {
         }
     }
 
-    /// Releases the lock.
+    /// Releases the lock on every host that holds it (in reverse order), trying them all.
     pub async fn unlock(&self, lock: Lock) -> Result<(), DeployError> {
-        Ok(self.engine.remove(&lock.name).await?)
+        let mut first_error = None;
+        for host in lock.hosts.iter().rev() {
+            let released = match self.fleet.on(host) {
+                Ok(runtime) => runtime.remove(&lock.name).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = released {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), |e| Err(e.into()))
     }
 }
 
@@ -96,6 +137,8 @@ fn process_alive(pid: i32) -> bool {
 #[derive(Debug)]
 pub struct Lock {
     name: String,
+    /// The hosts it is held on, in the order taken.
+    hosts: Vec<String>,
 }
 
 #[cfg(test)]
@@ -167,6 +210,15 @@ mod tests {
         fn remove_lock<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<bool, RuntimeError>> {
             not_here()
         }
+        fn stop<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
+            not_here()
+        }
+        fn restart<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
+            not_here()
+        }
         fn add_record<'a>(
             &'a self,
             _: &'a str,
@@ -223,7 +275,7 @@ mod tests {
         let start = clock.now();
         let deployer = Deployer {
             plan: &plan,
-            engine: Arc::new(Held),
+            fleet: Arc::new(crate::deploy::fleet::Fleet::new(vec![Arc::new(Held)])),
             router: crate::deploy::connect::router(&plan),
             http: reqwest::Client::new(),
             reporter: &Quiet,
@@ -236,7 +288,9 @@ mod tests {
             .expect("the lock wait ran on the machine's clock, not the one given")
             .unwrap_err();
         assert!(
-            error.to_string().contains("holds the lock: someone on"),
+            error
+                .to_string()
+                .contains("holds the lock on memory: someone on"),
             "{error}"
         );
         let waited = clock.now() - start;

@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod clock;
 pub mod connect;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod lock;
 pub mod plan;

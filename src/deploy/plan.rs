@@ -10,7 +10,7 @@ use super::analysis::Thresholds;
 use super::health::HealthSpec;
 use super::router::haproxy::Address;
 use super::strategy::{Phase, Rollout};
-use crate::config::{DeployConfig, DeployStrategy, Loaded, Problem, PrometheusCheck};
+use crate::config::{Batch, DeployConfig, DeployStrategy, Loaded, Problem, PrometheusCheck};
 use crate::error::Error;
 use crate::path;
 
@@ -27,12 +27,16 @@ pub struct DeployPlan {
     pub version: String,
     /// Image run.
     pub image: String,
-    /// Containers.
+    /// Instances on each host.
     pub replicas: usize,
     /// Port inside the containers.
     pub port: u16,
-    /// Engine address (`None`: `DOCKER_HOST` or the local socket).
-    pub docker: Option<String>,
+    /// The runtime (`docker`, ...), one of `deploy::connect`'s.
+    pub runtime: String,
+    /// The hosts, in the order a rollout moves them (for Docker, the engines' addresses).
+    pub hosts: Vec<String>,
+    /// Hosts a rolling update moves at once.
+    pub batch: usize,
     /// HAProxy runtime API.
     #[serde(serialize_with = "display")]
     pub router: Address,
@@ -103,12 +107,13 @@ impl DeployPlan {
     /// to compare with or fall back to: start, check health and route, without the strategy's
     /// pauses.
     pub fn rollout(&self, first: bool) -> Rollout {
+        let instances = self.instances();
         if first {
-            return Rollout::blue_green(self.replicas, Duration::ZERO, self.health_deadline, None);
+            return Rollout::blue_green(instances, Duration::ZERO, self.health_deadline, None);
         }
         match &self.options {
             StrategyOptions::BlueGreen { scale_down_delay } => Rollout::blue_green(
-                self.replicas,
+                instances,
                 *scale_down_delay,
                 self.health_deadline,
                 self.preview.as_ref().map(|p| p.duration),
@@ -117,15 +122,20 @@ impl DeployPlan {
                 max_surge,
                 max_unavailable,
             } => Rollout::rolling(
-                self.replicas,
+                instances,
                 *max_surge,
                 *max_unavailable,
                 self.health_deadline,
             ),
             StrategyOptions::Canary { steps, pause } => {
-                Rollout::canary(self.replicas, steps, *pause, self.health_deadline)
+                Rollout::canary(instances, steps, *pause, self.health_deadline)
             }
         }
+    }
+
+    /// Instances of a revision across every host.
+    pub fn instances(&self) -> usize {
+        self.replicas * self.hosts.len().max(1)
     }
 
     /// The same deploy for another version, as a blue-green switch (what a rollback to a
@@ -200,6 +210,41 @@ pub fn plan(
         env_vars.push(format!("{key}={}", render("env", text)?));
     }
     let health = health_spec(config);
+    let runtime = config.runtime.clone().unwrap_or_else(|| "docker".into());
+    if !super::connect::RUNTIMES.contains(&runtime.as_str()) {
+        return Err(problem(
+            "runtime",
+            format!("unknown runtime `{runtime}`"),
+            &format!("runtimes: {}", super::connect::RUNTIMES.join(", ")),
+        ));
+    }
+    let hosts = match (&config.hosts, &config.docker) {
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                "docker",
+                "both `hosts` and `docker` name the hosts".into(),
+                "keep one of them",
+            ));
+        }
+        (Some(list), None) | (None, Some(list)) => list.0.clone(),
+        (None, None) if runtime == "docker" => vec![crate::oci::engine::address(None)],
+        (None, None) => {
+            return Err(problem(
+                "hosts",
+                format!("the {runtime} runtime needs `hosts`"),
+                "write hosts = [\"ssh://deploy@web-1\", ...]",
+            ));
+        }
+    };
+    if hosts.is_empty() {
+        return Err(problem(
+            "hosts",
+            "no hosts".into(),
+            "list at least one host",
+        ));
+    }
+    let batch = batch_size(config.batch.as_ref(), hosts.len())
+        .map_err(|message| problem("batch", message, "write a count (1) or a share (\"25%\")"))?;
     let replicas = config.replicas.unwrap_or(2);
     if replicas == 0 {
         return Err(problem(
@@ -236,8 +281,15 @@ pub fn plan(
             scale_down_delay: or(config.blue_green.scale_down_delay, 30),
         },
         DeployStrategy::Rolling => {
+            // Across hosts, a batch is every instance of `batch` hosts, started beside the
+            // old ones before they leave.
+            let surge = if hosts.len() > 1 || config.batch.is_some() {
+                batch * replicas
+            } else {
+                1
+            };
             let (max_surge, max_unavailable) = (
-                config.rolling.max_surge.unwrap_or(1),
+                config.rolling.max_surge.unwrap_or(surge),
                 config.rolling.max_unavailable.unwrap_or(0),
             );
             if (max_surge, max_unavailable) == (0, 0) {
@@ -265,7 +317,9 @@ pub fn plan(
         image,
         replicas,
         port: config.port,
-        docker: config.docker.clone(),
+        runtime,
+        hosts,
+        batch,
         router,
         backend: config.router.backend.clone(),
         preview: config
@@ -297,6 +351,24 @@ pub fn plan(
     };
     plan.phases = plan.rollout(false).phases().to_vec();
     Ok(plan)
+}
+
+/// Hosts moved at once: `batch` as a count (at most every host) or a share rounded up.
+fn batch_size(batch: Option<&Batch>, hosts: usize) -> Result<usize, String> {
+    match batch {
+        None => Ok(1),
+        Some(Batch::Count(0)) => Err("a batch moves at least one host".into()),
+        Some(Batch::Count(n)) => Ok(usize::try_from(*n).unwrap_or(usize::MAX).min(hosts)),
+        Some(Batch::Share(text)) => {
+            let percent: u64 = text
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse().ok())
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| format!("`{text}` is not a share from 1% to 100%"))?;
+            let hosts = hosts as u64;
+            Ok((hosts * percent).div_ceil(100).max(1) as usize)
+        }
+    }
 }
 
 /// A duration option of the section, or its default in seconds.
@@ -332,10 +404,9 @@ impl DeployPlan {
             plan.app, plan.version, plan.image, plan.env, plan.strategy, plan.replicas, plan.port
         ));
         say(format!(
-            "engine {}, router {} backend {}",
-            plan.docker
-                .as_deref()
-                .unwrap_or("$DOCKER_HOST or the local socket"),
+            "{} on {}, router {} backend {}",
+            plan.runtime,
+            plan.hosts.join(", "),
             plan.router,
             plan.backend
         ));

@@ -109,10 +109,11 @@ impl Deployer<'_> {
                 if state.server(&c.name).is_some() {
                     self.retire_server(&c.name).await?;
                 }
-                self.engine.remove(&c.name).await?;
+                self.fleet.remove(c).await?;
                 self.say(format!("removed {} (revision {})", c.name, c.revision));
             }
-            self.engine
+            let failed = self
+                .fleet
                 .add_record(
                     &self.plan.app,
                     &self.plan.env,
@@ -128,7 +129,10 @@ impl Deployer<'_> {
                         detail: String::new(),
                     },
                 )
-                .await?;
+                .await;
+            if let Some(e) = failed.into_iter().next() {
+                return Err(e.into());
+            }
             return Ok((
                 Outcome::Promoted {
                     revision: target.revision,
@@ -150,13 +154,13 @@ impl Deployer<'_> {
             .collect();
         for c in serving.iter().filter(|c| Some(c.revision) != newest) {
             self.retire_server(&c.name).await?;
-            self.engine.remove(&c.name).await?;
+            self.fleet.remove(c).await?;
         }
         self.remove_strays(state, &serving).await?;
         let plan = self.plan.for_rollback(&target.version, &target.image);
         let rollback = Deployer {
             plan: &plan,
-            engine: self.engine.clone(),
+            fleet: self.fleet.clone(),
             router: self.router.clone(),
             http: self.http.clone(),
             reporter: self.reporter,

@@ -120,7 +120,16 @@ impl State {
         if state.containers.is_empty() {
             out("  no containers".into());
         }
+        let several = state
+            .containers
+            .iter()
+            .any(|c| c.host != state.containers[0].host);
+        let mut host = None;
         for c in &state.containers {
+            if several && host != Some(&c.host) {
+                host = Some(&c.host);
+                out(format!(" on {}:", c.host));
+            }
             let server = state.servers.iter().find(|s| s.name == c.name);
             out(format!(
                 "  revision {:<3} {:<5} {:<12} {:<28} {:<8} {}{}",

@@ -662,12 +662,13 @@ fn the_starter_haproxy_config_is_valid_and_a_held_lock_is_named() {
     let stderr = text(&out).1;
     assert!(
         stderr.contains(&format!(
-            "another deploy of demo to {} holds the lock: alice@elsewhere",
+            "another deploy of demo to {} holds the lock on ",
             env.name
-        )) && stderr.contains(&format!(
-            "pid {}, since 2026-11-23T10:00:00Z",
-            std::process::id()
-        )),
+        )) && stderr.contains(": alice@elsewhere on ")
+            && stderr.contains(&format!(
+                "pid {}, since 2026-11-23T10:00:00Z",
+                std::process::id()
+            )),
         "{stderr}"
     );
     assert!(env.containers().is_empty(), "{:?}", env.containers());

@@ -16,14 +16,26 @@ use super::clock::Clock;
 use std::sync::Arc;
 
 use super::error::DeployError;
+use super::fleet::Fleet;
 use super::health::{self, Health, Tracker};
 use super::plan::DeployPlan;
 use super::router::{Router, Server};
-use super::runtime::{self, Container, ContainerSpec, Record, Runtime};
+use super::runtime::{self, Container, ContainerSpec, Record};
 use super::state::{FULL, Outcome, ServerView, State, split_weights};
 use super::strategy::{Action, Event, Phase, Traffic};
 use super::who::{now_rfc3339, who};
 use crate::events::{Event as UiEvent, Level, Reporter};
+
+/// What a rollout has moved so far, for its undo.
+struct Moved {
+    /// Old containers still serving.
+    stable: Vec<Container>,
+    /// Old containers stopped on the way (a rolling update's earlier batches), started
+    /// again by the undo so every host returns; removed once the rollout is promoted.
+    retired: Vec<Container>,
+    /// New containers.
+    fresh: Vec<Fresh>,
+}
 
 /// A new container during a rollout.
 struct Fresh {
@@ -35,7 +47,7 @@ struct Fresh {
 /// Drives deploys of one environment.
 pub struct Deployer<'a> {
     pub(super) plan: &'a DeployPlan,
-    pub(super) engine: Arc<dyn Runtime>,
+    pub(super) fleet: Arc<Fleet>,
     pub(super) router: Arc<dyn Router>,
     pub(super) http: reqwest::Client,
     pub(super) reporter: &'a dyn Reporter,
@@ -53,7 +65,7 @@ impl<'a> Deployer<'a> {
         clock: Arc<dyn Clock>,
     ) -> Result<Deployer<'a>, DeployError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let engine = super::connect::runtime(plan).await?;
+        let fleet = Arc::new(Fleet::new(super::connect::runtimes(plan).await?));
         let router = super::connect::router(plan);
         router.servers(&plan.backend).await?;
         // Every request has an end: health probes set their own shorter timeout, the
@@ -66,7 +78,7 @@ impl<'a> Deployer<'a> {
             .map_err(|e| DeployError::Refused(format!("cannot make an HTTP client: {e}")))?;
         Ok(Deployer {
             plan,
-            engine,
+            fleet,
             router,
             http,
             reporter,
@@ -88,7 +100,7 @@ impl<'a> Deployer<'a> {
     /// Reads the environment's containers, servers and records.
     pub async fn state(&self) -> Result<State, DeployError> {
         let plan = self.plan;
-        let containers = self.engine.containers(&plan.app, &plan.env).await?;
+        let containers = self.fleet.containers(&plan.app, &plan.env).await?;
         let servers: Vec<Server> = self.router.servers(&plan.backend).await?;
         let servers = servers
             .into_iter()
@@ -106,7 +118,7 @@ impl<'a> Deployer<'a> {
                 weight: s.weight,
             })
             .collect();
-        let records = self.engine.records(&plan.app, &plan.env).await?;
+        let records = self.fleet.records(&plan.app, &plan.env).await?;
         Ok(State {
             containers,
             servers,
@@ -120,7 +132,7 @@ impl<'a> Deployer<'a> {
             .ok()
             .and_then(|r| crate::oci::auth::resolve(&r.registry, None).ok().flatten())
             .map(|c| (c.username, c.secret));
-        Ok(self.engine.ensure_image(image, credentials).await?)
+        Ok(self.fleet.ensure_image(image, credentials).await?)
     }
 
     /// Deploys the plan's version; `Err` only when the deploy could not run at all.
@@ -217,10 +229,24 @@ impl<'a> Deployer<'a> {
             finished: now_rfc3339(),
             detail: detail.unwrap_or(reason),
         };
-        Ok(self
-            .engine
-            .add_record(&plan.app, &plan.env, &record)
-            .await?)
+        let failed = self.fleet.add_record(&plan.app, &plan.env, &record).await;
+        if failed.len() == self.fleet.hosts().len() {
+            return Err(failed.into_iter().next().map_or_else(
+                || DeployError::Refused("no host to record on".into()),
+                DeployError::from,
+            ));
+        }
+        for e in failed {
+            self.tell(
+                Level::Warn,
+                format!(
+                    "cannot record revision {revision} on {}: {}",
+                    e.address,
+                    crate::error::chain(&e)
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// Removes containers that serve nothing (left by a killed run) and servers whose
@@ -239,7 +265,7 @@ impl<'a> Deployer<'a> {
                 if state.server(&container.name).is_some() {
                     self.retire_server(&container.name).await?;
                 }
-                self.engine.remove(&container.name).await?;
+                self.fleet.remove(container).await?;
             }
         }
         for server in &state.servers {
@@ -262,9 +288,12 @@ impl<'a> Deployer<'a> {
         revision: u64,
         stable: Vec<Container>,
     ) -> Outcome {
-        let mut stable = stable;
-        let mut fresh: Vec<Fresh> = Vec::new();
-        match self.walk(plan, revision, &mut stable, &mut fresh).await {
+        let mut done = Moved {
+            stable,
+            retired: Vec::new(),
+            fresh: Vec::new(),
+        };
+        match self.walk(plan, revision, &mut done).await {
             Ok(outcome) => outcome,
             Err(error) => {
                 let error = error.chain();
@@ -272,7 +301,7 @@ impl<'a> Deployer<'a> {
                     Level::Error,
                     format!("revision {revision} failed half-way: {error}; undoing it"),
                 );
-                let problems = self.unwind(plan, &stable, &fresh).await;
+                let problems = self.unwind(plan, &done).await;
                 let reason = if problems.is_empty() {
                     error
                 } else {
@@ -283,18 +312,17 @@ impl<'a> Deployer<'a> {
         }
     }
 
-    /// The rollout's steps; `stable` and `fresh` always say what runs, for the undo.
+    /// The rollout's steps; `moved` always says what runs and what was stopped, for the undo.
     async fn walk(
         &self,
         plan: &DeployPlan,
         revision: u64,
-        stable: &mut Vec<Container>,
-        fresh: &mut Vec<Fresh>,
+        moved: &mut Moved,
     ) -> Result<Outcome, DeployError> {
-        if stable.is_empty() {
+        if moved.stable.is_empty() {
             self.say("nothing serves yet: starting, checking health and routing at once".into());
         }
-        let mut rollout = plan.rollout(stable.is_empty());
+        let mut rollout = plan.rollout(moved.stable.is_empty());
         let mut analysis = Analysis::new(plan.analysis.clone());
         let mut next_sample = self.clock.now();
         let mut routed = false;
@@ -302,7 +330,7 @@ impl<'a> Deployer<'a> {
         let mut action = rollout.advance(Event::Begin, self.clock.now());
         loop {
             if self.cancel.is_cancelled() {
-                self.report_unwind(self.unwind(plan, stable, fresh).await);
+                self.report_unwind(self.unwind(plan, moved).await);
                 return Ok(Outcome::Interrupted { revision });
             }
             let event = match action {
@@ -315,24 +343,24 @@ impl<'a> Deployer<'a> {
                     match p {
                         Phase::StartNew { count } => {
                             for _ in 0..*count {
-                                let n = fresh.len() + 1;
-                                fresh.push(self.start(plan, revision, n).await?);
+                                let n = moved.fresh.len() + 1;
+                                moved.fresh.push(self.start(plan, revision, n).await?);
                             }
                             Event::Done
                         }
-                        Phase::AwaitHealthy => self.check_health(fresh).await,
+                        Phase::AwaitHealthy => self.check_health(&mut moved.fresh).await,
                         Phase::Route { traffic } => {
-                            self.route(*traffic, stable, fresh).await?;
+                            self.route(*traffic, &moved.stable, &moved.fresh).await?;
                             if !routed {
                                 routed = true;
                                 analysis = Analysis::new(plan.analysis.clone());
-                                analysis.observe(self.counters(fresh).await?);
+                                analysis.observe(self.counters(&moved.fresh).await?);
                                 next_sample = self.clock.now() + plan.analysis_interval;
                             }
                             Event::Done
                         }
                         Phase::Preview { duration } => {
-                            self.preview(plan, fresh, true).await?;
+                            self.preview(plan, &moved.fresh, true).await?;
                             self.say(format!(
                                 "showing revision {revision} on the preview backend for {}",
                                 humantime::format_duration(*duration)
@@ -347,11 +375,11 @@ impl<'a> Deployer<'a> {
                             Event::Done
                         }
                         Phase::RetireStable { count } => {
-                            let n = (*count).min(stable.len());
+                            let n = (*count).min(moved.stable.len());
                             for _ in 0..n {
-                                // Out of `stable` only once retired: the undo must see it.
-                                self.retire(&stable[0]).await?;
-                                stable.remove(0);
+                                // Out of `stable` only once stopped: the undo must see it.
+                                self.retire(&moved.stable[0]).await?;
+                                moved.retired.push(moved.stable.remove(0));
                             }
                             Event::Done
                         }
@@ -365,7 +393,7 @@ impl<'a> Deployer<'a> {
                                 .min(until.saturating_duration_since(self.clock.now())),
                         )
                         .await;
-                        self.check_health(fresh).await
+                        self.check_health(&mut moved.fresh).await
                     } else {
                         let wake = if routed {
                             until.min(next_sample)
@@ -376,7 +404,7 @@ impl<'a> Deployer<'a> {
                             .await;
                         if routed && self.clock.now() >= next_sample {
                             next_sample = self.clock.now() + plan.analysis_interval;
-                            match self.sample(&mut analysis, fresh, revision).await? {
+                            match self.sample(&mut analysis, &moved.fresh, revision).await? {
                                 Some(reason) => Event::AnalysisFailed(reason),
                                 None => Event::Tick,
                             }
@@ -386,7 +414,10 @@ impl<'a> Deployer<'a> {
                     }
                 }
                 Action::Promote => {
-                    self.preview(plan, fresh, false).await?;
+                    self.preview(plan, &moved.fresh, false).await?;
+                    for old in moved.retired.drain(..) {
+                        self.fleet.remove(&old).await?;
+                    }
                     self.say(format!(
                         "revision {revision} ({}) serves all traffic",
                         plan.version
@@ -414,7 +445,7 @@ impl<'a> Deployer<'a> {
                             ),
                         );
                     }
-                    self.report_unwind(self.unwind(plan, stable, fresh).await);
+                    self.report_unwind(self.unwind(plan, moved).await);
                     return Ok(Outcome::RolledBack {
                         revision,
                         reason: reason.clone(),
@@ -467,10 +498,11 @@ impl<'a> Deployer<'a> {
         n: usize,
     ) -> Result<Fresh, DeployError> {
         let name = format!("{}-{}-r{revision}-{n}", plan.app, plan.env);
-        let started = self.start_named(plan, revision, &name).await;
+        let host = self.fleet.place(n, plan.replicas);
+        let started = self.start_named(plan, revision, &name, host).await;
         if started.is_err() {
             // Not in `fresh` yet, so the undo would not see it: removed here.
-            let _ = self.engine.remove(&name).await;
+            let _ = host.remove(&name).await;
         }
         started
     }
@@ -480,6 +512,7 @@ impl<'a> Deployer<'a> {
         plan: &DeployPlan,
         revision: u64,
         name: &str,
+        host: &dyn runtime::Runtime,
     ) -> Result<Fresh, DeployError> {
         let name = name.to_string();
         let labels = BTreeMap::from([
@@ -491,8 +524,7 @@ impl<'a> Deployer<'a> {
             (runtime::IMAGE.into(), plan.image.clone()),
             (runtime::COLOR.into(), runtime::color(revision).into()),
         ]);
-        let container = self
-            .engine
+        let container = host
             .start(&ContainerSpec {
                 name: name.clone(),
                 image: plan.image.clone(),
@@ -509,7 +541,7 @@ impl<'a> Deployer<'a> {
         self.router
             .add_server(&plan.backend, &name, &address, 0)
             .await?;
-        self.say(format!("started {name} on {address}"));
+        self.say(format!("started {name} on {address} ({})", container.host));
         Ok(Fresh {
             container,
             tracker: Tracker::new(&plan.health),
@@ -620,13 +652,17 @@ impl<'a> Deployer<'a> {
         Ok(None)
     }
 
-    /// Drains a container's server, waits for its in-flight requests, removes both.
+    /// Drains a container's server, waits for its in-flight requests, removes the server
+    /// and stops the container: kept until the rollout ends, to return to.
     async fn retire(&self, container: &Container) -> Result<(), DeployError> {
         self.retire_server(&container.name).await?;
-        self.engine.remove(&container.name).await?;
+        self.fleet
+            .on(&container.host)?
+            .stop(&container.name)
+            .await?;
         self.say(format!(
-            "removed {} (revision {})",
-            container.name, container.revision
+            "stopped {} (revision {}) on {}",
+            container.name, container.revision, container.host
         ));
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Undoing a rollout that cannot go on: the same best-effort steps for a failed health check,
-//! a rollback, an error half-way and an interrupt.
+//! a rollback, an error half-way and an interrupt. All or nothing across hosts: the old
+//! containers a rolling update already stopped start again before the new ones leave.
 
 use super::*;
 
@@ -14,42 +15,89 @@ impl Deployer<'_> {
         }
     }
 
-    /// The preview emptied, traffic back to `stable` at once, the new containers drained and
-    /// removed: every step tried whatever fails before it. Returns what failed.
-    pub(super) async fn unwind(
-        &self,
-        plan: &DeployPlan,
-        stable: &[Container],
-        fresh: &[Fresh],
-    ) -> Vec<String> {
+    /// The preview emptied, the stopped old containers started and healthy again, traffic
+    /// back to the old revision at once, the new containers drained and removed: every step
+    /// tried whatever fails before it. Returns what failed.
+    pub(super) async fn unwind(&self, plan: &DeployPlan, moved: &Moved) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Err(e) = self.preview(plan, fresh, false).await {
+        if let Err(e) = self.preview(plan, &moved.fresh, false).await {
             problems.push(format!("empty the preview backend ({e})"));
         }
         let backend = &self.plan.backend;
-        for old in stable {
+        let mut restored = 0;
+        for old in &moved.retired {
+            match self.restore(old).await {
+                Ok(()) => restored += 1,
+                Err(e) => problems.push(format!("start {} again ({})", old.name, e.chain())),
+            }
+        }
+        for old in &moved.stable {
             if let Err(e) = self.router.set_weight(backend, &old.name, FULL).await {
                 problems.push(format!("route all traffic to {} ({e})", old.name));
             }
         }
-        for f in fresh {
+        for f in &moved.fresh {
             if let Err(e) = self.retire_server(&f.container.name).await {
                 problems.push(format!("take {} off the router ({e})", f.container.name));
             }
-            if let Err(e) = self.engine.remove(&f.container.name).await {
+            let removed = match self.fleet.on(&f.container.host) {
+                Ok(host) => host.remove(&f.container.name).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = removed {
                 problems.push(format!("remove {} ({e})", f.container.name));
             }
         }
+        let old = moved.stable.first().or(moved.retired.first());
         self.say(format!(
-            "{} new container{} removed; {}",
-            fresh.len(),
-            if fresh.len() == 1 { "" } else { "s" },
-            if stable.is_empty() {
-                "no earlier revision was serving".to_string()
+            "{} new container{} removed{}; {}",
+            moved.fresh.len(),
+            if moved.fresh.len() == 1 { "" } else { "s" },
+            if restored > 0 {
+                format!(", {restored} old one(s) started again")
             } else {
-                format!("revision {} serves all traffic", stable[0].revision)
+                String::new()
+            },
+            match old {
+                None => "no earlier revision was serving".to_string(),
+                Some(old) => format!("revision {} serves all traffic", old.revision),
             }
         ));
         problems
+    }
+
+    /// Starts a stopped old container again and gives it its full share once healthy.
+    async fn restore(&self, old: &Container) -> Result<(), DeployError> {
+        let container = self.fleet.on(&old.host)?.restart(&old.name).await?;
+        let address = container
+            .address
+            .clone()
+            .ok_or_else(|| format!("{} restarted without a published port", old.name))?;
+        let backend = &self.plan.backend;
+        self.router
+            .add_server(backend, &old.name, &address, 0)
+            .await?;
+        let mut tracker = Tracker::new(&self.plan.health);
+        let deadline = self.clock.now() + self.plan.health.deadline;
+        loop {
+            match tracker.record(health::probe(&self.http, &address, &self.plan.health).await) {
+                Health::Healthy => break,
+                Health::Unhealthy(why) => return Err(why.into()),
+                Health::Pending if self.clock.now() >= deadline => {
+                    return Err(format!(
+                        "not healthy within {}",
+                        humantime::format_duration(self.plan.health.deadline)
+                    )
+                    .into());
+                }
+                Health::Pending => self.clock.sleep(self.plan.health.interval).await,
+            }
+        }
+        self.router.set_weight(backend, &old.name, FULL).await?;
+        self.say(format!(
+            "started {} (revision {}) again on {}",
+            old.name, old.revision, old.host
+        ));
+        Ok(())
     }
 }

@@ -12,7 +12,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::TryStreamExt;
 use futures_util::future::LocalBoxFuture;
@@ -61,6 +61,21 @@ impl Engine {
             .await
             .map_err(self.failed("make the lock image"))?;
         Ok(())
+    }
+
+    /// The service container `name`, as listed now.
+    async fn listed(&self, name: &str) -> Result<Container, RuntimeError> {
+        self.list_by(&[(KIND, "service")], Some(name))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                RuntimeError::new(
+                    format!("list {name}"),
+                    &self.address,
+                    std::io::Error::other("it vanished right after it started"),
+                )
+            })
     }
 
     /// Maps an engine error to a runtime error saying what was being done.
@@ -123,6 +138,7 @@ impl Engine {
                     image: label(IMAGE),
                     state,
                     address,
+                    host: self.address.clone(),
                 }
             })
             .collect();
@@ -204,17 +220,34 @@ impl Runtime for Engine {
                 .start_container(&spec.name, None)
                 .await
                 .map_err(self.failed(action))?;
-            self.list_by(&[(KIND, "service")], Some(&spec.name))
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    RuntimeError::new(
-                        format!("list {}", spec.name),
-                        &self.address,
-                        std::io::Error::other("it vanished right after it started"),
-                    )
-                })
+            self.listed(&spec.name).await
+        })
+    }
+
+    fn stop<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let options = StopContainerOptionsBuilder::default().t(10).build();
+            match self.docker.stop_container(name, Some(options)).await {
+                // 304: already stopped.
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => Ok(()),
+                Err(e) => Err(self.failed(format!("stop {name}"))(e)),
+            }
+        })
+    }
+
+    fn restart<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
+        Box::pin(async move {
+            match self.docker.start_container(name, None).await {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => {}
+                Err(e) => return Err(self.failed(format!("restart {name}"))(e)),
+            }
+            self.listed(name).await
         })
     }
 

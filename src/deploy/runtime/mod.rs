@@ -46,6 +46,8 @@ pub struct Container {
     pub state: String,
     /// `address:port` the router reaches it on, when running and published.
     pub address: Option<String>,
+    /// The runtime it runs on ([`Runtime::address`]): which host, in a fleet.
+    pub host: String,
 }
 
 /// What to run.
@@ -124,6 +126,13 @@ pub trait Runtime {
 
     /// Stops and removes a container (one already gone is fine).
     fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Stops a container and keeps it, as the rollback point of a rollout that replaces it:
+    /// [`Runtime::restart`] brings it back as it was.
+    fn stop<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Starts a stopped container again; its address may have changed.
+    fn restart<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<Container, RuntimeError>>;
 
     /// Takes the lock `name` atomically, holding `labels` (who, where, since when);
     /// `Err(holder)` when someone holds it. Needs nothing of the service (no image, no unit).
