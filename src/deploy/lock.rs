@@ -281,6 +281,7 @@ mod tests {
             reporter: &Quiet,
             cancel: tokio_util::sync::CancellationToken::new(),
             clock: clock.clone(),
+            journal: Default::default(),
         };
         // Waiting on the machine's clock instead would take the whole hour: fail in seconds.
         let error = tokio::time::timeout(Duration::from_secs(10), deployer.lock())

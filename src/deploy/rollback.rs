@@ -110,7 +110,10 @@ impl Deployer<'_> {
                     self.retire_server(&c.name).await?;
                 }
                 self.fleet.remove(c).await?;
-                self.say(format!("removed {} (revision {})", c.name, c.revision));
+                self.step(
+                    &c.host,
+                    format!("removed {} (revision {})", c.name, c.revision),
+                );
             }
             let failed = self
                 .fleet
@@ -127,6 +130,7 @@ impl Deployer<'_> {
                         started: now_rfc3339(),
                         finished: now_rfc3339(),
                         detail: String::new(),
+                        steps: self.steps(),
                     },
                 )
                 .await;
@@ -166,10 +170,14 @@ impl Deployer<'_> {
             reporter: self.reporter,
             cancel: self.cancel.clone(),
             clock: self.clock.clone(),
+            journal: Default::default(),
         };
         let revision = state.last_revision() + 1;
         let started = now_rfc3339();
         let outcome = rollback.roll_out(&plan, revision, keep).await;
+        if let Ok(mut journal) = self.journal.lock() {
+            journal.extend(rollback.steps());
+        }
         let detail = format!("rollback to revision {}", target.revision);
         if let Err(e) = self
             .record(&plan, revision, newest, started, &outcome, Some(detail))

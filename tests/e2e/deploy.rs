@@ -17,16 +17,16 @@ use crate::common::registry::require_docker;
 use crate::common::{demo_copy, git, shared_target_dir, shipit, text};
 
 /// Requests per second of the load.
-const RATE: u32 = 250;
+pub(crate) const RATE: u32 = 250;
 /// The image every test deploys, tagged 0.1.0 and 0.2.0.
-const IMAGE: &str = "shipit-test-demo";
+pub(crate) const IMAGE: &str = "shipit-test-demo";
 
 /// Deploy tests run one at a time: each puts steady load on a 2-core machine.
-static SERIAL: Mutex<()> = Mutex::new(());
+pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The demo project (with its build at 0.1.0), where the deploy pipelines are written; the
 /// images `shipit-test-demo:0.1.0` and `:0.2.0` exist in the engine.
-fn project() -> &'static Path {
+pub(crate) fn project() -> &'static Path {
     static PROJECT: OnceLock<PathBuf> = OnceLock::new();
     PROJECT.get_or_init(|| {
         require_docker();
@@ -68,14 +68,14 @@ fn project() -> &'static Path {
 
 /// An environment of the demo: its pipeline, HAProxy, and cleanup of its containers, records
 /// and lock when the test ends.
-struct Env {
-    name: String,
+pub(crate) struct Env {
+    pub(crate) name: String,
     pipeline: String,
-    haproxy: Haproxy,
+    pub(crate) haproxy: Haproxy,
 }
 
 impl Env {
-    fn new(prefix: &str, section: &str) -> Env {
+    pub(crate) fn new(prefix: &str, section: &str) -> Env {
         let name = format!("{prefix}{}", std::process::id());
         let haproxy = Haproxy::start();
         let pipeline = format!("pipelines/deploy-{name}.toml");
@@ -97,13 +97,13 @@ impl Env {
         }
     }
 
-    fn shipit(&self, args: &[&str]) -> Command {
+    pub(crate) fn shipit(&self, args: &[&str]) -> Command {
         let mut command = shipit(project());
         command.args(args).args(["--pipeline", &self.pipeline]);
         command
     }
 
-    fn deploy(&self, version: &str) -> Output {
+    pub(crate) fn deploy(&self, version: &str) -> Output {
         self.shipit(&["deploy", "--env", &self.name, "--version", version])
             .output()
             .unwrap()
@@ -130,7 +130,7 @@ impl Env {
     }
 
     /// Bodies of `n` requests through HAProxy.
-    fn answers(&self, n: usize) -> Vec<String> {
+    pub(crate) fn answers(&self, n: usize) -> Vec<String> {
         (0..n)
             .map(|_| {
                 load::get(&self.haproxy.frontend)
@@ -162,7 +162,7 @@ impl Drop for Env {
     }
 }
 
-fn assert_ok(out: &Output) {
+pub(crate) fn assert_ok(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(out));
 }
 

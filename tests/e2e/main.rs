@@ -13,6 +13,7 @@ mod cross;
 mod deploy;
 mod docker;
 mod executor;
+mod fleet;
 mod github_fake;
 mod homebrew;
 mod installer;

@@ -20,7 +20,7 @@ use super::fleet::Fleet;
 use super::health::{self, Health, Tracker};
 use super::plan::DeployPlan;
 use super::router::{Router, Server};
-use super::runtime::{self, Container, ContainerSpec, Record};
+use super::runtime::{self, Container, ContainerSpec, Record, Step};
 use super::state::{FULL, Outcome, ServerView, State, split_weights};
 use super::strategy::{Action, Event, Phase, Traffic};
 use super::who::{now_rfc3339, who};
@@ -53,6 +53,8 @@ pub struct Deployer<'a> {
     pub(super) reporter: &'a dyn Reporter,
     pub(super) cancel: CancellationToken,
     pub(super) clock: Arc<dyn Clock>,
+    /// What this run did on each host, for its record.
+    pub(super) journal: std::sync::Mutex<Vec<Step>>,
 }
 
 impl<'a> Deployer<'a> {
@@ -84,7 +86,27 @@ impl<'a> Deployer<'a> {
             reporter,
             cancel,
             clock,
+            journal: Default::default(),
         })
+    }
+
+    /// Says what was done on `host`, and keeps it for the record.
+    pub(super) fn step(&self, host: &str, did: String) {
+        self.say(format!("{did} on {host}"));
+        if let Ok(mut journal) = self.journal.lock() {
+            journal.push(Step {
+                host: host.to_string(),
+                did,
+            });
+        }
+    }
+
+    /// The steps kept since the last call.
+    pub(super) fn steps(&self) -> Vec<Step> {
+        self.journal
+            .lock()
+            .map(|mut j| std::mem::take(&mut *j))
+            .unwrap_or_default()
     }
 
     pub(super) fn say(&self, text: String) {
@@ -228,6 +250,7 @@ impl<'a> Deployer<'a> {
             started,
             finished: now_rfc3339(),
             detail: detail.unwrap_or(reason),
+            steps: self.steps(),
         };
         let failed = self.fleet.add_record(&plan.app, &plan.env, &record).await;
         if failed.len() == self.fleet.hosts().len() {
@@ -417,6 +440,7 @@ impl<'a> Deployer<'a> {
                     self.preview(plan, &moved.fresh, false).await?;
                     for old in moved.retired.drain(..) {
                         self.fleet.remove(&old).await?;
+                        self.step(&old.host, format!("removed {}", old.name));
                     }
                     self.say(format!(
                         "revision {revision} ({}) serves all traffic",
@@ -541,7 +565,7 @@ impl<'a> Deployer<'a> {
         self.router
             .add_server(&plan.backend, &name, &address, 0)
             .await?;
-        self.say(format!("started {name} on {address} ({})", container.host));
+        self.step(&container.host, format!("started {name} at {address}"));
         Ok(Fresh {
             container,
             tracker: Tracker::new(&plan.health),
@@ -559,7 +583,10 @@ impl<'a> Deployer<'a> {
             {
                 Health::Healthy => {
                     f.healthy = true;
-                    self.say(format!("{} is healthy", f.container.name));
+                    self.step(
+                        &f.container.host,
+                        format!("{} is healthy", f.container.name),
+                    );
                 }
                 Health::Unhealthy(why) => {
                     return Event::Unhealthy(format!("{}: {why}", f.container.name));
@@ -660,10 +687,13 @@ impl<'a> Deployer<'a> {
             .on(&container.host)?
             .stop(&container.name)
             .await?;
-        self.say(format!(
-            "stopped {} (revision {}) on {}",
-            container.name, container.revision, container.host
-        ));
+        self.step(
+            &container.host,
+            format!(
+                "stopped {} (revision {})",
+                container.name, container.revision
+            ),
+        );
         Ok(())
     }
 

@@ -44,8 +44,9 @@ impl Deployer<'_> {
                 Ok(host) => host.remove(&f.container.name).await,
                 Err(e) => Err(e),
             };
-            if let Err(e) = removed {
-                problems.push(format!("remove {} ({e})", f.container.name));
+            match removed {
+                Ok(()) => self.step(&f.container.host, format!("removed {}", f.container.name)),
+                Err(e) => problems.push(format!("remove {} ({e})", f.container.name)),
             }
         }
         let old = moved.stable.first().or(moved.retired.first());
@@ -94,10 +95,10 @@ impl Deployer<'_> {
             }
         }
         self.router.set_weight(backend, &old.name, FULL).await?;
-        self.say(format!(
-            "started {} (revision {}) again on {}",
-            old.name, old.revision, old.host
-        ));
+        self.step(
+            &old.host,
+            format!("started {} (revision {}) again", old.name, old.revision),
+        );
         Ok(())
     }
 }

@@ -351,6 +351,10 @@ impl Runtime for Engine {
                 ("shipit.started".into(), record.started.clone()),
                 ("shipit.finished".into(), record.finished.clone()),
                 ("shipit.detail".into(), record.detail.clone()),
+                (
+                    "shipit.steps".into(),
+                    serde_json::to_string(&record.steps).unwrap_or_default(),
+                ),
             ]);
             if let Some(from) = record.from {
                 labels.insert("shipit.from".into(), from.to_string());
@@ -407,6 +411,7 @@ impl Runtime for Engine {
                         started: label("shipit.started"),
                         finished: label("shipit.finished"),
                         detail: label("shipit.detail"),
+                        steps: serde_json::from_str(&label("shipit.steps")).unwrap_or_default(),
                     }
                 })
                 .collect();

@@ -88,6 +88,17 @@ pub struct Record {
     pub finished: String,
     /// What was measured, or why it failed.
     pub detail: String,
+    /// What was done on each host, in order.
+    pub steps: Vec<Step>,
+}
+
+/// One thing a deploy did on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Step {
+    /// The host ([`Runtime::address`]).
+    pub host: String,
+    /// What, e.g. `started demo-production-r3-1`.
+    pub did: String,
 }
 
 /// Who holds a lock: its container id and labels.

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod engines;
 pub mod fake_github;
 pub mod haproxy;
 pub mod load;
