@@ -186,6 +186,16 @@ pub enum DeployAction {
         #[arg(long, value_name = "NAME")]
         env: String,
     },
+    /// Every recorded deploy of an environment, with DORA figures over a window: deployment
+    /// frequency, change failure rate and time to restore.
+    History {
+        /// The environment.
+        #[arg(long, value_name = "NAME")]
+        env: String,
+        /// The window the figures cover, ending now (`7d`, `30d`, `12h`).
+        #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = humantime::parse_duration)]
+        window: std::time::Duration,
+    },
 }
 
 /// `shipit rollback`.

@@ -35,6 +35,12 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
         show_state(session, &plan, &state);
         return Ok(ExitCode::Success);
     }
+    if let Some(DeployAction::History { env, window }) = &args.action {
+        let plan = plan_for(&loaded, env, None)?;
+        let state = with_deployer(&plan, &*reporter, async |d| d.state().await)?;
+        show_history(session, &state, *window);
+        return Ok(ExitCode::Success);
+    }
     let env = args.env.as_deref().unwrap_or_default();
     let plan = plan_for(&loaded, env, args.version.as_deref())?;
     if global.dry_run {
@@ -77,9 +83,10 @@ fn say(reporter: &dyn Reporter, level: Level, text: String) {
 /// The plan for `env`: the version asked for, else the manifest's, else the project's.
 fn plan_for(loaded: &Loaded, env: &str, version: Option<&str>) -> Result<DeployPlan, Error> {
     let facts = Facts::gather(loaded, FactsOptions::default())?;
+    let dist = crate::plan::dist_dir(loaded, &facts);
     let version = match version {
         Some(v) => v.to_string(),
-        None => Manifest::read(&crate::plan::dist_dir(loaded, &facts))
+        None => Manifest::read(&dist)
             .map(|m| m.version)
             .unwrap_or_else(|_| facts.version.clone()),
     };
@@ -89,6 +96,7 @@ fn plan_for(loaded: &Loaded, env: &str, version: Option<&str>) -> Result<DeployP
         env,
         &version,
         &facts.template_vars(),
+        &dist,
     )
 }
 
@@ -190,4 +198,51 @@ fn show_state(session: &Session, plan: &DeployPlan, state: &State) {
     for line in state.render(&plan.app, &plan.env, &plan.backend) {
         session.printer.out(&line);
     }
+}
+
+/// `deploy history`: the records, newest last, and the DORA figures of the window.
+fn show_history(session: &Session, state: &State, window: std::time::Duration) {
+    let figures =
+        crate::deploy::dora::figures(&state.records, window, std::time::SystemTime::now());
+    if session.ui.json {
+        let value = serde_json::json!({ "records": state.records, "dora": figures });
+        session.printer.out(&value.to_string());
+        return;
+    }
+    let out = |line: String| session.printer.out(&line);
+    out(format!(
+        "{:<5} {:<14} {:<20} {:<21} {:<21} by",
+        "rev", "version", "outcome", "started", "finished"
+    ));
+    for r in &state.records {
+        out(format!(
+            "r{:<4} {:<14} {:<20} {:<21} {:<21} {}",
+            r.revision, r.version, r.outcome, r.started, r.finished, r.by
+        ));
+    }
+    let seconds = |s: Option<f64>| {
+        s.map_or("none".to_string(), |s| {
+            humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string()
+        })
+    };
+    out(format!(
+        "over the last {}: {} attempts, {} promoted, {} failed",
+        humantime::format_duration(window),
+        figures.attempts,
+        figures.promoted,
+        figures.failed
+    ));
+    out(format!(
+        "  deployment frequency   {:.2} a day",
+        figures.deploys_per_day
+    ));
+    out(format!(
+        "  change failure rate    {:.1}%",
+        figures.change_failure_rate * 100.0
+    ));
+    out(format!(
+        "  time to restore        mean {}, longest {}",
+        seconds(figures.mean_time_to_restore_seconds),
+        seconds(figures.max_time_to_restore_seconds)
+    ));
 }

@@ -164,6 +164,20 @@ pub struct DeployConfig {
     pub drain_timeout: Option<Duration>,
     /// How long a deploy waits for another one on the same environment. Default: `0s` (fail).
     pub lock_wait: Option<Duration>,
+    /// Where each deploy's Prometheus metrics go.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `metrics = { file = "...", pushgateway = "http://..." }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The text-format file written after every deploy, relative to the pipeline file.
+    /// Default: `<dist>/deploy/<env>.prom`.
+    pub file: Option<String>,
+    /// A Pushgateway the metrics are pushed to (`PUT`, group `job="shipit"`, app, env).
+    pub pushgateway: Option<String>,
 }
 
 /// Rollout strategies.

@@ -268,6 +268,7 @@ mod tests {
             "production",
             "1.0.0",
             &minijinja::Value::UNDEFINED,
+            dir.path(),
         )
         .unwrap();
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -282,6 +283,7 @@ mod tests {
             cancel: tokio_util::sync::CancellationToken::new(),
             clock: clock.clone(),
             journal: Default::default(),
+            detection: Default::default(),
         };
         // Waiting on the machine's clock instead would take the whole hour: fail in seconds.
         let error = tokio::time::timeout(Duration::from_secs(10), deployer.lock())

@@ -12,10 +12,12 @@
 pub mod analysis;
 pub mod clock;
 pub mod connect;
+pub mod dora;
 pub mod error;
 pub mod fleet;
 pub mod health;
 pub mod lock;
+pub mod metrics;
 pub mod plan;
 pub mod prometheus;
 pub mod rollback;

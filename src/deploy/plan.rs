@@ -68,6 +68,10 @@ pub struct DeployPlan {
     /// How long to wait for another deploy's lock.
     #[serde(with = "super::durations")]
     pub lock_wait: Duration,
+    /// The metrics file written after each deploy.
+    pub metrics_file: std::path::PathBuf,
+    /// The Pushgateway they are pushed to.
+    pub pushgateway: Option<String>,
     #[serde(skip)]
     health_deadline: Duration,
     #[serde(skip)]
@@ -161,6 +165,7 @@ pub fn plan(
     env: &str,
     version: &str,
     vars: &minijinja::Value,
+    dist: &std::path::Path,
 ) -> Result<DeployPlan, Error> {
     let Some(config) = loaded.file.deploy.get(env) else {
         let known: Vec<&str> = loaded.file.deploy.keys().map(String::as_str).collect();
@@ -347,6 +352,26 @@ pub fn plan(
         prometheus: a.prometheus.clone(),
         drain_timeout: or(config.drain_timeout, 30),
         lock_wait: or(config.lock_wait, 0),
+        metrics_file: match &config.metrics.file {
+            Some(file) => loaded.resolve(file),
+            None => dist.join("deploy").join(format!("{env}.prom")),
+        },
+        pushgateway: match &config.metrics.pushgateway {
+            Some(url) => Some(
+                reqwest::Url::parse(url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .map(|_| url.trim_end_matches('/').to_string())
+                    .ok_or_else(|| {
+                        problem(
+                            "metrics",
+                            format!("`{url}` is not an http(s) URL"),
+                            "write pushgateway = \"http://pushgateway:9091\"",
+                        )
+                    })?,
+            ),
+            None => None,
+        },
         options,
     };
     plan.phases = plan.rollout(false).phases().to_vec();

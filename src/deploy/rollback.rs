@@ -59,7 +59,11 @@ impl Deployer<'_> {
         let image = target.image.clone();
         self.pull(&image).await?;
         let lock = self.lock().await?;
+        let began = self.begin_measure().await;
         let result = self.rollback_locked(&state, target.clone(), serving).await;
+        if let Ok((outcome, _)) = &result {
+            self.publish_metrics(outcome, began).await;
+        }
         self.unlock(lock).await?;
         result
     }
@@ -171,6 +175,7 @@ impl Deployer<'_> {
             cancel: self.cancel.clone(),
             clock: self.clock.clone(),
             journal: Default::default(),
+            detection: Default::default(),
         };
         let revision = state.last_revision() + 1;
         let started = now_rfc3339();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::common::engines::Engine;
 use crate::common::load::Load;
+use crate::common::pushgateway::Pushgateway;
 use crate::common::text;
 use crate::deploy::{Env, IMAGE, RATE, SERIAL, assert_ok, project};
 
@@ -86,15 +87,19 @@ fn a_version_failing_on_the_third_host_returns_the_first_two_and_exits_4() {
         .unwrap();
     assert!(broken.status.success(), "{:?}", text(&broken));
     third.load_as("shipit-test-demo-broken:0.2.0", &format!("{IMAGE}:0.2.0"));
+    let gateway = Pushgateway::start();
     let env = Env::new("fleet", &section("rolling", &second, &third));
-    let health = "health = { interval = \"200ms\", deadline = \"5s\" }";
+    let health = format!(
+        "health = {{ interval = \"200ms\", deadline = \"5s\" }}\nmetrics = {{ pushgateway = \"{}\" }}",
+        gateway.url
+    );
     let pipeline = project().join(format!("pipelines/deploy-{}.toml", env.name));
     let written = std::fs::read_to_string(&pipeline).unwrap();
     std::fs::write(
         &pipeline,
         written.replace(
             "health = { interval = \"200ms\", deadline = \"20s\" }",
-            health,
+            &health,
         ),
     )
     .unwrap();
@@ -155,6 +160,33 @@ fn a_version_failing_on_the_third_host_returns_the_first_two_and_exits_4() {
         "{steps:?}"
     );
     assert!(!did(&third.address, "stopped"), "{steps:?}");
+    // The metrics of the rolled-back attempt: promtool accepts the file, the Pushgateway
+    // serves it, and it says what happened.
+    let file = project().join(format!("dist/deploy/{}.prom", env.name));
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    promtool_accepts(&metrics);
+    let of = format!("app=\"demo\",env=\"{}\"", env.name);
+    assert!(
+        metrics.contains(&format!("shipit_deploy_rolled_back{{{of}}} 1\n")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("shipit_deploy_failed_requests{{{of}}} 0\n")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "shipit_deploy_info{{{of},version=\"0.2.0\",revision=\"2\",outcome=\"rolled-back\"}} 1"
+        )),
+        "{metrics}"
+    );
+    let served = gateway.metrics().unwrap();
+    assert!(served.contains("shipit_deploy_rolled_back{"), "{served}");
+    assert!(
+        served.contains(&format!("env=\"{}\"", env.name)),
+        "{served}"
+    );
+    assert!(served.contains("job=\"shipit\""), "{served}");
 
     // Fixed: the real 0.2.0 on the third host, and the rollout goes through, host by host.
     third.load(&format!("{IMAGE}:0.2.0"));
@@ -176,6 +208,39 @@ fn a_version_failing_on_the_third_host_returns_the_first_two_and_exits_4() {
     assert_eq!(on(Some(&second), &env), vec![third_revision(2)]);
     assert_eq!(on(Some(&third), &env), vec![third_revision(3)]);
     assert!(env.answers(9).iter().all(|a| a == "demo 0.2.0"));
+    // History: three attempts (promoted, rolled back, promoted) and their DORA figures.
+    let out = env
+        .shipit(&[
+            "deploy", "history", "--env", &env.name, "--json", "--window", "1d",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let history: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    let dora = &history["dora"];
+    assert_eq!(
+        (
+            dora["attempts"].as_u64(),
+            dora["promoted"].as_u64(),
+            dora["failed"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{history}"
+    );
+    assert!(
+        (dora["change_failure_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9,
+        "{history}"
+    );
+    assert!(
+        dora["mean_time_to_restore_seconds"].as_f64().unwrap() > 0.0,
+        "{history}"
+    );
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    promtool_accepts(&metrics);
+    assert!(
+        metrics.contains(&format!("shipit_deploy_success{{{of}}} 1\n")),
+        "{metrics}"
+    );
     // Status shows what each host runs.
     let status = env
         .shipit(&["deploy", "status", "--env", &env.name])
@@ -213,4 +278,34 @@ fn blue_green_across_three_hosts_loses_no_request() {
     assert_eq!(on(None, &env), vec![second_revision(1)]);
     assert_eq!(on(Some(&second), &env), vec![second_revision(2)]);
     assert_eq!(on(Some(&third), &env), vec![second_revision(3)]);
+}
+
+/// `promtool check metrics` (Debian's prometheus package) reads `text` without a problem.
+fn promtool_accepts(text: &str) {
+    crate::common::require("promtool");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {:?}\n{text}",
+        crate::common::text(&out)
+    );
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {:?}",
+        crate::common::text(&out)
+    );
 }

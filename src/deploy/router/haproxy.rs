@@ -222,6 +222,16 @@ impl Router for Haproxy {
         })
     }
 
+    fn totals<'a>(&'a self, backend: &'a str) -> LocalBoxFuture<'a, Result<Stats, RouterError>> {
+        Box::pin(async move {
+            let answer = self.command("show stat").await?;
+            parse_totals(&answer, backend).ok_or_else(|| RouterError::Refused {
+                command: "show stat".into(),
+                answer: format!("no backend `{backend}`"),
+            })
+        })
+    }
+
     /// `shutdown sessions server`.
     fn close_sessions<'a>(
         &'a self,
@@ -270,6 +280,16 @@ fn parse_servers(answer: &str) -> Vec<Server> {
 
 /// Parses `show stat` CSV for the servers of `backend`.
 fn parse_stats(answer: &str, backend: &str) -> Vec<Stats> {
+    parse_rows(answer, backend, false)
+}
+
+/// The `BACKEND` row of `backend`: its own totals, over servers come and gone.
+fn parse_totals(answer: &str, backend: &str) -> Option<Stats> {
+    parse_rows(answer, backend, true).into_iter().next()
+}
+
+/// The server rows of `backend`, or (`totals`) its `BACKEND` row.
+fn parse_rows(answer: &str, backend: &str, totals: bool) -> Vec<Stats> {
     let mut lines = answer.lines();
     let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
         return Vec::new();
@@ -289,9 +309,12 @@ fn parse_stats(answer: &str, backend: &str) -> Vec<Stats> {
         let (Some(px), Some(sv)) = (px, sv) else {
             return out;
         };
-        if fields.get(px) != Some(&backend)
-            || matches!(fields.get(sv), Some(&"BACKEND" | &"FRONTEND") | None)
-        {
+        let wanted = match fields.get(sv) {
+            Some(&"BACKEND") => totals,
+            Some(&"FRONTEND") | None => false,
+            Some(_) => !totals,
+        };
+        if fields.get(px) != Some(&backend) || !wanted {
             continue;
         }
         out.push(Stats {
@@ -364,6 +387,7 @@ mod tests {
     #[test]
     fn stat_lines_of_one_backend() {
         let answer = "# pxname,svname,scur,econ,eresp,status,hrsp_2xx,hrsp_5xx,rtime\nweb,FRONTEND,1,,,OPEN,10,0,\ndemo,blue-1,2,0,1,UP,90,10,4\ndemo,BACKEND,2,0,1,UP,90,10,4\nother,x,0,0,0,UP,1,1,1\n";
+        assert_eq!(parse_totals(answer, "demo").map(|t| t.errors_5xx), Some(10));
         let stats = parse_stats(answer, "demo");
         assert_eq!(
             stats,

@@ -132,4 +132,8 @@ pub trait Router {
     /// Counters of every server of `backend`.
     fn stats<'a>(&'a self, backend: &'a str)
     -> LocalBoxFuture<'a, Result<Vec<Stats>, RouterError>>;
+
+    /// The backend's own counters, summed over every server it has had (`name` is the
+    /// backend's): what clients saw, whichever servers came and went.
+    fn totals<'a>(&'a self, backend: &'a str) -> LocalBoxFuture<'a, Result<Stats, RouterError>>;
 }

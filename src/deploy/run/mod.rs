@@ -4,6 +4,7 @@
 //! deadline: traffic returns to the stable containers (never scaled down before the new ones
 //! proved themselves) and the new ones are drained and removed.
 
+mod measure;
 mod unwind;
 
 use std::collections::BTreeMap;
@@ -55,6 +56,8 @@ pub struct Deployer<'a> {
     pub(super) clock: Arc<dyn Clock>,
     /// What this run did on each host, for its record.
     pub(super) journal: std::sync::Mutex<Vec<Step>>,
+    /// From the new version's first routed request to the rollback decision, when rolled back.
+    pub(super) detection: std::sync::Mutex<Option<Duration>>,
 }
 
 impl<'a> Deployer<'a> {
@@ -87,6 +90,7 @@ impl<'a> Deployer<'a> {
             cancel,
             clock,
             journal: Default::default(),
+            detection: Default::default(),
         })
     }
 
@@ -101,12 +105,9 @@ impl<'a> Deployer<'a> {
         }
     }
 
-    /// The steps kept since the last call.
+    /// The steps kept so far.
     pub(super) fn steps(&self) -> Vec<Step> {
-        self.journal
-            .lock()
-            .map(|mut j| std::mem::take(&mut *j))
-            .unwrap_or_default()
+        self.journal.lock().map(|j| j.clone()).unwrap_or_default()
     }
 
     pub(super) fn say(&self, text: String) {
@@ -162,7 +163,11 @@ impl<'a> Deployer<'a> {
         let plan = self.plan;
         self.pull(&plan.image).await?;
         let lock = self.lock().await?;
+        let began = self.begin_measure().await;
         let result = self.deploy_locked(plan).await;
+        if let Ok((outcome, _)) = &result {
+            self.publish_metrics(outcome, began).await;
+        }
         // The outcome stands whatever happens to the lock; a lock left behind is named.
         if let Err(e) = self.unlock(lock).await {
             self.tell(
@@ -349,6 +354,7 @@ impl<'a> Deployer<'a> {
         let mut analysis = Analysis::new(plan.analysis.clone());
         let mut next_sample = self.clock.now();
         let mut routed = false;
+        let mut routed_at = None;
         let mut phase: Option<Phase> = None;
         let mut action = rollout.advance(Event::Begin, self.clock.now());
         loop {
@@ -376,6 +382,7 @@ impl<'a> Deployer<'a> {
                             self.route(*traffic, &moved.stable, &moved.fresh).await?;
                             if !routed {
                                 routed = true;
+                                routed_at = Some(self.clock.now());
                                 analysis = Analysis::new(plan.analysis.clone());
                                 analysis.observe(self.counters(&moved.fresh).await?);
                                 next_sample = self.clock.now() + plan.analysis_interval;
@@ -449,6 +456,9 @@ impl<'a> Deployer<'a> {
                     return Ok(Outcome::Promoted { revision });
                 }
                 Action::Rollback { ref reason } => {
+                    if let (Some(at), Ok(mut detection)) = (routed_at, self.detection.lock()) {
+                        *detection = Some(self.clock.now().saturating_duration_since(at));
+                    }
                     self.tell(
                         Level::Warn,
                         format!("rolling back revision {revision}: {reason}"),

@@ -7,6 +7,7 @@ pub mod haproxy;
 pub mod load;
 pub mod nuget_feed;
 pub mod proxy;
+pub mod pushgateway;
 pub mod registry;
 pub mod token_service;
 pub mod verdaccio;
