@@ -12,13 +12,26 @@ use super::runtime::{Runtime, docker::Engine};
 /// The runtimes a pipeline may name in `runtime = "..."`.
 pub const RUNTIMES: &[&str] = &["docker"];
 
-/// One runtime per host of `plan`, in the plan's order.
+/// One runtime per host of `plan`, in the plan's order; every host that cannot be reached
+/// is named (the preflight's first half: nothing has changed yet).
 pub async fn runtimes(plan: &DeployPlan) -> Result<Vec<Arc<dyn Runtime>>, DeployError> {
     let mut hosts: Vec<Arc<dyn Runtime>> = Vec::new();
+    let mut failed = Vec::new();
     for host in &plan.hosts {
-        hosts.push(match plan.runtime.as_str() {
-            _ => Arc::new(Engine::connect(Some(host)).await?),
-        });
+        let connected: Result<Arc<dyn Runtime>, DeployError> = match plan.runtime.as_str() {
+            "docker" => Engine::connect(Some(host))
+                .await
+                .map(|e| Arc::new(e) as Arc<dyn Runtime>)
+                .map_err(DeployError::from),
+            other => Err(DeployError::Refused(format!("unknown runtime `{other}`"))),
+        };
+        match connected {
+            Ok(runtime) => hosts.push(runtime),
+            Err(e) => failed.push((host.clone(), e.chain())),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(super::error::preflight(&failed, plan.hosts.len()));
     }
     Ok(hosts)
 }

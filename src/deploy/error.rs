@@ -53,6 +53,19 @@ impl DeployError {
     }
 }
 
+/// The preflight refusal: which of `total` hosts cannot take the deploy (address, why).
+pub fn preflight(failed: &[(String, String)], total: usize) -> DeployError {
+    let reasons: Vec<String> = failed
+        .iter()
+        .map(|(h, why)| format!("{h}: {why}"))
+        .collect();
+    DeployError::Refused(format!(
+        "preflight: {} of {total} host(s) cannot take the deploy, nothing was changed: {}",
+        failed.len(),
+        reasons.join("; ")
+    ))
+}
+
 impl From<&str> for DeployError {
     fn from(message: &str) -> Self {
         DeployError::Refused(message.to_string())

@@ -90,6 +90,15 @@ impl Fleet {
             .collect()
     }
 
+    /// Checks every host at once; every one that cannot take a deploy, with why.
+    pub async fn preflight(&self) -> Vec<RuntimeError> {
+        join_all(self.hosts.iter().map(|h| h.preflight()))
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
+    }
+
     /// Makes `image` present on every host.
     pub async fn ensure_image(
         &self,

@@ -210,6 +210,9 @@ mod tests {
         fn remove_lock<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<bool, RuntimeError>> {
             not_here()
         }
+        fn preflight(&self) -> LocalBoxFuture<'_, Result<(), RuntimeError>> {
+            not_here()
+        }
         fn stop<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
             not_here()
         }

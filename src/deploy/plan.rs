@@ -449,3 +449,25 @@ impl DeployPlan {
         lines
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_count_hosts_or_share_them_rounding_up() {
+        assert_eq!(batch_size(None, 3), Ok(1));
+        assert_eq!(batch_size(Some(&Batch::Count(2)), 3), Ok(2));
+        assert_eq!(batch_size(Some(&Batch::Count(9)), 3), Ok(3));
+        assert_eq!(batch_size(Some(&Batch::Share("25%".into())), 3), Ok(1));
+        assert_eq!(batch_size(Some(&Batch::Share("50%".into())), 3), Ok(2));
+        assert_eq!(batch_size(Some(&Batch::Share("100%".into())), 3), Ok(3));
+        assert!(batch_size(Some(&Batch::Count(0)), 3).is_err());
+        for bad in ["0%", "101%", "25", "x%"] {
+            assert!(
+                batch_size(Some(&Batch::Share(bad.into())), 3).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -57,7 +57,7 @@ impl Deployer<'_> {
             }
         };
         let image = target.image.clone();
-        self.pull(&image).await?;
+        self.preflight(&image).await?;
         let lock = self.lock().await?;
         let began = self.begin_measure().await;
         let result = self.rollback_locked(&state, target.clone(), serving).await;

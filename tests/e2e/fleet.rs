@@ -309,3 +309,43 @@ fn promtool_accepts(text: &str) {
         crate::common::text(&out)
     );
 }
+
+/// Preflight: with one host unreachable, the deploy stops before anything on any host
+/// changes (no container, no lock, no record on the reachable one), naming the host and why.
+#[test]
+fn an_unreachable_host_stops_the_deploy_with_nothing_changed() {
+    project();
+    let dead = std::env::temp_dir().join(format!("shipit-dead-{}.sock", std::process::id()));
+    let env = Env::new(
+        "fleetdead",
+        &format!(
+            "strategy = \"rolling\"\nreplicas = 1\ndocker = [\"unix:///var/run/docker.sock\", \"unix://{}\"]",
+            dead.display()
+        ),
+    );
+    let out = env.deploy("0.1.0");
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.contains("preflight: 1 of 2 host(s) cannot take the deploy, nothing was changed")
+            && stderr.contains(&format!("unix://{}: ", dead.display())),
+        "{stderr}"
+    );
+    assert_eq!(on(None, &env), Vec::<String>::new());
+    let filter = format!("label=shipit.env={}", env.name);
+    let volumes = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", &filter])
+        .output()
+        .unwrap();
+    assert_eq!(text(&volumes).0.trim(), "", "a record was written");
+    let locks = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("name=shipit-lock-demo-{}", env.name),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text(&locks).0.trim(), "", "a lock was left");
+}

@@ -149,6 +149,20 @@ impl<'a> Deployer<'a> {
         })
     }
 
+    /// Every host reached and checked, and `image` present on each, before anything changes:
+    /// one that cannot take the deploy stops it, named with the reason.
+    pub async fn preflight(&self, image: &str) -> Result<(), DeployError> {
+        let failed = self.fleet.preflight().await;
+        if !failed.is_empty() {
+            let failed: Vec<(String, String)> = failed
+                .iter()
+                .map(|e| (e.address.clone(), crate::error::chain(e)))
+                .collect();
+            return Err(super::error::preflight(&failed, self.fleet.hosts().len()));
+        }
+        self.pull(image).await
+    }
+
     /// Pulls the plan's image (with the registry credentials shipit would push with).
     pub async fn pull(&self, image: &str) -> Result<(), DeployError> {
         let credentials = crate::oci::reference::Reference::parse(image)
@@ -161,7 +175,7 @@ impl<'a> Deployer<'a> {
     /// Deploys the plan's version; `Err` only when the deploy could not run at all.
     pub async fn deploy(&self) -> Result<(Outcome, State), DeployError> {
         let plan = self.plan;
-        self.pull(&plan.image).await?;
+        self.preflight(&plan.image).await?;
         let lock = self.lock().await?;
         let began = self.begin_measure().await;
         let result = self.deploy_locked(plan).await;

@@ -180,6 +180,16 @@ impl Runtime for Engine {
     }
 
     /// Creates and starts a container; returns it with its published address.
+    fn preflight(&self) -> LocalBoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            self.docker
+                .ping()
+                .await
+                .map_err(self.failed("reach the engine"))?;
+            Ok(())
+        })
+    }
+
     fn start<'a>(
         &'a self,
         spec: &'a ContainerSpec,

@@ -115,6 +115,10 @@ pub trait Runtime {
     /// Where it is, for messages.
     fn address(&self) -> &str;
 
+    /// Checks the host can take a deploy (reached, the runtime answering), before anything
+    /// on any host changes.
+    fn preflight(&self) -> LocalBoxFuture<'_, Result<(), RuntimeError>>;
+
     /// Makes `image` present (pulling it with `credentials` when needed).
     fn ensure_image<'a>(
         &'a self,
