@@ -186,6 +186,30 @@ pub enum DeployAction {
         #[arg(long, value_name = "NAME")]
         env: String,
     },
+    /// Holds the running deploy of an environment where it is (its analysis still running).
+    Pause {
+        /// The environment.
+        #[arg(long, value_name = "NAME")]
+        env: String,
+    },
+    /// Lets a paused deploy go on.
+    Resume {
+        /// The environment.
+        #[arg(long, value_name = "NAME")]
+        env: String,
+    },
+    /// Skips the pauses left in the running deploy: it goes to 100% now.
+    Promote {
+        /// The environment.
+        #[arg(long, value_name = "NAME")]
+        env: String,
+    },
+    /// Rolls the running deploy back (it exits 4).
+    Abort {
+        /// The environment.
+        #[arg(long, value_name = "NAME")]
+        env: String,
+    },
     /// Every recorded deploy of an environment, with DORA figures over a window: deployment
     /// frequency, change failure rate and time to restore.
     History {

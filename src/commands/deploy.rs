@@ -6,6 +6,7 @@ use super::Session;
 use crate::cli::{DeployAction, DeployArgs, RollbackArgs};
 use crate::config::{self, Loaded};
 use crate::deploy::error::DeployError;
+use crate::deploy::operate::Command;
 use crate::deploy::plan::{self, DeployPlan};
 use crate::deploy::run::Deployer;
 use crate::deploy::state::{Outcome, State};
@@ -33,6 +34,19 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
         let plan = plan_for(&loaded, env, None)?;
         let state = with_deployer(&plan, &*reporter, async |d| d.state().await)?;
         show_state(session, &plan, &state);
+        return Ok(ExitCode::Success);
+    }
+    let operator = match &args.action {
+        Some(DeployAction::Pause { env }) => Some((env, Command::Pause)),
+        Some(DeployAction::Resume { env }) => Some((env, Command::Resume)),
+        Some(DeployAction::Promote { env }) => Some((env, Command::Promote)),
+        Some(DeployAction::Abort { env }) => Some((env, Command::Abort)),
+        _ => None,
+    };
+    if let Some((env, command)) = operator {
+        let plan = plan_for(&loaded, env, None)?;
+        let said = with_deployer(&plan, &*reporter, async |d| d.operate(command).await)?;
+        say(&*reporter, Level::Info, said);
         return Ok(ExitCode::Success);
     }
     if let Some(DeployAction::History { env, window }) = &args.action {

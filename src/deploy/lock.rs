@@ -213,6 +213,28 @@ mod tests {
         fn preflight(&self) -> LocalBoxFuture<'_, Result<(), RuntimeError>> {
             not_here()
         }
+        fn holder<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> LocalBoxFuture<'a, Result<Option<Holder>, RuntimeError>> {
+            not_here()
+        }
+        fn set_control<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Option<&'a crate::deploy::runtime::Control>,
+        ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
+            not_here()
+        }
+        fn control<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> LocalBoxFuture<'a, Result<Option<crate::deploy::runtime::Control>, RuntimeError>>
+        {
+            not_here()
+        }
         fn stop<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
             not_here()
         }

@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod health;
 pub mod lock;
 pub mod metrics;
+pub mod operate;
 pub mod plan;
 pub mod prometheus;
 pub mod rollback;

@@ -118,7 +118,19 @@ pub enum Event {
     AnalysisFailed(String),
     /// Time passed.
     Tick,
+    /// An operator paused the rollout: it holds where it is (its analysis still running)
+    /// until [`Event::Resume`].
+    Pause,
+    /// An operator resumed it.
+    Resume,
+    /// An operator promoted it: every pause left is skipped.
+    Promote,
+    /// An operator aborted it (who): rolled back.
+    Abort(String),
 }
+
+/// How often a held rollout looks again.
+const HOLD_POLL: Duration = Duration::from_secs(1);
 
 /// A rollout in progress.
 #[derive(Debug, Clone)]
@@ -134,6 +146,12 @@ pub struct Rollout {
     /// Whether the new revision has had traffic (an analysis only counts from then on).
     routed: bool,
     finished: Option<Action>,
+    /// Paused by an operator.
+    held: bool,
+    /// The current phase ended while held: the next one waits for the resume.
+    held_next: bool,
+    /// Promoted by an operator: pauses end at once.
+    hurry: bool,
 }
 
 impl Rollout {
@@ -225,6 +243,9 @@ impl Rollout {
             pause_until: None,
             routed: false,
             finished: None,
+            held: false,
+            held_next: false,
+            hurry: false,
         }
     }
 
@@ -247,6 +268,13 @@ impl Rollout {
         let awaiting_health = phase == Some(&Phase::AwaitHealthy);
         match event {
             Event::Begin if phase.is_none() => return self.enter(0, now),
+            Event::Pause => self.held = true,
+            Event::Resume => self.held = false,
+            Event::Promote => {
+                self.held = false;
+                self.hurry = true;
+            }
+            Event::Abort(by) => return self.rollback(format!("aborted by {by}")),
             Event::Unhealthy(reason) if awaiting_health => {
                 return self.rollback(format!("a new container is unhealthy: {reason}"));
             }
@@ -270,6 +298,13 @@ impl Rollout {
 
     /// The current phase goes on: time-bound phases check their clock, others are repeated.
     fn waiting(&mut self, now: Instant) -> Action {
+        if self.held_next {
+            if self.held {
+                return Action::WaitUntil(now + HOLD_POLL);
+            }
+            self.held_next = false;
+            return self.next(now);
+        }
         match self.current.map(|i| self.phases[i].clone()) {
             None => Action::WaitUntil(now),
             Some(Phase::AwaitHealthy) => match self.healthy_by {
@@ -280,7 +315,12 @@ impl Rollout {
                 by => Action::WaitUntil(by.unwrap_or(now)),
             },
             Some(Phase::Pause { .. } | Phase::Preview { .. }) => match self.pause_until {
-                Some(until) if now < until => Action::WaitUntil(until),
+                Some(until) if now < until && !self.hurry => Action::WaitUntil(if self.held {
+                    until.max(now + HOLD_POLL)
+                } else {
+                    until
+                }),
+                _ if self.held => Action::WaitUntil(now + HOLD_POLL),
                 _ => self.next(now),
             },
             Some(phase) => Action::Perform(phase),
@@ -288,6 +328,10 @@ impl Rollout {
     }
 
     fn next(&mut self, now: Instant) -> Action {
+        if self.held && self.current.is_some() {
+            self.held_next = true;
+            return Action::WaitUntil(now + HOLD_POLL);
+        }
         let next = self.current.map_or(0, |i| i + 1);
         self.enter(next, now)
     }
@@ -435,6 +479,75 @@ mod tests {
         assert_eq!(
             phases.last(),
             Some(&Phase::RetireStable { count: usize::MAX })
+        );
+    }
+
+    #[test]
+    fn an_operator_pause_holds_the_canary_at_its_weight_until_resumed() {
+        let t0 = Instant::now();
+        let mut rollout = Rollout::canary(2, &[10, 100], 5 * S, 60 * S);
+        rollout.advance(Event::Begin, t0);
+        rollout.advance(Event::Done, t0);
+        rollout.advance(Event::Healthy, t0);
+        assert_eq!(
+            rollout.advance(Event::Done, t0),
+            Action::Perform(Phase::Pause { duration: 5 * S })
+        );
+        assert_eq!(
+            rollout.advance(Event::Pause, t0 + S),
+            Action::WaitUntil(t0 + 5 * S)
+        );
+        // Long past the pause's end, still held at 10%.
+        for t in [6, 60, 600] {
+            assert_eq!(
+                rollout.advance(Event::Tick, t0 + t * S),
+                Action::WaitUntil(t0 + t * S + HOLD_POLL)
+            );
+        }
+        // A failed analysis still rolls back while held.
+        let mut failing = rollout.clone();
+        assert!(matches!(
+            failing.advance(Event::AnalysisFailed("5xx".into()), t0 + 601 * S),
+            Action::Rollback { .. }
+        ));
+        assert_eq!(
+            rollout.advance(Event::Resume, t0 + 601 * S),
+            Action::Perform(Phase::Route {
+                traffic: Traffic::Percent(100)
+            })
+        );
+    }
+
+    #[test]
+    fn an_operator_promote_skips_the_pauses_and_abort_rolls_back() {
+        let t0 = Instant::now();
+        let mut rollout = Rollout::canary(2, &[10, 50, 100], 60 * S, 60 * S);
+        rollout.advance(Event::Begin, t0);
+        rollout.advance(Event::Done, t0);
+        rollout.advance(Event::Healthy, t0);
+        rollout.advance(Event::Done, t0);
+        let mut aborted = rollout.clone();
+        assert_eq!(
+            rollout.advance(Event::Promote, t0 + S),
+            Action::Perform(Phase::Route {
+                traffic: Traffic::Percent(50)
+            })
+        );
+        assert_eq!(
+            rollout.advance(Event::Done, t0 + S),
+            Action::Perform(Phase::Pause { duration: 60 * S })
+        );
+        assert_eq!(
+            rollout.advance(Event::Done, t0 + S),
+            Action::Perform(Phase::Route {
+                traffic: Traffic::Percent(100)
+            })
+        );
+        assert_eq!(
+            aborted.advance(Event::Abort("alice@laptop".into()), t0 + S),
+            Action::Rollback {
+                reason: "aborted by alice@laptop".into()
+            }
         );
     }
 

@@ -349,3 +349,116 @@ fn an_unreachable_host_stops_the_deploy_with_nothing_changed() {
         .unwrap();
     assert_eq!(text(&locks).0.trim(), "", "a lock was left");
 }
+
+/// A deploy running in the background, its stderr lines collected as they come.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Running {
+        use std::io::BufRead;
+        let mut child = command
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Running { child, lines }
+    }
+
+    fn saw(&self, text: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(text))
+    }
+
+    /// Waits (at most a minute) for a line containing `text`.
+    fn wait_for(&self, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !self.saw(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{text}` in {:?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn exit_code(mut self) -> (Option<i32>, Vec<String>) {
+        let code = self.child.wait().unwrap().code();
+        std::thread::sleep(Duration::from_millis(200));
+        let lines = self.lines.lock().unwrap().clone();
+        (code, lines)
+    }
+}
+
+/// Operator verbs act on the running deploy through what its lock's runtime holds: `pause`
+/// keeps a canary at 10% long past its 2 s pause, until `resume`; `abort` rolls the next
+/// one back (exit 4); with no deploy running, each says so and exits 1.
+#[test]
+fn pause_holds_a_canary_until_resume_and_abort_rolls_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "operate",
+        "strategy = \"canary\"\nreplicas = 1\ncanary = { steps = [10, 100], pause = \"2s\" }\n\
+         analysis = { interval = \"1s\" }",
+    );
+    let verb = |verb: &str| {
+        env.shipit(&["deploy", verb, "--env", &env.name])
+            .output()
+            .unwrap()
+    };
+    let idle = verb("pause");
+    assert_eq!(idle.status.code(), Some(1), "{:?}", text(&idle));
+    assert!(
+        text(&idle)
+            .1
+            .contains("is running: there is nothing to pause"),
+        "{:?}",
+        text(&idle)
+    );
+    assert_ok(&env.deploy("0.1.0"));
+
+    let running = Running::start(env.shipit(&["deploy", "--env", &env.name, "--version", "0.2.0"]));
+    running.wait_for("routing 10% of requests");
+    let paused = verb("pause");
+    assert_ok(&paused);
+    assert!(text(&paused).1.contains("to pause"), "{:?}", text(&paused));
+    running.wait_for("asked to pause the rollout");
+    // Three times the canary's pause: still at 10%, both versions answering.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        !running.saw("routing 100%"),
+        "{:?}",
+        running.lines.lock().unwrap()
+    );
+    let answers = env.answers(40);
+    assert!(answers.iter().any(|a| a == "demo 0.1.0"), "{answers:?}");
+    assert!(answers.iter().any(|a| a == "demo 0.2.0"), "{answers:?}");
+    assert_ok(&verb("resume"));
+    let (code, lines) = running.exit_code();
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("routing 100%")),
+        "{lines:?}"
+    );
+
+    let running = Running::start(env.shipit(&["deploy", "--env", &env.name, "--version", "0.1.0"]));
+    running.wait_for("routing 10% of requests");
+    assert_ok(&verb("abort"));
+    let (code, lines) = running.exit_code();
+    assert_eq!(code, Some(4), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("aborted by ")), "{lines:?}");
+    assert!(env.answers(9).iter().all(|a| a == "demo 0.2.0"));
+}

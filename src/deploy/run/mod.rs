@@ -207,6 +207,7 @@ impl<'a> Deployer<'a> {
             )));
         }
         self.remove_strays(&state, &serving).await?;
+        self.clear_operator().await?;
         let revision = state.last_revision() + 1;
         let from = serving.first().map(|c| c.revision);
         let started = now_rfc3339();
@@ -439,21 +440,22 @@ impl<'a> Deployer<'a> {
                         .await;
                         self.check_health(&mut moved.fresh).await
                     } else {
-                        let wake = if routed {
-                            until.min(next_sample)
-                        } else {
-                            until
-                        };
+                        // At least once a second: the operator's commands are read here.
+                        let wake = until.min(self.clock.now() + Duration::from_secs(1));
+                        let wake = if routed { wake.min(next_sample) } else { wake };
                         self.pause(wake.saturating_duration_since(self.clock.now()))
                             .await;
-                        if routed && self.clock.now() >= next_sample {
+                        let sampled = if routed && self.clock.now() >= next_sample {
                             next_sample = self.clock.now() + plan.analysis_interval;
-                            match self.sample(&mut analysis, &moved.fresh, revision).await? {
-                                Some(reason) => Event::AnalysisFailed(reason),
-                                None => Event::Tick,
-                            }
+                            self.sample(&mut analysis, &moved.fresh, revision)
+                                .await?
+                                .map(Event::AnalysisFailed)
                         } else {
-                            Event::Tick
+                            None
+                        };
+                        match sampled {
+                            Some(failed) => failed,
+                            None => self.operator().await?.unwrap_or(Event::Tick),
                         }
                     }
                 }

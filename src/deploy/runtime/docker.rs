@@ -18,7 +18,7 @@ use futures_util::TryStreamExt;
 use futures_util::future::LocalBoxFuture;
 
 use super::{APP, ENV, IMAGE, KIND, REVISION, VERSION};
-use super::{Container, ContainerSpec, Holder, Record, Runtime, RuntimeError};
+use super::{Container, ContainerSpec, Control, Holder, Record, Runtime, RuntimeError};
 use crate::oci::engine::EngineError;
 
 /// What lock containers are made from (see `Engine::lock_image`).
@@ -337,6 +337,97 @@ impl Runtime for Engine {
                     ..
                 }) => Ok(false),
                 Err(e) => Err(self.failed("remove the stale lock")(e)),
+            }
+        })
+    }
+
+    fn holder<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Holder>, RuntimeError>> {
+        Box::pin(async move {
+            match self.docker.inspect_container(name, None).await {
+                Ok(found) => Ok(Some(Holder {
+                    id: found.id.clone(),
+                    labels: found
+                        .config
+                        .and_then(|c| c.labels)
+                        .map(|l| l.into_iter().collect())
+                        .unwrap_or_default(),
+                })),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(e) => Err(self.failed("read the deploy lock")(e)),
+            }
+        })
+    }
+
+    /// The command is a labelled volume named for the environment: replaced whole, so a
+    /// reader sees one command or none.
+    fn set_control<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+        control: Option<&'a Control>,
+    ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let name = format!("shipit-control-{app}-{env}");
+            match self
+                .docker
+                .remove_volume(
+                    &name,
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
+                .await
+            {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(self.failed("clear the operator's command")(e)),
+            }
+            let Some(control) = control else {
+                return Ok(());
+            };
+            let request = VolumeCreateRequest {
+                name: Some(name),
+                labels: Some(HashMap::from([
+                    (APP.to_string(), app.to_string()),
+                    (ENV.into(), env.into()),
+                    (KIND.into(), "control".into()),
+                    ("shipit.command".into(), control.command.clone()),
+                    ("shipit.by".into(), control.by.clone()),
+                ])),
+                ..Default::default()
+            };
+            self.docker
+                .create_volume(request)
+                .await
+                .map_err(self.failed("leave the operator's command"))?;
+            Ok(())
+        })
+    }
+
+    fn control<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Control>, RuntimeError>> {
+        Box::pin(async move {
+            let name = format!("shipit-control-{app}-{env}");
+            match self.docker.inspect_volume(&name).await {
+                Ok(volume) => {
+                    let label = |k: &str| volume.labels.get(k).cloned().unwrap_or_default();
+                    Ok(Some(Control {
+                        command: label("shipit.command"),
+                        by: label("shipit.by"),
+                    }))
+                }
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(e) => Err(self.failed("read the operator's command")(e)),
             }
         })
     }

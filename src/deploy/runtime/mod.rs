@@ -101,6 +101,15 @@ pub struct Step {
     pub did: String,
 }
 
+/// An operator's command to a running deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Control {
+    /// `pause`, `resume`, `promote` or `abort`.
+    pub command: String,
+    /// Who gave it (`user@host`).
+    pub by: String,
+}
+
 /// Who holds a lock: its container id and labels.
 #[derive(Debug, Clone, Default)]
 pub struct Holder {
@@ -156,6 +165,28 @@ pub trait Runtime {
         name: &'a str,
         labels: BTreeMap<String, String>,
     ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>>;
+
+    /// Who holds the lock `name`, if anyone.
+    fn holder<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Holder>, RuntimeError>>;
+
+    /// Leaves an operator's command for the running deploy of `app` in `env` (`None`:
+    /// clears it). It replaces any command not yet read.
+    fn set_control<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+        control: Option<&'a Control>,
+    ) -> LocalBoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// The operator's command waiting for the running deploy, if any.
+    fn control<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Control>, RuntimeError>>;
 
     /// Removes a stale lock by id; false when it is not that lock any more.
     fn remove_lock<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<bool, RuntimeError>>;
