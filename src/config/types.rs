@@ -167,6 +167,27 @@ pub struct DeployConfig {
     /// Where each deploy's Prometheus metrics go.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Commands and a webhook around the rollout.
+    #[serde(default)]
+    pub hooks: HooksConfig,
+}
+
+/// `hooks = { pre = [...], post = [...], gate = "https://..." }`: a failing hook rolls back.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Shell commands (templates, quoted as `run` stages are) run when the new version is
+    /// healthy, before any traffic moves to it.
+    #[serde(default)]
+    pub pre: StringList,
+    /// Shell commands run once the new version takes all traffic, while the old one can
+    /// still be returned to.
+    #[serde(default)]
+    pub post: StringList,
+    /// A URL asked (`GET`) until it answers 2xx, before any traffic moves.
+    pub gate: Option<String>,
+    /// How long the gate and each command may take. Default: `10m`.
+    pub timeout: Option<Duration>,
 }
 
 /// `metrics = { file = "...", pushgateway = "http://..." }`.

@@ -72,6 +72,8 @@ pub struct DeployPlan {
     pub metrics_file: std::path::PathBuf,
     /// The Pushgateway they are pushed to.
     pub pushgateway: Option<String>,
+    /// Commands and a webhook around the rollout.
+    pub hooks: Hooks,
     #[serde(skip)]
     health_deadline: Duration,
     #[serde(skip)]
@@ -90,6 +92,20 @@ enum StrategyOptions {
     },
     /// Traffic percentages, with a pause after each.
     Canary { steps: Vec<u32>, pause: Duration },
+}
+
+/// `hooks`, rendered.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Hooks {
+    /// Run before any traffic moves.
+    pub pre: Vec<crate::template::ShellCommand>,
+    /// Run once the new version takes all traffic.
+    pub post: Vec<crate::template::ShellCommand>,
+    /// Asked until it answers 2xx, before any traffic moves.
+    pub gate: Option<String>,
+    /// How long the gate and each command may take.
+    #[serde(with = "super::durations")]
+    pub timeout: Duration,
 }
 
 /// A blue-green preview.
@@ -111,6 +127,14 @@ impl DeployPlan {
     /// to compare with or fall back to: start, check health and route, without the strategy's
     /// pauses.
     pub fn rollout(&self, first: bool) -> Rollout {
+        let hooks = &self.hooks;
+        self.strategy_rollout(first).with_hooks(
+            !hooks.pre.is_empty() || hooks.gate.is_some(),
+            !hooks.post.is_empty(),
+        )
+    }
+
+    fn strategy_rollout(&self, first: bool) -> Rollout {
         let instances = self.instances();
         if first {
             return Rollout::blue_green(instances, Duration::ZERO, self.health_deadline, None);
@@ -356,6 +380,7 @@ pub fn plan(
             Some(file) => loaded.resolve(file),
             None => dist.join("deploy").join(format!("{env}.prom")),
         },
+        hooks: hooks(config, &context, &problem)?,
         pushgateway: match &config.metrics.pushgateway {
             Some(url) => Some(
                 reqwest::Url::parse(url)
@@ -376,6 +401,45 @@ pub fn plan(
     };
     plan.phases = plan.rollout(false).phases().to_vec();
     Ok(plan)
+}
+
+/// The section's hooks, rendered as `run` commands are (values through the environment).
+fn hooks(
+    config: &DeployConfig,
+    context: &minijinja::Value,
+    problem: &dyn Fn(&str, String, &str) -> Error,
+) -> Result<Hooks, Error> {
+    let h = &config.hooks;
+    let render = |commands: &crate::config::StringList| {
+        commands
+            .0
+            .iter()
+            .map(|text| {
+                crate::template::render_shell(text, context).map_err(|e| {
+                    problem(
+                        "hooks",
+                        format!("bad hook command: {}", e.message),
+                        e.hint.unwrap_or("hooks may use `version`, `commit`, ..."),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    };
+    if let Some(gate) = &h.gate
+        && !reqwest::Url::parse(gate).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        return Err(problem(
+            "hooks",
+            format!("the gate `{gate}` is not an http(s) URL"),
+            "write gate = \"https://ci.example/approve\"",
+        ));
+    }
+    Ok(Hooks {
+        pre: render(&h.pre)?,
+        post: render(&h.post)?,
+        gate: h.gate.clone(),
+        timeout: or(h.timeout, 600),
+    })
 }
 
 /// Hosts moved at once: `batch` as a count (at most every host) or a share rounded up.

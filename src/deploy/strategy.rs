@@ -46,6 +46,12 @@ pub enum Phase {
         #[serde(with = "crate::deploy::durations")]
         duration: Duration,
     },
+    /// Run the environment's hooks (`pre`: its commands and gate, before any traffic moves;
+    /// `post`: once the new version takes all traffic): a failing one rolls back.
+    Hooks {
+        /// `pre` or `post`.
+        when: HookPoint,
+    },
     /// Drain `count` containers of the stable revision and remove them.
     RetireStable {
         /// How many (`usize::MAX`: all).
@@ -78,12 +84,28 @@ impl std::fmt::Display for Phase {
                 "show the new version on the preview backend for {}",
                 humantime::format_duration(*duration)
             ),
+            Phase::Hooks {
+                when: HookPoint::Pre,
+            } => f.write_str("run the pre-traffic hooks"),
+            Phase::Hooks {
+                when: HookPoint::Post,
+            } => f.write_str("run the post-promotion hooks"),
             Phase::RetireStable { count: usize::MAX } => {
                 f.write_str("drain and remove the old containers")
             }
             Phase::RetireStable { count } => write!(f, "drain and remove {count} old container(s)"),
         }
     }
+}
+
+/// Where hooks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookPoint {
+    /// Before any traffic moves to the new version.
+    Pre,
+    /// Once it takes all traffic, before the old one is let go.
+    Post,
 }
 
 /// What the executor should do now.
@@ -127,6 +149,8 @@ pub enum Event {
     Promote,
     /// An operator aborted it (who): rolled back.
     Abort(String),
+    /// A hook failed (why).
+    HookFailed(String),
 }
 
 /// How often a held rollout looks again.
@@ -249,6 +273,30 @@ impl Rollout {
         }
     }
 
+    /// The same rollout with hooks: `pre` before the first phase that routes traffic to the
+    /// new version, `post` after the last one.
+    pub fn with_hooks(mut self, pre: bool, post: bool) -> Rollout {
+        let routes =
+            |p: &Phase| matches!(p, Phase::Route { traffic } if *traffic != Traffic::Percent(0));
+        if post && let Some(last) = self.phases.iter().rposition(routes) {
+            self.phases.insert(
+                last + 1,
+                Phase::Hooks {
+                    when: HookPoint::Post,
+                },
+            );
+        }
+        if pre && let Some(first) = self.phases.iter().position(routes) {
+            self.phases.insert(
+                first,
+                Phase::Hooks {
+                    when: HookPoint::Pre,
+                },
+            );
+        }
+        self
+    }
+
     /// The planned phases, in order.
     pub fn phases(&self) -> &[Phase] {
         &self.phases
@@ -275,6 +323,9 @@ impl Rollout {
                 self.hurry = true;
             }
             Event::Abort(by) => return self.rollback(format!("aborted by {by}")),
+            Event::HookFailed(why) if matches!(phase, Some(Phase::Hooks { .. })) => {
+                return self.rollback(format!("a hook failed: {why}"));
+            }
             Event::Unhealthy(reason) if awaiting_health => {
                 return self.rollback(format!("a new container is unhealthy: {reason}"));
             }
@@ -286,7 +337,12 @@ impl Rollout {
             Event::Done
                 if matches!(
                     phase,
-                    Some(Phase::StartNew { .. } | Phase::Route { .. } | Phase::RetireStable { .. })
+                    Some(
+                        Phase::StartNew { .. }
+                            | Phase::Route { .. }
+                            | Phase::RetireStable { .. }
+                            | Phase::Hooks { .. }
+                    )
                 ) =>
             {
                 return self.next(now);
@@ -547,6 +603,43 @@ mod tests {
             aborted.advance(Event::Abort("alice@laptop".into()), t0 + S),
             Action::Rollback {
                 reason: "aborted by alice@laptop".into()
+            }
+        );
+    }
+
+    #[test]
+    fn hooks_come_before_the_first_traffic_and_after_the_last_route_and_can_roll_back() {
+        let t0 = Instant::now();
+        let rollout = Rollout::canary(2, &[10, 100], S, 60 * S).with_hooks(true, true);
+        let phases = rollout.phases().to_vec();
+        let pre = Phase::Hooks {
+            when: HookPoint::Pre,
+        };
+        let post = Phase::Hooks {
+            when: HookPoint::Post,
+        };
+        assert_eq!(phases[2], pre);
+        assert_eq!(
+            phases[3],
+            Phase::Route {
+                traffic: Traffic::Percent(10)
+            }
+        );
+        assert_eq!(phases[phases.len() - 2], post);
+        assert_eq!(
+            phases[phases.len() - 3],
+            Phase::Route {
+                traffic: Traffic::Percent(100)
+            }
+        );
+        let mut rollout = rollout;
+        rollout.advance(Event::Begin, t0);
+        rollout.advance(Event::Done, t0);
+        assert_eq!(rollout.advance(Event::Healthy, t0), Action::Perform(pre));
+        assert_eq!(
+            rollout.advance(Event::HookFailed("migrate: exit 1".into()), t0),
+            Action::Rollback {
+                reason: "a hook failed: migrate: exit 1".into()
             }
         );
     }

@@ -462,3 +462,51 @@ fn pause_holds_a_canary_until_resume_and_abort_rolls_back() {
     assert!(lines.iter().any(|l| l.contains("aborted by ")), "{lines:?}");
     assert!(env.answers(9).iter().all(|a| a == "demo 0.2.0"));
 }
+
+/// Hooks: `pre` runs before any traffic moves and `post` once the new version takes it all,
+/// with the version in their environment and template values quoted; a failing `post`
+/// returns to the old version (exit 4), and a gate that never opens rolls back before any
+/// traffic moves.
+#[test]
+fn hooks_run_around_the_switch_and_a_failing_one_rolls_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log_path = log.path().display().to_string();
+    let env = Env::new(
+        "hooks",
+        &format!(
+            "strategy = \"blue-green\"\nreplicas = 1\nblue_green = {{ scale_down_delay = \"1s\" }}\n\
+             hooks = {{ pre = [\"echo pre {{{{ version }}}} >> {log_path}\"], \
+             post = [\"echo post $SHIPIT_DEPLOY_VERSION r$SHIPIT_DEPLOY_REVISION >> {log_path}; test $SHIPIT_DEPLOY_VERSION != 0.2.0\"] }}"
+        ),
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let out = env.deploy("0.2.0");
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("a hook failed: `echo post"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(log.path()).unwrap(),
+        "pre 0.1.0\npost 0.1.0 r1\npre 0.2.0\npost 0.2.0 r2\n"
+    );
+    assert!(env.answers(9).iter().all(|a| a == "demo 0.1.0"));
+
+    let gated = Env::new(
+        "gate",
+        &format!(
+            "strategy = \"blue-green\"\nreplicas = 1\nhooks = {{ gate = \"http://{}/approve\", timeout = \"2s\" }}",
+            crate::common::private_addr()
+        ),
+    );
+    let out = gated.deploy("0.1.0");
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("did not open within 2s"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(on(None, &gated), Vec::<String>::new());
+}

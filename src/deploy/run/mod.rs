@@ -4,6 +4,7 @@
 //! deadline: traffic returns to the stable containers (never scaled down before the new ones
 //! proved themselves) and the new ones are drained and removed.
 
+mod hooks;
 mod measure;
 mod unwind;
 
@@ -412,6 +413,7 @@ impl<'a> Deployer<'a> {
                             ));
                             Event::Done
                         }
+                        Phase::Hooks { when } => self.run_hooks(*when, revision).await,
                         Phase::Pause { duration } => {
                             self.say(format!(
                                 "pausing {} with the analysis running",
