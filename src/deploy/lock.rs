@@ -301,7 +301,7 @@ mod tests {
         let start = clock.now();
         let deployer = Deployer {
             plan: &plan,
-            fleet: Arc::new(crate::deploy::fleet::Fleet::new(vec![Arc::new(Held)])),
+            fleet: std::rc::Rc::new(crate::deploy::fleet::Fleet::new(vec![Arc::new(Held)])),
             router: crate::deploy::connect::router(&plan),
             http: reqwest::Client::new(),
             reporter: &Quiet,

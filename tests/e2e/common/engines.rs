@@ -95,7 +95,7 @@ impl Engine {
 
     /// Copies `image` from the machine's engine into this one, tagged `tag`.
     pub fn load_as(&self, image: &str, tag: &str) {
-        let save = Command::new("docker")
+        let mut save = Command::new("docker")
             .args(["save", image])
             .stdout(Stdio::piped())
             .spawn()
@@ -104,9 +104,10 @@ impl Engine {
             .arg("-H")
             .arg(&self.address)
             .arg("load")
-            .stdin(save.stdout.unwrap())
+            .stdin(save.stdout.take().unwrap())
             .output()
             .unwrap();
+        assert!(save.wait().unwrap().success(), "docker save {image} failed");
         assert!(load.status.success(), "{load:?}");
         if image != tag {
             assert!(self.docker(&["tag", image, tag]).status.success());
