@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::engines::Engine;
-use crate::common::load::Load;
+use crate::common::load::{Load, Tally};
 use crate::common::pushgateway::Pushgateway;
 use crate::common::text;
 use crate::deploy::{Env, IMAGE, RATE, SERIAL, assert_ok, project};
@@ -28,6 +28,16 @@ fn section(strategy: &str, second: &Engine, third: &Engine) -> String {
          docker = [\"unix:///var/run/docker.sock\", \"{}\", \"{}\"]",
         second.address, third.address
     )
+}
+
+/// Deploys `version` while 250 requests a second go through the router, from a second
+/// before to a second after: the deploy's output and what the load saw.
+fn under_load(env: &Env, version: &str) -> (std::process::Output, Tally) {
+    let load = Load::start(&env.haproxy.frontend, RATE, 5);
+    std::thread::sleep(Duration::from_secs(1));
+    let out = env.deploy(version);
+    std::thread::sleep(Duration::from_secs(1));
+    (out, load.stop())
 }
 
 /// The environment's containers on `engine` (`docker ps` of its socket), `name state` each.
@@ -110,11 +120,7 @@ fn a_version_failing_on_the_third_host_returns_the_first_two_and_exits_4() {
     assert_eq!(on(Some(&second), &env), vec![first(2)]);
     assert_eq!(on(Some(&third), &env), vec![first(3)]);
 
-    let load = Load::start(&env.haproxy.frontend, RATE, 5);
-    std::thread::sleep(Duration::from_secs(1));
-    let out = env.deploy("0.2.0");
-    std::thread::sleep(Duration::from_secs(1));
-    let tally = load.stop();
+    let (out, tally) = under_load(&env, "0.2.0");
     assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
     assert_eq!(tally.failures(), 0, "{tally:?}");
     assert!(tally.sent >= 250, "{tally:?}");
@@ -190,11 +196,7 @@ fn a_version_failing_on_the_third_host_returns_the_first_two_and_exits_4() {
 
     // Fixed: the real 0.2.0 on the third host, and the rollout goes through, host by host.
     third.load(&format!("{IMAGE}:0.2.0"));
-    let load = Load::start(&env.haproxy.frontend, RATE, 5);
-    std::thread::sleep(Duration::from_secs(1));
-    let out = env.deploy("0.2.0");
-    std::thread::sleep(Duration::from_secs(1));
-    let tally = load.stop();
+    let (out, tally) = under_load(&env, "0.2.0");
     assert_ok(&out);
     eprintln!(
         "fleet rolling: {} requests at {:.0}/s, {} failed",
@@ -260,11 +262,7 @@ fn blue_green_across_three_hosts_loses_no_request() {
     let (second, third) = three_hosts();
     let env = Env::new("fleetbg", &section("blue-green", &second, &third));
     assert_ok(&env.deploy("0.1.0"));
-    let load = Load::start(&env.haproxy.frontend, RATE, 5);
-    std::thread::sleep(Duration::from_secs(1));
-    let out = env.deploy("0.2.0");
-    std::thread::sleep(Duration::from_secs(1));
-    let tally = load.stop();
+    let (out, tally) = under_load(&env, "0.2.0");
     assert_ok(&out);
     eprintln!(
         "fleet blue-green: {} requests at {:.0}/s, {} failed",
