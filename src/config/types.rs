@@ -286,6 +286,9 @@ pub struct RollingConfig {
     pub max_surge: Option<usize>,
     /// Containers that may be missing at a time. Default: 0.
     pub max_unavailable: Option<usize>,
+    /// How long each batch takes traffic, with the analysis running, before the next one
+    /// moves. Default: the analysis's worst-case detection time plus one interval.
+    pub pause: Option<Duration>,
 }
 
 /// `canary = { ... }`.

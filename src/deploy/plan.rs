@@ -85,10 +85,11 @@ pub struct DeployPlan {
 enum StrategyOptions {
     /// Keep the old color warm this long after the switch.
     BlueGreen { scale_down_delay: Duration },
-    /// Containers over and under the count while replacing.
+    /// Containers over and under the count while replacing, and each batch's analysis time.
     Rolling {
         max_surge: usize,
         max_unavailable: usize,
+        pause: Duration,
     },
     /// Traffic percentages, with a pause after each.
     Canary { steps: Vec<u32>, pause: Duration },
@@ -149,10 +150,12 @@ impl DeployPlan {
             StrategyOptions::Rolling {
                 max_surge,
                 max_unavailable,
+                pause,
             } => Rollout::rolling(
                 instances,
                 *max_surge,
                 *max_unavailable,
+                *pause,
                 self.health_deadline,
             ),
             StrategyOptions::Canary { steps, pause } => {
@@ -331,6 +334,11 @@ pub fn plan(
             StrategyOptions::Rolling {
                 max_surge,
                 max_unavailable,
+                pause: config.rolling.pause.map_or(
+                    Rollout::worst_case_detection(analysis_interval, analysis.failure_limit)
+                        + analysis_interval,
+                    crate::config::Duration::get,
+                ),
             }
         }
         DeployStrategy::Canary => StrategyOptions::Canary {

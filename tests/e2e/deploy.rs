@@ -290,7 +290,7 @@ fn a_rolling_update_of_three_replicas_under_load_loses_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new(
         "roll",
-        "strategy = \"rolling\"\nreplicas = 3\nrolling = { max_surge = 1, max_unavailable = 0 }",
+        "strategy = \"rolling\"\nreplicas = 3\nrolling = { max_surge = 1, max_unavailable = 0, pause = \"1s\" }",
     );
     assert_ok(&env.deploy("0.1.0"));
     let load = Load::start(&env.haproxy.frontend, RATE, 5);

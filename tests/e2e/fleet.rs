@@ -22,9 +22,12 @@ fn three_hosts() -> (Engine, Engine) {
     (second, third)
 }
 
-fn section(strategy: &str, second: &Engine, third: &Engine) -> String {
+/// A section on the three hosts; each rolling batch takes traffic under the analysis for
+/// `pause`.
+fn section(strategy: &str, second: &Engine, third: &Engine, pause: &str) -> String {
     format!(
         "strategy = \"{strategy}\"\nreplicas = 1\nbatch = 1\nblue_green = {{ scale_down_delay = \"1s\" }}\n\
+         rolling = {{ pause = \"{pause}\" }}\n\
          docker = [\"unix:///var/run/docker.sock\", \"{}\", \"{}\"]",
         second.address, third.address
     )
@@ -98,7 +101,7 @@ fn a_version_failing_on_the_third_host_returns_the_first_two_and_exits_4() {
     assert!(broken.status.success(), "{:?}", text(&broken));
     third.load_as("shipit-test-demo-broken:0.2.0", &format!("{IMAGE}:0.2.0"));
     let gateway = Pushgateway::start();
-    let env = Env::new("fleet", &section("rolling", &second, &third));
+    let env = Env::new("fleet", &section("rolling", &second, &third, "1s"));
     let health = format!(
         "health = {{ interval = \"200ms\", deadline = \"5s\" }}\nmetrics = {{ pushgateway = \"{}\" }}",
         gateway.url
@@ -260,7 +263,7 @@ fn a_version_failing_on_the_third_host_returns_the_first_two_and_exits_4() {
 fn blue_green_across_three_hosts_loses_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (second, third) = three_hosts();
-    let env = Env::new("fleetbg", &section("blue-green", &second, &third));
+    let env = Env::new("fleetbg", &section("blue-green", &second, &third, "1s"));
     assert_ok(&env.deploy("0.1.0"));
     let (out, tally) = under_load(&env, "0.2.0");
     assert_ok(&out);
@@ -507,4 +510,50 @@ fn hooks_run_around_the_switch_and_a_failing_one_rolls_back() {
         text(&out)
     );
     assert_eq!(on(None, &gated), Vec::<String>::new());
+}
+
+/// Across three hosts, a version whose requests fail (30%) is caught by the one analysis
+/// gate on the first host it reaches and every host returns (exit 4), within the stated
+/// detection time. Prints the wall time of a healthy three-host rolling deploy and the
+/// measured detection time (what `scripts/bench-fleet` collects).
+#[test]
+fn a_failing_version_on_a_fleet_is_caught_by_the_analysis_and_every_host_returns() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (second, third) = three_hosts();
+    let env = Env::new(
+        "fleetbad",
+        &format!(
+            "{}\nanalysis = {{ interval = \"1s\", failure_limit = 2, max_error_rate = 0.05, min_requests = 5 }}\n\
+             env = {{ DEMO_FAIL_RATE = \"{{% if version == '0.1.0' %}}0.3{{% else %}}0{{% endif %}}\" }}",
+            section("rolling", &second, &third, "4s")
+        ),
+    );
+    // The first deploy starts, checks and routes; 0.2.0 is the healthy one.
+    assert_ok(&env.deploy("0.1.0"));
+    let started = std::time::Instant::now();
+    let (out, tally) = under_load(&env, "0.2.0");
+    let wall = started.elapsed() - Duration::from_secs(2);
+    assert_ok(&out);
+    assert_eq!(tally.failures(), 0, "{tally:?}");
+    eprintln!("fleet three-host rolling deploy: {:.2} s", wall.as_secs_f64());
+
+    let (out, _) = under_load(&env, "0.1.0");
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(text(&out).1.contains("the analysis failed"), "{:?}", text(&out));
+    let metrics =
+        std::fs::read_to_string(project().join(format!("dist/deploy/{}.prom", env.name))).unwrap();
+    let detection: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("shipit_deploy_detection_seconds{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    eprintln!("fleet detection: {detection:.2} s from the bad version's first request to the decision");
+    // The stated worst case: interval x (failure_limit + 1) = 3 s, plus a sample's own time.
+    assert!(detection > 0.0 && detection < 5.0, "{metrics}");
+    let second_revision = |n: usize| format!("demo-{}-r2-{n} running", env.name);
+    assert_eq!(on(None, &env), vec![second_revision(1)]);
+    assert_eq!(on(Some(&second), &env), vec![second_revision(2)]);
+    assert_eq!(on(Some(&third), &env), vec![second_revision(3)]);
+    assert!(env.answers(9).iter().all(|a| a == "demo 0.2.0"));
 }

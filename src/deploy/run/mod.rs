@@ -441,7 +441,17 @@ impl<'a> Deployer<'a> {
                                 .min(until.saturating_duration_since(self.clock.now())),
                         )
                         .await;
-                        self.check_health(&mut moved.fresh).await
+                        // A later batch's health wait: the routed ones stay under analysis.
+                        let failed = if routed && self.clock.now() >= next_sample {
+                            next_sample = self.clock.now() + plan.analysis_interval;
+                            self.sample(&mut analysis, &moved.fresh, revision).await?
+                        } else {
+                            None
+                        };
+                        match failed {
+                            Some(reason) => Event::AnalysisFailed(reason),
+                            None => self.check_health(&mut moved.fresh).await,
+                        }
                     } else {
                         // At least once a second: the operator's commands are read here.
                         let wake = until.min(self.clock.now() + Duration::from_secs(1));

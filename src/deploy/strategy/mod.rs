@@ -205,10 +205,12 @@ impl Rollout {
 
     /// Rolling: replace `replicas` in batches. With surge, a batch of new containers starts,
     /// turns healthy and joins before as many old ones leave; without, old ones leave first.
+    /// Each batch then takes traffic for `pause` with the analysis running before the next.
     pub fn rolling(
         replicas: usize,
         max_surge: usize,
         max_unavailable: usize,
+        pause: Duration,
         health_deadline: Duration,
     ) -> Rollout {
         let batch = max_surge.max(max_unavailable).max(1);
@@ -224,12 +226,15 @@ impl Rollout {
                 },
             ];
             let retire = Phase::RetireStable { count };
+            let bake = (!pause.is_zero()).then_some(Phase::Pause { duration: pause });
             if max_surge > 0 {
                 phases.extend(start);
+                phases.extend(bake);
                 phases.push(retire);
             } else {
                 phases.push(retire);
                 phases.extend(start);
+                phases.extend(bake);
             }
             replaced += count;
         }

@@ -61,7 +61,7 @@ fn a_preview_comes_before_any_live_traffic() {
 
 #[test]
 fn rolling_batches_follow_surge_and_unavailable() {
-    let phases = walk(Rollout::rolling(3, 1, 0, 60 * S));
+    let phases = walk(Rollout::rolling(3, 1, 0, Duration::ZERO, 60 * S));
     let starts = phases
         .iter()
         .filter(|p| matches!(p, Phase::StartNew { count: 1 }))
@@ -79,9 +79,21 @@ fn rolling_batches_follow_surge_and_unavailable() {
             Phase::RetireStable { count: 1 }
         ]
     );
-    let phases = walk(Rollout::rolling(3, 0, 2, 60 * S));
+    let phases = walk(Rollout::rolling(3, 0, 2, Duration::ZERO, 60 * S));
     assert_eq!(phases[0], Phase::RetireStable { count: 2 });
     assert_eq!(phases[4], Phase::RetireStable { count: 1 });
+    // With a pause, each batch takes traffic under the analysis before the next one.
+    let phases = walk(Rollout::rolling(2, 1, 0, 4 * S, 60 * S));
+    assert_eq!(
+        &phases[2..5],
+        [
+            Phase::Route {
+                traffic: Traffic::Even
+            },
+            Phase::Pause { duration: 4 * S },
+            Phase::RetireStable { count: 1 }
+        ]
+    );
 }
 
 #[test]
