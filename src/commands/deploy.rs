@@ -145,54 +145,14 @@ fn finish(
             serde_json::json!({ "event": "deploy_finished", "result": outcome, "state": state });
         session.printer.out(&value.to_string());
     }
+    let (level, text) = outcome.summary(&plan.app, &plan.env, state);
+    say(reporter, level, text);
     Ok(match outcome {
-        Outcome::Promoted { revision } => {
-            say(
-                reporter,
-                Level::Info,
-                format!(
-                    "{} {} is live in {} (revision {revision})",
-                    plan.app,
-                    version_of(state, revision),
-                    plan.env
-                ),
-            );
-            ExitCode::Success
-        }
-        Outcome::RolledBack { revision, reason } => {
-            say(
-                reporter,
-                Level::Error,
-                format!("revision {revision} was rolled back: {reason}"),
-            );
-            ExitCode::RolledBack
-        }
-        Outcome::Interrupted { revision } => {
-            say(
-                reporter,
-                Level::Warn,
-                format!("interrupted: revision {revision} was removed"),
-            );
-            ExitCode::Interrupted
-        }
-        Outcome::Failed { revision, reason } => {
-            say(
-                reporter,
-                Level::Error,
-                format!("revision {revision} failed and was undone: {reason}"),
-            );
-            ExitCode::Failed
-        }
+        Outcome::Promoted { .. } => ExitCode::Success,
+        Outcome::RolledBack { .. } => ExitCode::RolledBack,
+        Outcome::Interrupted { .. } => ExitCode::Interrupted,
+        Outcome::Failed { .. } => ExitCode::Failed,
     })
-}
-
-fn version_of(state: &State, revision: u64) -> String {
-    state
-        .containers
-        .iter()
-        .find(|c| c.revision == revision)
-        .map(|c| c.version.clone())
-        .unwrap_or_default()
 }
 
 /// `--dry-run`: the plan, nothing touched.
@@ -223,40 +183,7 @@ fn show_history(session: &Session, state: &State, window: std::time::Duration) {
         session.printer.out(&value.to_string());
         return;
     }
-    let out = |line: String| session.printer.out(&line);
-    out(format!(
-        "{:<5} {:<14} {:<20} {:<21} {:<21} by",
-        "rev", "version", "outcome", "started", "finished"
-    ));
-    for r in &state.records {
-        out(format!(
-            "r{:<4} {:<14} {:<20} {:<21} {:<21} {}",
-            r.revision, r.version, r.outcome, r.started, r.finished, r.by
-        ));
+    for line in crate::deploy::dora::render(&state.records, &figures) {
+        session.printer.out(&line);
     }
-    let seconds = |s: Option<f64>| {
-        s.map_or("none".to_string(), |s| {
-            humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string()
-        })
-    };
-    out(format!(
-        "over the last {}: {} attempts, {} promoted, {} failed",
-        humantime::format_duration(window),
-        figures.attempts,
-        figures.promoted,
-        figures.failed
-    ));
-    out(format!(
-        "  deployment frequency   {:.2} a day",
-        figures.deploys_per_day
-    ));
-    out(format!(
-        "  change failure rate    {:.1}%",
-        figures.change_failure_rate * 100.0
-    ));
-    out(format!(
-        "  time to restore        mean {}, longest {}",
-        seconds(figures.mean_time_to_restore_seconds),
-        seconds(figures.max_time_to_restore_seconds)
-    ));
 }

@@ -27,10 +27,18 @@ pub async fn runtimes(plan: &DeployPlan) -> Result<Vec<Arc<dyn Runtime>>, Deploy
         };
         match connected {
             Ok(runtime) => hosts.push(runtime),
-            Err(e) => failed.push((host.clone(), e.chain())),
+            Err(e) => failed.push((host.clone(), e)),
         }
     }
+    // One host: its own error, with its causes, says it all.
+    if plan.hosts.len() == 1
+        && let Some((_, e)) = failed.pop()
+    {
+        return Err(e);
+    }
     if !failed.is_empty() {
+        let failed: Vec<(String, String)> =
+            failed.into_iter().map(|(h, e)| (h, e.chain())).collect();
         return Err(super::error::preflight(&failed, plan.hosts.len()));
     }
     Ok(hosts)

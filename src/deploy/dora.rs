@@ -88,6 +88,48 @@ pub fn figures(records: &[Record], window: Duration, now: SystemTime) -> Figures
     }
 }
 
+/// The history as a table, then the figures, for people.
+pub fn render(records: &[Record], figures: &Figures) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<5} {:<14} {:<20} {:<21} {:<21} by",
+        "rev", "version", "outcome", "started", "finished"
+    )];
+    for r in records {
+        lines.push(format!(
+            "r{:<4} {:<14} {:<20} {:<21} {:<21} {}",
+            r.revision, r.version, r.outcome, r.started, r.finished, r.by
+        ));
+    }
+    let seconds = |s: Option<f64>| {
+        s.map_or("none".to_string(), |s| {
+            humantime::format_duration(Duration::from_secs(s.round() as u64)).to_string()
+        })
+    };
+    lines.extend([
+        format!(
+            "over the last {}: {} attempts, {} promoted, {} failed",
+            humantime::format_duration(figures.window),
+            figures.attempts,
+            figures.promoted,
+            figures.failed
+        ),
+        format!(
+            "  deployment frequency   {:.2} a day",
+            figures.deploys_per_day
+        ),
+        format!(
+            "  change failure rate    {:.1}%",
+            figures.change_failure_rate * 100.0
+        ),
+        format!(
+            "  time to restore        mean {}, longest {}",
+            seconds(figures.mean_time_to_restore_seconds),
+            seconds(figures.max_time_to_restore_seconds)
+        ),
+    ]);
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

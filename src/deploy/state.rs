@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::runtime::{Container, Record};
+use crate::events::Level;
 
 /// Weight of a server in full rotation.
 pub(super) const FULL: u32 = 100;
@@ -39,6 +40,38 @@ pub enum Outcome {
         /// What failed (and what the undo could not do).
         reason: String,
     },
+}
+
+impl Outcome {
+    /// The line that says how it ended, and how loudly.
+    pub fn summary(&self, app: &str, env: &str, state: &State) -> (Level, String) {
+        match self {
+            Outcome::Promoted { revision } => {
+                let version = state
+                    .containers
+                    .iter()
+                    .find(|c| c.revision == *revision)
+                    .map(|c| c.version.as_str())
+                    .unwrap_or_default();
+                (
+                    Level::Info,
+                    format!("{app} {version} is live in {env} (revision {revision})"),
+                )
+            }
+            Outcome::RolledBack { revision, reason } => (
+                Level::Error,
+                format!("revision {revision} was rolled back: {reason}"),
+            ),
+            Outcome::Interrupted { revision } => (
+                Level::Warn,
+                format!("interrupted: revision {revision} was removed"),
+            ),
+            Outcome::Failed { revision, reason } => (
+                Level::Error,
+                format!("revision {revision} failed and was undone: {reason}"),
+            ),
+        }
+    }
 }
 
 /// The live state of an environment.

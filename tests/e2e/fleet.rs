@@ -528,18 +528,25 @@ fn a_failing_version_on_a_fleet_is_caught_by_the_analysis_and_every_host_returns
             section("rolling", &second, &third, "4s")
         ),
     );
-    // The first deploy starts, checks and routes; 0.2.0 is the healthy one.
-    assert_ok(&env.deploy("0.1.0"));
+    // 0.2.0 is the healthy version: a first deploy, then a rolling one of it again, timed.
+    assert_ok(&env.deploy("0.2.0"));
     let started = std::time::Instant::now();
     let (out, tally) = under_load(&env, "0.2.0");
     let wall = started.elapsed() - Duration::from_secs(2);
     assert_ok(&out);
     assert_eq!(tally.failures(), 0, "{tally:?}");
-    eprintln!("fleet three-host rolling deploy: {:.2} s", wall.as_secs_f64());
+    eprintln!(
+        "fleet three-host rolling deploy: {:.2} s",
+        wall.as_secs_f64()
+    );
 
     let (out, _) = under_load(&env, "0.1.0");
     assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
-    assert!(text(&out).1.contains("the analysis failed"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("the analysis failed"),
+        "{:?}",
+        text(&out)
+    );
     let metrics =
         std::fs::read_to_string(project().join(format!("dist/deploy/{}.prom", env.name))).unwrap();
     let detection: f64 = metrics
@@ -548,7 +555,9 @@ fn a_failing_version_on_a_fleet_is_caught_by_the_analysis_and_every_host_returns
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap();
-    eprintln!("fleet detection: {detection:.2} s from the bad version's first request to the decision");
+    eprintln!(
+        "fleet detection: {detection:.2} s from the bad version's first request to the decision"
+    );
     // The stated worst case: interval x (failure_limit + 1) = 3 s, plus a sample's own time.
     assert!(detection > 0.0 && detection < 5.0, "{metrics}");
     let second_revision = |n: usize| format!("demo-{}-r2-{n} running", env.name);

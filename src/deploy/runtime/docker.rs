@@ -236,7 +236,8 @@ impl Runtime for Engine {
 
     fn stop<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let options = StopContainerOptionsBuilder::default().t(10).build();
+            // Drained already: a short grace for SIGTERM (a PID 1 without a handler ignores it).
+            let options = StopContainerOptionsBuilder::default().t(2).build();
             match self.docker.stop_container(name, Some(options)).await {
                 // 304: already stopped.
                 Ok(())
