@@ -121,22 +121,19 @@ pub struct DeployConfig {
     pub replicas: Option<usize>,
     /// The port the service listens on inside its container.
     pub port: u16,
-    /// Where the service runs: `"docker"` (the default: containers of `image`) or
-    /// `"systemd"` (the release archive unpacked on plain hosts, one unit per host).
+    /// Where the service runs: `"docker"` (the default, and for now the only one: containers
+    /// of `image`).
     pub runtime: Option<String>,
     /// The Docker engines, addressed like the docker CLI: `unix:///var/run/docker.sock`,
     /// `tcp://host:2376` (TLS from `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), `ssh://user@host`;
     /// one, or a list for several hosts. Default: `DOCKER_HOST`, else the local socket.
     pub docker: Option<StringList>,
-    /// The hosts, in the order rollouts move them: `["ssh://deploy@web-1", ...]` (for
-    /// `runtime = "docker"`, the same as `docker`).
+    /// The hosts, in the order rollouts move them (for `runtime = "docker"`, the same as
+    /// `docker`: engine addresses).
     pub hosts: Option<StringList>,
     /// Hosts moved at once by a rolling update: a count (`1`, the default) or a share of
     /// them (`"25%"`, rounded up).
     pub batch: Option<Batch>,
-    /// The runtime's own options, read by the runtime (`[deploy.<env>.systemd]`).
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub systemd: Option<toml::Value>,
     /// The router: `{ haproxy = "unix:///run/haproxy/admin.sock", backend = "demo" }`.
     pub router: RouterConfig,
     /// The host address container ports are published on (what the router connects to).
