@@ -9,9 +9,6 @@ use super::plan::DeployPlan;
 use super::router::{Router, haproxy::Haproxy};
 use super::runtime::{Runtime, docker::Engine};
 
-/// The runtimes a pipeline may name in `runtime = "..."`.
-pub const RUNTIMES: &[&str] = &["docker"];
-
 /// One runtime per host of `plan`, in the plan's order; every host that cannot be reached
 /// is named (the preflight's first half: nothing has changed yet).
 pub async fn runtimes(plan: &DeployPlan) -> Result<Vec<Arc<dyn Runtime>>, DeployError> {

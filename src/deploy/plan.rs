@@ -243,11 +243,11 @@ pub fn plan(
     }
     let health = health_spec(config);
     let runtime = config.runtime.clone().unwrap_or_else(|| "docker".into());
-    if !super::connect::RUNTIMES.contains(&runtime.as_str()) {
+    if !super::runtime::RUNTIMES.contains(&runtime.as_str()) {
         return Err(problem(
             "runtime",
             format!("unknown runtime `{runtime}`"),
-            &format!("runtimes: {}", super::connect::RUNTIMES.join(", ")),
+            &format!("runtimes: {}", super::runtime::RUNTIMES.join(", ")),
         ));
     }
     let hosts = match (&config.hosts, &config.docker) {

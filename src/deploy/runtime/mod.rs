@@ -5,6 +5,9 @@
 
 pub mod docker;
 
+/// The runtimes a pipeline may name in `runtime = "..."`, each chosen in `deploy::connect`.
+pub const RUNTIMES: &[&str] = &["docker"];
+
 use std::collections::BTreeMap;
 
 use futures_util::future::LocalBoxFuture;
