@@ -238,26 +238,17 @@ impl Runtime for Engine {
         Box::pin(async move {
             // Drained already: a short grace for SIGTERM (a PID 1 without a handler ignores it).
             let options = StopContainerOptionsBuilder::default().t(2).build();
-            match self.docker.stop_container(name, Some(options)).await {
-                // 304: already stopped.
-                Ok(())
-                | Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 304, ..
-                }) => Ok(()),
-                Err(e) => Err(self.failed(format!("stop {name}"))(e)),
-            }
+            // 304: already stopped.
+            done_unless_other(self.docker.stop_container(name, Some(options)).await, 304)
+                .map_err(self.failed(format!("stop {name}")))
         })
     }
 
     fn restart<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
         Box::pin(async move {
-            match self.docker.start_container(name, None).await {
-                Ok(())
-                | Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 304, ..
-                }) => {}
-                Err(e) => return Err(self.failed(format!("restart {name}"))(e)),
-            }
+            // 304: already running.
+            done_unless_other(self.docker.start_container(name, None).await, 304)
+                .map_err(self.failed(format!("restart {name}")))?;
             self.listed(name).await
         })
     }
@@ -278,13 +269,9 @@ impl Runtime for Engine {
     fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let options = RemoveContainerOptionsBuilder::default().force(true).build();
-            match self.docker.remove_container(name, Some(options)).await {
-                Ok(()) => Ok(()),
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => Ok(()),
-                Err(e) => Err(self.failed(format!("remove {name}"))(e)),
-            }
+            // 404: already gone.
+            done_unless_other(self.docker.remove_container(name, Some(options)).await, 404)
+                .map_err(self.failed(format!("remove {name}")))
         })
     }
 
@@ -374,20 +361,14 @@ impl Runtime for Engine {
     ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let name = format!("shipit-control-{app}-{env}");
-            match self
+            let removed = self
                 .docker
                 .remove_volume(
                     &name,
                     None::<bollard::query_parameters::RemoveVolumeOptions>,
                 )
-                .await
-            {
-                Ok(())
-                | Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(e) => return Err(self.failed("clear the operator's command")(e)),
-            }
+                .await;
+            done_unless_other(removed, 404).map_err(self.failed("clear the operator's command"))?;
             let Some(control) = control else {
                 return Ok(());
             };
@@ -520,5 +501,21 @@ impl Runtime for Engine {
             records.sort_by_key(|r| r.revision);
             Ok(records)
         })
+    }
+}
+
+/// `result`, with the engine's answer `done` (304 already so, 404 already gone) taken as
+/// success: the state asked for is the state the engine is in.
+fn done_unless_other(
+    result: Result<(), bollard::errors::Error>,
+    done: u16,
+) -> Result<(), bollard::errors::Error> {
+    match result {
+        Err(bollard::errors::Error::DockerResponseServerError { status_code, .. })
+            if status_code == done =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }
