@@ -23,10 +23,7 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
     if args.init {
         session
             .printer
-            .out(&crate::deploy::router::haproxy::starter_config(
-                &loaded,
-                args.env.as_deref(),
-            ));
+            .out(&crate::deploy::connect::starter(&loaded, args.env.as_deref()));
         return Ok(ExitCode::Success);
     }
     let reporter = ui::reporter(session.ui, session.printer.clone());

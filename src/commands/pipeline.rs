@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use crate::config::{ChannelInfo, Extensions, KindInfo, Loaded, Problem, StageRef};
+use crate::config::{ChannelInfo, Extensions, KindInfo, Loaded, Problem, RuntimeInfo, StageRef};
+use crate::deploy::runtime::RUNTIMES;
 use crate::plan::kinds::BUILTINS;
 use crate::publish;
 
@@ -33,8 +34,34 @@ impl Extensions for Pipeline {
             .unwrap_or_default()
     }
 
+    fn runtimes(&self) -> &[RuntimeInfo] {
+        static RUNTIME_INFOS: std::sync::OnceLock<Vec<RuntimeInfo>> = std::sync::OnceLock::new();
+        RUNTIME_INFOS.get_or_init(|| {
+            RUNTIMES
+                .iter()
+                .filter_map(|k| {
+                    Some(RuntimeInfo {
+                        name: k.name,
+                        about: k.about,
+                        schema: (k.options?)(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn check_runtime(&self, runtime: &str, env: &str, loaded: &Loaded) -> Vec<Problem> {
+        RUNTIMES
+            .iter()
+            .find(|k| k.name == runtime)
+            .map(|k| (k.check)(loaded, env))
+            .unwrap_or_default()
+    }
+
     fn pipeline_schema(&self) -> &Value {
         static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-        SCHEMA.get_or_init(|| crate::config::schema::build(self.kinds(), self.channels()))
+        SCHEMA.get_or_init(|| {
+            crate::config::schema::build(self.kinds(), self.channels(), self.runtimes())
+        })
     }
 }

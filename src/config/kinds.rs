@@ -34,6 +34,18 @@ pub struct ChannelInfo {
     pub schema: Value,
 }
 
+/// One deploy runtime, as config sees it: the `[deploy.<env>.<name>]` table of its own
+/// options, read only when `runtime = "<name>"`.
+#[derive(Debug, Clone)]
+pub struct RuntimeInfo {
+    /// The name used in `runtime = "<name>"`.
+    pub name: &'static str,
+    /// One line about where it runs a service.
+    pub about: &'static str,
+    /// JSON Schema of its options table.
+    pub schema: Value,
+}
+
 /// What the layers above config add to the pipeline file: the stage kinds a pipeline may name
 /// in `uses`, and the release channels it may configure under `[release]`.
 pub trait Extensions: Sync {
@@ -53,6 +65,18 @@ pub trait Extensions: Sync {
     /// project facts; every problem located.
     fn check_channel(&self, channel: &str, loaded: &Loaded) -> Vec<Problem> {
         let _ = (channel, loaded);
+        Vec::new()
+    }
+
+    /// Every deploy runtime.
+    fn runtimes(&self) -> &[RuntimeInfo] {
+        &[]
+    }
+
+    /// Checks the `[deploy.<env>.<runtime>]` table (`runtime` one of
+    /// [`Extensions::runtimes`]) without project facts; every problem located.
+    fn check_runtime(&self, runtime: &str, env: &str, loaded: &Loaded) -> Vec<Problem> {
+        let _ = (runtime, env, loaded);
         Vec::new()
     }
 

@@ -22,7 +22,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use diagnostic::{ConfigError, Problem, ProblemDiagnostic, did_you_mean, line_col};
-pub use kinds::{ChannelInfo, Extensions, KindInfo, StageRef};
+pub use kinds::{ChannelInfo, Extensions, KindInfo, RuntimeInfo, StageRef};
 pub use types::*;
 pub use values::{Duration, KeyConfig, Size, ValueError};
 
@@ -306,6 +306,19 @@ impl Loaded {
         channel: &str,
     ) -> Result<Option<T>, Vec<Problem>> {
         self.deserialize_table_at(path!["release", channel], &format!("`[release.{channel}]`"))
+    }
+
+    /// The `[deploy.<env>.<runtime>]` table as `T` (a runtime's own options), type errors
+    /// located; `None` when the environment has no such table.
+    pub fn runtime_table<T: DeserializeOwned>(
+        &self,
+        env: &str,
+        runtime: &str,
+    ) -> Result<Option<T>, Vec<Problem>> {
+        self.deserialize_table_at(
+            path!["deploy", env, runtime],
+            &format!("`[deploy.{env}.{runtime}]`"),
+        )
     }
 
     /// Checks the `[release.<channel>]` section with `check` once it reads as `T`; otherwise

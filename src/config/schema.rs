@@ -3,12 +3,33 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ChannelInfo, KindInfo, PipelineFile};
+use super::{ChannelInfo, KindInfo, PipelineFile, RuntimeInfo};
 
-/// The JSON Schema (draft 2020-12) of a pipeline file with the options of `kinds` and the
-/// sections of `channels` (what [`super::Extensions::pipeline_schema`] keeps).
-pub fn build(kinds: &[KindInfo], channels: &[ChannelInfo]) -> Value {
+/// The JSON Schema (draft 2020-12) of a pipeline file with the options of `kinds`, the
+/// sections of `channels` and the tables of `runtimes` (what
+/// [`super::Extensions::pipeline_schema`] keeps).
+pub fn build(kinds: &[KindInfo], channels: &[ChannelInfo], runtimes: &[RuntimeInfo]) -> Value {
     let mut root = schemars::schema_for!(PipelineFile).to_value();
+    let mut tables = Map::new();
+    for runtime in runtimes {
+        let mut schema = runtime.schema.clone();
+        if let Value::Object(object) = &mut schema {
+            object.remove("$schema");
+            object.remove("title");
+            if let Some(Value::Object(defs)) = object.remove("$defs")
+                && let Some(Value::Object(all)) = root.get_mut("$defs")
+            {
+                all.extend(defs);
+            }
+        }
+        schema["description"] = json!(runtime.about);
+        tables.insert(runtime.name.to_string(), schema);
+    }
+    let deploy = &mut root["$defs"]["DeployConfig"];
+    if let Some(Value::Object(props)) = deploy.get_mut("properties") {
+        props.extend(tables);
+    }
+    deploy["additionalProperties"] = json!(false);
     root["$id"] = json!("https://shipit.dev/schema/pipeline-v1.json");
     root["properties"]["version"]["const"] = json!(1);
     let mut extra_defs = Map::new();
@@ -148,7 +169,7 @@ mod tests {
             options: json!({"type": "object", "properties": {"flavour": {"type": "string"}}}),
             option_names: vec!["flavour".into()],
         };
-        let root = build(&[kind], &[]);
+        let root = build(&[kind], &[], &[]);
         let stage = &root["$defs"]["StageConfig"];
         let names = property_names(stage, &root);
         for key in [

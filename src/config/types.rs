@@ -109,20 +109,21 @@ pub struct ReleaseConfig(
 );
 
 /// `[deploy.<env>]`: how the service runs in one environment and how new versions roll out.
+//
+// Unknown keys are found by the schema walk (`keys.rs`), which knows the runtimes' tables.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DeployConfig {
-    /// `"blue-green"`, `"rolling"` or `"canary"`.
+    /// `"blue-green"`, `"rolling"`, `"canary"` or (for `runtime = "systemd"`) `"reload"`.
     pub strategy: DeployStrategy,
-    /// The image to run (template; `version` is the version deployed):
-    /// `"ghcr.io/acme/demo:{{ version }}"`.
-    pub image: String,
+    /// The image to run, for container runtimes (template; `version` is the version
+    /// deployed): `"ghcr.io/acme/demo:{{ version }}"`.
+    pub image: Option<String>,
     /// Containers of the service. Default: 2.
     pub replicas: Option<usize>,
     /// The port the service listens on inside its container.
     pub port: u16,
-    /// Where the service runs: `"docker"` (the default, and for now the only one: containers
-    /// of `image`).
+    /// Where the service runs: `"docker"` (the default: containers of `image`) or
+    /// `"systemd"` (the release archive unpacked on each host, run as a unit).
     pub runtime: Option<String>,
     /// The Docker engines, addressed like the docker CLI: `unix:///var/run/docker.sock`,
     /// `tcp://host:2376` (TLS from `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), `ssh://user@host`;
@@ -167,6 +168,11 @@ pub struct DeployConfig {
     /// Commands and a webhook around the rollout.
     #[serde(default)]
     pub hooks: HooksConfig,
+    /// The runtimes' own tables (`[deploy.<env>.systemd]`), as written: each runtime reads
+    /// and checks its own (`Extensions::check_runtime`, `Loaded::runtime_table`).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub runtime_tables: BTreeMap<String, toml::Value>,
 }
 
 /// `hooks = { pre = [...], post = [...], gate = "https://..." }`: a failing hook rolls back.

@@ -54,9 +54,40 @@ pub fn validate(loaded: &Loaded, kinds: &dyn Extensions) -> Vec<Problem> {
             problems.extend(kinds.check_channel(channel, loaded));
         }
     }
+    for (env, deploy) in &file.deploy {
+        check_runtime_tables(loaded, kinds, env, deploy, &mut problems);
+    }
     super::bounds::check(loaded, &mut problems);
     super::names::check(loaded, &mut problems);
     problems
+}
+
+/// A runtime's table is read only by that runtime: one for another runtime is a mistake, and
+/// the chosen runtime checks its own.
+fn check_runtime_tables(
+    loaded: &Loaded,
+    kinds: &dyn Extensions,
+    env: &str,
+    deploy: &super::DeployConfig,
+    problems: &mut Vec<Problem>,
+) {
+    let chosen = deploy.runtime.as_deref().unwrap_or("docker");
+    for name in deploy.runtime_tables.keys() {
+        // An unknown table is an unknown key, reported with the others.
+        if name != chosen && kinds.runtimes().iter().any(|r| r.name == name) {
+            problems.push(
+                Problem::new(
+                    format!("`[deploy.{env}.{name}]` is for the {name} runtime, but this environment runs on {chosen}"),
+                    loaded.key_span(path!["deploy", env, name.as_str()]),
+                )
+                .label("never read")
+                .help(format!("set runtime = \"{name}\", or remove the table")),
+            );
+        }
+    }
+    if kinds.runtimes().iter().any(|r| r.name == chosen) {
+        problems.extend(kinds.check_runtime(chosen, env, loaded));
+    }
 }
 
 fn check_stage(

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::analysis::Thresholds;
 use super::health::HealthSpec;
 use super::router::haproxy::Address;
+use super::runtime::{Archive, SignedSums};
 use super::strategy::{Phase, Rollout};
 use crate::config::{Batch, DeployConfig, DeployStrategy, Loaded, Problem, PrometheusCheck};
 use crate::error::Error;
@@ -33,6 +34,17 @@ pub struct DeployPlan {
     pub port: u16,
     /// The runtime (`docker`, ...), one of `deploy::connect`'s.
     pub runtime: String,
+    /// The runtime's own `[deploy.<env>.<runtime>]` table as written (checked by the
+    /// runtime when the file was loaded), `null` when there is none.
+    pub runtime_options: serde_json::Value,
+    /// The folder the pipeline file is in: where relative paths in that table start.
+    pub base: std::path::PathBuf,
+    /// The release's Linux archives from the manifest, when it is of this version (what a
+    /// host-based runtime installs).
+    pub archives: Vec<Archive>,
+    /// The release's signed checksums, when the manifest has them.
+    #[serde(skip)]
+    pub signed: Option<SignedSums>,
     /// The hosts, in the order a rollout moves them (for Docker, the engines' addresses).
     pub hosts: Vec<String>,
     /// Hosts a rolling update moves at once.
@@ -222,14 +234,37 @@ pub fn plan(
             )
         })
     };
-    let image = render("image", &config.image)?;
-    crate::oci::reference::Reference::parse(&image).map_err(|e| {
-        problem(
-            "image",
-            e.to_string(),
-            "write `registry/owner/name:{{ version }}`",
-        )
-    })?;
+    let runtime = config.runtime.clone().unwrap_or_else(|| "docker".into());
+    let names = super::runtime::names();
+    if !names.contains(&runtime.as_str()) {
+        return Err(problem(
+            "runtime",
+            format!("unknown runtime `{runtime}`"),
+            &format!("runtimes: {}", names.join(", ")),
+        ));
+    }
+    // A host-based runtime runs the release itself: its "image" is the version.
+    let image = match (&config.image, runtime.as_str()) {
+        (_, "systemd") => version.to_string(),
+        (Some(image), _) => {
+            let image = render("image", image)?;
+            crate::oci::reference::Reference::parse(&image).map_err(|e| {
+                problem(
+                    "image",
+                    e.to_string(),
+                    "write `registry/owner/name:{{ version }}`",
+                )
+            })?;
+            image
+        }
+        (None, _) => {
+            return Err(problem(
+                "image",
+                format!("the {runtime} runtime needs `image`"),
+                "write image = \"registry/owner/name:{{ version }}\"",
+            ));
+        }
+    };
     let router = Address::parse(&config.router.haproxy).map_err(|e| {
         problem(
             "router",
@@ -242,14 +277,6 @@ pub fn plan(
         env_vars.push(format!("{key}={}", render("env", text)?));
     }
     let health = health_spec(config);
-    let runtime = config.runtime.clone().unwrap_or_else(|| "docker".into());
-    if !super::runtime::RUNTIMES.contains(&runtime.as_str()) {
-        return Err(problem(
-            "runtime",
-            format!("unknown runtime `{runtime}`"),
-            &format!("runtimes: {}", super::runtime::RUNTIMES.join(", ")),
-        ));
-    }
     let hosts = match (&config.hosts, &config.docker) {
         (Some(_), Some(_)) => {
             return Err(problem(
@@ -354,6 +381,18 @@ pub fn plan(
         image,
         replicas,
         port: config.port,
+        runtime_options: config
+            .runtime_tables
+            .get(&runtime)
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_default(),
+        base: loaded
+            .path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+        archives: Vec::new(),
+        signed: None,
         runtime,
         hosts,
         batch,
@@ -407,8 +446,49 @@ pub fn plan(
         },
         options,
     };
+    if plan.runtime == "systemd" {
+        (plan.archives, plan.signed) = release_files(dist, version);
+    }
     plan.phases = plan.rollout(false).phases().to_vec();
     Ok(plan)
+}
+
+/// The Linux tar.gz archives and the signed checksums of the build in `dist`, when it is of
+/// `version` (none otherwise: a host may still have that release from an earlier deploy).
+fn release_files(dist: &std::path::Path, version: &str) -> (Vec<Archive>, Option<SignedSums>) {
+    use crate::manifest::{ArtifactKind, Manifest};
+    use crate::relpath::{RelPath, read_regular};
+    let Ok(manifest) = Manifest::read(dist).map_err(|_| ()) else {
+        return (Vec::new(), None);
+    };
+    if manifest.version != version {
+        return (Vec::new(), None);
+    }
+    let archives = manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == ArtifactKind::Archive && a.name.ends_with(".tar.gz"))
+        .filter_map(|a| {
+            let target = crate::targets::Target::parse(a.target.as_deref()?, "").ok()?;
+            let path = RelPath::new(&a.path).ok()?.under(dist);
+            (target.os == "linux").then(|| Archive {
+                version: version.to_string(),
+                path,
+                target: target.triple,
+                arch: target.arch,
+                sha256: a.sha256.clone(),
+                size: a.size,
+            })
+        })
+        .collect();
+    let read = |name: &str| {
+        let artifact = manifest.artifacts.iter().find(|a| a.name == name)?;
+        read_regular(dist, &RelPath::new(&artifact.path).ok()?, 1 << 20).ok()
+    };
+    let signed = read("SHA256SUMS")
+        .zip(read("SHA256SUMS.minisig"))
+        .map(|(sums, signature)| SignedSums { sums, signature });
+    (archives, signed)
 }
 
 /// The section's hooks, rendered as `run` commands are (values through the environment).

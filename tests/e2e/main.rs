@@ -24,5 +24,6 @@ mod release;
 mod release_notes;
 mod split;
 mod supply_chain;
+mod systemd;
 mod trust;
 mod windows_channels;

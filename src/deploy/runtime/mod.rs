@@ -4,9 +4,43 @@
 //! runtime is chosen.
 
 pub mod docker;
+pub mod systemd;
+
+use crate::config::{Loaded, Problem};
+
+/// A runtime as the pipeline file names it: `runtime = "<name>"`, and the schema and check of
+/// its own `[deploy.<env>.<name>]` table when it reads one.
+pub struct Kind {
+    /// The name.
+    pub name: &'static str,
+    /// Where it runs a service, in one line.
+    pub about: &'static str,
+    /// JSON Schema of its table, when it has one.
+    pub options: Option<fn() -> serde_json::Value>,
+    /// Every problem of its table in environment `env`, located.
+    pub check: fn(&Loaded, &str) -> Vec<Problem>,
+}
 
 /// The runtimes a pipeline may name in `runtime = "..."`, each chosen in `deploy::connect`.
-pub const RUNTIMES: &[&str] = &["docker"];
+pub const RUNTIMES: &[Kind] = &[
+    Kind {
+        name: "docker",
+        about: "containers of `image` on Docker engines",
+        options: None,
+        check: |_, _| Vec::new(),
+    },
+    Kind {
+        name: "systemd",
+        about: "the release archive unpacked on plain Linux hosts over ssh, run as a unit",
+        options: Some(|| schemars::schema_for!(systemd::Options).to_value()),
+        check: systemd::check,
+    },
+];
+
+/// The names of [`RUNTIMES`].
+pub fn names() -> Vec<&'static str> {
+    RUNTIMES.iter().map(|k| k.name).collect()
+}
 
 use std::collections::BTreeMap;
 
@@ -70,8 +104,9 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A record of one deploy attempt (a labelled volume: immutable, listable, engine-wide).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A record of one deploy attempt (for Docker a labelled volume, for systemd a file on the
+/// host: immutable, listable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Record {
     /// Revision.
     pub revision: u64,
@@ -105,7 +140,7 @@ pub struct Step {
 }
 
 /// An operator's command to a running deploy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Control {
     /// `pause`, `resume`, `promote` or `abort`.
     pub command: String,
@@ -208,6 +243,33 @@ pub trait Runtime {
         app: &'a str,
         env: &'a str,
     ) -> LocalBoxFuture<'a, Result<Vec<Record>, RuntimeError>>;
+}
+
+/// A release archive from the manifest that a host-based runtime installs, with where its
+/// bytes are here.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Archive {
+    /// The version it is.
+    pub version: String,
+    /// Its target's triple.
+    pub target: String,
+    /// Its architecture, as `targets` names them (`x64`, `arm64`, ...).
+    pub arch: String,
+    /// The file here.
+    pub path: std::path::PathBuf,
+    /// SHA-256, lowercase hex, from the manifest.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// The release's signed checksums (`SHA256SUMS` and its minisign signature), as bytes.
+#[derive(Debug, Clone)]
+pub struct SignedSums {
+    /// `SHA256SUMS`.
+    pub sums: Vec<u8>,
+    /// `SHA256SUMS.minisig`.
+    pub signature: Vec<u8>,
 }
 
 /// What a runtime could not do, with the error underneath.

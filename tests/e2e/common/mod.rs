@@ -4,6 +4,7 @@
 pub mod engines;
 pub mod fake_github;
 pub mod haproxy;
+pub mod hosts;
 pub mod load;
 pub mod nuget_feed;
 pub mod proxy;
