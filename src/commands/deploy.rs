@@ -21,9 +21,10 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<ExitCode, Error> {
     let global = &session.cli.global;
     let loaded = config::load(&global.pipeline, super::PIPELINE)?;
     if args.init {
-        session
-            .printer
-            .out(&crate::deploy::connect::starter(&loaded, args.env.as_deref()));
+        session.printer.out(&crate::deploy::connect::starter(
+            &loaded,
+            args.env.as_deref(),
+        ));
         return Ok(ExitCode::Success);
     }
     let reporter = ui::reporter(session.ui, session.printer.clone());

@@ -110,7 +110,7 @@ impl Deployer<'_> {
         let mut first_error = None;
         for host in lock.hosts.iter().rev() {
             let released = match self.fleet.on(host) {
-                Ok(runtime) => runtime.remove(&lock.name).await,
+                Ok(runtime) => release(runtime, &lock.name).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = released {
@@ -119,6 +119,20 @@ impl Deployer<'_> {
         }
         first_error.map_or(Ok(()), |e| Err(e.into()))
     }
+}
+
+/// Removes the lock `name` on `host` while it is this process's (by its id, so a lock another
+/// run took over in the meantime stays).
+async fn release(host: &dyn Runtime, name: &str) -> Result<(), runtime::RuntimeError> {
+    let Some(holder) = host.holder(name).await? else {
+        return Ok(());
+    };
+    let ours = holder.labels.get("shipit.pid") == Some(&std::process::id().to_string())
+        && holder.labels.get("shipit.host") == Some(&hostname());
+    if let (true, Some(id)) = (ours, holder.id) {
+        host.remove_lock(&id).await?;
+    }
+    Ok(())
 }
 
 /// Whether process `pid` of this machine runs. `EPERM` means it runs as another user: alive.

@@ -33,8 +33,8 @@ impl Haproxy {
         std::fs::write(
             &config,
             format!(
-                "global\n    stats socket {} mode 600 level admin\n    stats timeout 30s\n\n\
-                 defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
+                "global\n    stats socket {} mode 600 level admin\n    stats timeout 30s\n    log stdout format raw local0\n\n\
+                 defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
                  \x20   retries 3\n    option redispatch\n\n\
                  frontend web\n    bind {frontend}\n    default_backend demo\n\n\
                  backend demo\n    balance roundrobin\n\n\
@@ -49,7 +49,7 @@ impl Haproxy {
             .arg("-f")
             .arg(&config)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("log")).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -70,6 +70,17 @@ impl Haproxy {
             child,
             _dir: dir,
         }
+    }
+
+    /// The request log lines with status `status` (HAProxy's `httplog` format).
+    pub fn logged(&self, status: u16) -> Vec<String> {
+        let log = self.socket.with_file_name("log");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!(" {status} ")))
+            .map(String::from)
+            .collect()
     }
 
     /// `unix://<socket>`.

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 
 use futures_util::future::LocalBoxFuture;
 
-pub use options::{Options, check};
 use options::is_word;
+pub use options::{Options, check};
 use ssh::{Destination, Ssh};
 
 use super::{
@@ -142,15 +142,15 @@ impl Systemd {
             "loongarch64" => "loong64",
             other => other,
         };
-        let mut fitting: Vec<&Archive> = self
-            .archives
-            .iter()
-            .filter(|a| match &self.target {
-                Some(target) => crate::targets::Target::parse(target, "")
-                    .is_ok_and(|t| t.triple == a.target),
-                None => a.arch == arch,
-            })
-            .collect();
+        let mut fitting: Vec<&Archive> =
+            self.archives
+                .iter()
+                .filter(|a| match &self.target {
+                    Some(target) => crate::targets::Target::parse(target, "")
+                        .is_ok_and(|t| t.triple == a.target),
+                    None => a.arch == arch,
+                })
+                .collect();
         // Static first: it runs on any libc.
         fitting.sort_by_key(|a| !a.target.ends_with("-musl"));
         fitting.first().map(|a| (*a).clone())
@@ -166,7 +166,11 @@ impl Systemd {
                     return None;
                 };
                 let port: u16 = port.parse().ok().filter(|_| kind == "instance")?;
-                let state = if state == "running" { "running" } else { "exited" };
+                let state = if state == "running" {
+                    "running"
+                } else {
+                    "exited"
+                };
                 Some(Container {
                     name: name.to_string(),
                     revision: revision.parse().unwrap_or(0),
@@ -240,10 +244,7 @@ fn address(host: &str, port: u16) -> String {
 
 /// `key<TAB>value` lines.
 fn fields(answer: &str) -> BTreeMap<&str, &str> {
-    answer
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .collect()
+    answer.lines().filter_map(|l| l.split_once('\t')).collect()
 }
 
 /// A lock holder's labels file: `id=TOKEN` then the labels as one line of JSON.
@@ -268,7 +269,9 @@ impl Runtime for Systemd {
     /// archive, checked there: nothing that runs changes.
     fn preflight(&self) -> LocalBoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let probe = self.remote("check the host", "check", &["none"], b"").await?;
+            let probe = self
+                .remote("check the host", "check", &["none"], b"")
+                .await?;
             let facts = fields(&probe);
             let machine = facts.get("arch").copied().unwrap_or("unknown");
             let Some(archive) = self.archive_for(machine) else {
@@ -287,10 +290,14 @@ impl Runtime for Systemd {
             if self.public_key.is_some() && facts.get("minisign") != Some(&"yes") {
                 return Err(self.refuse(
                     "check the signature",
-                    "a public key is set but the host has no minisign to check the release with".into(),
+                    "a public key is set but the host has no minisign to check the release with"
+                        .into(),
                 ));
             }
-            let free_kb: u64 = facts.get("free_kb").and_then(|f| f.parse().ok()).unwrap_or(0);
+            let free_kb: u64 = facts
+                .get("free_kb")
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(0);
             // The archive, its unpacked copy (compressed about 3:1) and room to spare.
             let needed_kb = archive.size.saturating_mul(5) / 1024 + 10 * 1024;
             if free_kb < needed_kb {
@@ -306,7 +313,11 @@ impl Runtime for Systemd {
             }
             let sha = self.checked("check the archive", &archive.sha256)?;
             let staged = self.remote("check the host", "check", &[sha], b"").await?;
-            let staged = fields(&staged).get("staged").copied().unwrap_or("no").to_string();
+            let staged = fields(&staged)
+                .get("staged")
+                .copied()
+                .unwrap_or("no")
+                .to_string();
             self.stage(&archive, &staged).await?;
             if let Ok(mut chosen) = self.chosen.lock() {
                 *chosen = Some(archive);
@@ -344,7 +355,11 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = format!("start {}", spec.name);
             let name = self.checked(&action, &spec.name)?;
-            let revision = spec.labels.get(super::REVISION).cloned().unwrap_or_default();
+            let revision = spec
+                .labels
+                .get(super::REVISION)
+                .cloned()
+                .unwrap_or_default();
             let release = self.checked(&action, &spec.image)?;
             let mut env = String::new();
             for line in &spec.env {
@@ -414,16 +429,14 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = "take the deploy lock";
             let name = self.checked(action, name)?;
-            let token = format!(
-                "{}-{}",
-                std::process::id(),
-                rand::random::<u64>()
-            );
+            let token = format!("{}-{}", std::process::id(), rand::random::<u64>());
             let input = format!(
                 "id={token}\n{}\n",
                 serde_json::to_string(&labels).unwrap_or_default()
             );
-            let answer = self.remote(action, "lock", &[name], input.as_bytes()).await?;
+            let answer = self
+                .remote(action, "lock", &[name], input.as_bytes())
+                .await?;
             let mut lines = answer.lines();
             match lines.next() {
                 Some("taken") => Ok(Ok(())),

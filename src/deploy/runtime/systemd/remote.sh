@@ -44,7 +44,12 @@ repoint() {
 # Keeps the newest KEEP releases by unpack time, and every release an instance or `current` uses.
 prune() {
   keep=$1
-  in_use=$(for m in instances/*.meta; do [ -e "$m" ] && sed -n 's/^release=//p' "$m"; done; readlink current 2>/dev/null | sed 's|^releases/||' || true)
+  in_use=$(
+    for m in instances/*.meta; do
+      if [ -e "$m" ]; then sed -n 's/^release=//p' "$m"; fi
+    done
+    readlink current 2>/dev/null | sed 's|^releases/||' || true
+  )
   n=0
   for dir in $(ls -1t releases); do
     case "$dir" in .*) continue ;; esac
@@ -87,6 +92,7 @@ stage)
   # stdin: the archive. It is kept only once its digest (and the signed sums, when given)
   # say it is the release's.
   sha=$1
+  shift
   [ ! -e "incoming/$sha" ] || fail "incoming/$sha is already there"
   cat > "incoming/$sha.part"
   got=$(sha256sum "incoming/$sha.part" | cut -d' ' -f1)
@@ -244,7 +250,9 @@ add-record)
   ;;
 records)
   # APP-ENV
-  for f in records/"$1"-r*.json; do [ -e "$f" ] && { cat "$f"; echo; }; done
+  for f in records/"$1"-r*.json; do
+    if [ -e "$f" ]; then cat "$f"; echo; fi
+  done
   ;;
 *)
   fail "unknown operation $op"

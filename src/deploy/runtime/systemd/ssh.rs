@@ -37,9 +37,13 @@ impl Destination {
             .ok_or_else(|| bad("a systemd host is `ssh://user@host[:port]`"))?;
         let url = reqwest::Url::parse(&format!("ssh://{rest}"))
             .map_err(|e| bad(&format!("not an ssh address: {e}")))?;
-        if url.path() != "" && url.path() != "/" || url.query().is_some() || url.password().is_some()
+        if url.path() != "" && url.path() != "/"
+            || url.query().is_some()
+            || url.password().is_some()
         {
-            return Err(bad("only `ssh://user@host[:port]`: no path, query or password"));
+            return Err(bad(
+                "only `ssh://user@host[:port]`: no path, query or password",
+            ));
         }
         let host = url
             .host_str()
@@ -123,7 +127,8 @@ impl Ssh {
             "-T",
         ]);
         if let Some(file) = &self.known_hosts {
-            ssh.arg("-o").arg(format!("UserKnownHostsFile={}", file.display()));
+            ssh.arg("-o")
+                .arg(format!("UserKnownHostsFile={}", file.display()));
         }
         if let Some(key) = &self.identity {
             ssh.arg("-o").arg("IdentitiesOnly=yes").arg("-i").arg(key);

@@ -31,15 +31,6 @@ impl Host {
     pub fn home(&self) -> PathBuf {
         PathBuf::from("/home").join(&self.user)
     }
-
-    /// Runs `script` with `sh` as the host's user, in its home; its output.
-    pub fn sh(&self, script: &str) -> std::process::Output {
-        Command::new("su")
-            .args(["-s", "/bin/sh", "-c", script, &self.user])
-            .current_dir("/")
-            .output()
-            .unwrap()
-    }
 }
 
 /// Several hosts and the client side that reaches them.
@@ -169,28 +160,48 @@ impl Hosts {
             if out.status.success() {
                 return;
             }
-            assert!(Instant::now() < until, "sshd of {} never answered: {:?}", host.addr, text(&out));
+            assert!(
+                Instant::now() < until,
+                "sshd of {} never answered: {:?}",
+                host.addr,
+                text(&out)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// Runs `command` on `host` over ssh, as shipit would reach it.
     pub fn ssh(&self, host: &Host, command: &str) -> std::process::Output {
-        Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-p", "2222", "-i"])
-            .arg(&self.identity)
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .arg(format!("{}@{}", host.user, host.addr))
-            .arg(command)
-            .output()
-            .unwrap()
+        self.ssh_command(host, command).output().unwrap()
+    }
+
+    /// The ssh command that runs `command` on `host`, in its home.
+    pub fn ssh_command(&self, host: &Host, command: &str) -> Command {
+        let mut ssh = Command::new("ssh");
+        ssh.args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-p",
+            "2222",
+            "-i",
+        ])
+        .arg(&self.identity)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+        .arg(format!("{}@{}", host.user, host.addr))
+        .arg(command)
+        .stdin(std::process::Stdio::null());
+        ssh
     }
 
     /// Installs `unit` as every host's `<name>@.service`.
     pub fn install_unit(&self, name: &str, unit: &str) {
         for host in &self.hosts {
-            let file = host.home().join(format!(".config/systemd/user/{name}@.service"));
+            let file = host
+                .home()
+                .join(format!(".config/systemd/user/{name}@.service"));
             std::fs::write(&file, unit).unwrap();
         }
     }
@@ -207,7 +218,11 @@ impl Hosts {
 
     /// `hosts = [...]`.
     pub fn list(&self) -> String {
-        let urls: Vec<String> = self.hosts.iter().map(|h| format!("\"{}\"", h.url)).collect();
+        let urls: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| format!("\"{}\"", h.url))
+            .collect();
         format!("hosts = [{}]", urls.join(", "))
     }
 }
@@ -218,9 +233,13 @@ impl Drop for Hosts {
             if let Ok(pid) = std::fs::read_to_string(&host.pid_file) {
                 let _ = Command::new("kill").arg(pid.trim()).output();
             }
-            let _ = Command::new("pkill").args(["-KILL", "-u", &host.user]).output();
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-u", &host.user])
+                .output();
             std::thread::sleep(Duration::from_millis(100));
-            let _ = Command::new("userdel").args(["-r", "-f", &host.user]).output();
+            let _ = Command::new("userdel")
+                .args(["-r", "-f", &host.user])
+                .output();
         }
         let _ = &self.dir;
     }
