@@ -306,6 +306,16 @@ fn a_version_failing_health_on_the_third_systemd_host_returns_every_host() {
     let r1 = |n: usize| vec![format!("demo-{}-r1-{n}", env.name)];
     assert_eq!(env.instances(), [r1(1), r1(2), r1(3)]);
     assert!(env.answers(9).iter().all(|a| a == "demo 0.1.0"));
+    // Each restored instance answers on its own, not only through the router's retries.
+    for host in &env.hosts.hosts {
+        let direct = crate::common::load::get(&format!("{}:9000", host.addr));
+        assert_eq!(
+            direct.as_ref().map(|(_, b)| b.trim()).ok(),
+            Some("demo 0.1.0"),
+            "{}: {direct:?}",
+            host.addr
+        );
+    }
     let status = env
         .shipit("0.1.0", &["deploy", "status", "--env", &env.name, "--json"])
         .output()
