@@ -90,8 +90,23 @@ impl Systemd {
         })
     }
 
-    /// Runs `op` with `args` (each quoted) on the host, `input` on its stdin.
+    /// Runs `op` on the host with `words` (names, versions, digests, numbers: each one that
+    /// could name a file there is checked here, then quoted), `input` on its stdin.
     async fn remote(
+        &self,
+        action: &str,
+        op: &str,
+        words: &[&str],
+        input: &[u8],
+    ) -> Result<String, RuntimeError> {
+        if let Some(bad) = words.iter().find(|w| !is_word(w, "+")) {
+            return Err(self.refuse(action, format!("`{bad}` cannot name a file on the host")));
+        }
+        self.remote_quoted(action, op, words, input).await
+    }
+
+    /// Runs `op` with `args` only quoted (keys and base64 text, never a file name).
+    async fn remote_quoted(
         &self,
         action: &str,
         op: &str,
@@ -118,15 +133,6 @@ impl Systemd {
 
     fn refuse(&self, action: &str, why: String) -> RuntimeError {
         RuntimeError::new(action, &self.address, std::io::Error::other(why))
-    }
-
-    /// A name the host may use as a file and a unit instance.
-    fn checked<'n>(&self, action: &str, name: &'n str) -> Result<&'n str, RuntimeError> {
-        if is_word(name, "+") {
-            Ok(name)
-        } else {
-            Err(self.refuse(action, format!("`{name}` cannot name a file on the host")))
-        }
     }
 
     /// The archive for a host whose `uname -m` is `machine`.
@@ -227,8 +233,11 @@ impl Systemd {
                 b64.encode(&signed.signature),
             ]);
         }
+        if !is_word(&archive.sha256, "") {
+            return Err(self.refuse(&action, format!("`{}` is not a digest", archive.sha256)));
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.remote(&action, "stage", &args, &bytes).await?;
+        self.remote_quoted(&action, "stage", &args, &bytes).await?;
         Ok(())
     }
 }
@@ -269,8 +278,10 @@ impl Runtime for Systemd {
     /// archive, checked there: nothing that runs changes.
     fn preflight(&self) -> LocalBoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async move {
+            // One round trip: the host's facts and the state of every archive it may get.
+            let candidates: Vec<&str> = self.archives.iter().map(|a| a.sha256.as_str()).collect();
             let probe = self
-                .remote("check the host", "check", &["none"], b"")
+                .remote("check the host", "check", &candidates, b"")
                 .await?;
             let facts = fields(&probe);
             let machine = facts.get("arch").copied().unwrap_or("unknown");
@@ -311,14 +322,11 @@ impl Runtime for Systemd {
                     ),
                 ));
             }
-            let sha = self.checked("check the archive", &archive.sha256)?;
-            let staged = self.remote("check the host", "check", &[sha], b"").await?;
-            let staged = fields(&staged)
-                .get("staged")
+            let staged = facts
+                .get(format!("staged {}", archive.sha256).as_str())
                 .copied()
-                .unwrap_or("no")
-                .to_string();
-            self.stage(&archive, &staged).await?;
+                .unwrap_or("no");
+            self.stage(&archive, staged).await?;
             if let Ok(mut chosen) = self.chosen.lock() {
                 *chosen = Some(archive);
             }
@@ -335,14 +343,13 @@ impl Runtime for Systemd {
     ) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let action = format!("unpack release {image}");
-            let version = self.checked(&action, image)?;
             let chosen = self.chosen.lock().ok().and_then(|c| c.clone());
-            let sha = match chosen.filter(|a| a.version == version) {
+            let sha = match chosen.filter(|a| a.version == image) {
                 Some(archive) => archive.sha256,
                 // A kept release: its marker names the digest it was unpacked from.
                 None => "kept".to_string(),
             };
-            let mut args = vec![version, sha.as_str()];
+            let mut args = vec![image, sha.as_str()];
             args.extend(self.bins.iter().map(String::as_str));
             self.remote(&action, "unpack", &args, b"").await.map(|_| ())
         })
@@ -354,13 +361,13 @@ impl Runtime for Systemd {
     ) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
         Box::pin(async move {
             let action = format!("start {}", spec.name);
-            let name = self.checked(&action, &spec.name)?;
+            let name = spec.name.as_str();
             let revision = spec
                 .labels
                 .get(super::REVISION)
                 .cloned()
                 .unwrap_or_default();
-            let release = self.checked(&action, &spec.image)?;
+            let release = spec.image.as_str();
             let mut env = String::new();
             for line in &spec.env {
                 // One variable a line: a newline would start another.
@@ -396,7 +403,6 @@ impl Runtime for Systemd {
     fn remove<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let action = format!("remove {name}");
-            let name = self.checked(&action, name)?;
             let keep = self.keep.to_string();
             self.remote(&action, "remove", &[name, &keep], b"")
                 .await
@@ -407,7 +413,6 @@ impl Runtime for Systemd {
     fn stop<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let action = format!("stop {name}");
-            let name = self.checked(&action, name)?;
             self.remote(&action, "stop", &[name], b"").await.map(|_| ())
         })
     }
@@ -415,7 +420,6 @@ impl Runtime for Systemd {
     fn restart<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
         Box::pin(async move {
             let action = format!("restart {name}");
-            let name = self.checked(&action, name)?;
             let answer = self.remote(&action, "restart", &[name], b"").await?;
             self.one(&action, &answer)
         })
@@ -428,7 +432,6 @@ impl Runtime for Systemd {
     ) -> LocalBoxFuture<'a, Result<Result<(), Holder>, RuntimeError>> {
         Box::pin(async move {
             let action = "take the deploy lock";
-            let name = self.checked(action, name)?;
             let token = format!("{}-{}", std::process::id(), rand::random::<u64>());
             let input = format!(
                 "id={token}\n{}\n",
@@ -451,7 +454,6 @@ impl Runtime for Systemd {
     ) -> LocalBoxFuture<'a, Result<Option<Holder>, RuntimeError>> {
         Box::pin(async move {
             let action = "read the deploy lock";
-            let name = self.checked(action, name)?;
             let answer = self.remote(action, "holder", &[name], b"").await?;
             let mut lines = answer.lines();
             Ok(match lines.next() {
@@ -465,7 +467,6 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = "remove the stale lock";
             let (name, token) = id.split_once('/').unwrap_or((id, ""));
-            let (name, token) = (self.checked(action, name)?, self.checked(action, token)?);
             let answer = self.remote(action, "unlock", &[name, token], b"").await?;
             Ok(answer.trim() == "removed")
         })
@@ -480,11 +481,10 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = "leave the operator's command";
             let file = format!("{app}-{env}");
-            let file = self.checked(action, &file)?;
             let input = control
                 .map(|c| serde_json::to_string(c).unwrap_or_default())
                 .unwrap_or_default();
-            self.remote(action, "set-control", &[file], input.as_bytes())
+            self.remote(action, "set-control", &[&file], input.as_bytes())
                 .await
                 .map(|_| ())
         })
@@ -498,8 +498,7 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = "read the operator's command";
             let file = format!("{app}-{env}");
-            let file = self.checked(action, &file)?;
-            let answer = self.remote(action, "control", &[file], b"").await?;
+            let answer = self.remote(action, "control", &[&file], b"").await?;
             Ok(serde_json::from_str(answer.trim()).ok())
         })
     }
@@ -513,10 +512,9 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = "record the deploy";
             let file = format!("{app}-{env}-r{}.json", record.revision);
-            let file = self.checked(action, &file)?;
             let line = serde_json::to_string(record)
                 .map_err(|e| RuntimeError::new(action, &self.address, e))?;
-            self.remote(action, "add-record", &[file], line.as_bytes())
+            self.remote(action, "add-record", &[&file], line.as_bytes())
                 .await
                 .map(|_| ())
         })
@@ -530,8 +528,7 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = "read the deploy records";
             let prefix = format!("{app}-{env}");
-            let prefix = self.checked(action, &prefix)?;
-            let answer = self.remote(action, "records", &[prefix], b"").await?;
+            let answer = self.remote(action, "records", &[&prefix], b"").await?;
             // A line that is not a record (a damaged file) is not one; the others stand.
             let mut records: Vec<Record> = answer
                 .lines()

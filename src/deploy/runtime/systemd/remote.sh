@@ -72,19 +72,18 @@ show() {
 
 case "$op" in
 check)
-  # What preflight needs: the machine, the free space, the archive's state, the unit.
-  sha=$1
+  # What preflight needs: the machine, the free space, the tools, and the state of each
+  # candidate archive SHA... (`yes` kept and whole, `tampered` kept and changed, `no`).
   printf 'arch\t%s\n' "$(uname -m)"
   printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"
-  if [ -e "incoming/$sha" ]; then
-    if [ "$(sha256sum "incoming/$sha" | cut -d' ' -f1)" = "$sha" ]; then
-      printf 'staged\tyes\n'
-    else
-      printf 'staged\ttampered\n'
+  for sha in "$@"; do
+    state=no
+    if [ -e "incoming/$sha" ]; then
+      state=tampered
+      [ "$(sha256sum "incoming/$sha" | cut -d' ' -f1)" != "$sha" ] || state=yes
     fi
-  else
-    printf 'staged\tno\n'
-  fi
+    printf 'staged %s\t%s\n' "$sha" "$state"
+  done
   if command -v minisign >/dev/null 2>&1; then printf 'minisign\tyes\n'; else printf 'minisign\tno\n'; fi
   command -v "${SYSTEMCTL%% *}" >/dev/null 2>&1 || fail "no \`${SYSTEMCTL%% *}\` on this host"
   ;;
