@@ -191,11 +191,20 @@ impl Systemd {
             .collect()
     }
 
-    fn one(&self, action: &str, answer: &str) -> Result<Container, RuntimeError> {
-        self.instances(answer)
-            .into_iter()
-            .next()
-            .ok_or_else(|| self.refuse(action, "the host did not list the instance".into()))
+    /// The instance `name` in the host's answer: an answer about another instance is refused,
+    /// since its port would be routed under this one's name.
+    fn one(&self, action: &str, name: &str, answer: &str) -> Result<Container, RuntimeError> {
+        let listed = self.instances(answer);
+        match listed.iter().find(|c| c.name == name) {
+            Some(c) => Ok(c.clone()),
+            None => Err(self.refuse(
+                action,
+                match listed.first() {
+                    Some(other) => format!("the host answered about {}, not {name}", other.name),
+                    None => "the host did not list the instance".into(),
+                },
+            )),
+        }
     }
 
     /// Sends the chosen archive unless the host has it, and checks it there.
@@ -383,7 +392,7 @@ impl Runtime for Systemd {
                     env.as_bytes(),
                 )
                 .await?;
-            self.one(&action, &answer)
+            self.one(&action, name, &answer)
         })
     }
 
@@ -421,7 +430,7 @@ impl Runtime for Systemd {
         Box::pin(async move {
             let action = format!("restart {name}");
             let answer = self.remote(&action, "restart", &[name], b"").await?;
-            self.one(&action, &answer)
+            self.one(&action, name, &answer)
         })
     }
 
@@ -569,6 +578,56 @@ mod tests {
             sha256: "00".into(),
             size: 1,
         }
+    }
+
+    /// Runs the host script here, in `root`, with `true` as systemctl (every unit "active").
+    fn remote_here(root: &std::path::Path, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", REMOTE, "shipit"])
+            .arg(root)
+            .args(args)
+            .env("SYSTEMCTL", "true")
+            .env("UNIT", "demo")
+            .env("BIND", "127.0.0.1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn restart_reports_the_restarted_instance_not_the_last_one_repoint_looked_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for version in ["0.1.0", "0.2.0"] {
+            std::fs::create_dir_all(root.join("releases").join(version)).unwrap();
+            std::fs::write(root.join("releases").join(version).join(".shipit-release"), "x")
+                .unwrap();
+        }
+        remote_here(root, &["start", "demo-prod-r1-1", "0.1.0", "1", "9000"], "");
+        remote_here(root, &["start", "demo-prod-r2-1", "0.2.0", "2", "9000"], "");
+        let answer = remote_here(root, &["restart", "demo-prod-r1-1"], "");
+        assert_eq!(answer, "instance\tdemo-prod-r1-1\t1\t0.1.0\t9000\trunning\n");
+        assert_eq!(
+            std::fs::read_link(root.join("current")).unwrap(),
+            std::path::Path::new("releases/0.2.0")
+        );
+    }
+
+    #[test]
+    fn an_answer_about_another_instance_is_refused_not_routed_under_this_name() {
+        let h = host(vec![], None);
+        let answer = "instance\tdemo-prod-r2-1\t2\t0.2.0\t9001\trunning\n";
+        let err = h.one("restart demo-prod-r1-1", "demo-prod-r1-1", answer).unwrap_err();
+        let said = crate::error::chain(&err);
+        assert!(said.contains("answered about demo-prod-r2-1, not demo-prod-r1-1"), "{said}");
+        let ok = h.one("restart demo-prod-r2-1", "demo-prod-r2-1", answer).unwrap();
+        assert_eq!(ok.address.as_deref(), Some("web-1:9001"));
     }
 
     #[test]

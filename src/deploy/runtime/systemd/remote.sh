@@ -21,12 +21,16 @@ mkdir -p releases incoming instances locks records control
 
 fail() { echo "shipit-remote: $*" >&2; exit 3; }
 
+# The helpers below run in subshells, `name() ( ... )`: sh has no local variables, and a
+# helper's loop variable must never change the caller's (`repoint` once renamed the instance
+# `restart` then reported, so a restored instance was routed to another one's port).
+
 # SYSTEMCTL: the command systemctl is reached with, words separated by spaces (checked words).
 ctl() { $SYSTEMCTL "$@"; }
 
 # Points `current` at the release of the newest-revision instance that runs, through a new
 # link renamed over the old one: a reader sees the old release or the new, never neither.
-repoint() {
+repoint() (
   best='' best_rev=-1
   for meta in instances/*.meta; do
     [ -e "$meta" ] || continue
@@ -39,10 +43,10 @@ repoint() {
   [ -n "$best" ] || return 0
   ln -sfn "releases/$best" current.new
   mv -T current.new current
-}
+)
 
 # Keeps the newest KEEP releases by unpack time, and every release an instance or `current` uses.
-prune() {
+prune() (
   keep=$1
   in_use=$(
     for m in instances/*.meta; do
@@ -60,15 +64,15 @@ prune() {
       rm -rf "releases/$dir"
     fi
   done
-}
+)
 
-meta() { sed -n "s/^$2=//p" "instances/$1.meta"; }
+meta() ( sed -n "s/^$2=//p" "instances/$1.meta" )
 
-show() {
+show() (
   name=$1
   if ctl is-active --quiet "$UNIT@$name" 2>/dev/null; then state=running; else state=exited; fi
   printf 'instance\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(meta "$name" revision)" "$(meta "$name" release)" "$(meta "$name" port)" "$state"
-}
+)
 
 case "$op" in
 check)

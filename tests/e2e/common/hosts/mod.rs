@@ -216,6 +216,28 @@ impl Hosts {
         )
     }
 
+    /// Every unit instance's log on every host (the stand-in's `<unit>@<name>.log`), for
+    /// failure messages.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        for host in &self.hosts {
+            let dir = host.home().join(".stand-in");
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "log"))
+                .collect();
+            files.sort();
+            for file in files {
+                let log = std::fs::read_to_string(&file).unwrap_or_default();
+                all.push_str(&format!("--- {} {}\n{log}", host.addr, file.display()));
+            }
+        }
+        all
+    }
+
     /// `hosts = [...]`.
     pub fn list(&self) -> String {
         let urls: Vec<String> = self
