@@ -155,6 +155,9 @@ pub struct DeployConfig {
     /// Canary options.
     #[serde(default)]
     pub canary: CanaryConfig,
+    /// In-place reload options.
+    #[serde(default)]
+    pub reload: ReloadConfig,
     /// Analysis of the new version under traffic.
     #[serde(default)]
     pub analysis: AnalysisConfig,
@@ -214,6 +217,9 @@ pub enum DeployStrategy {
     Rolling,
     /// Traffic moved to the new version in weighted steps, with analysis between.
     Canary,
+    /// Each running instance swapped to the new release in place and sent its unit's reload,
+    /// a batch of hosts at a time (runtimes that can, such as systemd).
+    Reload,
 }
 
 impl std::fmt::Display for DeployStrategy {
@@ -222,6 +228,7 @@ impl std::fmt::Display for DeployStrategy {
             DeployStrategy::BlueGreen => "blue-green",
             DeployStrategy::Rolling => "rolling",
             DeployStrategy::Canary => "canary",
+            DeployStrategy::Reload => "reload",
         })
     }
 }
@@ -291,6 +298,15 @@ pub struct RollingConfig {
     pub max_unavailable: Option<usize>,
     /// How long each batch takes traffic, with the analysis running, before the next one
     /// moves. Default: the analysis's worst-case detection time plus one interval.
+    pub pause: Option<Duration>,
+}
+
+/// `reload = { ... }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// How long each reloaded batch takes traffic, with the analysis running, before the next
+    /// one moves. Default: the analysis's worst-case detection time plus one interval.
     pub pause: Option<Duration>,
 }
 

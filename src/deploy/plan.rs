@@ -105,6 +105,8 @@ enum StrategyOptions {
     },
     /// Traffic percentages, with a pause after each.
     Canary { steps: Vec<u32>, pause: Duration },
+    /// Instances swapped in place at a time, and each batch's analysis time.
+    Reload { batch: usize, pause: Duration },
 }
 
 /// `hooks`, rendered.
@@ -172,6 +174,9 @@ impl DeployPlan {
             ),
             StrategyOptions::Canary { steps, pause } => {
                 Rollout::canary(instances, steps, *pause, self.health_deadline)
+            }
+            StrategyOptions::Reload { batch, pause } => {
+                Rollout::reload(instances, *batch, *pause, self.health_deadline)
             }
         }
     }
@@ -335,6 +340,15 @@ pub fn plan(
         failure_limit: a.failure_limit.unwrap_or(2).max(1),
         min_requests: a.min_requests.unwrap_or(10),
     };
+    // How long a batch takes traffic before the next moves: by default long enough for the
+    // analysis to catch a bad version.
+    let batch_pause = |pause: Option<crate::config::Duration>| {
+        pause.map_or(
+            Rollout::worst_case_detection(analysis_interval, analysis.failure_limit)
+                + analysis_interval,
+            crate::config::Duration::get,
+        )
+    };
     let options = match config.strategy {
         DeployStrategy::BlueGreen => StrategyOptions::BlueGreen {
             scale_down_delay: or(config.blue_green.scale_down_delay, 30),
@@ -361,17 +375,27 @@ pub fn plan(
             StrategyOptions::Rolling {
                 max_surge,
                 max_unavailable,
-                pause: config.rolling.pause.map_or(
-                    Rollout::worst_case_detection(analysis_interval, analysis.failure_limit)
-                        + analysis_interval,
-                    crate::config::Duration::get,
-                ),
+                pause: batch_pause(config.rolling.pause),
             }
         }
         DeployStrategy::Canary => StrategyOptions::Canary {
             steps,
             pause: or(config.canary.pause, 30),
         },
+        DeployStrategy::Reload => {
+            let kind = super::runtime::RUNTIMES.iter().find(|k| k.name == runtime);
+            if !kind.is_some_and(|k| k.reloads) {
+                return Err(problem(
+                    "strategy",
+                    format!("the {runtime} runtime cannot swap a running instance in place"),
+                    "use \"rolling\" (a new instance beside the old one), or runtime = \"systemd\"",
+                ));
+            }
+            StrategyOptions::Reload {
+                batch: batch * replicas,
+                pause: batch_pause(config.reload.pause),
+            }
+        }
     };
     let mut plan = DeployPlan {
         app: project.to_string(),

@@ -36,8 +36,11 @@ struct Moved {
     /// Old containers stopped on the way (a rolling update's earlier batches), started
     /// again by the undo so every host returns; removed once the rollout is promoted.
     retired: Vec<Container>,
-    /// New containers.
+    /// New containers (reloaded ones too, under their old names).
     fresh: Vec<Fresh>,
+    /// Old instances as they were before a reload swapped them in place (listed before the
+    /// swap, so the undo sends back even one whose reload failed half-way).
+    reloaded: Vec<Container>,
 }
 
 /// A new container during a rollout.
@@ -45,6 +48,9 @@ struct Fresh {
     container: Container,
     tracker: Tracker,
     healthy: bool,
+    /// Its server's counters when it joined the new revision (a reloaded instance's earlier
+    /// requests were the old version's): the analysis counts from here.
+    before: Counters,
 }
 
 /// Drives deploys of one environment.
@@ -337,6 +343,7 @@ impl<'a> Deployer<'a> {
             stable,
             retired: Vec::new(),
             fresh: Vec::new(),
+            reloaded: Vec::new(),
         };
         match self.walk(plan, revision, &mut done).await {
             Ok(outcome) => outcome,
@@ -420,6 +427,10 @@ impl<'a> Deployer<'a> {
                                 "pausing {} with the analysis running",
                                 humantime::format_duration(*duration)
                             ));
+                            Event::Done
+                        }
+                        Phase::Reload { count } => {
+                            self.reload(plan, revision, *count, moved).await?;
                             Event::Done
                         }
                         Phase::RetireStable { count } => {

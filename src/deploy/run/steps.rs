@@ -94,7 +94,73 @@ impl Deployer<'_> {
             container,
             tracker: Tracker::new(&plan.health),
             healthy: false,
+            before: Counters::default(),
         })
+    }
+
+    /// Swaps `count` stable instances to the new version in place. While another instance
+    /// serves, each is taken out of the rotation and left idle first, so a service whose
+    /// reload drops connections loses none.
+    pub(super) async fn reload(
+        &self,
+        plan: &DeployPlan,
+        revision: u64,
+        count: usize,
+        moved: &mut Moved,
+    ) -> Result<(), DeployError> {
+        let n = count.min(moved.stable.len());
+        let batch: Vec<Container> = moved.stable.drain(..n).collect();
+        moved.reloaded.extend(batch.iter().cloned());
+        let others_serve = !moved.stable.is_empty() || !moved.fresh.is_empty();
+        if others_serve {
+            for old in &batch {
+                self.quiesce(&old.name).await?;
+            }
+        }
+        for old in &batch {
+            let before = self.server_counters(&old.name).await?;
+            let container = self
+                .fleet
+                .on(&old.host)?
+                .reload(&old.name, &plan.image, revision)
+                .await?;
+            self.step(
+                &old.host,
+                format!(
+                    "reloaded {} on {} (revision {revision})",
+                    old.name, plan.version
+                ),
+            );
+            moved.fresh.push(Fresh {
+                container,
+                tracker: Tracker::new(&plan.health),
+                healthy: false,
+                before,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes a server of the managed backend out of the rotation and waits until it is idle
+    /// (or `drain_timeout` passed); it stays registered.
+    pub(super) async fn quiesce(&self, name: &str) -> Result<(), DeployError> {
+        let backend = &self.plan.backend;
+        self.router.set_weight(backend, name, 0).await?;
+        self.await_idle(backend, name).await
+    }
+
+    /// One server's counters now.
+    async fn server_counters(&self, name: &str) -> Result<Counters, DeployError> {
+        let stats = self.router.stats(&self.plan.backend).await?;
+        Ok(stats
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| Counters {
+                responses: s.responses,
+                errors: s.errors_5xx + s.connection_errors,
+                response_ms: 0,
+            })
+            .unwrap_or_default())
     }
 
     /// One round of health checks of the new containers not yet healthy.
@@ -158,12 +224,12 @@ impl Deployer<'_> {
         let stats = self.router.stats(&self.plan.backend).await?;
         let mut total = Counters::default();
         let mut weighted_ms = 0;
-        for s in stats
-            .iter()
-            .filter(|s| fresh.iter().any(|f| f.container.name == s.name))
-        {
-            total.responses += s.responses;
-            total.errors += s.errors_5xx + s.connection_errors;
+        for f in fresh {
+            let Some(s) = stats.iter().find(|s| s.name == f.container.name) else {
+                continue;
+            };
+            total.responses += s.responses.saturating_sub(f.before.responses);
+            total.errors += (s.errors_5xx + s.connection_errors).saturating_sub(f.before.errors);
             weighted_ms = weighted_ms.max(s.response_ms);
         }
         total.response_ms = weighted_ms;
@@ -222,6 +288,33 @@ impl Deployer<'_> {
         Ok(())
     }
 
+    /// Waits until `name` on `backend` has no request in flight; at `drain_timeout` its
+    /// sessions are closed.
+    async fn await_idle(&self, backend: &str, name: &str) -> Result<(), DeployError> {
+        let deadline = self.clock.now() + self.plan.drain_timeout;
+        loop {
+            let stats = self.router.stats(backend).await?;
+            let busy = stats
+                .iter()
+                .find(|s| s.name == name)
+                .map_or(0, |s| s.current);
+            if busy == 0 {
+                return Ok(());
+            }
+            if self.clock.now() >= deadline {
+                self.tell(
+                    Level::Warn,
+                    format!(
+                        "{name} still has {busy} requests after the drain timeout; closing them"
+                    ),
+                );
+                let _ = self.router.close_sessions(backend, name).await;
+                return Ok(());
+            }
+            self.clock.sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Drains a server of the managed backend and deletes it once idle.
     pub(in crate::deploy) async fn retire_server(&self, name: &str) -> Result<(), DeployError> {
         self.retire_server_of(&self.plan.backend, name).await
@@ -239,28 +332,7 @@ impl Deployer<'_> {
             .await
             .map_err(err)?;
         self.router.drain(backend, name).await.map_err(err)?;
-        let deadline = self.clock.now() + self.plan.drain_timeout;
-        loop {
-            let stats = self.router.stats(backend).await.map_err(err)?;
-            let busy = stats
-                .iter()
-                .find(|s| s.name == name)
-                .map_or(0, |s| s.current);
-            if busy == 0 {
-                break;
-            }
-            if self.clock.now() >= deadline {
-                self.tell(
-                    Level::Warn,
-                    format!(
-                        "{name} still has {busy} requests after the drain timeout; closing them"
-                    ),
-                );
-                let _ = self.router.close_sessions(backend, name).await;
-                break;
-            }
-            self.clock.sleep(Duration::from_millis(100)).await;
-        }
+        self.await_idle(backend, name).await?;
         let mut attempts = 0;
         loop {
             match self.router.remove_server(backend, name).await {

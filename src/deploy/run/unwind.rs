@@ -36,7 +36,15 @@ impl Deployer<'_> {
                 problems.push(format!("route all traffic to {} ({e})", old.name));
             }
         }
-        for f in &moved.fresh {
+        let instances = moved.stable.len() + moved.retired.len() + moved.fresh.len();
+        for old in &moved.reloaded {
+            match self.reload_back(old, instances > 1).await {
+                Ok(()) => restored += 1,
+                Err(e) => problems.push(format!("reload {} back ({})", old.name, e.chain())),
+            }
+        }
+        let swapped = |f: &&Fresh| moved.reloaded.iter().any(|r| r.name == f.container.name);
+        for f in moved.fresh.iter().filter(|f| !swapped(f)) {
             if let Err(e) = self.retire_server(&f.container.name).await {
                 problems.push(format!("take {} off the router ({e})", f.container.name));
             }
@@ -49,13 +57,17 @@ impl Deployer<'_> {
                 Err(e) => problems.push(format!("remove {} ({e})", f.container.name)),
             }
         }
-        let old = moved.stable.first().or(moved.retired.first());
+        let old = moved
+            .stable
+            .first()
+            .or(moved.retired.first())
+            .or(moved.reloaded.first());
+        let removed = moved.fresh.len().saturating_sub(moved.reloaded.len());
         self.say(format!(
-            "{} new container{} removed{}; {}",
-            moved.fresh.len(),
-            if moved.fresh.len() == 1 { "" } else { "s" },
+            "{removed} new container{} removed{}; {}",
+            if removed == 1 { "" } else { "s" },
             if restored > 0 {
-                format!(", {restored} old one(s) started again")
+                format!(", {restored} old one(s) back on their release")
             } else {
                 String::new()
             },
@@ -78,10 +90,46 @@ impl Deployer<'_> {
         self.router
             .add_server(backend, &old.name, &address, 0)
             .await?;
+        self.await_back(&old.name, &address).await?;
+        self.step(
+            &old.host,
+            format!("started {} (revision {}) again", old.name, old.revision),
+        );
+        Ok(())
+    }
+
+    /// Sends an instance a reload swapped back to its old release (taken out of the rotation
+    /// first unless it is the only one), and gives it its full share once healthy.
+    async fn reload_back(&self, old: &Container, others_serve: bool) -> Result<(), DeployError> {
+        if others_serve {
+            self.quiesce(&old.name).await?;
+        }
+        let container = self
+            .fleet
+            .on(&old.host)?
+            .reload(&old.name, &old.image, old.revision)
+            .await?;
+        let address = container
+            .address
+            .clone()
+            .ok_or_else(|| format!("{} reloaded without a published port", old.name))?;
+        self.await_back(&old.name, &address).await?;
+        self.step(
+            &old.host,
+            format!(
+                "reloaded {} back on {} (revision {})",
+                old.name, old.version, old.revision
+            ),
+        );
+        Ok(())
+    }
+
+    /// Waits until the old instance at `address` is healthy, then gives it its full share.
+    async fn await_back(&self, name: &str, address: &str) -> Result<(), DeployError> {
         let mut tracker = Tracker::new(&self.plan.health);
         let deadline = self.clock.now() + self.plan.health.deadline;
         loop {
-            match tracker.record(health::probe(&self.http, &address, &self.plan.health).await) {
+            match tracker.record(health::probe(&self.http, address, &self.plan.health).await) {
                 Health::Healthy => break,
                 Health::Unhealthy(why) => return Err(why.into()),
                 Health::Pending if self.clock.now() >= deadline => {
@@ -94,11 +142,9 @@ impl Deployer<'_> {
                 Health::Pending => self.clock.sleep(self.plan.health.interval).await,
             }
         }
-        self.router.set_weight(backend, &old.name, FULL).await?;
-        self.step(
-            &old.host,
-            format!("started {} (revision {}) again", old.name, old.revision),
-        );
+        self.router
+            .set_weight(&self.plan.backend, name, FULL)
+            .await?;
         Ok(())
     }
 }

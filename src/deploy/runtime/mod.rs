@@ -19,6 +19,9 @@ pub struct Kind {
     pub options: Option<fn() -> serde_json::Value>,
     /// Every problem of its table in environment `env`, located.
     pub check: fn(&Loaded, &str) -> Vec<Problem>,
+    /// Whether it swaps a running instance in place ([`Runtime::reload`]), for
+    /// `strategy = "reload"`.
+    pub reloads: bool,
 }
 
 /// The runtimes a pipeline may name in `runtime = "..."`, each chosen in `deploy::connect`.
@@ -28,12 +31,14 @@ pub const RUNTIMES: &[Kind] = &[
         about: "containers of `image` on Docker engines",
         options: None,
         check: |_, _| Vec::new(),
+        reloads: false,
     },
     Kind {
         name: "systemd",
         about: "the release archive unpacked on plain Linux hosts over ssh, run as a unit",
         options: Some(|| schemars::schema_for!(systemd::Options).to_value()),
         check: systemd::check,
+        reloads: true,
     },
 ];
 
@@ -195,6 +200,26 @@ pub trait Runtime {
 
     /// Starts a stopped container again; its address may have changed.
     fn restart<'a>(&'a self, name: &'a str) -> LocalBoxFuture<'a, Result<Container, RuntimeError>>;
+
+    /// Swaps the running instance `name` to `image` in place (`strategy = "reload"`),
+    /// labelled `revision`, and says what runs now; its address stays. One that no longer
+    /// runs is started on `image`; one already on it is left alone, so the undo can call this
+    /// with the old image whatever happened. Only runtimes whose [`Kind::reloads`] say so.
+    fn reload<'a>(
+        &'a self,
+        name: &'a str,
+        image: &'a str,
+        revision: u64,
+    ) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
+        let _ = (image, revision);
+        Box::pin(async move {
+            Err(RuntimeError::new(
+                &format!("reload {name}"),
+                self.address(),
+                std::io::Error::other("this runtime cannot swap a running instance in place"),
+            ))
+        })
+    }
 
     /// Takes the lock `name` atomically, holding `labels` (who, where, since when);
     /// `Err(holder)` when someone holds it. Needs nothing of the service (no image, no unit).

@@ -52,6 +52,12 @@ pub enum Phase {
         /// `pre` or `post`.
         when: HookPoint,
     },
+    /// Swap `count` instances of the stable revision to the new version in place (each drained
+    /// first while others serve), then treat them as new ones: health, traffic, analysis.
+    Reload {
+        /// How many.
+        count: usize,
+    },
     /// Drain `count` containers of the stable revision and remove them.
     RetireStable {
         /// How many (`usize::MAX`: all).
@@ -90,6 +96,9 @@ impl std::fmt::Display for Phase {
             Phase::Hooks {
                 when: HookPoint::Post,
             } => f.write_str("run the post-promotion hooks"),
+            Phase::Reload { count } => {
+                write!(f, "reload {count} instance(s) on the new version in place")
+            }
             Phase::RetireStable { count: usize::MAX } => {
                 f.write_str("drain and remove the old containers")
             }
@@ -263,6 +272,33 @@ impl Rollout {
         Rollout::new(phases, health_deadline)
     }
 
+    /// Reload: `batch` instances at a time are swapped to the new version in place, turn
+    /// healthy, take their traffic back and are analysed for `pause` before the next batch.
+    pub fn reload(
+        replicas: usize,
+        batch: usize,
+        pause: Duration,
+        health_deadline: Duration,
+    ) -> Rollout {
+        let mut phases = Vec::new();
+        let mut reloaded = 0;
+        while reloaded < replicas.max(1) {
+            let count = batch.max(1).min(replicas.max(1) - reloaded);
+            phases.extend([
+                Phase::Reload { count },
+                Phase::AwaitHealthy,
+                Phase::Route {
+                    traffic: Traffic::Even,
+                },
+            ]);
+            if !pause.is_zero() {
+                phases.push(Phase::Pause { duration: pause });
+            }
+            reloaded += count;
+        }
+        Rollout::new(phases, health_deadline)
+    }
+
     fn new(phases: Vec<Phase>, health_deadline: Duration) -> Rollout {
         Rollout {
             phases,
@@ -346,6 +382,7 @@ impl Rollout {
                         Phase::StartNew { .. }
                             | Phase::Route { .. }
                             | Phase::RetireStable { .. }
+                            | Phase::Reload { .. }
                             | Phase::Hooks { .. }
                     )
                 ) =>

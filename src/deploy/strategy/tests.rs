@@ -97,6 +97,39 @@ fn rolling_batches_follow_surge_and_unavailable() {
 }
 
 #[test]
+fn reload_swaps_a_batch_in_place_then_checks_and_analyses_it_before_the_next() {
+    let batch = |count| {
+        [
+            Phase::Reload { count },
+            Phase::AwaitHealthy,
+            Phase::Route {
+                traffic: Traffic::Even,
+            },
+            Phase::Pause { duration: 2 * S },
+        ]
+    };
+    let phases = walk(Rollout::reload(3, 2, 2 * S, 60 * S));
+    assert_eq!(phases, [batch(2), batch(1)].concat());
+    // A reload never starts or retires anything: the same instances run the new version.
+    assert!(!phases.iter().any(|p| matches!(
+        p,
+        Phase::StartNew { .. } | Phase::RetireStable { .. }
+    )));
+    // An unhealthy reloaded batch rolls back before it gets traffic.
+    let mut rollout = Rollout::reload(2, 1, S, 60 * S);
+    let now = Instant::now();
+    assert_eq!(
+        rollout.advance(Event::Begin, now),
+        Action::Perform(Phase::Reload { count: 1 })
+    );
+    rollout.advance(Event::Done, now);
+    assert!(matches!(
+        rollout.advance(Event::Unhealthy("down".into()), now),
+        Action::Rollback { .. }
+    ));
+}
+
+#[test]
 fn canary_steps_pause_between_weights() {
     let phases = walk(Rollout::canary(2, &[10, 50, 100], 10 * S, 60 * S));
     let routes: Vec<&Phase> = phases

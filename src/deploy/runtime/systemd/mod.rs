@@ -434,6 +434,22 @@ impl Runtime for Systemd {
         })
     }
 
+    fn reload<'a>(
+        &'a self,
+        name: &'a str,
+        image: &'a str,
+        revision: u64,
+    ) -> LocalBoxFuture<'a, Result<Container, RuntimeError>> {
+        Box::pin(async move {
+            let action = format!("reload {name} on release {image}");
+            let revision = revision.to_string();
+            let answer = self
+                .remote(&action, "reload", &[name, image, &revision], b"")
+                .await?;
+            self.one(&action, name, &answer)
+        })
+    }
+
     fn lock<'a>(
         &'a self,
         name: &'a str,

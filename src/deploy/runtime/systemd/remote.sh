@@ -68,6 +68,18 @@ prune() (
 
 meta() ( sed -n "s/^$2=//p" "instances/$1.meta" )
 
+# NAME REVISION RELEASE PORT: the instance's labels, renamed into place.
+label() (
+  printf 'revision=%s\nrelease=%s\nport=%s\n' "$2" "$3" "$4" > "instances/$1.meta.new"
+  mv "instances/$1.meta.new" "instances/$1.meta"
+)
+
+# NAME RELEASE: the instance's link to its release, renamed over the old one.
+link() (
+  ln -sfn "../releases/$2" "instances/$1.new"
+  mv -T "instances/$1.new" "instances/$1"
+)
+
 show() (
   name=$1
   if ctl is-active --quiet "$UNIT@$name" 2>/dev/null; then state=running; else state=exited; fi
@@ -160,10 +172,8 @@ start)
   cat > "instances/$name.env.new"
   printf 'PORT=%s\nBIND=%s\n' "$port" "$BIND" >> "instances/$name.env.new"
   mv "instances/$name.env.new" "instances/$name.env"
-  printf 'revision=%s\nrelease=%s\nport=%s\n' "$revision" "$release" "$port" > "instances/$name.meta.new"
-  mv "instances/$name.meta.new" "instances/$name.meta"
-  ln -sfn "../releases/$release" "instances/$name.new"
-  mv -T "instances/$name.new" "instances/$name"
+  label "$name" "$revision" "$release" "$port"
+  link "$name" "$release"
   ctl start "$UNIT@$name" || fail "\`systemctl start $UNIT@$name\` failed"
   repoint
   show "$name"
@@ -193,17 +203,25 @@ remove)
   prune "$2"
   ;;
 reload)
-  # NAME RELEASE REVISION: the instance's link and `current` to RELEASE, then the unit's reload.
+  # NAME RELEASE REVISION: the instance's link and `current` to RELEASE, then the unit's
+  # reload (ExecReload=). An instance that no longer runs is started on RELEASE instead, and
+  # one already running RELEASE is left alone, so the undo can send it back either way.
   name=$1 release=$2 revision=$3
   [ -e "instances/$name.meta" ] || fail "no instance $name"
   [ -e "releases/$release/.shipit-release" ] || fail "release $release is not unpacked"
-  port=$(meta "$name" port)
-  printf 'revision=%s\nrelease=%s\nport=%s\n' "$revision" "$release" "$port" > "instances/$name.meta.new"
-  mv "instances/$name.meta.new" "instances/$name.meta"
-  ln -sfn "../releases/$release" "instances/$name.new"
-  mv -T "instances/$name.new" "instances/$name"
+  was=$(meta "$name" release)
+  label "$name" "$revision" "$release" "$(meta "$name" port)"
+  if [ "$was" = "$release" ] && ctl is-active --quiet "$UNIT@$name" 2>/dev/null; then
+    show "$name"
+    exit 0
+  fi
+  link "$name" "$release"
+  if ctl is-active --quiet "$UNIT@$name" 2>/dev/null; then
+    ctl reload "$UNIT@$name" || fail "\`systemctl reload $UNIT@$name\` failed"
+  else
+    ctl start "$UNIT@$name" || fail "\`systemctl start $UNIT@$name\` failed"
+  fi
   repoint
-  ctl reload "$UNIT@$name" || fail "\`systemctl reload $UNIT@$name\` failed"
   show "$name"
   ;;
 list)
