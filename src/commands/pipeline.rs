@@ -54,7 +54,7 @@ impl Extensions for Pipeline {
         RUNTIMES
             .iter()
             .find(|k| k.name == runtime)
-            .map(|k| (k.check)(loaded, env))
+            .map(|k| crate::deploy::runtime::check(k, loaded, env))
             .unwrap_or_default()
     }
 

@@ -85,9 +85,8 @@ fn check_runtime_tables(
             );
         }
     }
-    if kinds.runtimes().iter().any(|r| r.name == chosen) {
-        problems.extend(kinds.check_runtime(chosen, env, loaded));
-    }
+    // An unknown runtime is reported by the plan, with the runtimes there are.
+    problems.extend(kinds.check_runtime(chosen, env, loaded));
 }
 
 fn check_stage(

@@ -382,20 +382,11 @@ pub fn plan(
             steps,
             pause: or(config.canary.pause, 30),
         },
-        DeployStrategy::Reload => {
-            let kind = super::runtime::RUNTIMES.iter().find(|k| k.name == runtime);
-            if !kind.is_some_and(|k| k.reloads) {
-                return Err(problem(
-                    "strategy",
-                    format!("the {runtime} runtime cannot swap a running instance in place"),
-                    "use \"rolling\" (a new instance beside the old one), or runtime = \"systemd\"",
-                ));
-            }
-            StrategyOptions::Reload {
-                batch: batch * replicas,
-                pause: batch_pause(config.reload.pause),
-            }
-        }
+        // Runtimes that cannot reload are refused when the file is checked.
+        DeployStrategy::Reload => StrategyOptions::Reload {
+            batch: batch * replicas,
+            pause: batch_pause(config.reload.pause),
+        },
     };
     let mut plan = DeployPlan {
         app: project.to_string(),

@@ -333,3 +333,23 @@ fn package_stages_check_versions_files_units_targets_and_keys_before_anything_ru
         "{stderr}"
     );
 }
+
+/// `strategy = "reload"` needs a runtime that swaps a running instance in place: on Docker it
+/// is a located error naming the runtimes that can, found by `check` before any deploy.
+#[test]
+fn reload_on_a_runtime_that_cannot_reload_is_a_located_error() {
+    let text = "version = 1\n[deploy.production]\nstrategy = \"reload\"\nimage = \"demo:1\"\n\
+                port = 8080\nrouter = { haproxy = \"tcp://127.0.0.1:9\", backend = \"demo\" }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipit.toml");
+    let out = match config::load_str(&path, text.to_string(), shipit::commands::PIPELINE) {
+        Ok(_) => panic!("should not load"),
+        Err(e) => render_config_error(&e, false),
+    };
+    assert!(
+        out.contains("the docker runtime cannot swap a running instance in place"),
+        "{out}"
+    );
+    assert!(out.contains("shipit.toml:3:12]"), "{out}");
+    assert!(out.contains("runtime = \"systemd\""), "{out}");
+}

@@ -310,7 +310,9 @@ fn a_version_failing_health_on_the_third_systemd_host_returns_every_host() {
     let routed = env.haproxy.command("show servers state demo");
     for (k, host) in env.hosts.hosts.iter().enumerate() {
         let server = format!("demo-{}-r1-{}", env.name, k + 1);
-        let line = routed.lines().find(|l| l.split(' ').nth(3) == Some(server.as_str()));
+        let line = routed
+            .lines()
+            .find(|l| l.split(' ').nth(3) == Some(server.as_str()));
         let fields: Vec<&str> = line.unwrap_or_default().split(' ').collect();
         assert_eq!(
             (fields.get(4), fields.get(18)),
@@ -346,6 +348,106 @@ fn a_version_failing_health_on_the_third_systemd_host_returns_every_host() {
     drop(squatter);
     assert_ok(&env.deploy("0.2.0"));
     assert_eq!(env.current(), ["demo 0.2.0"; 3]);
+}
+
+/// The stand-in's pid of each host's unit instance `name`.
+fn pids(env: &Env, name: &dyn Fn(usize) -> String) -> Vec<String> {
+    env.hosts
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(k, h)| {
+            let file = h.home().join(format!(".stand-in/demo@{}.pid", name(k + 1)));
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// `strategy = "reload"` under load: each host's running instance is swapped to the new
+/// release in place (the same process, re-executed by its unit's reload), one host at a
+/// time, with no request lost and `current` never missing.
+#[test]
+fn reload_across_three_systemd_hosts_swaps_each_instance_in_place_losing_no_request() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "sdreload",
+        "strategy = \"reload\"\nbatch = 1\nreload = { pause = \"1s\" }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let r1 = |n: usize| format!("demo-{}-r1-{n}", env.name);
+    let before = pids(&env, &r1);
+    assert!(before.iter().all(|p| !p.is_empty()), "{before:?}");
+
+    let watch = VersionLoop::start(&env.hosts, &env.hosts.hosts[2]);
+    let (out, tally) = env.under_load("0.2.0");
+    let seen = watch.stop();
+    assert_ok(&out);
+    assert_eq!(tally.failures(), 0, "{tally:?}\n{}", env.hosts.logs());
+    assert!(tally.sent >= 250, "{tally:?}");
+    assert!(
+        seen.keys().all(|l| l == "demo 0.1.0" || l == "demo 0.2.0"),
+        "{seen:?}"
+    );
+    assert_eq!(env.current(), ["demo 0.2.0"; 3]);
+    // The same instances, the same processes: nothing was started beside them.
+    assert_eq!(env.instances(), [vec![r1(1)], vec![r1(2)], vec![r1(3)]]);
+    assert_eq!(pids(&env, &r1), before);
+    assert!(env.answers(9).iter().all(|a| a == "demo 0.2.0"));
+    let status = env
+        .shipit("0.2.0", &["deploy", "status", "--env", &env.name, "--json"])
+        .output()
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_str(&text(&status).0).unwrap();
+    let record = state["records"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(record["outcome"], "promoted", "{record}");
+    let reloads = record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["did"].as_str().is_some_and(|d| d.starts_with("reloaded")))
+        .count();
+    assert_eq!(reloads, 3, "{record}");
+}
+
+/// A reload that kills the service on the third host (its unit's `ExecReload` sends SIGKILL):
+/// the third host fails health, and every host is swapped back to the old release (the third
+/// started again), exit 4, no request lost (each host left the rotation before its reload).
+#[test]
+fn a_reload_that_kills_the_service_on_the_third_host_swaps_every_host_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new(
+        "sdbadreload",
+        "strategy = \"reload\"\nbatch = 1\nreload = { pause = \"1s\" }",
+    );
+    assert_ok(&env.deploy("0.1.0"));
+    let unit_file = env.hosts.hosts[2]
+        .home()
+        .join(".config/systemd/user/demo@.service");
+    let unit = std::fs::read_to_string(&unit_file).unwrap();
+    std::fs::write(&unit_file, unit.replace("kill -HUP", "kill -KILL")).unwrap();
+
+    let (out, tally) = env.under_load("0.2.0");
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert_eq!(tally.failures(), 0, "{tally:?}\n{}", text(&out).1);
+    assert_eq!(env.current(), ["demo 0.1.0"; 3]);
+    let r1 = |n: usize| format!("demo-{}-r1-{n}", env.name);
+    assert_eq!(env.instances(), [vec![r1(1)], vec![r1(2)], vec![r1(3)]]);
+    assert!(env.answers(9).iter().all(|a| a == "demo 0.1.0"));
+    for host in &env.hosts.hosts {
+        let direct = crate::common::load::get(&format!("{}:9000", host.addr));
+        assert_eq!(
+            direct.as_ref().map(|(_, b)| b.trim()).ok(),
+            Some("demo 0.1.0"),
+            "{}: {direct:?}",
+            host.addr
+        );
+    }
+    let said = text(&out).1;
+    assert!(said.contains("reloaded demo-sdbadreload"), "{said}");
+    assert!(said.contains("back on 0.1.0"), "{said}");
 }
 
 /// A copy of the archive on the second host that is not the release's is refused in

@@ -42,6 +42,35 @@ pub const RUNTIMES: &[Kind] = &[
     },
 ];
 
+/// Every problem of environment `env` for runtime `kind`: its own table's, and a strategy it
+/// cannot carry out.
+pub fn check(kind: &Kind, loaded: &Loaded, env: &str) -> Vec<Problem> {
+    let mut problems = (kind.check)(loaded, env);
+    let strategy = loaded.file.deploy.get(env).map(|d| d.strategy);
+    if strategy == Some(crate::config::DeployStrategy::Reload) && !kind.reloads {
+        let reloading: Vec<&str> = RUNTIMES
+            .iter()
+            .filter(|k| k.reloads)
+            .map(|k| k.name)
+            .collect();
+        problems.push(
+            Problem::new(
+                format!(
+                    "the {} runtime cannot swap a running instance in place",
+                    kind.name
+                ),
+                loaded.span(crate::path!["deploy", env, "strategy"]),
+            )
+            .label("here")
+            .help(format!(
+                "use \"rolling\" (a new instance beside the old one), or runtime = \"{}\"",
+                reloading.join("\" or \"")
+            )),
+        );
+    }
+    problems
+}
+
 /// The names of [`RUNTIMES`].
 pub fn names() -> Vec<&'static str> {
     RUNTIMES.iter().map(|k| k.name).collect()
@@ -214,7 +243,7 @@ pub trait Runtime {
         let _ = (image, revision);
         Box::pin(async move {
             Err(RuntimeError::new(
-                &format!("reload {name}"),
+                format!("reload {name}"),
                 self.address(),
                 std::io::Error::other("this runtime cannot swap a running instance in place"),
             ))

@@ -111,10 +111,11 @@ fn reload_swaps_a_batch_in_place_then_checks_and_analyses_it_before_the_next() {
     let phases = walk(Rollout::reload(3, 2, 2 * S, 60 * S));
     assert_eq!(phases, [batch(2), batch(1)].concat());
     // A reload never starts or retires anything: the same instances run the new version.
-    assert!(!phases.iter().any(|p| matches!(
-        p,
-        Phase::StartNew { .. } | Phase::RetireStable { .. }
-    )));
+    assert!(
+        !phases
+            .iter()
+            .any(|p| matches!(p, Phase::StartNew { .. } | Phase::RetireStable { .. }))
+    );
     // An unhealthy reloaded batch rolls back before it gets traffic.
     let mut rollout = Rollout::reload(2, 1, S, 60 * S);
     let now = Instant::now();

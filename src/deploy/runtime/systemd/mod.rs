@@ -610,7 +610,12 @@ mod tests {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{args:?}");
         String::from_utf8(out.stdout).unwrap()
@@ -622,13 +627,19 @@ mod tests {
         let root = dir.path();
         for version in ["0.1.0", "0.2.0"] {
             std::fs::create_dir_all(root.join("releases").join(version)).unwrap();
-            std::fs::write(root.join("releases").join(version).join(".shipit-release"), "x")
-                .unwrap();
+            std::fs::write(
+                root.join("releases").join(version).join(".shipit-release"),
+                "x",
+            )
+            .unwrap();
         }
         remote_here(root, &["start", "demo-prod-r1-1", "0.1.0", "1", "9000"], "");
         remote_here(root, &["start", "demo-prod-r2-1", "0.2.0", "2", "9000"], "");
         let answer = remote_here(root, &["restart", "demo-prod-r1-1"], "");
-        assert_eq!(answer, "instance\tdemo-prod-r1-1\t1\t0.1.0\t9000\trunning\n");
+        assert_eq!(
+            answer,
+            "instance\tdemo-prod-r1-1\t1\t0.1.0\t9000\trunning\n"
+        );
         assert_eq!(
             std::fs::read_link(root.join("current")).unwrap(),
             std::path::Path::new("releases/0.2.0")
@@ -639,10 +650,17 @@ mod tests {
     fn an_answer_about_another_instance_is_refused_not_routed_under_this_name() {
         let h = host(vec![], None);
         let answer = "instance\tdemo-prod-r2-1\t2\t0.2.0\t9001\trunning\n";
-        let err = h.one("restart demo-prod-r1-1", "demo-prod-r1-1", answer).unwrap_err();
+        let err = h
+            .one("restart demo-prod-r1-1", "demo-prod-r1-1", answer)
+            .unwrap_err();
         let said = crate::error::chain(&err);
-        assert!(said.contains("answered about demo-prod-r2-1, not demo-prod-r1-1"), "{said}");
-        let ok = h.one("restart demo-prod-r2-1", "demo-prod-r2-1", answer).unwrap();
+        assert!(
+            said.contains("answered about demo-prod-r2-1, not demo-prod-r1-1"),
+            "{said}"
+        );
+        let ok = h
+            .one("restart demo-prod-r2-1", "demo-prod-r2-1", answer)
+            .unwrap();
         assert_eq!(ok.address.as_deref(), Some("web-1:9001"));
     }
 
