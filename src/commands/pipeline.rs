@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use crate::config::{ChannelInfo, Extensions, KindInfo, Loaded, Problem, RuntimeInfo, StageRef};
+use crate::config::{ChannelInfo, Extensions, KindInfo, Loaded, Problem, StageRef, TableInfo};
+use crate::deploy::router::ROUTERS;
 use crate::deploy::runtime::RUNTIMES;
 use crate::plan::kinds::BUILTINS;
 use crate::publish;
@@ -34,13 +35,13 @@ impl Extensions for Pipeline {
             .unwrap_or_default()
     }
 
-    fn runtimes(&self) -> &[RuntimeInfo] {
-        static RUNTIME_INFOS: std::sync::OnceLock<Vec<RuntimeInfo>> = std::sync::OnceLock::new();
+    fn runtimes(&self) -> &[TableInfo] {
+        static RUNTIME_INFOS: std::sync::OnceLock<Vec<TableInfo>> = std::sync::OnceLock::new();
         RUNTIME_INFOS.get_or_init(|| {
             RUNTIMES
                 .iter()
                 .filter_map(|k| {
-                    Some(RuntimeInfo {
+                    Some(TableInfo {
                         name: k.name,
                         about: k.about,
                         schema: (k.options?)(),
@@ -58,10 +59,37 @@ impl Extensions for Pipeline {
             .unwrap_or_default()
     }
 
+    fn routers(&self) -> &[TableInfo] {
+        static ROUTER_INFOS: std::sync::OnceLock<Vec<TableInfo>> = std::sync::OnceLock::new();
+        ROUTER_INFOS.get_or_init(|| {
+            ROUTERS
+                .iter()
+                .map(|k| TableInfo {
+                    name: k.name,
+                    about: k.about,
+                    schema: (k.options)(),
+                })
+                .collect()
+        })
+    }
+
+    fn check_router(&self, router: &str, env: &str, loaded: &Loaded) -> Vec<Problem> {
+        ROUTERS
+            .iter()
+            .find(|k| k.name == router)
+            .map(|k| (k.check)(loaded, env))
+            .unwrap_or_default()
+    }
+
     fn pipeline_schema(&self) -> &Value {
         static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
         SCHEMA.get_or_init(|| {
-            crate::config::schema::build(self.kinds(), self.channels(), self.runtimes())
+            crate::config::schema::build(
+                self.kinds(),
+                self.channels(),
+                self.runtimes(),
+                self.routers(),
+            )
         })
     }
 }

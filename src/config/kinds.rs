@@ -34,15 +34,16 @@ pub struct ChannelInfo {
     pub schema: Value,
 }
 
-/// One deploy runtime, as config sees it: the `[deploy.<env>.<name>]` table of its own
-/// options, read only when `runtime = "<name>"`.
+/// A deploy runtime or router, as config sees it: its own options, kept raw and read only by
+/// it (a runtime's `[deploy.<env>.<name>]` table when `runtime = "<name>"`; a router's value
+/// under its key in `router = { <name> = ..., backend = "..." }`).
 #[derive(Debug, Clone)]
-pub struct RuntimeInfo {
-    /// The name used in `runtime = "<name>"`.
+pub struct TableInfo {
+    /// The name used in `runtime = "<name>"`, or the router's key.
     pub name: &'static str,
-    /// One line about where it runs a service.
+    /// One line about what it is.
     pub about: &'static str,
-    /// JSON Schema of its options table.
+    /// JSON Schema of its options.
     pub schema: Value,
 }
 
@@ -69,7 +70,7 @@ pub trait Extensions: Sync {
     }
 
     /// Every deploy runtime.
-    fn runtimes(&self) -> &[RuntimeInfo] {
+    fn runtimes(&self) -> &[TableInfo] {
         &[]
     }
 
@@ -77,6 +78,18 @@ pub trait Extensions: Sync {
     /// [`Extensions::runtimes`]) without project facts; every problem located.
     fn check_runtime(&self, runtime: &str, env: &str, loaded: &Loaded) -> Vec<Problem> {
         let _ = (runtime, env, loaded);
+        Vec::new()
+    }
+
+    /// Every deploy router.
+    fn routers(&self) -> &[TableInfo] {
+        &[]
+    }
+
+    /// Checks router `router`'s options in `[deploy.<env>]` (`router` one of
+    /// [`Extensions::routers`]) without project facts; every problem located.
+    fn check_router(&self, router: &str, env: &str, loaded: &Loaded) -> Vec<Problem> {
+        let _ = (router, env, loaded);
         Vec::new()
     }
 

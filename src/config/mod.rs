@@ -22,7 +22,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use diagnostic::{ConfigError, Problem, ProblemDiagnostic, did_you_mean, line_col};
-pub use kinds::{ChannelInfo, Extensions, KindInfo, RuntimeInfo, StageRef};
+pub use kinds::{ChannelInfo, Extensions, KindInfo, StageRef, TableInfo};
 pub use types::*;
 pub use values::{Duration, KeyConfig, Size, ValueError};
 

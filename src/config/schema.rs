@@ -3,33 +3,31 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ChannelInfo, KindInfo, PipelineFile, RuntimeInfo};
+use super::{ChannelInfo, KindInfo, PipelineFile, TableInfo};
 
 /// The JSON Schema (draft 2020-12) of a pipeline file with the options of `kinds`, the
-/// sections of `channels` and the tables of `runtimes` (what
+/// sections of `channels`, the tables of `runtimes` and the keys of `routers` (what
 /// [`super::Extensions::pipeline_schema`] keeps).
-pub fn build(kinds: &[KindInfo], channels: &[ChannelInfo], runtimes: &[RuntimeInfo]) -> Value {
+pub fn build(
+    kinds: &[KindInfo],
+    channels: &[ChannelInfo],
+    runtimes: &[TableInfo],
+    routers: &[TableInfo],
+) -> Value {
     let mut root = schemars::schema_for!(PipelineFile).to_value();
-    let mut tables = Map::new();
-    for runtime in runtimes {
-        let mut schema = runtime.schema.clone();
-        if let Value::Object(object) = &mut schema {
-            object.remove("$schema");
-            object.remove("title");
-            if let Some(Value::Object(defs)) = object.remove("$defs")
-                && let Some(Value::Object(all)) = root.get_mut("$defs")
-            {
-                all.extend(defs);
-            }
+    // Each runtime's table and each router's key is a property of its own, and no other key
+    // (router keys stay open to whoever knows the routers when these extensions know none).
+    for (def, infos) in [("DeployConfig", runtimes), ("RouterConfig", routers)] {
+        if def == "RouterConfig" && infos.is_empty() {
+            continue;
         }
-        schema["description"] = json!(runtime.about);
-        tables.insert(runtime.name.to_string(), schema);
+        let tables = named_schemas(&mut root, infos);
+        let config = &mut root["$defs"][def];
+        if let Some(Value::Object(props)) = config.get_mut("properties") {
+            props.extend(tables);
+        }
+        config["additionalProperties"] = json!(false);
     }
-    let deploy = &mut root["$defs"]["DeployConfig"];
-    if let Some(Value::Object(props)) = deploy.get_mut("properties") {
-        props.extend(tables);
-    }
-    deploy["additionalProperties"] = json!(false);
     root["$id"] = json!("https://shipit.dev/schema/pipeline-v1.json");
     root["properties"]["version"]["const"] = json!(1);
     let mut extra_defs = Map::new();
@@ -169,7 +167,7 @@ mod tests {
             options: json!({"type": "object", "properties": {"flavour": {"type": "string"}}}),
             option_names: vec!["flavour".into()],
         };
-        let root = build(&[kind], &[], &[]);
+        let root = build(&[kind], &[], &[], &[]);
         let stage = &root["$defs"]["StageConfig"];
         let names = property_names(stage, &root);
         for key in [
@@ -182,4 +180,24 @@ mod tests {
         assert_eq!(root["properties"]["version"]["const"], json!(1));
         assert!(root["$defs"]["Stage.demo"].is_object());
     }
+}
+
+/// `infos`' schemas by name, their definitions moved into `root`'s.
+fn named_schemas(root: &mut Value, infos: &[TableInfo]) -> Map<String, Value> {
+    let mut tables = Map::new();
+    for info in infos {
+        let mut schema = info.schema.clone();
+        if let Value::Object(object) = &mut schema {
+            object.remove("$schema");
+            object.remove("title");
+            if let Some(Value::Object(defs)) = object.remove("$defs")
+                && let Some(Value::Object(all)) = root.get_mut("$defs")
+            {
+                all.extend(defs);
+            }
+        }
+        schema["description"] = json!(info.about);
+        tables.insert(info.name.to_string(), schema);
+    }
+    tables
 }

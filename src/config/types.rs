@@ -243,14 +243,18 @@ pub enum Batch {
     Share(String),
 }
 
-/// `router = { haproxy = "...", backend = "..." }`.
+/// `router = { <router> = ..., backend = "..." }`, e.g. `haproxy = "unix:///..."`.
+//
+// Unknown keys are found by the schema walk, which knows the routers' keys.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RouterConfig {
-    /// HAProxy's runtime API: `unix:///run/haproxy/admin.sock` or `tcp://127.0.0.1:9999`.
-    pub haproxy: String,
     /// The backend whose servers shipit manages.
     pub backend: String,
+    /// The router's key and its options, as written: one router, which reads and checks
+    /// them (`Extensions::check_router`).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub options: BTreeMap<String, toml::Value>,
 }
 
 /// `health = { ... }`.

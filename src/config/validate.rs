@@ -56,6 +56,7 @@ pub fn validate(loaded: &Loaded, kinds: &dyn Extensions) -> Vec<Problem> {
     }
     for (env, deploy) in &file.deploy {
         check_runtime_tables(loaded, kinds, env, deploy, &mut problems);
+        check_router(loaded, kinds, env, deploy, &mut problems);
     }
     super::bounds::check(loaded, &mut problems);
     super::names::check(loaded, &mut problems);
@@ -87,6 +88,53 @@ fn check_runtime_tables(
     }
     // An unknown runtime is reported by the plan, with the runtimes there are.
     problems.extend(kinds.check_runtime(chosen, env, loaded));
+}
+
+/// `router` names exactly one router, which checks its own value (with no routers known,
+/// nothing to say).
+fn check_router(
+    loaded: &Loaded,
+    kinds: &dyn Extensions,
+    env: &str,
+    deploy: &super::DeployConfig,
+    problems: &mut Vec<Problem>,
+) {
+    let routers = kinds.routers();
+    if routers.is_empty() {
+        return;
+    }
+    let named: Vec<&str> = deploy
+        .router
+        .options
+        .keys()
+        .map(String::as_str)
+        .filter(|k| routers.iter().any(|r| r.name == *k))
+        .collect();
+    let names: Vec<&str> = routers.iter().map(|r| r.name).collect();
+    let here = loaded.key_span(path!["deploy", env, "router"]);
+    match named[..] {
+        [one] => problems.extend(kinds.check_router(one, env, loaded)),
+        [] => problems.push(
+            Problem::new(format!("`router` in [deploy.{env}] names no router"), here)
+                .label("here")
+                .help(format!(
+                    "name it with its address, e.g. haproxy = \"unix:///run/haproxy/admin.sock\" (routers: {})",
+                    names.join(", ")
+                )),
+        ),
+        _ => problems.push(
+            Problem::new(
+                format!(
+                    "`router` in [deploy.{env}] names {} routers: {}",
+                    named.len(),
+                    named.join(", ")
+                ),
+                here,
+            )
+            .label("here")
+            .help("an environment has one router: keep one key"),
+        ),
+    }
 }
 
 fn check_stage(

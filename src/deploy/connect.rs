@@ -43,8 +43,14 @@ pub async fn runtimes(plan: &DeployPlan) -> Result<Vec<Arc<dyn Runtime>>, Deploy
 }
 
 /// The router `plan` routes through.
-pub fn router(plan: &DeployPlan) -> Arc<dyn Router> {
-    Arc::new(Haproxy::new(plan.router.clone()))
+pub fn router(plan: &DeployPlan) -> Result<Arc<dyn Router>, DeployError> {
+    let refused = |e: crate::invalid::Invalid| DeployError::Refused(format!("router: {e}"));
+    match plan.router.as_str() {
+        "haproxy" => Ok(Arc::new(
+            Haproxy::from_options(&plan.router_options).map_err(refused)?,
+        )),
+        other => Err(DeployError::Refused(format!("unknown router `{other}`"))),
+    }
 }
 
 /// The systemd runtime on `host`, from the plan's `[deploy.<env>.systemd]` table.

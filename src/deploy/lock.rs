@@ -316,7 +316,7 @@ mod tests {
         let deployer = Deployer {
             plan: &plan,
             fleet: std::rc::Rc::new(crate::deploy::fleet::Fleet::new(vec![Arc::new(Held)])),
-            router: crate::deploy::connect::router(&plan),
+            router: crate::deploy::connect::router(&plan).unwrap(),
             http: reqwest::Client::new(),
             reporter: &Quiet,
             cancel: tokio_util::sync::CancellationToken::new(),

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::analysis::Thresholds;
 use super::health::HealthSpec;
-use super::router::haproxy::Address;
 use super::runtime::{Archive, SignedSums};
 use super::strategy::{Phase, Rollout};
 use crate::config::{Batch, DeployConfig, DeployStrategy, Loaded, Problem, PrometheusCheck};
@@ -49,9 +48,11 @@ pub struct DeployPlan {
     pub hosts: Vec<String>,
     /// Hosts a rolling update moves at once.
     pub batch: usize,
-    /// HAProxy runtime API.
-    #[serde(serialize_with = "display")]
-    pub router: Address,
+    /// The router (`haproxy`, ...), one of `deploy::connect`'s.
+    pub router: String,
+    /// Its value under `router = { <router> = ... }` as written (checked by the router when
+    /// the file was loaded).
+    pub router_options: serde_json::Value,
     /// Backend managed.
     pub backend: String,
     /// Blue-green preview: the backend the new color is shown on first, and for how long.
@@ -131,10 +132,6 @@ pub struct Preview {
     /// How long.
     #[serde(with = "super::durations")]
     pub duration: Duration,
-}
-
-fn display<S: serde::Serializer>(value: &Address, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&value.to_string())
 }
 
 impl DeployPlan {
@@ -270,13 +267,20 @@ pub fn plan(
             ));
         }
     };
-    let router = Address::parse(&config.router.haproxy).map_err(|e| {
-        problem(
-            "router",
-            e.to_string(),
-            "the HAProxy stats socket, with `level admin`",
-        )
-    })?;
+    // The file was checked: `router` names one router.
+    let (router, router_options) = config
+        .router
+        .options
+        .iter()
+        .find(|(k, _)| super::router::ROUTERS.iter().any(|r| r.name == k.as_str()))
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+        .ok_or_else(|| {
+            problem(
+                "router",
+                "`router` names no router".into(),
+                "add haproxy = \"unix:///run/haproxy/admin.sock\"",
+            )
+        })?;
     let mut env_vars = Vec::new();
     for (key, text) in &config.env {
         env_vars.push(format!("{key}={}", render("env", text)?));
@@ -412,6 +416,7 @@ pub fn plan(
         hosts,
         batch,
         router,
+        router_options,
         backend: config.router.backend.clone(),
         preview: config
             .blue_green
@@ -596,10 +601,13 @@ impl DeployPlan {
             plan.app, plan.version, plan.image, plan.env, plan.strategy, plan.replicas, plan.port
         ));
         say(format!(
-            "{} on {}, router {} backend {}",
+            "{} on {}, router {} {} backend {}",
             plan.runtime,
             plan.hosts.join(", "),
             plan.router,
+            plan.router_options
+                .as_str()
+                .map_or_else(|| plan.router_options.to_string(), String::from),
             plan.backend
         ));
         for (i, phase) in plan.phases.iter().enumerate() {

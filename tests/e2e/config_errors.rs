@@ -353,3 +353,31 @@ fn reload_on_a_runtime_that_cannot_reload_is_a_located_error() {
     assert!(out.contains("shipit.toml:3:12]"), "{out}");
     assert!(out.contains("runtime = \"systemd\""), "{out}");
 }
+
+/// `router` names exactly one router, whose value its router checks: none, two, an unknown
+/// key and a bad HAProxy address are each located, in one run.
+#[test]
+fn a_router_table_naming_no_router_two_routers_or_a_bad_address_is_located() {
+    let text = "version = 1\n\
+                [deploy.a]\nstrategy = \"rolling\"\nimage = \"demo:1\"\nport = 8080\n\
+                router = { backend = \"demo\" }\n\
+                [deploy.b]\nstrategy = \"rolling\"\nimage = \"demo:1\"\nport = 8080\n\
+                router = { haproxy = \"http://x\", backend = \"demo\", nginx = \"y\" }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipit.toml");
+    let out = match config::load_str(&path, text.to_string(), shipit::commands::PIPELINE) {
+        Ok(_) => panic!("should not load"),
+        Err(e) => render_config_error(&e, false),
+    };
+    assert!(
+        out.contains("`router` in [deploy.a] names no router"),
+        "{out}"
+    );
+    assert!(out.contains("shipit.toml:6:1]"), "{out}");
+    assert!(
+        out.contains("`http://x` is not a runtime API address"),
+        "{out}"
+    );
+    assert!(out.contains("shipit.toml:11:22]"), "{out}");
+    assert!(out.contains("nginx"), "{out}");
+}

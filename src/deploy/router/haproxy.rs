@@ -65,6 +65,12 @@ impl Haproxy {
         Haproxy { address }
     }
 
+    /// A client for the address `router = { haproxy = "..." }` gives.
+    pub fn from_options(options: &serde_json::Value) -> Result<Haproxy, crate::invalid::Invalid> {
+        let text = options.as_str().unwrap_or_default();
+        Ok(Haproxy::new(Address::parse(text)?))
+    }
+
     /// Sends one command and returns the answer (HAProxy closes the connection after it).
     pub async fn command(&self, command: &str) -> Result<String, RouterError> {
         // One command per connection: a line break or `;` would start another one.
@@ -335,6 +341,29 @@ fn parse_rows(answer: &str, backend: &str, totals: bool) -> Vec<Stats> {
     out
 }
 
+/// The problem with `router = { haproxy = ... }` in environment `env`, located.
+pub fn check(loaded: &crate::config::Loaded, env: &str) -> Vec<crate::config::Problem> {
+    let here = crate::path!["deploy", env, "router", "haproxy"];
+    let text = loaded
+        .file
+        .deploy
+        .get(env)
+        .and_then(|d| d.router.options.get("haproxy"))
+        .and_then(|v| v.as_str());
+    let problem = match text {
+        None => "`haproxy` must be the runtime API's address, a string".to_string(),
+        Some(text) => match Address::parse(text) {
+            Ok(_) => return Vec::new(),
+            Err(e) => e.to_string(),
+        },
+    };
+    vec![
+        crate::config::Problem::new(problem, loaded.span(here))
+            .label("here")
+            .help("the HAProxy stats socket, with `level admin`"),
+    ]
+}
+
 /// A starter HAProxy configuration with the runtime API and the backend shipit manages, for
 /// the environment `env` of the file (or its first one).
 pub fn starter_config(loaded: &crate::config::Loaded, env: Option<&str>) -> String {
@@ -343,7 +372,8 @@ pub fn starter_config(loaded: &crate::config::Loaded, env: Option<&str>) -> Stri
         .or_else(|| loaded.file.deploy.values().next());
     let backend = config.map_or("app", |c| c.router.backend.as_str());
     let socket = config
-        .map(|c| c.router.haproxy.trim_start_matches("unix://").to_string())
+        .and_then(|c| c.router.options.get("haproxy")?.as_str())
+        .map(|text| text.trim_start_matches("unix://").to_string())
         .unwrap_or_else(|| "/run/haproxy/admin.sock".into());
     format!(
         "# HAProxy for shipit deploys: shipit adds, weighs, drains and removes the servers of\n\

@@ -6,6 +6,29 @@ pub mod haproxy;
 
 use futures_util::future::LocalBoxFuture;
 
+use crate::config::{Loaded, Problem};
+
+/// A router a pipeline may name by its key in `router = { <name> = ..., backend = "..." }`.
+pub struct Kind {
+    /// The key.
+    pub name: &'static str,
+    /// What it is, in one line.
+    pub about: &'static str,
+    /// JSON Schema of the key's value.
+    pub options: fn() -> serde_json::Value,
+    /// Every problem of its value in environment `env`, located.
+    pub check: fn(&Loaded, &str) -> Vec<Problem>,
+}
+
+/// The routers, each chosen in `deploy::connect`.
+pub const ROUTERS: &[Kind] = &[Kind {
+    name: "haproxy",
+    about: "HAProxy's runtime API, `unix:///run/haproxy/admin.sock` or `tcp://127.0.0.1:9999` \
+            (the stats socket, with `level admin`)",
+    options: || serde_json::json!({ "type": "string" }),
+    check: haproxy::check,
+}];
+
 /// A server of a backend, as `show servers state` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {

@@ -79,7 +79,7 @@ impl<'a> Deployer<'a> {
     ) -> Result<Deployer<'a>, DeployError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let fleet = std::rc::Rc::new(Fleet::new(super::connect::runtimes(plan).await?));
-        let router = super::connect::router(plan);
+        let router = super::connect::router(plan)?;
         router.servers(&plan.backend).await?;
         // Every request has an end: health probes set their own shorter timeout, the
         // Prometheus check uses these.

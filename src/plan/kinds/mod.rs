@@ -190,7 +190,7 @@ impl Extensions for Builtins {
 
     fn pipeline_schema(&self) -> &Value {
         static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-        SCHEMA.get_or_init(|| crate::config::schema::build(self.kinds(), &[], &[]))
+        SCHEMA.get_or_init(|| crate::config::schema::build(self.kinds(), &[], &[], &[]))
     }
 }
 
