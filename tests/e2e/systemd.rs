@@ -130,7 +130,15 @@ impl Env {
     fn under_load(&self, version: &str) -> (Output, Tally) {
         let load = Load::start(&self.haproxy.frontend, RATE, 5);
         std::thread::sleep(Duration::from_secs(1));
+        let began = std::time::Instant::now();
         let out = self.deploy(version);
+        // For scripts/bench-fleet, which runs the tests and reads these lines.
+        println!(
+            "systemd {} deploy of {version} to {}: {:.1} s",
+            self.strategy(version),
+            self.name,
+            began.elapsed().as_secs_f64()
+        );
         std::thread::sleep(Duration::from_secs(1));
         (out, load.stop())
     }
@@ -181,6 +189,16 @@ impl Env {
                     .unwrap_or_default()
             })
             .collect()
+    }
+
+    /// The strategy `version`'s pipeline names.
+    fn strategy(&self, version: &str) -> String {
+        let file = std::fs::read_to_string(project().join(self.pipeline(version))).unwrap();
+        file.lines()
+            .find_map(|l| l.strip_prefix("strategy = "))
+            .unwrap_or("?")
+            .trim_matches('"')
+            .to_string()
     }
 
     fn set_strategy(&self, from: &str, to: &str) {
