@@ -155,6 +155,26 @@ pub fn object_schema<'s>(schema: &'s Value, root: &'s Value) -> Option<&'s Value
         .find_map(|branch| object_schema(branch, root))
 }
 
+/// `infos`' schemas by name, their definitions moved into `root`'s.
+fn named_schemas(root: &mut Value, infos: &[TableInfo]) -> Map<String, Value> {
+    let mut tables = Map::new();
+    for info in infos {
+        let mut schema = info.schema.clone();
+        if let Value::Object(object) = &mut schema {
+            object.remove("$schema");
+            object.remove("title");
+            if let Some(Value::Object(defs)) = object.remove("$defs")
+                && let Some(Value::Object(all)) = root.get_mut("$defs")
+            {
+                all.extend(defs);
+            }
+        }
+        schema["description"] = json!(info.about);
+        tables.insert(info.name.to_string(), schema);
+    }
+    tables
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,24 +200,4 @@ mod tests {
         assert_eq!(root["properties"]["version"]["const"], json!(1));
         assert!(root["$defs"]["Stage.demo"].is_object());
     }
-}
-
-/// `infos`' schemas by name, their definitions moved into `root`'s.
-fn named_schemas(root: &mut Value, infos: &[TableInfo]) -> Map<String, Value> {
-    let mut tables = Map::new();
-    for info in infos {
-        let mut schema = info.schema.clone();
-        if let Value::Object(object) = &mut schema {
-            object.remove("$schema");
-            object.remove("title");
-            if let Some(Value::Object(defs)) = object.remove("$defs")
-                && let Some(Value::Object(all)) = root.get_mut("$defs")
-            {
-                all.extend(defs);
-            }
-        }
-        schema["description"] = json!(info.about);
-        tables.insert(info.name.to_string(), schema);
-    }
-    tables
 }

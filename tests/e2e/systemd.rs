@@ -191,6 +191,34 @@ impl Env {
             .collect()
     }
 
+    /// Each host's instance answers `expected` on port 9000 itself, not only through the
+    /// router's retries.
+    fn assert_each_host_answers_on_9000(&self, expected: &str) {
+        for host in &self.hosts.hosts {
+            let direct = crate::common::load::get(&format!("{}:9000", host.addr));
+            assert_eq!(
+                direct.as_ref().map(|(_, b)| b.trim()).ok(),
+                Some(expected),
+                "{}: {direct:?}",
+                host.addr
+            );
+        }
+    }
+
+    /// The newest record `deploy status --json` shows, through `version`'s pipeline.
+    fn last_record(&self, version: &str) -> serde_json::Value {
+        let status = self
+            .shipit(
+                version,
+                &["deploy", "status", "--env", &self.name, "--json"],
+            )
+            .output()
+            .unwrap();
+        assert_ok(&status);
+        let state: serde_json::Value = serde_json::from_str(&text(&status).0).unwrap();
+        state["records"].as_array().unwrap().last().unwrap().clone()
+    }
+
     /// The strategy `version`'s pipeline names.
     fn strategy(&self, version: &str) -> String {
         let file = std::fs::read_to_string(project().join(self.pipeline(version))).unwrap();
@@ -338,23 +366,8 @@ fn a_version_failing_health_on_the_third_systemd_host_returns_every_host() {
             "{routed}"
         );
     }
-    // Each restored instance answers on its own, not only through the router's retries.
-    for host in &env.hosts.hosts {
-        let direct = crate::common::load::get(&format!("{}:9000", host.addr));
-        assert_eq!(
-            direct.as_ref().map(|(_, b)| b.trim()).ok(),
-            Some("demo 0.1.0"),
-            "{}: {direct:?}",
-            host.addr
-        );
-    }
-    let status = env
-        .shipit("0.1.0", &["deploy", "status", "--env", &env.name, "--json"])
-        .output()
-        .unwrap();
-    assert_ok(&status);
-    let state: serde_json::Value = serde_json::from_str(&text(&status).0).unwrap();
-    let record = state["records"].as_array().unwrap().last().unwrap().clone();
+    env.assert_each_host_answers_on_9000("demo 0.1.0");
+    let record = env.last_record("0.1.0");
     assert_eq!(record["outcome"], "rolled-back", "{record}");
     let hosts_with_steps: std::collections::BTreeSet<&str> = record["steps"]
         .as_array()
@@ -414,12 +427,7 @@ fn reload_across_three_systemd_hosts_swaps_each_instance_in_place_losing_no_requ
     assert_eq!(env.instances(), [vec![r1(1)], vec![r1(2)], vec![r1(3)]]);
     assert_eq!(pids(&env, &r1), before);
     assert!(env.answers(9).iter().all(|a| a == "demo 0.2.0"));
-    let status = env
-        .shipit("0.2.0", &["deploy", "status", "--env", &env.name, "--json"])
-        .output()
-        .unwrap();
-    let state: serde_json::Value = serde_json::from_str(&text(&status).0).unwrap();
-    let record = state["records"].as_array().unwrap().last().unwrap().clone();
+    let record = env.last_record("0.2.0");
     assert_eq!(record["outcome"], "promoted", "{record}");
     let reloads = record["steps"]
         .as_array()
@@ -454,15 +462,7 @@ fn a_reload_that_kills_the_service_on_the_third_host_swaps_every_host_back() {
     let r1 = |n: usize| format!("demo-{}-r1-{n}", env.name);
     assert_eq!(env.instances(), [vec![r1(1)], vec![r1(2)], vec![r1(3)]]);
     assert!(env.answers(9).iter().all(|a| a == "demo 0.1.0"));
-    for host in &env.hosts.hosts {
-        let direct = crate::common::load::get(&format!("{}:9000", host.addr));
-        assert_eq!(
-            direct.as_ref().map(|(_, b)| b.trim()).ok(),
-            Some("demo 0.1.0"),
-            "{}: {direct:?}",
-            host.addr
-        );
-    }
+    env.assert_each_host_answers_on_9000("demo 0.1.0");
     let said = text(&out).1;
     assert!(said.contains("reloaded demo-sdbadreload"), "{said}");
     assert!(said.contains("back on 0.1.0"), "{said}");
