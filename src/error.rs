@@ -80,7 +80,7 @@ impl From<LoadError> for Error {
     fn from(e: LoadError) -> Self {
         match e {
             LoadError::Config(c) => Error::Config(c),
-            read @ LoadError::Read { .. } => Error::Usage(read.to_string()),
+            other => Error::Usage(other.to_string()),
         }
     }
 }

@@ -124,7 +124,9 @@ mod reexec {
     pub fn watch(listener: &TcpListener) {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { signal(SIGHUP, on_hup) };
-        let Ok(addr) = listener.local_addr() else { return };
+        let Ok(addr) = listener.local_addr() else {
+            return;
+        };
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_millis(20));
             if asked() {
@@ -149,7 +151,10 @@ mod reexec {
             .args(args)
             .env(FD, fd.to_string())
             .exec();
-        eprintln!("demo: cannot re-execute {}: {error}", program.to_string_lossy());
+        eprintln!(
+            "demo: cannot re-execute {}: {error}",
+            program.to_string_lossy()
+        );
         std::process::exit(1);
     }
 }

@@ -36,7 +36,7 @@ pub fn run(session: &Session) -> Result<ExitCode, Error> {
             pipeline_rows(&plan)
         }
         // Without a pipeline file, show every alias.
-        Err(LoadError::Read { .. }) => ALIASES
+        Err(LoadError::Read { .. } | LoadError::Missing { .. }) => ALIASES
             .iter()
             .filter_map(|(alias, _)| Target::parse(alias, &host).ok())
             .map(|target| {

@@ -88,7 +88,7 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
                 cargo => cargo_rel,
                 binaries => binaries,
                 targets => targets,
-                repo => repo,
+                repo => repo.clone(),
                 locked => locked,
             },
         )
@@ -97,11 +97,17 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
     std::fs::write(out, text)
         .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
     session.printer.err(&format!(
-        "wrote {} for {} {}; next: `shipit check --pipeline {0}`, then `shipit plan --pipeline {0}`",
+        "wrote {} for {} {}; next: `shipit check --pipeline {0}`, then `shipit build --pipeline {0}`",
         out.display(),
         package.name,
         package.version
     ));
+    if repo.is_none() {
+        session.printer.err(&format!(
+            "to release on GitHub, uncomment [release.github] in {} and set repo = \"owner/name\" (no GitHub `origin` remote was found)",
+            out.display()
+        ));
+    }
     Ok(ExitCode::Success)
 }
 

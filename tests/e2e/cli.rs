@@ -158,7 +158,7 @@ fn usage_errors_exit_2() {
     assert!(
         text(&missing)
             .1
-            .contains("cannot read pipeline file nope.toml")
+            .contains("there is no pipeline file nope.toml")
     );
     let unknown = shipit(dir.path()).args(["frobnicate"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
@@ -456,6 +456,65 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let locked = std::fs::read_to_string(dir.path().join("locked.toml")).unwrap();
     assert!(locked.contains("cargo test --locked") && !locked.contains("locked = false"));
+}
+
+/// A new user's first run: `cargo new`, no GitHub remote, `shipit init`, then `shipit build`
+/// succeeds for every starter target. The GitHub section waits as a comment, and init says how
+/// to turn it on.
+#[test]
+fn init_on_a_fresh_cargo_new_with_no_remote_then_build_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = Command::new("cargo")
+        .args(["new", "-q", "hello"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(new.status.success(), "{:?}", text(&new));
+    let project = dir.path().join("hello");
+    let init = shipit(&project).arg("init").output().unwrap();
+    assert_eq!(init.status.code(), Some(0), "{:?}", text(&init));
+    assert!(
+        text(&init).1.contains("uncomment [release.github]"),
+        "{:?}",
+        text(&init)
+    );
+    let written = std::fs::read_to_string(project.join("shipit.toml")).unwrap();
+    assert!(
+        written.contains("# [release.github]") && !written.contains("\n[release.github]"),
+        "{written}"
+    );
+    let build = shipit(&project).arg("build").output().unwrap();
+    assert_eq!(build.status.code(), Some(0), "{:?}", text(&build));
+    let sums = std::fs::read_to_string(project.join("dist/SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 6, "{sums}");
+}
+
+/// Without a pipeline file, every command points at `shipit init`, and at `--pipeline` with
+/// the files a `pipelines/` folder holds (exit 2).
+#[test]
+fn a_missing_pipeline_file_points_at_init_and_at_the_pipelines_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipit(dir.path()).arg("build").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out).1;
+    assert!(
+        said.contains("there is no pipeline file shipit.toml: `shipit init` writes"),
+        "{said}"
+    );
+    assert!(!said.contains("--pipeline"), "{said}");
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    for name in ["production.toml", "demo.toml", "notes.txt"] {
+        std::fs::write(dir.path().join("pipelines").join(name), "version = 1\n").unwrap();
+    }
+    let out = shipit(dir.path()).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out).1;
+    assert!(
+        said.contains(
+            "or name one with --pipeline: pipelines/demo.toml, pipelines/production.toml"
+        ),
+        "{said}"
+    );
 }
 
 #[test]
