@@ -73,7 +73,8 @@ impl GlobalArgs {
 pub enum Command {
     /// Run the pipeline's stages: lint, test, build, package, checksum, sign.
     Build(BuildArgs),
-    /// Publish dist/manifest.json: GitHub Release, container images, Homebrew tap.
+    /// Publish dist/manifest.json through the configured channels.
+    #[command(long_about = crate::publish::help())]
     Release(ReleaseArgs),
     /// Deploy a released version to an environment.
     Deploy(DeployArgs),
@@ -157,6 +158,18 @@ pub struct ReleaseArgs {
     /// them once, then publish.
     #[arg(long, value_name = "DIR", num_args = 1..)]
     pub merge: Vec<PathBuf>,
+    /// Publish only these configured channels (comma-separated: `--only npm,github`); the
+    /// others are not contacted and keep what an earlier run recorded.
+    #[arg(
+        long,
+        value_name = "CHANNEL",
+        value_delimiter = ',',
+        conflicts_with = "skip"
+    )]
+    pub only: Vec<String>,
+    /// Publish every configured channel but these (comma-separated).
+    #[arg(long, value_name = "CHANNEL", value_delimiter = ',')]
+    pub skip: Vec<String>,
 }
 
 /// `shipit deploy`.

@@ -1,5 +1,5 @@
 //! `shipit release`: publish `dist/manifest.json` through every configured channel
-//! (`publish::channels`: images, the GitHub release, the Homebrew tap).
+//! (`publish::channels`), or those `--only`/`--skip` pick.
 //!
 //! Every channel plans first, as data that `--dry-run` prints; then each checks what it needs
 //! (a token) before any of them sends anything; then they publish in order, each recording its
@@ -50,12 +50,19 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
             facts.version
         )));
     }
-    let plan = publish::plan(&Context {
-        loaded: &loaded,
-        facts: &facts,
-        manifest: &manifest,
-        dist: &dist,
-    })?;
+    let pick = publish::Pick {
+        only: release_args.only.clone(),
+        skip: release_args.skip.clone(),
+    };
+    let plan = publish::plan(
+        &Context {
+            loaded: &loaded,
+            facts: &facts,
+            manifest: &manifest,
+            dist: &dist,
+        },
+        &pick,
+    )?;
     let reporter = ui::reporter(session.ui, session.printer.clone());
     if global.dry_run {
         plan.describe(&|text| {

@@ -154,6 +154,23 @@ pub fn channels() -> &'static [&'static dyn Publisher] {
     ]
 }
 
+/// `shipit release --help`'s text: what it does and every channel, from the registry.
+pub fn help() -> String {
+    let mut text = String::from(
+        "Publish dist/manifest.json through the channels the pipeline file configures, one \
+         `[release.<channel>]` section each, in this order:\n",
+    );
+    for channel in channels() {
+        text.push_str(&format!("\n  {:<11} {}", channel.name(), channel.about()));
+    }
+    text.push_str(
+        "\n\nEvery channel plans and checks what it needs before any sends anything; each \
+         records what it published in the manifest, so a re-run completes the rest without \
+         duplicates.",
+    );
+    text
+}
+
 /// The channels as config sees them, for [`crate::config::Extensions::channels`].
 pub fn channel_infos() -> &'static [ChannelInfo] {
     static INFOS: std::sync::OnceLock<Vec<ChannelInfo>> = std::sync::OnceLock::new();
@@ -182,20 +199,78 @@ pub fn section<T: DeserializeOwned>(loaded: &Loaded, channel: &str) -> Result<Op
         .map_err(|problems| Error::Config(loaded.error(problems)))
 }
 
+/// Which of the configured channels one run publishes (`--only`, `--skip`): the others are
+/// not planned, so they need nothing (no token) and keep what an earlier run recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Pick {
+    /// Only these (all when empty).
+    pub only: Vec<String>,
+    /// Not these.
+    pub skip: Vec<String>,
+}
+
+impl Pick {
+    /// Whether `channel` is published this run.
+    pub fn takes(&self, channel: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|c| c == channel))
+            && !self.skip.iter().any(|c| c == channel)
+    }
+
+    /// Every name given must be a channel `loaded` configures.
+    fn check(&self, loaded: &Loaded) -> Result<(), Error> {
+        let configured: Vec<&str> = channels()
+            .iter()
+            .map(|c| c.name())
+            .filter(|n| loaded.file.release.0.contains_key(*n))
+            .collect();
+        for (flag, names) in [("--only", &self.only), ("--skip", &self.skip)] {
+            if let Some(bad) = names.iter().find(|n| !configured.contains(&n.as_str())) {
+                let what = if find(bad).is_some() {
+                    format!("{} has no `[release.{bad}]`", loaded.path.display())
+                } else {
+                    format!("there is no channel `{bad}`")
+                };
+                return Err(Error::Usage(format!(
+                    "{flag} {bad}: {what}; the configured channels are {}",
+                    configured.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The plans of every configured channel, in order.
 pub struct ReleasePlan {
     planned: Vec<(&'static dyn Publisher, Box<dyn Planned>)>,
+    /// Configured channels this run leaves alone.
+    left: Vec<&'static str>,
 }
 
-/// Plans every configured channel; the first planning error stops it (nothing was sent).
-pub fn plan(cx: &Context<'_>) -> Result<ReleasePlan, Error> {
+/// Plans every configured channel `pick` takes; the first planning error stops it (nothing
+/// was sent).
+pub fn plan(cx: &Context<'_>, pick: &Pick) -> Result<ReleasePlan, Error> {
+    pick.check(cx.loaded)?;
     let mut planned = Vec::new();
+    let mut left = Vec::new();
     for channel in channels() {
+        if !pick.takes(channel.name()) {
+            if cx.loaded.file.release.0.contains_key(channel.name()) {
+                left.push(channel.name());
+            }
+            continue;
+        }
         if let Some(plan) = channel.plan(cx)? {
             planned.push((*channel, plan));
         }
     }
-    Ok(ReleasePlan { planned })
+    if planned.is_empty() && !left.is_empty() {
+        return Err(Error::Usage(format!(
+            "--only/--skip leave no channel to publish (configured: {})",
+            left.join(", ")
+        )));
+    }
+    Ok(ReleasePlan { planned, left })
 }
 
 impl ReleasePlan {
@@ -206,8 +281,19 @@ impl ReleasePlan {
 
     /// Every action, in order (`--dry-run`).
     pub fn describe(&self, say: &dyn Fn(String)) {
+        self.say_left(say);
         for (_, plan) in &self.planned {
             plan.describe(say);
+        }
+    }
+
+    /// Names the configured channels this run leaves alone, if any.
+    fn say_left(&self, say: &dyn Fn(String)) {
+        if !self.left.is_empty() {
+            say(format!(
+                "not publishing {} this run (--only/--skip): each keeps what an earlier run recorded",
+                self.left.join(", ")
+            ));
         }
     }
 
@@ -221,6 +307,7 @@ impl ReleasePlan {
     /// Publishes every channel in order. A failed channel does not stop the ones that do not
     /// need it; they run, and the failures are reported together at the end.
     pub async fn apply(&self, run: &mut Run<'_>) -> Result<(), Error> {
+        self.say_left(&|text| run.say(text));
         let mut failed: Vec<&'static str> = Vec::new();
         let mut errors = Vec::new();
         for (channel, plan) in &self.planned {
@@ -348,6 +435,7 @@ mod tests {
     fn a_failed_channel_skips_its_dependents_and_not_the_others() {
         static RAN: Mutex<Vec<&str>> = Mutex::new(Vec::new());
         let plan = ReleasePlan {
+            left: Vec::new(),
             planned: vec![
                 fake("images", &[], true, &RAN),
                 fake("release", &[], true, &RAN),

@@ -1135,3 +1135,31 @@ fn every_guarantee_names_tests_that_exist() {
         }
     }
 }
+
+/// `shipit release --help` lists every channel there is, from the channel registry.
+#[test]
+fn release_help_lists_every_channel_from_the_registry() {
+    let out = shipit(&repo_root())
+        .args(["release", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out).0;
+    for channel in shipit::publish::channels() {
+        let first_words: String = channel
+            .about()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            help.contains(&format!("  {:<11} ", channel.name())) && help.contains(&first_words),
+            "{} missing: {help}",
+            channel.name()
+        );
+    }
+    assert!(
+        help.contains("--only <CHANNEL>") && help.contains("--skip <CHANNEL>"),
+        "{help}"
+    );
+}

@@ -183,3 +183,70 @@ fn a_missing_npm_token_is_reported_before_any_channel_runs() {
             .is_none()
     );
 }
+
+/// `--only npm` publishes npm alone: GitHub is never contacted, so no GitHub token is needed.
+/// A name that is no configured channel is exit 2 naming the configured ones; `--dry-run`
+/// honours the pick.
+#[test]
+fn only_npm_publishes_without_a_github_token_and_an_unknown_channel_is_exit_2() {
+    let registry = Verdaccio::start();
+    let dir = built_demo(&format!(
+        "\n[release.github]\nrepo = \"acme/demo\"\n\n[release.npm]\nname = \"@shipit-test/only\"\nregistry = \"{}\"\n",
+        registry.url
+    ));
+    let run = |args: &[&str]| {
+        shipit(dir.path())
+            .args(["release", "--pipeline", "pipelines/demo.toml"])
+            .args(args)
+            .env("NPM_TOKEN", &registry.token)
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .output()
+            .unwrap()
+    };
+    for (args, said) in [
+        (
+            &["--only", "nope"][..],
+            "--only nope: there is no channel `nope`",
+        ),
+        (&["--skip", "homebrew"][..], "has no `[release.homebrew]`"),
+    ] {
+        let out = run(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(
+            stderr.contains("the configured channels are github, npm"),
+            "{stderr}"
+        );
+    }
+    let dry = run(&["--only", "npm", "--dry-run"]);
+    let (_, stderr) = text(&dry);
+    assert_eq!(dry.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("not publishing github this run"),
+        "{stderr}"
+    );
+    assert!(registry.packument("@shipit-test/only").is_none());
+
+    let out = run(&["--only", "npm"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("not publishing github this run"),
+        "{stderr}"
+    );
+    let doc = registry
+        .packument("@shipit-test/only")
+        .expect("the root package");
+    assert_eq!(doc["dist-tags"]["latest"], "0.1.0", "{doc:#}");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dist/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(manifest["published"]["github"].is_null(), "{manifest:#}");
+    assert!(
+        manifest["published"]["npm"]["complete"] == true,
+        "{manifest:#}"
+    );
+}
