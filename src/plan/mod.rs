@@ -3,6 +3,7 @@
 //! executor, compared in tests.
 
 mod artifact;
+mod coverage;
 pub mod kinds;
 
 use std::collections::BTreeMap;
@@ -327,6 +328,7 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
         }
     }
     problems.extend(collisions(loaded, &planned));
+    problems.extend(coverage::uncovered(loaded, &planned));
     if !problems.is_empty() {
         return Err(loaded.error(problems));
     }

@@ -421,3 +421,67 @@ fn the_binstall_block_resolves_to_the_real_asset_names_and_binaries() {
     }
     assert_eq!(checked, 3);
 }
+
+/// The README's install-script snippet applied to the bundled demo as written: the scripts are
+/// in SHA256SUMS, which is signed. Without its checksum part (the checksum stage beside the
+/// installer), `check` refuses the order at the checksum stage's `needs`, with the fix.
+#[test]
+fn the_readmes_installer_snippet_puts_the_scripts_in_the_signed_checksums() {
+    let readme = std::fs::read_to_string(crate::common::repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("### Install script").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let snippet = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = demo_copy();
+    let pipeline = dir.path().join("pipelines/demo.toml");
+    // The scripts download from the GitHub release by default, as init writes it.
+    let demo =
+        std::fs::read_to_string(&pipeline).unwrap() + "\n[release.github]\nrepo = \"acme/demo\"\n";
+    let checksum = demo.find("[stages.checksum]").unwrap();
+    let after = checksum + demo[checksum..].find("\n[").unwrap() + 1;
+    let without_checksum = format!("{}{}", &demo[..checksum], &demo[after..]);
+
+    // Only the installer part, beside the demo's own checksum stage: refused, located.
+    let installer_only = &snippet[..snippet.find("[stages.checksum]").unwrap()];
+    std::fs::write(&pipeline, format!("{demo}\n{installer_only}")).unwrap();
+    let check = shipit(dir.path())
+        .args(["check", "--pipeline", "pipelines/demo.toml"])
+        .output()
+        .unwrap();
+    let said = text(&check).1;
+    assert_eq!(check.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("stage `installer` makes `install.sh` and `install.ps1`"),
+        "{said}"
+    );
+    assert!(said.contains("pipelines/demo.toml:37:"), "{said}");
+    assert!(
+        said.contains("needs = [\"package\", \"installer\"]"),
+        "{said}"
+    );
+
+    std::fs::write(&pipeline, format!("{without_checksum}\n{snippet}")).unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "demo"]);
+    crate::common::unencrypted_keys(dir.path());
+    let key = dir.path().join("keys/shipit.key");
+    let build = shipit(dir.path())
+        .args(["build", "--pipeline", "pipelines/demo.toml"])
+        .env("CARGO_TARGET_DIR", shared_target_dir("installer-target"))
+        .env("SHIPIT_SIGNING_KEY", std::fs::read_to_string(&key).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(build.status.code(), Some(0), "{}", text(&build).1);
+    let sums = std::fs::read_to_string(dir.path().join("dist/SHA256SUMS")).unwrap();
+    for script in ["install.sh", "install.ps1"] {
+        assert!(
+            sums.lines().any(|l| l.ends_with(&format!(" {script}"))),
+            "{sums}"
+        );
+    }
+    let verify = shipit(dir.path())
+        .args(["verify", "dist", "--key", "keys/shipit.pub"])
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(0), "{:?}", text(&verify));
+}

@@ -103,6 +103,10 @@ pub struct Client {
     api: Url,
     auth: HeaderValue,
     budget: Arc<Budget>,
+    /// Held while an upload lists a release's assets and deletes a broken one: GitHub pages
+    /// lists by offset, so a delete by a concurrent upload would shift an asset past the page
+    /// another one is reading, and a finished file would look missing and go up again.
+    reconciling: tokio::sync::Mutex<()>,
 }
 
 /// A response: status, headers, body text.
@@ -197,6 +201,7 @@ impl Client {
             api,
             auth,
             budget: Arc::new(Budget::new(max_wait)),
+            reconciling: tokio::sync::Mutex::new(()),
         })
     }
 

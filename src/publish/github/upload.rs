@@ -81,16 +81,19 @@ impl Client {
                 }
                 Err(e) => (crate::error::chain(&e), retry::backoff(attempt)),
             };
-            if let Some(existing) = self
-                .assets(repo, release.id)
-                .await?
-                .into_iter()
-                .find(|a| a.name == file.name)
             {
-                if flow::is_same(self, repo, &existing, file).await? {
-                    return Ok(existing);
+                let _listing = self.reconciling.lock().await;
+                if let Some(existing) = self
+                    .assets(repo, release.id)
+                    .await?
+                    .into_iter()
+                    .find(|a| a.name == file.name)
+                {
+                    if flow::is_same(self, repo, &existing, file).await? {
+                        return Ok(existing);
+                    }
+                    self.delete_asset(repo, &existing).await?;
                 }
-                self.delete_asset(repo, &existing).await?;
             }
             self.wait(&what, attempt, failure).await?;
         }
