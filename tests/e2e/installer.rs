@@ -424,7 +424,9 @@ fn the_binstall_block_resolves_to_the_real_asset_names_and_binaries() {
 
 /// The README's install-script snippet applied to the bundled demo as written: the scripts are
 /// in SHA256SUMS, which is signed. Without its checksum part (the checksum stage beside the
-/// installer), `check` refuses the order at the checksum stage's `needs`, with the fix.
+/// installer), `check` refuses the order at the checksum stage's `needs`, with the fix. With
+/// only `GITHUB_API_URL` naming a GitHub Enterprise server, the scripts download from that
+/// server, not github.com.
 #[test]
 fn the_readmes_installer_snippet_puts_the_scripts_in_the_signed_checksums() {
     let readme = std::fs::read_to_string(crate::common::repo_root().join("README.md")).unwrap();
@@ -469,9 +471,18 @@ fn the_readmes_installer_snippet_puts_the_scripts_in_the_signed_checksums() {
         .args(["build", "--pipeline", "pipelines/demo.toml"])
         .env("CARGO_TARGET_DIR", shared_target_dir("installer-target"))
         .env("SHIPIT_SIGNING_KEY", std::fs::read_to_string(&key).unwrap())
+        // A GitHub Enterprise server named by its API alone: the scripts download from it.
+        .env("GITHUB_API_URL", "https://ghe.acme.example/api/v3")
+        .env_remove("GITHUB_SERVER_URL")
         .output()
         .unwrap();
     assert_eq!(build.status.code(), Some(0), "{}", text(&build).1);
+    let script = std::fs::read_to_string(dir.path().join("dist/install.sh")).unwrap();
+    assert!(
+        script.contains("https://ghe.acme.example/acme/demo/releases/download/v0.1.0")
+            && !script.contains("https://github.com/"),
+        "{script}"
+    );
     let sums = std::fs::read_to_string(dir.path().join("dist/SHA256SUMS")).unwrap();
     for script in ["install.sh", "install.ps1"] {
         assert!(

@@ -131,10 +131,7 @@ impl Kind for Installer {
                 )]
             })?,
             None => match stage.loaded.channel_section::<GithubRepo>("github") {
-                Ok(Some(github)) => format!(
-                    "https://github.com/{}/releases/download/{}",
-                    github.repo, facts.tag
-                ),
+                Ok(Some(github)) => crate::github_urls::download_base(&github.repo, &facts.tag),
                 _ => {
                     return Err(vec![
                         Problem::new(

@@ -65,17 +65,7 @@ pub struct GithubPlan {
     prune_keep: Option<usize>,
 }
 
-/// The API root: `GITHUB_API_URL` (GitHub Enterprise Server), else github.com's.
-pub fn api_url() -> String {
-    std::env::var(crate::env_vars::GITHUB_API_URL)
-        .unwrap_or_else(|_| "https://api.github.com".into())
-}
-
-/// The web root release pages and downloads are under: `GITHUB_SERVER_URL`, else github.com.
-pub fn server_url() -> String {
-    std::env::var(crate::env_vars::GITHUB_SERVER_URL)
-        .unwrap_or_else(|_| "https://github.com".into())
-}
+pub use crate::github_urls::{api_url, server_url};
 
 /// The token from `GITHUB_TOKEN` or `GH_TOKEN`.
 pub fn token() -> Option<String> {
