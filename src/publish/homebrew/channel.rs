@@ -100,7 +100,8 @@ impl Planned for FormulaPlan {
         Box::pin(async move {
             let brew = self;
             let say = |text: String| run.say(text);
-            push_formula(brew, run.manifest, &say).await?;
+            let warn = |text: String| run.tell(crate::events::Level::Warn, text);
+            push_formula(brew, run.manifest, &say, &warn).await?;
             let record = serde_json::json!({
                 "formula": format!("{}/{}.rb", brew.tap.folder, brew.formula.name),
                 "tap": brew.tap.display_url(),
@@ -113,11 +114,30 @@ impl Planned for FormulaPlan {
     }
 }
 
+/// What a formula lacks: a platform without its block installs nothing there, and brew only
+/// says so when a user tries.
+fn missing_platforms(formula: &Formula) -> Vec<String> {
+    [
+        ("macOS", formula.macos.is_none(), "darwin-arm64 and darwin-x64"),
+        ("Linux", formula.linux.is_none(), "linux-x64-musl and linux-arm64-musl"),
+    ]
+    .into_iter()
+    .filter(|(_, missing, _)| *missing)
+    .map(|(platform, _, targets)| {
+        format!(
+            "the {} formula has no {platform} archive, so `brew install` fails on {platform}: build {targets} to cover it",
+            formula.name
+        )
+    })
+    .collect()
+}
+
 /// Renders the formula with the release's download URLs and pushes it to the tap.
 async fn push_formula(
     brew: &FormulaPlan,
     manifest: &Manifest,
     say: &dyn Fn(String),
+    warn: &dyn Fn(String),
 ) -> Result<(), Error> {
     let published = manifest.published.github.as_ref();
     let url_of = |name: &str| {
@@ -131,6 +151,9 @@ async fn push_formula(
         return Err(Error::Usage(
             "[release.homebrew]: the manifest has no macOS or Linux archives".into(),
         ));
+    }
+    for gap in missing_platforms(&formula) {
+        warn(gap);
     }
     let text = formula
         .render(&brew.template)
@@ -276,4 +299,35 @@ fn formula_plan(
         pull_request,
         tag: github::release_tag(facts),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_formula_without_a_macos_archive_is_warned_about() {
+        let mut formula = Formula {
+            class: "Demo".into(),
+            name: "demo".into(),
+            desc: "d".into(),
+            homepage: "h".into(),
+            version: "1.0.0".into(),
+            license: None,
+            macos: None,
+            linux: Some(Default::default()),
+            binaries: vec!["demo".into()],
+            completions: Default::default(),
+            manpages: Vec::new(),
+            depends_on: Vec::new(),
+            conflicts_with: Vec::new(),
+            caveats: None,
+            service: None,
+        };
+        let gaps = missing_platforms(&formula);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert!(gaps[0].contains("no macOS archive") && gaps[0].contains("darwin-arm64"));
+        formula.macos = Some(Default::default());
+        assert!(missing_platforms(&formula).is_empty());
+    }
 }
