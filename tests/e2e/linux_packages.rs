@@ -180,6 +180,7 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
             "./lib/systemd/system/demo.service",
             "./usr/share/man/man1/demo.1.gz",
             "./usr/share/bash-completion/completions/demo",
+            "./usr/share/zsh/vendor-completions/_demo",
             "./usr/share/doc/demo/copyright",
             "drwxr-xr-x root/root         0 ",
             "./usr/sbin/demo-server -> ../bin/demo",
@@ -213,6 +214,8 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
         "/etc/default/demo",
         "/usr/lib/systemd/system/demo.service",
         "/var/lib/demo",
+        // Fedora's zsh reads site-functions, not Debian's vendor-completions.
+        "/usr/share/zsh/site-functions/_demo",
     ] {
         assert!(files.lines().any(|l| l == path), "no {path} in\n{files}");
     }

@@ -94,6 +94,7 @@ pub fn demo_copy() -> tempfile::TempDir {
         "demo/packaging/demo.default",
         "demo/man/demo.1",
         "demo/completions/demo.bash",
+        "demo/completions/_demo",
         "pipelines/linux-packages.toml",
         "pipelines/demo.toml",
     ] {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::options::{ContentKind, PackageOptions};
 use super::{FormatRules, StageRef};
 use crate::config::Problem;
-use crate::package::{Content, Entry, Systemd, UserScripts, names};
+use crate::package::{Content, Entry, PackageFormat, Systemd, UserScripts, names};
 
 /// What every target's package of a stage installs alike.
 pub(super) struct Shared {
@@ -128,22 +128,90 @@ pub(super) fn shared(
     }
 }
 
-/// The first paragraph of prose in a Markdown file: no headings, badges, code or lists.
+/// The README's first paragraph of prose as plain text (Markdown read by pulldown-cmark:
+/// badges, images, headings, lists and HTML skipped; links and code kept as their text),
+/// wrapped at 79 columns: a package's long description.
 pub(super) fn first_paragraph(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let mut paragraph: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let prose = !line.trim().is_empty()
-            && !line.starts_with([' ', '\t', '#', '!', '[', '<', '`', '-', '*', '|', '>', '='])
-            && !line.trim().chars().all(|c| c == '=' || c == '-');
-        if prose {
-            paragraph.push(line.trim());
-        } else if !paragraph.is_empty() {
+    plain_first_paragraph(&text).map(|p| textwrap::fill(&p, 79))
+}
+
+/// The first top-level paragraph of `markdown` with any words in it, as plain text.
+fn plain_first_paragraph(markdown: &str) -> Option<String> {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut depth = 0usize; // blocks around the paragraph (lists, quotes, headings...)
+    let mut in_paragraph = false;
+    let mut in_image = 0usize;
+    let mut words = String::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Paragraph) if depth == 0 => in_paragraph = true,
+            Event::End(TagEnd::Paragraph) if in_paragraph => {
+                in_paragraph = false;
+                let paragraph = words.split_whitespace().collect::<Vec<_>>().join(" ");
+                if paragraph.chars().any(char::is_alphanumeric) {
+                    return Some(paragraph);
+                }
+                words.clear();
+            }
+            Event::Start(Tag::Image { .. }) => in_image += 1,
+            Event::End(TagEnd::Image) => in_image = in_image.saturating_sub(1),
+            Event::Start(
+                Tag::Heading { .. }
+                | Tag::BlockQuote(_)
+                | Tag::List(_)
+                | Tag::CodeBlock(_)
+                | Tag::HtmlBlock
+                | Tag::Table(_)
+                | Tag::FootnoteDefinition(_),
+            ) => depth += 1,
+            Event::End(
+                TagEnd::Heading(_)
+                | TagEnd::BlockQuote(_)
+                | TagEnd::List(_)
+                | TagEnd::CodeBlock
+                | TagEnd::HtmlBlock
+                | TagEnd::Table
+                | TagEnd::FootnoteDefinition,
+            ) => depth = depth.saturating_sub(1),
+            Event::Text(t) | Event::Code(t) if in_paragraph && in_image == 0 => words.push_str(&t),
+            Event::SoftBreak | Event::HardBreak if in_paragraph => words.push(' '),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A summary that does not start with the package's own name, which Debian (lintian's
+/// `description-starts-with-package-name`) and Fedora (rpmlint's `name-repeated-in-summary`)
+/// both refuse: `ripgrep is a line-oriented search tool` becomes `line-oriented search tool`.
+pub(super) fn summary_without_name(summary: &str, name: &str) -> String {
+    let Some(first) = summary.split_whitespace().next() else {
+        return summary.to_string();
+    };
+    let bare = first.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_');
+    if !bare.eq_ignore_ascii_case(name) {
+        return summary.to_string();
+    }
+    let mut rest = summary[summary.find(first).unwrap_or(0) + first.len()..]
+        .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ':' | ',' | '-' | '—'));
+    for verb in ["is ", "are ", "- "] {
+        if let Some(after) = rest.strip_prefix(verb) {
+            rest = after;
+        }
+    }
+    for article in ["a ", "an ", "the "] {
+        if let Some(after) = rest.strip_prefix(article) {
+            rest = after;
             break;
         }
     }
-    let joined = paragraph.join(" ");
-    (!joined.is_empty()).then(|| textwrap::fill(&joined, 79))
+    let rest = rest.trim();
+    if rest.is_empty() {
+        summary.to_string()
+    } else {
+        rest.to_string()
+    }
 }
 
 /// Man pages: each `name.N` gzipped to `/usr/share/man/manN/name.N.gz`.
@@ -210,8 +278,10 @@ fn man_pages(
     entries
 }
 
-/// Completion files for one binary, where each shell looks for them.
+/// Completion files for one binary, where each shell looks for them on the format's
+/// distributions (zsh: Debian's `vendor-completions`, Fedora's `site-functions`).
 pub(super) fn completions(
+    format: PackageFormat,
     options: &PackageOptions,
     binary: &str,
     base: &Path,
@@ -227,7 +297,10 @@ pub(super) fn completions(
         (
             &options.completions.zsh,
             format!("completions/_{binary}"),
-            format!("/usr/share/zsh/vendor-completions/_{binary}"),
+            match format {
+                PackageFormat::Deb => format!("/usr/share/zsh/vendor-completions/_{binary}"),
+                PackageFormat::Rpm => format!("/usr/share/zsh/site-functions/_{binary}"),
+            },
         ),
         (
             &options.completions.fish,
@@ -262,4 +335,43 @@ pub(super) fn completions(
         });
     }
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_paragraph_is_plain_text_with_its_first_sentence_and_no_badges() {
+        let readme = "# ripgrep\n\n[![CI](https://x/badge.svg)](https://x)\n\n\
+                      `ripgrep` is a **line-oriented** search tool that [searches](https://x)\n\
+                      the current directory.\n\nSecond paragraph.\n";
+        assert_eq!(
+            plain_first_paragraph(readme).as_deref(),
+            Some("ripgrep is a line-oriented search tool that searches the current directory.")
+        );
+        assert_eq!(plain_first_paragraph("# Title\n\n- a list\n"), None);
+    }
+
+    #[test]
+    fn a_summary_never_starts_with_the_package_name() {
+        let cases = [
+            (
+                "ripgrep is a line-oriented search tool",
+                "line-oriented search tool",
+            ),
+            ("demo: a tiny HTTP service", "tiny HTTP service"),
+            ("Demo - the tiny service", "tiny service"),
+            ("A tiny HTTP service", "A tiny HTTP service"),
+            ("demo", "demo"),
+        ];
+        for (given, expected) in cases {
+            let name = if given.starts_with("ripgrep") {
+                "ripgrep"
+            } else {
+                "demo"
+            };
+            assert_eq!(summary_without_name(given, name), expected, "{given}");
+        }
+    }
 }

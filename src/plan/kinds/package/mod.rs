@@ -184,12 +184,14 @@ fn expand(
         .unwrap_or_default();
     let mut lines = description.trim().lines();
     // A synopsis is not a sentence (Debian and Fedora both say so).
-    let summary = lines
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .trim_end_matches('.')
-        .to_owned();
+    let summary = files::summary_without_name(
+        lines
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_end_matches('.'),
+        &name,
+    );
     if summary.is_empty() {
         problems.push(
             Problem::new("a package needs a description", stage.span("uses")).help(
@@ -291,6 +293,7 @@ fn expand(
                 },
             });
             entries.extend(files::completions(
+                format,
                 &options,
                 binary,
                 base,
