@@ -247,7 +247,9 @@ impl Manifest {
         };
         std::fs::create_dir_all(dist).map_err(io_err)?;
         let tmp = dist.join(format!(".{FILE_NAME}.tmp"));
-        let mut text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
+        // Serializing plain data fails only on a non-string map key, which a manifest has none of.
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|e| io_err(std::io::Error::other(e)))?;
         text.push('\n');
         std::fs::write(&tmp, text).map_err(io_err)?;
         std::fs::rename(&tmp, &path).map_err(io_err)?;

@@ -3,7 +3,7 @@
 //! beside it, neither before nor after it in the graph. Such a stage's files would land in
 //! the release without a line in `SHA256SUMS`; the order is refused, located, with the fix.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Loaded, Problem};
 use crate::manifest::ArtifactKind;
@@ -14,12 +14,28 @@ use super::PlannedStage;
 /// One problem per checksum stage and stage beside it with released files.
 pub(super) fn uncovered(loaded: &Loaded, planned: &[PlannedStage]) -> Vec<Problem> {
     let mut problems = Vec::new();
+    // Each stage's needs, and the stages that need it: one walk each way per checksum stage.
+    let needs: BTreeMap<&str, Vec<&str>> = planned
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.needs.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let mut needed_by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (stage, its_needs) in &needs {
+        for need in its_needs {
+            needed_by.entry(need).or_default().push(stage);
+        }
+    }
     for sums in planned.iter().filter(|p| p.kind == "checksum") {
-        let before = ancestors(planned, &sums.name);
+        let before = reachable(&needs, &sums.name);
+        let after = reachable(&needed_by, &sums.name);
         for stage in planned {
-            let beside = stage.name != sums.name
-                && !before.contains(stage.name.as_str())
-                && !ancestors(planned, &stage.name).contains(sums.name.as_str());
+            let name = stage.name.as_str();
+            let beside = name != sums.name && !before.contains(name) && !after.contains(name);
             if !beside {
                 continue;
             }
@@ -70,19 +86,13 @@ fn shown(files: &[&str]) -> String {
     }
 }
 
-/// Every stage `name` depends on, directly or not.
-fn ancestors<'a>(planned: &'a [PlannedStage], name: &str) -> BTreeSet<&'a str> {
+/// Every stage reached from `start` along `edges` (not `start` itself).
+fn reachable<'a>(edges: &BTreeMap<&'a str, Vec<&'a str>>, start: &str) -> BTreeSet<&'a str> {
     let mut seen = BTreeSet::new();
-    let mut wanted: Vec<&str> = planned
-        .iter()
-        .find(|p| p.name == name)
-        .map(|p| p.needs.iter().map(String::as_str).collect())
-        .unwrap_or_default();
+    let mut wanted: Vec<&str> = edges.get(start).cloned().unwrap_or_default();
     while let Some(next) = wanted.pop() {
-        if let Some(p) = planned.iter().find(|p| p.name == next)
-            && seen.insert(p.name.as_str())
-        {
-            wanted.extend(p.needs.iter().map(String::as_str));
+        if seen.insert(next) {
+            wanted.extend(edges.get(next).into_iter().flatten().copied());
         }
     }
     seen
