@@ -338,7 +338,7 @@ pub fn nightly_date(tag: &str) -> Option<&str> {
         Some((_, rest)) => rest,
         None => tag.strip_prefix("nightly-")?,
     };
-    let date = rest.split('.').next()?;
+    let date = rest.split(['.', '-']).next()?;
     (date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit())).then_some(date)
 }
 
@@ -520,6 +520,7 @@ mod tests {
             Some("20261123")
         );
         assert_eq!(nightly_date("nightly-20261123"), Some("20261123"));
+        assert_eq!(nightly_date("nightly-20261123-3c2b19e"), Some("20261123"));
         assert_eq!(nightly_date("nightly"), None);
         assert_eq!(nightly_date("0.4.0"), None);
         assert_eq!(nightly_date("0.4.0-nightly.2026.x"), None);

@@ -57,7 +57,7 @@ pub fn windows_release(
             github::server_url().trim_end_matches('/'),
             release.repo
         ),
-        tag: github::release_tag(cx.facts),
+        tag: github::release_tag(&release, cx.facts),
         zips,
     }))
 }

@@ -12,7 +12,9 @@ use shipit::binfmt;
 use shipit::targets::Target;
 use shipit::toolchain::{ZigSource, Zigbuild};
 
-use crate::common::{demo_copy, require, shared_target_dir, shipit, text, tiny_crate};
+use crate::common::{
+    demo_copy, demo_target_dir, require, shared_target_dir, shipit, text, tiny_crate,
+};
 
 const DEMO_TARGETS: [&str; 6] = [
     "linux-x64-musl",
@@ -32,7 +34,7 @@ fn demo_builds_six_targets_that_run_then_every_target_is_cached() {
     require("qemu-aarch64-static");
     require("wine");
     let dir = demo_copy();
-    let target_dir = shared_target_dir("demo-target");
+    let target_dir = demo_target_dir("0.1.0");
     let build = || {
         shipit(dir.path())
             .args(["build", "--pipeline", "pipelines/demo.toml"])

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::common::haproxy::Haproxy;
 use crate::common::load::{self, Load};
 use crate::common::registry::require_docker;
-use crate::common::{demo_copy, git, shared_target_dir, shipit, text};
+use crate::common::{demo_copy, demo_target_dir, git, shipit, text};
 
 /// Requests per second of the load.
 pub(crate) const RATE: u32 = 250;
@@ -47,7 +47,7 @@ pub(crate) fn project() -> &'static Path {
             git(&dir, &["commit", "-qm", "demo"]);
             let out = shipit(&dir)
                 .args(["build", "--pipeline", "pipelines/build.toml"])
-                .env("CARGO_TARGET_DIR", shared_target_dir("demo-target"))
+                .env("CARGO_TARGET_DIR", demo_target_dir(version))
                 .output()
                 .unwrap();
             assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::common::registry::{self, PASSWORD, Registry, docker, require_docker};
-use crate::common::{demo_copy, git, shared_target_dir, shipit, text};
+use crate::common::{demo_copy, demo_target_dir, git, shipit, text};
 
 /// The demo with a build stage for the two Linux targets and `docker` appended as
 /// `[release.docker]`, committed and built.
@@ -20,7 +20,7 @@ fn build(dir: &Path, args: &[&str], env: &[(&str, &str)]) {
         .args(["build", "--pipeline", "pipelines/image.toml"])
         .args(args)
         .envs(env.iter().copied())
-        .env("CARGO_TARGET_DIR", shared_target_dir("demo-target"))
+        .env("CARGO_TARGET_DIR", demo_target_dir("0.1.0"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));

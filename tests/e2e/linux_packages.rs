@@ -66,7 +66,14 @@ fn packaging_project(version: &str) -> tempfile::TempDir {
     packaging_project_with(version, "")
 }
 
-/// Builds the packages; returns the files in dist by name.
+/// The version in the project's `demo/Cargo.toml`.
+fn demo_version(dir: &Path) -> String {
+    let cargo = std::fs::read_to_string(dir.join("demo/Cargo.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&cargo).unwrap();
+    manifest["package"]["version"].as_str().unwrap().to_string()
+}
+
+/// Builds the packages (in a target directory per version: see `demo_target_dir`); returns the files in dist by name.
 fn build(dir: &Path, secret: &str) -> Vec<(String, Vec<u8>)> {
     let _ = std::fs::remove_dir_all(dir.join("dist"));
     let out = shipit(dir)
@@ -78,7 +85,7 @@ fn build(dir: &Path, secret: &str) -> Vec<(String, Vec<u8>)> {
         ])
         .env(
             "CARGO_TARGET_DIR",
-            shared_target_dir("linux-packages-target"),
+            shared_target_dir(&format!("linux-packages-target-{}", demo_version(dir))),
         )
         .env("SHIPIT_PGP_KEY", secret)
         .env("SHIPIT_PGP_PASSWORD", PASSWORD)

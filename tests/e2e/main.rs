@@ -18,6 +18,7 @@ mod github_fake;
 mod homebrew;
 mod installer;
 mod linux_packages;
+mod nightly;
 mod npm;
 mod package;
 mod release;

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::common::fake_github::{FakeGithub, Fault};
 use crate::common::{built_tiny, shipit, text};
 
-const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
+pub(crate) const TOKEN: &str = "ghs_FAKEtoken0123456789abcdefghijKLMNOP";
 
 /// A tiny project, built: an archive and SHA256SUMS in dist, ready to release.
 fn built_project() -> tempfile::TempDir {
@@ -500,7 +500,7 @@ fn release_set(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// `build --nightly` then `release --nightly` on `day` (SOURCE_DATE_EPOCH); the release's stderr.
-fn nightly(dir: &Path, fake: &FakeGithub, day: &str) -> String {
+pub(crate) fn nightly(dir: &Path, fake: &FakeGithub, day: &str) -> String {
     let mut stderr = String::new();
     for command in ["build", "release"] {
         let out = shipit(dir)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::common::haproxy::Haproxy;
 use crate::common::hosts::Hosts;
 use crate::common::load::{Load, Tally};
-use crate::common::{demo_copy, git, shared_target_dir, shipit, text, unencrypted_keys};
+use crate::common::{demo_copy, demo_target_dir, git, shipit, text, unencrypted_keys};
 use crate::deploy::{RATE, SERIAL, assert_ok};
 
 /// The demo built at 0.1.0 and 0.2.0 into `dist-0.1.0` and `dist-0.2.0`: archives for
@@ -48,7 +48,7 @@ fn project() -> &'static Path {
             git(&dir, &["commit", "-qm", &format!("demo {version}")]);
             let out = shipit(&dir)
                 .args(["build", "--pipeline", "pipelines/build.toml"])
-                .env("CARGO_TARGET_DIR", shared_target_dir("demo-target"))
+                .env("CARGO_TARGET_DIR", demo_target_dir(version))
                 .output()
                 .unwrap();
             assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
-use super::config::{GithubConfig, Prerelease};
+use super::config::{GithubConfig, NightlyMode, Prerelease};
 use super::{Client, ReleaseFields, ReleaseSpec, Upload};
 use crate::config::{self, Loaded, Problem};
 use crate::error::Error;
@@ -99,13 +99,23 @@ pub fn is_prerelease(github: &GithubConfig, facts: &Facts) -> bool {
     }
 }
 
-/// The tag the release goes under: the version's, or `nightly` for the rolling nightly.
-pub fn release_tag(facts: &Facts) -> String {
-    if facts.nightly {
-        "nightly".into()
-    } else {
-        facts.tag.clone()
+/// The tag the release goes under: the version's; for a nightly, `nightly` (rolling) or
+/// `nightly-YYYYMMDD-<commit>` (tagged).
+pub fn release_tag(github: &GithubConfig, facts: &Facts) -> String {
+    match (facts.nightly, github.nightly_mode()) {
+        (false, _) => facts.tag.clone(),
+        (true, NightlyMode::Rolling) => "nightly".into(),
+        (true, NightlyMode::Tagged) => tagged_nightly(facts),
     }
+}
+
+/// A tagged nightly's tag: the build date and the commit, `nightly-20261207-3c2b19e`.
+fn tagged_nightly(facts: &Facts) -> String {
+    format!(
+        "nightly-{}-{}",
+        facts.date.replace('-', ""),
+        facts.short_commit
+    )
 }
 
 impl Planned for GithubPlan {
@@ -245,12 +255,15 @@ pub(crate) fn github_plan(
         }
     }
     let max_retry = max_retry(github);
-    // A nightly goes to one rolling pre-release under the `nightly` tag.
+    // A nightly is a pre-release, never the latest: one rolling release under the `nightly`
+    // tag, or one release per night.
     let nightly = facts.nightly;
-    let (tag, prerelease, make_latest) = if nightly {
-        ("nightly".to_string(), true, "false".to_string())
+    let rolling = nightly && github.nightly_mode() == NightlyMode::Rolling;
+    let tag = release_tag(github, facts);
+    let (prerelease, make_latest) = if nightly {
+        (true, "false".to_string())
     } else {
-        (facts.tag.clone(), prerelease, make_latest)
+        (prerelease, make_latest)
     };
     Ok(GithubPlan {
         api_url: api_url(),
@@ -270,7 +283,7 @@ pub(crate) fn github_plan(
             replace: github.replace,
             concurrency: github.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
             uploads,
-            nightly,
+            nightly: rolling,
         },
         prune_keep: github.keep.filter(|_| nightly),
     })

@@ -33,10 +33,41 @@ pub struct GithubConfig {
     pub concurrency: Option<usize>,
     /// Longest total time spent waiting to retry a request (`0s`: never retry). Default: `10m`.
     pub max_retry_time: Option<Duration>,
-    /// Nightly runs keep this many dated nightly releases (tags `vX.Y.Z-nightly.YYYYMMDD.*` or
-    /// `nightly-YYYYMMDD`) besides the rolling `nightly` one, and delete older ones with their
-    /// tags. Default: keep all.
+    /// Nightly runs keep this many dated nightly releases (tags `nightly-YYYYMMDD-<commit>`,
+    /// `vX.Y.Z-nightly.YYYYMMDD.*` or `nightly-YYYYMMDD`) besides the rolling `nightly` one,
+    /// and delete older ones with their tags. Default: keep all.
     pub keep: Option<usize>,
+    /// How nightly runs release: `{ mode = "rolling" }` (the default: one `nightly` release
+    /// whose files are replaced and whose tag moves) or `{ mode = "tagged" }` (a release per
+    /// nightly, `nightly-YYYYMMDD-<commit>`, never changed once published: the mode for a
+    /// repository with immutable releases).
+    pub nightly: Option<NightlyConfig>,
+}
+
+/// `nightly = { mode = ... }`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct NightlyConfig {
+    /// `"rolling"` or `"tagged"`.
+    pub mode: NightlyMode,
+}
+
+/// How nightlies are released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NightlyMode {
+    /// One `nightly` release, its files replaced and its tag moved each night.
+    #[default]
+    Rolling,
+    /// A new release and tag per nightly; published releases are never changed.
+    Tagged,
+}
+
+impl GithubConfig {
+    /// How nightlies are released.
+    pub fn nightly_mode(&self) -> NightlyMode {
+        self.nightly.as_ref().map(|n| n.mode).unwrap_or_default()
+    }
 }
 
 /// `prerelease = "auto" | true | false`.

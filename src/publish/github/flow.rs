@@ -139,6 +139,11 @@ pub async fn publish(
         }
     };
     if spec.nightly && !release.draft {
+        if release.immutable {
+            return Err(GithubError::Immutable {
+                tag: release.tag_name,
+            });
+        }
         return roll_nightly(spec, client, release, say).await;
     }
     let existing = client.assets(&spec.repo, release.id).await?;
@@ -243,7 +248,9 @@ pub async fn prune_nightlies(
         .filter(|r| !r.draft)
         .filter_map(|r| Some((crate::facts::nightly_date(&r.tag_name)?, r)))
         .collect();
-    dated.sort_by(|a, b| (b.0, &b.1.tag_name).cmp(&(a.0, &a.1.tag_name)));
+    // Newest date first; GitHub lists newest first, and the sort is stable, so two nightlies
+    // of one day stay in the order they were made.
+    dated.sort_by(|a, b| b.0.cmp(a.0));
     let mut deleted = Vec::new();
     for (_, release) in dated.into_iter().skip(keep) {
         client.delete_release(repo, release).await?;

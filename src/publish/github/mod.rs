@@ -70,6 +70,14 @@ pub enum GithubError {
         /// Why.
         source: std::io::Error,
     },
+    /// The rolling nightly would replace files of an immutable release.
+    #[error(
+        "the `{tag}` release is immutable, so its files cannot be replaced nor its tag moved; set `nightly = {{ mode = \"tagged\" }}` in [release.github] for a release per nightly"
+    )]
+    Immutable {
+        /// The release's tag.
+        tag: String,
+    },
     /// An asset with the same name but other content is already on the release.
     #[error(
         "asset `{name}` is already on the release with other content ({found}; here: {expected}); set `replace = true` in [release.github] to replace it"

@@ -17,6 +17,9 @@ pub struct Release {
     pub html_url: String,
     /// RFC 6570 template of the upload address.
     pub upload_url: String,
+    /// Published in a repository with immutable releases: its assets and tag are locked.
+    #[serde(default)]
+    pub immutable: bool,
 }
 
 /// A release asset as far as shipit needs it.

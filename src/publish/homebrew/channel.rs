@@ -297,7 +297,7 @@ fn formula_plan(
             author,
         },
         pull_request,
-        tag: github::release_tag(facts),
+        tag: github::release_tag(release, facts),
     })
 }
 

@@ -109,6 +109,13 @@ pub fn shared_target_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
+/// The cargo target directory for the demo at `version`. One per version: tests run in
+/// parallel, and a build of another version in the same directory could overwrite the binary
+/// between cargo's end and the archive (a 0.2.0 package once held the 0.1.0 binary).
+pub fn demo_target_dir(version: &str) -> PathBuf {
+    shared_target_dir(&format!("demo-target-{version}"))
+}
+
 /// A port of 127.0.0.1 free right now, for a server the test starts.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -161,6 +168,17 @@ pub fn unencrypted_keys(dir: &Path) {
         .output()
         .unwrap();
     assert_eq!(keygen.status.code(), Some(0), "{:?}", text(&keygen));
+}
+
+/// What `git args` prints in `dir`, trimmed.
+pub fn git_output(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {:?}", out);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Runs git in `dir` with a fixed identity and clock (so commit hashes repeat), quietly.

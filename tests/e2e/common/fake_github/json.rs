@@ -30,6 +30,8 @@ pub struct Hosts<'a> {
     pub uploads: &'a str,
     /// Whether assets carry `digest` (GitHub has none for assets uploaded before June 2025).
     pub digests: bool,
+    /// Whether published releases are immutable.
+    pub immutable: bool,
 }
 
 /// A repository as `GET /repos/{owner}/{repo}` answers, its default branch as recorded.
@@ -65,6 +67,7 @@ pub fn release_json(hosts: &Hosts, owner: &str, repo: &str, r: &Release) -> Valu
     if r.draft {
         json["published_at"] = Value::Null;
     }
+    json["immutable"] = json!(hosts.immutable && !r.draft);
     json["assets"] = Value::Array(
         r.assets
             .iter()

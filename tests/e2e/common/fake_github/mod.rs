@@ -176,6 +176,12 @@ struct State {
     upload_origin_override: Option<String>,
     /// Assets are listed without `digest`, as GitHub lists those uploaded before it kept one.
     no_digests: bool,
+    /// Published releases are immutable, as in a repository with immutable releases enabled.
+    immutable: bool,
+    /// Tags of deleted immutable releases: GitHub never lets a release use them again.
+    burned_tags: std::collections::BTreeSet<String>,
+    /// Requests refused because a release is immutable (`METHOD path: why`).
+    immutability_refusals: Vec<String>,
 }
 
 /// Which listener a request came to.
@@ -244,6 +250,9 @@ impl FakeGithub {
                 max_per_page: 100,
                 upload_origin_override: None,
                 no_digests: false,
+                immutable: false,
+                burned_tags: Default::default(),
+                immutability_refusals: Vec::new(),
             })),
             token: token.to_string(),
             api: url.clone(),
@@ -335,6 +344,19 @@ impl FakeGithub {
             .iter()
             .find(|r| r.id == id)
             .map(|r| r.tag_name.clone())
+    }
+
+    /// From now on, published releases are immutable as GitHub's are: no asset is uploaded to,
+    /// changed on or deleted from one, its tag is neither moved nor deleted while it exists, and
+    /// once it is deleted no release may use its tag again. Each refusal is recorded
+    /// ([`FakeGithub::immutability_refusals`]).
+    pub fn make_immutable(&self) {
+        self.state().immutable = true;
+    }
+
+    /// The requests refused because a release was immutable.
+    pub fn immutability_refusals(&self) -> Vec<String> {
+        self.state().immutability_refusals.clone()
     }
 
     /// Pages hold at most this many items, whatever `per_page` asks (GitHub: 100).
@@ -634,7 +656,13 @@ impl Server {
             api: &self.api,
             uploads: &uploads,
             digests: !state.no_digests,
+            immutable: state.immutable,
         };
+        if let Some(why) = immutability_refusal(&state, host, &request.method, &parts, &input) {
+            let call = format!("{} {path}: {why}", request.method);
+            state.immutability_refusals.push(call);
+            return message(422, why);
+        }
         match (host, request.method.as_str(), parts.as_slice()) {
             (Host::Uploads, "POST", ["repos", owner, repo, "releases", _, "assets"]) => {
                 upload(&mut state, &hosts, request, owner, repo, body)
@@ -749,6 +777,15 @@ impl Server {
             }
             (_, "DELETE", ["repos", _, _, "releases", id]) => {
                 let before = state.releases.len();
+                if state.immutable {
+                    let burned: Vec<String> = state
+                        .releases
+                        .iter()
+                        .filter(|r| r.id.to_string() == *id && !r.draft)
+                        .map(|r| r.tag_name.clone())
+                        .collect();
+                    state.burned_tags.extend(burned);
+                }
                 state.releases.retain(|r| r.id.to_string() != *id);
                 if state.releases.len() == before {
                     return not_found();
@@ -804,6 +841,61 @@ impl Server {
             }
             _ => not_found(),
         }
+    }
+}
+
+/// Why GitHub would refuse this request because of an immutable release, if it would.
+fn immutability_refusal(
+    state: &State,
+    host: Host,
+    method: &str,
+    parts: &[&str],
+    input: &Value,
+) -> Option<&'static str> {
+    if !state.immutable {
+        return None;
+    }
+    let published = |id: &str| {
+        state
+            .releases
+            .iter()
+            .any(|r| r.id.to_string() == id && !r.draft)
+    };
+    let asset_published = |id: &str| {
+        state
+            .releases
+            .iter()
+            .any(|r| !r.draft && r.assets.iter().any(|a| a.id.to_string() == id))
+    };
+    let tag_locked = |rest: &[&str]| {
+        rest.first() == Some(&"tags")
+            && state
+                .releases
+                .iter()
+                .any(|r| !r.draft && r.tag_name == rest[1..].join("/"))
+    };
+    match (host, method, parts) {
+        (Host::Uploads, "POST", ["repos", _, _, "releases", id, "assets"]) if published(id) => {
+            Some("Cannot upload assets to an immutable release")
+        }
+        (Host::Api, "PATCH" | "DELETE", ["repos", _, _, "releases", "assets", id])
+            if asset_published(id) =>
+        {
+            Some("Cannot modify assets of an immutable release")
+        }
+        (Host::Api, "PATCH" | "DELETE", ["repos", _, _, "git", "refs", rest @ ..])
+            if tag_locked(rest) =>
+        {
+            Some("Cannot change a tag of an immutable release")
+        }
+        (Host::Api, "POST", ["repos", _, _, "releases"])
+            if input["tag_name"]
+                .as_str()
+                .is_some_and(|t| state.burned_tags.contains(t)) =>
+        {
+            Some("tag_name was used by an immutable release")
+        }
+        _ => None,
     }
 }
 
