@@ -170,6 +170,13 @@ pub struct ReleaseArgs {
     /// Publish every configured channel but these (comma-separated).
     #[arg(long, value_name = "CHANNEL", value_delimiter = ',')]
     pub skip: Vec<String>,
+    /// Publish nothing: re-read what every channel (or those --only/--skip pick) holds and
+    /// compare each file with the manifest; exit 1 naming each that differs or is missing.
+    #[arg(long, conflicts_with = "merge")]
+    pub check: bool,
+    /// Skip the check that follows publishing (as `check = false` under `[release]`).
+    #[arg(long, conflicts_with = "check")]
+    pub no_check: bool,
 }
 
 /// `shipit deploy`.

@@ -76,6 +76,17 @@ pub enum Event<'a> {
         /// Why it failed or was skipped.
         error: Option<&'a str>,
     },
+    /// `release --check`: what a channel holds of one file, against what was published.
+    Rechecked {
+        /// The channel.
+        channel: &'a str,
+        /// The file, package or image tag.
+        file: &'a str,
+        /// The digest it should have (`sha256:<hex>`, or npm's `sha512-<base64>`).
+        expected: &'a str,
+        /// The digest the channel answers with; `None` when it does not hold the file.
+        found: Option<&'a str>,
+    },
     /// A channel's upload of one file: begun, done, or not needed.
     Upload {
         /// The channel (`github`).

@@ -59,6 +59,19 @@ impl Published {
         self.github.is_none() && self.docker.is_empty() && self.channels.is_empty()
     }
 
+    /// Whether `channel` has published all of this version: it left a record, and not one
+    /// that says it stopped half-way (`"complete": false`).
+    pub fn is_whole(&self, channel: &str) -> bool {
+        match channel {
+            "github" => self.github.is_some(),
+            "docker" => !self.docker.is_empty(),
+            other => self
+                .channels
+                .get(other)
+                .is_some_and(|r| r.get("complete") != Some(&serde_json::Value::Bool(false))),
+        }
+    }
+
     /// Records what `channel` published (replacing an earlier record of it).
     pub fn record(&mut self, channel: &str, record: serde_json::Value) {
         self.channels.insert(channel.to_string(), record);
@@ -259,7 +272,11 @@ impl Manifest {
 
 /// Size and SHA-256 of a file, read in chunks (constant memory).
 pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)?;
+    hash_reader(std::fs::File::open(path)?)
+}
+
+/// Size and SHA-256 (lowercase hex) of everything `file` reads, streamed.
+pub fn hash_reader(mut file: impl Read) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;

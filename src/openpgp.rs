@@ -121,6 +121,11 @@ impl PgpKey {
             .map_err(PgpError::Sign)
     }
 
+    /// The public half, to check what this key signed.
+    pub fn verifier(&self) -> Result<PgpPublicKey, PgpError> {
+        PgpPublicKey::from_bytes(&self.public_binary()?)
+    }
+
     /// The public key in binary form (`KEY.gpg`, what apt's `signed-by=` reads).
     pub fn public_binary(&self) -> Result<Vec<u8>, PgpError> {
         self.public().to_bytes().map_err(PgpError::Sign)

@@ -3,7 +3,8 @@
 //!
 //! Every channel plans first, as data that `--dry-run` prints; then each checks what it needs
 //! (a token) before any of them sends anything; then they publish in order, each recording its
-//! result in the manifest.
+//! result in the manifest; then every channel is read back and compared with the manifest
+//! (`--check` does only that).
 
 use super::Session;
 use crate::cli::ReleaseArgs;
@@ -74,6 +75,11 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
         return Ok(ExitCode::Success);
     }
     plan.preflight()?;
+    if release_args.check {
+        super::block_on_interruptible(plan.recheck(&manifest, &*reporter))?;
+        return Ok(ExitCode::Success);
+    }
+    let check_after = loaded.file.release.check_after() && !release_args.no_check;
     let manifest_path = std::path::absolute(dist.join("manifest.json")).unwrap_or_default();
     let mut run = Run {
         manifest: &mut manifest,
@@ -84,7 +90,7 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
             ("manifest", manifest_path.display().to_string()),
         ],
     };
-    let result = super::block_on_interruptible(plan.apply(&mut run));
+    let result = super::block_on_interruptible(plan.apply(&mut run, check_after));
     // What was published is in $GITHUB_OUTPUT even when a later channel failed.
     super::github_output(&run.outputs)?;
     result.map(|()| ExitCode::Success)

@@ -44,6 +44,13 @@ pub fn build(
         schema["description"] = json!(channel.about);
         sections.insert(channel.name.to_string(), schema);
     }
+    sections.insert(
+        super::RELEASE_CHECK_KEY.to_string(),
+        json!({
+            "description": "Re-read every channel after publishing and compare it with the manifest (`release --check`). Default: true.",
+            "type": "boolean",
+        }),
+    );
     root["properties"]["release"] = json!({
         "description": "Where `shipit release` publishes: one section per channel.",
         "type": "object",

@@ -108,6 +108,19 @@ pub struct ReleaseConfig(
     #[schemars(with = "BTreeMap<String, serde_json::Value>")] pub IndexMap<String, toml::Value>,
 );
 
+impl ReleaseConfig {
+    /// Whether `release` re-reads every channel after publishing (`check`, default `true`).
+    pub fn check_after(&self) -> bool {
+        self.0
+            .get(RELEASE_CHECK_KEY)
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(true)
+    }
+}
+
+/// `[release] check = false`: the one key of `[release]` that is not a channel.
+pub const RELEASE_CHECK_KEY: &str = "check";
+
 /// `[deploy.<env>]`: how the service runs in one environment and how new versions roll out.
 //
 // Unknown keys are found by the schema walk (`keys.rs`), which knows the runtimes' tables.

@@ -48,6 +48,18 @@ pub fn validate(loaded: &Loaded, kinds: &dyn Extensions) -> Vec<Problem> {
         check_stage(loaded, kinds, name, stage, &mut problems);
     }
     check_cycles(loaded, &mut problems);
+    if let Some(check) = file.release.0.get(super::RELEASE_CHECK_KEY)
+        && !check.is_bool()
+    {
+        problems.push(
+            Problem::new(
+                "`check` under `[release]` must be true or false",
+                loaded.span(path!["release", super::RELEASE_CHECK_KEY]),
+            )
+            .label("expected a boolean")
+            .help("write `check = false` to skip the check after publishing"),
+        );
+    }
     for channel in file.release.0.keys() {
         // An unknown channel is an unknown key, reported with the others.
         if kinds.channels().iter().any(|c| c.name == channel) {

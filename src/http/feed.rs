@@ -31,6 +31,8 @@ pub struct Reply {
     pub status: StatusCode,
     /// Its body, at most the cap the request gave.
     pub body: Bytes,
+    /// Its `Location` header, for a redirect (which is never followed for the caller).
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -220,7 +222,18 @@ impl Feed {
         let body = crate::http::read_capped(response, cap)
             .await
             .map_err(|e| e.to_string())?;
-        Ok((Reply { status, body }, headers))
+        let location = headers
+            .get(http::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        Ok((
+            Reply {
+                status,
+                body,
+                location,
+            },
+            headers,
+        ))
     }
 }
 

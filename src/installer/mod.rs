@@ -177,6 +177,40 @@ fn check(spec: &InstallerSpec, sums: &[String]) -> Result<(), InstallerError> {
     Ok(())
 }
 
+/// The `(archive file, SHA-256)` pairs an `install.sh` or `install.ps1` carries, as written
+/// (for `release --check`, which compares them with the released archives).
+pub fn embedded_digests(script: &str) -> Vec<(String, String)> {
+    let sh = script
+        .split_once("<<'SHIPIT_ARCHIVES'\n")
+        .and_then(|(_, rest)| rest.split_once("\nSHIPIT_ARCHIVES"))
+        .map(|(table, _)| table);
+    if let Some(table) = sh {
+        return table
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let (_, file, sum) = (words.next()?, words.next()?, words.next()?);
+                Some((file.to_string(), sum.to_string()))
+            })
+            .collect();
+    }
+    // install.ps1: `@{ Target = '...'; File = '...'; Sha256 = '...' }`; the values are plain
+    // words (checked when it was written), so their quotes are all there is to strip.
+    script
+        .lines()
+        .filter_map(|line| {
+            let entry = line.trim().strip_prefix("@{")?.strip_suffix('}')?;
+            let field = |name: &str| {
+                entry.split(';').find_map(|part| {
+                    let (key, value) = part.split_once('=')?;
+                    (key.trim() == name).then(|| value.trim().trim_matches('\'').to_string())
+                })
+            };
+            Some((field("File")?, field("Sha256")?))
+        })
+        .collect()
+}
+
 /// Renders `install.sh` from the archives' digests.
 pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, InstallerError> {
     check(spec, sums)?;
@@ -273,6 +307,27 @@ mod tests {
         assert!(!script.contains("linux-x64-musl"));
         assert!(script.contains("$DefaultBaseUrl = 'https://example.com/rel''ease'"));
         insta::assert_snapshot!("install_ps1", script);
+    }
+
+    #[test]
+    fn both_scripts_give_back_the_digests_they_embed() {
+        let sums = ["ab".repeat(32), "cd".repeat(32)];
+        let sh = render(&spec(), &sums).unwrap();
+        assert_eq!(
+            embedded_digests(&sh),
+            [
+                (
+                    "demo-1.0.0-linux-x64-musl.tar.gz".to_string(),
+                    sums[0].clone()
+                ),
+                ("demo-1.0.0-windows-x64.zip".to_string(), sums[1].clone()),
+            ]
+        );
+        let ps1 = render_ps1(&spec(), &sums).unwrap();
+        assert_eq!(
+            embedded_digests(&ps1),
+            [("demo-1.0.0-windows-x64.zip".to_string(), sums[1].clone())]
+        );
     }
 
     #[test]

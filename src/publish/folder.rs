@@ -151,13 +151,31 @@ impl<'a> Tree<'a> {
         }
     }
 
+    /// The SHA-256 (lowercase hex) of the regular file at `path`; `None` when it is missing.
+    pub fn sha256(&self, path: &str) -> Result<Option<String>, FileError> {
+        match self.open(path)? {
+            Some((file, _)) => crate::manifest::hash_reader(file)
+                .map(|(_, sum)| Some(sum))
+                .map_err(self.error("read", path)),
+            None => Ok(None),
+        }
+    }
+
     /// The text of the regular file at `path`, at most 512 MiB; `None` when it is missing.
     pub fn read_text(&self, path: &str) -> Result<Option<String>, FileError> {
-        let rel = self.checked("read", path)?;
-        match relpath::read_regular(self.root, &rel, MAX_READ) {
-            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+        match self.read(path)? {
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
                 self.error("read", path)(io::Error::new(io::ErrorKind::InvalidData, e))
             }),
+            None => Ok(None),
+        }
+    }
+
+    /// The bytes of the regular file at `path`, at most 512 MiB; `None` when it is missing.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError> {
+        let rel = self.checked("read", path)?;
+        match relpath::read_regular(self.root, &rel, MAX_READ) {
+            Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.error("read", path)(e)),
         }
@@ -181,6 +199,24 @@ impl<'a> Tree<'a> {
             path => Some(self.checked("read", path)?),
         };
         relpath::list_under(self.root, rel.as_ref()).map_err(self.error("read", path))
+    }
+}
+
+/// A repository to read back: its folder, or a clone of its branch (removed when dropped).
+pub enum Readable {
+    /// The folder it lives in.
+    Folder(PathBuf),
+    /// A clone made to read.
+    Clone(crate::publish::git::ReadCopy),
+}
+
+impl Readable {
+    /// The repository's root.
+    pub fn path(&self) -> &Path {
+        match self {
+            Readable::Folder(root) => root,
+            Readable::Clone(copy) => &copy.folder,
+        }
     }
 }
 
@@ -233,6 +269,15 @@ impl Location {
             Location::Folder(root) => format!("{scheme}{}", root.display()),
             Location::Git(remote) => remote.display_url(),
         }
+    }
+
+    /// The repository as it is now, to read back (`release --check`): the folder itself, or a
+    /// fresh clone of the branch.
+    pub fn read(&self) -> Result<Readable, Error> {
+        Ok(match self {
+            Location::Folder(root) => Readable::Folder(root.clone()),
+            Location::Git(remote) => Readable::Clone(remote.read_copy(None).map_err(Error::work)?),
+        })
     }
 
     /// Runs `update` on the repository's folder: in place, or in a checkout that is then

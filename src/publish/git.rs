@@ -375,6 +375,23 @@ impl GitRemote {
         Ok(())
     }
 
+    /// A fresh clone of the branch as it is on the remote now, for reading back what was
+    /// pushed (`release --check`); `branch` overrides the configured one (a pull request's).
+    /// The folder files are in is `folder` inside it.
+    pub fn read_copy(&self, branch: Option<&str>) -> Result<ReadCopy, TapError> {
+        let work = tempfile::tempdir().map_err(|e| TapError::Io("create a folder".into(), e))?;
+        let dir = work.path().join("checkout");
+        let remote = GitRemote {
+            branch: branch.map(str::to_owned).or_else(|| self.branch.clone()),
+            ..self.clone()
+        };
+        remote.checkout(&dir)?;
+        Ok(ReadCopy {
+            folder: dir.join(&self.folder),
+            _work: work,
+        })
+    }
+
     /// Clones the branch, lets `edit` change the checkout's folder, commits what changed and
     /// pushes. When another push won the race, the checkout is reset to the winner's commit
     /// and `edit` runs again on it, so both changes land. With `pr_branch`, the commit goes
@@ -425,6 +442,13 @@ impl GitRemote {
             source: last.unwrap_or(GitFailed::Refused(String::new())),
         })
     }
+}
+
+/// A clone made to read from, removed when dropped.
+pub struct ReadCopy {
+    /// The folder the channel writes its files to, inside the clone.
+    pub folder: std::path::PathBuf,
+    _work: tempfile::TempDir,
 }
 
 /// A git command that did not succeed.

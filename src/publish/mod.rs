@@ -3,6 +3,7 @@
 //! `--dry-run` shows), checks what it needs before any channel starts, then publishes and
 //! records the result in the manifest.
 
+pub mod announce;
 pub mod apt;
 pub mod chocolatey;
 pub mod docker;
@@ -12,6 +13,7 @@ pub mod github;
 pub mod homebrew;
 pub mod npm;
 pub mod pull_request;
+pub mod recheck;
 pub mod scoop;
 pub mod windows;
 pub mod winget;
@@ -89,6 +91,12 @@ pub trait Publisher: Sync {
     /// located.
     fn check(&self, loaded: &Loaded) -> Vec<Problem>;
 
+    /// Whether it tells people about the release rather than publishing it: it runs last,
+    /// after the check, and only once every other configured channel has published.
+    fn announces(&self) -> bool {
+        false
+    }
+
     /// Channels whose results it builds on: when one of them fails, it is skipped.
     fn needs(&self) -> &'static [&'static str] {
         &[]
@@ -115,6 +123,10 @@ pub trait Planned: Send + Sync {
         &'a self,
         run: &'a mut Run<'_>,
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>>;
+
+    /// Re-reads what it published, as its users would get it, and compares every file with
+    /// what it should hold (`release --check`).
+    fn recheck<'a>(&'a self, manifest: &'a Manifest) -> recheck::Rechecked<'a>;
 }
 
 /// A channel that does nothing this time, and says why (a pre-release it does not publish).
@@ -134,12 +146,16 @@ impl Planned for Skipped {
             Ok(serde_json::json!({ "skipped": self.0 }))
         })
     }
+    fn recheck<'a>(&'a self, _: &'a Manifest) -> recheck::Rechecked<'a> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Every channel, in the order they run: container images first, so the release announces
 /// images that exist; then the GitHub release; then channels whose files point at the
-/// release's download URLs (Homebrew, Scoop, winget, Chocolatey); then the package repositories and registries, which hold
-/// their own copies.
+/// release's download URLs (Homebrew, Scoop, winget, Chocolatey); then the package
+/// repositories and registries, which hold their own copies; last, once all of them have
+/// published and been checked, the announcements.
 pub fn channels() -> &'static [&'static dyn Publisher] {
     &[
         &docker::Channel,
@@ -151,6 +167,7 @@ pub fn channels() -> &'static [&'static dyn Publisher] {
         &apt::Channel,
         &yum::Channel,
         &npm::Channel,
+        &announce::Channel,
     ]
 }
 
@@ -297,6 +314,16 @@ impl ReleasePlan {
         }
     }
 
+    /// Re-reads every channel and compares what it holds with the manifest; fails naming
+    /// each file that differs or is missing.
+    pub async fn recheck(&self, manifest: &Manifest, reporter: &dyn Reporter) -> Result<(), Error> {
+        let mut results = Vec::new();
+        for (channel, plan) in &self.planned {
+            results.push((channel.name(), plan.recheck(manifest).await));
+        }
+        recheck::conclude(results, reporter)
+    }
+
     /// Every channel's preflight, before any of them runs.
     pub fn preflight(&self) -> Result<(), Error> {
         self.planned
@@ -305,12 +332,26 @@ impl ReleasePlan {
     }
 
     /// Publishes every channel in order. A failed channel does not stop the ones that do not
-    /// need it; they run, and the failures are reported together at the end.
-    pub async fn apply(&self, run: &mut Run<'_>) -> Result<(), Error> {
+    /// need it; they run, and the failures are reported together at the end. With `check`,
+    /// once every channel has published, each is read back and compared with the manifest.
+    pub async fn apply(&self, run: &mut Run<'_>, check: bool) -> Result<(), Error> {
         self.say_left(&|text| run.say(text));
+        self.publish(run, false).await?;
+        if check {
+            self.recheck(run.manifest, run.reporter).await?;
+        }
+        self.publish(run, true).await
+    }
+
+    /// Publishes the channels that announce, or those that do not, in order.
+    async fn publish(&self, run: &mut Run<'_>, announcers: bool) -> Result<(), Error> {
         let mut failed: Vec<&'static str> = Vec::new();
         let mut errors = Vec::new();
-        for (channel, plan) in &self.planned {
+        let planned = self
+            .planned
+            .iter()
+            .filter(|(c, _)| c.announces() == announcers);
+        for (channel, plan) in planned {
             let name = channel.name();
             if let Some(need) = channel.needs().iter().find(|n| failed.contains(n)) {
                 failed.push(name);
@@ -324,11 +365,18 @@ impl ReleasePlan {
                 continue;
             }
             match plan.apply(run).await {
-                Ok(record) => run.reporter.report(&Event::ChannelFinished {
-                    channel: name,
-                    record: Some(&record),
-                    error: None,
-                }),
+                Ok(record) => {
+                    if record.get("skipped").is_some() {
+                        // Nothing to publish this version: the channel is done with it.
+                        run.manifest.published.record(name, record.clone());
+                        run.record()?;
+                    }
+                    run.reporter.report(&Event::ChannelFinished {
+                        channel: name,
+                        record: Some(&record),
+                        error: None,
+                    })
+                }
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
                 Err(e) => {
                     let why = crate::error::chain(&e);
@@ -408,6 +456,9 @@ mod tests {
                 }
             })
         }
+        fn recheck<'a>(&'a self, _: &'a Manifest) -> recheck::Rechecked<'a> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
     }
 
     fn fake(
@@ -459,7 +510,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let error = runtime.block_on(plan.apply(&mut run)).unwrap_err();
+        let error = runtime.block_on(plan.apply(&mut run, true)).unwrap_err();
         assert_eq!(*RAN.lock().unwrap(), ["images", "release", "scoop"]);
         assert_eq!(error.to_string(), "images refused\nrelease refused");
         let events = reporter.0.lock().unwrap();

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::manifest::{Artifact, ArtifactKind, Manifest};
+use crate::manifest::{Artifact, ArtifactKind};
 use crate::publish::Context;
 use crate::publish::github::{self, config::GithubConfig};
 
@@ -124,13 +124,4 @@ impl WindowsZip {
     }
 }
 
-/// The released asset's address: what the GitHub channel recorded, else the release's usual
-/// download address.
-pub fn asset_url(manifest: &Manifest, web_repo: &str, tag: &str, name: &str) -> String {
-    manifest
-        .published
-        .github
-        .as_ref()
-        .and_then(|p| p.assets.get(name).cloned())
-        .unwrap_or_else(|| format!("{web_repo}/releases/download/{tag}/{name}"))
-}
+pub use crate::publish::github::asset_url;

@@ -96,6 +96,20 @@ pub fn render(text: &str, vars: &Value) -> Result<String, TemplateError> {
     render_in(environment(), text, vars)
 }
 
+/// Renders `text` as JSON: every value it prints is written as JSON (a string quoted and
+/// escaped), so no value can break out of its place; the result must parse as JSON.
+pub fn render_json(text: &str, vars: &Value) -> Result<serde_json::Value, TemplateError> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    let env = ENV.get_or_init(|| {
+        let mut env = base_environment();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Json);
+        env
+    });
+    let text = render_in(env, text, vars)?;
+    serde_json::from_str(&text)
+        .map_err(|e| TemplateError::new(format!("the template does not give JSON: {e}"), None))
+}
+
 /// A `run` command, rendered: a script for `sh -c` that refers to each printed value by an
 /// environment variable, and the values (see [`shell`] for why). It serialises (in the plan's
 /// JSON) as the script alone, as a log shows it: values may be secrets (`env.TOKEN`).
@@ -271,6 +285,17 @@ fn render_in(env: &Environment<'_>, text: &str, vars: &Value) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_template_writes_every_value_as_json() {
+        let vars = Value::from_serialize(serde_json::json!({"name": "a\"}, \"x\": {\"", "n": 3}));
+        let rendered = render_json("{\"text\": {{ name }}, \"n\": {{ n }}}", &vars).unwrap();
+        assert_eq!(
+            rendered,
+            serde_json::json!({"text": "a\"}, \"x\": {\"", "n": 3})
+        );
+        assert!(render_json("{{ name }} plain", &vars).is_err());
+    }
 
     #[test]
     fn plain_strings_pass_through() {

@@ -70,6 +70,14 @@ pub fn event_json(event: &Event<'_>) -> Value {
         } => {
             json!({"event": "channel_finished", "channel": channel, "ok": error.is_none(), "record": record, "error": error})
         }
+        Event::Rechecked {
+            channel,
+            file,
+            expected,
+            found,
+        } => {
+            json!({"event": "rechecked", "channel": channel, "file": file, "expected": expected, "found": found, "ok": *found == Some(*expected)})
+        }
         Event::Upload {
             channel,
             name,

@@ -4,6 +4,7 @@
 mod common;
 
 mod action;
+mod announce;
 mod architecture;
 mod cache;
 mod ci_github;

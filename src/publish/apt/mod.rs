@@ -11,7 +11,9 @@ use self::config::AptConfig;
 use self::repo::AptRepo;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
+use crate::manifest::Manifest;
 use crate::openpgp::PgpKey;
+use crate::publish::recheck::Rechecked;
 use crate::publish::{Context, Planned, Publisher, Run, folder};
 
 /// The APT repository channel.
@@ -137,6 +139,18 @@ impl Planned for AptPlan {
             run.manifest.published.record("apt", record.clone());
             run.record()?;
             Ok(record)
+        })
+    }
+
+    fn recheck<'a>(&'a self, _: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let public = self.key.verifier().map_err(Error::work)?;
+            let copy = self.location.read()?;
+            let repo = AptRepo {
+                root: copy.path().to_path_buf(),
+                ..self.repo.clone()
+            };
+            repo.recheck(&self.debs, &public).map_err(Error::work)
         })
     }
 }

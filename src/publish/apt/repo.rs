@@ -16,11 +16,12 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::file_error::FileError;
-use crate::openpgp::{PgpError, PgpKey};
+use crate::openpgp::{PgpError, PgpKey, PgpPublicKey};
 use crate::package::debian::{self, DebianError, Stanza, compare_versions};
 use crate::package::{PackageFormat, names};
 use crate::publish::apt::config::word_problem;
 use crate::publish::folder::{Tree, Updated};
+use crate::publish::recheck::Finding;
 use crate::relpath::{EntryKind, RelPath};
 
 /// Where and how the repository is laid out.
@@ -329,6 +330,75 @@ impl AptRepo {
         }
         text
     }
+}
+
+impl AptRepo {
+    /// What the repository holds of `debs`, read as apt reads it: `InRelease` checked against
+    /// `key`, every index it names against its SHA-256, then each package's index entry and
+    /// pool file against the package built.
+    pub fn recheck(&self, debs: &[PathBuf], key: &PgpPublicKey) -> Result<Vec<Finding>, AptError> {
+        let tree = self.tree();
+        let mut findings = Vec::new();
+        let inrelease = format!("{}/InRelease", self.dist());
+        let signer = format!("signed by {}", key.fingerprint());
+        let signed = tree
+            .read_text(&inrelease)?
+            .map(|text| key.verify_cleartext(&text));
+        findings.push(Finding::new(
+            &inrelease,
+            &signer,
+            match &signed {
+                None => None,
+                Some(Ok(_)) => Some(signer.clone()),
+                Some(Err(_)) => Some("no valid signature by that key".into()),
+            },
+        ));
+        if let Some(Ok(release)) = &signed {
+            for (sha256, relative) in release_sums(release) {
+                let index = format!("{}/{relative}", self.dist());
+                let found = tree.sha256(&index)?;
+                findings.push(Finding::sha256(index, &sha256, found.as_deref()));
+            }
+        }
+        let listed = self.read_back()?;
+        for deb in debs {
+            let stanza = debian::control_of(deb)?;
+            let (_, sha256, _) = sums(deb)?;
+            let field = |name: &str| stanza.get(name).unwrap_or_default().to_owned();
+            let key = (field("Package"), field("Version"), field("Architecture"));
+            let name = deb
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some(entry) = listed.iter().find(|l| l.key() == key) else {
+                findings.push(Finding::sha256(name, &sha256, None));
+                continue;
+            };
+            findings.push(Finding::sha256(
+                format!("{name} as the index lists it"),
+                &sha256,
+                Some(&entry.sha256),
+            ));
+            let pool = tree.sha256(&entry.filename)?;
+            findings.push(Finding::sha256(&entry.filename, &sha256, pool.as_deref()));
+        }
+        Ok(findings)
+    }
+}
+
+/// The `SHA256:` section of a Release file as `(sum, path)` pairs.
+fn release_sums(release: &str) -> Vec<(String, String)> {
+    release
+        .lines()
+        .skip_while(|line| *line != "SHA256:")
+        .skip(1)
+        .take_while(|line| line.starts_with(' '))
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (sum, _, path) = (words.next()?, words.next()?, words.next()?);
+            Some((sum.to_string(), path.to_string()))
+        })
+        .collect()
 }
 
 /// MD5 and SHA-256 (hex) and size of a file, read once.

@@ -18,6 +18,8 @@ use self::nupkg::{Download, Nuspec};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
 use crate::http::feed::{self, Feed, Upload};
+use crate::manifest::Manifest;
+use crate::publish::recheck::{Finding, Rechecked};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run, Skipped};
 
@@ -167,15 +169,15 @@ impl PackagePlan {
     }
 
     /// The `.nupkg`, pointing at the released zips.
-    fn package(&self, run: &Run<'_>) -> Result<Vec<u8>, Error> {
+    fn package(&self, manifest: &Manifest) -> Result<Vec<u8>, Error> {
         let download = |zip: &WindowsZip| Download {
-            url: asset_url(run.manifest, &self.web_repo, &self.tag, &zip.name),
+            url: asset_url(manifest, &self.web_repo, &self.tag, &zip.name),
             sha256: zip.sha256.clone(),
         };
         let mut nuspec = self.nuspec.clone();
         if nuspec.release_notes.is_none() {
             nuspec.release_notes = Some(
-                run.manifest
+                manifest
                     .published
                     .github
                     .as_ref()
@@ -283,7 +285,7 @@ impl Planned for PackagePlan {
                 Some(("x-nuget-apikey", key)),
             )
             .map_err(Error::work)?;
-            let bytes = plan.package(run)?;
+            let bytes = plan.package(run.manifest)?;
             let size = bytes.len();
             let pushed = plan.push(&feed, bytes).await?;
             let (id, version) = (&plan.nuspec.id, &plan.nuspec.version);
@@ -311,6 +313,60 @@ impl Planned for PackagePlan {
             run.manifest.published.record("chocolatey", record.clone());
             run.record()?;
             Ok(record)
+        })
+    }
+
+    fn recheck<'a>(&'a self, manifest: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let feed = Feed::new(
+                "Chocolatey feed",
+                &self.source,
+                Some(("x-nuget-apikey", self.api_key()?)),
+            )
+            .map_err(Error::work)?;
+            // The package is made again, byte for byte (reproducible at its mtime): the
+            // feed's copy must be those bytes, and so carry the same addresses and checksums.
+            let ours = self.package(manifest)?;
+            let (id, version) = (&self.nuspec.id, &self.nuspec.version);
+            let what = format!("downloading {id} {version} from the feed");
+            let url = feed.url(&format!("{}/{id}/{version}", Self::push_path(&feed)));
+            let mut reply = feed
+                .send(&what, Method::GET, &url, &Upload::None, MAX_PACKAGE)
+                .await
+                .map_err(Error::work)?;
+            if reply.status.is_redirection() {
+                // Downloads may be served from elsewhere; the API key stays with the feed.
+                let Some(target) = reply.location.as_deref().and_then(|l| url.join(l).ok()) else {
+                    return Err(Error::Failed(format!(
+                        "{what}: a redirect without a usable Location"
+                    )));
+                };
+                let elsewhere = Feed::new("Chocolatey download host", target.as_str(), None)
+                    .map_err(Error::work)?;
+                reply = elsewhere
+                    .send(&what, Method::GET, &target, &Upload::None, MAX_PACKAGE)
+                    .await
+                    .map_err(Error::work)?;
+            }
+            let file = format!("{id}.{version}.nupkg");
+            let expected = hex::encode(sha2::Sha256::digest(&ours));
+            let held = manifest
+                .published
+                .channels
+                .get("chocolatey")
+                .is_some_and(|r| r["status"] == "exists");
+            if reply.status == StatusCode::NOT_FOUND && held {
+                return Ok(vec![Finding::pending(
+                    file,
+                    format!("sha256:{expected}"),
+                    "the feed said it has this version, and holds it back (moderation)",
+                )]);
+            }
+            let found = reply
+                .status
+                .is_success()
+                .then(|| hex::encode(sha2::Sha256::digest(&reply.body)));
+            Ok(vec![Finding::sha256(file, &expected, found.as_deref())])
         })
     }
 }

@@ -8,6 +8,8 @@ use super::{ImagePlan, ImageSource};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
 use crate::events::Level;
+use crate::manifest::Manifest;
+use crate::publish::recheck::Rechecked;
 use crate::publish::{Context, Planned, Publisher, Run};
 
 /// The container image channel.
@@ -87,6 +89,10 @@ impl Planned for ImagePlan {
             }
             Ok(record)
         })
+    }
+
+    fn recheck<'a>(&'a self, manifest: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(super::recheck(self, manifest))
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 use crate::error::Error;
-use crate::manifest::PublishedImage;
+use crate::manifest::{Manifest, PublishedImage};
 use crate::oci::auth::{self, Credentials};
 use crate::oci::engine;
 use crate::oci::image::{self, Base, PlatformSpec};
@@ -24,6 +24,7 @@ use crate::oci::push::{self, BlobOutcome, PushOptions, human_bytes};
 use crate::oci::reference::Reference;
 use crate::oci::registry::{self, Registry};
 use crate::oci::{self, Descriptor, ImageIndex, ImageManifest, Platform};
+use crate::publish::recheck::Finding;
 use config::RegistryAuth;
 
 /// Builds the image into its layout and pushes it to every repository.
@@ -395,6 +396,89 @@ async fn prune_nightlies(
 }
 
 /// A client for the registry of `reference`, with its credentials.
+/// What each registry holds of the images the manifest records: every tag resolves to the
+/// index pushed (the digest of the bytes the registry serves, not the header it sends), each
+/// platform manifest is there by its digest, and, when the images are signed, each carries a
+/// signature by the key that verifies and names it.
+pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Finding>, Error> {
+    let key = plan
+        .sign
+        .as_ref()
+        .map(|k| k.load_cosign())
+        .transpose()
+        .map_err(|e| Error::Usage(format!("[release.docker] sign: {e}")))?
+        .map(|k| k.public());
+    let layout = Layout::create(&plan.layout)
+        .map_err(|e| Error::Failed(format!("{}: {e}", plan.layout.display())))?;
+    let mut findings = Vec::new();
+    for repository in &plan.repositories {
+        let reference = Reference::parse(repository).map_err(Error::work)?;
+        let registry = connect(plan, &reference)?;
+        let path = &reference.repository;
+        let Some(image) = manifest
+            .published
+            .docker
+            .iter()
+            .find(|i| &i.repository == repository)
+        else {
+            findings.push(Finding::new(repository.clone(), "a pushed image", None));
+            continue;
+        };
+        let served = |r: &str| {
+            let (registry, path, r) = (&registry, path, r.to_owned());
+            async move {
+                match registry
+                    .manifest_digest(path, &r)
+                    .await
+                    .map_err(Error::work)?
+                {
+                    Some(_) => {
+                        let (_, bytes) = registry.manifest(path, &r).await.map_err(Error::work)?;
+                        Ok::<_, Error>(Some(oci::sha256_digest(&bytes)))
+                    }
+                    None => Ok(None),
+                }
+            }
+        };
+        for tag in &image.tags {
+            findings.push(Finding::new(
+                format!("{repository}:{tag}"),
+                &image.digest,
+                served(tag).await?,
+            ));
+        }
+        for (platform, digest) in &image.platforms {
+            findings.push(Finding::new(
+                format!("{repository}@{} ({platform})", oci::short(digest)),
+                digest,
+                served(digest).await?,
+            ));
+        }
+        if let Some(key) = &key {
+            let name = reference.name();
+            let repo = oci::signature::Repository {
+                registry: &registry,
+                path,
+                name: &name,
+            };
+            let mut digests = vec![image.digest.clone()];
+            digests.extend(image.platforms.values().cloned());
+            for digest in digests {
+                let checked = oci::signature::check(&repo, &digest, key, &layout)
+                    .await
+                    .map_err(Error::work)?;
+                let expected = format!("signed ({})", crate::cosign::signature_tag(&digest));
+                findings.push(Finding::new(
+                    format!("{repository}@{} signature", oci::short(&digest)),
+                    expected,
+                    Some(checked.detail),
+                ));
+            }
+        }
+    }
+    Ok(findings)
+}
+
 fn connect(plan: &ImagePlan, reference: &Reference) -> Result<Registry, Error> {
     let pipeline = match &plan.auth {
         Some(a) => Some(pipeline_credentials(a)?),

@@ -13,6 +13,7 @@ use crate::config::{self, Loaded, Problem};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{Manifest, hash_file};
+use crate::publish::recheck::Rechecked;
 use crate::publish::{Context, Planned, Publisher, Run};
 use crate::release_notes::{DEFAULT_TEMPLATE, Notes};
 use crate::template;
@@ -66,6 +67,17 @@ pub struct GithubPlan {
 }
 
 pub use crate::github_urls::{api_url, server_url};
+
+/// A released file's address: what the GitHub channel recorded, else the release's usual
+/// download address (`<web_repo>/releases/download/<tag>/<name>`).
+pub fn asset_url(manifest: &Manifest, web_repo: &str, tag: &str, name: &str) -> String {
+    manifest
+        .published
+        .github
+        .as_ref()
+        .and_then(|p| p.assets.get(name).cloned())
+        .unwrap_or_else(|| format!("{web_repo}/releases/download/{tag}/{name}"))
+}
 
 /// The token from `GITHUB_TOKEN` or `GH_TOKEN`.
 pub fn token() -> Option<String> {
@@ -164,6 +176,16 @@ impl Planned for GithubPlan {
             run.outputs.push(("asset-urls", asset_urls));
             run.say(format!("released {} at {url}", self.github.fields.tag));
             Ok(record)
+        })
+    }
+
+    fn recheck<'a>(&'a self, _: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let client = Client::new(&self.api_url, &required_token()?, self.max_retry)
+                .map_err(Error::work)?;
+            super::recheck(&client, &self.github)
+                .await
+                .map_err(Error::work)
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::events::{Event, Level, Reporter, UploadState};
+use crate::publish::recheck::Finding;
 
 /// A GitHub release to make, decided before any request.
 #[derive(Debug, Clone, Serialize)]
@@ -257,6 +258,57 @@ pub async fn prune_nightlies(
         deleted.push(release.tag_name.clone());
     }
     Ok(deleted)
+}
+
+/// What the release on GitHub holds of each file it should (by GitHub's digest, or the bytes
+/// downloaded and hashed), then the archive digests each install script on it carries. The
+/// assets of a draft that should be published count as missing: nobody can download them.
+pub async fn recheck(client: &Client, spec: &ReleaseSpec) -> Result<Vec<Finding>, GithubError> {
+    let release = client.find_release(&spec.repo, &spec.fields.tag).await?;
+    let assets = match &release {
+        Some(release) if !release.draft || spec.draft => {
+            client.assets(&spec.repo, release.id).await?
+        }
+        _ => Vec::new(),
+    };
+    let mut findings = Vec::new();
+    for upload in &spec.uploads {
+        let asset = assets
+            .iter()
+            .find(|a| a.name == upload.name && a.state == "uploaded");
+        let found = match asset {
+            Some(asset) => Some(
+                match asset
+                    .digest
+                    .as_deref()
+                    .and_then(|d| d.strip_prefix("sha256:"))
+                {
+                    Some(digest) => digest.to_owned(),
+                    None => client.asset_sha256(&spec.repo, asset).await?,
+                },
+            ),
+            None => None,
+        };
+        let finding = Finding::sha256(&upload.name, &upload.sha256, found.as_deref());
+        let script =
+            finding.holds() && matches!(upload.name.as_str(), "install.sh" | "install.ps1");
+        findings.push(finding);
+        if script {
+            // The script on GitHub is this file (same digest), so its table is read from here.
+            let text = std::fs::read_to_string(&upload.path).map_err(|source| GithubError::Io {
+                path: upload.path.clone(),
+                source,
+            })?;
+            for (file, sum) in crate::installer::embedded_digests(&text) {
+                let label = format!("{file} as {} names it", upload.name);
+                findings.push(match spec.uploads.iter().find(|u| u.name == file) {
+                    Some(archive) => Finding::sha256(label, &archive.sha256, Some(&sum)),
+                    None => Finding::sha256(label, &sum, None),
+                });
+            }
+        }
+    }
+    Ok(findings)
 }
 
 /// Whether an asset on GitHub is the same file as `file`: fully uploaded, and the same SHA-256,

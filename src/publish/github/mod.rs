@@ -29,11 +29,12 @@ mod types;
 mod upload;
 
 pub use channel::{
-    Channel, DEFAULT_MAX_RETRY, api_url, is_prerelease, max_retry, release_tag, server_url, token,
+    Channel, DEFAULT_MAX_RETRY, api_url, asset_url, is_prerelease, max_retry, release_tag,
+    server_url, token,
 };
 pub use encoding::content_type;
 use encoding::{encode, encode_ref};
-pub use flow::{ReleaseSpec, is_same, prune_nightlies, publish};
+pub use flow::{ReleaseSpec, is_same, prune_nightlies, publish, recheck};
 pub use types::{Asset, Release, ReleaseFields, Upload};
 
 /// Why publishing failed.

@@ -11,9 +11,11 @@ use crate::config::{self, Loaded, Problem};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{ArtifactKind, Manifest};
+use crate::publish::folder::Tree;
 use crate::publish::github;
 use crate::publish::github::config::GithubConfig;
 use crate::publish::pull_request::PullRequest;
+use crate::publish::recheck::{self, Rechecked};
 use crate::publish::{Context, Planned, Publisher, Run, Skipped};
 
 /// The Homebrew tap channel.
@@ -112,6 +114,42 @@ impl Planned for FormulaPlan {
             Ok(record)
         })
     }
+
+    fn recheck<'a>(&'a self, manifest: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let branch = self.pull_request.as_ref().map(|p| p.branch.as_str());
+            let copy = self.tap.read_copy(branch).map_err(Error::work)?;
+            let file = format!("{}.rb", self.formula.name);
+            let text = Tree::new(&copy.folder)
+                .read_text(&file)
+                .map_err(Error::work)?;
+            Ok(recheck::pointed(
+                &format!("{}/{file}", self.tap.folder),
+                text.map(|t| formula_pairs(&t)),
+                manifest,
+                &|name| github::asset_url(manifest, &self.web_repo, &self.tag, name),
+            ))
+        })
+    }
+}
+
+/// The `(url, sha256)` pairs of a formula: each `url "..."` with the `sha256 "..."` after it.
+fn formula_pairs(formula: &str) -> Vec<(String, String)> {
+    let value = |line: &str, key: &str| {
+        let rest = line.trim().strip_prefix(key)?.strip_prefix(' ')?.trim();
+        let quoted = rest.strip_prefix('"')?.strip_suffix('"')?;
+        Some(quoted.replace("\\\"", "\"").replace("\\\\", "\\"))
+    };
+    let mut pairs = Vec::new();
+    let mut url = None;
+    for line in formula.lines() {
+        if let Some(found) = value(line, "url") {
+            url = Some(found);
+        } else if let (Some(sha256), Some(address)) = (value(line, "sha256"), url.take()) {
+            pairs.push((address, sha256));
+        }
+    }
+    pairs
 }
 
 /// What a formula lacks: a platform without its block installs nothing there, and brew only
@@ -139,12 +177,7 @@ async fn push_formula(
     say: &dyn Fn(String),
     warn: &dyn Fn(String),
 ) -> Result<(), Error> {
-    let published = manifest.published.github.as_ref();
-    let url_of = |name: &str| {
-        published
-            .and_then(|p| p.assets.get(name).cloned())
-            .unwrap_or_else(|| format!("{}/releases/download/{}/{name}", brew.web_repo, brew.tag))
-    };
+    let url_of = |name: &str| github::asset_url(manifest, &brew.web_repo, &brew.tag, name);
     let mut formula = brew.formula.clone();
     (formula.macos, formula.linux) = Formula::platforms(manifest, url_of);
     if formula.macos.is_none() && formula.linux.is_none() {
@@ -304,6 +337,18 @@ fn formula_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_formulas_addresses_pair_with_the_digest_after_them() {
+        let formula = "  on_arm do\n    url \"https://x/a.tar.gz\"\n    sha256 \"ab\"\n  end\n  on_intel do\n    url \"https://x/b.tar.gz\"\n    sha256 \"cd\"\n";
+        assert_eq!(
+            formula_pairs(formula),
+            [
+                ("https://x/a.tar.gz".to_string(), "ab".to_string()),
+                ("https://x/b.tar.gz".to_string(), "cd".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn a_formula_without_a_macos_archive_is_warned_about() {

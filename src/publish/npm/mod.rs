@@ -18,11 +18,15 @@ use self::package::{Common, NpmPackage};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
 use crate::http::feed::{self, Feed, Upload};
+use crate::manifest::Manifest;
 use crate::publish::github::{self, config::GithubConfig};
+use crate::publish::recheck::{Finding, Rechecked};
 use crate::publish::{Context, Planned, Publisher, Run};
 
 /// The largest packument read back (a package with thousands of versions is a few MiB).
 const MAX_PACKUMENT: usize = 64 << 20;
+/// The largest tarball downloaded to compare (a platform package holds one binary).
+const MAX_TARBALL: usize = 1 << 30;
 
 /// The npm channel.
 pub struct Channel;
@@ -300,9 +304,104 @@ impl Planned for NpmPlan {
             Ok(record)
         })
     }
+
+    fn recheck<'a>(&'a self, _: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let feed = Feed::new(
+                "npm registry",
+                &self.registry,
+                Some(("authorization", format!("Bearer {}", self.token()?))),
+            )
+            .map_err(Error::work)?;
+            let mut findings = Vec::new();
+            for package in &self.packages {
+                findings.extend(self.recheck_package(&feed, package).await?);
+            }
+            Ok(findings)
+        })
+    }
 }
 
 impl NpmPlan {
+    /// What the registry holds of `package` at this version: the integrity its packument
+    /// states, then the integrity of the tarball it serves (what `npm install` checks).
+    async fn recheck_package(
+        &self,
+        feed: &Feed,
+        package: &NpmPackage,
+    ) -> Result<Vec<Finding>, Error> {
+        let label = format!("{}@{}", package.name, self.version);
+        let url = feed.url(&package.name.replace('/', "%2f"));
+        let what = format!("reading {} from the npm registry", package.name);
+        let reply = feed
+            .send(&what, Method::GET, &url, &Upload::None, MAX_PACKUMENT)
+            .await
+            .map_err(Error::work)?;
+        let missing = || vec![Finding::new(&label, &package.integrity, None)];
+        match reply.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(missing()),
+            status => {
+                return Err(Error::Failed(format!(
+                    "{what}: {status} {}",
+                    reply.message()
+                )));
+            }
+        }
+        let packument: Value = serde_json::from_slice(&reply.body)
+            .map_err(|e| Error::Failed(format!("{what}: not a package document: {e}")))?;
+        let dist = &packument["versions"][&self.version]["dist"];
+        let Some(stated) = dist["integrity"].as_str() else {
+            return Ok(missing());
+        };
+        let mut findings = vec![Finding::new(
+            format!("{label} as its packument states it"),
+            &package.integrity,
+            Some(stated.to_owned()),
+        )];
+        let tarball = dist["tarball"]
+            .as_str()
+            .and_then(|t| reqwest::Url::parse(t).ok())
+            .filter(|t| matches!(t.scheme(), "http" | "https"));
+        let served = match tarball {
+            // The token goes only to the registry's own origin.
+            Some(address) if address.origin() == feed.root().origin() => {
+                self.download(feed, &address).await?
+            }
+            Some(address) => {
+                let open =
+                    Feed::new("npm tarball host", address.as_str(), None).map_err(Error::work)?;
+                self.download(&open, &address).await?
+            }
+            None => None,
+        };
+        findings.push(Finding::new(
+            format!("{label} tarball"),
+            &package.integrity,
+            served,
+        ));
+        Ok(findings)
+    }
+
+    /// The npm integrity (`sha512-<base64>`) of what `address` serves; `None` when it is not
+    /// there.
+    async fn download(&self, feed: &Feed, address: &reqwest::Url) -> Result<Option<String>, Error> {
+        use base64::Engine;
+        use sha2::Digest;
+        let what = format!("downloading {address}");
+        let reply = feed
+            .send(&what, Method::GET, address, &Upload::None, MAX_TARBALL)
+            .await
+            .map_err(Error::work)?;
+        if !reply.status.is_success() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "sha512-{}",
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&reply.body))
+        )))
+    }
+
     fn record(&self, done: &serde_json::Map<String, Value>, complete: bool) -> Value {
         json!({
             "registry": self.registry,

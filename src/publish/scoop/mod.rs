@@ -11,8 +11,11 @@ use serde_json::{Map, Value, json};
 use self::config::ScoopConfig;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
+use crate::manifest::Manifest;
+use crate::publish::folder::Tree;
 use crate::publish::git::GitRemote;
 use crate::publish::pull_request::{self, PullRequest};
+use crate::publish::recheck::{self, Rechecked};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run, Skipped};
 
@@ -173,6 +176,25 @@ impl ManifestPlan {
     }
 }
 
+/// The `(url, hash)` pairs of a bucket manifest: its own and each architecture's (not
+/// `autoupdate`'s, which are templates). Anything but a manifest gives none.
+fn bucket_pairs(text: &str) -> Vec<(String, String)> {
+    let manifest: Value = serde_json::from_str(text).unwrap_or_default();
+    let pair = |entry: &Value| {
+        let url = entry["url"].as_str()?;
+        let hash = entry["hash"].as_str()?;
+        Some((
+            url.to_owned(),
+            hash.trim_start_matches("sha256:").to_owned(),
+        ))
+    };
+    let mut pairs: Vec<(String, String)> = pair(&manifest).into_iter().collect();
+    if let Some(arches) = manifest["architecture"].as_object() {
+        pairs.extend(arches.values().filter_map(pair));
+    }
+    pairs
+}
+
 impl Planned for ManifestPlan {
     fn describe(&self, say: &dyn Fn(String)) {
         let plan = self;
@@ -231,6 +253,23 @@ impl Planned for ManifestPlan {
             run.manifest.published.record("scoop", record.clone());
             run.record()?;
             Ok(record)
+        })
+    }
+
+    fn recheck<'a>(&'a self, manifest: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let branch = self.pull_request.as_ref().map(|p| p.branch.as_str());
+            let copy = self.bucket.read_copy(branch).map_err(Error::work)?;
+            let file = format!("{}.json", self.name);
+            let text = Tree::new(&copy.folder)
+                .read_text(&file)
+                .map_err(Error::work)?;
+            Ok(recheck::pointed(
+                &format!("{}/{file}", self.bucket.folder),
+                text.map(|t| bucket_pairs(&t)),
+                manifest,
+                &|name| asset_url(manifest, &self.web_repo, &self.tag, name),
+            ))
         })
     }
 }

@@ -13,8 +13,10 @@ use serde_json::json;
 use self::config::WingetConfig;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
+use crate::manifest::Manifest;
 use crate::publish::git::GitRemote;
 use crate::publish::pull_request::{self, PullRequest};
+use crate::publish::recheck::{self, Rechecked};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
 use crate::publish::{Context, Planned, Publisher, Run, Skipped, folder};
 
@@ -210,6 +212,30 @@ impl Manifests {
     }
 }
 
+/// The `(InstallerUrl, InstallerSha256)` pairs of an installer manifest.
+fn installer_pairs(text: &str) -> Vec<(String, String)> {
+    let value = |line: &str, key: &str| {
+        let rest = line.trim().strip_prefix(key)?.trim();
+        Some(
+            match rest.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+                Some(quoted) => quoted.replace("''", "'"),
+                None => rest.to_owned(),
+            },
+        )
+    };
+    let mut pairs = Vec::new();
+    let mut url = None;
+    for line in text.lines() {
+        if let Some(found) = value(line, "InstallerUrl:") {
+            url = Some(found);
+        } else if let (Some(sha256), Some(address)) = (value(line, "InstallerSha256:"), url.take())
+        {
+            pairs.push((address, sha256.to_ascii_lowercase()));
+        }
+    }
+    pairs
+}
+
 impl Planned for Manifests {
     fn describe(&self, say: &dyn Fn(String)) {
         let plan = self;
@@ -271,6 +297,23 @@ impl Planned for Manifests {
             run.manifest.published.record("winget", record.clone());
             run.record()?;
             Ok(record)
+        })
+    }
+
+    fn recheck<'a>(&'a self, manifest: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let branch = self.pull_request.as_ref().map(|p| p.branch.as_str());
+            let copy = self.remote.read_copy(branch).map_err(Error::work)?;
+            let file = format!("{}/{}.installer.yaml", self.folder(), self.identifier);
+            let text = folder::Tree::new(&copy.folder)
+                .read_text(&file)
+                .map_err(Error::work)?;
+            Ok(recheck::pointed(
+                &file,
+                text.map(|t| installer_pairs(&t)),
+                manifest,
+                &|name| asset_url(manifest, &self.web_repo, &self.tag, name),
+            ))
         })
     }
 }

@@ -2,6 +2,7 @@
 //! folder.
 
 pub mod config;
+pub mod recheck;
 pub mod repo;
 
 use std::path::PathBuf;
@@ -12,7 +13,9 @@ use self::config::YumConfig;
 use self::repo::YumRepo;
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
+use crate::manifest::Manifest;
 use crate::openpgp::PgpKey;
+use crate::publish::recheck::Rechecked;
 use crate::publish::{Context, Planned, Publisher, Run, folder};
 
 /// The YUM repository channel.
@@ -128,6 +131,15 @@ impl Planned for YumPlan {
             run.manifest.published.record("yum", record.clone());
             run.record()?;
             Ok(record)
+        })
+    }
+
+    fn recheck<'a>(&'a self, _: &'a Manifest) -> Rechecked<'a> {
+        Box::pin(async move {
+            let public = self.key.verifier().map_err(Error::work)?;
+            let copy = self.location.read()?;
+            recheck::recheck(&folder::Tree::new(copy.path()), &self.rpms, &public)
+                .map_err(Error::work)
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod load;
 pub mod nuget_feed;
 pub mod proxy;
 pub mod pushgateway;
+pub mod receivers;
 pub mod registry;
 pub mod token_service;
 pub mod verdaccio;
