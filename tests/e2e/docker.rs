@@ -182,6 +182,38 @@ fn the_demo_image_runs_on_both_platforms_and_a_second_push_sends_nothing() {
     );
     assert_eq!(second["bytes_uploaded"], 0);
     assert_eq!(second["blobs_uploaded"], 0);
+
+    assert!(
+        stderr.contains("published files: every one matches the manifest"),
+        "{stderr}"
+    );
+
+    // `latest` moved to one platform's image behind shipit's back: `--check` names the tag.
+    let creds = "--dest-creds=shipit:".to_string() + PASSWORD;
+    let out = registry.skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &creds,
+        &format!("docker://{}/acme/demo:0.1.0", registry.addr),
+        &format!("docker://{}/acme/demo:latest", registry.addr),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = shipit(dir.path())
+        .args(["release", "--check", "--pipeline", "pipelines/image.toml"])
+        .env("DOCKER_CONFIG", config.path())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let repository = format!("{}/acme/demo", registry.addr);
+    assert!(
+        stderr.contains(&format!(
+            "docker: {repository}:latest differs: published as {}",
+            first["digest"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(":0.1.0 differs"), "{stderr}");
 }
 
 #[test]

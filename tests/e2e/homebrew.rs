@@ -255,6 +255,44 @@ fn releasing_the_demo_twice_adds_one_formula_commit() {
             "{os}/{arch}: {arch_block}"
         );
     }
+
+    // `release --check` reads the formula back from the tap: a digest changed there is named.
+    let check = || {
+        shipit(dir.path())
+            .args(["release", "--check", "--pipeline", "pipelines/demo.toml"])
+            .env("GITHUB_API_URL", &fake.url)
+            .env("GITHUB_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("tap");
+    git(
+        work.path(),
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    let edited = formula.replace(&sha_of("linux-x64-musl"), &"e".repeat(64));
+    std::fs::write(clone.join("Formula/demo.rb"), edited).unwrap();
+    git(&clone, &["commit", "-qam", "mallory"]);
+    git(&clone, &["push", "-q", "origin", "main"]);
+    let out = check();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "homebrew: demo-0.1.0-linux-x64-musl.tar.gz as Formula/demo.rb names it differs: published as sha256:{}, the channel now has sha256:{}",
+            sha_of("linux-x64-musl"),
+            "e".repeat(64)
+        )),
+        "{stderr}"
+    );
 }
 
 fn tap(bare: &Path) -> Tap {

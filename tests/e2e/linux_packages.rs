@@ -383,8 +383,14 @@ fn dpkg_installs_into_another_root_and_an_upgrade_keeps_an_edited_config_file() 
 
 /// `shipit release` of a built project (the key in its variables).
 fn release(dir: &Path, secret: &str) -> (Option<i32>, String) {
+    release_with(dir, secret, &[])
+}
+
+/// `shipit release` with more arguments (`--check`).
+fn release_with(dir: &Path, secret: &str, args: &[&str]) -> (Option<i32>, String) {
     let out = shipit(dir)
         .args(["release", "--pipeline", "pipelines/packages.toml"])
+        .args(args)
         .env("SHIPIT_PGP_KEY", secret)
         .env("SHIPIT_PGP_PASSWORD", PASSWORD)
         .output()
@@ -785,6 +791,66 @@ fn a_yum_repository_in_a_folder_is_verified_by_dnf_and_grows_release_by_release(
 /// `git = { url, branch }`: the repository lives on a branch (as GitHub Pages serves it). Two
 /// releases pushing at once both land: the loser resets to the winner's commit and adds its
 /// package again, so the signed index lists both.
+#[test]
+fn release_check_reads_apt_and_yum_repositories_through_their_signed_indexes() {
+    for channel in ["apt", "yum"] {
+        let published = first_release(channel);
+        assert!(
+            published
+                .out
+                .contains("published files: every one matches the manifest"),
+            "{}",
+            published.out
+        );
+        let dir = published.first.path();
+        let (code, out) = release_with(dir, &published.secret, &["--check"]);
+        assert_eq!(code, Some(0), "{out}");
+        // An index edited after signing (apt), a package swapped in the pool (yum).
+        let (tampered, named) = match channel {
+            "apt" => {
+                let packages = published
+                    .repo
+                    .join("dists/stable/main/binary-amd64/Packages");
+                let text = std::fs::read_to_string(&packages).unwrap();
+                std::fs::write(
+                    &packages,
+                    text.replace("Maintainer:", "Maintainer: mallory,"),
+                )
+                .unwrap();
+                (
+                    packages,
+                    "apt: dists/stable/main/binary-amd64/Packages differs: published as sha256:",
+                )
+            }
+            _ => {
+                let folder = published.repo.join("packages");
+                let rpm = std::fs::read_dir(&folder)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path();
+                let mut bytes = std::fs::read(&rpm).unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                std::fs::write(&rpm, bytes).unwrap();
+                (
+                    rpm,
+                    "yum: packages/demo-0.1.0-1.x86_64.rpm differs: published as sha256:",
+                )
+            }
+        };
+        let (code, out) = release_with(dir, &published.secret, &["--check"]);
+        assert_eq!(code, Some(1), "{channel}: {out}");
+        assert!(
+            out.contains(named),
+            "{channel} ({}): {out}",
+            tampered.display()
+        );
+        assert!(out.contains("the channel now has sha256:"), "{out}");
+    }
+}
+
 #[test]
 fn an_apt_repository_on_a_git_branch_gets_both_of_two_concurrent_releases() {
     require("git");

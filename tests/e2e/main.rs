@@ -23,6 +23,7 @@ mod nightly;
 mod npm;
 mod package;
 mod release;
+mod release_check;
 mod release_notes;
 mod split;
 mod supply_chain;

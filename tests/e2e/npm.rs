@@ -249,4 +249,27 @@ fn only_npm_publishes_without_a_github_token_and_an_unknown_channel_is_exit_2() 
         manifest["published"]["npm"]["complete"] == true,
         "{manifest:#}"
     );
+
+    // `--check` reads what npm installs: the packument's integrity and the tarball served.
+    let check = run(&["--only", "npm", "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{:?}", text(&check));
+    let tarball = registry.tarball("@shipit-test/only-linux-x64", "0.1.0");
+    let mut bytes =
+        std::fs::read(&tarball).unwrap_or_else(|e| panic!("{}: {e}", tarball.display()));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&tarball, bytes).unwrap();
+    let check = run(&["--only", "npm", "--check"]);
+    let (_, stderr) = text(&check);
+    assert_eq!(check.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "npm: @shipit-test/only-linux-x64@0.1.0 tarball differs: published as sha512-"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("only-linux-arm64@0.1.0 tarball differs"),
+        "{stderr}"
+    );
 }

@@ -109,6 +109,16 @@ impl Verdaccio {
         body["token"].as_str().unwrap().to_owned()
     }
 
+    /// The file the registry serves `name@version`'s tarball from (its storage, on disk).
+    pub fn tarball(&self, name: &str, version: &str) -> PathBuf {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        self.dir
+            .path()
+            .join("storage")
+            .join(name)
+            .join(format!("{base}-{version}.tgz"))
+    }
+
     /// The package document of `name`, as anyone reads it.
     pub fn packument(&self, name: &str) -> Option<serde_json::Value> {
         let (status, body) = curl(&[&format!("{}{}", self.url, name.replace('/', "%2f"))]);

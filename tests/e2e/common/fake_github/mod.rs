@@ -424,6 +424,19 @@ impl FakeGithub {
         id
     }
 
+    /// Swaps the bytes of the asset `name` of the release for `tag`, as someone with write
+    /// access (or a compromised token) could on a mutable release.
+    pub fn replace_asset_data(&self, tag: &str, name: &str, data: &[u8]) {
+        let mut state = self.state();
+        let asset = state
+            .releases
+            .iter_mut()
+            .find(|r| r.tag_name == tag)
+            .and_then(|r| r.assets.iter_mut().find(|a| a.name == name))
+            .expect("replace_asset_data: no such asset");
+        asset.data = data.to_vec();
+    }
+
     /// Sets a branch's head.
     pub fn set_branch(&self, branch: &str, sha: &str) {
         self.state()
