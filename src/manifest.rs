@@ -36,6 +36,10 @@ pub struct Manifest {
     /// Where it was published, filled in by `shipit release`.
     #[serde(default, skip_serializing_if = "Published::is_empty")]
     pub published: Published,
+    /// Targets whose build failed under `build --keep-going`: the release goes out without
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// Addresses of a published release.
@@ -304,6 +308,7 @@ mod tests {
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
             date: "2026-11-23T00:00:00Z".into(),
             published: Default::default(),
+            missing: Vec::new(),
             split: None,
             artifacts: vec![Artifact {
                 name: "demo".into(),

@@ -94,6 +94,9 @@ pub struct Outcome {
     /// The last lines of output, for failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tail: Vec<String>,
+    /// What to do about a failure shipit recognises (a missing macOS SDK).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// Artifacts it produced.
     #[serde(skip)]
     pub artifacts: Vec<Artifact>,
@@ -108,6 +111,7 @@ impl Outcome {
             attempts: 0,
             log: None,
             tail: Vec::new(),
+            hint: None,
             artifacts: Vec::new(),
         }
     }

@@ -58,8 +58,36 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         dry_run: global.dry_run,
         no_cache: args.no_cache,
         tasks: TaskContext::default(),
+        started: Some(session.started),
     };
-    let report = execute(session, &plan, options.clone(), &reporter)?;
+    let mut report = run_plan(session, &plan, options.clone(), &reporter)?;
+    let mut missing = Vec::new();
+    if !report.succeeded() && args.keep_going && !options.dry_run {
+        // Some targets failed: the later stages run again for those that built (their
+        // builds are cached), so what did build is packaged, checksummed and signed.
+        let (built, failed) = target_outcomes(&plan, &report);
+        if built.is_empty() || failed.is_empty() || !only_targets_failed(&plan, &report) {
+            return Err(Error::StagesFailed);
+        }
+        reporter.report(&Event::Message {
+            level: Level::Warn,
+            text: &format!(
+                "{} failed; packaging the targets that built ({}) so they can be released",
+                failed.join(", "),
+                built.join(", ")
+            ),
+        });
+        plan = plan::build_for(&loaded, &facts, Some(&built))?;
+        plan.prepare_tools(provision, &announce)
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        report = run_plan(session, &plan, options.clone(), &reporter)?;
+        if !report.succeeded() {
+            return Err(Error::StagesFailed);
+        }
+        missing = failed;
+    } else if !report.succeeded() {
+        return Err(Error::StagesFailed);
+    }
     if options.dry_run {
         return Ok(ExitCode::Success);
     }
@@ -73,6 +101,7 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         artifacts: report.artifacts(),
         published: Default::default(),
         split: args.split.then(|| plan::targets(&plan)),
+        missing: missing.clone(),
     };
     let path = manifest
         .write(&plan.dist)
@@ -90,12 +119,75 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
         ("version", manifest.version.clone()),
         ("manifest", manifest_path.display().to_string()),
     ])?;
+    if !missing.is_empty() {
+        // The run still failed: the release it allows lacks these targets.
+        reporter.report(&Event::Message {
+            level: Level::Warn,
+            text: &format!(
+                "the manifest lacks {} (failed above); `shipit release` publishes the others",
+                missing.join(", ")
+            ),
+        });
+        return Err(Error::StagesFailed);
+    }
     Ok(ExitCode::Success)
+}
+
+/// The targets of the plan's cargo stages that built, and those that failed.
+fn target_outcomes(plan: &plan::Plan, report: &RunReport) -> (Vec<String>, Vec<String>) {
+    let (mut built, mut failed) = (Vec::new(), Vec::new());
+    for stage in plan.stages.iter().filter(|s| s.kind == "cargo") {
+        let Some(done) = report.stages.iter().find(|r| r.stage == stage.name) else {
+            continue;
+        };
+        for unit in &done.units {
+            let Some(target) = &unit.label else { continue };
+            let list = if unit.outcome.status.is_failure() {
+                &mut failed
+            } else {
+                &mut built
+            };
+            if !list.contains(target) {
+                list.push(target.clone());
+            }
+        }
+    }
+    built.retain(|t| !failed.contains(t));
+    (built, failed)
+}
+
+/// Whether every failure of the run is a cargo target's (or a stage blocked behind one):
+/// only then is building the rest worth it.
+fn only_targets_failed(plan: &plan::Plan, report: &RunReport) -> bool {
+    report.stages.iter().all(|r| {
+        let cargo = plan
+            .stages
+            .iter()
+            .any(|s| s.name == r.stage && s.kind == "cargo");
+        !r.outcome.status.is_failure()
+            || cargo
+            || matches!(r.outcome.status, crate::report::StageStatus::Blocked { .. })
+    })
 }
 
 /// Runs a plan (signing keys loaded first, Ctrl-C handled) and reports it; an error unless
 /// every stage succeeded or was skipped.
 pub(super) fn execute(
+    session: &Session,
+    plan: &plan::Plan,
+    options: ExecOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<RunReport, Error> {
+    let report = run_plan(session, plan, options, reporter)?;
+    if !report.succeeded() {
+        return Err(Error::StagesFailed);
+    }
+    Ok(report)
+}
+
+/// Runs a plan and reports it, failed stages and all; an error only when it could not run or
+/// was interrupted.
+fn run_plan(
     session: &Session,
     plan: &plan::Plan,
     mut options: ExecOptions,
@@ -122,9 +214,6 @@ pub(super) fn execute(
     runtime.shutdown_background();
     if report.interrupted {
         return Err(Error::Interrupted);
-    }
-    if !report.succeeded() {
-        return Err(Error::StagesFailed);
     }
     Ok(report)
 }

@@ -76,6 +76,12 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
         .unwrap_or(Path::new("."));
     let cargo_rel = pathdiff(&args.manifest, out_dir);
 
+    // What users type is the binary's name (`rg`, not `ripgrep`; `foo`, not `foo-cli`): with one
+    // binary the project, its archives and its packages are named after it.
+    let name = match binaries.as_slice() {
+        [only] => only.clone(),
+        _ => package.name.to_string(),
+    };
     let targets = starter_targets();
     // `--locked` fails a project that has no Cargo.lock yet (a fresh `cargo new`).
     let locked = metadata.workspace_root.join("Cargo.lock").exists();
@@ -83,7 +89,7 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
         .render_str(
             TEMPLATE,
             minijinja::context! {
-                name => package.name.to_string(),
+                name => name.clone(),
                 version => package.version.to_string(),
                 cargo => cargo_rel,
                 binaries => binaries,
@@ -97,10 +103,14 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<ExitCode, Error> {
     std::fs::write(out, text)
         .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
     session.printer.err(&format!(
-        "wrote {} for {} {}; next: `shipit check --pipeline {0}`, then `shipit build --pipeline {0}`",
+        "wrote {} for {name} {}{}; next: `shipit check --pipeline {0}`, then `shipit build --pipeline {0}`",
         out.display(),
-        package.name,
-        package.version
+        package.version,
+        if name == package.name.as_str() {
+            String::new()
+        } else {
+            format!(" (named after its binary; the package is {})", package.name)
+        }
     ));
     if repo.is_none() {
         session.printer.err(&format!(

@@ -116,6 +116,7 @@ pub(super) fn merge(
     }
     let options = crate::executor::ExecOptions {
         jobs: 2,
+        started: Some(session.started),
         ..Default::default()
     };
     let report = super::build::execute(session, &plan, options, &reporter)?;
@@ -130,6 +131,7 @@ pub(super) fn merge(
         date: manifests[0].2.date.clone(),
         artifacts: merged,
         published: Default::default(),
+        missing: Vec::new(),
         split: None,
     };
     manifest

@@ -41,6 +41,8 @@ pub struct Session {
     pub ui: UiOptions,
     /// The one place that prints.
     pub printer: Printer,
+    /// When the command began.
+    pub started: std::time::Instant,
 }
 
 /// Parses the command line, runs the command, reports errors. Returns the exit code.
@@ -71,7 +73,12 @@ pub fn main() -> ExitCode {
     }
     init_tracing(ui.verbosity, masker.clone());
     let printer = Printer::new(masker, ui.color);
-    let session = Session { cli, ui, printer };
+    let session = Session {
+        cli,
+        ui,
+        printer,
+        started: std::time::Instant::now(),
+    };
     match run(&session) {
         Ok(code) => code,
         Err(error) => {

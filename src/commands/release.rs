@@ -65,6 +65,16 @@ pub fn run(session: &Session, release_args: &ReleaseArgs) -> Result<ExitCode, Er
         &pick,
     )?;
     let reporter = ui::reporter(session.ui, session.printer.clone());
+    if !manifest.missing.is_empty() {
+        reporter.report(&Event::Message {
+            level: Level::Warn,
+            text: &format!(
+                "{} goes out without {}: their build failed (`build --keep-going`)",
+                manifest.version,
+                manifest.missing.join(", ")
+            ),
+        });
+    }
     if global.dry_run {
         plan.describe(&|text| {
             reporter.report(&Event::Message {

@@ -29,6 +29,7 @@ use crate::tasks::{Task, TaskContext};
 pub const TAIL_LINES: usize = 20;
 /// How long a process group gets between SIGTERM and SIGKILL.
 mod batch;
+mod hints;
 mod log;
 mod process;
 mod unit;
@@ -57,6 +58,9 @@ pub struct ExecOptions {
     pub no_cache: bool,
     /// Keys and settings for built-in tasks.
     pub tasks: TaskContext,
+    /// When the command began: the run's reported time counts from it, so key decryption and
+    /// tool checks before the first stage are included. `None`: from the first stage.
+    pub started: Option<Instant>,
 }
 
 /// Why a run could not start.
@@ -90,7 +94,7 @@ pub async fn execute(
     masker: Arc<Masker>,
     interrupt: CancellationToken,
 ) -> Result<RunReport, ExecError> {
-    let started = Instant::now();
+    let started = options.started.unwrap_or_else(Instant::now);
     let logs = plan.dist.join("logs");
     if !options.dry_run {
         std::fs::create_dir_all(&logs).map_err(|source| ExecError {
@@ -351,7 +355,8 @@ fn summarize(stage: &str, units: Vec<UnitReport>, elapsed: Duration) -> StageRep
 
 /// Digests of input folders, shared by a stage's units so sources are hashed once (a failure
 /// to hash them too, so it is reported once per unit without walking the folders again).
-type Digests = Arc<tokio::sync::Mutex<BTreeMap<Vec<PathBuf>, Result<String, Arc<std::io::Error>>>>>;
+type Digests =
+    Arc<tokio::sync::Mutex<BTreeMap<Vec<PathBuf>, Result<cache::Inputs, Arc<std::io::Error>>>>>;
 
 #[cfg(test)]
 mod tests {

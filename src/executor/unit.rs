@@ -80,8 +80,14 @@ pub(super) async fn run_unit(
             .iter()
             .filter_map(|a| a.source.clone())
             .collect();
-        let fresh = Stamp::read(&key.stamp).is_some_and(|s| s.is_fresh(fingerprint, &outputs));
-        if fresh {
+        let stale = match Stamp::read(&key.stamp) {
+            Some(stamp) => stamp.staleness(fingerprint, &outputs),
+            None => Some("it was never built here before".into()),
+        };
+        if let Some(why) = &stale {
+            building_because = Some(format!("building: {why}"));
+        }
+        if stale.is_none() {
             log.line(&format!(
                 "# shipit: {}: inputs unchanged; reusing the output of the build logged above",
                 humantime::format_rfc3339_seconds(std::time::SystemTime::now())
@@ -108,6 +114,10 @@ pub(super) async fn run_unit(
     }
     if let Some(reason) = building_because {
         log.line(&format!("# shipit: {reason}"));
+        context.reporter.report(&Event::Message {
+            level: crate::events::Level::Debug,
+            text: &format!("{lane}: {reason}"),
+        });
     }
     let attempts = stage.retries.saturating_add(1);
     for attempt in 1..=attempts {
@@ -185,7 +195,7 @@ pub(super) async fn run_unit(
             .iter()
             .filter_map(|a| a.source.clone())
             .collect();
-        if let Err(e) = Stamp::record(fingerprint, &outputs).and_then(|s| s.write(&key.stamp)) {
+        if let Err(e) = Stamp::record(&fingerprint, &outputs).and_then(|s| s.write(&key.stamp)) {
             log.line(&format!(
                 "# shipit: cannot record the cache stamp {}: {e}",
                 key.stamp.display()
@@ -194,6 +204,13 @@ pub(super) async fn run_unit(
     }
     if report.outcome.status.is_failure() {
         report.outcome.tail = log.tail();
+        let target = unit
+            .batch
+            .as_ref()
+            .map(|b| b.target.as_str())
+            .or(unit.label.as_deref());
+        report.outcome.hint =
+            super::hints::for_failure(target, &report.outcome.tail).map(str::to_owned);
     }
     report.outcome.elapsed = started.elapsed();
     (index, report)

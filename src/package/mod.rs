@@ -6,6 +6,7 @@
 
 mod deb;
 pub mod debian;
+pub mod elfdeps;
 pub mod names;
 mod rpm;
 pub mod scripts;

@@ -64,6 +64,7 @@ pub(super) fn write(spec: &PackageSpec, key: Option<&PgpKey>) -> Result<usize, P
     }
     // rpm packages own only what they install: the folders `/usr` or `/usr/bin` belong to the
     // distribution's `filesystem` package, so parents are not added as they are for deb.
+    let mut requires: Vec<String> = Vec::new();
     let mut entries: Vec<&Entry> = spec.entries.iter().collect();
     entries.sort_by(|a, b| a.dst.cmp(&b.dst));
     for entry in &entries {
@@ -74,8 +75,21 @@ pub(super) fn write(spec: &PackageSpec, key: Option<&PgpKey>) -> Result<usize, P
                 if *config {
                     options = options.config().noreplace();
                 }
+                let bytes = super::read(src)?;
+                // As rpm's generator does: only executables add what they link to.
+                if entry.mode & 0o111 != 0 {
+                    let needs = super::elfdeps::requires(&bytes).map_err(|e| {
+                        PackageError::Refused(format!(
+                            "{}: an executable whose ELF headers cannot be read: {e}",
+                            src.display()
+                        ))
+                    })?;
+                    for need in needs {
+                        requires.push(need);
+                    }
+                }
                 builder
-                    .with_file_contents(super::read(src)?, options)
+                    .with_file_contents(bytes, options)
                     .map_err(|e| read_error(src, e))?;
             }
             Content::Gzipped { src } => {
@@ -107,6 +121,11 @@ pub(super) fn write(spec: &PackageSpec, key: Option<&PgpKey>) -> Result<usize, P
                     .map_err(rpm_error)?;
             }
         }
+    }
+    requires.sort();
+    requires.dedup();
+    for need in requires {
+        builder.requires(Dependency::any(need));
     }
     for (name, body) in scripts::rpm(spec)? {
         match name {

@@ -277,6 +277,17 @@ pub fn dist_dir(loaded: &Loaded, facts: &Facts) -> PathBuf {
 
 /// Builds the plan for a validated pipeline file and this run's facts.
 pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
+    build_for(loaded, facts, None)
+}
+
+/// The plan with the cargo stages building only `targets` (when given), and every later
+/// stage planned for what those build: `build --keep-going` packages, checksums and signs the
+/// targets that built after others failed.
+pub fn build_for(
+    loaded: &Loaded,
+    facts: &Facts,
+    targets: Option<&[String]>,
+) -> Result<Plan, ConfigError> {
     let file = &loaded.file;
     let mut problems = Vec::new();
     let vars = facts.template_vars();
@@ -318,6 +329,7 @@ pub fn build(loaded: &Loaded, facts: &Facts) -> Result<Plan, ConfigError> {
         vars,
         global_env,
         dist: dist.clone(),
+        targets,
     };
     let mut planned: Vec<PlannedStage> = Vec::with_capacity(order.len());
     for name in order {
@@ -355,6 +367,8 @@ struct Planner<'a> {
     vars: minijinja::Value,
     global_env: BTreeMap<String, String>,
     dist: PathBuf,
+    /// Only these targets (`build_for`).
+    targets: Option<&'a [String]>,
 }
 
 fn plan_stage(
@@ -369,6 +383,7 @@ fn plan_stage(
         vars,
         global_env,
         dist,
+        targets,
     } = planner;
     let (loaded, facts, vars, dist) = (*loaded, *facts, vars, dist.as_path());
     let mut problems = Vec::new();
@@ -429,6 +444,7 @@ fn plan_stage(
                 facts,
                 dist,
                 planned,
+                only_targets: *targets,
             };
             match builtin.expand(&stage_ref, &context) {
                 Ok(expansion) => (uses.clone(), expansion.units, expansion.requires),

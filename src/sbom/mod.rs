@@ -7,6 +7,7 @@
 //! The documents carry no clock time but SOURCE_DATE_EPOCH, and their ids are derived from
 //! their content, so a rebuild writes the same bytes.
 
+mod compiled;
 mod cyclonedx;
 mod spdx_doc;
 
@@ -210,7 +211,7 @@ pub fn resolve(spec: &SbomSpec) -> Result<Bom, SbomError> {
         .replace(crate::targets::UNIVERSAL_DARWIN, "aarch64-apple-darwin");
     command.other_options(vec![
         "--filter-platform".to_owned(),
-        platform,
+        platform.clone(),
         "--locked".to_owned(),
     ]);
     let metadata = command
@@ -261,6 +262,21 @@ pub fn resolve(spec: &SbomSpec) -> Result<Bom, SbomError> {
                     .collect()
             })
             .unwrap_or_default()
+    };
+    // cargo metadata's resolve has every platform's features on; cargo tree says which of
+    // its packages this platform really compiles.
+    let root_names: Vec<&str> = roots.iter().map(|p| p.name.as_str()).collect();
+    let built = compiled::compiled(spec, &platform, &root_names)?;
+    let is_built = |id: &cargo_metadata::PackageId| {
+        packages
+            .get(id)
+            .is_some_and(|p| built.contains(&(p.name.to_string(), p.version.to_string())))
+    };
+    let normal_deps = |id: &cargo_metadata::PackageId| -> Vec<&cargo_metadata::PackageId> {
+        normal_deps(id)
+            .into_iter()
+            .filter(|d| is_built(d))
+            .collect()
     };
     let mut seen: BTreeSet<&cargo_metadata::PackageId> = BTreeSet::new();
     let mut queue: VecDeque<&cargo_metadata::PackageId> = roots.iter().map(|p| &p.id).collect();

@@ -72,6 +72,13 @@ impl Reporter for GithubActions {
                         message.push('\n');
                         message.push_str(&report.outcome.tail.join("\n"));
                     }
+                    let hints: std::collections::BTreeSet<&str> = std::iter::once(&report.outcome)
+                        .chain(report.units.iter().map(|u| &u.outcome))
+                        .filter_map(|o| o.hint.as_deref())
+                        .collect();
+                    for hint in hints {
+                        message.push_str(&format!("\nhint: {hint}"));
+                    }
                     self.printer.out(&format!(
                         "::error title={}::{}",
                         escape_property(&format!("shipit: stage {} failed", report.stage)),

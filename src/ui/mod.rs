@@ -164,6 +164,9 @@ pub fn failure_lines(outcome: &Outcome, units: &[UnitReport]) -> Vec<String> {
     if let Some(log) = &outcome.log {
         lines.push(format!("  full log: {}", log.display()));
     }
+    if let Some(hint) = &outcome.hint {
+        lines.push(format!("  hint: {hint}"));
+    }
     lines
 }
 

@@ -88,7 +88,10 @@ fn the_cache_key_covers_lock_features_flags_environment_and_toolchain() {
     let locked = std::fs::read_to_string(&lockfile).unwrap();
     std::fs::write(&lockfile, format!("{locked}\n# another resolution\n")).unwrap();
     let out = dry(&[]);
-    assert!(out.contains(CHANGED), "Cargo.lock: {out}");
+    assert!(
+        out.contains(&format!("{CHANGED}: Cargo.lock")),
+        "Cargo.lock: {out}"
+    );
     std::fs::write(&lockfile, &locked).unwrap();
     assert!(dry(&[]).contains(CACHED));
 
@@ -113,7 +116,10 @@ fn the_cache_key_covers_lock_features_flags_environment_and_toolchain() {
             "-O1"
         };
         let out = dry(&[(var, value)]);
-        assert!(out.contains(CHANGED), "{var}: {out}");
+        assert!(
+            out.contains(&format!("{CHANGED}: the variable {var}")),
+            "{var}: {out}"
+        );
     }
     assert!(dry(&[]).contains(CACHED));
     // An unrelated variable is not an input.
@@ -122,6 +128,9 @@ fn the_cache_key_covers_lock_features_flags_environment_and_toolchain() {
     // Another toolchain version.
     let path = other_toolchain(root);
     let out = dry(&[("PATH", path.as_str())]);
-    assert!(out.contains(CHANGED), "toolchain: {out}");
+    assert!(
+        out.contains(&format!("{CHANGED}: the toolchain (rustc -vV)")),
+        "toolchain: {out}"
+    );
     assert!(dry(&[]).contains(CACHED));
 }

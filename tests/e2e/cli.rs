@@ -489,6 +489,29 @@ fn init_on_a_fresh_cargo_new_with_no_remote_then_build_succeeds() {
     assert_eq!(sums.lines().count(), 6, "{sums}");
 }
 
+/// A package whose one binary is named otherwise (`foo-cli` installs `foo`): the project, and
+/// so its archives and packages, take the binary's name, and init says so.
+#[test]
+fn init_names_the_project_after_its_only_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"foo-cli\"\nversion = \"0.3.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"foo\"\npath = \"src/main.rs\"\n",
+    )
+    .unwrap();
+    let init = shipit(dir.path()).arg("init").output().unwrap();
+    let (_, stderr) = text(&init);
+    assert_eq!(init.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("for foo 0.3.0 (named after its binary; the package is foo-cli)"),
+        "{stderr}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("shipit.toml")).unwrap();
+    assert!(written.contains("\nname = \"foo\"\n"), "{written}");
+}
+
 /// Without a pipeline file, every command points at `shipit init`, and at `--pipeline` with
 /// the files a `pipelines/` folder holds (exit 2).
 #[test]
@@ -1045,7 +1068,10 @@ fn dry_run_says_what_is_cached_and_why_the_rest_builds() {
     .unwrap();
     let (code, out) = run(&["--dry-run"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("would build: its inputs changed"), "{out}");
+    assert!(
+        out.contains("would build: its inputs changed: src/main.rs"),
+        "{out}"
+    );
 
     // The keys are checked in a dry run too.
     let pipeline = dir.path().join("shipit.toml");

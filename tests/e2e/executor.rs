@@ -89,6 +89,7 @@ fn run(
             dry_run: false,
             no_cache: false,
             tasks: Default::default(),
+            started: None,
         };
         executor::execute(plan, &options, recorder.clone(), Arc::new(masker), token)
             .await
@@ -315,4 +316,35 @@ fn secrets_never_reach_logs_or_events() {
             "leak: {text}"
         );
     }
+}
+
+/// Regression (issue 30, point 10): the reported time of a run counts from when the command
+/// began, so the keys decrypted and tools checked before the first stage are in it.
+#[test]
+fn the_run_time_counts_from_the_commands_start() {
+    let dist = tempfile::tempdir().unwrap();
+    let plan = plan(dist.path(), vec![stage("a", &[], &["true"], dist.path())]);
+    let began = Instant::now() - Duration::from_secs(5);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime
+        .block_on(executor::execute(
+            &plan,
+            &ExecOptions {
+                jobs: 1,
+                started: Some(began),
+                ..Default::default()
+            },
+            Arc::new(Recorder::default()),
+            Arc::new(Masker::new(vec![])),
+            CancellationToken::new(),
+        ))
+        .unwrap();
+    assert!(
+        report.elapsed >= Duration::from_secs(5),
+        "{:?}",
+        report.elapsed
+    );
 }

@@ -235,6 +235,45 @@ fn deb_and_rpm_pass_the_distributions_checks_and_rebuild_byte_identical() {
         "{scripts}"
     );
 
+    // Requires: what rpm's own generator derives from the glibc binary, no more, no less; the
+    // static musl package needs no library.
+    let generated = Command::new("/usr/lib/rpm/elfdeps")
+        .arg("--requires")
+        .arg(dist.join("linux-x64/demo"))
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{:?}", text(&generated));
+    let mut expected: Vec<String> = text(&generated).0.lines().map(str::to_owned).collect();
+    expected.sort();
+    assert!(
+        expected.iter().any(|r| r == "libc.so.6()(64bit)"),
+        "{expected:?}"
+    );
+    let declared = |rpm: &str| {
+        let (_, requires) = run("rpm", &["-qp", "--requires", rpm]);
+        let mut requires: Vec<String> = requires
+            .lines()
+            // rpm's own (`rpmlib(...)`, `config(demo)` for the config file), and its warning.
+            .filter(|l| {
+                !["rpmlib(", "config(", "warning:", "/"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(str::to_owned)
+            .collect();
+        requires.sort();
+        requires
+    };
+    assert_eq!(declared(rpm), expected);
+    let musl = dist.join("demo-0.1.0-1.aarch64.rpm");
+    assert!(
+        !declared(musl.to_str().unwrap())
+            .iter()
+            .any(|r| r.contains(".so")),
+        "{:?}",
+        declared(musl.to_str().unwrap())
+    );
+
     // The mapped pre-release (`1.2.0-rc.1` -> `1.2.0~rc.1`, pinned by a unit test) sorts
     // before the release for rpm and dpkg themselves.
     let (_, order) = run(

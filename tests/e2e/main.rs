@@ -18,6 +18,7 @@ mod fleet;
 mod github_fake;
 mod homebrew;
 mod installer;
+mod keep_going;
 mod linux_packages;
 mod nightly;
 mod npm;

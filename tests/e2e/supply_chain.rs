@@ -8,9 +8,11 @@ use std::process::Command;
 use crate::common::{git, require, shared_target_dir, shipit, text};
 
 /// A crate with registry dependencies: one per platform (`hex` on unix, `memchr` on
-/// windows), a proc-macro pulled in by a feature (serde's derive), a build-dependency
-/// (`autocfg`) and a dev-dependency (`ryu`), none of which but the first kind may appear in
-/// an SBOM; committed with its lock file.
+/// windows), a feature only windows turns on (`once_cell`'s `critical-section`, whose
+/// optional dependencies cargo metadata's resolve lists for every platform), a proc-macro
+/// pulled in by a feature (serde's derive), a build-dependency (`autocfg`) and a
+/// dev-dependency (`ryu`), none of which but the first kinds may appear in an SBOM;
+/// committed with its lock file.
 fn dependent_project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -19,9 +21,9 @@ fn dependent_project() -> tempfile::TempDir {
         root.join("Cargo.toml"),
         "[package]\nname = \"sbomfix\"\nversion = \"0.4.0\"\nedition = \"2021\"\nlicense = \"MIT/Apache-2.0\"\n\
          description = \"An SBOM fixture\"\n\n\
-         [dependencies]\nitoa = \"1\"\nserde = { version = \"1\", features = [\"derive\"] }\n\n\
+         [dependencies]\nitoa = \"1\"\nonce_cell = \"1\"\nserde = { version = \"1\", features = [\"derive\"] }\n\n\
          [target.'cfg(unix)'.dependencies]\nhex = \"0.4\"\n\n\
-         [target.'cfg(windows)'.dependencies]\nmemchr = \"2\"\n\n\
+         [target.'cfg(windows)'.dependencies]\nmemchr = \"2\"\nonce_cell = { version = \"1\", features = [\"critical-section\"] }\n\n\
          [build-dependencies]\nautocfg = \"1\"\n\n[dev-dependencies]\nryu = \"1\"\n\n\
          [profile.release]\nlto = true\ncodegen-units = 1\n",
     )
@@ -194,6 +196,12 @@ fn sboms_list_exactly_what_cargo_tree_links_per_target_and_pass_the_cyclonedx_an
         );
         assert!(
             names.contains("serde_derive") && !names.contains("autocfg") && !names.contains("ryu")
+        );
+        // Regression (issue 30, point 8): a feature another platform turns on adds nothing here.
+        assert_eq!(
+            names.contains("critical-section"),
+            target.starts_with("windows"),
+            "{target}: {names:?}"
         );
 
         // Purls, licences, Cargo.lock's checksums, and the binary's own digest.

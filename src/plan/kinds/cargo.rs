@@ -115,7 +115,10 @@ impl Kind for Cargo {
         context: &Context<'_>,
     ) -> Result<Expansion, Vec<Problem>> {
         let (facts, dist) = (context.facts, context.dist);
-        let targets = resolve_targets(stage, &options, &facts.host)?;
+        let mut targets = resolve_targets(stage, &options, &facts.host)?;
+        if let Some(only) = context.only_targets {
+            targets.retain(|t| only.contains(&t.name));
+        }
         let packages = resolve_packages(stage, &options, facts)?;
         let bins = resolve_bins(stage, &options, facts, &packages)?;
         check_features(stage, &options, facts, &packages)?;

@@ -118,6 +118,8 @@ pub struct Context<'a> {
     pub dist: &'a Path,
     /// Stages already planned.
     pub planned: &'a [PlannedStage],
+    /// When set, the targets builds are limited to (by name).
+    pub only_targets: Option<&'a [String]>,
 }
 
 impl Context<'_> {

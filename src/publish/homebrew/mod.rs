@@ -457,6 +457,7 @@ mod tests {
                 archive("linux-x64-musl", "linux", "x64"),
             ],
             published: Default::default(),
+            missing: Vec::new(),
             split: None,
         };
         let (macos, linux) = Formula::platforms(&manifest, |name| format!("https://x/{name}"));
