@@ -22,6 +22,7 @@ pub mod executor;
 pub mod exit;
 pub mod facts;
 pub mod file_error;
+pub mod generate;
 pub mod github_urls;
 pub mod http;
 pub mod installer;

@@ -33,6 +33,8 @@ pub enum Task {
     Provenance(Box<ProvenanceTask>),
     /// Check Cargo.lock against the advisory database.
     Audit(Box<crate::audit::AuditSpec>),
+    /// Write what a built binary prints (completions, a man page).
+    Generate(crate::generate::GenerateSpec),
 }
 
 /// A package to write and, for a signed rpm, where the stage's OpenPGP key comes from.
@@ -161,6 +163,9 @@ pub enum TaskError {
     /// The install script was not written.
     #[error(transparent)]
     Installer(#[from] crate::installer::InstallerError),
+    /// A file was not generated.
+    #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
     /// The SBOMs were not written.
     #[error(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
@@ -325,6 +330,10 @@ impl Task {
                     key.public().key_id()
                 ))
             }
+            Task::Generate(spec) => {
+                let size = crate::generate::write(spec)?;
+                Ok(format!("wrote {} ({size} bytes)", spec.output.display()))
+            }
             Task::Installer(spec) => {
                 let archives = crate::installer::write(spec)?;
                 Ok(format!(
@@ -410,6 +419,13 @@ impl fmt::Display for Task {
                 let files: Vec<String> = spec.files.iter().map(name).collect();
                 write!(f, "sign {}", files.join(", "))
             }
+            Task::Generate(spec) => write!(
+                f,
+                "generate {} with {} {}",
+                name(&spec.output),
+                name(&spec.binary),
+                spec.args.join(" ")
+            ),
             Task::Installer(spec) => write!(
                 f,
                 "installer {} ({})",

@@ -135,11 +135,17 @@ pub fn write(spec: &ArchiveSpec, threads: usize) -> Result<usize, ArchiveError> 
 /// match nothing (and are not optional), lead out of the project or map several files to one
 /// name. Entries under `generated` (the build's own output folders) are left to the run.
 pub fn check_files(files: &[FileSpec], base: &Path, generated: &[&Path]) -> Vec<(usize, String)> {
+    // Compared as absolute paths: a dist folder written relative to the pipeline file
+    // (`dist = "dist"` beside `shipit.toml`) is the same folder as the project's `dist`.
+    let absolute = |p: &Path| {
+        crate::config::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+    };
+    let generated: Vec<std::path::PathBuf> = generated.iter().map(|g| absolute(g)).collect();
     files
         .iter()
         .enumerate()
         .filter(|(_, file)| {
-            let root = base.join(fixed_prefix(&file.src));
+            let root = absolute(&base.join(fixed_prefix(&file.src)));
             !generated.iter().any(|g| root.starts_with(g))
         })
         .filter_map(|(i, file)| expand(file, base).err().map(|why| (i, why.to_string())))

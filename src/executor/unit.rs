@@ -21,7 +21,8 @@ pub(super) async fn run_unit(
     let unit = &stage.units[index];
     let lane = Lane::of(&stage, unit);
     let log_name = match &unit.label {
-        Some(label) => format!("{}-{label}.log", stage.name),
+        // A label may be a path (`completions/demo.bash`): its log stays one file in logs/.
+        Some(label) => format!("{}-{}.log", stage.name, label.replace(['/', '\\'], "-")),
         None => format!("{}.log", stage.name),
     };
     let log_path = context.logs.join(log_name);

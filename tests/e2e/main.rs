@@ -15,6 +15,7 @@ mod deploy;
 mod docker;
 mod executor;
 mod fleet;
+mod generate;
 mod github_fake;
 mod homebrew;
 mod installer;

@@ -5,6 +5,7 @@ mod archive;
 mod audit;
 mod cargo;
 mod checksum;
+mod generate;
 mod installer;
 mod package;
 mod provenance;
@@ -203,6 +204,7 @@ pub fn builtins() -> &'static [&'static dyn Builtin] {
         &archive::Archive,
         &checksum::Checksum,
         &sign::Sign,
+        &generate::Generate,
         &installer::Installer,
         &package::DEB,
         &package::RPM,

@@ -19,15 +19,42 @@ pub(super) struct Shared {
     pub scripts: UserScripts,
 }
 
-/// A file named by the stage, in the project; a problem at `key` when it is not there.
+/// Where the build writes: the dist folder and cargo's target folder. A file named there is
+/// made by an earlier stage (a `generate` stage, a build script) and read when the package is
+/// written, not when the plan is made.
+pub(super) struct Outputs(Vec<PathBuf>);
+
+impl Outputs {
+    /// The build's output folders.
+    pub(super) fn new(folders: &[&Path]) -> Outputs {
+        Outputs(folders.iter().map(|f| absolute(f)).collect())
+    }
+
+    /// Whether `path` is in one of them.
+    fn holds(&self, path: &Path) -> bool {
+        let path = absolute(path);
+        self.0.iter().any(|folder| path.starts_with(folder))
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    crate::config::normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// A file named by the stage, in the project (or made by the build); a problem at `key` when
+/// it is not there.
 fn project_file(
     base: &Path,
+    outputs: &Outputs,
     stage: &StageRef<'_>,
     key: &str,
     src: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<PathBuf> {
     let path = base.join(src);
+    if outputs.holds(&path) {
+        return Some(path);
+    }
     if crate::relpath::RelPath::new(src).is_ok() && path.is_file() {
         Some(path)
     } else {
@@ -37,7 +64,7 @@ fn project_file(
                 stage.span(key),
             )
             .label("not found")
-            .help("paths are relative to the folder of Cargo.toml"),
+            .help("paths are relative to the folder of Cargo.toml; a file the build makes goes in the dist folder (a `generate` stage writes there)"),
         );
         None
     }
@@ -49,10 +76,11 @@ pub(super) fn shared(
     stage: &StageRef<'_>,
     options: &PackageOptions,
     base: &Path,
+    outputs: &Outputs,
     problems: &mut Vec<Problem>,
 ) -> Shared {
     let project_file = |key: &str, src: &str, problems: &mut Vec<Problem>| {
-        project_file(base, stage, key, src, problems)
+        project_file(base, outputs, stage, key, src, problems)
     };
     let mut shared: Vec<Entry> = Vec::new();
     for entry in &options.contents {
@@ -119,7 +147,7 @@ pub(super) fn shared(
         prerm: script(&options.scripts.prerm, problems),
         postrm: script(&options.scripts.postrm, problems),
     };
-    shared.extend(man_pages(options, base, stage, problems));
+    shared.extend(man_pages(options, base, outputs, stage, problems));
 
     Shared {
         entries: shared,
@@ -218,6 +246,7 @@ pub(super) fn summary_without_name(summary: &str, name: &str) -> String {
 fn man_pages(
     options: &PackageOptions,
     base: &Path,
+    outputs: &Outputs,
     stage: &StageRef<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<Entry> {
@@ -227,6 +256,22 @@ fn man_pages(
     };
     let mut entries = Vec::new();
     for glob in &globs {
+        // A page the build makes is named as it will be, not matched now.
+        let made = base.join(glob);
+        if outputs.holds(&made) {
+            if let Some(entry) = man_entry(made) {
+                entries.push(entry);
+            } else {
+                problems.push(
+                    Problem::new(
+                        format!("`{glob}` does not end in a man section (`.1` to `.9`)"),
+                        stage.span("man"),
+                    )
+                    .help("name the page `demo.1`"),
+                );
+            }
+            continue;
+        }
         let matcher = match globset::Glob::new(glob) {
             Ok(g) if crate::relpath::RelPath::new(glob).is_ok() => g.compile_matcher(),
             _ => {
@@ -259,23 +304,26 @@ fn man_pages(
                     .label("found before the build"),
             );
         }
-        for page in found {
-            let file = page
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let section = file.rsplit('.').next().unwrap_or_default();
-            if !matches!(section, "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9") {
-                continue;
-            }
-            entries.push(Entry {
-                dst: format!("/usr/share/man/man{section}/{file}.gz"),
-                mode: 0o644,
-                content: Content::Gzipped { src: page },
-            });
-        }
+        entries.extend(found.into_iter().filter_map(man_entry));
     }
     entries
+}
+
+/// A man page installed gzipped under its section; `None` when its name has no section.
+fn man_entry(page: PathBuf) -> Option<Entry> {
+    let file = page
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let section = file.rsplit('.').next().unwrap_or_default();
+    if !matches!(section, "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9") {
+        return None;
+    }
+    Some(Entry {
+        dst: format!("/usr/share/man/man{section}/{file}.gz"),
+        mode: 0o644,
+        content: Content::Gzipped { src: page },
+    })
 }
 
 /// Completion files for one binary, where each shell looks for them on the format's
@@ -285,6 +333,7 @@ pub(super) fn completions(
     options: &PackageOptions,
     binary: &str,
     base: &Path,
+    outputs: &Outputs,
     stage: &StageRef<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<Entry> {
@@ -311,6 +360,7 @@ pub(super) fn completions(
     let mut entries = Vec::new();
     for (given, default, dst) in shells {
         let src = match given {
+            Some(src) if outputs.holds(&base.join(src)) => base.join(src),
             Some(src) => {
                 let path = base.join(src);
                 if crate::relpath::RelPath::new(src).is_err() || !path.is_file() {

@@ -224,12 +224,13 @@ fn expand(
     };
 
     let base = &facts.cargo.root;
+    let outputs = files::Outputs::new(&[context.dist, &facts.cargo.target_dir]);
     let bin_dir = options.bin_dir.clone().unwrap_or_else(|| "/usr/bin".into());
     let Shared {
         entries: shared,
         systemd,
         scripts: user_scripts,
-    } = files::shared(rules, stage, &options, base, &mut problems);
+    } = files::shared(rules, stage, &options, base, &outputs, &mut problems);
 
     let release = options.release.clone().unwrap_or_else(|| "1".into());
     let key = options
@@ -297,6 +298,7 @@ fn expand(
                 &options,
                 binary,
                 base,
+                &outputs,
                 stage,
                 &mut problems,
             ));
