@@ -188,6 +188,37 @@ impl RunReport {
                 .all(|s| s.outcome.status.lets_dependents_run())
     }
 
+    /// The targets the `builds` stages (their units labelled by target) built, and those
+    /// that failed, in order; `None` unless every failure of the run is such a target's (or a
+    /// stage blocked behind one), when building the rest is worth it (`build --keep-going`).
+    pub fn target_outcomes(&self, builds: &[&str]) -> Option<(Vec<String>, Vec<String>)> {
+        let (mut built, mut failed) = (Vec::new(), Vec::new());
+        for stage in &self.stages {
+            let is_build = builds.contains(&stage.stage.as_str());
+            if !is_build {
+                let failure = stage.outcome.status.is_failure()
+                    && !matches!(stage.outcome.status, StageStatus::Blocked { .. });
+                if failure {
+                    return None;
+                }
+                continue;
+            }
+            for unit in &stage.units {
+                let Some(target) = &unit.label else { continue };
+                let list = if unit.outcome.status.is_failure() {
+                    &mut failed
+                } else {
+                    &mut built
+                };
+                if !list.contains(target) {
+                    list.push(target.clone());
+                }
+            }
+        }
+        built.retain(|t| !failed.contains(t));
+        (!built.is_empty() && !failed.is_empty()).then_some((built, failed))
+    }
+
     /// All artifacts, ordered by path.
     pub fn artifacts(&self) -> Vec<Artifact> {
         let mut all: Vec<Artifact> = self

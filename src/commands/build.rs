@@ -11,8 +11,7 @@ use crate::executor::{self, ExecOptions, RunReport};
 use crate::exit::ExitCode;
 use crate::facts::{Facts, FactsOptions};
 use crate::manifest::{self, Manifest};
-use crate::plan::StepCommand;
-use crate::tasks::{Task, TaskContext};
+use crate::tasks::TaskContext;
 use crate::toolchain::Provision;
 use crate::ui::{self, Event, Level, Reporter};
 use crate::{config, plan};
@@ -65,10 +64,15 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     if !report.succeeded() && args.keep_going && !options.dry_run {
         // Some targets failed: the later stages run again for those that built (their
         // builds are cached), so what did build is packaged, checksummed and signed.
-        let (built, failed) = target_outcomes(&plan, &report);
-        if built.is_empty() || failed.is_empty() || !only_targets_failed(&plan, &report) {
+        let builds: Vec<&str> = plan
+            .stages
+            .iter()
+            .filter(|s| s.kind == "cargo")
+            .map(|s| s.name.as_str())
+            .collect();
+        let Some((built, failed)) = report.target_outcomes(&builds) else {
             return Err(Error::StagesFailed);
-        }
+        };
         reporter.report(&Event::Message {
             level: Level::Warn,
             text: &format!(
@@ -133,43 +137,6 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::Success)
 }
 
-/// The targets of the plan's cargo stages that built, and those that failed.
-fn target_outcomes(plan: &plan::Plan, report: &RunReport) -> (Vec<String>, Vec<String>) {
-    let (mut built, mut failed) = (Vec::new(), Vec::new());
-    for stage in plan.stages.iter().filter(|s| s.kind == "cargo") {
-        let Some(done) = report.stages.iter().find(|r| r.stage == stage.name) else {
-            continue;
-        };
-        for unit in &done.units {
-            let Some(target) = &unit.label else { continue };
-            let list = if unit.outcome.status.is_failure() {
-                &mut failed
-            } else {
-                &mut built
-            };
-            if !list.contains(target) {
-                list.push(target.clone());
-            }
-        }
-    }
-    built.retain(|t| !failed.contains(t));
-    (built, failed)
-}
-
-/// Whether every failure of the run is a cargo target's (or a stage blocked behind one):
-/// only then is building the rest worth it.
-fn only_targets_failed(plan: &plan::Plan, report: &RunReport) -> bool {
-    report.stages.iter().all(|r| {
-        let cargo = plan
-            .stages
-            .iter()
-            .any(|s| s.name == r.stage && s.kind == "cargo");
-        !r.outcome.status.is_failure()
-            || cargo
-            || matches!(r.outcome.status, crate::report::StageStatus::Blocked { .. })
-    })
-}
-
 /// Runs a plan (signing keys loaded first, Ctrl-C handled) and reports it; an error unless
 /// every stage succeeded or was skipped.
 pub(super) fn execute(
@@ -218,32 +185,8 @@ fn run_plan(
     Ok(report)
 }
 
-/// Loads and decrypts every signing key the plan will use, before any work starts: a missing
-/// key or a wrong password is a usage error (exit 2), not a failure halfway through.
+/// Loads every signing key the plan will use (see [`executor::signing_keys`]); a missing key
+/// or a wrong password is a usage error (exit 2).
 pub(super) fn signing_keys(plan: &plan::Plan, tasks: &mut TaskContext) -> Result<(), Error> {
-    for stage in plan.stages.iter().filter(|s| s.skip.is_none()) {
-        let usage =
-            |e: crate::tasks::KeyError| Error::Usage(format!("stage `{}`: {e}", stage.name));
-        for step in stage.units.iter().flat_map(|u| u.steps.iter()) {
-            match &step.command {
-                StepCommand::Task(task) if task.minisign_key().is_some() => {
-                    if let Some((stage, source)) = task.minisign_key() {
-                        tasks
-                            .keys
-                            .insert(stage.to_owned(), source.load().map_err(usage)?);
-                    }
-                }
-                StepCommand::Task(Task::Package(task)) => {
-                    if let (Some(source), Some(signer)) = (&task.key, &task.spec.signed_by)
-                        && !tasks.pgp_keys.contains_key(signer)
-                    {
-                        let key = source.load_pgp().map_err(usage)?;
-                        tasks.pgp_keys.insert(signer.clone(), key);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(())
+    executor::signing_keys(plan, tasks).map_err(|e| Error::Usage(e.to_string()))
 }

@@ -30,9 +30,12 @@ pub const TAIL_LINES: usize = 20;
 /// How long a process group gets between SIGTERM and SIGKILL.
 mod batch;
 mod hints;
+mod keys;
 mod log;
 mod process;
 mod unit;
+
+pub use keys::{StageKeyError, signing_keys};
 
 pub use crate::report::{Outcome, RunReport, StageReport, StageStatus, UnitReport};
 

@@ -5,6 +5,7 @@
 mod artifact;
 mod coverage;
 pub mod kinds;
+mod restrict;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,13 +18,13 @@ use serde::Serialize;
 use crate::config::validate::template_problem;
 use crate::config::{ConfigError, Loaded, Problem, Seg, StageConfig};
 use crate::facts::Facts;
-use crate::targets::Target;
 use crate::tasks::Task;
 use crate::toolchain::{self, Announce, Provision, Requirement, ToolError};
 use crate::{dag, path, template};
 use kinds::StageRef;
 
 pub use artifact::PlannedArtifact;
+pub use restrict::{UnknownTarget, restrict_targets, targets};
 
 /// Default delay before the first retry.
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
@@ -475,84 +476,6 @@ fn plan_stage(
         requires,
         units,
     })
-}
-
-/// `--target` names a target no stage builds.
-#[derive(Debug, thiserror::Error)]
-#[error("target `{name}` is not built by this pipeline; its targets: {known}")]
-pub struct UnknownTarget {
-    /// As given.
-    pub name: String,
-    /// The targets the pipeline builds.
-    pub known: String,
-}
-
-/// Keeps only the units building `targets` (names as aliases or triples); stages of other
-/// units are untouched. Errors name a target that no stage builds.
-pub fn restrict_targets(plan: &mut Plan, targets: &[String]) -> Result<(), UnknownTarget> {
-    let unit_target =
-        |unit: &Unit| -> Option<Target> { unit.artifacts.iter().find_map(|a| a.target.clone()) };
-    let known: std::collections::BTreeSet<String> = plan
-        .stages
-        .iter()
-        .flat_map(|s| s.units.iter())
-        .filter_map(unit_target)
-        .map(|t| t.name)
-        .collect();
-    let wanted: Vec<String> = targets
-        .iter()
-        .map(|name| {
-            plan.stages
-                .iter()
-                .flat_map(|s| s.units.iter())
-                .filter_map(unit_target)
-                .find(|t| t.name == *name || t.triple == *name)
-                .map(|t| t.name)
-                .ok_or_else(|| UnknownTarget {
-                    name: name.clone(),
-                    known: known.iter().cloned().collect::<Vec<_>>().join(", "),
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    for stage in &mut plan.stages {
-        stage
-            .units
-            .retain(|unit| unit_target(unit).is_none_or(|t| wanted.contains(&t.name)));
-        // A universal binary whose slices this part does not build is compiled whole on its
-        // own (never assembled from stale slices of an earlier build).
-        let sources: Vec<PathBuf> = stage
-            .units
-            .iter()
-            .flat_map(|u| u.artifacts.iter().filter_map(|a| a.source.clone()))
-            .collect();
-        for unit in &mut stage.units {
-            let label = unit.label.clone().unwrap_or_default();
-            if let Some(batch) = &mut unit.batch
-                && batch
-                    .assemble
-                    .iter()
-                    .any(|a| a.slices.iter().any(|s| !sources.contains(s)))
-            {
-                batch.assemble.clear();
-                batch.group = format!("zig {label}");
-                batch.apart = Some("its slices are not built in this part".into());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Every target the plan builds, by name, in plan order.
-pub fn targets(plan: &Plan) -> Vec<String> {
-    let mut names = Vec::new();
-    for artifact in plan.stages.iter().flat_map(|s| s.artifacts()) {
-        if let Some(t) = &artifact.target
-            && !names.contains(&t.name)
-        {
-            names.push(t.name.clone());
-        }
-    }
-    names
 }
 
 /// Two artifacts at one path would overwrite each other, and an artifact path that is not a

@@ -5,6 +5,7 @@
 
 pub mod announce;
 pub mod apt;
+mod channel;
 pub mod chocolatey;
 pub mod docker;
 pub mod folder;
@@ -12,7 +13,6 @@ pub mod git;
 pub mod github;
 pub mod homebrew;
 pub mod npm;
-pub mod pull_request;
 pub mod recheck;
 pub mod scoop;
 pub mod windows;
@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::events::{Event, Level, Reporter};
 use crate::facts::Facts;
 use crate::manifest::Manifest;
+pub use channel::Channel;
 
 /// What a channel may read while it plans.
 pub struct Context<'a> {
@@ -158,16 +159,16 @@ impl Planned for Skipped {
 /// published and been checked, the announcements.
 pub fn channels() -> &'static [&'static dyn Publisher] {
     &[
-        &docker::Channel,
-        &github::Channel,
-        &homebrew::Channel,
-        &scoop::Channel,
-        &winget::Channel,
-        &chocolatey::Channel,
-        &apt::Channel,
-        &yum::Channel,
-        &npm::Channel,
-        &announce::Channel,
+        &docker::Docker,
+        &github::Github,
+        &homebrew::Homebrew,
+        &scoop::Scoop,
+        &winget::Winget,
+        &chocolatey::Chocolatey,
+        &apt::Apt,
+        &yum::Yum,
+        &npm::Npm,
+        &announce::Announce,
     ]
 }
 

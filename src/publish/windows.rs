@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::manifest::{Artifact, ArtifactKind};
 use crate::publish::Context;
-use crate::publish::github::{self, config::GithubConfig};
+use crate::publish::github;
 
 /// What a Windows channel builds on: the GitHub release its URLs point at, and the release's
 /// Windows zips.
@@ -27,7 +27,7 @@ pub fn windows_release(
     what: &str,
     prerelease: bool,
 ) -> Result<Result<WindowsRelease, String>, Error> {
-    let Some(release) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
+    let Some(release) = crate::publish::github::config::section(cx.loaded)? else {
         return Err(Error::Usage(format!(
             "[release.{channel}] downloads from the GitHub release: add `[release.github]` too"
         )));

@@ -92,65 +92,66 @@ pub enum SmtpTls {
 }
 
 /// Every problem of the section, located.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("announce", |announce: AnnounceConfig| {
-        let mut problems = Vec::new();
-        let at = |key: &str| loaded.span(path!["release", "announce", key]);
-        let nowhere = announce.webhooks.is_empty()
-            && announce.slack.is_none()
-            && announce.discord.is_none()
-            && announce.mattermost.is_none()
-            && announce.email.is_none();
-        if nowhere {
+pub fn check(loaded: &Loaded, announce: &AnnounceConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let at = |key: &str| loaded.span(path!["release", "announce", key]);
+    let nowhere = announce.webhooks.is_empty()
+        && announce.slack.is_none()
+        && announce.discord.is_none()
+        && announce.mattermost.is_none()
+        && announce.email.is_none();
+    if nowhere {
+        problems.push(
+            Problem::new("`[release.announce]` announces nowhere", loaded.span(path!["release", "announce"]))
+                .help("add `slack = { url_env = \"SLACK_WEBHOOK_URL\" }`, `discord`, `mattermost`, `webhooks = [...]` or `email = { ... }`"),
+        );
+    }
+    let mut templates = vec![("message", announce.message.clone())];
+    if let Some(email) = &announce.email {
+        templates.push(("email", email.subject.clone()));
+        if email.to.is_empty() {
             problems.push(
-                Problem::new("`[release.announce]` announces nowhere", loaded.span(path!["release", "announce"]))
-                    .help("add `slack = { url_env = \"SLACK_WEBHOOK_URL\" }`, `discord`, `mattermost`, `webhooks = [...]` or `email = { ... }`"),
+                Problem::new("`email.to` names no recipient", at("email"))
+                    .help("write `to = [\"releases@example.com\"]`"),
             );
         }
-        let mut templates = vec![("message", announce.message.clone())];
-        if let Some(email) = &announce.email {
-            templates.push(("email", email.subject.clone()));
-            if email.to.is_empty() {
-                problems.push(
-                    Problem::new("`email.to` names no recipient", at("email"))
-                        .help("write `to = [\"releases@example.com\"]`"),
-                );
-            }
-            let credentials = email.username_env.is_some() || email.password_env.is_some();
-            if email.tls == Some(SmtpTls::None) && credentials {
-                problems.push(
-                    Problem::new("`tls = \"none\"` would send the SMTP password in the clear", at("email"))
-                        .help("use `tls = \"starttls\"` (the default) or `\"tls\"`"),
-                );
-            }
-            if email.username_env.is_some() != email.password_env.is_some() {
-                problems.push(
-                    Problem::new("`username_env` and `password_env` go together", at("email"))
-                        .help("set both, or neither for a server that needs no AUTH"),
-                );
+        let credentials = email.username_env.is_some() || email.password_env.is_some();
+        if email.tls == Some(SmtpTls::None) && credentials {
+            problems.push(
+                Problem::new(
+                    "`tls = \"none\"` would send the SMTP password in the clear",
+                    at("email"),
+                )
+                .help("use `tls = \"starttls\"` (the default) or `\"tls\"`"),
+            );
+        }
+        if email.username_env.is_some() != email.password_env.is_some() {
+            problems.push(
+                Problem::new("`username_env` and `password_env` go together", at("email"))
+                    .help("set both, or neither for a server that needs no AUTH"),
+            );
+        }
+    }
+    for (key, template) in templates {
+        if let Some(template) = template
+            && let Err(e) = crate::template::check(&template, &all_vars())
+        {
+            problems.push(Problem::new(format!("{key}: {}", e.message), at(key)));
+        }
+    }
+    for (i, hook) in announce.webhooks.iter().enumerate() {
+        if let Some(template) = &hook.template {
+            let mut vars = all_vars();
+            vars.push("message");
+            if let Err(e) = crate::template::check(template, &vars) {
+                problems.push(Problem::new(
+                    format!("webhooks[{i}].template: {}", e.message),
+                    at("webhooks"),
+                ));
             }
         }
-        for (key, template) in templates {
-            if let Some(template) = template
-                && let Err(e) = crate::template::check(&template, &all_vars())
-            {
-                problems.push(Problem::new(format!("{key}: {}", e.message), at(key)));
-            }
-        }
-        for (i, hook) in announce.webhooks.iter().enumerate() {
-            if let Some(template) = &hook.template {
-                let mut vars = all_vars();
-                vars.push("message");
-                if let Err(e) = crate::template::check(template, &vars) {
-                    problems.push(Problem::new(
-                        format!("webhooks[{i}].template: {}", e.message),
-                        at("webhooks"),
-                    ));
-                }
-            }
-        }
-        problems
-    })
+    }
+    problems
 }
 
 /// The global variables and the announcement's own.

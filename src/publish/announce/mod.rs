@@ -17,36 +17,23 @@ use crate::error::Error;
 use crate::events::Level;
 use crate::manifest::Manifest;
 use crate::publish::recheck::Rechecked;
-use crate::publish::{Context, Planned, Publisher, Run};
+use crate::publish::{Context, Planned, Run};
 
 /// The announce channel.
-pub struct Channel;
+pub struct Announce;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "announce"
+impl crate::publish::Channel for Announce {
+    type Section = AnnounceConfig;
+    const NAME: &'static str = "announce";
+    const ABOUT: &'static str =
+        "once the release is whole and checked: webhooks, Slack, Discord, Mattermost, email";
+    const ANNOUNCES: bool = true;
+
+    fn check(&self, loaded: &Loaded, section: &AnnounceConfig) -> Vec<Problem> {
+        config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "once the release is whole and checked: webhooks, Slack, Discord, Mattermost, email"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(AnnounceConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        config::check(loaded)
-    }
-
-    fn announces(&self) -> bool {
-        true
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(config) = crate::publish::section::<AnnounceConfig>(cx.loaded, "announce")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, config: AnnounceConfig) -> Result<Box<dyn Planned>, Error> {
         if let Some(email) = &config.email
             && email.tls == Some(SmtpTls::None)
             && !send::is_loopback(&email.host)
@@ -61,7 +48,7 @@ impl Publisher for Channel {
             .filter(|c| !c.announces() && cx.loaded.file.release.0.contains_key(c.name()))
             .map(|c| c.name())
             .collect();
-        Ok(Some(Box::new(AnnouncePlan {
+        Ok(Box::new(AnnouncePlan {
             ca_file: config
                 .email
                 .as_ref()
@@ -73,7 +60,7 @@ impl Publisher for Channel {
             name: format!("{} {}", cx.facts.project, cx.facts.version),
             version: cx.facts.version.clone(),
             waits_for,
-        })))
+        }))
     }
 }
 

@@ -55,28 +55,26 @@ pub fn word_problem(word: &str) -> Option<String> {
     (!ok).then(|| format!("`{word}` must be letters, digits, `-`, `_`, `.` and `+`"))
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("apt", |apt: AptConfig| {
-        let mut problems = Vec::new();
-        for (key, value) in [
-            ("suite", &apt.suite),
-            ("component", &apt.component),
-            ("origin", &apt.origin),
-        ] {
-            if let Some(why) = value.as_deref().and_then(word_problem) {
-                problems.push(
-                    Problem::new(why, loaded.span(path!["release", "apt", key]))
-                        .help("it is a folder name in the repository and a Release field"),
-                );
-            }
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, apt: &AptConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (key, value) in [
+        ("suite", &apt.suite),
+        ("component", &apt.component),
+        ("origin", &apt.origin),
+    ] {
+        if let Some(why) = value.as_deref().and_then(word_problem) {
+            problems.push(
+                Problem::new(why, loaded.span(path!["release", "apt", key]))
+                    .help("it is a folder name in the repository and a Release field"),
+            );
         }
-        problems.extend(key_problems(loaded, "apt", &apt.key, apt.keep));
-        problems.extend(location_problems(
-            loaded, "apt", &apt.path, &apt.git, &apt.url,
-        ));
-        problems
-    })
+    }
+    problems.extend(key_problems(loaded, "apt", &apt.key, apt.keep));
+    problems.extend(location_problems(
+        loaded, "apt", &apt.path, &apt.git, &apt.url,
+    ));
+    problems
 }
 
 /// What the two repository channels check alike: the key is named one way, `keep` is 1 or

@@ -14,32 +14,22 @@ use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::openpgp::PgpKey;
 use crate::publish::recheck::Rechecked;
-use crate::publish::{Context, Planned, Publisher, Run, folder};
+use crate::publish::{Context, Planned, Run, folder};
 
 /// The APT repository channel.
-pub struct Channel;
+pub struct Apt;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "apt"
+impl crate::publish::Channel for Apt {
+    type Section = AptConfig;
+    const NAME: &'static str = "apt";
+    const ABOUT: &'static str =
+        "the .deb packages in a signed APT repository (a folder any web server can serve)";
+
+    fn check(&self, loaded: &Loaded, section: &AptConfig) -> Vec<Problem> {
+        config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "the .deb packages in a signed APT repository (a folder any web server can serve)"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(AptConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        config::check(loaded)
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(apt) = crate::publish::section::<AptConfig>(cx.loaded, "apt")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, apt: AptConfig) -> Result<Box<dyn Planned>, Error> {
         let debs = folder::packages(cx, "apt", "deb")?;
         let key = folder::signing_key(cx, "apt", &apt.key)?;
         let origin = apt
@@ -51,7 +41,7 @@ impl Publisher for Channel {
             .url
             .clone()
             .unwrap_or_else(|| location.folder_url("file:"));
-        Ok(Some(Box::new(AptPlan {
+        Ok(Box::new(AptPlan {
             location,
             repo: AptRepo {
                 root: PathBuf::new(),
@@ -63,7 +53,7 @@ impl Publisher for Channel {
             debs,
             key,
             url,
-        })))
+        }))
     }
 }
 

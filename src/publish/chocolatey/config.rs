@@ -65,55 +65,53 @@ pub fn id_problem(id: &str) -> Option<String> {
     })
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("chocolatey", |choco: ChocolateyConfig| {
-        let mut problems = Vec::new();
-        let at = |key: &str| loaded.span(path!["release", "chocolatey", key]);
-        if let Some(why) = choco.id.as_deref().and_then(id_problem) {
-            problems.push(Problem::new(why, at("id")).help("for example `demo`"));
-        }
-        if let Some(source) = &choco.source
-            && !crate::http::feed::is_root_url(source)
-        {
-            problems.push(
-                Problem::new(format!("`{source}` is not a feed address"), at("source")).help(
-                    "an http(s) address without credentials, such as https://push.chocolatey.org/",
-                ),
-            );
-        }
-        if let Some(var) = &choco.api_key_env
-            && !is_env_name(var)
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, choco: &ChocolateyConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let at = |key: &str| loaded.span(path!["release", "chocolatey", key]);
+    if let Some(why) = choco.id.as_deref().and_then(id_problem) {
+        problems.push(Problem::new(why, at("id")).help("for example `demo`"));
+    }
+    if let Some(source) = &choco.source
+        && !crate::http::feed::is_root_url(source)
+    {
+        problems.push(
+            Problem::new(format!("`{source}` is not a feed address"), at("source")).help(
+                "an http(s) address without credentials, such as https://push.chocolatey.org/",
+            ),
+        );
+    }
+    if let Some(var) = &choco.api_key_env
+        && !is_env_name(var)
+    {
+        problems.push(Problem::new(
+            format!("`{var}` is not an environment variable name"),
+            at("api_key_env"),
+        ));
+    }
+    for (key, value) in [
+        ("project_url", &choco.project_url),
+        ("license_url", &choco.license_url),
+        ("icon_url", &choco.icon_url),
+    ] {
+        if let Some(url) = value
+            && url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "https" | "http"))
         {
             problems.push(Problem::new(
-                format!("`{var}` is not an environment variable name"),
-                at("api_key_env"),
+                format!("`{url}` is not an http(s) address"),
+                at(key),
             ));
         }
-        for (key, value) in [
-            ("project_url", &choco.project_url),
-            ("license_url", &choco.license_url),
-            ("icon_url", &choco.icon_url),
-        ] {
-            if let Some(url) = value
-                && url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "https" | "http"))
-            {
-                problems.push(Problem::new(
-                    format!("`{url}` is not an http(s) address"),
-                    at(key),
-                ));
-            }
+    }
+    for (index, tag) in choco.tags.iter().enumerate() {
+        if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            problems.push(Problem::new(
+                format!("`{tag}` is not a tag: tags are words without spaces"),
+                loaded.span_near(path!["release", "chocolatey", "tags", index]),
+            ));
         }
-        for (index, tag) in choco.tags.iter().enumerate() {
-            if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                problems.push(Problem::new(
-                    format!("`{tag}` is not a tag: tags are words without spaces"),
-                    loaded.span_near(path!["release", "chocolatey", "tags", index]),
-                ));
-            }
-        }
-        problems
-    })
+    }
+    problems
 }
 
 #[cfg(test)]

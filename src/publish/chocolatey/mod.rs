@@ -21,44 +21,29 @@ use crate::http::feed::{self, Feed, Upload};
 use crate::manifest::Manifest;
 use crate::publish::recheck::{Finding, Rechecked};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
-use crate::publish::{Context, Planned, Publisher, Run, Skipped};
+use crate::publish::{Context, Planned, Run, Skipped};
 
 /// The largest package read back to compare.
 const MAX_PACKAGE: usize = 256 << 20;
 
 /// The Chocolatey channel.
-pub struct Channel;
+pub struct Chocolatey;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "chocolatey"
+impl crate::publish::Channel for Chocolatey {
+    type Section = ChocolateyConfig;
+    const NAME: &'static str = "chocolatey";
+    const ABOUT: &'static str = "a Chocolatey package pushed to a NuGet v2 feed, installing the GitHub release's Windows zip";
+    const NEEDS: &'static [&'static str] = &["github"];
+
+    fn check(&self, loaded: &Loaded, section: &ChocolateyConfig) -> Vec<Problem> {
+        config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "a Chocolatey package pushed to a NuGet v2 feed, installing the GitHub release's Windows zip"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(ChocolateyConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        config::check(loaded)
-    }
-
-    fn needs(&self) -> &'static [&'static str] {
-        &["github"]
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(choco) = crate::publish::section::<ChocolateyConfig>(cx.loaded, "chocolatey")?
-        else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, choco: ChocolateyConfig) -> Result<Box<dyn Planned>, Error> {
         let release =
             match windows_release(cx, "chocolatey", "the Chocolatey package", choco.prerelease)? {
                 Ok(release) => release,
-                Err(why) => return Ok(Some(Box::new(Skipped(why)))),
+                Err(why) => return Ok(Box::new(Skipped(why))),
             };
         let WindowsRelease {
             web_repo,
@@ -103,7 +88,7 @@ impl Publisher for Channel {
             .clone()
             .unwrap_or_else(|| config::DEFAULT_API_KEY_ENV.into());
         crate::secrets::register_env(&api_key_env);
-        Ok(Some(Box::new(PackagePlan {
+        Ok(Box::new(PackagePlan {
             nuspec: Nuspec {
                 title: choco.title.clone().unwrap_or_else(|| id.clone()),
                 id,
@@ -136,7 +121,7 @@ impl Publisher for Channel {
             x86,
             x64,
             mtime: cx.facts.source_date_epoch,
-        })))
+        }))
     }
 }
 

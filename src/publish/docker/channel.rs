@@ -10,34 +10,23 @@ use crate::error::Error;
 use crate::events::Level;
 use crate::manifest::Manifest;
 use crate::publish::recheck::Rechecked;
-use crate::publish::{Context, Planned, Publisher, Run};
+use crate::publish::{Context, Planned, Run};
 
 /// The container image channel.
-pub struct Channel;
+pub struct Docker;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "docker"
+impl crate::publish::Channel for Docker {
+    type Section = DockerConfig;
+    const NAME: &'static str = "docker";
+    const ABOUT: &'static str = "OCI / Docker images pushed to registries";
+
+    fn check(&self, loaded: &Loaded, section: &DockerConfig) -> Vec<Problem> {
+        super::config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "OCI / Docker images pushed to registries"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(DockerConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        super::config::check(loaded)
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(config) = crate::publish::section::<DockerConfig>(cx.loaded, "docker")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, config: DockerConfig) -> Result<Box<dyn Planned>, Error> {
         let plan = super::plan(cx.loaded, cx.facts, &config, cx.manifest, cx.dist)?;
-        Ok(Some(Box::new(plan)))
+        Ok(Box::new(plan))
     }
 }
 

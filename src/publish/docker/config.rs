@@ -105,62 +105,60 @@ pub struct RegistryAuth {
     pub password_env: String,
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("docker", |docker: DockerConfig| {
-        let mut problems = Vec::new();
-        if docker.image.0.is_empty() {
-            problems.push(
-                Problem::new(
-                    "`image` lists no repository",
-                    loaded.span(path!["release", "docker", "image"]),
-                )
-                .label("empty")
-                .help("name at least one, such as `image = \"ghcr.io/acme/demo\"`"),
-            );
-        }
-        check_tags(
-            loaded,
-            docker.tags.as_deref().unwrap_or_default(),
-            &mut problems,
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, docker: &DockerConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if docker.image.0.is_empty() {
+        problems.push(
+            Problem::new(
+                "`image` lists no repository",
+                loaded.span(path!["release", "docker", "image"]),
+            )
+            .label("empty")
+            .help("name at least one, such as `image = \"ghcr.io/acme/demo\"`"),
         );
-        if let Some(sign) = &docker.sign
-            && sign.key.file.is_some() == sign.key.env.is_some()
-        {
+    }
+    check_tags(
+        loaded,
+        docker.tags.as_deref().unwrap_or_default(),
+        &mut problems,
+    );
+    if let Some(sign) = &docker.sign
+        && sign.key.file.is_some() == sign.key.env.is_some()
+    {
+        problems.push(
+            Problem::new(
+                "`sign.key` needs exactly one of `file` and `env`",
+                loaded.span_near(path!["release", "docker", "sign", "key"]),
+            )
+            .help("a key from `shipit keygen --cosign`: `key = { env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }`"),
+        );
+    }
+    for (i, image) in docker.image.0.iter().enumerate() {
+        if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
             problems.push(
                 Problem::new(
-                    "`sign.key` needs exactly one of `file` and `env`",
-                    loaded.span_near(path!["release", "docker", "sign", "key"]),
+                    format!("`{}` is not an image repository", image.escape_debug()),
+                    loaded.span_near(path!["release", "docker", "image", i]),
                 )
-                .help("a key from `shipit keygen --cosign`: `key = { env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }`"),
+                .label("bad name")
+                .help("write `registry/owner/name`, such as `ghcr.io/acme/demo`"),
             );
         }
-        for (i, image) in docker.image.0.iter().enumerate() {
-            if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                problems.push(
-                    Problem::new(
-                        format!("`{}` is not an image repository", image.escape_debug()),
-                        loaded.span_near(path!["release", "docker", "image", i]),
-                    )
-                    .label("bad name")
-                    .help("write `registry/owner/name`, such as `ghcr.io/acme/demo`"),
-                );
-            }
-        }
-        problems.extend(bounds::int_problem(
-            loaded,
-            path!["release", "docker", "concurrency"],
-            bounds::as_u64(docker.concurrency),
-            CONCURRENCY,
-        ));
-        problems.extend(bounds::int_problem(
-            loaded,
-            path!["release", "docker", "keep"],
-            bounds::as_u64(docker.keep),
-            KEEP,
-        ));
-        problems
-    })
+    }
+    problems.extend(bounds::int_problem(
+        loaded,
+        path!["release", "docker", "concurrency"],
+        bounds::as_u64(docker.concurrency),
+        CONCURRENCY,
+    ));
+    problems.extend(bounds::int_problem(
+        loaded,
+        path!["release", "docker", "keep"],
+        bounds::as_u64(docker.keep),
+        KEEP,
+    ));
+    problems
 }
 
 /// Tag templates rendered with sample values (a release `1.2.3` on `main`): a tag that breaks the

@@ -8,7 +8,7 @@ mod channel;
 pub mod config;
 mod plan;
 
-pub use channel::Channel;
+pub use channel::Docker;
 pub use plan::{ImagePlan, ImageSource, plan};
 
 use std::collections::BTreeMap;

@@ -548,9 +548,7 @@ fn platform_of(name: &str, facts: &Facts) -> Result<(Option<Target>, Platform), 
 
 /// Where the source lives, for `org.opencontainers.image.source`.
 fn source_url(loaded: &Loaded, facts: &Facts) -> Option<String> {
-    if let Ok(Some(github)) =
-        crate::publish::section::<crate::publish::github::config::GithubConfig>(loaded, "github")
-    {
+    if let Ok(Some(github)) = crate::publish::github::config::section(loaded) {
         let web = crate::publish::github::server_url();
         return Some(format!("{}/{}", web.trim_end_matches('/'), github.repo));
     }

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{Manifest, hash_file};
 use crate::publish::recheck::Rechecked;
-use crate::publish::{Context, Planned, Publisher, Run};
+use crate::publish::{Context, Planned, Run};
 use crate::release_notes::{DEFAULT_TEMPLATE, Notes};
 use crate::template;
 
@@ -24,31 +24,20 @@ const DEFAULT_CONCURRENCY: usize = 4;
 pub const DEFAULT_MAX_RETRY: Duration = Duration::from_secs(600);
 
 /// The GitHub release channel.
-pub struct Channel;
+pub struct Github;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "github"
+impl crate::publish::Channel for Github {
+    type Section = GithubConfig;
+    const NAME: &'static str = super::config::NAME;
+    const ABOUT: &'static str = "GitHub Releases: the manifest's artifacts as a release";
+
+    fn check(&self, loaded: &Loaded, section: &GithubConfig) -> Vec<Problem> {
+        super::config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "GitHub Releases: the manifest's artifacts as a release"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(GithubConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        super::config::check(loaded)
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(github) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, github: GithubConfig) -> Result<Box<dyn Planned>, Error> {
         let plan = github_plan(cx.loaded, cx.facts, &github, cx.manifest, cx.dist)?;
-        Ok(Some(Box::new(plan)))
+        Ok(Box::new(plan))
     }
 }
 

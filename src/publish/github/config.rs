@@ -8,6 +8,15 @@ use crate::config::names::repo_problem;
 use crate::config::{Duration, Loaded, Problem};
 use crate::path;
 
+/// The channel's name: its section is `[release.github]`.
+pub const NAME: &str = "github";
+
+/// `[release.github]`, which other channels build on (its repository, its download
+/// addresses); `None` when the file has none.
+pub fn section(loaded: &Loaded) -> Result<Option<GithubConfig>, crate::error::Error> {
+    crate::publish::section(loaded, NAME)
+}
+
 /// `[release.github]`: publish the manifest's artifacts as a GitHub Release.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -88,26 +97,24 @@ pub enum AutoWord {
     Auto,
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("github", |github: GithubConfig| {
-        let mut problems = Vec::new();
-        problems.extend(repo_problem(
-            &github.repo,
-            loaded.span(path!["release", "github", "repo"]),
-        ));
-        problems.extend(bounds::int_problem(
-            loaded,
-            path!["release", "github", "concurrency"],
-            bounds::as_u64(github.concurrency),
-            CONCURRENCY,
-        ));
-        problems.extend(bounds::int_problem(
-            loaded,
-            path!["release", "github", "keep"],
-            bounds::as_u64(github.keep),
-            KEEP,
-        ));
-        problems
-    })
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, github: &GithubConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    problems.extend(repo_problem(
+        &github.repo,
+        loaded.span(path!["release", NAME, "repo"]),
+    ));
+    problems.extend(bounds::int_problem(
+        loaded,
+        path!["release", NAME, "concurrency"],
+        bounds::as_u64(github.concurrency),
+        CONCURRENCY,
+    ));
+    problems.extend(bounds::int_problem(
+        loaded,
+        path!["release", NAME, "keep"],
+        bounds::as_u64(github.keep),
+        KEEP,
+    ));
+    problems
 }

@@ -29,7 +29,7 @@ mod types;
 mod upload;
 
 pub use channel::{
-    Channel, DEFAULT_MAX_RETRY, api_url, asset_url, is_prerelease, max_retry, release_tag,
+    DEFAULT_MAX_RETRY, Github, api_url, asset_url, is_prerelease, max_retry, release_tag,
     server_url, token,
 };
 pub use encoding::content_type;

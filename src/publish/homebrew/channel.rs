@@ -12,54 +12,40 @@ use crate::error::Error;
 use crate::facts::Facts;
 use crate::manifest::{ArtifactKind, Manifest};
 use crate::publish::folder::Tree;
+use crate::publish::git::pull_request::PullRequest;
 use crate::publish::github;
 use crate::publish::github::config::GithubConfig;
-use crate::publish::pull_request::PullRequest;
 use crate::publish::recheck::{self, Rechecked};
-use crate::publish::{Context, Planned, Publisher, Run, Skipped};
+use crate::publish::{Context, Planned, Run, Skipped};
 
 /// The Homebrew tap channel.
-pub struct Channel;
+pub struct Homebrew;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "homebrew"
+impl crate::publish::Channel for Homebrew {
+    type Section = HomebrewConfig;
+    const NAME: &'static str = "homebrew";
+    const ABOUT: &'static str = "a formula in a Homebrew tap, pointing at the GitHub release";
+    const NEEDS: &'static [&'static str] = &["github"];
+
+    fn check(&self, loaded: &Loaded, section: &HomebrewConfig) -> Vec<Problem> {
+        super::config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "a formula in a Homebrew tap, pointing at the GitHub release"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(HomebrewConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        super::config::check(loaded)
-    }
-
-    fn needs(&self) -> &'static [&'static str] {
-        &["github"]
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(config) = crate::publish::section::<HomebrewConfig>(cx.loaded, "homebrew")? else {
-            return Ok(None);
-        };
-        let Some(release) = crate::publish::section::<GithubConfig>(cx.loaded, "github")? else {
+    fn plan(&self, cx: &Context<'_>, config: HomebrewConfig) -> Result<Box<dyn Planned>, Error> {
+        let Some(release) = crate::publish::github::config::section(cx.loaded)? else {
             return Err(Error::Usage(
                 "[release.homebrew] downloads from the GitHub release: add `[release.github]` too"
                     .into(),
             ));
         };
         if github::is_prerelease(&release, cx.facts) && !config.prerelease {
-            return Ok(Some(Box::new(Skipped(format!(
+            return Ok(Box::new(Skipped(format!(
                 "skipping the Homebrew formula: {} is a pre-release (set `prerelease = true` in [release.homebrew] to publish it)",
                 cx.facts.version
-            )))));
+            ))));
         }
         let plan = formula_plan(cx.loaded, cx.facts, &config, cx.manifest, &release)?;
-        Ok(Some(Box::new(plan)))
+        Ok(Box::new(plan))
     }
 }
 
@@ -197,7 +183,7 @@ async fn push_formula(
         .tap
         .publish(&formula.name, &text, &message, pr_branch)
         .map_err(Error::work)?;
-    crate::publish::pull_request::report(
+    crate::publish::git::pull_request::report(
         &pushed,
         brew.pull_request.as_ref(),
         &format!("{}/{}.rb", brew.tap.folder, formula.name),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::names::{NameKind, name_problem};
 use crate::config::{Loaded, Problem};
 use crate::path;
+pub use crate::publish::git::config::{CommitAuthor, TapConfig};
 
 /// `[release.homebrew]`: a formula in a Homebrew tap, so `brew install owner/tap/name` works.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -50,64 +51,28 @@ pub struct HomebrewConfig {
     pub commit_author: Option<CommitAuthor>,
     /// Push a branch and open a pull request instead of pushing to the branch: `true` (on
     /// the tap), or `{ repo = "owner/name" }` when the tap is your fork of that repository.
-    pub pull_request: Option<crate::publish::pull_request::PullRequestConfig>,
+    pub pull_request: Option<crate::publish::git::pull_request::PullRequestConfig>,
     /// Publish pre-releases too.
     #[serde(default)]
     pub prerelease: bool,
 }
 
-/// Where a tap lives.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct TapConfig {
-    /// `owner/name` on GitHub.
-    pub repo: Option<String>,
-    /// A clone URL or a local path; overrides the one made from `repo`.
-    pub url: Option<String>,
-    /// The variable holding the token for this repository, whatever its host. Without it, the
-    /// GitHub token goes only to an https remote on GitHub's host.
-    pub token_env: Option<String>,
-}
-
-impl TapConfig {
-    /// `url`, `repo` and `token_env`, as [`crate::publish::git::GitRemote::for_channel`] takes them.
-    pub fn parts(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
-        (
-            self.url.as_deref(),
-            self.repo.as_deref(),
-            self.token_env.as_deref(),
-        )
-    }
-}
-
-/// A git identity.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct CommitAuthor {
-    /// Name.
-    pub name: String,
-    /// Email.
-    pub email: String,
-}
-
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("homebrew", |brew: HomebrewConfig| {
-        let mut problems = Vec::new();
-        problems.extend(crate::publish::pull_request::check(
-            loaded,
-            "homebrew",
-            "tap",
-            brew.tap.repo.as_deref(),
-            brew.pull_request.as_ref(),
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, brew: &HomebrewConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    problems.extend(crate::publish::git::pull_request::check(
+        loaded,
+        "homebrew",
+        "tap",
+        brew.tap.repo.as_deref(),
+        brew.pull_request.as_ref(),
+    ));
+    if let Some(formula) = &brew.name {
+        problems.extend(name_problem(
+            NameKind::Project,
+            formula,
+            loaded.span_near(path!["release", "homebrew", "name"]),
         ));
-        if let Some(formula) = &brew.name {
-            problems.extend(name_problem(
-                NameKind::Project,
-                formula,
-                loaded.span_near(path!["release", "homebrew", "name"]),
-            ));
-        }
-        problems
-    })
+    }
+    problems
 }

@@ -12,7 +12,7 @@ mod channel;
 pub mod config;
 
 pub use crate::publish::git::{GitFailed, GitRemote as Tap, Pushed, TapError, redact_url};
-pub use channel::Channel;
+pub use channel::Homebrew;
 
 use std::collections::BTreeMap;
 

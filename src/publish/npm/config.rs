@@ -128,67 +128,63 @@ pub fn is_env_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("npm", |npm: NpmConfig| {
-        let mut problems = Vec::new();
-        let at = |key: &str| loaded.span(path!["release", "npm", key]);
-        if let Some(why) = npm.name.as_deref().and_then(package_name_problem) {
-            problems.push(Problem::new(why, at("name")).help("for example `@acme/demo`"));
-        }
-        if let Some(registry) = &npm.registry
-            && !crate::http::feed::is_root_url(registry)
-        {
-            problems.push(
-                Problem::new(
-                    format!("`{registry}` is not a registry address"),
-                    at("registry"),
-                )
-                .help(
-                    "an http(s) address without credentials, such as https://registry.npmjs.org/",
-                ),
-            );
-        }
-        if let Some(var) = &npm.token_env
-            && !is_env_name(var)
-        {
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, npm: &NpmConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let at = |key: &str| loaded.span(path!["release", "npm", key]);
+    if let Some(why) = npm.name.as_deref().and_then(package_name_problem) {
+        problems.push(Problem::new(why, at("name")).help("for example `@acme/demo`"));
+    }
+    if let Some(registry) = &npm.registry
+        && !crate::http::feed::is_root_url(registry)
+    {
+        problems.push(
+            Problem::new(
+                format!("`{registry}` is not a registry address"),
+                at("registry"),
+            )
+            .help("an http(s) address without credentials, such as https://registry.npmjs.org/"),
+        );
+    }
+    if let Some(var) = &npm.token_env
+        && !is_env_name(var)
+    {
+        problems.push(Problem::new(
+            format!("`{var}` is not an environment variable name"),
+            at("token_env"),
+        ));
+    }
+    if let Some(why) = npm.tag.as_deref().and_then(tag_problem) {
+        problems.push(Problem::new(why, at("tag")).help("for example `latest` or `beta`"));
+    }
+    if npm.access == Some(Access::Restricted)
+        && !npm.name.as_deref().is_some_and(|n| n.starts_with('@'))
+    {
+        problems.push(
+            Problem::new(
+                "`access = \"restricted\"` needs a scoped `name` (`@scope/name`)",
+                at("access"),
+            )
+            .help("npm restricts only scoped packages"),
+        );
+    }
+    for (index, bin) in npm.bin.iter().flatten().enumerate() {
+        if crate::relpath::RelPath::new(bin).is_err() || bin.contains('/') || bin.is_empty() {
             problems.push(Problem::new(
-                format!("`{var}` is not an environment variable name"),
-                at("token_env"),
+                format!("`{bin}` is not a binary's name"),
+                loaded.span_near(path!["release", "npm", "bin", index]),
             ));
         }
-        if let Some(why) = npm.tag.as_deref().and_then(tag_problem) {
-            problems.push(Problem::new(why, at("tag")).help("for example `latest` or `beta`"));
+    }
+    for (index, keyword) in npm.keywords.iter().enumerate() {
+        if keyword.trim().is_empty() || keyword.chars().any(char::is_control) {
+            problems.push(Problem::new(
+                "a keyword must be a non-empty line of text",
+                loaded.span_near(path!["release", "npm", "keywords", index]),
+            ));
         }
-        if npm.access == Some(Access::Restricted)
-            && !npm.name.as_deref().is_some_and(|n| n.starts_with('@'))
-        {
-            problems.push(
-                Problem::new(
-                    "`access = \"restricted\"` needs a scoped `name` (`@scope/name`)",
-                    at("access"),
-                )
-                .help("npm restricts only scoped packages"),
-            );
-        }
-        for (index, bin) in npm.bin.iter().flatten().enumerate() {
-            if crate::relpath::RelPath::new(bin).is_err() || bin.contains('/') || bin.is_empty() {
-                problems.push(Problem::new(
-                    format!("`{bin}` is not a binary's name"),
-                    loaded.span_near(path!["release", "npm", "bin", index]),
-                ));
-            }
-        }
-        for (index, keyword) in npm.keywords.iter().enumerate() {
-            if keyword.trim().is_empty() || keyword.chars().any(char::is_control) {
-                problems.push(Problem::new(
-                    "a keyword must be a non-empty line of text",
-                    loaded.span_near(path!["release", "npm", "keywords", index]),
-                ));
-            }
-        }
-        problems
-    })
+    }
+    problems
 }
 
 #[cfg(test)]

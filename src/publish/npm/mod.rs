@@ -19,9 +19,9 @@ use crate::config::{Loaded, Problem};
 use crate::error::Error;
 use crate::http::feed::{self, Feed, Upload};
 use crate::manifest::Manifest;
-use crate::publish::github::{self, config::GithubConfig};
+use crate::publish::github;
 use crate::publish::recheck::{Finding, Rechecked};
-use crate::publish::{Context, Planned, Publisher, Run};
+use crate::publish::{Context, Planned, Run};
 
 /// The largest packument read back (a package with thousands of versions is a few MiB).
 const MAX_PACKUMENT: usize = 64 << 20;
@@ -29,29 +29,19 @@ const MAX_PACKUMENT: usize = 64 << 20;
 const MAX_TARBALL: usize = 1 << 30;
 
 /// The npm channel.
-pub struct Channel;
+pub struct Npm;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "npm"
+impl crate::publish::Channel for Npm {
+    type Section = NpmConfig;
+    const NAME: &'static str = "npm";
+    const ABOUT: &'static str =
+        "npm packages: one per platform holding the binary, and a root package that runs it";
+
+    fn check(&self, loaded: &Loaded, section: &NpmConfig) -> Vec<Problem> {
+        config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "npm packages: one per platform holding the binary, and a root package that runs it"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(NpmConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        config::check(loaded)
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(npm) = crate::publish::section::<NpmConfig>(cx.loaded, "npm")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, npm: NpmConfig) -> Result<Box<dyn Planned>, Error> {
         let name = npm.name.clone().unwrap_or_else(|| cx.facts.project.clone());
         if let Some(why) = config::package_name_problem(&name) {
             return Err(Error::Usage(format!(
@@ -59,7 +49,7 @@ impl Publisher for Channel {
                 cx.facts.project.to_ascii_lowercase()
             )));
         }
-        let repository = crate::publish::section::<GithubConfig>(cx.loaded, "github")?
+        let repository = crate::publish::github::config::section(cx.loaded)?
             .map(|g| format!("{}/{}", github::server_url().trim_end_matches('/'), g.repo));
         let common = Common {
             name: name.clone(),
@@ -114,7 +104,7 @@ impl Publisher for Channel {
             .clone()
             .unwrap_or_else(|| config::DEFAULT_TOKEN_ENV.into());
         crate::secrets::register_env(&token_env);
-        Ok(Some(Box::new(NpmPlan {
+        Ok(Box::new(NpmPlan {
             registry: npm
                 .registry
                 .clone()
@@ -124,7 +114,7 @@ impl Publisher for Channel {
             tag,
             version: cx.facts.version.clone(),
             packages,
-        })))
+        }))
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::names::{NameKind, name_problem};
 use crate::config::{Loaded, Problem};
 use crate::path;
-use crate::publish::homebrew::config::{CommitAuthor, TapConfig};
+use crate::publish::git::config::{CommitAuthor, TapConfig};
 
 /// `[release.scoop]`: a manifest in a Scoop bucket, so `scoop install <bucket>/<name>` works.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -31,38 +31,36 @@ pub struct ScoopConfig {
     pub commit_author: Option<CommitAuthor>,
     /// Push a branch and open a pull request instead of pushing to the branch: `true` (on
     /// the bucket), or `{ repo = "owner/name" }` when the bucket is your fork of that one.
-    pub pull_request: Option<crate::publish::pull_request::PullRequestConfig>,
+    pub pull_request: Option<crate::publish::git::pull_request::PullRequestConfig>,
     /// Publish pre-releases too.
     #[serde(default)]
     pub prerelease: bool,
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("scoop", |scoop: ScoopConfig| {
-        let mut problems = Vec::new();
-        problems.extend(crate::publish::pull_request::check(
-            loaded,
-            "scoop",
-            "bucket",
-            scoop.bucket.repo.as_deref(),
-            scoop.pull_request.as_ref(),
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, scoop: &ScoopConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    problems.extend(crate::publish::git::pull_request::check(
+        loaded,
+        "scoop",
+        "bucket",
+        scoop.bucket.repo.as_deref(),
+        scoop.pull_request.as_ref(),
+    ));
+    if let Some(name) = &scoop.name {
+        problems.extend(name_problem(
+            NameKind::Project,
+            name,
+            loaded.span_near(path!["release", "scoop", "name"]),
         ));
-        if let Some(name) = &scoop.name {
-            problems.extend(name_problem(
-                NameKind::Project,
-                name,
-                loaded.span_near(path!["release", "scoop", "name"]),
-            ));
-        }
-        if let Some(folder) = &scoop.folder
-            && let Err(e) = crate::relpath::RelPath::new(folder)
-        {
-            problems.push(Problem::new(
-                format!("`folder` {e}"),
-                loaded.span(path!["release", "scoop", "folder"]),
-            ));
-        }
-        problems
-    })
+    }
+    if let Some(folder) = &scoop.folder
+        && let Err(e) = crate::relpath::RelPath::new(folder)
+    {
+        problems.push(Problem::new(
+            format!("`folder` {e}"),
+            loaded.span(path!["release", "scoop", "folder"]),
+        ));
+    }
+    problems
 }

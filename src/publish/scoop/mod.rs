@@ -14,42 +14,29 @@ use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::publish::folder::Tree;
 use crate::publish::git::GitRemote;
-use crate::publish::pull_request::{self, PullRequest};
+use crate::publish::git::pull_request::{self, PullRequest};
 use crate::publish::recheck::{self, Rechecked};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
-use crate::publish::{Context, Planned, Publisher, Run, Skipped};
+use crate::publish::{Context, Planned, Run, Skipped};
 
 /// The Scoop bucket channel.
-pub struct Channel;
+pub struct Scoop;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "scoop"
+impl crate::publish::Channel for Scoop {
+    type Section = ScoopConfig;
+    const NAME: &'static str = "scoop";
+    const ABOUT: &'static str =
+        "a manifest in a Scoop bucket, pointing at the GitHub release's Windows zips";
+    const NEEDS: &'static [&'static str] = &["github"];
+
+    fn check(&self, loaded: &Loaded, section: &ScoopConfig) -> Vec<Problem> {
+        config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "a manifest in a Scoop bucket, pointing at the GitHub release's Windows zips"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(ScoopConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        config::check(loaded)
-    }
-
-    fn needs(&self) -> &'static [&'static str] {
-        &["github"]
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(scoop) = crate::publish::section::<ScoopConfig>(cx.loaded, "scoop")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, scoop: ScoopConfig) -> Result<Box<dyn Planned>, Error> {
         let release = match windows_release(cx, "scoop", "the Scoop manifest", scoop.prerelease)? {
             Ok(release) => release,
-            Err(why) => return Ok(Some(Box::new(Skipped(why)))),
+            Err(why) => return Ok(Box::new(Skipped(why))),
         };
         let WindowsRelease {
             web_repo,
@@ -80,7 +67,7 @@ impl Publisher for Channel {
             scoop.bucket.repo.as_deref(),
             format!("shipit/{name}-{}", cx.facts.version),
         )?;
-        Ok(Some(Box::new(ManifestPlan {
+        Ok(Box::new(ManifestPlan {
             pull_request,
             description: scoop
                 .description
@@ -103,7 +90,7 @@ impl Publisher for Channel {
             web_repo,
             zips,
             bucket,
-        })))
+        }))
     }
 }
 

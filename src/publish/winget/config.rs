@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Loaded, Problem};
 use crate::path;
-use crate::publish::homebrew::config::{CommitAuthor, TapConfig};
+use crate::publish::git::config::{CommitAuthor, TapConfig};
 
 /// `[release.winget]`: the multi-file manifests of a winget package, written to a repository
 /// laid out like `microsoft/winget-pkgs` (`manifests/<l>/<Publisher>/<Name>/<version>/`).
@@ -34,7 +34,7 @@ pub struct WingetConfig {
     /// Push a branch and open a pull request instead of pushing to the branch: `true` (on
     /// the repository), or `{ repo = "microsoft/winget-pkgs" }` when the repository is your
     /// fork of that one.
-    pub pull_request: Option<crate::publish::pull_request::PullRequestConfig>,
+    pub pull_request: Option<crate::publish::git::pull_request::PullRequestConfig>,
     /// Publish pre-releases too.
     #[serde(default)]
     pub prerelease: bool,
@@ -56,23 +56,21 @@ pub fn identifier_problem(identifier: &str) -> Option<String> {
     })
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("winget", |winget: WingetConfig| {
-        let mut problems = Vec::new();
-        problems.extend(crate::publish::pull_request::check(
-            loaded,
-            "winget",
-            "repository",
-            winget.repository.repo.as_deref(),
-            winget.pull_request.as_ref(),
-        ));
-        if let Some(why) = identifier_problem(&winget.identifier) {
-            problems.push(
-                Problem::new(why, loaded.span(path!["release", "winget", "identifier"]))
-                    .help("for example `Acme.Demo`"),
-            );
-        }
-        problems
-    })
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, winget: &WingetConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    problems.extend(crate::publish::git::pull_request::check(
+        loaded,
+        "winget",
+        "repository",
+        winget.repository.repo.as_deref(),
+        winget.pull_request.as_ref(),
+    ));
+    if let Some(why) = identifier_problem(&winget.identifier) {
+        problems.push(
+            Problem::new(why, loaded.span(path!["release", "winget", "identifier"]))
+                .help("for example `Acme.Demo`"),
+        );
+    }
+    problems
 }

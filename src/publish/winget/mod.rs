@@ -15,46 +15,33 @@ use crate::config::{Loaded, Problem};
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::publish::git::GitRemote;
-use crate::publish::pull_request::{self, PullRequest};
+use crate::publish::git::pull_request::{self, PullRequest};
 use crate::publish::recheck::{self, Rechecked};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
-use crate::publish::{Context, Planned, Publisher, Run, Skipped, folder};
+use crate::publish::{Context, Planned, Run, Skipped, folder};
 
 /// The manifest schema version written.
 pub const SCHEMA: &str = "1.28.0";
 
 /// The winget channel.
-pub struct Channel;
+pub struct Winget;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "winget"
+impl crate::publish::Channel for Winget {
+    type Section = WingetConfig;
+    const NAME: &'static str = "winget";
+    const ABOUT: &'static str =
+        "winget manifests (zip with a portable exe) in a repository laid out like winget-pkgs";
+    const NEEDS: &'static [&'static str] = &["github"];
+
+    fn check(&self, loaded: &Loaded, section: &WingetConfig) -> Vec<Problem> {
+        config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "winget manifests (zip with a portable exe) in a repository laid out like winget-pkgs"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(WingetConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        config::check(loaded)
-    }
-
-    fn needs(&self) -> &'static [&'static str] {
-        &["github"]
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(winget) = crate::publish::section::<WingetConfig>(cx.loaded, "winget")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, winget: WingetConfig) -> Result<Box<dyn Planned>, Error> {
         let release =
             match windows_release(cx, "winget", "the winget manifests", winget.prerelease)? {
                 Ok(release) => release,
-                Err(why) => return Ok(Some(Box::new(Skipped(why)))),
+                Err(why) => return Ok(Box::new(Skipped(why))),
             };
         let WindowsRelease {
             web_repo,
@@ -84,7 +71,7 @@ impl Publisher for Channel {
             winget.repository.repo.as_deref(),
             format!("shipit/{}-{}", winget.identifier, cx.facts.version),
         )?;
-        Ok(Some(Box::new(Manifests {
+        Ok(Box::new(Manifests {
             pull_request,
             publisher: winget.publisher.clone().unwrap_or_else(|| first.to_owned()),
             name: winget
@@ -112,7 +99,7 @@ impl Publisher for Channel {
             web_repo,
             zips,
             remote,
-        })))
+        }))
     }
 }
 

@@ -26,19 +26,17 @@ pub struct YumConfig {
     pub url: Option<String>,
 }
 
-/// Every problem of the section, located; none when the file has no section.
-pub fn check(loaded: &Loaded) -> Vec<Problem> {
-    loaded.check_channel_section("yum", |yum: YumConfig| {
-        let mut problems = key_problems(loaded, "yum", &yum.key, yum.keep);
-        problems.extend(location_problems(
-            loaded, "yum", &yum.path, &yum.git, &yum.url,
-        ));
-        if let Some(why) = yum.id.as_deref().and_then(word_problem) {
-            problems.push(
-                Problem::new(why, loaded.span(path!["release", "yum", "id"]))
-                    .help("it is the `[id]` of the .repo file"),
-            );
-        }
-        problems
-    })
+/// Every problem of the section beyond its types, located.
+pub fn check(loaded: &Loaded, yum: &YumConfig) -> Vec<Problem> {
+    let mut problems = key_problems(loaded, "yum", &yum.key, yum.keep);
+    problems.extend(location_problems(
+        loaded, "yum", &yum.path, &yum.git, &yum.url,
+    ));
+    if let Some(why) = yum.id.as_deref().and_then(word_problem) {
+        problems.push(
+            Problem::new(why, loaded.span(path!["release", "yum", "id"]))
+                .help("it is the `[id]` of the .repo file"),
+        );
+    }
+    problems
 }

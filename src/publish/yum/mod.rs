@@ -16,32 +16,22 @@ use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::openpgp::PgpKey;
 use crate::publish::recheck::Rechecked;
-use crate::publish::{Context, Planned, Publisher, Run, folder};
+use crate::publish::{Context, Planned, Run, folder};
 
 /// The YUM repository channel.
-pub struct Channel;
+pub struct Yum;
 
-impl Publisher for Channel {
-    fn name(&self) -> &'static str {
-        "yum"
+impl crate::publish::Channel for Yum {
+    type Section = YumConfig;
+    const NAME: &'static str = "yum";
+    const ABOUT: &'static str =
+        "the .rpm packages in a signed YUM/DNF repository (a folder any web server can serve)";
+
+    fn check(&self, loaded: &Loaded, section: &YumConfig) -> Vec<Problem> {
+        config::check(loaded, section)
     }
 
-    fn about(&self) -> &'static str {
-        "the .rpm packages in a signed YUM/DNF repository (a folder any web server can serve)"
-    }
-
-    fn schema(&self) -> schemars::Schema {
-        schemars::schema_for!(YumConfig)
-    }
-
-    fn check(&self, loaded: &Loaded) -> Vec<Problem> {
-        config::check(loaded)
-    }
-
-    fn plan(&self, cx: &Context<'_>) -> Result<Option<Box<dyn Planned>>, Error> {
-        let Some(yum) = crate::publish::section::<YumConfig>(cx.loaded, "yum")? else {
-            return Ok(None);
-        };
+    fn plan(&self, cx: &Context<'_>, yum: YumConfig) -> Result<Box<dyn Planned>, Error> {
         let rpms = folder::packages(cx, "yum", "rpm")?;
         let key = folder::signing_key(cx, "yum", &yum.key)?;
         let location = folder::Location::from_config(cx, &yum.path, &yum.git)?;
@@ -49,7 +39,7 @@ impl Publisher for Channel {
             .url
             .clone()
             .unwrap_or_else(|| location.folder_url("file://"));
-        Ok(Some(Box::new(YumPlan {
+        Ok(Box::new(YumPlan {
             location,
             repo: YumRepo {
                 root: PathBuf::new(),
@@ -59,7 +49,7 @@ impl Publisher for Channel {
             rpms,
             key,
             url,
-        })))
+        }))
     }
 }
 

@@ -7,6 +7,9 @@
 //! for a minute and is killed at a deadline (`SHIPIT_GIT_TIMEOUT`), so a server that accepts
 //! and never answers cannot hang a release.
 
+pub mod config;
+pub mod pull_request;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

@@ -14,7 +14,7 @@ use crate::config::{Loaded, Problem};
 use crate::error::Error;
 use crate::path;
 use crate::publish::git::Pushed;
-use crate::publish::github::{self, Client, config::GithubConfig};
+use crate::publish::github::{self, Client};
 
 /// `pull_request`: `true` for one on the channel's own repository, or the repository the
 /// channel's repository is a fork of.
@@ -81,7 +81,7 @@ impl PullRequest {
                 (repo.clone(), Some(owner.to_owned()), base.clone())
             }
         };
-        let release = crate::publish::section::<GithubConfig>(loaded, "github")?;
+        let release = crate::publish::github::config::section(loaded)?;
         Ok(Some(PullRequest {
             repo,
             fork_owner,
