@@ -469,8 +469,9 @@ fn uploading_a_1_gib_asset_streams_in_about_30_mib() {
         .parse()
         .unwrap();
     eprintln!("peak RSS uploading 1 GiB: {} MiB", peak_kib / 1024);
-    // The README says about 30 MiB (32 MiB measured); buffering the file would take 1 GiB.
-    assert!(peak_kib < 48 * 1024, "peak RSS {peak_kib} KiB");
+    // Measured 45-47 MiB for the debug build (17 MiB of it the process at rest); buffering
+    // the file would take 1 GiB.
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
     let asset = fake.releases()[0]
         .assets
         .iter()

@@ -37,7 +37,7 @@ impl Client {
         let handle = tokio::fs::File::open(&file.path)
             .await
             .map_err(|e| AttemptError::File(file.path.clone(), e))?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(handle, 256 * 1024);
+        let stream = tokio_util::io::ReaderStream::with_capacity(handle, 64 * 1024);
         let response = self
             .http
             .post(url)
