@@ -64,7 +64,7 @@ pub fn main() -> ExitCode {
     };
     let ui = UiOptions::detect(cli.global.json, cli.global.verbosity(), cli.global.color);
     let masker = Arc::new(Masker::from_env());
-    install_panic_hook(masker.clone());
+    runtime::install_panic_hook(masker.clone());
     // Debug builds only: lets the tests prove a panic's message is masked and exits 3.
     if cfg!(debug_assertions)
         && let Ok(message) = std::env::var(crate::env_vars::SHIPIT_DEBUG_PANIC)
@@ -86,19 +86,6 @@ pub fn main() -> ExitCode {
             error.exit_code()
         }
     }
-}
-
-/// A panic is a bug: its message is masked like any other output (it may quote a value that
-/// holds a secret), and the process ends with exit 3 at once.
-fn install_panic_hook(masker: Arc<Masker>) {
-    std::panic::set_hook(Box::new(move |info| {
-        let message = masker.mask(&info.to_string()).into_owned();
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr().lock(),
-            format!("internal error (a bug in shipit, please report it): {message}\n").as_bytes(),
-        );
-        std::process::exit(ExitCode::Internal.code());
-    }));
 }
 
 /// Diagnostics (`-vv`, `SHIPIT_LOG`) go to stderr through the masker too, whatever library

@@ -64,3 +64,16 @@ pub(super) fn github_output(pairs: &[(&str, String)]) -> Result<(), Error> {
     };
     write().map_err(|e| Error::Failed(format!("cannot write $GITHUB_OUTPUT: {e}")))
 }
+
+/// A panic is a bug: its message is masked like any other output (it may quote a value that
+/// holds a secret), and the process ends with exit 3 at once.
+pub(super) fn install_panic_hook(masker: std::sync::Arc<crate::secrets::Masker>) {
+    std::panic::set_hook(Box::new(move |info| {
+        let message = masker.mask(&info.to_string()).into_owned();
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr().lock(),
+            format!("internal error (a bug in shipit, please report it): {message}\n").as_bytes(),
+        );
+        std::process::exit(crate::exit::ExitCode::Internal.code());
+    }));
+}
