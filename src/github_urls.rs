@@ -3,7 +3,26 @@
 //! writes a GitHub address (the install scripts, the release, taps, buckets, npm metadata)
 //! asks here, so an Enterprise server set by either variable is honoured everywhere.
 
+use crate::config::Loaded;
 use crate::env_vars::{GITHUB_API_URL, GITHUB_SERVER_URL};
+
+/// The release section of the GitHub channel: `[release.github]`.
+pub const SECTION: &str = "github";
+
+/// `owner/name` from `[release.github]`, for the stages whose default download place is the
+/// GitHub release (installers, provenance); `None` when the section is absent or unreadable
+/// (the channel's own check reports it).
+pub fn release_repo(loaded: &Loaded) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Repo {
+        repo: String,
+    }
+    loaded
+        .channel_section::<Repo>(SECTION)
+        .ok()
+        .flatten()
+        .map(|r| r.repo)
+}
 
 /// The API root: `GITHUB_API_URL`, else github.com's.
 pub fn api_url() -> String {

@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod ci;
 mod deploy;
+mod docs;
 mod doctor;
 mod init;
 mod keygen;
@@ -186,5 +187,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Rollback(args) => deploy::rollback(session, args),
         Command::Keygen(args) => keygen::run(session, args),
         Command::Verify(args) => verify::run(session, args),
+        Command::Man(args) => docs::man(session, args),
+        Command::Completions(args) => docs::completions(session, args),
     }
 }

@@ -36,6 +36,23 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The answer as a failure of `what`.
+    pub fn refused(&self, what: &str) -> FeedError {
+        FeedError::Refused {
+            what: what.to_string(),
+            status: self.status,
+            message: self.message(),
+        }
+    }
+
+    /// The body as the JSON document `what` reads.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, FeedError> {
+        serde_json::from_slice(&self.body).map_err(|source| FeedError::Document {
+            what: what.to_string(),
+            source,
+        })
+    }
+
     /// The body as text, for messages (cut short).
     pub fn message(&self) -> String {
         let text = String::from_utf8_lossy(&self.body);
@@ -66,6 +83,46 @@ pub enum FeedError {
         /// The last failure.
         last: String,
     },
+    /// A credential the channel needs is not set.
+    #[error("[release.{channel}] needs {what} in ${var}")]
+    Credential {
+        /// The channel.
+        channel: String,
+        /// What the credential is: `a registry token`.
+        what: String,
+        /// The variable that should hold it.
+        var: String,
+    },
+    /// The feed gave a final answer that is not success.
+    #[error("{what}: the feed answered {status} {message}")]
+    Refused {
+        /// What was being done.
+        what: String,
+        /// Its status.
+        status: StatusCode,
+        /// What it said (cut short).
+        message: String,
+    },
+    /// The feed's answer is not the document it should be.
+    #[error("{what}: not the document the feed should send")]
+    Document {
+        /// What was being done.
+        what: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl From<FeedError> for crate::error::Error {
+    fn from(e: FeedError) -> Self {
+        match e {
+            FeedError::Setup(_) | FeedError::Credential { .. } => {
+                crate::error::Error::Usage(e.to_string())
+            }
+            other => crate::error::Error::work(other),
+        }
+    }
 }
 
 /// A request body.
@@ -239,12 +296,14 @@ impl Feed {
 
 /// The credential a channel's section names: the value of `var`, registered with the masker;
 /// unset or blank is a usage error naming the variable.
-pub fn credential(var: &str, channel: &str, what: &str) -> Result<String, crate::error::Error> {
+pub fn credential(var: &str, channel: &str, what: &str) -> Result<String, FeedError> {
     let value = std::env::var(var)
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            crate::error::Error::Usage(format!("[release.{channel}] needs {what} in ${var}"))
+        .ok_or_else(|| FeedError::Credential {
+            channel: channel.to_string(),
+            what: what.to_string(),
+            var: var.to_string(),
         })?;
     crate::secrets::register(&value);
     Ok(value)

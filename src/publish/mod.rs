@@ -387,23 +387,33 @@ impl ReleasePlan {
                         error: Some(&why),
                     });
                     failed.push(name);
-                    errors.push(e);
+                    errors.push((name, e));
                 }
             }
         }
         match errors.len() {
             0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(Error::Failed(
-                errors
-                    .iter()
-                    .map(|e| crate::error::chain(e))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )),
+            1 => Err(errors.remove(0).1),
+            _ => Err(Error::work(ChannelsFailed(errors))),
         }
     }
 }
+
+/// More than one channel failed: each with its causes, one line per channel.
+#[derive(Debug)]
+struct ChannelsFailed(Vec<(&'static str, Error)>);
+
+impl std::fmt::Display for ChannelsFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} channels failed:", self.0.len())?;
+        for (channel, error) in &self.0 {
+            write!(f, "\n  {channel}: {}", crate::error::chain(error))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ChannelsFailed {}
 
 #[cfg(test)]
 mod tests {
@@ -513,7 +523,10 @@ mod tests {
             .unwrap();
         let error = runtime.block_on(plan.apply(&mut run, true)).unwrap_err();
         assert_eq!(*RAN.lock().unwrap(), ["images", "release", "scoop"]);
-        assert_eq!(error.to_string(), "images refused\nrelease refused");
+        assert_eq!(
+            error.to_string(),
+            "2 channels failed:\n  images: images refused\n  release: release refused"
+        );
         let events = reporter.0.lock().unwrap();
         let finished: Vec<(&str, bool)> = events
             .iter()

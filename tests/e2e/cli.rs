@@ -1189,3 +1189,74 @@ fn release_help_lists_every_channel_from_the_registry() {
         "{help}"
     );
 }
+
+/// `shipit man --dir` writes a page per command that groff reads without a warning, the
+/// release page listing every channel; `shipit completions` prints scripts the shells parse.
+#[test]
+fn man_pages_render_cleanly_and_completions_parse_in_their_shells() {
+    crate::common::require("groff");
+    crate::common::require("zsh");
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipit(dir.path())
+        .args(["man", "--dir", "man"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let pages: Vec<_> = std::fs::read_dir(dir.path().join("man"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(pages.len() > 15, "{pages:?}");
+    for page in &pages {
+        let judged = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(page)
+            .output()
+            .unwrap();
+        assert!(
+            judged.status.success() && judged.stderr.is_empty(),
+            "{}: {}",
+            page.display(),
+            String::from_utf8_lossy(&judged.stderr)
+        );
+    }
+    let release = std::fs::read_to_string(dir.path().join("man/shipit-release.1")).unwrap();
+    for channel in shipit::publish::channels() {
+        assert!(
+            release.contains(channel.name()),
+            "{} missing",
+            channel.name()
+        );
+    }
+    let page = shipit(dir.path()).arg("man").output().unwrap();
+    assert_eq!(
+        page.stdout,
+        std::fs::read(dir.path().join("man/shipit.1")).unwrap()
+    );
+
+    for (shell, parse) in [("bash", ["bash", "-n"]), ("zsh", ["zsh", "-n"])] {
+        let script = shipit(dir.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(script.status.code(), Some(0), "{shell}");
+        let file = dir.path().join(format!("completion.{shell}"));
+        std::fs::write(&file, &script.stdout).unwrap();
+        let parsed = Command::new(parse[0])
+            .arg(parse[1])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            parsed.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+        assert!(String::from_utf8_lossy(&script.stdout).contains("release"));
+    }
+    let unknown = shipit(dir.path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -230,8 +230,8 @@ fn a_wrong_password_names_the_registry_not_the_password_and_tags_nothing() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "error: {} refused the credentials for `shipit`",
-            registry.addr
+            "error: pushing {}/acme/refused\n  Caused by: {} refused the credentials for `shipit`",
+            registry.addr, registry.addr
         )),
         "{stderr}"
     );

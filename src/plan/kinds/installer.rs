@@ -26,12 +26,6 @@ pub struct InstallerOptions {
     pub minisign_key: Option<String>,
 }
 
-/// `[release.github]`'s repository, the default download place.
-#[derive(Deserialize)]
-struct GithubRepo {
-    repo: String,
-}
-
 /// The `installer` kind.
 pub struct Installer;
 
@@ -130,9 +124,9 @@ impl Kind for Installer {
                     e,
                 )]
             })?,
-            None => match stage.loaded.channel_section::<GithubRepo>("github") {
-                Ok(Some(github)) => crate::github_urls::download_base(&github.repo, &facts.tag),
-                _ => {
+            None => match crate::github_urls::release_repo(stage.loaded) {
+                Some(repo) => crate::github_urls::download_base(&repo, &facts.tag),
+                None => {
                     return Err(vec![
                         Problem::new(
                             "the installer does not know where the archives are downloaded from",

@@ -28,12 +28,6 @@ pub struct ProvenanceOptions {
 /// The `provenance` kind.
 pub struct Provenance;
 
-/// `[release.github]`'s repository, the source's address when not on GitHub Actions.
-#[derive(Deserialize)]
-struct GithubRepo {
-    repo: String,
-}
-
 impl Kind for Provenance {
     type Options = ProvenanceOptions;
     const NAME: &'static str = "provenance";
@@ -118,14 +112,8 @@ impl Kind for Provenance {
         let internal = json!({ "rustc": facts.rustc, "host": facts.host });
         let env = |name: &str| facts.env.get(name).filter(|v| !v.is_empty()).cloned();
         let server = env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into());
-        let repository = env("GITHUB_REPOSITORY").or_else(|| {
-            stage
-                .loaded
-                .channel_section::<GithubRepo>("github")
-                .ok()
-                .flatten()
-                .map(|g| g.repo)
-        });
+        let repository =
+            env("GITHUB_REPOSITORY").or_else(|| crate::github_urls::release_repo(stage.loaded));
         let mut source = json!({ "name": "source", "digest": { "gitCommit": facts.commit } });
         if let Some(repo) = &repository {
             source["uri"] = json!(format!("git+{server}/{repo}"));

@@ -17,7 +17,7 @@ use self::config::ChocolateyConfig;
 use self::nupkg::{Download, Nuspec};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::http::feed::{self, Feed, Upload};
+use crate::http::feed::{self, Feed, FeedError, Upload};
 use crate::manifest::Manifest;
 use crate::publish::recheck::{Finding, Rechecked};
 use crate::publish::windows::{WindowsRelease, WindowsZip, asset_url, windows_release};
@@ -149,12 +149,12 @@ enum Pushed {
 }
 
 impl PackagePlan {
-    fn api_key(&self) -> Result<String, Error> {
+    fn api_key(&self) -> Result<String, FeedError> {
         feed::credential(&self.api_key_env, "chocolatey", "the feed's API key")
     }
 
     /// The `.nupkg`, pointing at the released zips.
-    fn package(&self, manifest: &Manifest) -> Result<Vec<u8>, Error> {
+    fn package(&self, manifest: &Manifest) -> Result<Vec<u8>, ChocolateyError> {
         let download = |zip: &WindowsZip| Download {
             url: asset_url(manifest, &self.web_repo, &self.tag, &zip.name),
             sha256: zip.sha256.clone(),
@@ -174,8 +174,7 @@ impl PackagePlan {
             self.x86.as_ref().map(download).as_ref(),
             self.x64.as_ref().map(download).as_ref(),
         );
-        nupkg::build(&nuspec, &script, self.mtime)
-            .map_err(|e| Error::Failed(format!("cannot build the Chocolatey package: {e}")))
+        nupkg::build(&nuspec, &script, self.mtime).map_err(ChocolateyError::Build)
     }
 
     /// NuGet's push address under the feed: `api/v2/package` for a bare host (the community
@@ -188,32 +187,27 @@ impl PackagePlan {
         }
     }
 
-    async fn push(&self, feed: &Feed, bytes: Vec<u8>) -> Result<Pushed, Error> {
+    async fn push(&self, feed: &Feed, bytes: Vec<u8>) -> Result<Pushed, ChocolateyError> {
         let push = Self::push_path(feed);
         let (id, version) = (&self.nuspec.id, &self.nuspec.version);
         let what = format!("looking for {id} {version} on the feed");
         let url = feed.url(&format!("{push}/{id}/{version}"));
         let reply = feed
             .send(&what, Method::GET, &url, &Upload::None, MAX_PACKAGE)
-            .await
-            .map_err(Error::work)?;
+            .await?;
         match reply.status {
             StatusCode::OK => {
                 if Sha512::digest(&reply.body) == Sha512::digest(&bytes) {
                     return Ok(Pushed::Unchanged);
                 }
-                return Err(Error::Failed(format!(
-                    "the feed already has {id} {version} with other contents; a pushed version cannot change: release a new version"
-                )));
+                return Err(ChocolateyError::Changed {
+                    id: id.clone(),
+                    version: version.clone(),
+                });
             }
             status if status.is_redirection() => return Ok(Pushed::Exists),
             StatusCode::NOT_FOUND => {}
-            status => {
-                return Err(Error::Failed(format!(
-                    "{what}: the feed answered {status} {}",
-                    reply.message()
-                )));
-            }
+            _ => return Err(reply.refused(&what).into()),
         }
         let what = format!("pushing {id} {version}");
         let upload = Upload::File {
@@ -223,15 +217,11 @@ impl PackagePlan {
         };
         let reply = feed
             .send(&what, Method::PUT, &feed.url(push), &upload, 1 << 20)
-            .await
-            .map_err(Error::work)?;
+            .await?;
         match reply.status {
             status if status.is_success() => Ok(Pushed::Sent),
             StatusCode::CONFLICT => Ok(Pushed::Exists),
-            status => Err(Error::Failed(format!(
-                "{what}: the feed answered {status} {}",
-                reply.message()
-            ))),
+            _ => Err(reply.refused(&what).into()),
         }
     }
 }
@@ -254,7 +244,7 @@ impl Planned for PackagePlan {
     }
 
     fn preflight(&self) -> Result<(), Error> {
-        self.api_key().map(drop)
+        Ok(self.api_key().map(drop)?)
     }
 
     fn apply<'a>(
@@ -268,8 +258,7 @@ impl Planned for PackagePlan {
                 "Chocolatey feed",
                 &plan.source,
                 Some(("x-nuget-apikey", key)),
-            )
-            .map_err(Error::work)?;
+            )?;
             let bytes = plan.package(run.manifest)?;
             let size = bytes.len();
             let pushed = plan.push(&feed, bytes).await?;
@@ -307,8 +296,7 @@ impl Planned for PackagePlan {
                 "Chocolatey feed",
                 &self.source,
                 Some(("x-nuget-apikey", self.api_key()?)),
-            )
-            .map_err(Error::work)?;
+            )?;
             // The package is made again, byte for byte (reproducible at its mtime): the
             // feed's copy must be those bytes, and so carry the same addresses and checksums.
             let ours = self.package(manifest)?;
@@ -317,21 +305,16 @@ impl Planned for PackagePlan {
             let url = feed.url(&format!("{}/{id}/{version}", Self::push_path(&feed)));
             let mut reply = feed
                 .send(&what, Method::GET, &url, &Upload::None, MAX_PACKAGE)
-                .await
-                .map_err(Error::work)?;
+                .await?;
             if reply.status.is_redirection() {
                 // Downloads may be served from elsewhere; the API key stays with the feed.
                 let Some(target) = reply.location.as_deref().and_then(|l| url.join(l).ok()) else {
-                    return Err(Error::Failed(format!(
-                        "{what}: a redirect without a usable Location"
-                    )));
+                    return Err(ChocolateyError::Redirect(what).into());
                 };
-                let elsewhere = Feed::new("Chocolatey download host", target.as_str(), None)
-                    .map_err(Error::work)?;
+                let elsewhere = Feed::new("Chocolatey download host", target.as_str(), None)?;
                 reply = elsewhere
                     .send(&what, Method::GET, &target, &Upload::None, MAX_PACKAGE)
-                    .await
-                    .map_err(Error::work)?;
+                    .await?;
             }
             let file = format!("{id}.{version}.nupkg");
             let expected = hex::encode(sha2::Sha256::digest(&ours));
@@ -353,5 +336,38 @@ impl Planned for PackagePlan {
                 .then(|| hex::encode(sha2::Sha256::digest(&reply.body)));
             Ok(vec![Finding::sha256(file, &expected, found.as_deref())])
         })
+    }
+}
+
+/// A failure of the Chocolatey channel, keeping what caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum ChocolateyError {
+    /// The feed could not be reached or refused; or its key is not set.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    /// The feed holds this version with other bytes.
+    #[error(
+        "the feed already has {id} {version} with other contents; a pushed version cannot change: release a new version"
+    )]
+    Changed {
+        /// The package id.
+        id: String,
+        /// Its version.
+        version: String,
+    },
+    /// The `.nupkg` cannot be written.
+    #[error("cannot build the Chocolatey package")]
+    Build(#[source] zip::result::ZipError),
+    /// The feed redirected a download without saying where.
+    #[error("{0}: a redirect without a usable Location")]
+    Redirect(String),
+}
+
+impl From<ChocolateyError> for Error {
+    fn from(e: ChocolateyError) -> Self {
+        match e {
+            ChocolateyError::Feed(feed) => feed.into(),
+            other => Error::work(other),
+        }
     }
 }

@@ -37,8 +37,7 @@ impl Planned for ImagePlan {
 
     fn preflight(&self) -> Result<(), Error> {
         if let Some(key) = &self.sign {
-            key.load_cosign()
-                .map_err(|e| Error::Usage(format!("[release.docker] sign: {e}")))?;
+            key.load_cosign().map_err(super::DockerError::Key)?;
         }
         Ok(())
     }
@@ -81,7 +80,7 @@ impl Planned for ImagePlan {
     }
 
     fn recheck<'a>(&'a self, manifest: &'a Manifest) -> Rechecked<'a> {
-        Box::pin(super::recheck(self, manifest))
+        Box::pin(async move { Ok(super::recheck(self, manifest).await?) })
     }
 }
 

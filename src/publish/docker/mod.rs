@@ -6,15 +6,16 @@
 
 mod channel;
 pub mod config;
+mod error;
 mod plan;
 
 pub use channel::Docker;
+pub use error::DockerError;
 pub use plan::{ImagePlan, ImageSource, plan};
 
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
-use crate::error::Error;
 use crate::manifest::{Manifest, PublishedImage};
 use crate::oci::auth::{self, Credentials};
 use crate::oci::engine;
@@ -32,11 +33,12 @@ pub async fn publish(
     plan: &ImagePlan,
     say: &(dyn Fn(String) + Sync),
     detail: &(dyn Fn(String) + Sync),
-) -> Result<Vec<PublishedImage>, Error> {
-    let failed = |e: String| Error::Failed(e);
+) -> Result<Vec<PublishedImage>, DockerError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let layout = Layout::create(&plan.layout)
-        .map_err(|e| failed(format!("{}: {e}", plan.layout.display())))?;
+    let layout = Layout::create(&plan.layout).map_err(|source| DockerError::Layout {
+        path: plan.layout.clone(),
+        source,
+    })?;
     let inputs = serde_json::json!({
         "source": plan.source, "labels": plan.labels, "created": plan.created, "mtime": plan.mtime,
         "shipit": env!("CARGO_PKG_VERSION"),
@@ -81,8 +83,8 @@ pub async fn publish(
                     )
                 })
                 .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-                .map_err(|e| failed(format!("cannot assemble the image: {e}")))?;
+                .map_err(|e| DockerError::Internal(e.to_string()))?
+                .map_err(DockerError::Assemble)?;
                 detail(format!(
                     "assembled {} as {}",
                     manifest
@@ -99,7 +101,7 @@ pub async fn publish(
         ImageSource::Dockerfile(build) => (
             engine::build(build, &layout, threads, detail)
                 .await
-                .map_err(Error::work)?,
+                .map_err(DockerError::Engine)?,
             None,
         ),
     };
@@ -121,7 +123,10 @@ pub async fn publish(
             image::collect_garbage(&layout, &index)?;
             Ok(index)
         })
-        .map_err(|e| failed(format!("cannot write {}: {e}", plan.layout.display())))?;
+        .map_err(|source| DockerError::Layout {
+            path: plan.layout.clone(),
+            source,
+        })?;
     say(format!(
         "image {} for {}",
         oci::short(&index.digest),
@@ -197,10 +202,12 @@ async fn push_everywhere(
     base_repo: Option<Reference>,
     say: &(dyn Fn(String) + Sync),
     detail: &(dyn Fn(String) + Sync),
-) -> Result<Vec<PublishedImage>, Error> {
-    let failed = |e: String| Error::Failed(e);
+) -> Result<Vec<PublishedImage>, DockerError> {
     let platforms: BTreeMap<String, String> = push::walk(layout, index)
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(|source| DockerError::Layout {
+            path: plan.layout.clone(),
+            source,
+        })?
         .into_iter()
         .filter_map(|d| Some((d.platform?.to_string(), d.digest)))
         .collect();
@@ -209,10 +216,10 @@ async fn push_everywhere(
         .as_ref()
         .map(|k| k.load_cosign())
         .transpose()
-        .map_err(|e| Error::Usage(format!("[release.docker] sign: {e}")))?;
+        .map_err(DockerError::Key)?;
     let mut published = Vec::new();
     for repository in &plan.repositories {
-        let reference = Reference::parse(repository).map_err(|e| failed(e.to_string()))?;
+        let reference = Reference::parse(repository).map_err(DockerError::reference(repository))?;
         let registry = connect(plan, &reference)?;
         let options = PushOptions {
             concurrency: plan.concurrency,
@@ -232,7 +239,7 @@ async fn push_everywhere(
             detail,
         )
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(DockerError::registry(format!("pushing {repository}")))?;
         let uploaded = report.count(BlobOutcome::Uploaded);
         say(format!(
             "pushed {repository}@{}: {} blobs, {uploaded} uploaded ({}), {} mounted, {} already present; tags {}",
@@ -247,7 +254,9 @@ async fn push_everywhere(
             let deleted =
                 prune_nightlies(&registry, &reference.repository, keep, &plan.tags, detail)
                     .await
-                    .map_err(|e| failed(format!("pruning old nightly images: {e}")))?;
+                    .map_err(DockerError::registry(format!(
+                        "pruning old nightly images of {repository}"
+                    )))?;
             if !deleted.is_empty() {
                 say(format!(
                     "deleted {} older nightly image{} from {repository} (keeping {keep}): {}",
@@ -296,7 +305,7 @@ async fn attach_sboms(
     options: &PushOptions,
     say: &(dyn Fn(String) + Sync),
     detail: &(dyn Fn(String) + Sync),
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, DockerError> {
     let mut tags = Vec::new();
     for (platform, files) in &plan.sboms {
         let Some(digest) = platforms.get(platform) else {
@@ -307,12 +316,15 @@ async fn attach_sboms(
             .map(|(media_type, path)| {
                 std::fs::read(path)
                     .map(|bytes| (media_type.clone(), bytes))
-                    .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display())))
+                    .map_err(|e| DockerError::Read(path.clone(), e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let tag = oci::signature::attach_sboms(repo, digest, &documents, layout, options, detail)
             .await
-            .map_err(|e| Error::Failed(format!("attaching the SBOMs of {platform}: {e}")))?;
+            .map_err(DockerError::registry(format!(
+                "attaching the SBOMs of {platform} to {}",
+                repo.name
+            )))?;
         say(format!(
             "attached {} SBOM(s) to {}@{} ({platform}, {tag})",
             documents.len(),
@@ -333,12 +345,15 @@ async fn sign_all(
     options: &PushOptions,
     say: &(dyn Fn(String) + Sync),
     detail: &(dyn Fn(String) + Sync),
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, DockerError> {
     let mut tags = Vec::new();
     for digest in digests {
         let signed = oci::signature::sign(repo, digest, key, layout, options, detail)
             .await
-            .map_err(|e| Error::Failed(format!("signing {}@{digest}: {e}", repo.name)))?;
+            .map_err(DockerError::registry(format!(
+                "signing {}@{digest}",
+                repo.name
+            )))?;
         let tag = crate::cosign::signature_tag(digest);
         say(format!(
             "{} {}@{} ({tag})",
@@ -400,19 +415,21 @@ async fn prune_nightlies(
 /// index pushed (the digest of the bytes the registry serves, not the header it sends), each
 /// platform manifest is there by its digest, and, when the images are signed, each carries a
 /// signature by the key that verifies and names it.
-pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Finding>, Error> {
+pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Finding>, DockerError> {
     let key = plan
         .sign
         .as_ref()
         .map(|k| k.load_cosign())
         .transpose()
-        .map_err(|e| Error::Usage(format!("[release.docker] sign: {e}")))?
+        .map_err(DockerError::Key)?
         .map(|k| k.public());
-    let layout = Layout::create(&plan.layout)
-        .map_err(|e| Error::Failed(format!("{}: {e}", plan.layout.display())))?;
+    let layout = Layout::create(&plan.layout).map_err(|source| DockerError::Layout {
+        path: plan.layout.clone(),
+        source,
+    })?;
     let mut findings = Vec::new();
     for repository in &plan.repositories {
-        let reference = Reference::parse(repository).map_err(Error::work)?;
+        let reference = Reference::parse(repository).map_err(DockerError::reference(repository))?;
         let registry = connect(plan, &reference)?;
         let path = &reference.repository;
         let Some(image) = manifest
@@ -427,14 +444,15 @@ pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Findin
         let served = |r: &str| {
             let (registry, path, r) = (&registry, path, r.to_owned());
             async move {
+                let reading = || DockerError::registry(format!("reading {repository}@{r}"));
                 match registry
                     .manifest_digest(path, &r)
                     .await
-                    .map_err(Error::work)?
+                    .map_err(reading())?
                 {
                     Some(_) => {
-                        let (_, bytes) = registry.manifest(path, &r).await.map_err(Error::work)?;
-                        Ok::<_, Error>(Some(oci::sha256_digest(&bytes)))
+                        let (_, bytes) = registry.manifest(path, &r).await.map_err(reading())?;
+                        Ok::<_, DockerError>(Some(oci::sha256_digest(&bytes)))
                     }
                     None => Ok(None),
                 }
@@ -466,7 +484,9 @@ pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Findin
             for digest in digests {
                 let checked = oci::signature::check(&repo, &digest, key, &layout)
                     .await
-                    .map_err(Error::work)?;
+                    .map_err(DockerError::registry(format!(
+                        "reading the signature of {repository}@{digest}"
+                    )))?;
                 let expected = format!("signed ({})", crate::cosign::signature_tag(&digest));
                 findings.push(Finding::new(
                     format!("{repository}@{} signature", oci::short(&digest)),
@@ -479,12 +499,17 @@ pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Findin
     Ok(findings)
 }
 
-fn connect(plan: &ImagePlan, reference: &Reference) -> Result<Registry, Error> {
+fn connect(plan: &ImagePlan, reference: &Reference) -> Result<Registry, DockerError> {
     let pipeline = match &plan.auth {
         Some(a) => Some(pipeline_credentials(a)?),
         None => None,
     };
-    let credentials = auth::resolve(&reference.registry, pipeline).map_err(Error::work)?;
+    let credentials = auth::resolve(&reference.registry, pipeline).map_err(|source| {
+        DockerError::Credentials {
+            registry: reference.registry.clone(),
+            source,
+        }
+    })?;
     Registry::new(
         &reference.registry,
         reference.api_host(),
@@ -494,23 +519,24 @@ fn connect(plan: &ImagePlan, reference: &Reference) -> Result<Registry, Error> {
             max_retry: plan.max_retry,
         },
     )
-    .map_err(|e| Error::Failed(e.to_string()))
+    .map_err(DockerError::registry(format!(
+        "connecting to {}",
+        reference.registry
+    )))
 }
 
-fn pipeline_credentials(auth: &RegistryAuth) -> Result<Credentials, Error> {
+fn pipeline_credentials(auth: &RegistryAuth) -> Result<Credentials, DockerError> {
     let var = |name: &str| {
         std::env::var(name)
             .ok()
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| Error::Usage(format!("[release.docker] auth: `{name}` is not set")))
+            .ok_or_else(|| DockerError::Auth(format!("`{name}` is not set")))
     };
     let username = match (&auth.username, &auth.username_env) {
         (Some(name), _) => name.clone(),
         (None, Some(env)) => var(env)?,
         (None, None) => {
-            return Err(Error::Usage(
-                "[release.docker] auth: set `username` or `username_env`".into(),
-            ));
+            return Err(DockerError::Auth("set `username` or `username_env`".into()));
         }
     };
     Ok(Credentials {
@@ -527,20 +553,23 @@ async fn pull_base(
     platforms: &[PlatformSpec],
     layout: &Layout,
     say: &(dyn Fn(String) + Sync),
-) -> Result<(Reference, BTreeMap<Platform, Base>), Error> {
-    let failed = |e: String| Error::Failed(format!("base image {base}: {e}"));
-    let reference = Reference::parse(base).map_err(|e| failed(e.to_string()))?;
+) -> Result<(Reference, BTreeMap<Platform, Base>), DockerError> {
+    let document = |source| DockerError::BaseDocument {
+        base: base.to_string(),
+        source,
+    };
+    let fetching = || DockerError::registry(format!("fetching the base image {base}"));
+    let reference = Reference::parse(base).map_err(DockerError::reference(base))?;
     let registry = connect(plan, &reference)?;
     let repo = &reference.repository;
     let (media_type, bytes) = registry
         .manifest(repo, reference.target())
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(fetching())?;
     let mut bases = BTreeMap::new();
     for spec in platforms {
         let manifest_bytes = if media_type == oci::INDEX || media_type == oci::DOCKER_LIST {
-            let index: ImageIndex =
-                serde_json::from_slice(&bytes).map_err(|e| failed(e.to_string()))?;
+            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(document)?;
             let chosen = index
                 .manifests
                 .iter()
@@ -549,35 +578,42 @@ async fn pull_base(
                         .as_ref()
                         .is_some_and(|p| spec.platform.matches(p))
                 })
-                .ok_or_else(|| failed(format!("it has no image for {}", spec.platform)))?;
+                .ok_or_else(|| DockerError::Base {
+                    base: base.to_string(),
+                    why: format!("it has no image for {}", spec.platform),
+                })?;
             registry
                 .manifest(repo, &chosen.digest)
                 .await
-                .map_err(|e| failed(e.to_string()))?
+                .map_err(fetching())?
                 .1
         } else {
             bytes.clone()
         };
-        let manifest: ImageManifest =
-            serde_json::from_slice(&manifest_bytes).map_err(|e| failed(e.to_string()))?;
+        let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(document)?;
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             fetch_blob(&registry, repo, blob, layout)
                 .await
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(fetching())?;
         }
-        let config: serde_json::Value = serde_json::from_slice(
-            &layout
-                .read(&manifest.config.digest)
-                .map_err(|e| failed(e.to_string()))?,
-        )
-        .map_err(|e| failed(e.to_string()))?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&layout.read(&manifest.config.digest).map_err(|source| {
+                DockerError::Layout {
+                    path: plan.layout.clone(),
+                    source,
+                }
+            })?)
+            .map_err(document)?;
         let theirs = Platform {
             architecture: config["architecture"].as_str().unwrap_or_default().into(),
             os: config["os"].as_str().unwrap_or_default().into(),
             variant: config["variant"].as_str().map(String::from),
         };
         if !spec.platform.matches(&theirs) {
-            return Err(failed(format!("it is for {theirs}, not {}", spec.platform)));
+            return Err(DockerError::Base {
+                base: base.to_string(),
+                why: format!("it is for {theirs}, not {}", spec.platform),
+            });
         }
         bases.insert(spec.platform.clone(), Base { manifest, config });
     }

@@ -103,15 +103,11 @@ impl PullRequest {
         body: &str,
     ) -> Result<String, Error> {
         let token = github::token().unwrap_or_default();
-        let client = Client::new(&self.api_url, &token, self.max_retry)
-            .map_err(|e| Error::Failed(e.to_string()))?;
+        let client = Client::new(&self.api_url, &token, self.max_retry)?;
         let base = match (&self.base, &self.fork_owner) {
             (Some(base), _) => base.clone(),
             (None, None) => checkout_base.to_owned(),
-            (None, Some(_)) => client
-                .default_branch(&self.repo)
-                .await
-                .map_err(|e| Error::Failed(e.to_string()))?,
+            (None, Some(_)) => client.default_branch(&self.repo).await?,
         };
         let head = match &self.fork_owner {
             Some(owner) => format!("{owner}:{}", self.branch),
@@ -119,8 +115,7 @@ impl PullRequest {
         };
         let url = client
             .open_pull_request(&self.repo, &head, &base, title, body)
-            .await
-            .map_err(|e| Error::Failed(e.to_string()))?;
+            .await?;
         Ok(match url {
             Some(url) => format!("opened {url}"),
             None => format!("a pull request for {head} is already open on {}", self.repo),

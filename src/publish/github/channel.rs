@@ -134,17 +134,12 @@ impl Planned for GithubPlan {
     ) -> LocalBoxFuture<'a, Result<serde_json::Value, Error>> {
         Box::pin(async move {
             let token = required_token()?;
-            let client = Arc::new(
-                Client::new(&self.api_url, &token, self.max_retry)
-                    .map_err(|e| Error::Failed(e.to_string()))?,
-            );
-            let published = super::publish(&client, &self.github, run.reporter)
-                .await
-                .map_err(|e| Error::Failed(e.to_string()))?;
+            let client = Arc::new(Client::new(&self.api_url, &token, self.max_retry)?);
+            let published = super::publish(&client, &self.github, run.reporter).await?;
             if let Some(keep) = self.prune_keep {
                 let deleted = super::prune_nightlies(&client, &self.github.repo, keep)
                     .await
-                    .map_err(|e| Error::Failed(format!("pruning old nightly releases: {e}")))?;
+                    .map_err(|e| Error::work(Pruning(e)))?;
                 if !deleted.is_empty() {
                     run.say(format!(
                         "deleted {} older nightly release{} (keeping {keep}): {}",
@@ -332,3 +327,8 @@ fn describe_github(plan: &GithubPlan, say: &dyn Fn(String)) {
         "would publish the release once every asset is there".to_string()
     });
 }
+
+/// Old nightlies could not all be deleted (the new one is out).
+#[derive(Debug, thiserror::Error)]
+#[error("pruning old nightly releases")]
+struct Pruning(#[source] super::GithubError);

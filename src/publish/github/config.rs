@@ -9,7 +9,7 @@ use crate::config::{Duration, Loaded, Problem};
 use crate::path;
 
 /// The channel's name: its section is `[release.github]`.
-pub const NAME: &str = "github";
+pub const NAME: &str = crate::github_urls::SECTION;
 
 /// `[release.github]`, which other channels build on (its repository, its download
 /// addresses); `None` when the file has none.

@@ -64,7 +64,7 @@ pub enum GithubError {
         last: String,
     },
     /// A local file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -91,6 +91,15 @@ pub enum GithubError {
         /// What is here: size and digest.
         expected: String,
     },
+}
+
+impl From<GithubError> for crate::error::Error {
+    fn from(e: GithubError) -> Self {
+        match e {
+            GithubError::Setup(why) => crate::error::Error::Usage(why),
+            other => crate::error::Error::work(other),
+        }
+    }
 }
 
 /// Attempts per request before giving up, whatever the time budget.

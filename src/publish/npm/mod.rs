@@ -7,7 +7,10 @@
 //! an error (a published version cannot change).
 
 pub mod config;
+mod error;
 pub mod package;
+
+pub use error::NpmError;
 
 use futures_util::future::LocalBoxFuture;
 use http::{Method, StatusCode};
@@ -17,7 +20,7 @@ use self::config::{Access, NpmConfig};
 use self::package::{Common, NpmPackage};
 use crate::config::{Loaded, Problem};
 use crate::error::Error;
-use crate::http::feed::{self, Feed, Upload};
+use crate::http::feed::{self, Feed, FeedError, Upload};
 use crate::manifest::Manifest;
 use crate::publish::github;
 use crate::publish::recheck::{Finding, Rechecked};
@@ -137,61 +140,48 @@ enum Outcome {
 }
 
 impl NpmPlan {
-    fn token(&self) -> Result<String, Error> {
+    fn token(&self) -> Result<String, FeedError> {
         feed::credential(&self.token_env, "npm", "a registry token")
     }
 
     /// Publishes `package` unless the registry has this version already (same bytes:
     /// unchanged; other bytes: an error).
-    async fn publish(&self, feed: &Feed, package: &NpmPackage) -> Result<Outcome, Error> {
+    async fn publish(&self, feed: &Feed, package: &NpmPackage) -> Result<Outcome, NpmError> {
         // npm escapes the scope's slash, and only that.
         let escaped = package.name.replace('/', "%2f");
         let url = feed.url(&escaped);
         let what = format!("reading {} from the npm registry", package.name);
         let reply = feed
             .send(&what, Method::GET, &url, &Upload::None, MAX_PACKUMENT)
-            .await
-            .map_err(Error::work)?;
+            .await?;
         match reply.status {
             StatusCode::OK => {
-                let packument: Value = serde_json::from_slice(&reply.body)
-                    .map_err(|e| Error::Failed(format!("{what}: not a package document: {e}")))?;
+                let packument: Value = reply.json(&what)?;
                 if let Some(existing) = packument["versions"].get(&self.version) {
                     let theirs = existing["dist"]["integrity"].as_str().unwrap_or("");
                     if theirs == package.integrity {
                         return Ok(Outcome::Unchanged);
                     }
-                    return Err(Error::Failed(format!(
-                        "the registry already has {}@{} with other contents (integrity {}, this build's {}); a published version cannot change: release a new version",
-                        package.name,
-                        self.version,
-                        if theirs.is_empty() { "unknown" } else { theirs },
-                        package.integrity
-                    )));
+                    return Err(NpmError::Changed {
+                        package: package.name.clone(),
+                        version: self.version.clone(),
+                        theirs: if theirs.is_empty() { "unknown" } else { theirs }.to_string(),
+                        ours: package.integrity.clone(),
+                    });
                 }
             }
             StatusCode::NOT_FOUND => {}
-            status => {
-                return Err(Error::Failed(format!(
-                    "{what}: {status} {}",
-                    reply.message()
-                )));
-            }
+            _ => return Err(reply.refused(&what).into()),
         }
         let body = self.document(feed, package);
         let what = format!("publishing {}@{}", package.name, self.version);
         let reply = feed
             .send(&what, Method::PUT, &url, &Upload::Json(body), 1 << 20)
-            .await
-            .map_err(Error::work)?;
+            .await?;
         if reply.status.is_success() {
             Ok(Outcome::Published)
         } else {
-            Err(Error::Failed(format!(
-                "{what}: the registry answered {} {}",
-                reply.status,
-                reply.message()
-            )))
+            Err(reply.refused(&what).into())
         }
     }
 
@@ -241,7 +231,7 @@ impl Planned for NpmPlan {
     }
 
     fn preflight(&self) -> Result<(), Error> {
-        self.token().map(drop)
+        Ok(self.token().map(drop)?)
     }
 
     fn apply<'a>(
@@ -254,8 +244,7 @@ impl Planned for NpmPlan {
                 "npm registry",
                 &self.registry,
                 Some(("authorization", format!("Bearer {token}"))),
-            )
-            .map_err(Error::work)?;
+            )?;
             let mut done = serde_json::Map::new();
             for package in &self.packages {
                 let outcome = self.publish(&feed, package).await;
@@ -267,7 +256,7 @@ impl Planned for NpmPlan {
                             .published
                             .record("npm", self.record(&done, false));
                         run.record()?;
-                        return Err(e);
+                        return Err(e.into());
                     }
                 };
                 run.say(match outcome {
@@ -301,8 +290,7 @@ impl Planned for NpmPlan {
                 "npm registry",
                 &self.registry,
                 Some(("authorization", format!("Bearer {}", self.token()?))),
-            )
-            .map_err(Error::work)?;
+            )?;
             let mut findings = Vec::new();
             for package in &self.packages {
                 findings.extend(self.recheck_package(&feed, package).await?);
@@ -319,27 +307,20 @@ impl NpmPlan {
         &self,
         feed: &Feed,
         package: &NpmPackage,
-    ) -> Result<Vec<Finding>, Error> {
+    ) -> Result<Vec<Finding>, NpmError> {
         let label = format!("{}@{}", package.name, self.version);
         let url = feed.url(&package.name.replace('/', "%2f"));
         let what = format!("reading {} from the npm registry", package.name);
         let reply = feed
             .send(&what, Method::GET, &url, &Upload::None, MAX_PACKUMENT)
-            .await
-            .map_err(Error::work)?;
+            .await?;
         let missing = || vec![Finding::new(&label, &package.integrity, None)];
         match reply.status {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(missing()),
-            status => {
-                return Err(Error::Failed(format!(
-                    "{what}: {status} {}",
-                    reply.message()
-                )));
-            }
+            _ => return Err(reply.refused(&what).into()),
         }
-        let packument: Value = serde_json::from_slice(&reply.body)
-            .map_err(|e| Error::Failed(format!("{what}: not a package document: {e}")))?;
+        let packument: Value = reply.json(&what)?;
         let dist = &packument["versions"][&self.version]["dist"];
         let Some(stated) = dist["integrity"].as_str() else {
             return Ok(missing());
@@ -359,8 +340,7 @@ impl NpmPlan {
                 self.download(feed, &address).await?
             }
             Some(address) => {
-                let open =
-                    Feed::new("npm tarball host", address.as_str(), None).map_err(Error::work)?;
+                let open = Feed::new("npm tarball host", address.as_str(), None)?;
                 self.download(&open, &address).await?
             }
             None => None,
@@ -375,14 +355,17 @@ impl NpmPlan {
 
     /// The npm integrity (`sha512-<base64>`) of what `address` serves; `None` when it is not
     /// there.
-    async fn download(&self, feed: &Feed, address: &reqwest::Url) -> Result<Option<String>, Error> {
+    async fn download(
+        &self,
+        feed: &Feed,
+        address: &reqwest::Url,
+    ) -> Result<Option<String>, FeedError> {
         use base64::Engine;
         use sha2::Digest;
         let what = format!("downloading {address}");
         let reply = feed
             .send(&what, Method::GET, address, &Upload::None, MAX_TARBALL)
-            .await
-            .map_err(Error::work)?;
+            .await?;
         if !reply.status.is_success() {
             return Ok(None);
         }

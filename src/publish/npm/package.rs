@@ -12,6 +12,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use sha2::Digest;
 
+use super::NpmError;
 use crate::error::Error;
 use crate::manifest::{ArtifactKind, Manifest};
 use crate::targets::Target;
@@ -212,7 +213,7 @@ pub fn platform_package(
     common: &Common,
     platform: &Platform,
     dist: &Path,
-) -> Result<NpmPackage, Error> {
+) -> Result<NpmPackage, NpmError> {
     let mut fields = common.fields(
         &platform.package,
         &format!(
@@ -234,8 +235,7 @@ pub fn platform_package(
     fields.insert("preferUnplugged".into(), json!(true));
     let mut files = Vec::new();
     for (file, path) in &platform.binaries {
-        let bytes = std::fs::read(dist.join(path))
-            .map_err(|e| Error::Failed(format!("cannot read {} from dist: {e}", path)))?;
+        let bytes = std::fs::read(dist.join(path)).map_err(|e| NpmError::Read(path.clone(), e))?;
         files.push((format!("bin/{file}"), bytes, 0o755));
     }
     pack(&platform.package, Value::Object(fields), files)
@@ -248,7 +248,7 @@ pub fn root_package(
     platforms: &[Platform],
     keywords: &[String],
     readme: Option<Vec<u8>>,
-) -> Result<NpmPackage, Error> {
+) -> Result<NpmPackage, NpmError> {
     let mut fields = common.fields(&common.name, &common.description);
     if !keywords.is_empty() {
         fields.insert("keywords".into(), json!(keywords));
@@ -307,12 +307,11 @@ fn pack(
     name: &str,
     manifest: Value,
     mut files: Vec<(String, Vec<u8>, u32)>,
-) -> Result<NpmPackage, Error> {
+) -> Result<NpmPackage, NpmError> {
     let json_text = format!("{manifest:#}\n");
     files.push(("package.json".into(), json_text.into_bytes(), 0o644));
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let tarball = tarball(&files)
-        .map_err(|e| Error::Failed(format!("cannot pack the npm package {name}: {e}")))?;
+    let tarball = tarball(&files).map_err(|e| NpmError::Pack(name.to_string(), e))?;
     let integrity = format!(
         "sha512-{}",
         base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&tarball))

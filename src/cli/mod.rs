@@ -1,5 +1,7 @@
 //! The command line, parsed purely into plain data. `commands` turns it into work.
 
+pub mod manual;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -97,6 +99,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the pipeline file's JSON Schema, for editors.
     Schema,
+    /// Print shipit's man page, or write one page per command into a folder.
+    Man(ManArgs),
+    /// Print the completion script for a shell.
+    Completions(CompletionsArgs),
     /// Print shipit's version.
     Version,
 }
@@ -299,6 +305,23 @@ pub struct CiGithubArgs {
     /// When the nightly build runs (cron, UTC).
     #[arg(long, value_name = "CRON", default_value = "0 3 * * *")]
     pub cron: String,
+}
+
+/// `shipit man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `shipit.1` and `shipit-<command>.1` for every command here instead of printing
+    /// `shipit(1)`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `shipit completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `shipit keygen`.
