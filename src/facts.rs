@@ -45,6 +45,12 @@ pub struct Facts {
     pub host: String,
     /// `rustc -vV` of the active toolchain (part of every build's cache key).
     pub rustc: String,
+    /// The active toolchain's folder (`rustc --print sysroot`), remapped out of binaries.
+    #[serde(skip)]
+    pub sysroot: Option<PathBuf>,
+    /// Cargo's home (`CARGO_HOME`, else `~/.cargo`), remapped out of binaries.
+    #[serde(skip)]
+    pub cargo_home: Option<PathBuf>,
     /// Cargo facts.
     pub cargo: CargoFacts,
     /// The environment, for `env.NAME` in templates and `when.env`.
@@ -277,6 +283,8 @@ impl Facts {
             snapshot: options.snapshot,
             host: host_triple(&rustc),
             rustc,
+            sysroot: rustc_sysroot(),
+            cargo_home: home::cargo_home().ok(),
             cargo: CargoFacts {
                 manifest: manifest.clone(),
                 root,
@@ -450,6 +458,25 @@ pub fn rustc_version() -> String {
         .filter(|out| out.status.success())
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// `rustc --print sysroot` of the active toolchain.
+pub fn rustc_sysroot() -> Option<PathBuf> {
+    Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        .filter(|p| p.is_absolute())
+}
+
+/// The `commit-hash:` of `rustc -vV` output.
+pub fn rustc_commit(rustc_version: &str) -> Option<&str> {
+    rustc_version
+        .lines()
+        .find_map(|l| l.strip_prefix("commit-hash: "))
+        .filter(|c| c.chars().all(|c| c.is_ascii_hexdigit()) && !c.is_empty())
 }
 
 /// The host triple in `rustc -vV` output, falling back to the one shipit was built for.

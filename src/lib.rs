@@ -40,6 +40,7 @@ pub mod publish;
 pub mod quote;
 pub mod release_notes;
 pub mod relpath;
+pub mod remap;
 pub mod report;
 pub mod reproducible;
 pub mod retry;

@@ -159,7 +159,9 @@ impl Rendezvous {
         command
             .args(&argv[1..])
             .envs(&stage.env)
-            .envs(&units[0].env);
+            // Units of one batch share their settings; what is per target (the C flags `cc`
+            // reads for each triple) is named per target, so every unit's is kept.
+            .envs(units.iter().flat_map(|u| &u.env));
         let lane = Lane::of(stage, units[0]).owned();
         let heard = Arc::new(Mutex::new(Heard::default()));
         let status = supervise(

@@ -117,9 +117,8 @@ pub enum FeedError {
 impl From<FeedError> for crate::error::Error {
     fn from(e: FeedError) -> Self {
         match e {
-            FeedError::Setup(_) | FeedError::Credential { .. } => {
-                crate::error::Error::Usage(e.to_string())
-            }
+            // A missing credential is the user's to set (exit 2); the rest failed work.
+            FeedError::Credential { .. } => crate::error::Error::Usage(e.to_string()),
             other => crate::error::Error::work(other),
         }
     }

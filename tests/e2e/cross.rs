@@ -380,68 +380,124 @@ fn no_provision_names_the_missing_tools_and_the_command_to_install_them() {
     }
 }
 
-/// Real projects (issue 20, point 1): a workspace of two crates with real dependencies, LTO and
-/// debug info, built twice from clean for Linux, both macOS architectures, a universal macOS
-/// binary and Windows: every archive is the same, byte for byte. The linkers write link times,
-/// PDB GUIDs, Mach-O UUIDs and debug-map times that differ on every link; shipit derives them.
+/// The workspace the reproducibility test builds: two crates with real dependencies, C code
+/// compiled by the `cc` crate, LTO and debug info, and its own rustflags in
+/// `.cargo/config.toml` (a `--cfg` the binary reports).
+fn reproducible_workspace(root: &Path) {
+    for dir in ["app/src", "core/src", ".cargo"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let files = [
+        (
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"app\", \"core\"]\nresolver = \"2\"\n\n\
+             [profile.release]\nlto = true\ndebug = 1\ncodegen-units = 1\n",
+        ),
+        (
+            ".cargo/config.toml",
+            "[build]\nrustflags = [\"--cfg\", \"repro_own_flag\"]\n",
+        ),
+        (
+            "core/Cargo.toml",
+            "[package]\nname = \"repro-core\"\nversion = \"0.3.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\nsha2 = \"0.10\"\nhex = \"0.4\"\n",
+        ),
+        (
+            "core/src/lib.rs",
+            "use serde::{Deserialize, Serialize};\nuse sha2::Digest;\n\
+             #[derive(Serialize, Deserialize)]\npub struct Report { pub name: String, pub digest: String }\n\
+             pub fn report(name: &str) -> String {\n    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));\n    \
+             serde_json::to_string(&Report { name: name.into(), digest }).unwrap()\n}\n",
+        ),
+        (
+            "app/Cargo.toml",
+            "[package]\nname = \"repro\"\nversion = \"0.3.0\"\nedition = \"2021\"\nlicense = \"MIT/Apache-2.0\"\n\n\
+             [dependencies]\nrepro-core = { path = \"../core\" }\n\n[build-dependencies]\ncc = \"1\"\n\n\
+             [lints.rust]\nunexpected_cfgs = { level = \"allow\" }\n",
+        ),
+        (
+            "app/build.rs",
+            "fn main() {\n    cc::Build::new().file(\"src/probe.c\").compile(\"probe\");\n}\n",
+        ),
+        (
+            "app/src/probe.c",
+            "#include <stdint.h>\nuint32_t repro_probe(uint32_t x) { return x * 2654435761u; }\n",
+        ),
+        (
+            "app/src/main.rs",
+            "extern \"C\" { fn repro_probe(x: u32) -> u32; }\n\
+             fn main() {\n    let name = std::env::args().nth(1).unwrap_or_default();\n    \
+             let own = if cfg!(repro_own_flag) { \"own flags applied\" } else { \"own flags lost\" };\n    \
+             println!(\"{} {} {}\", repro_core::report(&name), unsafe { repro_probe(3) }, own);\n}\n",
+        ),
+        (
+            "shipit.toml",
+            "version = 1\n[project]\ncargo = \"app/Cargo.toml\"\ndist = \"dist\"\n\n\
+             [stages.build]\nuses = \"cargo\"\n\
+             targets = [\"linux-x64\", \"linux-arm64\", \"linux-x64-musl\", \"linux-arm64-musl\", \"darwin-x64\", \"darwin-arm64\", \"darwin-universal\", \"windows-x64\"]\n\n\
+             [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
+             [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n",
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+}
+
+/// A user's home under `dir` for the reproducibility test: its own cargo home, holding the
+/// crates this machine's cargo downloaded (hard links), and this machine's toolchains.
+fn another_home(dir: &Path) -> PathBuf {
+    let home = dir.join("home");
+    let registry = home.join(".cargo/registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    let own = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    for part in ["cache", "index"] {
+        let copy = Command::new("cp")
+            .arg("-al")
+            .arg(own.join("registry").join(part))
+            .arg(registry.join(part))
+            .output()
+            .unwrap();
+        assert!(copy.status.success(), "{:?}", text(&copy));
+    }
+    home
+}
+
+/// Real projects (issue 20, point 1; issue 31, path-independent builds): the workspace above,
+/// built from clean for every target in two clones at different paths, by users with different
+/// home folders and cargo homes: every archive is the same, byte for byte, and the project's
+/// own rustflags still apply. The linkers write link times, PDB GUIDs, Mach-O UUIDs and
+/// debug-map times that differ on every link; shipit derives them; the folders are remapped.
 #[test]
 fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_every_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("app/src")).unwrap();
-    std::fs::create_dir_all(root.join("core/src")).unwrap();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[workspace]\nmembers = [\"app\", \"core\"]\nresolver = \"2\"\n\n\
-         [profile.release]\nlto = true\ndebug = 1\ncodegen-units = 1\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("core/Cargo.toml"),
-        "[package]\nname = \"repro-core\"\nversion = \"0.3.0\"\nedition = \"2021\"\n\n\
-         [dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\nsha2 = \"0.10\"\nhex = \"0.4\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("core/src/lib.rs"),
-        "use serde::{Deserialize, Serialize};\nuse sha2::Digest;\n\
-         #[derive(Serialize, Deserialize)]\npub struct Report { pub name: String, pub digest: String }\n\
-         pub fn report(name: &str) -> String {\n    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));\n    \
-         serde_json::to_string(&Report { name: name.into(), digest }).unwrap()\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("app/Cargo.toml"),
-        "[package]\nname = \"repro\"\nversion = \"0.3.0\"\nedition = \"2021\"\nlicense = \"MIT/Apache-2.0\"\n\n\
-         [dependencies]\nrepro-core = { path = \"../core\" }\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("app/src/main.rs"),
-        "fn main() {\n    let name = std::env::args().nth(1).unwrap_or_default();\n    println!(\"{}\", repro_core::report(&name));\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("shipit.toml"),
-        "version = 1\n[project]\ncargo = \"app/Cargo.toml\"\ndist = \"dist\"\n\n\
-         [stages.build]\nuses = \"cargo\"\n\
-         targets = [\"linux-x64-musl\", \"darwin-x64\", \"darwin-arm64\", \"darwin-universal\", \"windows-x64\"]\n\n\
-         [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
-         [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n",
-    )
-    .unwrap();
-    // The dependencies come from the local crate cache (shipit's own build filled it).
-    let lock = Command::new("cargo")
-        .args(["generate-lockfile", "--offline"])
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(lock.status.success(), "{:?}", text(&lock));
-    let build = || {
-        let _ = std::fs::remove_dir_all(root.join("target"));
-        let _ = std::fs::remove_dir_all(root.join("dist"));
-        let out = shipit(root)
+    let places = tempfile::tempdir().unwrap();
+    let a = places.path().join("a");
+    let b = places.path().join("second-user/somewhere/deeper");
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".rustup"));
+    let cache = shipit::toolchain::cache_dir();
+    let build = |place: &Path| {
+        let root = place.join("project");
+        reproducible_workspace(&root);
+        let home = another_home(place);
+        let lock = Command::new("cargo")
+            .args(["generate-lockfile", "--offline"])
+            .current_dir(&root)
+            .env("HOME", &home)
+            .env("CARGO_HOME", home.join(".cargo"))
+            .env("RUSTUP_HOME", &rustup_home)
+            .output()
+            .unwrap();
+        assert!(lock.status.success(), "{:?}", text(&lock));
+        let out = shipit(&root)
             .args(["build", "--no-cache"])
+            .env("HOME", &home)
+            .env("CARGO_HOME", home.join(".cargo"))
+            .env("RUSTUP_HOME", &rustup_home)
+            .env("SHIPIT_CACHE_DIR", &cache)
             .env("CARGO_TARGET_DIR", root.join("target"))
             .env("CARGO_NET_OFFLINE", "true")
             .env("SOURCE_DATE_EPOCH", "1767322800")
@@ -450,8 +506,9 @@ fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_eve
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
         std::fs::read_to_string(root.join("dist/SHA256SUMS")).unwrap()
     };
-    let first = build();
-    assert_eq!(first.lines().count(), 5, "{first}");
+    let first = build(&a);
+    assert_eq!(first.lines().count(), 8, "{first}");
+    let root = a.join("project");
     let darwin_arm = root.join("dist/darwin-arm64/repro");
     let header = binfmt::read(&darwin_arm).unwrap();
     assert_eq!(header.arches, vec!["arm64".to_string()]);
@@ -495,8 +552,36 @@ fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_eve
             path.display()
         );
     }
-    let second = build();
-    assert_eq!(first, second, "two clean builds differ");
+    // The project's own rustflags and its C code are in the binary.
+    let ran = Command::new(root.join("dist/linux-x64-musl/repro"))
+        .arg("x")
+        .output()
+        .unwrap();
+    let said = text(&ran).0;
+    assert!(
+        said.contains("own flags applied")
+            && said.contains(&3u32.wrapping_mul(2654435761).to_string()),
+        "{said}"
+    );
+    // No folder of this machine is left in a binary.
+    for binary in [
+        "linux-x64/repro",
+        "darwin-arm64/repro",
+        "windows-x64/repro.exe",
+    ] {
+        let bytes = std::fs::read(root.join("dist").join(binary)).unwrap();
+        for folder in [
+            places.path().to_str().unwrap(),
+            rustup_home.to_str().unwrap(),
+        ] {
+            assert!(
+                !bytes.windows(folder.len()).any(|w| w == folder.as_bytes()),
+                "{binary} holds {folder}"
+            );
+        }
+    }
+    let second = build(&b);
+    assert_eq!(first, second, "two clean builds in two places differ");
 }
 
 /// The newest `GLIBC_2.N` symbol version a Linux binary needs (from its version strings).

@@ -12,6 +12,7 @@ use crate::config::validate::template_problem;
 use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
 use crate::plan::{Assembly, Batch, CacheKey, PlannedArtifact, Step, Unit};
+use crate::remap;
 use crate::targets::{self, Target};
 use crate::toolchain::Requirement;
 use crate::{path, template};
@@ -149,6 +150,15 @@ impl Kind for Cargo {
             })
         };
         let slices_built = DARWIN_SLICES.iter().all(|t| in_main_group(t));
+        // Paths of this machine never reach the binaries (see `remap`).
+        let remaps = remap::remaps(&remap::Folders {
+            workspace: &facts.cargo.workspace_root,
+            target_dir: &facts.cargo.target_dir,
+            cargo_home: facts.cargo_home.as_deref(),
+            sysroot: facts.sysroot.as_deref(),
+            rustc_commit: crate::facts::rustc_commit(&facts.rustc),
+        });
+        let shipit_exe = std::env::current_exe().ok();
         for target in &targets {
             let overrides = lookup_override(&options, target)
                 .cloned()
@@ -211,6 +221,13 @@ impl Kind for Cargo {
             let mut env = BTreeMap::new();
             if let Some(flags) = overrides.rustflags.as_ref().or(options.rustflags.as_ref()) {
                 env.insert("RUSTFLAGS".to_string(), flags.clone());
+            }
+            if let Some(shipit) = &shipit_exe {
+                env.extend(remap::cargo_env(&remaps, shipit, &facts.env));
+                let c_triple = target.rust_triples();
+                for triple in c_triple {
+                    env.extend(remap::c_flags(&remaps, &triple, &facts.env));
+                }
             }
             for (name, value) in &overrides.env {
                 match template::render(value, &vars) {

@@ -93,12 +93,11 @@ pub enum GithubError {
     },
 }
 
+/// Every GitHub failure is failed work (exit 1): a setup problem here is met while publishing
+/// (an upload host GitHub names), after the token was checked.
 impl From<GithubError> for crate::error::Error {
     fn from(e: GithubError) -> Self {
-        match e {
-            GithubError::Setup(why) => crate::error::Error::Usage(why),
-            other => crate::error::Error::work(other),
-        }
+        crate::error::Error::work(e)
     }
 }
 
