@@ -7,6 +7,7 @@ use std::path::Path;
 use object::read::macho::{FatArch, MachOFatFile32, MachOFatFile64};
 use object::{Architecture, FileKind, Object};
 
+use crate::reproducible::Normalization;
 use crate::targets::Target;
 
 /// Executable container formats shipit builds.
@@ -192,13 +193,13 @@ pub fn verify(path: &Path, target: &Target) -> Result<Header, BinaryError> {
     Ok(found)
 }
 
-/// Makes a linked binary reproducible where its linker wrote the wall clock or randomness (PE
-/// time stamps and PDB GUID, Mach-O UUID, debug-map times and the ad-hoc signature over them);
-/// see [`crate::reproducible`]. ELF files are left as they are.
-pub fn normalize_timestamp(path: &Path, epoch: u64) -> Result<bool, BinaryError> {
+/// Makes a linked binary reproducible where its linker wrote the wall clock, randomness or the
+/// build's folders (PE time stamps and PDB GUID, Mach-O UUID, the debug map's times and object
+/// names, and the ad-hoc signature over them); see [`crate::reproducible`]. ELF files are left
+/// as they are.
+pub fn normalize(path: &Path, how: &Normalization) -> Result<bool, BinaryError> {
     let mut data = std::fs::read(path).map_err(io("read", path))?;
-    let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
-    let changed = crate::reproducible::normalize(&mut data, epoch).map_err(|source| {
+    let changed = crate::reproducible::normalize(&mut data, how).map_err(|source| {
         BinaryError::Malformed {
             path: path.to_path_buf(),
             source,

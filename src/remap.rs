@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 pub const SHIM: &str = "SHIPIT_RUSTC";
 /// Set beside it: the remaps, as JSON `[[from, to], ...]`.
 pub const REMAPS: &str = "SHIPIT_REMAP_PATH_PREFIX";
+/// Set on rustc's environment when it links through the shim: the linker the shim runs.
+pub const LINKER: &str = "SHIPIT_LINKER";
 
 /// One folder and the name it has in the binary.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,6 +79,15 @@ pub fn remaps(folders: &Folders<'_>) -> Vec<Remap> {
     remaps.sort_by_key(|r| r.from.as_os_str().len());
     remaps.dedup_by(|a, b| a.from == b.from);
     remaps
+}
+
+/// `path` as the build names it: the most specific remap whose folder holds it replaces that
+/// folder (as rustc does with the same remaps), or `None` when no remap applies.
+pub fn apply(remaps: &[Remap], path: &str) -> Option<String> {
+    remaps.iter().rev().find_map(|r| {
+        let rest = path.strip_prefix(r.from.to_str()?)?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| format!("{}{rest}", r.to))
+    })
 }
 
 /// The environment that makes cargo build through the shim with `remaps`: `RUSTC` is `shipit`
@@ -161,19 +172,119 @@ pub fn rustc_args(remaps: &[Remap], args: Vec<OsString>) -> Vec<OsString> {
     all
 }
 
-/// Runs as rustc when cargo calls shipit through [`SHIM`]; `None` when this process is not
-/// the shim. The exit code is rustc's.
+/// zig's global cache for a build, unless the user chose one: under shipit's cache, beside the
+/// zig it provisions. zig's compiler_rt names a file in that cache in its line table, so the
+/// folder is as fixed as zig's own (the default, `~/.cache/zig`, would follow `HOME`).
+pub fn zig_env(shipit_cache: &Path, env: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    const VAR: &str = "ZIG_GLOBAL_CACHE_DIR";
+    if env.get(VAR).is_some_and(|v| !v.is_empty()) {
+        return Vec::new();
+    }
+    vec![(VAR.into(), shipit_cache.join("zig").display().to_string())]
+}
+
+/// Points rustc's linker at `shim` when it is cargo-zigbuild's zig wrapper (`zigcc-*`), and
+/// returns the wrapper. zig compiles its own C runtime (glibc's start files, libunwind) while
+/// it links, naming the folder it runs in as their compilation folder; the shim runs it in
+/// `/` so that folder is the same on every machine.
+pub fn zig_linker_through(shim: &Path, args: &mut [OsString]) -> Option<OsString> {
+    let mut at = None;
+    for (i, arg) in args.iter().enumerate() {
+        let value = match arg.to_str() {
+            Some("-C") => args.get(i + 1).and_then(|a| a.to_str()).map(|a| (i + 1, a)),
+            Some(joined) => joined.strip_prefix("-C").map(|a| (i, a)),
+            None => None,
+        };
+        if let Some((index, value)) = value
+            && let Some(linker) = value.strip_prefix("linker=")
+        {
+            at = Some((index, linker.to_string(), index != i));
+        }
+    }
+    let (index, linker, separate) = at?;
+    let name = Path::new(&linker).file_name()?.to_str()?;
+    if !name.starts_with("zigcc-") {
+        return None;
+    }
+    let mut flag = OsString::from(if separate { "linker=" } else { "-Clinker=" });
+    flag.push(shim);
+    args[index] = flag;
+    Some(linker.into())
+}
+
+/// The linker's arguments for running it in another folder: relative paths that name files
+/// here (objects, `-L` and `-o` folders, `@` response files) become absolute.
+pub fn absolute_link_args(args: Vec<OsString>, here: &Path) -> Vec<OsString> {
+    let absolute = |path: &str| -> OsString {
+        if path.is_empty() || Path::new(path).is_absolute() {
+            path.into()
+        } else {
+            here.join(path).into_os_string()
+        }
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut next_is_path = false;
+    for arg in args {
+        let Some(text) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        let converted = if std::mem::take(&mut next_is_path) {
+            absolute(text)
+        } else if text == "-o" || text == "-L" {
+            next_is_path = true;
+            arg.clone()
+        } else if let Some(folder) = text.strip_prefix("-L") {
+            let mut flag = OsString::from("-L");
+            flag.push(absolute(folder));
+            flag
+        } else if let Some(file) = text.strip_prefix('@') {
+            let mut flag = OsString::from("@");
+            flag.push(absolute(file));
+            flag
+        } else if !text.starts_with('-') && here.join(text).exists() {
+            absolute(text)
+        } else {
+            arg.clone()
+        };
+        out.push(converted);
+    }
+    out
+}
+
+/// Runs as rustc when cargo calls shipit through [`SHIM`], or as rustc's linker through
+/// [`LINKER`]; `None` when this process is neither. The exit code is theirs.
 pub fn run_shim() -> Option<i32> {
+    use std::os::unix::process::CommandExt;
+    if let Some(linker) = std::env::var_os(LINKER) {
+        let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let args = absolute_link_args(std::env::args_os().skip(1).collect(), &here);
+        let error = std::process::Command::new(&linker)
+            .args(args)
+            .current_dir("/")
+            .env("PWD", "/")
+            .env_remove(LINKER)
+            .exec();
+        eprintln!(
+            "shipit: cannot run {} as the linker: {error}",
+            Path::new(&linker).display()
+        );
+        return Some(101);
+    }
     let real = std::env::var_os(SHIM)?;
     let remaps: Vec<Remap> = std::env::var(REMAPS)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
-    let args = rustc_args(&remaps, std::env::args_os().skip(1).collect());
+    let mut args = rustc_args(&remaps, std::env::args_os().skip(1).collect());
     let mut command = std::process::Command::new(&real);
+    if let Ok(shim) = std::env::current_exe()
+        && let Some(linker) = zig_linker_through(&shim, &mut args)
+    {
+        command.env(LINKER, linker);
+    }
     command.args(args).env_remove(SHIM).env_remove(REMAPS);
     // Build scripts and cargo-zigbuild ask `$RUSTC`; they keep reaching this shim.
-    use std::os::unix::process::CommandExt;
     let error = command.exec();
     eprintln!(
         "shipit: cannot run {} as rustc: {error}",
@@ -219,6 +330,77 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_path_takes_the_name_of_the_most_specific_folder_holding_it() {
+        let remaps = remaps(&folders(
+            Path::new("/src/app"),
+            Path::new("/cache/t"),
+            Path::new("/src/app/.cargo"),
+        ));
+        let named = |p: &str| apply(&remaps, p);
+        assert_eq!(
+            named("/cache/t/aarch64-apple-darwin/release/deps/a.o").as_deref(),
+            Some("/target/aarch64-apple-darwin/release/deps/a.o")
+        );
+        assert_eq!(
+            named("/src/app/.cargo/registry/x.rs").as_deref(),
+            Some("/cargo/registry/x.rs")
+        );
+        assert_eq!(named("/src/app").as_deref(), Some("."));
+        assert_eq!(
+            named("/src/application/a.o"),
+            None,
+            "a folder, not a prefix of a name"
+        );
+        assert_eq!(named("/elsewhere/a.o"), None);
+    }
+
+    #[test]
+    fn only_the_zig_wrapper_is_linked_through_the_shim() {
+        let shim = Path::new("/bin/shipit");
+        let mut args: Vec<OsString> = ["--crate-name", "app", "-C", "linker=/c/zigcc-aarch64.sh"]
+            .map(OsString::from)
+            .to_vec();
+        assert_eq!(
+            zig_linker_through(shim, &mut args),
+            Some("/c/zigcc-aarch64.sh".into())
+        );
+        assert_eq!(args[3], "linker=/bin/shipit");
+        let mut joined = vec![OsString::from("-Clinker=/c/zigcc-x.sh")];
+        assert!(zig_linker_through(shim, &mut joined).is_some());
+        assert_eq!(joined[0], "-Clinker=/bin/shipit");
+        let mut other: Vec<OsString> = ["-C", "linker=clang"].map(OsString::from).to_vec();
+        assert_eq!(zig_linker_through(shim, &mut other), None);
+        assert_eq!(other[1], "linker=clang");
+    }
+
+    #[test]
+    fn relative_link_arguments_become_absolute_and_flags_stay() {
+        let here = tempfile::tempdir().unwrap();
+        std::fs::write(here.path().join("a.o"), "").unwrap();
+        let args = [
+            "a.o", "-o", "out/app", "-Lnative", "-L", "lib", "@args", "-lc", "/abs/b.o", "gone.o",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        let h = here.path().display();
+        let want: Vec<OsString> = [
+            format!("{h}/a.o"),
+            "-o".into(),
+            format!("{h}/out/app"),
+            format!("-L{h}/native"),
+            "-L".into(),
+            format!("{h}/lib"),
+            format!("@{h}/args"),
+            "-lc".into(),
+            "/abs/b.o".into(),
+            "gone.o".into(),
+        ]
+        .map(OsString::from)
+        .to_vec();
+        assert_eq!(absolute_link_args(args, here.path()), want);
     }
 
     #[test]

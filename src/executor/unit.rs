@@ -273,8 +273,8 @@ pub(super) fn collect_artifacts(unit: &Unit, dist: &Path) -> Result<Vec<Artifact
             std::fs::copy(source, &dest)
                 .map_err(|e| CollectError::NotProduced(source.clone(), e))?;
         }
-        if let Some(epoch) = planned.reproducible_time {
-            binfmt::normalize_timestamp(&dest, epoch)?;
+        if let Some(how) = &planned.normalize {
+            binfmt::normalize(&dest, how)?;
         }
         if let (ArtifactKind::Binary, Some(target)) = (planned.kind, &planned.target)
             && let Err(mismatch) = binfmt::verify(&dest, target)

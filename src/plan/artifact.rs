@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::manifest::{Artifact, ArtifactKind};
+use crate::reproducible::Normalization;
 use crate::targets::Target;
 
 /// A file a stage will produce.
@@ -22,10 +23,10 @@ pub struct PlannedArtifact {
     /// The target it was built for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
-    /// Rewrite link timestamps the binary records (PE headers) to this time, for reproducible
-    /// builds.
+    /// Rewrite what the linker made of the clock, randomness and the build's folders (PE and
+    /// Mach-O headers, the Mach-O debug map) after the link; see [`crate::reproducible`].
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reproducible_time: Option<u64>,
+    pub normalize: Option<Normalization>,
 }
 
 impl PlannedArtifact {
@@ -37,7 +38,7 @@ impl PlannedArtifact {
             path,
             source: None,
             target,
-            reproducible_time: None,
+            normalize: None,
         }
     }
 }

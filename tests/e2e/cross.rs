@@ -469,9 +469,11 @@ fn another_home(dir: &Path) -> PathBuf {
 /// built from clean for every target in two clones at different paths, by users with different
 /// home folders and cargo homes: every archive is the same, byte for byte, and the project's
 /// own rustflags still apply. The linkers write link times, PDB GUIDs, Mach-O UUIDs and
-/// debug-map times that differ on every link; shipit derives them; the folders are remapped.
+/// debug-map times that differ on every link; shipit derives them; the folders are remapped
+/// (regression, issue 31: the macOS debug map and zig's C runtime named the build folder).
 #[test]
 fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_every_target() {
+    require("llvm-nm");
     let places = tempfile::tempdir().unwrap();
     let a = places.path().join("a");
     let b = places.path().join("second-user/somewhere/deeper");
@@ -567,33 +569,57 @@ fn a_workspace_with_dependencies_lto_and_debug_info_is_byte_reproducible_for_eve
     for binary in [
         "linux-x64/repro",
         "linux-arm64/repro",
+        "linux-arm64-musl/repro",
         "windows-x64/repro.exe",
+        "darwin-arm64/repro",
+        "darwin-x64/repro",
+        "darwin-universal/repro",
     ] {
         let bytes = std::fs::read(root.join("dist").join(binary)).unwrap();
         for folder in [
             places.path().to_str().unwrap(),
             rustup_home.to_str().unwrap(),
         ] {
-            assert!(
-                !bytes.windows(folder.len()).any(|w| w == folder.as_bytes()),
-                "{binary} holds {folder}"
-            );
+            if let Some(at) = bytes
+                .windows(folder.len())
+                .position(|w| w == folder.as_bytes())
+            {
+                let start = bytes[..at]
+                    .iter()
+                    .rposition(|b| !b.is_ascii_graphic())
+                    .map_or(0, |i| i + 1);
+                let end = bytes[at..]
+                    .iter()
+                    .position(|b| !b.is_ascii_graphic())
+                    .map_or(bytes.len(), |i| at + i);
+                panic!(
+                    "{binary} holds {folder}: {}",
+                    String::from_utf8_lossy(&bytes[start..end])
+                );
+            }
         }
     }
+    // The macOS debug map still names the object files, as the build's folders are named.
+    let nm = Command::new("llvm-nm")
+        .args(["--debug-syms"])
+        .arg(&darwin_arm)
+        .output()
+        .unwrap();
+    let symbols = text(&nm).0;
+    let objects: Vec<&str> = symbols.lines().filter(|l| l.contains(" OSO ")).collect();
+    assert!(
+        nm.status.success()
+            && !objects.is_empty()
+            && objects.iter().all(|l| l.contains(" ./target/")
+                || l.contains(" /rustc/")
+                || l.contains(" /cargo/")),
+        "{symbols}"
+    );
     let second = build(&b);
-    // Open (issue 31): the Mach-O debug map names the object files by their absolute path,
-    // which zig's linker writes and no remap reaches; darwin is compared in one place.
     std::fs::remove_dir_all(root.join("target")).unwrap();
     std::fs::remove_dir_all(root.join("dist")).unwrap();
     assert_eq!(first, build(&a), "two clean builds in one place differ");
-    let differ: Vec<&str> = first
-        .lines()
-        .filter(|l| !l.contains("darwin") && !second.lines().any(|s| s == *l))
-        .collect();
-    assert!(
-        differ.is_empty(),
-        "two clean builds in two places differ: {differ:?}"
-    );
+    assert_eq!(first, second, "two clean builds in two places differ");
 }
 
 /// The newest `GLIBC_2.N` symbol version a Linux binary needs (from its version strings).

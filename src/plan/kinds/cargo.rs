@@ -13,6 +13,7 @@ use crate::facts::Facts;
 use crate::manifest::ArtifactKind;
 use crate::plan::{Assembly, Batch, CacheKey, PlannedArtifact, Step, Unit};
 use crate::remap;
+use crate::reproducible::Normalization;
 use crate::targets::{self, Target};
 use crate::toolchain::Requirement;
 use crate::{path, template};
@@ -229,6 +230,9 @@ impl Kind for Cargo {
                     env.extend(remap::c_flags(&remaps, &triple, &facts.env));
                 }
             }
+            if zig {
+                env.extend(remap::zig_env(&crate::toolchain::cache_dir(), &facts.env));
+            }
             for (name, value) in &overrides.env {
                 match template::render(value, &vars) {
                     Ok(v) => {
@@ -266,9 +270,14 @@ impl Kind for Cargo {
                         source: Some(out_dir.join(&file)),
                         target: Some(target.clone()),
                         // PE and Mach-O linkers write times, GUIDs and UUIDs that differ on
-                        // every link; they are derived from the source date and the content.
-                        reproducible_time: matches!(target.os.as_str(), "windows" | "darwin")
-                            .then_some(facts.source_date_epoch),
+                        // every link, and the Mach-O debug map names this machine's folders;
+                        // they are derived from the source date, the content and the remaps.
+                        normalize: matches!(target.os.as_str(), "windows" | "darwin").then(|| {
+                            Normalization {
+                                epoch: facts.source_date_epoch,
+                                remaps: remaps.clone(),
+                            }
+                        }),
                     }
                 })
                 .collect();

@@ -118,7 +118,7 @@ impl Kind for Checksum {
                 path: name.clone(),
                 source: None,
                 target: None,
-                reproducible_time: None,
+                normalize: None,
             }];
             if per_file {
                 for (path, _) in &files {

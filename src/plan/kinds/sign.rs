@@ -130,7 +130,7 @@ impl Kind for Sign {
                 path: public_key.clone(),
                 source: None,
                 target: None,
-                reproducible_time: None,
+                normalize: None,
             });
         }
         let spec = SignSpec {

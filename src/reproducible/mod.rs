@@ -4,14 +4,29 @@
 //!   source date; a CodeView record's PDB GUID is derived from the file's content (age 1); the
 //!   header checksum is recomputed when the linker wrote one.
 //! - Mach-O (macOS, thin or universal): `LC_UUID` is derived from the content; the debug map's
-//!   `N_OSO` entries lose the object files' modification times; an ad-hoc code signature's page
-//!   hashes are recomputed afterwards, so the signature still holds.
+//!   `N_OSO` entries lose the object files' modification times and name them under the build's
+//!   remapped folders; an ad-hoc code signature is laid out again and its page hashes
+//!   recomputed, so the signature still holds (see [`macho`]).
 //!
 //! ELF needs none of this (its build id is already a content hash). Derived identifiers are
 //! SHA-256 of the file with the identifier itself (and a code signature) left out, so two builds
 //! of the same bytes get the same identifier and different bytes different ones.
 
+mod macho;
+
 use sha2::{Digest, Sha256};
+
+use crate::remap::Remap;
+
+/// How the linked binaries of one build are normalised.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Normalization {
+    /// The source date (`SOURCE_DATE_EPOCH`) time stamps become.
+    pub epoch: u64,
+    /// The build's folders and their names (see [`crate::remap`]), for the object files a
+    /// Mach-O debug map names.
+    pub remaps: Vec<Remap>,
+}
 
 /// An executable whose structures do not parse (or cannot be redone here).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,12 +35,13 @@ pub struct Malformed(String);
 
 /// Normalises `data` in place; returns whether anything changed. Files of other formats, and
 /// structures that do not parse, are left alone.
-pub fn normalize(data: &mut [u8], epoch: u32) -> Result<bool, Malformed> {
+pub fn normalize(data: &mut Vec<u8>, how: &Normalization) -> Result<bool, Malformed> {
     let before = Sha256::digest(&*data);
+    let epoch = u32::try_from(how.epoch).unwrap_or(u32::MAX);
     match data.get(..4) {
         Some([b'M', b'Z', ..]) => pe(data, epoch)?,
-        Some([0xcf, 0xfa, 0xed, 0xfe]) => macho(data)?,
-        Some([0xca, 0xfe, 0xba, 0xbe]) => fat(data)?,
+        Some([0xcf, 0xfa, 0xed, 0xfe]) => macho::normalize(data, &how.remaps)?,
+        Some([0xca, 0xfe, 0xba, 0xbe]) => macho::fat(data, &how.remaps)?,
         _ => return Ok(false),
     }
     Ok(Sha256::digest(&*data) != before)
@@ -144,120 +160,16 @@ pub fn pe_checksum(data: &[u8], field: usize) -> u32 {
     (sum as u32).wrapping_add(data.len() as u32)
 }
 
-const LC_SYMTAB: u32 = 0x2;
-const LC_UUID: u32 = 0x1b;
-const LC_CODE_SIGNATURE: u32 = 0x1d;
-const N_OSO: u8 = 0x66;
-const CSMAGIC_EMBEDDED_SIGNATURE: u32 = 0xfade_0cc0;
-const CSMAGIC_CODEDIRECTORY: u32 = 0xfade_0c02;
-const CS_HASHTYPE_SHA256: u8 = 2;
-
-/// One 64-bit little-endian Mach-O image (a whole file, or a slice of a universal one).
-fn macho(data: &mut [u8]) -> Result<(), Malformed> {
-    let bad = || Malformed("a Mach-O file whose load commands do not parse".into());
-    let ncmds = u32_le(data, 16).ok_or_else(bad)? as usize;
-    let mut at = 32;
-    let (mut uuid, mut symtab, mut signature) = (None, None, None);
-    for _ in 0..ncmds {
-        let cmd = u32_le(data, at).ok_or_else(bad)?;
-        let size = u32_le(data, at + 4).ok_or_else(bad)? as usize;
-        match cmd {
-            LC_UUID => uuid = Some(at + 8),
-            LC_SYMTAB => {
-                let off = u32_le(data, at + 8).ok_or_else(bad)? as usize;
-                let n = u32_le(data, at + 12).ok_or_else(bad)? as usize;
-                symtab = Some((off, n));
-            }
-            LC_CODE_SIGNATURE => {
-                let off = u32_le(data, at + 8).ok_or_else(bad)? as usize;
-                let len = u32_le(data, at + 12).ok_or_else(bad)? as usize;
-                signature = Some((off, len));
-            }
-            _ => {}
-        }
-        if size < 8 {
-            return Err(bad());
-        }
-        at += size;
-    }
-    // The debug map names object files with their modification times: build times.
-    if let Some((off, n)) = symtab {
-        for i in 0..n {
-            let entry = off + i * 16;
-            if data.get(entry + 4) == Some(&N_OSO) {
-                put(data, entry + 8, &0u64.to_le_bytes())?;
-            }
-        }
-    }
-    if let Some(uuid) = uuid {
-        put(data, uuid, &[0; 16])?;
-        let signed_end = signature.map_or(data.len(), |(off, _)| off.min(data.len()));
-        let id = derived_id(&Sha256::digest(&data[..signed_end]));
-        put(data, uuid, &id)?;
-    }
-    if let Some((off, len)) = signature {
-        resign(data, off, len)?;
-    }
-    Ok(())
-}
-
-/// Recomputes the page hashes of every code directory of an embedded (ad-hoc) signature.
-fn resign(data: &mut [u8], off: usize, len: usize) -> Result<(), Malformed> {
-    let bad = || Malformed("a code signature that does not parse".into());
-    if u32_be(data, off) != Some(CSMAGIC_EMBEDDED_SIGNATURE) {
-        return Ok(());
-    }
-    let count = u32_be(data, off + 8).ok_or_else(bad)? as usize;
-    for i in 0..count {
-        let blob = off + u32_be(data, off + 12 + i * 8 + 4).ok_or_else(bad)? as usize;
-        if blob >= off + len || u32_be(data, blob) != Some(CSMAGIC_CODEDIRECTORY) {
-            continue;
-        }
-        let hash_offset = u32_be(data, blob + 16).ok_or_else(bad)? as usize;
-        let slots = u32_be(data, blob + 28).ok_or_else(bad)? as usize;
-        let code_limit = u32_be(data, blob + 32).ok_or_else(bad)? as usize;
-        let hash_size = *data.get(blob + 36).ok_or_else(bad)? as usize;
-        let hash_type = *data.get(blob + 37).ok_or_else(bad)?;
-        let page_log = *data.get(blob + 39).ok_or_else(bad)? as u32;
-        if hash_type != CS_HASHTYPE_SHA256 || hash_size != 32 || page_log > 20 {
-            return Err(Malformed(format!(
-                "a code signature with hash type {hash_type} cannot be redone here; only SHA-256 ad-hoc signatures are"
-            )));
-        }
-        let page = 1usize << page_log;
-        for slot in 0..slots {
-            let start = slot * page;
-            let end = (start + page).min(code_limit).min(off);
-            let hash = Sha256::digest(data.get(start..end).ok_or_else(bad)?);
-            put(data, blob + hash_offset + slot * hash_size, &hash)?;
-        }
-    }
-    Ok(())
-}
-
-/// A universal binary: each 64-bit slice on its own.
-fn fat(data: &mut [u8]) -> Result<(), Malformed> {
-    let bad = || Malformed("a universal binary whose header does not parse".into());
-    let count = u32_be(data, 4).ok_or_else(bad)? as usize;
-    // Java class files share the magic; they have far more "architectures".
-    if count == 0 || count > 16 {
-        return Ok(());
-    }
-    for i in 0..count {
-        let entry = 8 + i * 20;
-        let off = u32_be(data, entry + 8).ok_or_else(bad)? as usize;
-        let size = u32_be(data, entry + 12).ok_or_else(bad)? as usize;
-        let slice = data.get_mut(off..off + size).ok_or_else(bad)?;
-        if slice.get(..4) == Some(&[0xcf, 0xfa, 0xed, 0xfe]) {
-            macho(slice)?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(epoch: u64) -> Normalization {
+        Normalization {
+            epoch,
+            remaps: Vec::new(),
+        }
+    }
 
     /// A minimal PE32+ with one section holding a debug directory with a CodeView record.
     fn pe_with_codeview(stamp: u32, guid: [u8; 16]) -> Vec<u8> {
@@ -294,8 +206,8 @@ mod tests {
     fn pe_stamps_and_pdb_guids_follow_the_content_not_the_clock() {
         let mut a = pe_with_codeview(0x6b04_a775, [1; 16]);
         let mut b = pe_with_codeview(0x6b04_b000, [2; 16]);
-        assert!(normalize(&mut a, 315_532_800).unwrap());
-        assert!(normalize(&mut b, 315_532_800).unwrap());
+        assert!(normalize(&mut a, &at(315_532_800)).unwrap());
+        assert!(normalize(&mut b, &at(315_532_800)).unwrap());
         assert_eq!(a, b);
         assert_eq!(&a[0x88..0x8c], &315_532_800u32.to_le_bytes());
         assert_eq!(&a[0x204..0x208], &315_532_800u32.to_le_bytes());
@@ -305,76 +217,19 @@ mod tests {
         // Other content, another GUID.
         let mut c = pe_with_codeview(0x6b04_a775, [1; 16]);
         c[0x3f0] = 9;
-        normalize(&mut c, 315_532_800).unwrap();
+        normalize(&mut c, &at(315_532_800)).unwrap();
         assert_ne!(&c[0x304..0x314], &a[0x304..0x314]);
         assert!(
-            !normalize(&mut a, 315_532_800).unwrap(),
+            !normalize(&mut a, &at(315_532_800)).unwrap(),
             "already normalized"
         );
-    }
-
-    /// A minimal arm64 Mach-O: UUID, a symbol table with one N_OSO entry, and an ad-hoc
-    /// signature over the first 0x1000 bytes (one page).
-    fn macho_signed(uuid: [u8; 16], mtime: u64) -> Vec<u8> {
-        let mut d = vec![0u8; 0x1200];
-        d[..4].copy_from_slice(&[0xcf, 0xfa, 0xed, 0xfe]);
-        d[16..20].copy_from_slice(&3u32.to_le_bytes());
-        let mut at = 32;
-        let mut cmd = |d: &mut Vec<u8>, words: &[u32], extra: &[u8]| {
-            for (i, w) in words.iter().enumerate() {
-                d[at + i * 4..at + i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-            }
-            d[at + words.len() * 4..at + words.len() * 4 + extra.len()].copy_from_slice(extra);
-            at += words[1] as usize;
-        };
-        cmd(&mut d, &[LC_UUID, 24], &uuid);
-        cmd(&mut d, &[LC_SYMTAB, 24, 0x800, 1, 0x900, 16], &[]);
-        cmd(&mut d, &[LC_CODE_SIGNATURE, 16, 0x1000, 0x200], &[]);
-        d[0x804] = N_OSO;
-        d[0x808..0x810].copy_from_slice(&mtime.to_le_bytes());
-        let sig = 0x1000;
-        d[sig..sig + 4].copy_from_slice(&CSMAGIC_EMBEDDED_SIGNATURE.to_be_bytes());
-        d[sig + 8..sig + 12].copy_from_slice(&1u32.to_be_bytes());
-        d[sig + 16..sig + 20].copy_from_slice(&20u32.to_be_bytes()); // blob at +20
-        let cd = sig + 20;
-        d[cd..cd + 4].copy_from_slice(&CSMAGIC_CODEDIRECTORY.to_be_bytes());
-        d[cd + 16..cd + 20].copy_from_slice(&64u32.to_be_bytes()); // hashOffset
-        d[cd + 28..cd + 32].copy_from_slice(&1u32.to_be_bytes()); // one code slot
-        d[cd + 32..cd + 36].copy_from_slice(&0x1000u32.to_be_bytes()); // codeLimit
-        d[cd + 36] = 32;
-        d[cd + 37] = CS_HASHTYPE_SHA256;
-        d[cd + 39] = 12;
-        d
-    }
-
-    #[test]
-    fn macho_uuid_debug_map_times_and_signature_are_redone() {
-        let mut a = macho_signed([3; 16], 1_700_000_000);
-        let mut b = macho_signed([4; 16], 1_700_000_999);
-        normalize(&mut a, 0).unwrap();
-        normalize(&mut b, 0).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(&a[0x808..0x810], &[0; 8], "N_OSO time cleared");
-        assert_ne!(&a[40..56], &[0; 16]);
-        let page_hash = Sha256::digest(&a[..0x1000]);
-        let slot = 0x1000 + 20 + 64;
-        assert_eq!(&a[slot..slot + 32], page_hash.as_slice(), "signature holds");
-        // A universal binary of two such slices.
-        let mut fat = vec![0u8; 0x3000];
-        fat[..4].copy_from_slice(&[0xca, 0xfe, 0xba, 0xbe]);
-        fat[4..8].copy_from_slice(&1u32.to_be_bytes());
-        fat[16..20].copy_from_slice(&0x1000u32.to_be_bytes());
-        fat[20..24].copy_from_slice(&0x1200u32.to_be_bytes());
-        fat[0x1000..0x2200].copy_from_slice(&macho_signed([5; 16], 42));
-        normalize(&mut fat, 0).unwrap();
-        assert_eq!(&fat[0x1000..0x2200], &a[..]);
     }
 
     #[test]
     fn other_files_are_left_alone() {
         let mut elf = b"\x7fELF rest".to_vec();
-        assert!(!normalize(&mut elf, 1).unwrap());
+        assert!(!normalize(&mut elf, &at(1)).unwrap());
         let mut class = vec![0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 50];
-        assert!(!normalize(&mut class, 1).unwrap());
+        assert!(!normalize(&mut class, &at(1)).unwrap());
     }
 }
