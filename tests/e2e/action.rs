@@ -1,6 +1,8 @@
 //! The GitHub Action's install step (`action.yml`), run as written with bash against a local
-//! file server laid out like GitHub's release downloads: it installs a verified shipit, and
-//! refuses a tampered archive or a version that is not one.
+//! file server laid out like GitHub's release downloads: it installs a shipit whose SHA256SUMS
+//! is signed with the key pinned in the action (checked with openssl, as a runner has no
+//! minisign), and refuses a tampered archive, a re-signed or unsigned release, and a version
+//! that is not one.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -25,7 +27,10 @@ fn install_script() -> String {
         script.push_str(line.strip_prefix("        ").unwrap_or(line));
         script.push('\n');
     }
-    assert!(script.contains("sha256sum -c wanted"), "{script}");
+    assert!(
+        script.contains("sha256sum -c wanted") && script.contains("openssl pkeyutl -verify"),
+        "{script}"
+    );
     assert!(
         !script.contains("${{"),
         "expressions must reach the script through env"
@@ -110,8 +115,37 @@ fn release_files(root: &Path) -> PathBuf {
     download
 }
 
-/// Runs the install step as a Linux x64 runner would, with `version` as the input.
-fn install(server: &str, version: &str, work: &Path) -> (Output, String) {
+/// A minisign key pair in `dir` (`name.pub`, `name.key`, no password); the public key's line.
+fn keypair(dir: &Path, name: &str) -> String {
+    let made = Command::new("minisign")
+        .args(["-G", "-W", "-f", "-p"])
+        .arg(dir.join(format!("{name}.pub")))
+        .arg("-s")
+        .arg(dir.join(format!("{name}.key")))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{:?}", text(&made));
+    let public = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+    public.lines().nth(1).unwrap().to_string()
+}
+
+/// Signs `download`'s SHA256SUMS with the key `name` in `dir`.
+fn sign(dir: &Path, name: &str, download: &Path) {
+    let signed = Command::new("minisign")
+        .args(["-S", "-s"])
+        .arg(dir.join(format!("{name}.key")))
+        .arg("-m")
+        .arg(download.join("SHA256SUMS"))
+        .arg("-x")
+        .arg(download.join("SHA256SUMS.minisig"))
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{:?}", text(&signed));
+}
+
+/// Runs the install step as a Linux x64 runner would, with `version` as the input and the
+/// action checked out at `action` (its `keys/release.pub` the pinned key).
+fn install(server: &str, version: &str, work: &Path, action: &Path) -> (Output, String) {
     let script = work.join("install.sh");
     std::fs::write(&script, install_script()).unwrap();
     let temp = work.join("runner-temp");
@@ -129,6 +163,8 @@ fn install(server: &str, version: &str, work: &Path) -> (Output, String) {
         .env("ACTION_REPO", "acme/shipit")
         .env("ACTION_REF", "v0.1.0")
         .env("SHIPIT_VERSION", version)
+        .env("GITHUB_ACTION_PATH", action)
+        .env("SHIPIT_PUBLIC_KEY", "")
         .env_remove("GH_TOKEN")
         .output()
         .unwrap();
@@ -136,18 +172,40 @@ fn install(server: &str, version: &str, work: &Path) -> (Output, String) {
 }
 
 #[test]
-fn the_action_installs_a_verified_release_and_refuses_a_tampered_one() {
+fn the_action_installs_a_release_signed_with_its_pinned_key_and_refuses_any_other() {
     require("bash");
     require("curl");
     require("sha256sum");
+    require("openssl");
+    require("minisign");
     let files = tempfile::tempdir().unwrap();
     let download = release_files(files.path());
     let server = serve(files.path().to_path_buf());
+    let keys = tempfile::tempdir().unwrap();
+    let action = keys.path().join("action");
+    std::fs::create_dir_all(action.join("keys")).unwrap();
+    keypair(keys.path(), "release");
+    std::fs::copy(
+        keys.path().join("release.pub"),
+        action.join("keys/release.pub"),
+    )
+    .unwrap();
+    sign(keys.path(), "release", &download);
+    let attempt = |version: &str| {
+        let work = tempfile::tempdir().unwrap();
+        let (out, added) = install(&server, version, work.path(), &action);
+        (out, added, work)
+    };
+    let refused = |why: &str| {
+        let (out, added, _work) = attempt("0.1.0");
+        assert!(!out.status.success(), "{why}: {:?}", text(&out));
+        assert!(added.is_empty(), "{why}: {added}");
+        text(&out).0
+    };
 
     // The action's own tag (no version input) and an explicit version both install.
     for version in ["", "0.1.0"] {
-        let work = tempfile::tempdir().unwrap();
-        let (out, added) = install(&server, version, work.path());
+        let (out, added, work) = attempt(version);
         assert!(out.status.success(), "{version:?}: {:?}", text(&out));
         let dir = PathBuf::from(added.trim());
         assert!(dir.starts_with(work.path().join("runner-temp")), "{added}");
@@ -156,8 +214,7 @@ fn the_action_installs_a_verified_release_and_refuses_a_tampered_one() {
     }
 
     // A version input that is not a version never reaches a URL or a path.
-    let work = tempfile::tempdir().unwrap();
-    let (out, added) = install(&server, "0.1.0/../../../etc", work.path());
+    let (out, added, _work) = attempt("0.1.0/../../../etc");
     assert!(!out.status.success());
     assert!(
         text(&out).0.contains("::error::the version input"),
@@ -166,15 +223,61 @@ fn the_action_installs_a_verified_release_and_refuses_a_tampered_one() {
     );
     assert!(added.is_empty());
 
+    // Whoever can change the release can change SHA256SUMS and sign it again, but not with
+    // the pinned key: their key is refused by number, and their signature under the pinned
+    // key's number does not verify.
+    let sums = download.join("SHA256SUMS");
+    let signature = download.join("SHA256SUMS.minisig");
+    let good_sums = std::fs::read(&sums).unwrap();
+    let good_signature = std::fs::read(&signature).unwrap();
+    std::fs::write(
+        &sums,
+        format!("{}  shipit-0.1.0-linux-x64-musl.tar.gz\n", "1".repeat(64)),
+    )
+    .unwrap();
+    keypair(keys.path(), "attacker");
+    sign(keys.path(), "attacker", &download);
+    assert!(refused("re-signed").contains("signed by another key"));
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let ours = b64
+        .decode(
+            std::fs::read_to_string(action.join("keys/release.pub"))
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap();
+    let forged = std::fs::read_to_string(&signature).unwrap();
+    let mut lines: Vec<String> = forged.lines().map(str::to_string).collect();
+    let mut bytes = b64.decode(&lines[1]).unwrap();
+    bytes[2..10].copy_from_slice(&ours[2..10]);
+    lines[1] = b64.encode(&bytes);
+    std::fs::write(&signature, lines.join("\n") + "\n").unwrap();
+    assert!(refused("forged key number").contains("does not verify"));
+    // The pinned key's own signature over other bytes, or with another trusted comment.
+    std::fs::write(&signature, &good_signature).unwrap();
+    assert!(refused("changed sums").contains("does not verify"));
+    std::fs::write(&sums, &good_sums).unwrap();
+    let mut lines: Vec<String> = String::from_utf8(good_signature.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines[2] = "trusted comment: timestamp:1\tfile:other".into();
+    std::fs::write(&signature, lines.join("\n") + "\n").unwrap();
+    assert!(refused("changed comment").contains("does not verify"));
+    // A release without a signature is not installed.
+    std::fs::remove_file(&signature).unwrap();
+    assert!(refused("unsigned").contains("has no SHA256SUMS.minisig"));
+    std::fs::write(&signature, &good_signature).unwrap();
+
     // A tampered archive fails the checksum and is never put on PATH.
     let archive = download.join("shipit-0.1.0-linux-x64-musl.tar.gz");
     let mut bytes = std::fs::read(&archive).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&archive, bytes).unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let (out, added) = install(&server, "0.1.0", work.path());
-    assert!(!out.status.success(), "{:?}", text(&out));
-    assert!(text(&out).0.contains("FAILED"), "{:?}", text(&out));
-    assert!(added.is_empty(), "{added}");
+    assert!(refused("tampered archive").contains("FAILED"));
 }

@@ -20,7 +20,9 @@ fn build(dir: &Path, args: &[&str], env: &[(&str, &str)]) {
         .args(["build", "--pipeline", "pipelines/image.toml"])
         .args(args)
         .envs(env.iter().copied())
-        .env("CARGO_TARGET_DIR", demo_target_dir("0.1.0"))
+        // Its own target folder: relinking the demo test's binaries while that test checks
+        // they stay cached failed it (regression: `demo_builds_six_targets..._cached`).
+        .env("CARGO_TARGET_DIR", demo_target_dir("0.1.0-docker"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
