@@ -289,6 +289,31 @@ fn relink(data: &mut Vec<u8>, layout: &Layout, renamed: Renamed) -> Result<(), M
     Ok(())
 }
 
+/// The fields of a code directory (the blob at `at`) that normalising reads.
+struct CodeDirectory {
+    hash_offset: usize,
+    slots: usize,
+    code_limit: usize,
+    hash_size: usize,
+    hash_type: u8,
+    page_log: u32,
+}
+
+impl CodeDirectory {
+    fn read(data: &[u8], at: usize) -> Option<CodeDirectory> {
+        let word = |field: usize| u32_be(data, at + field).map(|w| w as usize);
+        let directory = CodeDirectory {
+            hash_offset: word(16)?,
+            slots: word(28)?,
+            code_limit: word(32)?,
+            hash_size: *data.get(at + 36)? as usize,
+            hash_type: *data.get(at + 37)?,
+            page_log: *data.get(at + 39)? as u32,
+        };
+        (directory.page_log <= 20).then_some(directory)
+    }
+}
+
 /// The embedded signature `old` for a file whose signed part now ends at `code_limit`: each
 /// code directory gets as many page slots as that needs (their hashes filled in by
 /// [`resign`]); other blobs are kept.
@@ -308,19 +333,16 @@ fn resized_signature(old: &[u8], code_limit: usize) -> Result<Vec<u8>, Malformed
         let len = u32_be(old, off + 4).ok_or_else(bad)? as usize;
         let mut blob = old.get(off..off + len).ok_or_else(bad)?.to_vec();
         if u32_be(&blob, 0) == Some(CSMAGIC_CODEDIRECTORY) {
-            let hash_offset = u32_be(&blob, 16).ok_or_else(bad)? as usize;
-            let slots = u32_be(&blob, 28).ok_or_else(bad)? as usize;
-            let hash_size = *blob.get(36).ok_or_else(bad)? as usize;
-            let page_log = *blob.get(39).ok_or_else(bad)? as u32;
-            if hash_offset + slots * hash_size != len || page_log > 20 {
+            let cd = CodeDirectory::read(&blob, 0).ok_or_else(bad)?;
+            if cd.hash_offset + cd.slots * cd.hash_size != len {
                 return Err(Malformed(
                     "a code directory with data after its page hashes cannot be laid out again"
                         .into(),
                 ));
             }
-            let slots = code_limit.div_ceil(1 << page_log);
-            blob.truncate(hash_offset);
-            blob.resize(hash_offset + slots * hash_size, 0);
+            let slots = code_limit.div_ceil(1 << cd.page_log);
+            blob.truncate(cd.hash_offset);
+            blob.resize(cd.hash_offset + slots * cd.hash_size, 0);
             let words = [(4, blob.len()), (28, slots), (32, code_limit)];
             for (at, value) in words {
                 let value = u32::try_from(value).map_err(|_| bad())?;
@@ -360,23 +382,19 @@ fn resign(data: &mut [u8], off: usize, len: usize) -> Result<(), Malformed> {
         if blob >= off + len || u32_be(data, blob) != Some(CSMAGIC_CODEDIRECTORY) {
             continue;
         }
-        let hash_offset = u32_be(data, blob + 16).ok_or_else(bad)? as usize;
-        let slots = u32_be(data, blob + 28).ok_or_else(bad)? as usize;
-        let code_limit = u32_be(data, blob + 32).ok_or_else(bad)? as usize;
-        let hash_size = *data.get(blob + 36).ok_or_else(bad)? as usize;
-        let hash_type = *data.get(blob + 37).ok_or_else(bad)?;
-        let page_log = *data.get(blob + 39).ok_or_else(bad)? as u32;
-        if hash_type != CS_HASHTYPE_SHA256 || hash_size != 32 || page_log > 20 {
+        let cd = CodeDirectory::read(data, blob).ok_or_else(bad)?;
+        if cd.hash_type != CS_HASHTYPE_SHA256 || cd.hash_size != 32 {
             return Err(Malformed(format!(
-                "a code signature with hash type {hash_type} cannot be redone here; only SHA-256 ad-hoc signatures are"
+                "a code signature with hash type {} cannot be redone here; only SHA-256 ad-hoc signatures are",
+                cd.hash_type
             )));
         }
-        let page = 1usize << page_log;
-        for slot in 0..slots {
+        let page = 1usize << cd.page_log;
+        for slot in 0..cd.slots {
             let start = slot * page;
-            let end = (start + page).min(code_limit).min(off);
+            let end = (start + page).min(cd.code_limit).min(off);
             let hash = Sha256::digest(data.get(start..end).ok_or_else(bad)?);
-            put(data, blob + hash_offset + slot * hash_size, &hash)?;
+            put(data, blob + cd.hash_offset + slot * cd.hash_size, &hash)?;
         }
     }
     Ok(())

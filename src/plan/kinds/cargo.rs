@@ -160,6 +160,7 @@ impl Kind for Cargo {
             rustc_commit: crate::facts::rustc_commit(&facts.rustc),
         });
         let shipit_exe = std::env::current_exe().ok();
+        let zig_env = remap::zig_env(&crate::toolchain::cache_dir(), &facts.env);
         for target in &targets {
             let overrides = lookup_override(&options, target)
                 .cloned()
@@ -231,7 +232,7 @@ impl Kind for Cargo {
                 }
             }
             if zig {
-                env.extend(remap::zig_env(&crate::toolchain::cache_dir(), &facts.env));
+                env.extend(zig_env.iter().cloned());
             }
             for (name, value) in &overrides.env {
                 match template::render(value, &vars) {
