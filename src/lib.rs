@@ -42,6 +42,7 @@ pub mod release_notes;
 pub mod relpath;
 pub mod remap;
 pub mod report;
+pub mod reproduce;
 pub mod reproducible;
 pub mod retry;
 pub mod sbom;

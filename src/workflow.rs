@@ -25,6 +25,9 @@ pub struct Options<'a> {
     pub action: &'a str,
     /// When the nightly build runs (cron, UTC).
     pub cron: &'a str,
+    /// The release job attests every released file (GitHub artifact attestations: the only
+    /// job given `id-token: write` and `attestations: write`).
+    pub attestations: bool,
 }
 
 /// The workflow text, ending with the hash of everything above it.
@@ -66,6 +69,7 @@ pub fn render(plan: &plan::Plan, facts: &Facts, options: &Options<'_>) -> Result
                 tag_ref => format!("refs/tags/{}", facts.tag_prefix),
                 secrets => secret_variables(plan),
                 images => options.images,
+                attestations => options.attestations,
             },
         )
         .map_err(|e| Error::Internal(format!("workflow template: {e}")))?;

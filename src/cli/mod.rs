@@ -97,6 +97,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Verify the checksums and signatures of a release folder.
     Verify(VerifyArgs),
+    /// Rebuild a published release from its tag in a fresh folder and compare every file.
+    Reproduce(ReproduceArgs),
     /// Print the pipeline file's JSON Schema, for editors.
     Schema,
     /// Print shipit's man page, or write one page per command into a folder.
@@ -152,6 +154,10 @@ pub struct BuildArgs {
     /// leave checksums and signatures to `shipit release --merge`.
     #[arg(long, requires = "targets")]
     pub split: bool,
+    /// Build as someone without the project's keys does (what `shipit reproduce` runs): skip
+    /// the stages that sign with a minisign key (signatures, provenance), write packages unsigned.
+    #[arg(long)]
+    pub without_keys: bool,
 }
 
 /// `shipit release`.
@@ -305,6 +311,10 @@ pub struct CiGithubArgs {
     /// When the nightly build runs (cron, UTC).
     #[arg(long, value_name = "CRON", default_value = "0 3 * * *")]
     pub cron: String,
+    /// Leave out the GitHub artifact attestation of the released files (it needs a public
+    /// repository, or GitHub Enterprise Cloud for a private one).
+    #[arg(long)]
+    pub no_attestations: bool,
 }
 
 /// `shipit man`.
@@ -359,6 +369,35 @@ pub struct KeygenArgs {
     /// Replace existing key files.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `shipit reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The release's tag [default: the manifest's, with --manifest].
+    pub tag: Option<String>,
+    /// The GitHub repository [default: `[release.github] repo` of the pipeline here].
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// Compare with this manifest.json (a file, its folder, or an https address with the
+    /// release's files beside it) instead of the GitHub release.
+    #[arg(long, value_name = "FILE|URL")]
+    pub manifest: Option<String>,
+    /// The git repository to clone [default: the GitHub repository].
+    #[arg(long, value_name = "GIT-URL|PATH")]
+    pub source: Option<String>,
+    /// Work in this new or empty folder and keep it (clone, rebuild, log, fetched files)
+    /// [default: a temporary folder, removed unless the rebuild fails].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// The minisign public key the release's signatures are checked with [default: the
+    /// release's one .pub].
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// Rebuild with this machine's Rust toolchain even when the release records another
+    /// (without it, the recorded stable release is installed with rustup).
+    #[arg(long)]
+    pub any_toolchain: bool,
 }
 
 /// `shipit verify`.

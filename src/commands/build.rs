@@ -23,18 +23,22 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<ExitCode, Error> {
     let facts = Facts::gather(&loaded, FactsOptions::from(&args.version))?;
     let mut plan = plan::build(&loaded, &facts)?;
     if args.split {
-        plan::restrict_targets(&mut plan, &args.targets)
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        for stage in &mut plan.stages {
-            if matches!(stage.kind.as_str(), "checksum" | "sign") && stage.skip.is_none() {
-                stage.skip = Some(
-                    "a split build: checksums and signatures are made once, by `shipit release --merge`"
-                        .into(),
-                );
-            }
-        }
+        plan::split(&mut plan, &args.targets).map_err(|e| Error::Usage(e.to_string()))?;
     }
     let reporter = ui::reporter(session.ui, session.printer.clone());
+    if args.without_keys {
+        let skipped = plan::without_keys(&mut plan);
+        reporter.report(&Event::Message {
+            level: Level::Info,
+            text: &format!(
+                "--without-keys: packages unsigned{}",
+                match skipped.is_empty() {
+                    true => String::new(),
+                    false => format!(", skipping {}", skipped.join(", ")),
+                }
+            ),
+        });
+    }
     let provision = match (global.dry_run, args.no_provision) {
         (true, _) => Provision::DryRun,
         (false, true) => Provision::Forbidden,

@@ -37,6 +37,7 @@ pub fn github(session: &Session, args: &CiGithubArgs) -> Result<ExitCode, Error>
             images,
             action: &args.action,
             cron: &args.cron,
+            attestations: !args.no_attestations,
         },
     )?;
     let existing = std::fs::read_to_string(&args.output).ok();

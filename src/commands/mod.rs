@@ -12,6 +12,7 @@ mod merge;
 mod pipeline;
 mod release;
 mod report;
+mod reproduce;
 mod runtime;
 mod verify;
 
@@ -187,6 +188,7 @@ fn run(session: &Session) -> Result<ExitCode, Error> {
         Command::Rollback(args) => deploy::rollback(session, args),
         Command::Keygen(args) => keygen::run(session, args),
         Command::Verify(args) => verify::run(session, args),
+        Command::Reproduce(args) => reproduce::run(session, args),
         Command::Man(args) => docs::man(session, args),
         Command::Completions(args) => docs::completions(session, args),
     }

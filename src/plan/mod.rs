@@ -24,7 +24,7 @@ use crate::{dag, path, template};
 use kinds::StageRef;
 
 pub use artifact::PlannedArtifact;
-pub use restrict::{UnknownTarget, restrict_targets, targets};
+pub use restrict::{UnknownTarget, split, targets, without_keys};
 
 /// Default delay before the first retry.
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);

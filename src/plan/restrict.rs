@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{Plan, Unit};
+use super::{Plan, StepCommand, Unit};
 use crate::targets::Target;
+use crate::tasks::Task;
 
 /// `--target` names a target no stage builds.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,44 @@ pub fn restrict_targets(plan: &mut Plan, targets: &[String]) -> Result<(), Unkno
         }
     }
     Ok(())
+}
+
+/// One part of a split build (`build --split --targets`): only `targets` are built, and the
+/// checksums and signatures are left to `shipit release --merge`, which makes them once.
+pub fn split(plan: &mut Plan, targets: &[String]) -> Result<(), UnknownTarget> {
+    restrict_targets(plan, targets)?;
+    for stage in &mut plan.stages {
+        if matches!(stage.kind.as_str(), "checksum" | "sign") && stage.skip.is_none() {
+            stage.skip = Some(
+                "a split build: checksums and signatures are made once, by `shipit release --merge`"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The plan as a stranger without the project's keys builds it (`build --without-keys`, what
+/// `shipit reproduce` runs): stages that sign with a minisign key (signatures, provenance) are
+/// skipped, and packages are written unsigned. Returns the stages skipped.
+pub fn without_keys(plan: &mut Plan) -> Vec<String> {
+    let mut skipped = Vec::new();
+    for stage in &mut plan.stages {
+        let signs = stage.units.iter().flat_map(|u| u.steps.iter()).any(|step| {
+            matches!(&step.command, StepCommand::Task(task) if task.minisign_key().is_some())
+        });
+        if signs && stage.skip.is_none() {
+            stage.skip = Some("--without-keys: its signatures are the release's own".into());
+            skipped.push(stage.name.clone());
+        }
+        for step in stage.units.iter_mut().flat_map(|u| u.steps.iter_mut()) {
+            if let StepCommand::Task(Task::Package(task)) = &mut step.command {
+                task.key = None;
+                task.spec.signed_by = None;
+            }
+        }
+    }
+    skipped
 }
 
 /// Every target the plan builds, by name, in plan order.

@@ -33,6 +33,36 @@ fn the_production_workflow_is_snapshotted_and_passes_actionlint() {
             "{target}"
         );
     }
+    // The attestation permissions belong to the release job alone: the workflow's own
+    // permissions and the build jobs stay read-only.
+    let release_job = workflow.find("\n  release:\n").expect("a release job");
+    for permission in ["id-token: write", "attestations: write"] {
+        assert_eq!(workflow.matches(permission).count(), 1, "{permission}");
+        assert!(
+            workflow.find(permission).unwrap() > release_job,
+            "{permission}"
+        );
+    }
+    assert!(workflow.contains("uses: actions/attest-build-provenance@v3"));
+    assert!(workflow[..release_job].contains("permissions:\n  contents: read\n"));
+
+    let run = shipit(&repo_root())
+        .args([
+            "ci",
+            "github",
+            "--pipeline",
+            "pipelines/production.toml",
+            "--no-attestations",
+            "--output",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{:?}", text(&run));
+    let without = std::fs::read_to_string(&file).unwrap();
+    assert!(!without.contains("id-token") && !without.contains("attest-build-provenance"));
+    let lint = Command::new("actionlint").arg(&file).output().unwrap();
+    assert!(lint.status.success(), "actionlint: {:?}", text(&lint));
 }
 
 fn project(targets: &str) -> tempfile::TempDir {

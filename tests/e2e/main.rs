@@ -27,6 +27,7 @@ mod package;
 mod release;
 mod release_check;
 mod release_notes;
+mod reproduce;
 mod split;
 mod supply_chain;
 mod systemd;

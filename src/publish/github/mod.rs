@@ -25,6 +25,7 @@ mod channel;
 pub mod config;
 mod encoding;
 mod flow;
+mod repository;
 mod types;
 mod upload;
 
@@ -118,7 +119,8 @@ pub struct Client {
     /// The API root, without a trailing slash (`https://api.github.com`,
     /// `https://HOST/api/v3`).
     api: Url,
-    auth: HeaderValue,
+    /// `Bearer <token>`; none for anonymous reads (`shipit reproduce` of a public release).
+    auth: Option<HeaderValue>,
     budget: Arc<Budget>,
     /// Held while an upload lists a release's assets and deletes a broken one: GitHub pages
     /// lists by offset, so a delete by a concurrent upload would shift an asset past the page
@@ -184,10 +186,18 @@ impl Client {
                     "bad GitHub API URL `{api_url}`: expected https://HOST[/PATH]"
                 ))
             })?;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            GithubError::Setup("the GitHub token holds characters a header cannot carry".into())
-        })?;
-        auth.set_sensitive(true);
+        let auth = match token {
+            "" => None,
+            token => {
+                let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    GithubError::Setup(
+                        "the GitHub token holds characters a header cannot carry".into(),
+                    )
+                })?;
+                auth.set_sensitive(true);
+                Some(auth)
+            }
+        };
         let mut headers = HeaderMap::new();
         headers.insert(
             http::header::ACCEPT,
@@ -220,6 +230,14 @@ impl Client {
             budget: Arc::new(Budget::new(max_wait)),
             reconciling: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// `request` with the token, when there is one.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Some(auth) => request.header(http::header::AUTHORIZATION, auth.clone()),
+            None => request,
+        }
     }
 
     /// The address of `path` (`/repos/...`, with its query) under the API root.
@@ -272,10 +290,7 @@ impl Client {
         body: &Body<'_>,
         attempt: u32,
     ) -> Result<Answer, (String, Duration)> {
-        let mut request = self
-            .http
-            .request(method, url.clone())
-            .header(http::header::AUTHORIZATION, self.auth.clone());
+        let mut request = self.authorized(self.http.request(method, url.clone()));
         if let Body::Json(value) = body {
             request = request.json(value);
         }
@@ -513,77 +528,6 @@ impl Client {
             .await?;
         let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
         Self::parse(&answer, &what)
-    }
-
-    /// Points `tag` at `sha`, creating the tag when it does not exist yet.
-    pub async fn move_tag(&self, repo: &str, tag: &str, sha: &str) -> Result<(), GithubError> {
-        let what = format!("moving the tag {tag}");
-        let url = self.endpoint(&format!("/repos/{repo}/git/refs/tags/{}", encode_ref(tag)))?;
-        let answer = self
-            .call(
-                &what,
-                Method::PATCH,
-                &url,
-                Body::Json(&json!({"sha": sha, "force": true})),
-            )
-            .await?;
-        if answer.status == StatusCode::OK {
-            return Ok(());
-        }
-        let url = self.endpoint(&format!("/repos/{repo}/git/refs"))?;
-        let answer = self
-            .call(
-                &what,
-                Method::POST,
-                &url,
-                Body::Json(&json!({"ref": format!("refs/tags/{tag}"), "sha": sha})),
-            )
-            .await?;
-        Self::expect(answer, &what, &[StatusCode::CREATED]).map(|_| ())
-    }
-
-    /// Opens a pull request from `head` into `base`; one already open for `head` is fine.
-    /// Returns its address when GitHub gives one.
-    pub async fn open_pull_request(
-        &self,
-        repo: &str,
-        head: &str,
-        base: &str,
-        title: &str,
-        body: &str,
-    ) -> Result<Option<String>, GithubError> {
-        let what = format!("opening a pull request on {repo}");
-        let request = json!({"title": title, "head": head, "base": base, "body": body});
-        let url = self.endpoint(&format!("/repos/{repo}/pulls"))?;
-        let answer = self
-            .call(&what, Method::POST, &url, Body::Json(&request))
-            .await?;
-        if answer.status == StatusCode::UNPROCESSABLE_ENTITY
-            && answer.body.contains("A pull request already exists")
-        {
-            return Ok(None);
-        }
-        let answer = Self::expect(answer, &what, &[StatusCode::CREATED])?;
-        let value: Value = Self::parse(&answer, &what)?;
-        Ok(value["html_url"].as_str().map(str::to_string))
-    }
-
-    /// The repository's default branch.
-    pub async fn default_branch(&self, repo: &str) -> Result<String, GithubError> {
-        let what = format!("reading the repository {repo}");
-        let url = self.endpoint(&format!("/repos/{repo}"))?;
-        let answer = self.call(&what, Method::GET, &url, Body::None).await?;
-        let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
-        let value: Value = Self::parse(&answer, &what)?;
-        value["default_branch"]
-            .as_str()
-            .filter(|b| !b.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| GithubError::Api {
-                what,
-                status: 200,
-                message: "the answer names no default branch".into(),
-            })
     }
 
     /// Every release of the repository, drafts included, newest first.

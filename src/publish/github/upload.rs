@@ -39,9 +39,7 @@ impl Client {
             .map_err(|e| AttemptError::File(file.path.clone(), e))?;
         let stream = tokio_util::io::ReaderStream::with_capacity(handle, 64 * 1024);
         let response = self
-            .http
-            .post(url)
-            .header(http::header::AUTHORIZATION, self.auth.clone())
+            .authorized(self.http.post(url))
             .header(http::header::CONTENT_TYPE, &file.content_type)
             .header(http::header::CONTENT_LENGTH, file.size)
             .body(reqwest::Body::wrap_stream(stream))
@@ -106,8 +104,23 @@ impl Client {
     /// once, with the token only when it goes to a host the token may go to; no more than the
     /// asset's size is read.
     pub async fn asset_sha256(&self, repo: &str, asset: &Asset) -> Result<String, GithubError> {
+        Ok(self
+            .download_asset(repo, asset, &mut std::io::sink())
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Streams an asset's bytes into `to` (redirect and token as [`Client::asset_sha256`]),
+    /// and returns their SHA-256; `None` when GitHub sends more than the asset's size, which
+    /// is then not the file, whatever it holds.
+    pub async fn download_asset(
+        &self,
+        repo: &str,
+        asset: &Asset,
+        to: &mut dyn std::io::Write,
+    ) -> Result<Option<String>, GithubError> {
         use sha2::Digest;
-        let what = format!("downloading {} to compare it", asset.name);
+        let what = format!("downloading {}", asset.name);
         let failed = |e: reqwest::Error| GithubError::GaveUp {
             what: what.clone(),
             attempts: 1,
@@ -120,7 +133,7 @@ impl Client {
                 .get(url.clone())
                 .header(http::header::ACCEPT, "application/octet-stream");
             if self.trusted(&url) {
-                request.header(http::header::AUTHORIZATION, self.auth.clone())
+                self.authorized(request)
             } else {
                 request
             }
@@ -154,12 +167,16 @@ impl Client {
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
             read += chunk.len() as u64;
             if read > asset.size {
-                // Longer than GitHub says it is: not the file, whatever it hashes to.
-                return Ok(String::new());
+                return Ok(None);
             }
             hasher.update(&chunk);
+            to.write_all(&chunk).map_err(|e| GithubError::GaveUp {
+                what: what.clone(),
+                attempts: 1,
+                last: e.to_string(),
+            })?;
         }
-        Ok(hex::encode(hasher.finalize()))
+        Ok(Some(hex::encode(hasher.finalize())))
     }
 }
 
