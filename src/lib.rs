@@ -47,6 +47,7 @@ pub mod reproducible;
 pub mod retry;
 pub mod sbom;
 pub mod secrets;
+pub mod sigstore;
 pub mod targets;
 pub mod tasks;
 pub mod template;

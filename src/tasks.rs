@@ -23,6 +23,8 @@ pub enum Task {
     Checksum(ChecksumSpec),
     /// Sign files with the stage's key.
     Sign(SignSpec),
+    /// Sign files keyless through Sigstore.
+    Keyless(KeylessSpec),
     /// Write a .deb or .rpm (boxed: a package's spec is far larger than the other tasks).
     Package(Box<PackageTask>),
     /// Write `install.sh` with the archives' digests.
@@ -56,6 +58,21 @@ pub struct ProvenanceTask {
     pub stage: String,
     /// Where its key comes from.
     pub key: KeySource,
+}
+
+/// Files to sign keyless: the job's OIDC identity, certified by Fulcio, logged in Rekor; a
+/// Sigstore bundle is written beside each.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeylessSpec {
+    /// The stage.
+    pub stage: String,
+    /// Files to sign; each gets `<file>.sigstore.json`.
+    pub files: Vec<PathBuf>,
+    /// Fulcio and Rekor.
+    pub endpoints: crate::sigstore::Endpoints,
+    /// The root each bundle is checked against once written (the public-good one when unset
+    /// and the endpoints are the public-good ones).
+    pub trusted_root: Option<PathBuf>,
 }
 
 /// Files to sign, planned before the run; the key itself never enters the plan, only where
@@ -96,6 +113,11 @@ pub enum KeyError {
     /// The variable that should hold the key is empty or not set.
     #[error("the signing key variable `{0}` is not set")]
     NotSet(String),
+    /// Keyless signing has no OIDC token to prove who signs.
+    #[error(
+        "keyless signing needs an OIDC token: in GitHub Actions give the job `permissions: id-token: write`; elsewhere set SIGSTORE_ID_TOKEN"
+    )]
+    NoOidcToken,
     /// Neither a file nor a variable was named.
     #[error("no signing key: set `key.file` or `key.env`")]
     Unnamed,
@@ -142,6 +164,9 @@ pub enum TaskError {
     /// The checksum file was not written.
     #[error(transparent)]
     Checksum(#[from] crate::checksum::ChecksumError),
+    /// Keyless signing failed.
+    #[error(transparent)]
+    Keyless(#[from] crate::sigstore::sign::SignError),
     /// The stage's signing key was not loaded before the run (a bug in the caller).
     #[error("no signing key was loaded for stage `{0}`")]
     NoKey(String),
@@ -273,6 +298,11 @@ pub struct TaskContext {
 }
 
 impl Task {
+    /// Whether it makes signatures only the project can make (a key, or its CI identity).
+    pub fn signs(&self) -> bool {
+        self.minisign_key().is_some() || matches!(self, Task::Keyless(_))
+    }
+
     /// The stage and minisign key the task signs with, loaded before the run.
     pub fn minisign_key(&self) -> Option<(&str, &KeySource)> {
         match self {
@@ -301,6 +331,12 @@ impl Task {
                     spec.files.len()
                 ))
             }
+            Task::Keyless(spec) => crate::sigstore::sign::sign_files(
+                &spec.files,
+                &spec.endpoints,
+                spec.trusted_root.as_deref(),
+            )
+            .map_err(TaskError::Keyless),
             Task::Sign(spec) => {
                 let key = context
                     .keys
@@ -418,6 +454,10 @@ impl fmt::Display for Task {
             Task::Sign(spec) => {
                 let files: Vec<String> = spec.files.iter().map(name).collect();
                 write!(f, "sign {}", files.join(", "))
+            }
+            Task::Keyless(spec) => {
+                let files: Vec<String> = spec.files.iter().map(name).collect();
+                write!(f, "sign {} keyless (Sigstore)", files.join(", "))
             }
             Task::Generate(spec) => write!(
                 f,

@@ -424,6 +424,22 @@ pub struct VerifyArgs {
     /// it, each is a warning).
     #[arg(long, conflicts_with = "image")]
     pub strict: bool,
+    /// Sigstore bundles (`*.sigstore.json`) must be signed by this identity (an email, or a
+    /// workflow's URI).
+    #[arg(long, value_name = "IDENTITY", conflicts_with = "github_repo")]
+    pub certificate_identity: Option<String>,
+    /// Sigstore bundles must be signed by a GitHub Actions workflow of this repository
+    /// (the issuer defaults to GitHub Actions').
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub github_repo: Option<String>,
+    /// The OIDC issuer that vouched for the identity (`https://token.actions.githubusercontent.com`,
+    /// `https://accounts.google.com`, ...).
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Check Sigstore bundles against this `trusted_root.json` [default: the public-good
+    /// instance's root, shipped with shipit].
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -19,7 +19,12 @@ pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
                 unlisted: Vec::new(),
             }
         }
-        (None, Some(path)) => verify(path, args.key.as_deref(), args.pgp_key.as_deref())?,
+        (None, Some(path)) => verify(
+            path,
+            args.key.as_deref(),
+            args.pgp_key.as_deref(),
+            &keyless(args),
+        )?,
         (None, None) => return Err(Error::Usage("name a folder or file, or --image".into())),
     };
     let failed: Vec<&Finding> = checks.iter().filter(|f| !f.ok).collect();
@@ -68,5 +73,25 @@ pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
             checks.len() + if args.strict { unlisted.len() } else { 0 },
             names.join(", ")
         )))
+    }
+}
+
+/// How Sigstore bundles are checked, from the identity options.
+fn keyless(args: &VerifyArgs) -> crate::verify::sigstore::Options {
+    const ACTIONS: &str = "https://token.actions.githubusercontent.com";
+    let server = crate::github_urls::server_url();
+    crate::verify::sigstore::Options {
+        policy: crate::sigstore::Policy {
+            identity: args.certificate_identity.clone(),
+            identity_prefix: args
+                .github_repo
+                .as_ref()
+                .map(|repo| format!("{server}/{repo}/.github/workflows/")),
+            issuer: args
+                .certificate_oidc_issuer
+                .clone()
+                .or_else(|| args.github_repo.as_ref().map(|_| ACTIONS.to_owned())),
+        },
+        trusted_root: args.trusted_root.clone(),
     }
 }

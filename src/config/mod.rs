@@ -27,7 +27,7 @@ pub use kinds::{ChannelInfo, Extensions, KindInfo, StageRef, TableInfo};
 pub use load_error::LoadError;
 use load_error::candidates;
 pub use types::*;
-pub use values::{Duration, KeyConfig, Size, ValueError};
+pub use values::{Duration, KeyConfig, SigstoreInstance, SigstoreKey, Size, ValueError};
 
 /// One step of a path into the TOML document: a key or an array index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -278,4 +278,42 @@ pub struct KeyConfig {
     pub env: Option<String>,
     /// An environment variable holding the key's password (unencrypted keys need none).
     pub password_env: Option<String>,
+    /// Keyless signing through Sigstore (sign stages only): `true` for the public-good
+    /// instance, or `{ fulcio = "...", rekor = "...", trusted_root = "..." }` for another.
+    pub sigstore: Option<SigstoreKey>,
+}
+
+impl KeyConfig {
+    /// The Sigstore instance when keyless signing is on.
+    pub fn keyless(&self) -> Option<SigstoreInstance> {
+        match &self.sigstore {
+            Some(SigstoreKey::On(true)) => Some(SigstoreInstance::default()),
+            Some(SigstoreKey::Instance(instance)) => Some(instance.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// `sigstore = true`, or the instance to use.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SigstoreKey {
+    /// The public-good instance (`true`), or off.
+    On(bool),
+    /// Another instance.
+    Instance(SigstoreInstance),
+}
+
+/// A Sigstore instance: its Fulcio and Rekor, and the trusted root that checks what they
+/// answer (the public-good ones when unset).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigstoreInstance {
+    /// Fulcio's address. Default: `https://fulcio.sigstore.dev`.
+    pub fulcio: Option<String>,
+    /// Rekor's address. Default: `https://rekor.sigstore.dev`.
+    pub rekor: Option<String>,
+    /// The instance's `trusted_root.json`, relative to the pipeline file; each bundle is
+    /// checked against it once written. Default: the public-good root shipit ships.
+    pub trusted_root: Option<String>,
 }

@@ -31,6 +31,11 @@ pub fn signing_keys(plan: &Plan, tasks: &mut TaskContext) -> Result<(), StageKey
                             .insert(stage.to_owned(), source.load().map_err(failed)?);
                     }
                 }
+                StepCommand::Task(Task::Keyless(_))
+                    if !crate::sigstore::sign::token_available() =>
+                {
+                    return Err(failed(KeyError::NoOidcToken));
+                }
                 StepCommand::Task(Task::Package(task)) => {
                     if let (Some(source), Some(signer)) = (&task.key, &task.spec.signed_by)
                         && !tasks.pgp_keys.contains_key(signer)

@@ -85,6 +85,12 @@ pub fn describe(error: &reqwest::Error) -> String {
     text
 }
 
+/// An HTTP client builder with the TLS provider installed and shipit's user agent set.
+pub fn builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,14 +87,16 @@ pub fn split(plan: &mut Plan, targets: &[String]) -> Result<(), UnknownTarget> {
 }
 
 /// The plan as a stranger without the project's keys builds it (`build --without-keys`, what
-/// `shipit reproduce` runs): stages that sign with a minisign key (signatures, provenance) are
-/// skipped, and packages are written unsigned. Returns the stages skipped.
+/// `shipit reproduce` runs): stages that sign (with a minisign key, or keyless through
+/// Sigstore: signatures, provenance) are skipped, and packages are written unsigned. Returns the stages skipped.
 pub fn without_keys(plan: &mut Plan) -> Vec<String> {
     let mut skipped = Vec::new();
     for stage in &mut plan.stages {
-        let signs = stage.units.iter().flat_map(|u| u.steps.iter()).any(|step| {
-            matches!(&step.command, StepCommand::Task(task) if task.minisign_key().is_some())
-        });
+        let signs = stage
+            .units
+            .iter()
+            .flat_map(|u| u.steps.iter())
+            .any(|step| matches!(&step.command, StepCommand::Task(task) if task.signs()));
         if signs && stage.skip.is_none() {
             stage.skip = Some("--without-keys: its signatures are the release's own".into());
             skipped.push(stage.name.clone());

@@ -191,8 +191,7 @@ impl ManifestRelease {
                 .map_err(|e| {
                     ReproduceError::Setup(format!("cannot start the async runtime: {e}"))
                 })?;
-            let http = reqwest::Client::builder()
-                .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+            let http = crate::http::builder()
                 .connect_timeout(Duration::from_secs(30))
                 .read_timeout(Duration::from_secs(120))
                 .build()

@@ -17,6 +17,7 @@ use crate::relpath::{self, RelPath};
 mod image;
 mod packages;
 mod provenance;
+pub mod sigstore;
 
 pub use image::image;
 
@@ -48,7 +49,12 @@ pub struct Report {
 /// Every check of `path`: a folder (with `key`, or the `.pub` in it; packages and repositories
 /// with `pgp_key`, or the repository's own key), or one file (with `key`, through its
 /// `.minisig` or a signed checksum file beside it).
-pub fn verify(path: &Path, key: Option<&Path>, pgp_key: Option<&Path>) -> Result<Report, Error> {
+pub fn verify(
+    path: &Path,
+    key: Option<&Path>,
+    pgp_key: Option<&Path>,
+    keyless: &sigstore::Options,
+) -> Result<Report, Error> {
     let mut unlisted = Vec::new();
     let findings = if path.is_dir() {
         let pgp_key = pgp_key
@@ -63,8 +69,15 @@ pub fn verify(path: &Path, key: Option<&Path>, pgp_key: Option<&Path>) -> Result
             folder_key(path, &files, key)?.as_ref(),
         ));
         findings.extend(packages::check(path, &files, pgp_key.as_ref()));
+        findings.extend(sigstore::check(path, &files, keyless)?);
         unlisted = uncovered(&files, &findings);
         findings
+    } else if path.is_file()
+        && key.is_none()
+        && (keyless.policy.is_set()
+            || Path::new(&format!("{}.sigstore.json", path.display())).exists())
+    {
+        vec![sigstore::check_file(path, None, keyless)?]
     } else if path.is_file() {
         let key = key.ok_or_else(|| {
             Error::Usage("verifying a single file needs its public key: --key <FILE>".into())
@@ -80,7 +93,7 @@ pub fn verify(path: &Path, key: Option<&Path>, pgp_key: Option<&Path>) -> Result
     };
     if findings.is_empty() {
         return Err(Error::Usage(format!(
-            "{} holds no checksum files (`*SUMS`, `*.sha256`), signatures (`*.minisig`), provenance, packages or repositories",
+            "{} holds no checksum files (`*SUMS`, `*.sha256`), signatures (`*.minisig`, `*.sigstore.json`), provenance, packages or repositories",
             path.display()
         )));
     }

@@ -20,6 +20,7 @@ mod github_fake;
 mod homebrew;
 mod installer;
 mod keep_going;
+mod keyless;
 mod linux_packages;
 mod nightly;
 mod npm;

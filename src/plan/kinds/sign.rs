@@ -9,7 +9,7 @@ use crate::config::validate::template_problem;
 use crate::config::{KeyConfig, Problem};
 use crate::manifest::ArtifactKind;
 use crate::plan::{PlannedArtifact, Unit};
-use crate::tasks::{KeySource, SignSpec, Task};
+use crate::tasks::{KeySource, KeylessSpec, SignSpec, Task};
 use crate::{path, template};
 
 /// Options of `uses = "sign"`.
@@ -41,6 +41,27 @@ pub(super) fn key_problem(
     what: &str,
 ) -> Option<Problem> {
     match key {
+        Some(key) if key.sigstore.is_some() => {
+            let keyless = key.keyless().is_some();
+            if what != "a sign stage" && keyless {
+                Some(
+                    Problem::new(format!("{what} cannot sign keyless"), stage.span("key"))
+                        .help("`sigstore` is for `uses = \"sign\"` stages; give this one a minisign key"),
+                )
+            } else if keyless && (key.file.is_some() || key.env.is_some()) {
+                Some(
+                    Problem::new("`key` is either a minisign key or `sigstore`, not both", stage.span("key"))
+                        .help("drop `file`/`env` to sign keyless, or `sigstore` to sign with the key"),
+                )
+            } else if !keyless && key.file.is_some() == key.env.is_some() {
+                Some(
+                    Problem::new("`sigstore = false` and no key", stage.span("key"))
+                        .help("set `file` or `env`, or `sigstore = true`"),
+                )
+            } else {
+                None
+            }
+        }
         None => Some(
             Problem::new(format!("{what} needs a `key`"), stage.span("uses"))
                 .help("add `key = { env = \"SHIPIT_SIGNING_KEY\", password_env = \"SHIPIT_SIGNING_PASSWORD\" }`; `shipit keygen` makes one"),
@@ -113,6 +134,9 @@ impl Kind for Sign {
             })?,
             None => format!("{}.pub", context.facts.project),
         };
+        if let Some(instance) = key.keyless() {
+            return Ok(keyless(stage, context, &to_sign, &instance));
+        }
         let mut artifacts: Vec<PlannedArtifact> = to_sign
             .iter()
             .map(|a| {
@@ -144,5 +168,41 @@ impl Kind for Sign {
             units: vec![Unit::task(None, Task::Sign(spec), artifacts)],
             requires: Vec::new(),
         })
+    }
+}
+
+/// A keyless sign stage: one Sigstore bundle beside each file, no key file.
+fn keyless(
+    stage: &StageRef<'_>,
+    context: &Context<'_>,
+    to_sign: &[&PlannedArtifact],
+    instance: &crate::config::SigstoreInstance,
+) -> Expansion {
+    let defaults = crate::sigstore::Endpoints::default();
+    let spec = KeylessSpec {
+        stage: stage.name.to_string(),
+        files: to_sign.iter().map(|a| context.dist_path(&a.path)).collect(),
+        endpoints: crate::sigstore::Endpoints {
+            fulcio: instance.fulcio.clone().unwrap_or(defaults.fulcio),
+            rekor: instance.rekor.clone().unwrap_or(defaults.rekor),
+        },
+        trusted_root: instance
+            .trusted_root
+            .as_deref()
+            .map(|f| stage.loaded.resolve(f)),
+    };
+    let artifacts = to_sign
+        .iter()
+        .map(|a| {
+            PlannedArtifact::written(
+                crate::sigstore::bundle::file_name(&a.path),
+                ArtifactKind::Signature,
+                a.target.clone(),
+            )
+        })
+        .collect();
+    Expansion {
+        units: vec![Unit::task(None, Task::Keyless(spec), artifacts)],
+        requires: Vec::new(),
     }
 }

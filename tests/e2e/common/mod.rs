@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod pushgateway;
 pub mod receivers;
 pub mod registry;
+pub mod sigstore;
 pub mod token_service;
 pub mod verdaccio;
 pub mod wire;

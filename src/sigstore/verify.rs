@@ -1,0 +1,168 @@
+//! Checking a bundle offline, in the order Sigstore's clients do: a verified time from the
+//! log's signed promise, the certificate's chain at that time and its CT timestamp, its use
+//! and identity against the policy, the log entry's proofs, then the signature over the file
+//! and the entry's agreement with it.
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+
+use super::bundle::Bundle;
+use super::rekor;
+use super::trust::{TrustedRoot, at};
+use super::x509::{self, Cert};
+
+/// Who must have signed.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// The certificate's identity (its email or URI), exactly.
+    pub identity: Option<String>,
+    /// Or: an identity starting with this (a repository's workflows, for attestations).
+    pub identity_prefix: Option<String>,
+    /// The OIDC issuer Fulcio recorded, exactly.
+    pub issuer: Option<String>,
+}
+
+impl Policy {
+    /// Whether it names anyone: a bundle checked against no identity proves nothing about who.
+    pub fn is_set(&self) -> bool {
+        (self.identity.is_some() || self.identity_prefix.is_some()) && self.issuer.is_some()
+    }
+
+    fn check(&self, cert: &Cert) -> Result<(String, String), String> {
+        let identity = cert.identity().ok_or("the certificate names no identity")?;
+        let issuer = cert
+            .oidc_issuer()
+            .ok_or("the certificate names no OIDC issuer")?;
+        if let Some(wanted) = &self.identity
+            && &identity != wanted
+        {
+            return Err(format!("signed by {identity}, not {wanted}"));
+        }
+        if let Some(prefix) = &self.identity_prefix
+            && !identity.starts_with(prefix.as_str())
+        {
+            return Err(format!(
+                "signed by {identity}, not a workflow under {prefix}"
+            ));
+        }
+        if let Some(wanted) = &self.issuer
+            && &issuer != wanted
+        {
+            return Err(format!("its identity was issued by {issuer}, not {wanted}"));
+        }
+        Ok((identity, issuer))
+    }
+}
+
+/// What a bundle that holds says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    /// Who signed.
+    pub identity: String,
+    /// Who vouched for them.
+    pub issuer: String,
+    /// The log entry.
+    pub log_index: u64,
+    /// When the log took it (Unix seconds).
+    pub integrated_time: u64,
+}
+
+/// Checks `bundle` for the file whose SHA-256 is `sha256`.
+pub fn verify(
+    bundle: &Bundle,
+    sha256: &[u8],
+    root: &TrustedRoot,
+    policy: &Policy,
+) -> Result<Verified, String> {
+    let [entry] = bundle.verification_material.tlog_entries.as_slice() else {
+        return Err(format!(
+            "{} transparency log entries, not one: without its entry nothing says when it was signed",
+            bundle.verification_material.tlog_entries.len()
+        ));
+    };
+    if entry.kind_version.kind != "hashedrekord" || entry.kind_version.version != "0.0.1" {
+        return Err(format!(
+            "a {} {} log entry, not a hashedrekord 0.0.1",
+            entry.kind_version.kind, entry.kind_version.version
+        ));
+    }
+    if entry.inclusion_promise.is_none() {
+        return Err("no signed entry timestamp: nothing says when it was signed".into());
+    }
+    let time: SystemTime = at(entry.integrated_time.0);
+    let leaf = Cert::from_der(&bundle.verification_material.certificate.raw_bytes.0)?;
+    let (_, chain) = x509::chain(&leaf, root, time)?;
+    let issuer_cert = chain.first().ok_or("an empty chain")?;
+    x509::sct(&leaf, issuer_cert, root)?;
+    leaf.for_code_signing()?;
+    let (identity, issuer) = policy.check(&leaf)?;
+    rekor::verify_entry(entry, root)?;
+    let signature = &bundle.message_signature;
+    if signature.message_digest.algorithm != "SHA2_256"
+        || signature.message_digest.digest.0 != sha256
+    {
+        return Err("the bundle is for another file (its digest differs)".into());
+    }
+    leaf.public_key()?
+        .verify_prehash(sha256, &signature.signature.0)
+        .map_err(|e| format!("over this file: {e}"))?;
+    agrees(
+        &entry.canonicalized_body.0,
+        sha256,
+        &signature.signature.0,
+        &leaf.der,
+    )?;
+    Ok(Verified {
+        identity,
+        issuer,
+        log_index: entry.log_index.0,
+        integrated_time: entry.integrated_time.0,
+    })
+}
+
+/// The log entry records this digest, this signature and this certificate.
+fn agrees(body: &[u8], sha256: &[u8], signature: &[u8], cert: &[u8]) -> Result<(), String> {
+    let inconsistent = || "its log entry records another signature, file or certificate".to_owned();
+    let body: serde_json::Value = serde_json::from_slice(body).map_err(|_| inconsistent())?;
+    let spec = &body["spec"];
+    let pem = spec["signature"]["publicKey"]["content"]
+        .as_str()
+        .and_then(|c| STANDARD.decode(c).ok())
+        .and_then(|p| String::from_utf8(p).ok())
+        .and_then(|p| pem_der(&p));
+    let ok = body["kind"] == "hashedrekord"
+        && spec["data"]["hash"]["algorithm"] == "sha256"
+        && spec["data"]["hash"]["value"].as_str() == Some(hex::encode(sha256).as_str())
+        && spec["signature"]["content"]
+            .as_str()
+            .and_then(|c| STANDARD.decode(c).ok())
+            .as_deref()
+            == Some(signature)
+        && pem.as_deref() == Some(cert);
+    ok.then_some(()).ok_or_else(inconsistent)
+}
+
+/// The DER of a PEM certificate.
+pub fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    STANDARD.decode(body).ok()
+}
+
+/// A DER certificate as PEM.
+pub fn der_pem(der: &[u8]) -> String {
+    let text = STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
