@@ -30,6 +30,19 @@ pub struct Options<'a> {
     pub attestations: bool,
 }
 
+/// Whether the plan signs keyless: the job that signs needs an OIDC token.
+fn signs_keyless(plan: &plan::Plan) -> bool {
+    plan.stages
+        .iter()
+        .flat_map(|s| s.units.iter().flat_map(|u| u.steps.iter()))
+        .any(|step| {
+            matches!(
+                &step.command,
+                plan::StepCommand::Task(crate::tasks::Task::Keyless(_))
+            )
+        })
+}
+
 /// The workflow text, ending with the hash of everything above it.
 pub fn render(plan: &plan::Plan, facts: &Facts, options: &Options<'_>) -> Result<String, Error> {
     let pipeline = options.pipeline;
@@ -70,6 +83,7 @@ pub fn render(plan: &plan::Plan, facts: &Facts, options: &Options<'_>) -> Result
                 secrets => secret_variables(plan),
                 images => options.images,
                 attestations => options.attestations,
+                id_token => options.attestations || signs_keyless(plan),
             },
         )
         .map_err(|e| Error::Internal(format!("workflow template: {e}")))?;

@@ -398,6 +398,10 @@ pub struct ReproduceArgs {
     /// (without it, the recorded stable release is installed with rustup).
     #[arg(long)]
     pub any_toolchain: bool,
+    /// Check the release's Sigstore bundles against this `trusted_root.json` [default: the
+    /// public-good instance's root, shipped with shipit].
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 /// `shipit verify`.

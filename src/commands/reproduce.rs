@@ -29,6 +29,7 @@ pub fn run(session: &Session, args: &ReproduceArgs) -> Result<ExitCode, Error> {
         work_dir: args.work_dir.clone(),
         public_key: args.public_key.clone(),
         any_toolchain: args.any_toolchain,
+        trusted_root: args.trusted_root.clone(),
         api_url: crate::github_urls::api_url(),
         token: crate::publish::github::token().unwrap_or_default(),
     };

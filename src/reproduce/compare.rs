@@ -80,6 +80,8 @@ pub struct Sides<'a> {
     pub scratch: &'a Path,
     /// A key the user gave (`--public-key`).
     pub pinned: Option<&'a PublicKey>,
+    /// What Sigstore bundles are checked against.
+    pub trusted_root: &'a crate::sigstore::TrustedRoot,
 }
 
 /// Compares every published file.
@@ -109,6 +111,8 @@ pub fn compare(sides: &Sides) -> Result<Vec<Outcome>, ReproduceError> {
             key_verdict(file, &key)
         } else if let Some(signed) = file.name.strip_suffix(".minisig") {
             signature(sides, file, signed, &key)?
+        } else if let Some(signed) = file.name.strip_suffix(".sigstore.json") {
+            bundle(sides, file, signed)?
         } else if file.name.ends_with(".intoto.jsonl") {
             provenance(sides, file, &rebuilt)?
         } else if made.is_none() {
@@ -213,6 +217,46 @@ fn signature(
         Ok(_) => (
             Verdict::Holds,
             format!("signs the rebuilt {signed} ({from}, {})", key.key_id()),
+        ),
+        Err(e) => (
+            Verdict::Differs,
+            format!("does not hold over the rebuilt {signed}: {e}"),
+        ),
+    })
+}
+
+/// A published Sigstore bundle over the rebuilt file it signs (offline, against the trusted
+/// root; who signed is reported, for the reader to judge).
+fn bundle(
+    sides: &Sides,
+    file: &PublishedFile,
+    signed: &str,
+) -> Result<(Verdict, String), ReproduceError> {
+    let rebuilt = sides.dist.join(signed);
+    let Ok((_, sha256)) = crate::manifest::hash_file(&rebuilt) else {
+        return Ok((
+            Verdict::Missing,
+            format!("the rebuild made no {signed} to check it over"),
+        ));
+    };
+    let text = read_small(&fetch(sides, file)?)?;
+    let checked =
+        crate::sigstore::Bundle::from_json(&String::from_utf8_lossy(&text)).and_then(|bundle| {
+            let digest = hex::decode(&sha256).map_err(|e| e.to_string())?;
+            crate::sigstore::verify(
+                &bundle,
+                &digest,
+                sides.trusted_root,
+                &crate::sigstore::Policy::default(),
+            )
+        });
+    Ok(match checked {
+        Ok(v) => (
+            Verdict::Holds,
+            format!(
+                "signs the rebuilt {signed}: {} (issuer {}), Rekor entry {}",
+                v.identity, v.issuer, v.log_index
+            ),
         ),
         Err(e) => (
             Verdict::Differs,

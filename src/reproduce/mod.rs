@@ -61,6 +61,8 @@ pub struct Options {
     pub public_key: Option<PathBuf>,
     /// Rebuild with this machine's toolchain even when the release records another.
     pub any_toolchain: bool,
+    /// The trusted root Sigstore bundles are checked against (the public-good one when unset).
+    pub trusted_root: Option<PathBuf>,
     /// The GitHub API root.
     pub api_url: String,
     /// A GitHub token, or empty.
@@ -184,12 +186,22 @@ pub fn run(options: &Options, say: &dyn Fn(&str)) -> Result<Report, ReproduceErr
         Some(path) => Some(read_key(path)?),
         None => None,
     };
+    let trusted_root = match &options.trusted_root {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| crate::sigstore::TrustedRoot::from_json(&text))
+            .map_err(|e| {
+                ReproduceError::Usage(format!("--trusted-root {}: {e}", path.display()))
+            })?,
+        None => crate::sigstore::TrustedRoot::public_good(),
+    };
     let files = compare::compare(&compare::Sides {
         published: published.as_ref(),
         rebuilt: &built.manifest,
         dist: &built.dist,
         scratch: &scratch,
         pinned: pinned.as_ref(),
+        trusted_root: &trusted_root,
     })?;
     let folder = temporary.is_none().then(|| work.clone());
     Ok(Report {

@@ -186,3 +186,29 @@ fn an_existing_hand_written_workflow_points_at_output_not_allow_edits() {
         "name: Our own release\non: push\n"
     );
 }
+
+#[test]
+fn a_keyless_sign_stage_gives_the_release_job_an_oidc_token_even_without_attestations() {
+    require("actionlint");
+    let dir = project("\"linux-x64\"");
+    let pipeline = std::fs::read_to_string(dir.path().join("shipit.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("shipit.toml"),
+        format!(
+            "{pipeline}\n[stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
+             [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
+             [stages.sign]\nneeds = [\"checksum\"]\nuses = \"sign\"\nkey = {{ sigstore = true }}\n"
+        ),
+    )
+    .unwrap();
+    let (code, stderr) = ci(dir.path(), &["--no-attestations"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let file = dir.path().join(".github/workflows/release.yml");
+    let workflow = std::fs::read_to_string(&file).unwrap();
+    let release_job = workflow.find("\n  release:\n").expect("a release job");
+    assert_eq!(workflow.matches("id-token: write").count(), 1, "{workflow}");
+    assert!(workflow.find("id-token: write").unwrap() > release_job);
+    assert!(!workflow.contains("attestations: write"));
+    let lint = Command::new("actionlint").arg(&file).output().unwrap();
+    assert!(lint.status.success(), "actionlint: {:?}", text(&lint));
+}

@@ -31,7 +31,8 @@ fn project(sigstore: &Sigstore) -> tempfile::TempDir {
              [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
              [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
              [stages.sign]\nuses = \"sign\"\nneeds = [\"checksum\"]\nartifacts = \"all\"\n\
-             key = {{ sigstore = {{ fulcio = \"{}\", rekor = \"{}\", trusted_root = \"trusted_root.json\" }} }}\n",
+             key = {{ sigstore = {{ fulcio = \"{}\", rekor = \"{}\", trusted_root = \"trusted_root.json\" }} }}\n\n\
+             [release.github]\nrepo = \"acme/tiny\"\n",
             sigstore.fulcio, sigstore.rekor
         ),
     )
@@ -39,6 +40,7 @@ fn project(sigstore: &Sigstore) -> tempfile::TempDir {
     git(root, &["init", "-q", "-b", "main"]);
     git(root, &["add", "."]);
     git(root, &["commit", "-qm", "feat: first"]);
+    git(root, &["tag", "v1.0.0"]);
     dir
 }
 
@@ -223,6 +225,37 @@ fn keyless_bundles_verify_with_sigstores_own_verifier_and_shipit_and_every_forge
         },
         &sums,
         "inclusion proof",
+    );
+
+    // Released, then rebuilt elsewhere by someone without the CI identity: every bundle on
+    // the release holds over the rebuilt file it signs.
+    let fake = crate::common::fake_github::FakeGithub::start(crate::release::TOKEN);
+    let release = shipit(root)
+        .arg("release")
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", crate::release::TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(release.status.code(), Some(0), "{:?}", text(&release));
+    let stranger = tempfile::tempdir().unwrap();
+    let out = shipit(stranger.path())
+        .args(["reproduce", "v1.0.0", "--repo", "acme/tiny", "--source"])
+        .arg(root)
+        .arg("--trusted-root")
+        .arg(root.join("trusted_root.json"))
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_TOKEN", crate::release::TOKEN)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("SHA256SUMS.sigstore.json"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("holds") && line.contains(&identity()),
+        "{line}"
     );
 
     // A certificate already expired when the log took the signature: the build refuses its
