@@ -444,6 +444,13 @@ pub struct VerifyArgs {
     /// instance's root, shipped with shipit].
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
+    /// Check the file's attestations in this file (a bundle, `gh attestation download`'s JSON
+    /// lines, or the API's answer).
+    #[arg(long, value_name = "FILE", conflicts_with = "github_attestation")]
+    pub attestation: Option<PathBuf>,
+    /// Check the file's attestations as GitHub's API holds them for --github-repo.
+    #[arg(long, requires = "github_repo")]
+    pub github_attestation: bool,
 }
 
 #[cfg(test)]

@@ -19,6 +19,16 @@ pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
                 unlisted: Vec::new(),
             }
         }
+        (None, Some(path)) if args.attestation.is_some() || args.github_attestation => {
+            let from = match &args.attestation {
+                Some(file) => crate::verify::sigstore::Attestations::File(file.clone()),
+                None => crate::verify::sigstore::Attestations::Github,
+            };
+            Report {
+                checks: crate::verify::sigstore::check_attestations(path, &from, &keyless(args))?,
+                unlisted: Vec::new(),
+            }
+        }
         (None, Some(path)) => verify(
             path,
             args.key.as_deref(),
@@ -93,5 +103,6 @@ fn keyless(args: &VerifyArgs) -> crate::verify::sigstore::Options {
                 .or_else(|| args.github_repo.as_ref().map(|_| ACTIONS.to_owned())),
         },
         trusted_root: args.trusted_root.clone(),
+        github_repo: args.github_repo.clone(),
     }
 }

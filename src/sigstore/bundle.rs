@@ -74,8 +74,34 @@ pub struct Bundle {
     pub media_type: String,
     /// What it is checked with.
     pub verification_material: VerificationMaterial,
-    /// The signature over a file (absent for a DSSE bundle, which shipit does not read).
-    pub message_signature: MessageSignature,
+    /// The signature over a file's digest (a signature bundle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_signature: Option<MessageSignature>,
+    /// A signed in-toto statement (an attestation bundle, as GitHub's attestations are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsse_envelope: Option<DsseEnvelope>,
+}
+
+/// A DSSE envelope as a bundle holds it (bytes as base64).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DsseEnvelope {
+    /// The statement.
+    pub payload: B64,
+    /// `application/vnd.in-toto+json`.
+    pub payload_type: String,
+    /// Its signatures (exactly one, by the certificate's key).
+    pub signatures: Vec<DsseSignature>,
+}
+
+/// One DSSE signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DsseSignature {
+    /// ECDSA (DER) over the envelope's pre-authentication encoding.
+    pub sig: B64,
+    /// Unused by Sigstore.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub keyid: String,
 }
 
 /// The certificate and the log entry.
@@ -195,6 +221,9 @@ impl Bundle {
                 "media type `{}` is not a bundle shipit reads",
                 bundle.media_type
             ));
+        }
+        if bundle.message_signature.is_some() == bundle.dsse_envelope.is_some() {
+            return Err("a bundle holds either a message signature or a DSSE envelope".into());
         }
         Ok(bundle)
     }

@@ -17,4 +17,4 @@ pub mod x509;
 pub use bundle::Bundle;
 pub use sign::{Endpoints, Signer};
 pub use trust::TrustedRoot;
-pub use verify::{Policy, Verified, verify};
+pub use verify::{Policy, Verified, verify, verify_attestation};

@@ -22,6 +22,39 @@ pub fn hashedrekord(sha256: &[u8], signature: &[u8], cert_pem: &str) -> String {
     )
 }
 
+/// Checks a `dsse` 0.0.1 entry's body records this envelope: its payload's SHA-256, and its
+/// one signature by this certificate.
+pub fn dsse_agrees(
+    body: &[u8],
+    payload: &[u8],
+    signature: &[u8],
+    cert: &[u8],
+) -> Result<(), String> {
+    let inconsistent = || "its log entry records another envelope or certificate".to_owned();
+    let body: serde_json::Value = serde_json::from_slice(body).map_err(|_| inconsistent())?;
+    let spec = &body["spec"];
+    let signatures = spec["signatures"].as_array().ok_or_else(inconsistent)?;
+    let [only] = signatures.as_slice() else {
+        return Err(inconsistent());
+    };
+    let verifier = only["verifier"]
+        .as_str()
+        .and_then(|v| STANDARD.decode(v).ok())
+        .and_then(|p| String::from_utf8(p).ok())
+        .and_then(|p| super::verify::pem_der(&p));
+    let ok = body["kind"] == "dsse"
+        && spec["payloadHash"]["algorithm"] == "sha256"
+        && spec["payloadHash"]["value"].as_str()
+            == Some(hex::encode(Sha256::digest(payload)).as_str())
+        && only["signature"]
+            .as_str()
+            .and_then(|s| STANDARD.decode(s).ok())
+            .as_deref()
+            == Some(signature)
+        && verifier.as_deref() == Some(cert);
+    ok.then_some(()).ok_or_else(inconsistent)
+}
+
 /// Checks a bundle's entry against the root's logs: the log is known and was in use at the
 /// entry's time, the inclusion proof reaches the checkpoint's root, the checkpoint and the
 /// signed entry timestamp are the log's signatures.

@@ -277,13 +277,14 @@ impl Signer {
                 },
                 tlog_entries: vec![tlog],
             },
-            message_signature: MessageSignature {
+            message_signature: Some(MessageSignature {
                 message_digest: MessageDigest {
                     algorithm: "SHA2_256".into(),
                     digest: B64(sha256.to_vec()),
                 },
                 signature: B64(signature),
-            },
+            }),
+            dsse_envelope: None,
         })
     }
 }

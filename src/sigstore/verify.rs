@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use super::bundle::Bundle;
+use super::keys::Hash;
 use super::rekor;
 use super::trust::{TrustedRoot, at};
 use super::x509::{self, Cert};
@@ -77,30 +78,12 @@ pub fn verify(
     root: &TrustedRoot,
     policy: &Policy,
 ) -> Result<Verified, String> {
-    let [entry] = bundle.verification_material.tlog_entries.as_slice() else {
-        return Err(format!(
-            "{} transparency log entries, not one: without its entry nothing says when it was signed",
-            bundle.verification_material.tlog_entries.len()
-        ));
-    };
-    if entry.kind_version.kind != "hashedrekord" || entry.kind_version.version != "0.0.1" {
-        return Err(format!(
-            "a {} {} log entry, not a hashedrekord 0.0.1",
-            entry.kind_version.kind, entry.kind_version.version
-        ));
-    }
-    if entry.inclusion_promise.is_none() {
-        return Err("no signed entry timestamp: nothing says when it was signed".into());
-    }
-    let time: SystemTime = at(entry.integrated_time.0);
-    let leaf = Cert::from_der(&bundle.verification_material.certificate.raw_bytes.0)?;
-    let (_, chain) = x509::chain(&leaf, root, time)?;
-    let issuer_cert = chain.first().ok_or("an empty chain")?;
-    x509::sct(&leaf, issuer_cert, root)?;
-    leaf.for_code_signing()?;
-    let (identity, issuer) = policy.check(&leaf)?;
-    rekor::verify_entry(entry, root)?;
-    let signature = &bundle.message_signature;
+    let signature = bundle
+        .message_signature
+        .as_ref()
+        .ok_or("an attestation bundle (a signed statement), not a signature of the file")?;
+    let (leaf, verified) = common(bundle, root, policy, "hashedrekord")?;
+    let entry = &bundle.verification_material.tlog_entries[0];
     if signature.message_digest.algorithm != "SHA2_256"
         || signature.message_digest.digest.0 != sha256
     {
@@ -115,12 +98,88 @@ pub fn verify(
         &signature.signature.0,
         &leaf.der,
     )?;
-    Ok(Verified {
-        identity,
-        issuer,
-        log_index: entry.log_index.0,
-        integrated_time: entry.integrated_time.0,
-    })
+    Ok(verified)
+}
+
+/// Checks an attestation bundle (a DSSE envelope holding an in-toto statement, as GitHub's
+/// artifact attestations and `sigstore attest` write); returns who signed and the statement.
+/// The caller checks the statement names its file.
+pub fn verify_attestation(
+    bundle: &Bundle,
+    root: &TrustedRoot,
+    policy: &Policy,
+) -> Result<(Verified, serde_json::Value), String> {
+    let envelope = bundle
+        .dsse_envelope
+        .as_ref()
+        .ok_or("a signature bundle, not an attestation")?;
+    let (leaf, verified) = common(bundle, root, policy, "dsse")?;
+    let entry = &bundle.verification_material.tlog_entries[0];
+    let [signature] = envelope.signatures.as_slice() else {
+        return Err("an envelope with other than one signature".into());
+    };
+    if envelope.payload_type != crate::provenance::dsse::IN_TOTO {
+        return Err(format!(
+            "a `{}` payload, not an in-toto statement",
+            envelope.payload_type
+        ));
+    }
+    let pae = crate::provenance::dsse::pae(&envelope.payload_type, &envelope.payload.0);
+    leaf.public_key()?
+        .verify(Hash::Sha256, &pae, &signature.sig.0)
+        .map_err(|e| format!("its envelope: {e}"))?;
+    rekor::dsse_agrees(
+        &entry.canonicalized_body.0,
+        &envelope.payload.0,
+        &signature.sig.0,
+        &leaf.der,
+    )?;
+    let statement = serde_json::from_slice(&envelope.payload.0)
+        .map_err(|e| format!("its statement is not JSON: {e}"))?;
+    Ok((verified, statement))
+}
+
+/// What both kinds of bundle are checked for, in Sigstore's order: one log entry of `kind`
+/// 0.0.1 with a signed time, the certificate's chain at that time, its SCT, its use and its
+/// identity, then the entry's proofs. Returns the certificate.
+fn common(
+    bundle: &Bundle,
+    root: &TrustedRoot,
+    policy: &Policy,
+    kind: &str,
+) -> Result<(Cert, Verified), String> {
+    let [entry] = bundle.verification_material.tlog_entries.as_slice() else {
+        return Err(format!(
+            "{} transparency log entries, not one: without its entry nothing says when it was signed",
+            bundle.verification_material.tlog_entries.len()
+        ));
+    };
+    if entry.kind_version.kind != kind || entry.kind_version.version != "0.0.1" {
+        return Err(format!(
+            "a {} {} log entry, not a {kind} 0.0.1",
+            entry.kind_version.kind, entry.kind_version.version
+        ));
+    }
+    if entry.inclusion_promise.is_none() {
+        return Err("no signed entry timestamp: nothing says when it was signed".into());
+    }
+    let time: SystemTime = at(entry.integrated_time.0);
+    let leaf = Cert::from_der(&bundle.verification_material.certificate.raw_bytes.0)?;
+    let (_, chain) = x509::chain(&leaf, root, time)?;
+    let issuer_cert = chain.first().ok_or("an empty chain")?;
+    x509::sct(&leaf, issuer_cert, root)?;
+    leaf.for_code_signing()?;
+    let (identity, issuer) = policy.check(&leaf)?;
+    rekor::verify_entry(entry, root)?;
+    Ok((
+        leaf,
+        Verified {
+            identity,
+            issuer,
+            log_index: entry.log_index.0,
+            integrated_time: entry.integrated_time.0,
+        },
+    ))
 }
 
 /// The log entry records this digest, this signature and this certificate.

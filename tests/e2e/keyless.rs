@@ -300,3 +300,106 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// GitHub artifact attestations: a provenance attestation made by the Sigstore project's own
+/// client (`sigstore attest`, as `actions/attest-build-provenance` makes them) against the
+/// stand-ins verifies with `shipit verify --attestation` and, stored in the fake GitHub, with
+/// `--github-attestation`; another repository, or a file it does not name, is refused.
+#[test]
+fn attestations_made_by_sigstores_client_verify_offline_and_through_githubs_api() {
+    require("sigstore");
+    let sigstore = Sigstore::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let file = root.join("tiny-1.0.0-linux-x64.tar.gz");
+    std::fs::write(&file, b"the released archive").unwrap();
+    let other = root.join("other.tar.gz");
+    std::fs::write(&other, b"not what was attested").unwrap();
+    std::fs::write(
+        root.join("trusted_root.json"),
+        sigstore.trusted_root().to_string(),
+    )
+    .unwrap();
+    let config = root.join("trust_config.json");
+    std::fs::write(&config, sigstore.trust_config().to_string()).unwrap();
+    let predicate = root.join("predicate.json");
+    std::fs::write(
+        &predicate,
+        r#"{"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1",
+            "externalParameters": {"workflow": {"repository": "https://github.com/acme/tiny"}},
+            "resolvedDependencies": []},
+            "runDetails": {"builder": {"id": "https://github.com/actions/runner"}, "metadata": {}}}"#,
+    )
+    .unwrap();
+    let bundle = root.join("attestation.sigstore.json");
+    let out = Command::new("sigstore")
+        .arg("--trust-config")
+        .arg(&config)
+        .args(["attest", "--predicate"])
+        .arg(&predicate)
+        .args(["--predicate-type", "https://slsa.dev/provenance/v1"])
+        .args(["--identity-token", &sigstore.mint_token(), "--bundle"])
+        .arg(&bundle)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sigstore attest: {:?}", text(&out));
+
+    let verify = |target: &Path, how: &[&str], repo: &str, api: Option<&str>| {
+        let mut command = shipit(root);
+        command
+            .arg("verify")
+            .arg(target)
+            .args(how)
+            .args(["--github-repo", repo, "--trusted-root"])
+            .arg(root.join("trusted_root.json"));
+        if let Some(api) = api {
+            // The API is the fake's; the workflows are on github.com, as the token says.
+            command
+                .env("GITHUB_API_URL", api)
+                .env("GITHUB_SERVER_URL", "https://github.com")
+                .env("GITHUB_TOKEN", crate::release::TOKEN);
+        }
+        command.output().unwrap()
+    };
+    let offline = ["--attestation", bundle.to_str().unwrap()];
+    let out = verify(&file, &offline, "acme/tiny", None);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("https://slsa.dev/provenance/v1 attested by https://github.com/acme/tiny/"),
+        "{stdout}"
+    );
+    let out = verify(&file, &offline, "evil/tiny", None);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let out = verify(&other, &offline, "acme/tiny", None);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("does not name this file"), "{stdout}");
+
+    // Through the API, as GitHub serves what the attest action stored.
+    let fake = crate::common::fake_github::FakeGithub::start(crate::release::TOKEN);
+    let digest = crate::common::fake_github::sha256(b"the released archive");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    fake.add_attestation(&format!("sha256:{digest}"), stored);
+    let out = verify(
+        &file,
+        &["--github-attestation"],
+        "acme/tiny",
+        Some(&fake.url),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = verify(
+        &other,
+        &["--github-attestation"],
+        "acme/tiny",
+        Some(&fake.url),
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("no attestation names this file"),
+        "{stdout}"
+    );
+}

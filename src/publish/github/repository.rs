@@ -78,4 +78,17 @@ impl Client {
                 message: "the answer names no default branch".into(),
             })
     }
+
+    /// The attestations of the artifact with `digest` (`sha256:<hex>`), as GitHub's API
+    /// answers: `{"attestations": [{"bundle": ...}, ...]}`; none is an empty list.
+    pub async fn attestations(&self, repo: &str, digest: &str) -> Result<Value, GithubError> {
+        let what = format!("reading the attestations of {digest} on {repo}");
+        let url = self.endpoint(&format!("/repos/{repo}/attestations/{digest}"))?;
+        let answer = self.call(&what, Method::GET, &url, Body::None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(json!({ "attestations": [] }));
+        }
+        let answer = Self::expect(answer, &what, &[StatusCode::OK])?;
+        Self::parse(&answer, &what)
+    }
 }

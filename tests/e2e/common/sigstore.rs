@@ -194,6 +194,13 @@ impl Sigstore {
     }
 }
 
+impl Sigstore {
+    /// A token the stand-in Fulcio accepts, as a job would get it.
+    pub fn mint_token(&self) -> String {
+        mint(&self.state)
+    }
+}
+
 /// `GET /token?audience=sigstore`: a JWT for the workflow, for the request token only.
 fn token(state: &Mutex<State>, head: &super::wire::Head, _: &[u8]) -> (u16, Value) {
     let auth = head.header("authorization").unwrap_or_default();
@@ -203,10 +210,19 @@ fn token(state: &Mutex<State>, head: &super::wire::Head, _: &[u8]) -> (u16, Valu
     if head.query("audience").as_deref() != Some("sigstore") {
         return (400, json!({ "message": "audience must be sigstore" }));
     }
+    (200, json!({ "value": mint(state) }))
+}
+
+/// A JWT for the workflow, remembered as issued.
+fn mint(state: &Mutex<State>) -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let claims = json!({
         "iss": ISSUER, "aud": "sigstore", "sub": "repo:acme/tiny:ref:refs/tags/v1.0.0",
         "repository": "acme/tiny", "job_workflow_ref": WORKFLOW,
-        "exp": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() + 300,
+        "iat": now, "exp": now + 300,
     });
     let jwt = format!(
         "{}.{}.{}",
@@ -215,7 +231,7 @@ fn token(state: &Mutex<State>, head: &super::wire::Head, _: &[u8]) -> (u16, Valu
         URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
     );
     state.lock().unwrap().tokens.insert(jwt.clone());
-    (200, json!({ "value": jwt }))
+    jwt
 }
 
 /// `POST /api/v2/signingCert`: a certificate for a key whose owner proves possession by
@@ -227,11 +243,17 @@ fn fulcio(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, 
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return (400, json!({ "message": "not JSON" }));
     };
+    // The token in the body (a public key request) or as the bearer (a CSR).
+    let bearer = head
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
     let token = request["credentials"]["oidcIdentityToken"]
         .as_str()
+        .map(str::to_owned)
+        .or(bearer)
         .unwrap_or_default();
     let mut state = state.lock().unwrap();
-    if !state.tokens.contains(token) {
+    if !state.tokens.contains(&token) {
         return (401, json!({ "message": "unknown token" }));
     }
     let claims: Value = serde_json::from_slice(
@@ -240,26 +262,46 @@ fn fulcio(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, 
             .unwrap(),
     )
     .unwrap();
-    let pem = request["publicKeyRequest"]["publicKey"]["content"]
-        .as_str()
-        .unwrap_or_default();
-    let Ok(public) = VerifyingKey::from_public_key_pem(pem) else {
-        return (400, json!({ "message": "bad public key" }));
-    };
-    let proof = request["publicKeyRequest"]["proofOfPossession"]
-        .as_str()
-        .and_then(|p| STANDARD.decode(p).ok())
-        .and_then(|p| p256::ecdsa::Signature::from_der(&p).ok());
     let sub = claims["sub"].as_str().unwrap();
-    let held = proof.is_some_and(|sig| {
-        p256::ecdsa::signature::Verifier::verify(&public, sub.as_bytes(), &sig).is_ok()
-    });
-    if !held {
+    let proven = match request["certificateSigningRequest"].as_str() {
+        // A CSR proves possession by its own signature.
+        Some(csr) => STANDARD
+            .decode(csr)
+            .ok()
+            .and_then(|pem| shipit::sigstore::verify::pem_der(&String::from_utf8_lossy(&pem)))
+            .and_then(|der| x509_cert::request::CertReq::from_der(&der).ok())
+            .and_then(|csr| {
+                let spki = csr.info.public_key.to_der().ok()?;
+                let key = VerifyingKey::from_public_key_der(&spki).ok()?;
+                let sig = p256::ecdsa::Signature::from_der(csr.signature.as_bytes()?).ok()?;
+                p256::ecdsa::signature::Verifier::verify(&key, &csr.info.to_der().ok()?, &sig)
+                    .ok()
+                    .map(|_| key)
+            }),
+        None => {
+            let pem = request["publicKeyRequest"]["publicKey"]["content"]
+                .as_str()
+                .unwrap_or_default();
+            let proof = request["publicKeyRequest"]["proofOfPossession"]
+                .as_str()
+                .and_then(|p| STANDARD.decode(p).ok())
+                .and_then(|p| p256::ecdsa::Signature::from_der(&p).ok());
+            VerifyingKey::from_public_key_pem(pem)
+                .ok()
+                .filter(|public| {
+                    proof.is_some_and(|sig| {
+                        p256::ecdsa::signature::Verifier::verify(public, sub.as_bytes(), &sig)
+                            .is_ok()
+                    })
+                })
+        }
+    };
+    let Some(public) = proven else {
         return (
             400,
             json!({ "message": "proof of possession does not hold" }),
         );
-    }
+    };
     let leaf = issue(
         &mut state,
         &public,
@@ -443,6 +485,15 @@ fn rekor(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, V
     let Ok(entry) = serde_json::from_slice::<Value>(body) else {
         return (400, json!({ "message": "not JSON" }));
     };
+    if entry["kind"] == "dsse" && entry["apiVersion"] == "0.0.1" {
+        return match dsse_body(&entry) {
+            Some(body) => append(state, body),
+            None => (
+                400,
+                json!({ "message": "the envelope's signature does not verify" }),
+            ),
+        };
+    }
     if entry["kind"] != "hashedrekord" || entry["apiVersion"] != "0.0.1" {
         return (400, json!({ "message": "only hashedrekord 0.0.1" }));
     }
@@ -479,7 +530,43 @@ fn rekor(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, V
     if !holds {
         return (400, json!({ "message": "the signature does not verify" }));
     }
-    let body = canonical(&entry).into_bytes();
+    append(state, canonical(&entry).into_bytes())
+}
+
+/// The `dsse` entry Rekor stores for a proposed envelope whose one signature holds with the
+/// proposed certificate's key: the envelope's and payload's hashes and the signature.
+fn dsse_body(entry: &Value) -> Option<Vec<u8>> {
+    let proposed = &entry["spec"]["proposedContent"];
+    let envelope_text = proposed["envelope"].as_str()?;
+    let envelope: Value = serde_json::from_str(envelope_text).ok()?;
+    let verifier = proposed["verifiers"].as_array()?.first()?.as_str()?;
+    let pem = STANDARD.decode(verifier).ok()?;
+    let der = shipit::sigstore::verify::pem_der(&String::from_utf8_lossy(&pem))?;
+    let cert = Certificate::from_der(&der).ok()?;
+    let spki = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
+    let key = VerifyingKey::from_public_key_der(&spki).ok()?;
+    let payload = STANDARD.decode(envelope["payload"].as_str()?).ok()?;
+    let payload_type = envelope["payloadType"].as_str()?;
+    let [signature] = envelope["signatures"].as_array()?.as_slice() else {
+        return None;
+    };
+    let sig_b64 = signature["sig"].as_str()?;
+    let sig = p256::ecdsa::Signature::from_der(&STANDARD.decode(sig_b64).ok()?).ok()?;
+    let pae = shipit::provenance::dsse::pae(payload_type, &payload);
+    p256::ecdsa::signature::Verifier::verify(&key, &pae, &sig).ok()?;
+    let body = json!({
+        "apiVersion": "0.0.1", "kind": "dsse",
+        "spec": {
+            "envelopeHash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope_text.as_bytes())) },
+            "payloadHash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload)) },
+            "signatures": [{ "signature": sig_b64, "verifier": verifier }],
+        },
+    });
+    Some(canonical(&body).into_bytes())
+}
+
+/// Appends a canonical body to the log; the answer Rekor gives for it.
+fn append(state: &Mutex<State>, body: Vec<u8>) -> (u16, Value) {
     let mut state = state.lock().unwrap();
     state.leaves.push(leaf_hash(&body));
     let index = state.leaves.len() - 1;

@@ -182,6 +182,8 @@ struct State {
     burned_tags: std::collections::BTreeSet<String>,
     /// Requests refused because a release is immutable (`METHOD path: why`).
     immutability_refusals: Vec<String>,
+    /// Artifact attestations by subject digest (`sha256:<hex>`): their bundles.
+    attestations: BTreeMap<String, Vec<Value>>,
 }
 
 /// Which listener a request came to.
@@ -250,6 +252,7 @@ impl FakeGithub {
                 max_per_page: 100,
                 upload_origin_override: None,
                 no_digests: false,
+                attestations: BTreeMap::new(),
                 immutable: false,
                 burned_tags: Default::default(),
                 immutability_refusals: Vec::new(),
@@ -403,6 +406,16 @@ impl FakeGithub {
 }
 
 impl FakeGithub {
+    /// Stores an attestation bundle for the artifact with `digest` (`sha256:<hex>`), as
+    /// `actions/attest-build-provenance` does.
+    pub fn add_attestation(&self, digest: &str, bundle: Value) {
+        self.state()
+            .attestations
+            .entry(digest.to_owned())
+            .or_default()
+            .push(bundle);
+    }
+
     /// Adds a finished asset to the release for `tag`; returns its id.
     pub fn add_asset(&self, tag: &str, name: &str, data: &[u8]) -> u64 {
         let mut state = self.state();
@@ -682,6 +695,16 @@ impl Server {
             }
             (Host::Uploads, ..) => not_found(),
             (_, "GET", ["repos", owner, repo]) => ok(200, repository_json(owner, repo)),
+            // The artifact attestations API: the bundles stored for a subject digest.
+            (_, "GET", ["repos", _, _, "attestations", digest]) => {
+                match state.attestations.get(*digest) {
+                    Some(bundles) => ok(
+                        200,
+                        serde_json::json!({ "attestations": bundles.iter().map(|b| serde_json::json!({ "bundle": b, "repository_id": 1 })).collect::<Vec<_>>() }),
+                    ),
+                    None => not_found(),
+                }
+            }
             (_, "GET", ["repos", owner, repo, "releases", "tags", tag]) => {
                 match state
                     .releases
