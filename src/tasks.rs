@@ -28,7 +28,7 @@ pub enum Task {
     /// Write a .deb or .rpm (boxed: a package's spec is far larger than the other tasks).
     Package(Box<PackageTask>),
     /// Write `install.sh` with the archives' digests.
-    Installer(crate::installer::InstallerSpec),
+    Installer(Box<crate::installer::InstallerSpec>),
     /// Write one target's SBOMs.
     Sbom(Box<crate::sbom::SbomSpec>),
     /// Write the signed provenance of the artifacts.

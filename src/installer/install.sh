@@ -34,6 +34,15 @@ SHIPIT_BINARIES
 # The minisign public key that signs SHA256SUMS (empty: the release is not signed).
 public_key=@PUBLIC_KEY_Q@
 
+# The identity and OIDC issuer that sign SHA256SUMS keyless (empty: not signed keyless). With
+# --sigstore (or @SIGSTORE_VAR@=1) the check is required; else it runs when cosign or
+# sigstore is installed. @TRUST_VAR@ names a client trust configuration for a private
+# Sigstore instance (sigstore's --trust-config).
+sigstore_identity=@SIGSTORE_IDENTITY_Q@
+sigstore_issuer=@SIGSTORE_ISSUER_Q@
+require_sigstore="${@SIGSTORE_VAR@:-0}"
+sigstore_trust="${@TRUST_VAR@:-}"
+
 say() { printf '%s: %s\n' "$project" "$1" >&2; }
 die() {
 	printf '%s: error: %s\n' "$project" "$1" >&2
@@ -50,6 +59,8 @@ usage: install.sh [--to DIR] [--base-url URL] [--uninstall]
   --base-url URL  download the archives from a mirror of the release
                   (also: @BASE_URL_VAR@=URL)
   --uninstall     remove the binaries from DIR
+  --sigstore      require the keyless signature of SHA256SUMS (cosign or sigstore
+                  checks it; also: @SIGSTORE_VAR@=1)
 EOF
 }
 
@@ -75,6 +86,10 @@ while [ $# -gt 0 ]; do
 		;;
 	--uninstall)
 		uninstall=1
+		shift
+		;;
+	--sigstore)
+		require_sigstore=1
 		shift
 		;;
 	-h | --help)
@@ -199,6 +214,41 @@ if [ -n "$public_key" ] && command -v minisign >/dev/null 2>&1; then
 	grep -qF "$want_sum  $file" "$tmp/SHA256SUMS" ||
 		die "the signed SHA256SUMS does not list $file with this SHA-256: refused"
 	say "SHA256SUMS is signed by the release key"
+fi
+
+if [ -n "$sigstore_identity" ]; then
+	verifier=
+	if command -v cosign >/dev/null 2>&1 && [ -z "$sigstore_trust" ]; then
+		verifier=cosign
+	elif command -v sigstore >/dev/null 2>&1; then
+		verifier=sigstore
+	elif [ "$require_sigstore" = 1 ]; then
+		die "--sigstore needs cosign or sigstore (pip install sigstore) to check SHA256SUMS with"
+	fi
+	if [ -n "$verifier" ]; then
+		download "${base_url%/}/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download SHA256SUMS"
+		download "${base_url%/}/SHA256SUMS.sigstore.json" "$tmp/SHA256SUMS.sigstore.json" ||
+			die "cannot download SHA256SUMS.sigstore.json"
+		if [ "$verifier" = cosign ]; then
+			cosign verify-blob --bundle "$tmp/SHA256SUMS.sigstore.json" \
+				--certificate-identity "$sigstore_identity" \
+				--certificate-oidc-issuer "$sigstore_issuer" "$tmp/SHA256SUMS" >/dev/null 2>&1 ||
+				die "SHA256SUMS is not signed by $sigstore_identity: refused, nothing installed"
+		elif [ -n "$sigstore_trust" ]; then
+			sigstore --trust-config "$sigstore_trust" verify identity \
+				--bundle "$tmp/SHA256SUMS.sigstore.json" --cert-identity "$sigstore_identity" \
+				--cert-oidc-issuer "$sigstore_issuer" "$tmp/SHA256SUMS" >/dev/null 2>&1 ||
+				die "SHA256SUMS is not signed by $sigstore_identity: refused, nothing installed"
+		else
+			sigstore verify identity --bundle "$tmp/SHA256SUMS.sigstore.json" \
+				--cert-identity "$sigstore_identity" --cert-oidc-issuer "$sigstore_issuer" \
+				"$tmp/SHA256SUMS" >/dev/null 2>&1 ||
+				die "SHA256SUMS is not signed by $sigstore_identity: refused, nothing installed"
+		fi
+		grep -qF "$want_sum  $file" "$tmp/SHA256SUMS" ||
+			die "the signed SHA256SUMS does not list $file with this SHA-256: refused"
+		say "SHA256SUMS is signed keyless by $sigstore_identity"
+	fi
 fi
 
 mkdir -p "$tmp/x"

@@ -45,6 +45,8 @@ pub struct InstallerSpec {
     pub binaries: Vec<String>,
     /// The minisign public key (its base64 line) that signs SHA256SUMS, if the release is signed.
     pub public_key: Option<String>,
+    /// The identity and OIDC issuer that sign SHA256SUMS keyless, if they do.
+    pub sigstore: Option<(String, String)>,
     /// `install.sh` to write.
     pub output: PathBuf,
     /// `install.ps1` to write, when there are Windows archives.
@@ -87,9 +89,14 @@ pub fn default_base_url_env(project: &str) -> String {
 
 /// A variable named like `base_url_env`, for the install folder (`DEMO_INSTALL_DIR`).
 fn dir_var(base_url_env: &str) -> String {
+    stem_var(base_url_env, "DIR")
+}
+
+/// A variable named like `base_url_env` with another last word (`DEMO_INSTALL_<word>`).
+fn stem_var(base_url_env: &str, word: &str) -> String {
     match base_url_env.strip_suffix("_BASE_URL") {
-        Some(stem) => format!("{stem}_DIR"),
-        None => format!("{base_url_env}_DIR"),
+        Some(stem) => format!("{stem}_{word}"),
+        None => format!("{base_url_env}_{word}"),
     }
 }
 
@@ -159,6 +166,11 @@ fn check(spec: &InstallerSpec, sums: &[String]) -> Result<(), InstallerError> {
     if spec.base_url.chars().any(char::is_control) {
         return Err(refused("base URL", &spec.base_url));
     }
+    if let Some((identity, issuer)) = &spec.sigstore
+        && (identity.chars().any(char::is_control) || issuer.chars().any(char::is_control))
+    {
+        return Err(refused("Sigstore identity", identity));
+    }
     if !spec
         .base_url_env
         .bytes()
@@ -221,6 +233,7 @@ pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, Installer
         .map(|(archive, sum)| format!("{} {} {sum}", archive.target, archive.file))
         .collect();
     let key = spec.public_key.clone().unwrap_or_default();
+    let (identity, issuer) = spec.sigstore.clone().unwrap_or_default();
     let script_url = format!("{}/install.sh", spec.base_url.trim_end_matches('/'));
     Ok(INSTALL_SH
         .replace("@PROJECT@", &one_line(&spec.project))
@@ -232,7 +245,14 @@ pub fn render(spec: &InstallerSpec, sums: &[String]) -> Result<String, Installer
         .replace("@BASE_URL_Q@", &crate::quote::sh(&spec.base_url))
         .replace("@ARCHIVES@", &table.join("\n"))
         .replace("@BINARIES@", &spec.binaries.join("\n"))
-        .replace("@PUBLIC_KEY_Q@", &crate::quote::sh(&key)))
+        .replace("@PUBLIC_KEY_Q@", &crate::quote::sh(&key))
+        .replace("@SIGSTORE_IDENTITY_Q@", &crate::quote::sh(&identity))
+        .replace("@SIGSTORE_ISSUER_Q@", &crate::quote::sh(&issuer))
+        .replace("@SIGSTORE_VAR@", &stem_var(&spec.base_url_env, "SIGSTORE"))
+        .replace(
+            "@TRUST_VAR@",
+            &stem_var(&spec.base_url_env, "SIGSTORE_TRUST_CONFIG"),
+        ))
 }
 
 /// Hashes the archives and writes `install.sh` (mode 0755); returns how many archives it
@@ -283,6 +303,7 @@ mod tests {
             ],
             binaries: vec!["demo".into()],
             public_key: None,
+            sigstore: None,
             output: "install.sh".into(),
             output_ps1: Some("install.ps1".into()),
         }

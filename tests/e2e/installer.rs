@@ -32,7 +32,7 @@ base_url = "https://downloads.example.com/demo/{{ tag }}"
 "#;
 
 /// Serves the files of `root` over HTTP on a loopback port until the test ends.
-fn serve(root: PathBuf) -> String {
+pub(crate) fn serve(root: PathBuf) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {

@@ -29,7 +29,10 @@ fn project(sigstore: &Sigstore) -> tempfile::TempDir {
         format!(
             "version = 1\n\n[stages.build]\nuses = \"cargo\"\nlocked = false\n\n\
              [stages.package]\nneeds = [\"build\"]\nuses = \"archive\"\n\n\
-             [stages.checksum]\nneeds = [\"package\"]\nuses = \"checksum\"\n\n\
+             [stages.installer]\nneeds = [\"package\"]\nuses = \"installer\"\n\
+             base_url = \"https://downloads.invalid/tiny/{{{{ tag }}}}\"\n\
+             sigstore = {{ identity = \"https://github.com/acme/tiny/.github/workflows/release.yml@refs/tags/{{{{ tag }}}}\" }}\n\n\
+             [stages.checksum]\nneeds = [\"package\", \"installer\"]\nuses = \"checksum\"\n\n\
              [stages.sign]\nuses = \"sign\"\nneeds = [\"checksum\"]\nartifacts = \"all\"\n\
              key = {{ sigstore = {{ fulcio = \"{}\", rekor = \"{}\", trusted_root = \"trusted_root.json\" }} }}\n\n\
              [release.github]\nrepo = \"acme/tiny\"\n",
@@ -154,6 +157,55 @@ fn keyless_bundles_verify_with_sigstores_own_verifier_and_shipit_and_every_forge
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    // install.sh checks the keyless signature of SHA256SUMS when asked to (here with the
+    // Sigstore project's client and the stand-ins' trust configuration).
+    let served = crate::installer::serve(dist.clone());
+    let sigstore_bin = which::which("sigstore").unwrap().canonicalize().unwrap();
+    let path = format!("{}:/usr/bin:/bin", sigstore_bin.parent().unwrap().display());
+    let install = |path: &str| {
+        let home = tempfile::tempdir().unwrap();
+        let out = Command::new("sh")
+            .arg(dist.join("install.sh"))
+            .args(["--sigstore", "--base-url", &served, "--to"])
+            .arg(home.path().join("bin"))
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", path)
+            .env("TINY_INSTALL_SIGSTORE_TRUST_CONFIG", &config)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (
+            out.status.code(),
+            format!("{stdout}{stderr}"),
+            home.path().join("bin/tiny").exists(),
+        )
+    };
+    let (code, output, installed) = install(&path);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("SHA256SUMS is signed keyless by https://github.com/acme/tiny/"),
+        "{output}"
+    );
+    assert!(installed);
+    let good = std::fs::read(&bundle).unwrap();
+    edited(&bundle, &bundle, |v| {
+        v["verificationMaterial"]["tlogEntries"] = Value::Array(Vec::new())
+    });
+    let (code, output, installed) = install(&path);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("is not signed by") && !installed,
+        "{output}"
+    );
+    std::fs::write(&bundle, good).unwrap();
+    let (code, output, _) = install("/usr/bin:/bin");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("--sigstore needs cosign or sigstore"),
+        "{output}"
+    );
 
     // Without an identity to check, shipit refuses to call a bundle good (exit 2).
     let out = shipit_verify(root, &dist, &[]);

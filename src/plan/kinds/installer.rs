@@ -24,6 +24,18 @@ pub struct InstallerOptions {
     pub base_url_env: Option<String>,
     /// A minisign public key file in the project: when minisign is installed, the script also checks the release's SHA256SUMS against its signature.
     pub minisign_key: Option<String>,
+    /// The keyless signer of SHA256SUMS (a keyless sign stage): when cosign or sigstore is installed (or `--sigstore` asks for it), the script checks `SHA256SUMS.sigstore.json` is this identity's.
+    pub sigstore: Option<InstallerSigstore>,
+}
+
+/// Who signs the release keyless, as the install script checks it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallerSigstore {
+    /// The certificate identity (template): `https://github.com/acme/demo/.github/workflows/release.yml@refs/tags/{{ tag }}`.
+    pub identity: String,
+    /// The OIDC issuer. Default: GitHub Actions' (`https://token.actions.githubusercontent.com`).
+    pub issuer: Option<String>,
 }
 
 /// The `installer` kind.
@@ -158,6 +170,25 @@ impl Kind for Installer {
             }
             None => None,
         };
+        let sigstore = match &options.sigstore {
+            Some(signer) => {
+                let identity =
+                    template::render(&signer.identity, &facts.template_vars()).map_err(|e| {
+                        vec![template_problem(
+                            stage.loaded,
+                            path!["stages", stage.name, "sigstore", "identity"],
+                            &signer.identity,
+                            e,
+                        )]
+                    })?;
+                let issuer = signer
+                    .issuer
+                    .clone()
+                    .unwrap_or_else(|| "https://token.actions.githubusercontent.com".into());
+                Some((identity, issuer))
+            }
+            None => None,
+        };
         let spec = InstallerSpec {
             project: facts.project.clone(),
             version: facts.version.clone(),
@@ -169,6 +200,7 @@ impl Kind for Installer {
             archives,
             binaries,
             public_key,
+            sigstore,
             output: context.dist_path("install.sh"),
             output_ps1: windows.then(|| context.dist_path("install.ps1")),
         };
@@ -182,7 +214,7 @@ impl Kind for Installer {
             .map(|name| PlannedArtifact::written((*name).into(), ArtifactKind::File, None))
             .collect();
         Ok(Expansion {
-            units: vec![Unit::task(None, Task::Installer(spec), artifacts)],
+            units: vec![Unit::task(None, Task::Installer(Box::new(spec)), artifacts)],
             requires: Vec::new(),
         })
     }
