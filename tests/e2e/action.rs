@@ -146,6 +146,17 @@ fn sign(dir: &Path, name: &str, download: &Path) {
 /// Runs the install step as a Linux x64 runner would, with `version` as the input and the
 /// action checked out at `action` (its `keys/release.pub` the pinned key).
 fn install(server: &str, version: &str, work: &Path, action: &Path) -> (Output, String) {
+    install_with(server, version, work, action, &[])
+}
+
+/// [`install`], with more of the step's environment.
+fn install_with(
+    server: &str,
+    version: &str,
+    work: &Path,
+    action: &Path,
+    env: &[(&str, &str)],
+) -> (Output, String) {
     let script = work.join("install.sh");
     std::fs::write(&script, install_script()).unwrap();
     let temp = work.join("runner-temp");
@@ -166,6 +177,7 @@ fn install(server: &str, version: &str, work: &Path, action: &Path) -> (Output, 
         .env("GITHUB_ACTION_PATH", action)
         .env("SHIPIT_PUBLIC_KEY", "")
         .env_remove("GH_TOKEN")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (out, std::fs::read_to_string(&path_file).unwrap())
@@ -280,4 +292,142 @@ fn the_action_installs_a_release_signed_with_its_pinned_key_and_refuses_any_othe
     bytes[last] ^= 1;
     std::fs::write(&archive, bytes).unwrap();
     assert!(refused("tampered archive").contains("FAILED"));
+}
+
+/// With `attestation: true`, the archive's GitHub artifact attestation must be by the
+/// repository's release workflow at the version's tag: made here by the Sigstore project's
+/// client against the stand-ins, served by the fake GitHub's attestations API, and checked by
+/// the same client. One by another workflow, or none, is refused.
+#[test]
+fn the_action_requires_an_attestation_by_the_release_workflow_when_asked() {
+    require("bash");
+    require("curl");
+    require("openssl");
+    require("minisign");
+    require("sigstore");
+    let files = tempfile::tempdir().unwrap();
+    let download = release_files(files.path());
+    let server = serve(files.path().to_path_buf());
+    let keys = tempfile::tempdir().unwrap();
+    let action = keys.path().join("action");
+    std::fs::create_dir_all(action.join("keys")).unwrap();
+    keypair(keys.path(), "release");
+    std::fs::copy(
+        keys.path().join("release.pub"),
+        action.join("keys/release.pub"),
+    )
+    .unwrap();
+    sign(keys.path(), "release", &download);
+
+    let sigstore = crate::common::sigstore::Sigstore::start();
+    let config = keys.path().join("trust_config.json");
+    std::fs::write(&config, sigstore.trust_config().to_string()).unwrap();
+    let predicate = keys.path().join("predicate.json");
+    std::fs::write(
+        &predicate,
+        r#"{"buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1",
+            "externalParameters": {}, "resolvedDependencies": []},
+            "runDetails": {"builder": {"id": "https://github.com/actions/runner"}, "metadata": {}}}"#,
+    )
+    .unwrap();
+    let archive = download.join("shipit-0.1.0-linux-x64-musl.tar.gz");
+    let attest = |workflow: &str| -> serde_json::Value {
+        let bundle = keys.path().join("attestation.sigstore.json");
+        let _ = std::fs::remove_file(&bundle);
+        let out = Command::new("sigstore")
+            .arg("--trust-config")
+            .arg(&config)
+            .args(["attest", "--predicate"])
+            .arg(&predicate)
+            .args([
+                "--predicate-type",
+                "https://slsa.dev/provenance/v1",
+                "--identity-token",
+            ])
+            .arg(sigstore.mint_token_for(&server, workflow))
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&archive)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sigstore attest: {:?}", text(&out));
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap()
+    };
+    let digest = crate::common::fake_github::sha256(&std::fs::read(&archive).unwrap());
+    let sigstore_bin = which::which("sigstore").unwrap().canonicalize().unwrap();
+    let path = format!(
+        "{}:{}",
+        sigstore_bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let run = |fake: &crate::common::fake_github::FakeGithub| {
+        let work = tempfile::tempdir().unwrap();
+        let (out, added) = install_with(
+            &server,
+            "0.1.0",
+            work.path(),
+            &action,
+            &[
+                ("SHIPIT_ATTESTATION", "true"),
+                ("SIGSTORE_TRUST_CONFIG", config.to_str().unwrap()),
+                ("GITHUB_API_URL", &fake.url),
+                ("GH_TOKEN", crate::release::TOKEN),
+                ("PATH", &path),
+            ],
+        );
+        (out, added)
+    };
+
+    // Attested by acme/shipit's release workflow at v0.1.0: installed.
+    let fake = crate::common::fake_github::FakeGithub::start(crate::release::TOKEN);
+    fake.add_attestation(
+        &format!("sha256:{digest}"),
+        attest("acme/shipit/.github/workflows/release.yml@refs/tags/v0.1.0"),
+    );
+    let (out, added) = run(&fake);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("is attested by"), "{:?}", text(&out));
+    // The step passes shellcheck as bash runs it.
+    require("shellcheck");
+    let script = keys.path().join("install-step.sh");
+    std::fs::write(&script, install_script()).unwrap();
+    let lint = Command::new("shellcheck")
+        .args(["-s", "bash"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(lint.status.success(), "shellcheck: {:?}", text(&lint));
+    assert!(!added.is_empty());
+
+    // Only an attestation by another workflow: refused, nothing installed.
+    let fake = crate::common::fake_github::FakeGithub::start(crate::release::TOKEN);
+    fake.add_attestation(
+        &format!("sha256:{digest}"),
+        attest("acme/shipit/.github/workflows/other.yml@refs/heads/main"),
+    );
+    let (out, added) = run(&fake);
+    assert!(
+        !out.status.success() && added.is_empty(),
+        "{:?}",
+        text(&out)
+    );
+    assert!(
+        text(&out).0.contains("no attestation of"),
+        "{:?}",
+        text(&out)
+    );
+
+    // None at all.
+    let fake = crate::common::fake_github::FakeGithub::start(crate::release::TOKEN);
+    let (out, added) = run(&fake);
+    assert!(
+        !out.status.success() && added.is_empty(),
+        "{:?}",
+        text(&out)
+    );
+    assert!(
+        text(&out).0.contains("has no attestation"),
+        "{:?}",
+        text(&out)
+    );
 }

@@ -54,6 +54,8 @@ struct State {
     /// How long certificates are valid, from when: default now, ten minutes.
     window: Option<(SystemTime, Duration)>,
     serial: u8,
+    /// The GitHub server workflow identities are under.
+    server: String,
 }
 
 /// The three stand-ins.
@@ -133,6 +135,7 @@ impl Sigstore {
             leaves: Vec::new(),
             window: None,
             serial: 2,
+            server: "https://github.com".into(),
         }));
         Sigstore {
             token_url: format!("{}/token?api-version=2.0", serve(state.clone(), token)),
@@ -197,7 +200,14 @@ impl Sigstore {
 impl Sigstore {
     /// A token the stand-in Fulcio accepts, as a job would get it.
     pub fn mint_token(&self) -> String {
-        mint(&self.state)
+        mint(&self.state, WORKFLOW)
+    }
+
+    /// A token for the job of `workflow` (`owner/repo/.github/workflows/f.yml@ref`) on
+    /// `server`, whose identity Fulcio then certifies as `<server>/<workflow>`.
+    pub fn mint_token_for(&self, server: &str, workflow: &str) -> String {
+        self.state.lock().unwrap().server = server.trim_end_matches('/').to_owned();
+        mint(&self.state, workflow)
     }
 }
 
@@ -210,18 +220,18 @@ fn token(state: &Mutex<State>, head: &super::wire::Head, _: &[u8]) -> (u16, Valu
     if head.query("audience").as_deref() != Some("sigstore") {
         return (400, json!({ "message": "audience must be sigstore" }));
     }
-    (200, json!({ "value": mint(state) }))
+    (200, json!({ "value": mint(state, WORKFLOW) }))
 }
 
 /// A JWT for the workflow, remembered as issued.
-fn mint(state: &Mutex<State>) -> String {
+fn mint(state: &Mutex<State>, workflow: &str) -> String {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs();
     let claims = json!({
         "iss": ISSUER, "aud": "sigstore", "sub": "repo:acme/tiny:ref:refs/tags/v1.0.0",
-        "repository": "acme/tiny", "job_workflow_ref": WORKFLOW,
+        "repository": workflow.split("/.github").next().unwrap_or_default(), "job_workflow_ref": workflow,
         "iat": now, "exp": now + 300,
     });
     let jwt = format!(
@@ -302,13 +312,15 @@ fn fulcio(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, 
             json!({ "message": "proof of possession does not hold" }),
         );
     };
+    let identity = format!(
+        "{}/{}",
+        state.server,
+        claims["job_workflow_ref"].as_str().unwrap()
+    );
     let leaf = issue(
         &mut state,
         &public,
-        &format!(
-            "https://github.com/{}",
-            claims["job_workflow_ref"].as_str().unwrap()
-        ),
+        &identity,
         claims["iss"].as_str().unwrap(),
     );
     let pem = |der: &[u8]| shipit::sigstore::verify::der_pem(der);
