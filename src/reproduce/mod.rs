@@ -138,6 +138,16 @@ pub fn run(options: &Options, say: &dyn Fn(&str)) -> Result<Report, ReproduceErr
         recorded.commit = recorded.commit.or_else(|| Some(m.commit.clone()));
         recorded.source_date_epoch = recorded.source_date_epoch.or_else(|| epoch_of(&m.date));
     }
+    if let Some(theirs) = recorded
+        .shipit
+        .as_deref()
+        .filter(|v| *v != env!("CARGO_PKG_VERSION"))
+    {
+        say(&format!(
+            "warning: the release was built by shipit {theirs}, this is {}: a difference may be shipit's",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
     let toolchain = rebuild::toolchain(recorded.rustc.as_deref(), options.any_toolchain)?;
     if let Some(t) = &toolchain {
         say(&format!(

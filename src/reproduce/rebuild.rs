@@ -19,6 +19,8 @@ pub struct Recorded {
     pub source_date_epoch: Option<u64>,
     /// `rustc -vV` of the build.
     pub rustc: Option<String>,
+    /// The shipit that built it.
+    pub shipit: Option<String>,
     /// The pipeline file, relative to the workspace root.
     pub pipeline: Option<String>,
     /// Its SHA-256.
@@ -42,6 +44,7 @@ impl Recorded {
                 .as_u64()
                 .filter(|e| *e <= crate::facts::MAX_SOURCE_DATE_EPOCH),
             rustc: str_of(&definition["internalParameters"]["rustc"]),
+            shipit: str_of(&definition["internalParameters"]["shipit"]),
             pipeline: str_of(&external["pipeline"]["path"]),
             pipeline_sha256: str_of(&external["pipeline"]["digest"]["sha256"]),
         }

@@ -109,7 +109,13 @@ impl Kind for Provenance {
             "nightly": facts.nightly,
             "source_date_epoch": facts.source_date_epoch,
         });
-        let internal = json!({ "rustc": facts.rustc, "host": facts.host });
+        // shipit's version pins the zig and cargo-zigbuild it provisions, and how it builds:
+        // `shipit reproduce` says when it differs.
+        let internal = json!({
+            "rustc": facts.rustc,
+            "host": facts.host,
+            "shipit": env!("CARGO_PKG_VERSION"),
+        });
         let env = |name: &str| facts.env.get(name).filter(|v| !v.is_empty()).cloned();
         let server = env("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into());
         let repository =
