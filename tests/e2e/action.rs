@@ -183,13 +183,21 @@ fn install_with(
     (out, std::fs::read_to_string(&path_file).unwrap())
 }
 
-#[test]
-fn the_action_installs_a_release_signed_with_its_pinned_key_and_refuses_any_other() {
-    require("bash");
-    require("curl");
-    require("sha256sum");
-    require("openssl");
-    require("minisign");
+/// A release on a local server, signed with a new key pinned in a checkout of the action.
+struct Published {
+    /// Holds what the server serves.
+    files: tempfile::TempDir,
+    /// The release's download folder.
+    download: PathBuf,
+    /// The server's address (the runner's `GITHUB_SERVER_URL`).
+    server: String,
+    /// The signing keys.
+    keys: tempfile::TempDir,
+    /// The action's checkout, `keys/release.pub` in it.
+    action: PathBuf,
+}
+
+fn published() -> Published {
     let files = tempfile::tempdir().unwrap();
     let download = release_files(files.path());
     let server = serve(files.path().to_path_buf());
@@ -203,6 +211,29 @@ fn the_action_installs_a_release_signed_with_its_pinned_key_and_refuses_any_othe
     )
     .unwrap();
     sign(keys.path(), "release", &download);
+    Published {
+        files,
+        download,
+        server,
+        keys,
+        action,
+    }
+}
+
+#[test]
+fn the_action_installs_a_release_signed_with_its_pinned_key_and_refuses_any_other() {
+    require("bash");
+    require("curl");
+    require("sha256sum");
+    require("openssl");
+    require("minisign");
+    let Published {
+        files: _files,
+        download,
+        server,
+        keys,
+        action,
+    } = published();
     let attempt = |version: &str| {
         let work = tempfile::tempdir().unwrap();
         let (out, added) = install(&server, version, work.path(), &action);
@@ -305,19 +336,13 @@ fn the_action_requires_an_attestation_by_the_release_workflow_when_asked() {
     require("openssl");
     require("minisign");
     require("sigstore");
-    let files = tempfile::tempdir().unwrap();
-    let download = release_files(files.path());
-    let server = serve(files.path().to_path_buf());
-    let keys = tempfile::tempdir().unwrap();
-    let action = keys.path().join("action");
-    std::fs::create_dir_all(action.join("keys")).unwrap();
-    keypair(keys.path(), "release");
-    std::fs::copy(
-        keys.path().join("release.pub"),
-        action.join("keys/release.pub"),
-    )
-    .unwrap();
-    sign(keys.path(), "release", &download);
+    let Published {
+        files: _files,
+        download,
+        server,
+        keys,
+        action,
+    } = published();
 
     let sigstore = crate::common::sigstore::Sigstore::start();
     let config = keys.path().join("trust_config.json");

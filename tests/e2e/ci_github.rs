@@ -11,22 +11,9 @@ fn the_production_workflow_is_snapshotted_and_passes_actionlint() {
     require("actionlint");
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("release.yml");
-    let run = shipit(&repo_root())
-        .args([
-            "ci",
-            "github",
-            "--pipeline",
-            "pipelines/production.toml",
-            "--output",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(0), "{:?}", text(&run));
-    let workflow = std::fs::read_to_string(&file).unwrap();
+    let workflow = production_workflow(&file, &[]);
     insta::assert_snapshot!(workflow);
-    let lint = Command::new("actionlint").arg(&file).output().unwrap();
-    assert!(lint.status.success(), "actionlint: {:?}", text(&lint));
+    actionlint(&file);
     for target in ["linux-x64-musl", "darwin-arm64", "windows-arm64"] {
         assert!(
             workflow.contains(&format!("          - {target}\n")),
@@ -46,22 +33,27 @@ fn the_production_workflow_is_snapshotted_and_passes_actionlint() {
     assert!(workflow.contains("uses: actions/attest-build-provenance@v3"));
     assert!(workflow[..release_job].contains("permissions:\n  contents: read\n"));
 
+    let without = production_workflow(&file, &["--no-attestations"]);
+    assert!(!without.contains("id-token") && !without.contains("attest-build-provenance"));
+    actionlint(&file);
+}
+
+/// `ci github` for the production pipeline with `extra`, written to `file`; its text.
+fn production_workflow(file: &Path, extra: &[&str]) -> String {
     let run = shipit(&repo_root())
-        .args([
-            "ci",
-            "github",
-            "--pipeline",
-            "pipelines/production.toml",
-            "--no-attestations",
-            "--output",
-        ])
-        .arg(&file)
+        .args(["ci", "github", "--pipeline", "pipelines/production.toml"])
+        .args(extra)
+        .arg("--output")
+        .arg(file)
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{:?}", text(&run));
-    let without = std::fs::read_to_string(&file).unwrap();
-    assert!(!without.contains("id-token") && !without.contains("attest-build-provenance"));
-    let lint = Command::new("actionlint").arg(&file).output().unwrap();
+    std::fs::read_to_string(file).unwrap()
+}
+
+/// actionlint accepts `file`.
+fn actionlint(file: &Path) {
+    let lint = Command::new("actionlint").arg(file).output().unwrap();
     assert!(lint.status.success(), "actionlint: {:?}", text(&lint));
 }
 
@@ -209,6 +201,5 @@ fn a_keyless_sign_stage_gives_the_release_job_an_oidc_token_even_without_attesta
     assert_eq!(workflow.matches("id-token: write").count(), 1, "{workflow}");
     assert!(workflow.find("id-token: write").unwrap() > release_job);
     assert!(!workflow.contains("attestations: write"));
-    let lint = Command::new("actionlint").arg(&file).output().unwrap();
-    assert!(lint.status.success(), "actionlint: {:?}", text(&lint));
+    actionlint(&file);
 }

@@ -244,14 +244,18 @@ fn mint(state: &Mutex<State>, workflow: &str) -> String {
     jwt
 }
 
+/// The JSON body of a POST to `route`.
+fn posted(head: &super::wire::Head, route: &str, body: &[u8]) -> Option<Value> {
+    (head.method == "POST" && head.route() == route)
+        .then(|| serde_json::from_slice(body).ok())
+        .flatten()
+}
+
 /// `POST /api/v2/signingCert`: a certificate for a key whose owner proves possession by
 /// signing the token's subject, for a token the token service issued.
 fn fulcio(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, Value) {
-    if head.method != "POST" || head.route() != "/api/v2/signingCert" {
-        return (404, json!({}));
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(body) else {
-        return (400, json!({ "message": "not JSON" }));
+    let Some(request) = posted(head, "/api/v2/signingCert", body) else {
+        return (400, json!({ "message": "not a JSON POST to this service" }));
     };
     // The token in the body (a public key request) or as the bearer (a CSR).
     let bearer = head
@@ -491,11 +495,8 @@ fn audit_path(index: usize, leaves: &[Vec<u8>]) -> Vec<Vec<u8>> {
 /// `POST /api/v1/log/entries`: a hashedrekord whose signature holds over its digest with its
 /// certificate's key is appended; the answer carries the proof, checkpoint and SET.
 fn rekor(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, Value) {
-    if head.method != "POST" || head.route() != "/api/v1/log/entries" {
-        return (404, json!({}));
-    }
-    let Ok(entry) = serde_json::from_slice::<Value>(body) else {
-        return (400, json!({ "message": "not JSON" }));
+    let Some(entry) = posted(head, "/api/v1/log/entries", body) else {
+        return (400, json!({ "message": "not a JSON POST to this service" }));
     };
     if entry["kind"] == "dsse" && entry["apiVersion"] == "0.0.1" {
         return match dsse_body(&entry) {
