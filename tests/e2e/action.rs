@@ -403,6 +403,17 @@ fn the_action_requires_an_attestation_by_the_release_workflow_when_asked() {
         (out, added)
     };
 
+    // Refused, with `why`, and nothing installed.
+    let refused = |fake: &crate::common::fake_github::FakeGithub, why: &str| {
+        let (out, added) = run(fake);
+        assert!(
+            !out.status.success() && added.is_empty(),
+            "{:?}",
+            text(&out)
+        );
+        assert!(text(&out).0.contains(why), "{why}: {:?}", text(&out));
+    };
+
     // Attested by acme/shipit's release workflow at v0.1.0: installed.
     let fake = crate::common::fake_github::FakeGithub::start(crate::release::TOKEN);
     fake.add_attestation(
@@ -430,29 +441,9 @@ fn the_action_requires_an_attestation_by_the_release_workflow_when_asked() {
         &format!("sha256:{digest}"),
         attest("acme/shipit/.github/workflows/other.yml@refs/heads/main"),
     );
-    let (out, added) = run(&fake);
-    assert!(
-        !out.status.success() && added.is_empty(),
-        "{:?}",
-        text(&out)
-    );
-    assert!(
-        text(&out).0.contains("no attestation of"),
-        "{:?}",
-        text(&out)
-    );
+    refused(&fake, "no attestation of");
 
     // None at all.
     let fake = crate::common::fake_github::FakeGithub::start(crate::release::TOKEN);
-    let (out, added) = run(&fake);
-    assert!(
-        !out.status.success() && added.is_empty(),
-        "{:?}",
-        text(&out)
-    );
-    assert!(
-        text(&out).0.contains("has no attestation"),
-        "{:?}",
-        text(&out)
-    );
+    refused(&fake, "has no attestation");
 }
