@@ -41,7 +41,7 @@ pub fn dsse_agrees(
         .as_str()
         .and_then(|v| STANDARD.decode(v).ok())
         .and_then(|p| String::from_utf8(p).ok())
-        .and_then(|p| super::verify::pem_der(&p));
+        .and_then(|p| super::x509::pem_der(&p));
     let ok = body["kind"] == "dsse"
         && spec["payloadHash"]["algorithm"] == "sha256"
         && spec["payloadHash"]["value"].as_str()

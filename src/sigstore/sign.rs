@@ -17,7 +17,7 @@ use super::bundle::{
     B64, Bundle, Checkpoint, InclusionPromise, InclusionProof, Int, KindVersion, LogId, MEDIA_TYPE,
     MessageDigest, MessageSignature, RawBytes, TlogEntry, VerificationMaterial,
 };
-use super::verify::pem_der;
+use super::x509::pem_der;
 
 /// The public-good Fulcio.
 pub const PUBLIC_FULCIO: &str = "https://fulcio.sigstore.dev";

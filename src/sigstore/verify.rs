@@ -191,7 +191,7 @@ fn agrees(body: &[u8], sha256: &[u8], signature: &[u8], cert: &[u8]) -> Result<(
         .as_str()
         .and_then(|c| STANDARD.decode(c).ok())
         .and_then(|p| String::from_utf8(p).ok())
-        .and_then(|p| pem_der(&p));
+        .and_then(|p| x509::pem_der(&p));
     let ok = body["kind"] == "hashedrekord"
         && spec["data"]["hash"]["algorithm"] == "sha256"
         && spec["data"]["hash"]["value"].as_str() == Some(hex::encode(sha256).as_str())
@@ -202,26 +202,4 @@ fn agrees(body: &[u8], sha256: &[u8], signature: &[u8], cert: &[u8]) -> Result<(
             == Some(signature)
         && pem.as_deref() == Some(cert);
     ok.then_some(()).ok_or_else(inconsistent)
-}
-
-/// The DER of a PEM certificate.
-pub fn pem_der(pem: &str) -> Option<Vec<u8>> {
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .map(str::trim)
-        .collect();
-    STANDARD.decode(body).ok()
-}
-
-/// A DER certificate as PEM.
-pub fn der_pem(der: &[u8]) -> String {
-    let text = STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in text.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
 }

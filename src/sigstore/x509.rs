@@ -3,6 +3,9 @@
 
 use std::time::SystemTime;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use x509_cert::Certificate;
 use x509_cert::der::{self, Decode, Encode};
 use x509_cert::ext::pkix::name::GeneralName;
@@ -282,4 +285,26 @@ impl<'a> Reader<'a> {
         let len = u16::from_be_bytes([len[0], len[1]]) as usize;
         self.take(len)
     }
+}
+
+/// The DER of a PEM certificate.
+pub fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    STANDARD.decode(body).ok()
+}
+
+/// A DER certificate as PEM.
+pub fn der_pem(der: &[u8]) -> String {
+    let text = STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }

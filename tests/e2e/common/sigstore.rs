@@ -282,7 +282,7 @@ fn fulcio(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, 
         Some(csr) => STANDARD
             .decode(csr)
             .ok()
-            .and_then(|pem| shipit::sigstore::verify::pem_der(&String::from_utf8_lossy(&pem)))
+            .and_then(|pem| shipit::sigstore::x509::pem_der(&String::from_utf8_lossy(&pem)))
             .and_then(|der| x509_cert::request::CertReq::from_der(&der).ok())
             .and_then(|csr| {
                 let spki = csr.info.public_key.to_der().ok()?;
@@ -327,7 +327,7 @@ fn fulcio(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, 
         &identity,
         claims["iss"].as_str().unwrap(),
     );
-    let pem = |der: &[u8]| shipit::sigstore::verify::der_pem(der);
+    let pem = |der: &[u8]| shipit::sigstore::x509::der_pem(der);
     (
         201,
         json!({ "signedCertificateEmbeddedSct": { "chain": { "certificates": [
@@ -520,7 +520,7 @@ fn rekor(state: &Mutex<State>, head: &super::wire::Head, body: &[u8]) -> (u16, V
     let cert = spec["signature"]["publicKey"]["content"]
         .as_str()
         .and_then(|c| STANDARD.decode(c).ok())
-        .and_then(|pem| shipit::sigstore::verify::pem_der(&String::from_utf8_lossy(&pem)))
+        .and_then(|pem| shipit::sigstore::x509::pem_der(&String::from_utf8_lossy(&pem)))
         .and_then(|der| Certificate::from_der(&der).ok());
     let holds = match (digest, signature, cert) {
         (Some(digest), Some(signature), Some(cert)) => {
@@ -554,7 +554,7 @@ fn dsse_body(entry: &Value) -> Option<Vec<u8>> {
     let envelope: Value = serde_json::from_str(envelope_text).ok()?;
     let verifier = proposed["verifiers"].as_array()?.first()?.as_str()?;
     let pem = STANDARD.decode(verifier).ok()?;
-    let der = shipit::sigstore::verify::pem_der(&String::from_utf8_lossy(&pem))?;
+    let der = shipit::sigstore::x509::pem_der(&String::from_utf8_lossy(&pem))?;
     let cert = Certificate::from_der(&der).ok()?;
     let spki = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
     let key = VerifyingKey::from_public_key_der(&spki).ok()?;
