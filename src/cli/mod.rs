@@ -402,6 +402,14 @@ pub struct ReproduceArgs {
     /// public-good instance's root, shipped with shipit].
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
+    /// Write a signed in-toto statement of the result here (the reproduced files as subjects,
+    /// the comparison as predicate), for publishing.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub attest: Option<PathBuf>,
+    /// The minisign secret key that signs the statement (its password in
+    /// SHIPIT_SIGNING_PASSWORD when encrypted).
+    #[arg(long, value_name = "FILE", requires = "attest")]
+    pub key: Option<PathBuf>,
 }
 
 /// `shipit verify`.

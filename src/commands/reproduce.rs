@@ -38,10 +38,28 @@ pub fn run(session: &Session, args: &ReproduceArgs) -> Result<ExitCode, Error> {
             session.printer.err(text);
         }
     };
-    let report = reproduce::run(&options, &say).map_err(|e| match e {
+    let usage = |e: ReproduceError| match e {
         ReproduceError::Usage(text) => Error::Usage(text),
         other => Error::work(other),
-    })?;
+    };
+    // The key is opened first: a wrong password stops it before a rebuild.
+    let key = match &args.key {
+        Some(file) => Some(
+            crate::tasks::KeySource {
+                file: Some(file.clone()),
+                env: None,
+                password_env: Some("SHIPIT_SIGNING_PASSWORD".into()),
+            }
+            .load()
+            .map_err(|e| Error::Usage(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let report = reproduce::run(&options, &say).map_err(usage)?;
+    if let (Some(path), Some(key)) = (&args.attest, &key) {
+        reproduce::attest::write(&report, key, path).map_err(usage)?;
+        say(&format!("wrote the signed statement {}", path.display()));
+    }
     if global.json {
         let mut event =
             serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;

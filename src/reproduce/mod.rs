@@ -7,6 +7,7 @@
 //! project's keys ([`rebuild`]); each file compared ([`compare`]: the same bytes, a signature
 //! that holds over the rebuilt file, or where they part).
 
+pub mod attest;
 pub mod compare;
 mod entries;
 pub mod published;

@@ -139,6 +139,36 @@ fn a_release_rebuilt_from_its_tag_elsewhere_matches_and_a_replaced_archive_is_na
     // The secret key never left the project, and the rebuild made no signature of its own.
     assert!(!stdout.contains("shipit.key") && !stderr.contains("shipit.key"));
 
+    // A third party signs a statement of the result with its own key.
+    let witness = tempfile::tempdir().unwrap();
+    unencrypted_keys(witness.path());
+    let statement = witness.path().join("reproduced.intoto.jsonl");
+    let out = reproduce(
+        &fake,
+        project.path(),
+        &[
+            "--attest",
+            statement.to_str().unwrap(),
+            "--key",
+            witness.path().join("keys/shipit.key").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let envelope: shipit::provenance::dsse::Envelope =
+        serde_json::from_str(std::fs::read_to_string(&statement).unwrap().trim()).unwrap();
+    let public = shipit::minisign::PublicKey::from_text(
+        &std::fs::read_to_string(witness.path().join("keys/shipit.pub")).unwrap(),
+    )
+    .unwrap();
+    let payload = envelope.verify(&public.ed25519().unwrap()).unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        statement["predicateType"],
+        "https://github.com/shipit-rs/shipit/reproduce/v1"
+    );
+    assert_eq!(statement["predicate"]["reproduced"], true);
+    assert_eq!(statement["subject"].as_array().unwrap().len(), names.len());
+
     // Machines get one typed event with every file.
     let out = reproduce(&fake, project.path(), &["--json"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
