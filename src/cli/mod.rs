@@ -419,8 +419,9 @@ pub struct VerifyArgs {
     #[arg(required_unless_present = "image")]
     pub path: Option<PathBuf>,
     /// Check an image's cosign signatures in its registry instead (`registry/repo:tag` or
-    /// `@sha256:...`; with an index, every platform manifest too); needs `--key cosign.pub`.
-    #[arg(long, value_name = "REF", conflicts_with = "path", requires = "key")]
+    /// `@sha256:...`; with an index, every platform manifest too); needs `--key cosign.pub`, or
+    /// for keyless signatures the identity options.
+    #[arg(long, value_name = "REF", conflicts_with = "path")]
     pub image: Option<String>,
     /// The registry of `--image` speaks plain HTTP (a local registry only).
     #[arg(long, requires = "image")]

@@ -10,15 +10,15 @@ use crate::verify::{Finding, Report, verify};
 /// Verifies and reports; exit 1 naming every file that fails.
 pub fn run(session: &Session, args: &VerifyArgs) -> Result<ExitCode, Error> {
     let Report { checks, unlisted } = match (&args.image, &args.path) {
-        (Some(image), _) => {
-            let key = args.key.as_deref().ok_or_else(|| {
-                Error::Usage("--image needs the cosign public key: --key cosign.pub".into())
-            })?;
-            Report {
-                checks: crate::verify::image(image, key, args.insecure)?,
-                unlisted: Vec::new(),
-            }
-        }
+        (Some(image), _) => Report {
+            checks: crate::verify::image(
+                image,
+                args.key.as_deref(),
+                &keyless(args),
+                args.insecure,
+            )?,
+            unlisted: Vec::new(),
+        },
         (None, Some(path)) if args.attestation.is_some() || args.github_attestation => {
             let from = match &args.attestation {
                 Some(file) => crate::verify::sigstore::Attestations::File(file.clone()),

@@ -92,22 +92,131 @@ pub async fn sign(
     options: &PushOptions,
     say: &(dyn Fn(String) + Sync),
 ) -> Result<Signed, RegistryError> {
-    let (registry, repository, reference) = (repo.registry, repo.path, repo.name);
     let io = |e: std::io::Error| RegistryError::Io(e.to_string());
-    let payload = cosign::payload(reference, digest);
+    let payload = cosign::payload(repo.name, digest);
     let signature = key.sign(&payload);
-    let tag = cosign::signature_tag(digest);
     let mut layer = layout.put(PAYLOAD_MEDIA_TYPE, &payload).map_err(io)?;
     layer
         .annotations
         .insert(SIGNATURE_ANNOTATION.to_owned(), signature);
+    let same = layer.clone();
+    add_layer(
+        repo,
+        digest,
+        layer,
+        &|old| *old == same,
+        layout,
+        options,
+        say,
+    )
+    .await
+}
+
+/// cosign's annotation of a keyless signature's certificate (PEM).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// cosign's annotation of the certificate's chain (PEM).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// cosign's annotation of Rekor's promise (its legacy bundle: the signed entry timestamp and
+/// the entry).
+pub const REKOR_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// The whole Sigstore bundle (v0.3, with the inclusion proof the legacy one lacks), which
+/// shipit and Sigstore's clients check offline against a trusted root.
+pub const BUNDLE_ANNOTATION: &str = "dev.shipit.sigstore/bundle";
+
+/// The payload a signature of `digest` in `repo` signs (keyless signers sign its SHA-256).
+pub fn payload(repo: &Repository<'_>, digest: &str) -> Vec<u8> {
+    cosign::payload(repo.name, digest)
+}
+
+/// Adds a keyless signature of `digest` (`bundle`, over [`payload`]; `chain` the issuing
+/// chain as PEM) to its signature image. One by the same identity already there is kept, so
+/// a re-run adds none.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_keyless(
+    repo: &Repository<'_>,
+    digest: &str,
+    bundle: &crate::sigstore::Bundle,
+    chain: &str,
+    identity: &str,
+    layout: &Layout,
+    options: &PushOptions,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Signed, RegistryError> {
+    use base64::Engine;
+    let io = |e: std::io::Error| RegistryError::Io(e.to_string());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = payload(repo, digest);
+    let mut layer = layout.put(PAYLOAD_MEDIA_TYPE, &payload).map_err(io)?;
+    let (Some(signature), [entry]) = (
+        &bundle.message_signature,
+        bundle.verification_material.tlog_entries.as_slice(),
+    ) else {
+        return Err(RegistryError::Io(
+            "a keyless signature without its log entry".into(),
+        ));
+    };
+    let certificate =
+        crate::sigstore::x509::der_pem(&bundle.verification_material.certificate.raw_bytes.0);
+    let promise = entry
+        .inclusion_promise
+        .as_ref()
+        .map(|p| b64.encode(&p.signed_entry_timestamp.0))
+        .unwrap_or_default();
+    let rekor = json!({
+        "SignedEntryTimestamp": promise,
+        "Payload": {
+            "body": b64.encode(&entry.canonicalized_body.0),
+            "integratedTime": entry.integrated_time.0,
+            "logIndex": entry.log_index.0,
+            "logID": hex::encode(&entry.log_id.key_id.0),
+        },
+    });
+    for (name, value) in [
+        (SIGNATURE_ANNOTATION, b64.encode(&signature.signature.0)),
+        (CERTIFICATE_ANNOTATION, certificate),
+        (CHAIN_ANNOTATION, chain.to_owned()),
+        (REKOR_ANNOTATION, rekor.to_string()),
+        (
+            BUNDLE_ANNOTATION,
+            serde_json::to_string(bundle).unwrap_or_default(),
+        ),
+    ] {
+        layer.annotations.insert(name.to_owned(), value);
+    }
+    let payload_digest = layer.digest.clone();
+    let by_identity = |old: &Descriptor| {
+        old.digest == payload_digest
+            && old
+                .annotations
+                .get(CERTIFICATE_ANNOTATION)
+                .and_then(|pem| crate::sigstore::x509::pem_der(pem))
+                .and_then(|der| crate::sigstore::x509::Cert::from_der(&der).ok())
+                .and_then(|cert| cert.identity())
+                .as_deref()
+                == Some(identity)
+    };
+    add_layer(repo, digest, layer, &by_identity, layout, options, say).await
+}
+
+/// Adds `layer` to `digest`'s signature image (the layers there kept), unless one `same`
+/// accepts is there already.
+async fn add_layer(
+    repo: &Repository<'_>,
+    digest: &str,
+    layer: Descriptor,
+    same: &(dyn Fn(&Descriptor) -> bool + Sync),
+    layout: &Layout,
+    options: &PushOptions,
+    say: &(dyn Fn(String) + Sync),
+) -> Result<Signed, RegistryError> {
+    let tag = cosign::signature_tag(digest);
     let mut layers = Vec::new();
-    if let Some(manifest) = existing(registry, repository, &tag).await? {
-        if manifest.layers.contains(&layer) {
+    if let Some(manifest) = existing(repo.registry, repo.path, &tag).await? {
+        if manifest.layers.iter().any(same) {
             return Ok(Signed::Present);
         }
         for old in manifest.layers {
-            fetch(registry, repository, layout, &old).await?;
+            fetch(repo.registry, repo.path, layout, &old).await?;
             layers.push(old);
         }
     }
@@ -205,12 +314,27 @@ pub struct Checked {
     pub detail: String,
 }
 
+/// How signatures are checked: by a cosign key, or keyless by a trusted root and who must
+/// have signed.
+pub enum Verifier<'a> {
+    /// A cosign public key.
+    Key(&'a CosignPublicKey),
+    /// Sigstore bundles, checked offline.
+    Keyless {
+        /// The trusted root.
+        root: &'a crate::sigstore::TrustedRoot,
+        /// Who must have signed.
+        policy: &'a crate::sigstore::Policy,
+    },
+}
+
 /// Checks the signatures of `digest`: a payload layer whose bytes match its digest, whose
-/// signature verifies with `key`, and which names this digest in `repo`.
+/// signature verifies (with the key, or its Sigstore bundle against the trusted root and
+/// policy), and which names this digest in `repo`.
 pub async fn check(
     repo: &Repository<'_>,
     digest: &str,
-    key: &CosignPublicKey,
+    verifier: &Verifier<'_>,
     layout: &Layout,
 ) -> Result<Checked, RegistryError> {
     let (registry, repository, reference) = (repo.registry, repo.path, repo.name);
@@ -228,14 +352,36 @@ pub async fn check(
         .iter()
         .filter(|l| l.media_type == PAYLOAD_MEDIA_TYPE)
     {
-        let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
-            continue;
+        let who = match verifier {
+            Verifier::Key(key) => {
+                let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
+                    continue;
+                };
+                let payload = fetch(registry, repository, layout, layer).await?;
+                if key.verify(&payload, signature).is_err() {
+                    seen.push("a signature by another key".to_owned());
+                    continue;
+                }
+                (payload, String::new())
+            }
+            Verifier::Keyless { root, policy } => {
+                let Some(bundle) = layer.annotations.get(BUNDLE_ANNOTATION) else {
+                    continue;
+                };
+                let payload = fetch(registry, repository, layout, layer).await?;
+                let sha256 = <sha2::Sha256 as sha2::Digest>::digest(&payload);
+                let verified = crate::sigstore::Bundle::from_json(bundle)
+                    .and_then(|b| crate::sigstore::verify(&b, &sha256, root, policy));
+                match verified {
+                    Ok(v) => (payload, format!(" by {} (issuer {})", v.identity, v.issuer)),
+                    Err(e) => {
+                        seen.push(format!("a keyless signature that does not hold: {e}"));
+                        continue;
+                    }
+                }
+            }
         };
-        let payload = fetch(registry, repository, layout, layer).await?;
-        if key.verify(&payload, signature).is_err() {
-            seen.push("a signature by another key".to_owned());
-            continue;
-        }
+        let (payload, by) = who;
         let value: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
         let critical = &value["critical"];
         if critical["image"]["docker-manifest-digest"] != digest {
@@ -255,7 +401,7 @@ pub async fn check(
         return Ok(Checked {
             digest: digest.to_owned(),
             ok: true,
-            detail: format!("signed ({tag})"),
+            detail: format!("signed ({tag}){by}"),
         });
     }
     Ok(Checked {

@@ -183,6 +183,8 @@ pub struct Signer {
     leaf: Vec<u8>,
     /// The leaf as PEM, as Rekor records it.
     leaf_pem: String,
+    /// The certificates that issued it, PEM.
+    chain_pem: String,
     http: reqwest::Client,
     endpoints: Endpoints,
 }
@@ -231,13 +233,30 @@ impl Signer {
             .to_owned();
         let leaf =
             pem_der(&leaf_pem).ok_or_else(|| failed("fulcio", "a certificate that is not PEM"))?;
+        let chain_pem = chain[1..]
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .concat();
         Ok(Signer {
             key,
             leaf,
             leaf_pem,
+            chain_pem,
             http,
             endpoints: endpoints.clone(),
         })
+    }
+
+    /// The identity Fulcio certified.
+    pub fn identity(&self) -> Option<String> {
+        super::x509::Cert::from_der(&self.leaf).ok()?.identity()
+    }
+
+    /// The certificates that issued the signing certificate, PEM (as cosign's chain
+    /// annotation holds them).
+    pub fn chain_pem(&self) -> &str {
+        &self.chain_pem
     }
 
     /// Signs the file whose SHA-256 is `sha256`, records it in Rekor and returns its bundle.

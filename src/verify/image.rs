@@ -13,13 +13,39 @@ use crate::oci::reference::Reference;
 use crate::oci::registry::{Options, Registry};
 use crate::oci::{auth, signature};
 
-/// Checks the signatures of `reference` with the cosign public key in `key`; `insecure` for a
-/// registry that speaks plain HTTP.
-pub fn image(reference: &str, key: &Path, insecure: bool) -> Result<Vec<Finding>, Error> {
-    let text = std::fs::read_to_string(key)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", key.display())))?;
-    let key = CosignPublicKey::from_pem(&text)
-        .map_err(|e| Error::Usage(format!("{}: {e}", key.display())))?;
+/// Checks the signatures of `reference` with the cosign public key in `key`, or keyless
+/// against `keyless`'s trusted root and identity; `insecure` for a registry that speaks plain
+/// HTTP.
+pub fn image(
+    reference: &str,
+    key: Option<&Path>,
+    keyless: &super::sigstore::Options,
+    insecure: bool,
+) -> Result<Vec<Finding>, Error> {
+    let key = match key {
+        Some(key) => {
+            let text = std::fs::read_to_string(key)
+                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", key.display())))?;
+            Some(
+                CosignPublicKey::from_pem(&text)
+                    .map_err(|e| Error::Usage(format!("{}: {e}", key.display())))?,
+            )
+        }
+        None if keyless.policy.is_set() => None,
+        None => {
+            return Err(Error::Usage(
+                "--image needs the cosign public key (--key cosign.pub), or for keyless signatures who must have signed (--certificate-identity or --github-repo, --certificate-oidc-issuer)".into(),
+            ));
+        }
+    };
+    let root = keyless.root()?;
+    let verifier = match &key {
+        Some(key) => signature::Verifier::Key(key),
+        None => signature::Verifier::Keyless {
+            root: &root,
+            policy: &keyless.policy,
+        },
+    };
     let reference = Reference::parse(reference).map_err(|e| Error::Usage(e.to_string()))?;
     let credentials = auth::resolve(&reference.registry, None).map_err(Error::work)?;
     let registry = Registry::new(
@@ -51,7 +77,7 @@ pub fn image(reference: &str, key: &Path, insecure: bool) -> Result<Vec<Finding>
                 path: &reference.repository,
                 name: &name,
             };
-            let checked = signature::check(&repo, &digest, &key, &layout)
+            let checked = signature::check(&repo, &digest, &verifier, &layout)
                 .await
                 .map_err(failed)?;
             findings.push(Finding {

@@ -34,7 +34,7 @@ impl Options {
         }
     }
 
-    fn require_policy(&self) -> Result<(), Error> {
+    pub(super) fn require_policy(&self) -> Result<(), Error> {
         if self.policy.is_set() {
             return Ok(());
         }

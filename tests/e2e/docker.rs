@@ -1053,3 +1053,160 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
     );
     assert!(stdout.contains("a signature by another key"), "{stdout}");
 }
+
+/// Images signed keyless (`sign = { sigstore = ... }`) against the Sigstore stand-ins: each
+/// digest's signature image holds cosign's keyless layer (signature, certificate, chain,
+/// Rekor's promise) and the whole bundle, which the Sigstore project's verifier accepts over
+/// the payload; `shipit verify --image` checks them by identity and refuses another; a second
+/// release adds no signature; `release --check` finds them holding.
+#[test]
+fn images_signed_keyless_verify_by_identity_and_a_rerun_adds_no_signature() {
+    require_docker();
+    crate::common::require("sigstore");
+    use crate::common::sigstore::{ISSUER, REQUEST_TOKEN, Sigstore, identity};
+    let registry = Registry::start();
+    let sigstore = Sigstore::start();
+    let dir = built_demo(&format!(
+        "image = \"{}/acme/demo\"\ninsecure = true\n\
+         sign = {{ sigstore = {{ fulcio = \"{}\", rekor = \"{}\", trusted_root = \"trusted_root.json\" }} }}\n",
+        registry.addr, sigstore.fulcio, sigstore.rekor
+    ));
+    let root_file = dir.path().join("pipelines/trusted_root.json");
+    std::fs::write(&root_file, sigstore.trusted_root().to_string()).unwrap();
+    let config = registry.docker_config(PASSWORD);
+    let release = |extra: &[&str]| {
+        shipit(dir.path())
+            .args(["release", "--pipeline", "pipelines/image.toml"])
+            .args(extra)
+            .env("DOCKER_CONFIG", config.path())
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", &sigstore.token_url)
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN)
+            .output()
+            .unwrap()
+    };
+    // Without an OIDC token nothing is pushed (exit 2).
+    let out = shipit(dir.path())
+        .args(["release", "--pipeline", "pipelines/image.toml"])
+        .env("DOCKER_CONFIG", config.path())
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .env_remove("SIGSTORE_ID_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("id-token: write"), "{:?}", text(&out));
+    let tag = format!("docker://{}/acme/demo:0.1.0", registry.addr);
+    assert_ne!(
+        registry.skopeo(&["inspect", "--raw", &tag]).status.code(),
+        Some(0)
+    );
+
+    let out = release(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains(REQUEST_TOKEN));
+    let image = published(dir.path());
+    let mut digests = vec![image["digest"].as_str().unwrap().to_owned()];
+    digests.extend(
+        image["platforms"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d.as_str().unwrap().to_owned()),
+    );
+
+    // The layer cosign's keyless verification reads, and the bundle Sigstore's client checks.
+    let trust = dir.path().join("trust_config.json");
+    std::fs::write(&trust, sigstore.trust_config().to_string()).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    for digest in &digests {
+        let tag = digest.replacen(':', "-", 1) + ".sig";
+        let (copied, manifest) = copy_tag(&registry, &tag, work.path());
+        let layers = manifest["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 1, "{manifest}");
+        let annotations = &layers[0]["annotations"];
+        for name in [
+            "dev.cosignproject.cosign/signature",
+            "dev.sigstore.cosign/certificate",
+            "dev.sigstore.cosign/chain",
+            "dev.sigstore.cosign/bundle",
+        ] {
+            assert!(annotations[name].is_string(), "{name}: {annotations}");
+        }
+        let payload = copied.join(
+            layers[0]["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        );
+        let bundle = work.path().join(format!("{tag}.sigstore.json"));
+        std::fs::write(
+            &bundle,
+            annotations["dev.shipit.sigstore/bundle"].as_str().unwrap(),
+        )
+        .unwrap();
+        let out = std::process::Command::new("sigstore")
+            .arg("--trust-config")
+            .arg(&trust)
+            .args(["verify", "identity", "--bundle"])
+            .arg(&bundle)
+            .args(["--cert-identity", &identity(), "--cert-oidc-issuer", ISSUER])
+            .arg(&payload)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sigstore verify {tag}: {:?}",
+            text(&out)
+        );
+    }
+
+    let verify = |who: &str| {
+        shipit(dir.path())
+            .args([
+                "verify",
+                "--image",
+                &format!("{}/acme/demo:0.1.0", registry.addr),
+                "--insecure",
+            ])
+            .args([
+                "--certificate-identity",
+                who,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                "--trusted-root",
+            ])
+            .arg(&root_file)
+            .env("DOCKER_CONFIG", config.path())
+            .output()
+            .unwrap()
+    };
+    let out = verify(&identity());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        3,
+        "{stdout}"
+    );
+    let out = verify("https://github.com/evil/demo/.github/workflows/release.yml@refs/tags/v0.1.0");
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+
+    // Again: every digest is already signed by this identity; the check finds them holding.
+    let out = release(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        format!("{stdout}{stderr}")
+            .matches("already signed")
+            .count(),
+        3,
+        "{stdout}{stderr}"
+    );
+    let again = work.path().join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    for digest in &digests {
+        let tag = digest.replacen(':', "-", 1) + ".sig";
+        let (_, manifest) = copy_tag(&registry, &tag, &again);
+        assert_eq!(manifest["layers"].as_array().unwrap().len(), 1, "{tag}");
+    }
+}

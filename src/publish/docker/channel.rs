@@ -36,8 +36,18 @@ impl Planned for ImagePlan {
     }
 
     fn preflight(&self) -> Result<(), Error> {
-        if let Some(key) = &self.sign {
-            key.load_cosign().map_err(super::DockerError::Key)?;
+        match &self.sign {
+            Some(super::plan::ImageSigner::Key(key)) => {
+                key.load_cosign().map_err(super::DockerError::Key)?;
+            }
+            Some(super::plan::ImageSigner::Keyless { .. })
+                if !crate::sigstore::sign::token_available() =>
+            {
+                return Err(Error::Usage(
+                    crate::sigstore::sign::SignError::NoToken.to_string(),
+                ));
+            }
+            _ => {}
         }
         Ok(())
     }

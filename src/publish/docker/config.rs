@@ -80,7 +80,21 @@ pub struct DockerConfig {
 #[schemars(deny_unknown_fields)]
 pub struct ImageSigning {
     /// The cosign key: `{ file = "cosign.key", password_env = "..." }` or `{ env = "...", password_env = "..." }`.
-    pub key: crate::config::KeyConfig,
+    pub key: Option<crate::config::KeyConfig>,
+    /// Keyless, through Sigstore, as `cosign sign` without a key does: `true` for the
+    /// public-good instance, or `{ fulcio = "...", rekor = "...", trusted_root = "..." }`.
+    pub sigstore: Option<crate::config::SigstoreKey>,
+}
+
+impl ImageSigning {
+    /// The Sigstore instance, when signing is keyless.
+    pub fn keyless(&self) -> Option<crate::config::SigstoreInstance> {
+        crate::config::KeyConfig {
+            sigstore: self.sigstore.clone(),
+            ..Default::default()
+        }
+        .keyless()
+    }
 }
 
 /// A port, as a number (`8080`, TCP) or text (`"53/udp"`).
@@ -123,16 +137,24 @@ pub fn check(loaded: &Loaded, docker: &DockerConfig) -> Vec<Problem> {
         docker.tags.as_deref().unwrap_or_default(),
         &mut problems,
     );
-    if let Some(sign) = &docker.sign
-        && sign.key.file.is_some() == sign.key.env.is_some()
-    {
-        problems.push(
-            Problem::new(
-                "`sign.key` needs exactly one of `file` and `env`",
-                loaded.span_near(path!["release", "docker", "sign", "key"]),
-            )
-            .help("a key from `shipit keygen --cosign`: `key = { env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }`"),
-        );
+    if let Some(sign) = &docker.sign {
+        match (&sign.key, sign.keyless()) {
+            (Some(key), None) if key.file.is_some() == key.env.is_some() => problems.push(
+                Problem::new(
+                    "`sign.key` needs exactly one of `file` and `env`",
+                    loaded.span_near(path!["release", "docker", "sign", "key"]),
+                )
+                .help("a key from `shipit keygen --cosign`: `key = { env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" }`"),
+            ),
+            (Some(_), Some(_)) | (None, None) => problems.push(
+                Problem::new(
+                    "`sign` needs a `key` or `sigstore = true`, not both",
+                    loaded.span_near(path!["release", "docker", "sign"]),
+                )
+                .help("`sign = { key = { env = \"COSIGN_KEY\", password_env = \"COSIGN_PASSWORD\" } }`, or `sign = { sigstore = true }` to sign keyless"),
+            ),
+            _ => {}
+        }
     }
     for (i, image) in docker.image.0.iter().enumerate() {
         if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {

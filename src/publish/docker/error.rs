@@ -16,6 +16,9 @@ pub enum DockerError {
     /// The cosign key cannot be loaded (exit 2: the pipeline or its variables).
     #[error("[release.docker] sign: cannot load the cosign key")]
     Key(#[source] KeyError),
+    /// Keyless signing failed (the token, Fulcio, Rekor, or a bundle that does not check).
+    #[error("[release.docker] sign: keyless signing failed")]
+    Keyless(#[source] crate::sigstore::sign::SignError),
     /// A credential the pipeline names is missing (exit 2).
     #[error("[release.docker] auth: {0}")]
     Auth(String),

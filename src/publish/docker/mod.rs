@@ -8,6 +8,7 @@ mod channel;
 pub mod config;
 mod error;
 mod plan;
+mod signing;
 
 pub use channel::Docker;
 pub use error::DockerError;
@@ -211,12 +212,10 @@ async fn push_everywhere(
         .into_iter()
         .filter_map(|d| Some((d.platform?.to_string(), d.digest)))
         .collect();
-    let key = plan
-        .sign
-        .as_ref()
-        .map(|k| k.load_cosign())
-        .transpose()
-        .map_err(DockerError::Key)?;
+    let signing = match &plan.sign {
+        Some(signer) => Some(signing::Signing::open(signer).await?),
+        None => None,
+    };
     let mut published = Vec::new();
     for repository in &plan.repositories {
         let reference = Reference::parse(repository).map_err(DockerError::reference(repository))?;
@@ -272,11 +271,13 @@ async fn push_everywhere(
             path: &reference.repository,
             name: &name,
         };
-        let signatures = match &key {
-            Some(key) => {
+        let signatures = match &signing {
+            Some(signing) => {
                 let mut digests = vec![index.digest.clone()];
                 digests.extend(platforms.values().cloned());
-                sign_all(&repo, &digests, key, layout, &options, say, detail).await?
+                signing
+                    .sign_all(&repo, &digests, layout, &options, say, detail)
+                    .await?
             }
             None => Vec::new(),
         };
@@ -336,39 +337,6 @@ async fn attach_sboms(
     Ok(tags)
 }
 
-/// Signs each of `digests` in `repo`; the signature tags.
-async fn sign_all(
-    repo: &oci::signature::Repository<'_>,
-    digests: &[String],
-    key: &crate::cosign::CosignKey,
-    layout: &Layout,
-    options: &PushOptions,
-    say: &(dyn Fn(String) + Sync),
-    detail: &(dyn Fn(String) + Sync),
-) -> Result<Vec<String>, DockerError> {
-    let mut tags = Vec::new();
-    for digest in digests {
-        let signed = oci::signature::sign(repo, digest, key, layout, options, detail)
-            .await
-            .map_err(DockerError::registry(format!(
-                "signing {}@{digest}",
-                repo.name
-            )))?;
-        let tag = crate::cosign::signature_tag(digest);
-        say(format!(
-            "{} {}@{} ({tag})",
-            match signed {
-                oci::signature::Signed::Added => "signed",
-                oci::signature::Signed::Present => "already signed",
-            },
-            repo.name,
-            oci::short(digest)
-        ));
-        tags.push(tag);
-    }
-    Ok(tags)
-}
-
 /// Deletes the images of nightly tags older than the `keep` newest (the tags just pushed are
 /// always kept). An image another kept tag also points at stays. Returns the tags deleted.
 async fn prune_nightlies(
@@ -416,13 +384,11 @@ async fn prune_nightlies(
 /// platform manifest is there by its digest, and, when the images are signed, each carries a
 /// signature by the key that verifies and names it.
 pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Finding>, DockerError> {
-    let key = plan
+    let checking = plan
         .sign
         .as_ref()
-        .map(|k| k.load_cosign())
-        .transpose()
-        .map_err(DockerError::Key)?
-        .map(|k| k.public());
+        .map(signing::Checking::open)
+        .transpose()?;
     let layout = Layout::create(&plan.layout).map_err(|source| DockerError::Layout {
         path: plan.layout.clone(),
         source,
@@ -472,7 +438,7 @@ pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Findin
                 served(digest).await?,
             ));
         }
-        if let Some(key) = &key {
+        if let Some(checking) = &checking {
             let name = reference.name();
             let repo = oci::signature::Repository {
                 registry: &registry,
@@ -482,16 +448,21 @@ pub async fn recheck(plan: &ImagePlan, manifest: &Manifest) -> Result<Vec<Findin
             let mut digests = vec![image.digest.clone()];
             digests.extend(image.platforms.values().cloned());
             for digest in digests {
-                let checked = oci::signature::check(&repo, &digest, key, &layout)
+                let checked = oci::signature::check(&repo, &digest, &checking.verifier(), &layout)
                     .await
                     .map_err(DockerError::registry(format!(
                         "reading the signature of {repository}@{digest}"
                     )))?;
                 let expected = format!("signed ({})", crate::cosign::signature_tag(&digest));
+                // A keyless signature's detail also names who signed: the check is whether it holds.
+                let found = match checked.ok {
+                    true => expected.clone(),
+                    false => checked.detail,
+                };
                 findings.push(Finding::new(
                     format!("{repository}@{} signature", oci::short(&digest)),
                     expected,
-                    Some(checked.detail),
+                    Some(found),
                 ));
             }
         }

@@ -59,11 +59,24 @@ pub struct ImagePlan {
     pub(super) mtime: u64,
     #[serde(skip)]
     pub(super) created: String,
-    /// The cosign key that signs each pushed manifest.
+    /// What signs each pushed manifest.
     #[serde(skip)]
-    pub(super) sign: Option<crate::tasks::KeySource>,
+    pub(super) sign: Option<ImageSigner>,
     /// SBOM files (media type, path) of each platform's target, attached to its manifest.
     pub sboms: BTreeMap<String, Vec<(String, PathBuf)>>,
+}
+
+/// What signs the images.
+#[derive(Debug, Clone)]
+pub(super) enum ImageSigner {
+    /// A cosign key.
+    Key(crate::tasks::KeySource),
+    /// Keyless, through Sigstore; each signature is checked against the trusted root (the
+    /// public-good one when unset and the endpoints are the public-good ones).
+    Keyless {
+        endpoints: crate::sigstore::Endpoints,
+        trusted_root: Option<PathBuf>,
+    },
 }
 
 /// How an image is made.
@@ -313,7 +326,22 @@ pub fn plan(
         sign: config
             .sign
             .as_ref()
-            .map(|s| crate::tasks::KeySource::from_config(&s.key, loaded)),
+            .and_then(|s| match (s.keyless(), &s.key) {
+                (Some(instance), _) => {
+                    let defaults = crate::sigstore::Endpoints::default();
+                    Some(ImageSigner::Keyless {
+                        endpoints: crate::sigstore::Endpoints {
+                            fulcio: instance.fulcio.unwrap_or(defaults.fulcio),
+                            rekor: instance.rekor.unwrap_or(defaults.rekor),
+                        },
+                        trusted_root: instance.trusted_root.as_deref().map(|f| loaded.resolve(f)),
+                    })
+                }
+                (None, Some(key)) => Some(ImageSigner::Key(crate::tasks::KeySource::from_config(
+                    key, loaded,
+                ))),
+                (None, None) => None,
+            }),
         sboms,
     })
 }
