@@ -190,16 +190,25 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// Gets the token, makes the key and has Fulcio certify it.
+    /// Gets the job's token, makes the key and has Fulcio certify it.
     pub async fn new(endpoints: &Endpoints) -> Result<Signer, SignError> {
-        let http = crate::http::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(120))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| failed("http", crate::http::describe(&e)))?;
+        let http = client()?;
         let token = token(&http).await?;
-        let subject = subject(&token)?;
+        Signer::certified(http, endpoints, &token).await
+    }
+
+    /// Makes the key and has Fulcio certify it for the identity `token` proves.
+    pub async fn with_token(endpoints: &Endpoints, token: &str) -> Result<Signer, SignError> {
+        crate::secrets::register(token);
+        Signer::certified(client()?, endpoints, token).await
+    }
+
+    async fn certified(
+        http: reqwest::Client,
+        endpoints: &Endpoints,
+        token: &str,
+    ) -> Result<Signer, SignError> {
+        let subject = subject(token)?;
         let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
         let public = key
             .verifying_key()
@@ -306,6 +315,16 @@ impl Signer {
             dsse_envelope: None,
         })
     }
+}
+
+/// The client for the token service, Fulcio and Rekor.
+fn client() -> Result<reqwest::Client, SignError> {
+    crate::http::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| failed("http", crate::http::describe(&e)))
 }
 
 /// Rekor's answer for one entry, in the bundle's shape.

@@ -55,6 +55,19 @@ fn release(dir: &Path, docker_config: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// The index digest of a published image, then each platform manifest's.
+fn image_digests(image: &serde_json::Value) -> Vec<String> {
+    let mut digests = vec![image["digest"].as_str().unwrap().to_owned()];
+    digests.extend(
+        image["platforms"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d.as_str().unwrap().to_owned()),
+    );
+    digests
+}
+
 fn published(dir: &Path) -> serde_json::Value {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("dist/manifest.json")).unwrap())
@@ -891,14 +904,7 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(!format!("{stdout}{stderr}").contains("s3cret-pass"));
     let image = published(dir.path());
-    let mut digests = vec![image["digest"].as_str().unwrap().to_owned()];
-    digests.extend(
-        image["platforms"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|d| d.as_str().unwrap().to_owned()),
-    );
+    let digests = image_digests(&image);
     assert_eq!(digests.len(), 3, "{image}");
     assert_eq!(image["signatures"].as_array().unwrap().len(), 3, "{image}");
 
@@ -1105,14 +1111,7 @@ fn images_signed_keyless_verify_by_identity_and_a_rerun_adds_no_signature() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(!format!("{stdout}{stderr}").contains(REQUEST_TOKEN));
     let image = published(dir.path());
-    let mut digests = vec![image["digest"].as_str().unwrap().to_owned()];
-    digests.extend(
-        image["platforms"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|d| d.as_str().unwrap().to_owned()),
-    );
+    let digests = image_digests(&image);
 
     // The layer cosign's keyless verification reads, and the bundle Sigstore's client checks.
     let trust = dir.path().join("trust_config.json");

@@ -325,6 +325,49 @@ fn keyless_bundles_verify_with_sigstores_own_verifier_and_shipit_and_every_forge
         "{stderr}"
     );
     assert!(!bundle.exists());
+
+    // Such a bundle made anyway (shipit's signer, without its check), then without its log
+    // entry: nothing vouches for the time it was made, so both verifiers refuse it either way.
+    let expired = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let endpoints = shipit::sigstore::Endpoints {
+                fulcio: sigstore.fulcio.clone(),
+                rekor: sigstore.rekor.clone(),
+            };
+            let signer = shipit::sigstore::Signer::with_token(&endpoints, &sigstore.mint_token())
+                .await
+                .unwrap();
+            let digest: [u8; 32] = sha2::Digest::finalize(
+                <sha2::Sha256 as sha2::Digest>::new_with_prefix(std::fs::read(&sums).unwrap()),
+            )
+            .into();
+            signer.sign(&digest).await.unwrap()
+        });
+    let expired_file = root.join("expired.sigstore.json");
+    std::fs::write(&expired_file, expired.to_json()).unwrap();
+    let without_entry = root.join("expired-no-entry.sigstore.json");
+    edited(&expired_file, &without_entry, |v| {
+        v["verificationMaterial"]["tlogEntries"] = Value::Array(Vec::new())
+    });
+    for forged in [&expired_file, &without_entry] {
+        assert!(
+            !python_verify(&config, forged, &sums, &identity())
+                .status
+                .success()
+        );
+        let copy = root.join(format!(
+            "{}-target",
+            forged.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(&sums, copy.join("SHA256SUMS")).unwrap();
+        std::fs::copy(forged, copy.join("SHA256SUMS.sigstore.json")).unwrap();
+        let out = shipit_verify(root, &copy, &["--github-repo", "acme/tiny"]);
+        assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    }
 }
 
 #[test]
