@@ -243,12 +243,55 @@ impl ManifestRelease {
                     sha256: a.sha256.to_ascii_lowercase(),
                 })
             })
-            .collect::<Result<_, ReproduceError>>()?;
-        Ok(ManifestRelease {
+            .collect::<Result<Vec<PublishedFile>, ReproduceError>>()?;
+        // What is published is the files, not what the manifest says of them: each is hashed
+        // as served (a file changed beside an unchanged manifest then differs).
+        let mut release = ManifestRelease {
             manifest,
             place,
-            files,
-        })
+            files: Vec::new(),
+        };
+        for mut file in files {
+            file.sha256 = release.served_sha256(&file)?;
+            release.files.push(file);
+        }
+        Ok(release)
+    }
+
+    /// The SHA-256 of `file` as the folder or address serves it (no more than its stated size
+    /// and one byte is read).
+    fn served_sha256(&self, file: &PublishedFile) -> Result<String, ReproduceError> {
+        let name =
+            RelPath::file_name(&file.name).map_err(|e| ReproduceError::Refused(e.to_string()))?;
+        match &self.place {
+            Place::Folder(folder) => {
+                let (from, _) = crate::relpath::open_regular(folder, &name).map_err(|e| {
+                    ReproduceError::Refused(format!(
+                        "{} is not beside the manifest in {}: {e}",
+                        file.name,
+                        folder.display()
+                    ))
+                })?;
+                crate::manifest::hash_reader(std::io::Read::take(from, file.size + 1))
+                    .map(|(_, sha)| sha)
+                    .map_err(|e| ReproduceError::Refused(format!("{}: {e}", file.name)))
+            }
+            Place::Address {
+                base,
+                http,
+                runtime,
+            } => {
+                let url = base
+                    .join(name.as_str())
+                    .map_err(|e| ReproduceError::Refused(format!("{}: {e}", file.name)))?;
+                let mut tee = Tee {
+                    to: &mut std::io::sink(),
+                    hasher: <sha2::Sha256 as sha2::Digest>::new(),
+                };
+                runtime.block_on(download(http, &url, file.size, &mut tee))?;
+                Ok(hex::encode(sha2::Digest::finalize(tee.hasher)))
+            }
+        }
     }
 }
 

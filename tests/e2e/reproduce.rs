@@ -264,5 +264,46 @@ fn write_manifest(dir: &Path, tag: &str) -> std::path::PathBuf {
     });
     let path = dist.join("manifest.json");
     std::fs::write(&path, manifest.to_string()).unwrap();
+    std::fs::write(dist.join("SHA256SUMS"), "").unwrap();
     path
+}
+
+/// From a build's dist folder (a CI artifact) instead of a GitHub release: the manifest's
+/// digests and the files beside it; a file changed in the folder is named.
+#[test]
+fn a_dist_folder_is_reproduced_from_its_manifest_and_a_changed_file_is_named() {
+    let fake = FakeGithub::start(TOKEN);
+    let project = released(&fake);
+    let artifact = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(project.path().join("dist")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, artifact.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let run = || {
+        let stranger = tempfile::tempdir().unwrap();
+        shipit(stranger.path())
+            .args(["reproduce", "--manifest"])
+            .arg(artifact.path().join("manifest.json"))
+            .arg("--source")
+            .arg(project.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("the manifest in"), "{stderr}");
+    // The checksums file in the folder changed (and so no longer what the manifest states):
+    // its bytes are refused, the run fails naming it.
+    let sums = artifact.path().join("SHA256SUMS");
+    std::fs::write(&sums, "0000  tiny-1.0.0-linux-x64.tar.gz\n").unwrap();
+    let out = run();
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("SHA256SUMS"),
+        "{stdout}\n{stderr}"
+    );
 }
