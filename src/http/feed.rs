@@ -149,7 +149,6 @@ impl Feed {
         root: &str,
         auth: Option<(&'static str, String)>,
     ) -> Result<Feed, FeedError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let root = root_url(root).ok_or_else(|| {
             FeedError::Setup(format!(
                 "bad {what} address `{root}`: expected https://HOST[/PATH]"
@@ -168,8 +167,7 @@ impl Feed {
             }
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+        let http = crate::http::builder()
             // A redirect must not carry the credential elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(30))

@@ -252,17 +252,21 @@ impl ManifestRelease {
             files: Vec::new(),
         };
         for mut file in files {
-            file.sha256 = release.served_sha256(&file)?;
+            file.sha256 = release.served(&file, &mut std::io::sink())?;
             release.files.push(file);
         }
         Ok(release)
     }
 
-    /// The SHA-256 of `file` as the folder or address serves it (no more than its stated size
-    /// and one byte is read).
-    fn served_sha256(&self, file: &PublishedFile) -> Result<String, ReproduceError> {
+    /// Streams `file` as the folder or address serves it into `to` (no more than its stated
+    /// size and one byte); the SHA-256 of what came.
+    fn served(&self, file: &PublishedFile, to: &mut dyn Write) -> Result<String, ReproduceError> {
         let name =
             RelPath::file_name(&file.name).map_err(|e| ReproduceError::Refused(e.to_string()))?;
+        let mut tee = Tee {
+            to,
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+        };
         match &self.place {
             Place::Folder(folder) => {
                 let (from, _) = crate::relpath::open_regular(folder, &name).map_err(|e| {
@@ -272,9 +276,8 @@ impl ManifestRelease {
                         folder.display()
                     ))
                 })?;
-                crate::manifest::hash_reader(std::io::Read::take(from, file.size + 1))
-                    .map(|(_, sha)| sha)
-                    .map_err(|e| ReproduceError::Refused(format!("{}: {e}", file.name)))
+                std::io::copy(&mut std::io::Read::take(from, file.size + 1), &mut tee)
+                    .map_err(|e| ReproduceError::Refused(format!("{}: {e}", file.name)))?;
             }
             Place::Address {
                 base,
@@ -284,14 +287,10 @@ impl ManifestRelease {
                 let url = base
                     .join(name.as_str())
                     .map_err(|e| ReproduceError::Refused(format!("{}: {e}", file.name)))?;
-                let mut tee = Tee {
-                    to: &mut std::io::sink(),
-                    hasher: <sha2::Sha256 as sha2::Digest>::new(),
-                };
                 runtime.block_on(download(http, &url, file.size, &mut tee))?;
-                Ok(hex::encode(sha2::Digest::finalize(tee.hasher)))
             }
         }
+        Ok(hex::encode(sha2::Digest::finalize(tee.hasher)))
     }
 }
 
@@ -312,45 +311,9 @@ impl Published for ManifestRelease {
     }
 
     fn fetch(&self, file: &PublishedFile, to: &Path) -> Result<(), ReproduceError> {
-        let name =
-            RelPath::file_name(&file.name).map_err(|e| ReproduceError::Refused(e.to_string()))?;
-        let found = match &self.place {
-            Place::Folder(folder) => {
-                let (from, _) = crate::relpath::open_regular(folder, &name).map_err(|e| {
-                    ReproduceError::Refused(format!(
-                        "{} is not beside the manifest in {}: {e}",
-                        file.name,
-                        folder.display()
-                    ))
-                })?;
-                let mut out = create(to)?;
-                let mut tee = Tee {
-                    to: &mut out,
-                    hasher: <sha2::Sha256 as sha2::Digest>::new(),
-                };
-                std::io::copy(&mut std::io::Read::take(from, file.size + 1), &mut tee)
-                    .map_err(|e| io_failed(to, e))?;
-                Some(hex::encode(sha2::Digest::finalize(tee.hasher)))
-            }
-            Place::Address {
-                base,
-                http,
-                runtime,
-            } => {
-                let url = base
-                    .join(name.as_str())
-                    .map_err(|e| ReproduceError::Refused(format!("{}: {e}", file.name)))?;
-                let mut out = create(to)?;
-                runtime.block_on(download(http, &url, file.size, &mut out))?;
-                drop(out);
-                Some(
-                    crate::manifest::hash_file(to)
-                        .map_err(|e| io_failed(to, e))?
-                        .1,
-                )
-            }
-        };
-        expect_digest(file, found)
+        let mut out = create(to)?;
+        let found = self.served(file, &mut out)?;
+        expect_digest(file, Some(found))
     }
 }
 

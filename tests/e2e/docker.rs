@@ -55,6 +55,27 @@ fn release(dir: &Path, docker_config: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// `shipit verify --image <registry>/acme/demo:0.1.0 --insecure` with `args`, logged in
+/// through `docker_config`.
+fn verify_image(
+    dir: &Path,
+    registry: &Registry,
+    docker_config: &Path,
+    args: &[&std::ffi::OsStr],
+) -> std::process::Output {
+    shipit(dir)
+        .args([
+            "verify",
+            "--image",
+            &format!("{}/acme/demo:0.1.0", registry.addr),
+            "--insecure",
+        ])
+        .args(args)
+        .env("DOCKER_CONFIG", docker_config)
+        .output()
+        .unwrap()
+}
+
 /// The index digest of a published image, then each platform manifest's.
 fn image_digests(image: &serde_json::Value) -> Vec<String> {
     let mut digests = vec![image["digest"].as_str().unwrap().to_owned()];
@@ -1006,18 +1027,12 @@ fn signed_images_carry_cosign_signatures_that_openssl_accepts_and_verify_checks(
 
     // shipit verify --image checks the index and both platform manifests.
     let verify = |key: &Path| {
-        shipit(dir.path())
-            .args([
-                "verify",
-                "--image",
-                &format!("{}/acme/demo:0.1.0", registry.addr),
-                "--insecure",
-                "--key",
-            ])
-            .arg(key)
-            .env("DOCKER_CONFIG", config.path())
-            .output()
-            .unwrap()
+        verify_image(
+            dir.path(),
+            &registry,
+            config.path(),
+            &["--key".as_ref(), key.as_os_str()],
+        )
     };
     let out = verify(&public);
     let (stdout, stderr) = text(&out);
@@ -1160,24 +1175,16 @@ fn images_signed_keyless_verify_by_identity_and_a_rerun_adds_no_signature() {
     }
 
     let verify = |who: &str| {
-        shipit(dir.path())
-            .args([
-                "verify",
-                "--image",
-                &format!("{}/acme/demo:0.1.0", registry.addr),
-                "--insecure",
-            ])
-            .args([
-                "--certificate-identity",
-                who,
-                "--certificate-oidc-issuer",
-                ISSUER,
-                "--trusted-root",
-            ])
-            .arg(&root_file)
-            .env("DOCKER_CONFIG", config.path())
-            .output()
-            .unwrap()
+        let args = [
+            "--certificate-identity",
+            who,
+            "--certificate-oidc-issuer",
+            ISSUER,
+            "--trusted-root",
+        ];
+        let mut args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        args.push(root_file.as_os_str());
+        verify_image(dir.path(), &registry, config.path(), &args)
     };
     let out = verify(&identity());
     let (stdout, stderr) = text(&out);

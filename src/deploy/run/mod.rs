@@ -77,13 +77,12 @@ impl<'a> Deployer<'a> {
         cancel: CancellationToken,
         clock: Arc<dyn Clock>,
     ) -> Result<Deployer<'a>, DeployError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let fleet = std::rc::Rc::new(Fleet::new(super::connect::runtimes(plan).await?));
         let router = super::connect::router(plan)?;
         router.servers(&plan.backend).await?;
         // Every request has an end: health probes set their own shorter timeout, the
         // Prometheus check uses these.
-        let http = reqwest::Client::builder()
+        let http = crate::http::builder()
             .pool_max_idle_per_host(0)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))

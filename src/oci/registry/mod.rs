@@ -162,15 +162,13 @@ impl Registry {
         credentials: Option<Credentials>,
         options: &Options,
     ) -> Result<Registry, RegistryError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let scheme = if options.insecure { "http" } else { "https" };
         let base =
             Url::parse(&format!("{scheme}://{host}/")).map_err(|e| RegistryError::Transport {
                 registry: name.into(),
                 detail: format!("bad registry address: {e}"),
             })?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+        let http = crate::http::builder()
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
             .build()

@@ -176,7 +176,6 @@ impl Client {
     /// A client for `api_url` (`https://api.github.com`, a GitHub Enterprise `/api/v3`, or a
     /// test server) with `token`.
     pub fn new(api_url: &str, token: &str, max_wait: Duration) -> Result<Client, GithubError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let api = Url::parse(api_url.trim_end_matches('/'))
             .ok()
             .filter(|url| matches!(url.scheme(), "https" | "http") && url.has_host())
@@ -207,8 +206,7 @@ impl Client {
             "x-github-api-version",
             HeaderValue::from_static(API_VERSION),
         );
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+        let http = crate::http::builder()
             .default_headers(headers)
             // Answers are followed by hand: a redirect must not carry the token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
